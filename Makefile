@@ -1,0 +1,43 @@
+# kubectl harness-rollback: every target a developer or CI needs. `make test` is the README's test command.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' kubectl_rollback/__init__.py)
+DIST := dist
+
+.PHONY: install testenv test unit lint cluster demo bench dist clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## the plugin and its test tools in .venv (kubectl finds .venv/bin/kubectl-harness_rollback)
+
+testenv:  ## build etcd, kube-apiserver, kube-controller-manager and kubectl into the cache (once)
+	bash tests/cluster/build.sh
+
+test: install testenv lint  ## lint, unit tests and the real-cluster tests
+	CI=$${CI:-} $(PY) -m pytest
+
+unit: install  ## the fast tests only (no cluster)
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+cluster: install testenv  ## a control plane in the foreground, for trying things by hand
+	$(PY) -m tests.cluster
+
+demo: install testenv  ## record, history, a failed deployment and its rollback, on a local control plane
+	$(PY) -m tests.cluster.demo
+
+bench: install testenv  ## the plugin against kubectl, side by side; writes docs/benchmarks.md
+	$(PY) benchmarks/run.py
+
+dist: install  ## the krew archive and its sha256 in plugin-manifest.yaml
+	$(PY) packaging/build_dist.py --out $(DIST)
+
+clean:
+	rm -rf $(VENV) $(DIST) build *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from kubectl_rollback.cli import main
+
+main()

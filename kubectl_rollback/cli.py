@@ -1,0 +1,352 @@
+"""The command line: parse flags, build the options, call a command, render its result, map errors to exit codes.
+
+Kept thin on purpose: no decision is made here, and nothing imports the Kubernetes client until a command runs,
+so --help and shell completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+try:
+    from typing import Annotated
+except ImportError:  # Python < 3.9 has no typing.Annotated; typer brings typing_extensions
+    from typing_extensions import Annotated
+
+from kubectl_rollback import __version__, console
+from kubectl_rollback.errors import ExitCode, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.options import (
+    IdentityFlags,
+    check_namespace,
+    check_value,
+    parse_duration,
+    parse_output,
+    parse_status,
+    parse_workload,
+)
+
+PROG = "kubectl harness-rollback"
+
+EXIT_CODES = """\
+\b
+Exit codes:
+  0  done, or nothing to do
+  1  error (API failure, RBAC denial, paused or missing workload)
+  2  usage error (bad flag, name or identity)
+  3  no rollback target (first deployment, all failed, or pruned)
+  4  the rollout after the change failed or timed out (--wait, --follow)"""
+
+app = typer.Typer(
+    name=PROG,
+    help=(
+        "Roll Kubernetes workloads back to the last *successful* revision of a deployment, identified as Harness CD "
+        "does: Workflow Id + Infrastructure Mapping (Service Id, Infrastructure Id, Cluster Name, Namespace). "
+        "The history is the versioning annotations (harness.io/*) on each revision's ReplicaSet. "
+        "Only workloads are rolled back: ConfigMaps, Secrets and other objects are left as they are."
+    ),
+    epilog="\b\nExamples:\n"
+    "  # after each deploy, in the pipeline\n"
+    f"  {PROG} record deployment/web --follow --workflow-id wf1 --service-id svc --infra-id infra\n"
+    "  # during an incident: what would we go back to, then go\n"
+    f"  {PROG} history deployment/web\n"
+    f"  {PROG} rollback deployment/web --dry-run\n"
+    f"  {PROG} rollback deployment/web --wait\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
+
+# -- shared flags ------------------------------------------------------------------------------------------------
+
+Workload = Annotated[str, typer.Argument(metavar="KIND/NAME", help="deployment/NAME (also deploy/, deployments.apps/)")]
+Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
+Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
+Namespace = Annotated[
+    Optional[str], typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default).")
+]
+RequestTimeout = Annotated[
+    str, typer.Option("--request-timeout", help="How long one API request may take (e.g. 30s).")
+]
+WorkflowId = Annotated[Optional[str], typer.Option("--workflow-id", help="Workflow (pipeline) Id of the deployment.")]
+ServiceId = Annotated[Optional[str], typer.Option("--service-id", help="Service Id of the Infrastructure Mapping.")]
+InfraId = Annotated[Optional[str], typer.Option("--infra-id", help="Infrastructure Id of the Infrastructure Mapping.")]
+ClusterName = Annotated[
+    Optional[str],
+    typer.Option("--cluster-name", help="Cluster Name of the mapping (default: the kubeconfig context's cluster)."),
+]
+AnyWorkflow = Annotated[
+    bool,
+    typer.Option("--any-workflow", help="Match the Infrastructure Mapping only, whatever workflow deployed it."),
+]
+Output = Annotated[str, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")]
+Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
+
+
+def _connect(kubeconfig, context, namespace, request_timeout):
+    from kubectl_rollback.kube import ConnectionOptions, Kube
+
+    options = ConnectionOptions(
+        kubeconfig=kubeconfig,
+        context=context,
+        namespace=check_namespace(namespace),
+        request_timeout=parse_duration(request_timeout, "--request-timeout"),
+    )
+    return Kube.connect(options)
+
+
+def _workload(text: str):
+    from kubectl_rollback.workloads import BY_ALIAS
+
+    return parse_workload(text, BY_ALIAS)
+
+
+def _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow) -> IdentityFlags:
+    return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
+
+
+def _emit(text: str) -> None:
+    if text:
+        print(text)
+
+
+# -- verbs -------------------------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # right after kubectl apply: mark the new revision, then its outcome\n"
+    f"  {PROG} record deployment/web --status InProgress --workflow-id wf1 --service-id svc --infra-id infra\n"
+    f"  {PROG} record deployment/web --status Succeeded\n"
+    "  # or in one line: InProgress now, Succeeded or Failed when the rollout ends\n"
+    f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n\n"
+    + EXIT_CODES
+)
+def record(
+    workload: Workload,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="Succeeded, Failed or InProgress (or use --follow).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Record InProgress, wait for the rollout, then record its outcome.")
+    ] = False,
+    release_number: Annotated[
+        Optional[str], typer.Option("--release-number", help="The pipeline's release or build number.")
+    ] = None,
+    artifact: Annotated[
+        Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
+    ] = None,
+    timeout: Timeout = "10m",
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+) -> None:
+    """Record the outcome of a deployment on the revision that backs the workload now.
+
+    Identity flags left out keep the values already recorded on that revision, so a pipeline can record
+    InProgress with every flag and later Succeeded or Failed with --status alone.
+    """
+    from kubectl_rollback import render
+    from kubectl_rollback.commands import record as command
+
+    kind, name = _workload(workload)
+    if follow == (status is not None):
+        raise UsageError("pass exactly one of --status and --follow")
+    fmt = parse_output(output)
+    request = command.Request(
+        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        status=parse_status(status) if status is not None else None,
+        release_number=check_value("--release-number", release_number),
+        artifact=check_value("--artifact", artifact),
+        follow=follow,
+        timeout=parse_duration(timeout),
+    )
+    result = command.run(_connect(kubeconfig, context, namespace, request_timeout), kind, name, request)
+    if fmt in ("json", "yaml"):
+        _emit(render.dump(render.record_dict(result), fmt))
+    else:
+        _emit(render.record_line(result))
+    if result.failure:
+        raise WaitFailedError(f"{result.failure}; recorded revision {result.revision.number} Failed")
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    f"  {PROG} history deployment/web\n"
+    f"  {PROG} history deployment/web --any-workflow -o wide\n"
+    f"  {PROG} history deployment/web --workflow-id wf1 -o json\n\n" + EXIT_CODES
+)
+def history(
+    workload: Workload,
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    any_workflow: AnyWorkflow = False,
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+) -> None:
+    """List every revision, newest first, with its record, the live one and the rollback target.
+
+    The identity is taken from the flags, or where they are left out, from the record on the live revision.
+    Revisions without a record show status Unknown.
+    """
+    from kubectl_rollback import render
+    from kubectl_rollback.commands import history as command
+
+    kind, name = _workload(workload)
+    fmt = parse_output(output)
+    flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+    result = command.load(_connect(kubeconfig, context, namespace, request_timeout), kind, name, flags)
+    if fmt in ("json", "yaml"):
+        _emit(render.dump(render.history_dict(result), fmt))
+    else:
+        _emit(render.history_table(result, wide=fmt == "wide"))
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # back to the last revision recorded Succeeded by the same workflow on the same mapping\n"
+    f"  {PROG} rollback deployment/web --wait\n"
+    "  # any workflow that deployed to the same Infrastructure Mapping\n"
+    f"  {PROG} rollback deployment/web --any-workflow\n"
+    "  # show the template diff and change nothing\n"
+    f"  {PROG} rollback deployment/web --dry-run\n"
+    f"  {PROG} rollback deployment/web --to-revision 3 --force\n\n" + EXIT_CODES
+)
+def rollback(
+    workload: Workload,
+    to_revision: Annotated[
+        Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed.")
+    ] = False,
+    dry_run: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dry-run",
+            help="client: change nothing and print the template diff; server: send the change with dryRun=All.",
+            metavar="[client|server]",
+        ),
+    ] = None,
+    wait_: Annotated[bool, typer.Option("--wait", help="Follow the rollout until it completes.")] = False,
+    timeout: Timeout = "5m",
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    any_workflow: AnyWorkflow = False,
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+) -> None:
+    """Roll a workload back to the last revision recorded Succeeded for its deployment identity.
+
+    The pod template of that revision replaces the workload's, as `kubectl rollout undo` does; nothing else of
+    the workload changes. The revision left is recorded Failed if it was InProgress or unrecorded, and the
+    target gets the audit annotations harness.io/rolled-back-from and harness.io/rolled-back-at.
+    """
+    from kubectl_rollback import render
+    from kubectl_rollback.commands import rollback as command
+
+    kind, name = _workload(workload)
+    fmt = parse_output(output)
+    mode = _dry_run_mode(dry_run)
+    request = command.Request(
+        flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
+        to_revision=to_revision,
+        force=force,
+        dry_run=mode,
+        wait=wait_,
+        timeout=parse_duration(timeout),
+    )
+    result = command.run(_connect(kubeconfig, context, namespace, request_timeout), kind, name, request)
+    for warning in result.warnings:
+        console.warn(warning)
+    if fmt in ("json", "yaml"):
+        _emit(render.dump(render.rollback_dict(result), fmt))
+        return
+    for skip in result.history.decision.skipped:
+        console.info(f"skipped revision {skip.revision}: {skip.reason}")
+    _emit(render.rollback_line(result))
+    if result.dry_run == "client" and result.diff:
+        _emit(result.diff.rstrip("\n"))
+
+
+def _dry_run_mode(value: Optional[str]) -> str:
+    if value is None:
+        return "none"
+    mode = value.lower() or "client"
+    if mode not in ("none", "client", "server"):
+        raise UsageError(f"--dry-run {value!r}: must be client, server or none")
+    return mode
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"kubectl-harness-rollback {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    pass
+
+
+# -- entry point -------------------------------------------------------------------------------------------------
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = _normalise_dry_run(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name=PROG, standalone_mode=False)
+    except RollbackError as exc:
+        console.error(exc.message)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and aborts, then anything we did not foresee
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            hint = f"; see '{PROG} --help'" if exc.exit_code == ExitCode.USAGE else ""
+            console.error(" ".join(exc.format_message().split()) + hint)
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            console.error("aborted")
+            sys.exit(130)
+        if os.environ.get("KUBECTL_HARNESS_ROLLBACK_DEBUG"):
+            raise
+        console.error(
+            f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it "
+            "(KUBECTL_HARNESS_ROLLBACK_DEBUG=1 shows the traceback)"
+        )
+        sys.exit(int(ExitCode.ERROR))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _normalise_dry_run(args: list) -> list:
+    """kubectl spells it --dry-run, --dry-run=client or --dry-run=server; a bare --dry-run means client. Click
+    options cannot take an optional value, so a bare flag gets its value here."""
+    return ["--dry-run=client" if a == "--dry-run" else a for a in args]

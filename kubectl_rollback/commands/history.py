@@ -1,0 +1,72 @@
+"""history: every revision of a workload with its record, the live one, and the rollback target."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
+from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
+from kubectl_rollback.kube import Kube
+from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.records import Identity
+from kubectl_rollback.workloads.base import WorkloadKind
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    kind: WorkloadKind
+    workload: dict
+    namespace: str
+    revisions: list  # newest first
+    identity: Optional[Identity]
+    decision: Optional[Decision]
+    problem: Optional[RollbackError]  # why there is no target (or no identity); None when there is a target
+
+    @property
+    def name(self) -> str:
+        return self.workload["metadata"]["name"]
+
+    @property
+    def display(self) -> str:
+        return self.kind.display(self.name)
+
+    @property
+    def live(self) -> Optional[Revision]:
+        return next((r for r in self.revisions if r.live), None)
+
+    @property
+    def target(self) -> Optional[Revision]:
+        return self.decision.target if self.decision else None
+
+
+def load(
+    kube: Kube,
+    kind: WorkloadKind,
+    name: str,
+    flags: IdentityFlags,
+    to_revision: Optional[int] = None,
+    force: bool = False,
+    workload: Optional[dict] = None,
+) -> History:
+    """Read the workload and its revisions and decide the target. Never raises for "no target": the reason is kept
+    in `problem`, so history can show it and rollback can turn it into its exit code."""
+    workload = workload or kind.get(kube, name)
+    revisions = sorted(kind.revisions(kube, workload), key=lambda r: r.number, reverse=True)
+    live = next((r for r in revisions if r.live), None)
+    identity = decision = problem = None
+    try:
+        identity = resolve_identity(
+            flags.workflow_id,
+            flags.service_id,
+            flags.infra_id,
+            flags.cluster_name,
+            flags.any_workflow,
+            kube.namespace,
+            live.record if live else None,
+            kube.cluster_name,
+        )
+        decision = choose_target(revisions, identity, to_revision, force)
+    except (UsageError, NoTargetError) as exc:
+        problem = exc
+    return History(kind, workload, kube.namespace, revisions, identity, decision, problem)

@@ -1,0 +1,148 @@
+"""rollback: put back the last successful revision for the identity (or the one named), with bookkeeping."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Optional
+
+from kubectl_rollback import console
+from kubectl_rollback.commands import history, wait
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.kube import Kube, retry_on_conflict
+from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, Status, now_rfc3339, record_annotations
+
+DRY_RUN_MODES = ("none", "client", "server")
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    flags: IdentityFlags
+    to_revision: Optional[int] = None
+    force: bool = False
+    dry_run: str = "none"
+    wait: bool = False
+    timeout: float = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    history: history.History
+    source: Optional[Revision]  # the live revision we rolled back from
+    target: Revision
+    changed: bool  # False: nothing to do (already there), or a dry run
+    dry_run: str
+    message: str
+    diff: str = ""
+    warnings: tuple = ()
+    rolled_out: Optional[bool] = None  # with --wait: True once the rollout completed
+
+
+def run(kube: Kube, kind, name: str, request: Request) -> Result:
+    """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
+    (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
+    result = retry_on_conflict(lambda: _attempt(kube, kind, name, request), f"cannot roll back {kind.display(name)}")
+    if result.changed and request.wait:
+        wait.wait_for_rollout(kube, kind, result.history.workload, request.timeout)
+        result = dataclasses.replace(result, rolled_out=True)
+    return result
+
+
+def _attempt(kube: Kube, kind, name: str, request: Request) -> Result:
+    state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    if state.problem is not None:
+        raise state.problem
+    target, source = state.target, state.live
+    warnings = state.decision.warnings
+    if source is not None and _same_template(kind, source, target):
+        return Result(state, source, target, False, request.dry_run, _already(state, target), warnings=warnings)
+    if _same_template_as_workload(kind, state.workload, target):
+        # The controller has not made a ReplicaSet for the workload's template yet, but it is the target's already.
+        return Result(state, source, target, False, request.dry_run, _already(state, target), warnings=warnings)
+    kind.check_can_roll_back(state.workload)
+    diff = _template_diff(kind, state.workload, target)
+    if request.dry_run == "client":
+        return Result(state, source, target, False, "client", _summary(state, source, target), diff, warnings)
+    patch_type, body = kind.rollback_patch(state.workload, target)
+    kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run == "server")
+    if request.dry_run == "server":
+        return Result(state, source, target, False, "server", _summary(state, source, target), diff, warnings)
+    _book_keeping(kube, kind, state, source, target)
+    return Result(state, source, target, True, "none", _summary(state, source, target), diff, warnings)
+
+
+def _book_keeping(kube: Kube, kind, state: history.History, source: Optional[Revision], target: Revision) -> None:
+    """After the template is back: a live revision that never finished (InProgress or unrecorded) is recorded
+    Failed, and the target gets the audit annotations. The rollback itself has happened; a failure here is reported
+    but does not undo it."""
+    now = now_rfc3339()
+    if source is not None:
+        target_audit = {ROLLED_BACK_FROM: str(source.number), ROLLED_BACK_AT: now}
+        if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
+            record = source.record
+            annotations = record_annotations(
+                Status.FAILED,
+                record.workflow_id or state.identity.workflow_id or "",
+                record.mapping(state.namespace) if record.service_id else state.identity.mapping,
+                now,
+                record.release_number,
+                record.artifact,
+            )
+            _annotate_quietly(kube, kind, source, annotations)
+    else:
+        target_audit = {ROLLED_BACK_FROM: "unknown", ROLLED_BACK_AT: now}
+    _annotate_quietly(kube, kind, target, target_audit)
+
+
+def _annotate_quietly(kube: Kube, kind, revision: Revision, annotations: dict) -> None:
+    try:
+        kind.annotate(kube, dataclasses.replace(revision, resource_version=""), annotations)
+    except RollbackError as exc:
+        console.warn(f"rolled back, but could not annotate revision {revision.number}: {exc.message}")
+
+
+def _same_template(kind, a: Revision, b: Revision) -> bool:
+    return a.name == b.name or kind.comparable(a.template) == kind.comparable(b.template)
+
+
+def _same_template_as_workload(kind, workload: dict, target: Revision) -> bool:
+    return kind.comparable(kind.template_of(workload)) == kind.comparable(target.template)
+
+
+def _template_diff(kind, workload: dict, target: Revision) -> str:
+    import yaml
+
+    def lines(template) -> list:
+        return yaml.safe_dump(kind.comparable(template), sort_keys=True, default_flow_style=False).splitlines(True)
+
+    return "".join(
+        difflib.unified_diff(
+            lines(kind.template_of(workload)),
+            lines(target.template),
+            fromfile=f"{kind.display(workload['metadata']['name'])} (live)",
+            tofile=f"revision {target.number} (rollback target)",
+        )
+    )
+
+
+def describe(revision: Optional[Revision]) -> str:
+    if revision is None:
+        return "the current template (no revision)"
+    record = revision.record
+    parts = [record.status.value]
+    if record.workflow_id:
+        parts.append(f"workflow {record.workflow_id}")
+    parts.append(", ".join(revision.images) or "no images")
+    return f"revision {revision.number} ({'; '.join(parts)})"
+
+
+def _summary(state: history.History, source: Optional[Revision], target: Revision) -> str:
+    return f"{state.display} rolled back from {describe(source)} to {describe(target)}"
+
+
+def _already(state: history.History, target: Revision) -> str:
+    return f"{state.display} already runs the template of {describe(target)}: nothing to do"
+
+

@@ -1,0 +1,56 @@
+"""Exit codes and the exceptions that carry them to the command line.
+
+Every failure the user can act on is one of these; the CLI prints its message as one line on stderr and exits with
+its code. Anything else is a bug and is reported as such (still one line, exit 1).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # done, or nothing to do
+    ERROR = 1  # the API server refused or failed, or the workload is in a state we cannot roll back
+    USAGE = 2  # bad flags or arguments
+    NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
+    WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
+
+
+class RollbackError(Exception):
+    """An error with a message meant for the user and the exit code it maps to."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(RollbackError):
+    exit_code = ExitCode.USAGE
+
+
+class NoTargetError(RollbackError):
+    exit_code = ExitCode.NO_TARGET
+
+
+class WaitFailedError(RollbackError):
+    exit_code = ExitCode.WAIT_FAILED
+
+
+class ApiError(RollbackError):
+    """An API request that failed after retries; `status` is the HTTP status, 0 when the server was not reached."""
+
+    def __init__(self, message: str, status: int = 0, reason: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ConflictError(ApiError):
+    """A write whose resourceVersion precondition failed: someone else changed the object since we read it."""
+
+
+class NotFoundError(ApiError):
+    pass

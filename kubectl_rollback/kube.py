@@ -1,0 +1,387 @@
+"""The one place that talks to the API server.
+
+Client construction (kubeconfig with several files, --context, exec credential plugins, in-cluster config),
+bounded retries with backoff and jitter, and the translation of every failure into one line that says what
+failed, why, and what to do. Objects travel as plain dicts of the API's JSON: no model classes, so nothing is
+deserialized twice and a new field on the server never breaks us.
+
+Only the configuration loader of the `kubernetes` package is used (it knows every kubeconfig feature); requests go
+through our own urllib3 pool, so the retry policy is ours alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import time
+import urllib.parse
+from typing import Any, Callable, Iterator, Optional
+
+from kubectl_rollback import console
+from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError, UsageError
+
+RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 5
+RETRY_BUDGET_SECONDS = 30.0
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+PAGE_SIZE = 500
+IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def qualified(self) -> str:
+        """The name kubectl prints: deployments.apps, services."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: Optional[str], name: Optional[str] = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None:
+            base += f"/namespaces/{urllib.parse.quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{urllib.parse.quote(name, safe='')}"
+        return base
+
+
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+STATEFULSETS = Resource("apps", "v1", "statefulsets", "StatefulSet")
+DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
+REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
+CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+SERVICES = Resource("", "v1", "services", "Service")
+ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints")
+EVENTS = Resource("", "v1", "events", "Event")
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+SECRETS = Resource("", "v1", "secrets", "Secret")
+
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionOptions:
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    namespace: Optional[str] = None
+    request_timeout: float = 30.0
+
+
+class Kube:
+    """A connection to one cluster and namespace. Every method returns plain JSON data or raises ApiError."""
+
+    def __init__(self, configuration: Any, namespace: str, cluster_name: Optional[str], request_timeout: float):
+        import urllib3
+
+        self.namespace = namespace
+        self.cluster_name = cluster_name
+        self.host = configuration.host.rstrip("/")
+        self._configuration = configuration
+        self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
+        self.requests_made = 0
+        pool_args = {
+            "num_pools": 2,
+            "maxsize": 4,
+            "retries": False,  # the retry policy is ours (_send), not urllib3's
+            "cert_reqs": "CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE",
+            "ca_certs": configuration.ssl_ca_cert,
+            "cert_file": configuration.cert_file,
+            "key_file": configuration.key_file,
+        }
+        if getattr(configuration, "tls_server_name", None):
+            pool_args["server_hostname"] = configuration.tls_server_name
+        if not configuration.verify_ssl:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
+        if getattr(configuration, "proxy", None):
+            self._pool = urllib3.ProxyManager(configuration.proxy, **pool_args)
+        else:
+            self._pool = urllib3.PoolManager(**pool_args)
+
+    # -- construction ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, options: ConnectionOptions) -> Kube:
+        configuration, namespace, cluster_name = _load_configuration(options)
+        return cls(configuration, options.namespace or namespace, cluster_name, options.request_timeout)
+
+    # -- verbs -------------------------------------------------------------------------------------------------
+
+    def get(self, resource: Resource, name: str, namespace: Optional[str] = None) -> dict:
+        ns = namespace or self.namespace
+        return self._send("GET", resource.path(ns, name), what=_what("get", resource, name, ns))
+
+    def list(
+        self,
+        resource: Resource,
+        namespace: Optional[str] = None,
+        label_selector: Optional[str] = None,
+        field_selector: Optional[str] = None,
+    ) -> list:
+        """Every item, fetched in pages of PAGE_SIZE so that a large namespace never arrives as one huge body."""
+        return list(self.iter_list(resource, namespace, label_selector, field_selector))
+
+    def iter_list(
+        self,
+        resource: Resource,
+        namespace: Optional[str] = None,
+        label_selector: Optional[str] = None,
+        field_selector: Optional[str] = None,
+    ) -> Iterator[dict]:
+        ns = namespace or self.namespace
+        query = {"limit": str(PAGE_SIZE)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        what = _what("list", resource, None, ns)
+        while True:
+            page = self._send("GET", resource.path(ns), query=query, what=what)
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query = dict(query, **{"continue": token})
+
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        body: Any,
+        patch_type: str = "merge",
+        namespace: Optional[str] = None,
+        dry_run: bool = False,
+    ) -> dict:
+        """A patch. Callers put metadata.resourceVersion in the body (or a JSON-patch op on it), so the server refuses
+        with 409 if the object changed since it was read; that is also what makes a retried write safe."""
+        ns = namespace or self.namespace
+        return self._send(
+            "PATCH",
+            resource.path(ns, name),
+            query={"dryRun": "All"} if dry_run else None,
+            body=body,
+            content_type=PATCH_TYPES[patch_type],
+            what=_what("patch", resource, name, ns),
+            write=True,
+        )
+
+    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None) -> dict:
+        ns = namespace or self.namespace
+        return self._send("POST", resource.path(ns), body=body, what=_what("create", resource, None, ns), write=True)
+
+    def delete(
+        self, resource: Resource, name: str, namespace: Optional[str] = None, uid: Optional[str] = None
+    ) -> dict:
+        """Delete in the background (dependents go too), only the object with `uid` when given."""
+        ns = namespace or self.namespace
+        body: dict = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        return self._send(
+            "DELETE", resource.path(ns, name), body=body, what=_what("delete", resource, name, ns), write=True
+        )
+
+    # -- transport ---------------------------------------------------------------------------------------------
+
+    def _headers(self, content_type: Optional[str]) -> dict:
+        headers = {"Accept": "application/json", "User-Agent": "kubectl-harness-rollback"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for setting in self._configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        query: Optional[dict] = None,
+        body: Any = None,
+        content_type: Optional[str] = None,
+        write: bool = False,
+    ) -> Any:
+        """One request with the retry policy: 429/5xx and connection errors are retried with exponential backoff and
+        full jitter (honouring Retry-After), at most MAX_ATTEMPTS times within RETRY_BUDGET_SECONDS. Writes are
+        retried too: each carries a precondition, so a write the server already applied comes back as 409, never
+        as a second change."""
+        import urllib3
+
+        url = self.host + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        payload = None if body is None else json.dumps(body).encode()
+        if payload is not None and content_type is None:
+            content_type = "application/json"
+        deadline = time.monotonic() + RETRY_BUDGET_SECONDS
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            retry_after = None
+            try:
+                response = self._pool.request(
+                    method,
+                    url,
+                    body=payload,
+                    headers=self._headers(content_type),
+                    timeout=self._timeout,
+                    preload_content=True,
+                    redirect=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                failure: RollbackError = ApiError(
+                    f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "
+                    "check --context/--kubeconfig and that the cluster is up, then try again"
+                )
+            else:
+                if response.status < 300:
+                    return json.loads(response.data) if response.data else {}
+                failure = _translate(what, response.status, response.data, write)
+                if response.status not in RETRIABLE_STATUSES:
+                    raise failure
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else _backoff(attempt)
+            if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
+                failure.message += f" (gave up after {attempt} attempts)"
+                raise failure
+            time.sleep(delay)
+
+
+def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:
+    target = f'{resource.qualified} "{name}"' if name else resource.qualified
+    return f'cannot {verb} {target} in namespace "{namespace}"' if namespace else f"cannot {verb} {target}"
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    try:
+        return min(BACKOFF_CAP_SECONDS, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _cause(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    # urllib3 wraps the socket error in a long repr; the last part is the part that helps.
+    return text.rsplit(": ", 1)[-1].strip(" ')\"") or type(exc).__name__
+
+
+_HINTS = {
+    401: "the credentials in the kubeconfig were rejected; log in again or pick another --context",
+    403: "ask a cluster admin for the Role in docs/rbac.yaml",
+    404: "check the name and the namespace (-n)",
+    409: "another client changed it at the same time; run the command again",
+    422: "the server rejected the change as invalid",
+    429: "the API server is overloaded; try again in a minute",
+}
+
+
+def _translate(what: str, status: int, data: bytes, write: bool) -> ApiError:
+    """An HTTP failure as one line: what failed, the server's reason and message, what to do."""
+    reason, message = f"HTTP {status}", ""
+    try:
+        payload = json.loads(data)
+        reason = payload.get("reason") or reason
+        message = payload.get("message") or ""
+    except (ValueError, AttributeError):
+        message = data[:200].decode("utf-8", "replace").strip() if data else ""
+    hint = _HINTS.get(status, "the API server failed; try again, and check its health if it persists")
+    text = f"{what}: {reason} ({status})"
+    if message:
+        text += f": {message}"
+    text += f"; {hint}"
+    cls = {404: NotFoundError, 409: ConflictError}.get(status, ApiError)
+    return cls(" ".join(text.split()), status=status, reason=reason)
+
+
+def _load_configuration(options: ConnectionOptions) -> tuple:
+    """The client configuration, the namespace and the cluster name of the chosen context.
+
+    Like kubectl: --kubeconfig, else KUBECONFIG (several files, merged), else ~/.kube/config, else the in-cluster
+    service account."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    paths = options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    have_kubeconfig = any(os.path.exists(p) for p in paths.split(os.pathsep) if p)
+    if options.kubeconfig and not os.path.exists(options.kubeconfig):
+        raise UsageError(f"--kubeconfig {options.kubeconfig}: no such file")
+    if not have_kubeconfig:
+        if os.path.exists(IN_CLUSTER_TOKEN) and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except ConfigException as exc:
+                raise RollbackError(f"cannot use the in-cluster service account: {exc}") from None
+            return configuration, _in_cluster_namespace(), None
+        raise UsageError(
+            f"no kubeconfig found ({paths}) and not running in a cluster; pass --kubeconfig or set KUBECONFIG"
+        )
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the kubeconfig ({paths}): {_one_line(exc)}") from None
+    chosen = active
+    if options.context:
+        chosen = next((c for c in contexts or [] if c.get("name") == options.context), None)
+        if chosen is None:
+            names = ", ".join(c.get("name", "?") for c in contexts or []) or "none"
+            raise UsageError(f'context "{options.context}" does not exist in the kubeconfig (contexts: {names})')
+    if not chosen:
+        raise UsageError(f"the kubeconfig ({paths}) has no current context; pass --context")
+    try:
+        config.load_kube_config(
+            config_file=options.kubeconfig,
+            context=chosen.get("name"),
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, OSError, ValueError) as exc:
+        raise UsageError(f'cannot use context "{chosen.get("name")}": {_one_line(exc)}') from None
+    context = chosen.get("context") or {}
+    return configuration, context.get("namespace") or "default", context.get("cluster")
+
+
+def _in_cluster_namespace() -> str:
+    try:
+        with open(os.path.join(os.path.dirname(IN_CLUSTER_TOKEN), "namespace")) as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) -> Any:
+    """Run a read-decide-write step again from a fresh read when its write lost a race (409), a bounded number of
+    times. The step itself must re-read; this only repeats it."""
+    for n in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConflictError as exc:
+            if n == attempts:
+                raise ConflictError(
+                    f"{what}: the object kept changing under us ({attempts} conflicts in a row); "
+                    "another client is writing it: wait for it to finish, then run the command again",
+                    status=409,
+                ) from exc
+            time.sleep(_backoff(n))
+    raise AssertionError("unreachable")

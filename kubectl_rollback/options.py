@@ -1,0 +1,105 @@
+"""Flag values as plain data, and their validation: everything here runs before any API request."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Optional
+
+from kubectl_rollback.errors import UsageError
+from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentityFlags:
+    workflow_id: Optional[str] = None
+    service_id: Optional[str] = None
+    infra_id: Optional[str] = None
+    cluster_name: Optional[str] = None
+    any_workflow: bool = False
+
+    def validate(self) -> IdentityFlags:
+        for flag, value in (
+            ("--workflow-id", self.workflow_id),
+            ("--service-id", self.service_id),
+            ("--infra-id", self.infra_id),
+            ("--cluster-name", self.cluster_name),
+        ):
+            check_value(flag, value)
+        if self.any_workflow and self.workflow_id:
+            raise UsageError("--any-workflow and --workflow-id contradict each other; pass one of them")
+        return self
+
+
+def check_value(flag: str, value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    if not value.strip():
+        raise UsageError(f"{flag} is empty; pass a value or leave the flag out")
+    if len(value) > MAX_VALUE_LENGTH or _CONTROL_CHARS.search(value):
+        raise UsageError(f"{flag} must be printable text of at most {MAX_VALUE_LENGTH} characters")
+    return value.strip()
+
+
+def parse_workload(text: str, known_kinds: dict) -> tuple:
+    """'deployment/web' -> (kind, 'web'). `known_kinds` maps every accepted kind spelling to its handler."""
+    kind_text, sep, name = text.partition("/")
+    if not sep:
+        raise UsageError(f"{text!r} is not KIND/NAME; write it as deployment/{text} (or statefulset/, daemonset/...)")
+    kind = known_kinds.get(kind_text.lower())
+    if kind is None:
+        kinds = sorted({k.name for k in known_kinds.values()})
+        raise UsageError(f"cannot roll back a {kind_text!r}: supported kinds are {', '.join(kinds)}")
+    check_name(name, f"{kind_text}/{name}")
+    return kind, name
+
+
+def check_name(name: str, what: str) -> str:
+    if not name:
+        raise UsageError(f"{what}: the name is empty")
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        raise UsageError(
+            f"{what}: {name!r} is not a valid object name (lowercase letters, digits, '-' and '.', at most 253)"
+        )
+    return name
+
+
+def check_namespace(namespace: Optional[str]) -> Optional[str]:
+    if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
+        raise UsageError(
+            f"--namespace {namespace!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
+        )
+    return namespace
+
+
+def parse_status(text: str) -> Status:
+    for status in RECORDABLE_STATUSES:
+        if status.value.lower() == text.lower():
+            return status
+    raise UsageError(f"--status {text!r}: must be one of {', '.join(s.value for s in RECORDABLE_STATUSES)}")
+
+
+def parse_output(text: str) -> str:
+    if text.lower() not in OUTPUT_FORMATS:
+        raise UsageError(f"--output {text!r}: must be one of {', '.join(OUTPUT_FORMATS)}")
+    return text.lower()
+
+
+def parse_duration(text: str, flag: str = "--timeout") -> float:
+    """'90s', '5m', '1h', '1m30s' or a bare number of seconds, as kubectl accepts."""
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text.strip())
+    if re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
+        seconds = float(text)
+    elif match and any(match.groups()):
+        h, m, s = (float(g) if g else 0.0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    else:
+        raise UsageError(f"{flag} {text!r}: not a duration; write it like 90s, 5m or 1h")
+    if seconds <= 0:
+        raise UsageError(f"{flag} {text!r}: must be more than zero")
+    return seconds

@@ -1,0 +1,163 @@
+"""The versioning annotations: the public contract of what a deployment record looks like on a revision object.
+
+Parsing is lenient: whatever a human or another tool left in the cluster, a record comes back, with the fields it
+could not trust set to None (or the status to Unknown) and one warning per problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import re
+from typing import Any, Mapping, Optional
+
+PREFIX = "harness.io/"
+WORKFLOW_ID = PREFIX + "workflow-id"
+SERVICE_ID = PREFIX + "service-id"
+INFRA_ID = PREFIX + "infra-id"
+CLUSTER_NAME = PREFIX + "cluster-name"
+STATUS = PREFIX + "status"
+RELEASE_NUMBER = PREFIX + "release-number"
+ARTIFACT = PREFIX + "artifact"
+RECORDED_AT = PREFIX + "recorded-at"
+ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
+ROLLED_BACK_AT = PREFIX + "rolled-back-at"
+
+# Longest value we accept from the cluster; anything longer is someone else's data, not a record.
+MAX_VALUE_LENGTH = 1024
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Status(str, enum.Enum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    IN_PROGRESS = "InProgress"
+    UNKNOWN = "Unknown"  # no record, or one we could not read
+
+    def __str__(self) -> str:
+        return self.value
+
+
+RECORDABLE_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.IN_PROGRESS)
+
+
+@dataclasses.dataclass(frozen=True)
+class InfraMapping:
+    """Harness's Infrastructure Mapping; the namespace is the revision object's own."""
+
+    service_id: Optional[str]
+    infra_id: Optional[str]
+    cluster_name: Optional[str]
+    namespace: Optional[str]
+
+    def describe(self) -> str:
+        return (
+            f"service={self.service_id or '?'} infra={self.infra_id or '?'} "
+            f"cluster={self.cluster_name or '?'} namespace={self.namespace or '?'}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """What identifies a deployment: Workflow Id + Infrastructure Mapping, or the mapping alone (any_workflow)."""
+
+    workflow_id: Optional[str]
+    mapping: InfraMapping
+    any_workflow: bool = False
+
+    def describe(self) -> str:
+        workflow = "any workflow" if self.any_workflow else f"workflow={self.workflow_id or '?'}"
+        return f"{workflow} {self.mapping.describe()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    status: Status = Status.UNKNOWN
+    workflow_id: Optional[str] = None
+    service_id: Optional[str] = None
+    infra_id: Optional[str] = None
+    cluster_name: Optional[str] = None
+    release_number: Optional[str] = None
+    artifact: Optional[str] = None
+    recorded_at: Optional[str] = None
+    rolled_back_from: Optional[str] = None
+    rolled_back_at: Optional[str] = None
+    warnings: tuple = ()
+
+    @property
+    def recorded(self) -> bool:
+        return self.status is not Status.UNKNOWN or self.workflow_id is not None
+
+    def mapping(self, namespace: Optional[str]) -> InfraMapping:
+        return InfraMapping(self.service_id, self.infra_id, self.cluster_name, namespace)
+
+
+_FIELDS = {
+    WORKFLOW_ID: "workflow_id",
+    SERVICE_ID: "service_id",
+    INFRA_ID: "infra_id",
+    CLUSTER_NAME: "cluster_name",
+    RELEASE_NUMBER: "release_number",
+    ARTIFACT: "artifact",
+    RECORDED_AT: "recorded_at",
+    ROLLED_BACK_FROM: "rolled_back_from",
+    ROLLED_BACK_AT: "rolled_back_at",
+}
+
+
+def _clean(key: str, value: Any, warnings: list) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        warnings.append(f"annotation {key} is a {type(value).__name__}, not a string; ignored")
+        return None
+    if len(value) > MAX_VALUE_LENGTH:
+        warnings.append(f"annotation {key} is {len(value)} characters long (at most {MAX_VALUE_LENGTH}); ignored")
+        return None
+    if _CONTROL_CHARS.search(value):
+        warnings.append(f"annotation {key} contains control characters; ignored")
+        return None
+    value = value.strip()
+    return value or None
+
+
+def parse_record(annotations: Optional[Mapping[Any, Any]]) -> Record:
+    """Read a record from an object's annotations. Never raises: bad values become None/Unknown plus a warning."""
+    if not isinstance(annotations, Mapping):
+        return Record()
+    warnings: list = []
+    values = {field: _clean(key, annotations.get(key), warnings) for key, field in _FIELDS.items()}
+    raw_status = _clean(STATUS, annotations.get(STATUS), warnings)
+    status = Status.UNKNOWN
+    if raw_status is not None:
+        status = next((s for s in RECORDABLE_STATUSES if s.value.lower() == raw_status.lower()), Status.UNKNOWN)
+        if status is Status.UNKNOWN:
+            shown = raw_status if len(raw_status) <= 40 else raw_status[:40] + "..."
+            warnings.append(f"annotation {STATUS}={shown!r} is not Succeeded, Failed or InProgress; shown as Unknown")
+    return Record(status=status, warnings=tuple(warnings), **values)
+
+
+def record_annotations(
+    status: Status,
+    workflow_id: str,
+    mapping: InfraMapping,
+    recorded_at: str,
+    release_number: Optional[str] = None,
+    artifact: Optional[str] = None,
+) -> dict:
+    """The annotations that store a record. Optional fields left out are removed (None deletes in a merge patch)."""
+    return {
+        STATUS: status.value,
+        WORKFLOW_ID: workflow_id,
+        SERVICE_ID: mapping.service_id,
+        INFRA_ID: mapping.infra_id,
+        CLUSTER_NAME: mapping.cluster_name,
+        RELEASE_NUMBER: release_number,
+        ARTIFACT: artifact,
+        RECORDED_AT: recorded_at,
+    }
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

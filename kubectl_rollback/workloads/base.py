@@ -1,0 +1,154 @@
+"""What every kind of workload offers the commands: its revisions, which one is live, how to go back to one, and
+how to tell when a rollout has finished. One module per kind implements it; commands never branch on the kind.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from typing import Any, ClassVar, Optional
+
+from kubectl_rollback import console
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.kube import Kube, Resource, retry_on_conflict
+from kubectl_rollback.records import parse_record
+
+# How long `record` waits for the controller to observe a new spec before it gives up.
+OBSERVE_TIMEOUT_SECONDS = 60.0
+POLL_SECONDS = 0.5
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutState:
+    done: bool
+    message: str
+    failure: Optional[str] = None  # set when the rollout has failed for good (e.g. progress deadline exceeded)
+
+
+class WorkloadKind:
+    """The common shape of a kind of workload. Subclasses set the class attributes and the abstract methods."""
+
+    name: ClassVar[str]  # "deployment"
+    aliases: ClassVar[tuple]  # every spelling kubectl accepts: deploy, deployments, deployments.apps, ...
+    resource: ClassVar[Resource]
+    revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
+
+    # -- per kind ----------------------------------------------------------------------------------------------
+
+    def revisions(self, kube: Kube, workload: dict) -> list:
+        """Every revision of the workload, with `live` set on the one that backs it now."""
+        raise NotImplementedError
+
+    def rollback_patch(self, workload: dict, target: Revision) -> tuple:
+        """(patch_type, body) that puts the target's template back, preconditioned on the workload's resourceVersion."""
+        raise NotImplementedError
+
+    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
+        """Where the rollout stands. `baseline` is the workload as read before our change, to tell stale
+        conditions from new ones."""
+        raise NotImplementedError
+
+    def template_of(self, workload: dict) -> dict:
+        return workload["spec"].get("template") or {}
+
+    def comparable(self, template: Any) -> Any:
+        """The template as it is compared between revisions (without labels the controller adds)."""
+        return template
+
+    def check_can_roll_back(self, workload: dict) -> None:
+        """Raise RollbackError when the workload is in a state a rollback must not touch."""
+
+    def observed(self, workload: dict) -> bool:
+        status = workload.get("status") or {}
+        return (status.get("observedGeneration") or 0) >= (workload["metadata"].get("generation") or 0)
+
+    # -- shared ------------------------------------------------------------------------------------------------
+
+    def display(self, name: str) -> str:
+        return f"{self.name}/{name}"
+
+    def get(self, kube: Kube, name: str) -> dict:
+        return kube.get(self.resource, name)
+
+    def wait_observed(self, kube: Kube, workload: dict, timeout: float = OBSERVE_TIMEOUT_SECONDS) -> dict:
+        """The workload once its controller has observed its current spec (bounded), so its live revision exists."""
+        deadline = time.monotonic() + timeout
+        while not self.observed(workload):
+            if time.monotonic() > deadline:
+                raise RollbackError(
+                    f"{self.display(workload['metadata']['name'])}: the controller has not observed generation "
+                    f"{workload['metadata'].get('generation')} after {timeout:.0f}s; "
+                    "is kube-controller-manager running?"
+                )
+            time.sleep(POLL_SECONDS)
+            workload = self.get(kube, workload["metadata"]["name"])
+        return workload
+
+    def annotate(self, kube: Kube, revision: Revision, annotations: dict, dry_run: bool = False) -> dict:
+        """Merge `annotations` into a revision object (None removes a key). Preconditioned on resourceVersion; when
+        the controller or another client wrote the object meanwhile, re-read and write again (bounded)."""
+        state = {"rv": revision.resource_version or None}
+
+        def attempt() -> dict:
+            if state["rv"] is None:
+                state["rv"] = kube.get(self.revision_resource, revision.name)["metadata"]["resourceVersion"]
+            body = {"metadata": {"resourceVersion": state["rv"], "annotations": annotations}}
+            try:
+                return kube.patch(self.revision_resource, revision.name, body, "merge", dry_run=dry_run)
+            except RollbackError:
+                state["rv"] = None
+                raise
+
+        return retry_on_conflict(attempt, f"cannot annotate {self.revision_resource.kind} {revision.name}")
+
+    def owned_by(self, obj: dict, workload: dict) -> bool:
+        uid = workload["metadata"].get("uid")
+        return any(
+            ref.get("controller") and ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or []
+        )
+
+    def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
+        meta = obj["metadata"]
+        record = parse_record(meta.get("annotations"))
+        for warning in record.warnings:
+            console.warn(f"{self.revision_resource.kind} {meta['name']} (revision {number}): {warning}")
+        return Revision(
+            number=number,
+            name=meta["name"],
+            record=record,
+            images=images_of(template),
+            created_at=meta.get("creationTimestamp"),
+            live=live,
+            resource_version=meta.get("resourceVersion", ""),
+            template=template,
+            former_numbers=former,
+            change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE),
+        )
+
+
+def images_of(template: Any) -> tuple:
+    spec = (template or {}).get("spec") or {}
+    return tuple(c.get("image", "") for c in (spec.get("initContainers") or []) + (spec.get("containers") or []))
+
+
+def label_selector(selector: Optional[dict]) -> str:
+    """A LabelSelector object in the query-string form the API accepts."""
+    selector = selector or {}
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or [])
+        terms.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}.get(op, f"!{key}")
+        )
+    return ",".join(terms)
+
+
+def without_hash_label(template: Any, label: str) -> dict:
+    template = copy.deepcopy(template or {})
+    labels = (template.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(label, None)
+    return template

@@ -1,0 +1,114 @@
+"""Deployments: revisions are the ReplicaSets the Deployment controls, numbered by deployment.kubernetes.io/revision."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from kubectl_rollback import console
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS, Kube
+from kubectl_rollback.workloads.base import (
+    CHANGE_CAUSE,
+    RolloutState,
+    WorkloadKind,
+    label_selector,
+    without_hash_label,
+)
+
+REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+HASH_LABEL = "pod-template-hash"
+
+
+class DeploymentKind(WorkloadKind):
+    name = "deployment"
+    aliases = ("deployment", "deployments", "deploy", "deployment.apps", "deployments.apps")
+    resource = DEPLOYMENTS
+    revision_resource = REPLICASETS
+
+    def comparable(self, template: Any) -> Any:
+        return without_hash_label(template, HASH_LABEL)
+
+    def revisions(self, kube: Kube, workload: dict) -> list:
+        selector = label_selector(workload["spec"].get("selector"))
+        live_template = self.comparable(self.template_of(workload))
+        revisions = []
+        for rs in kube.iter_list(REPLICASETS, label_selector=selector):
+            if not self.owned_by(rs, workload):
+                continue
+            annotations = rs["metadata"].get("annotations") or {}
+            number = _int(annotations.get(REVISION))
+            if number is None:
+                console.warn(f"ReplicaSet {rs['metadata']['name']} has no valid {REVISION} annotation; left out")
+                continue
+            template = rs["spec"].get("template") or {}
+            former = tuple(n for n in map(_int, str(annotations.get(REVISION_HISTORY, "")).split(",")) if n)
+            live = self.comparable(template) == live_template
+            revisions.append(self.make_revision(rs, number, template, live, former))
+        return revisions
+
+    def check_can_roll_back(self, workload: dict) -> None:
+        if workload["spec"].get("paused"):
+            name = workload["metadata"]["name"]
+            raise RollbackError(
+                f"deployment/{name} is paused, so a rollback would not roll out; "
+                f"resume it first with 'kubectl rollout resume deployment/{name}' and try again"
+            )
+
+    def rollback_patch(self, workload: dict, target: Revision) -> tuple:
+        """What `kubectl rollout undo` writes, minus its side effect: the template comes back, and of the
+        annotations only the change-cause travels with it (kubectl replaces the whole map)."""
+        ops = [
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": workload["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/spec/template", "value": self.comparable(target.template)},
+        ]
+        current = workload["metadata"].get("annotations") or {}
+        wanted = target.change_cause
+        path = "/metadata/annotations/" + CHANGE_CAUSE.replace("~", "~0").replace("/", "~1")
+        if wanted is not None:
+            if not current:
+                ops.append({"op": "add", "path": "/metadata/annotations", "value": {CHANGE_CAUSE: wanted}})
+            else:
+                ops.append({"op": "add", "path": path, "value": wanted})
+        elif CHANGE_CAUSE in current:
+            ops.append({"op": "remove", "path": path})
+        return "json", ops
+
+    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
+        """kubectl's `rollout status` rules, except that a ProgressDeadlineExceeded condition already there before
+        our change (the failed rollout we are undoing) is not taken for a failure of the rollback."""
+        name = workload["metadata"]["name"]
+        spec, status = workload["spec"], workload.get("status") or {}
+        if not self.observed(workload):
+            return RolloutState(False, f"deployment/{name}: waiting for the controller to observe the change")
+        deadline = _condition(workload, "Progressing")
+        if deadline and deadline.get("reason") == "ProgressDeadlineExceeded" and deadline != _condition(
+            baseline, "Progressing"
+        ):
+            return RolloutState(False, "", failure=f"deployment/{name} exceeded its progress deadline")
+        desired = spec.get("replicas", 1)
+        updated = status.get("updatedReplicas") or 0
+        total = status.get("replicas") or 0
+        available = status.get("availableReplicas") or 0
+        ready = status.get("readyReplicas") or 0
+        counts = f"{updated} updated, {ready} ready, {available} available of {desired}"
+        if updated < desired:
+            return RolloutState(False, f"deployment/{name}: {counts}: waiting for new replicas to be updated")
+        if total > updated:
+            return RolloutState(False, f"deployment/{name}: {counts}: {total - updated} old replicas terminating")
+        if available < updated:
+            return RolloutState(False, f"deployment/{name}: {counts}: waiting for replicas to become available")
+        return RolloutState(True, f"deployment/{name}: {counts}: rolled out")
+
+
+def _condition(workload: dict, kind: str) -> Optional[dict]:
+    return next((c for c in (workload.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
+
+
+def _int(value: object) -> Optional[int]:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number > 0 else None

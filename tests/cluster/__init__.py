@@ -1,0 +1,1 @@
+"""The real Kubernetes control plane the tests, the demo and the benchmarks run against (see docs/testing.md)."""

@@ -1,0 +1,33 @@
+"""`make cluster`: the control plane and the node simulator in the foreground, for trying things by hand."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.cluster.controlplane import ControlPlane
+from tests.cluster.nodesim import NodeSimulator
+
+
+def main() -> None:
+    workdir = Path(os.environ.get("KHR_CLUSTER_DIR") or tempfile.mkdtemp(prefix="khr-cluster-"))
+    print(f"starting etcd, kube-apiserver and kube-controller-manager in {workdir} ...", file=sys.stderr)
+    with ControlPlane(workdir) as plane:
+        sim = NodeSimulator(plane.admin_api()).start()
+        print(f"ready. In another shell:\n\nexport KUBECONFIG={plane.admin_kubeconfig}\n", flush=True)
+        print(f"(limited user: {plane.limited_kubeconfig}; logs in {workdir}; Ctrl-C stops it)", file=sys.stderr)
+        try:
+            while all(p.poll() is None for p in plane.processes.values()):
+                time.sleep(1)
+            print("a control-plane process exited:\n" + plane.log_tail(), file=sys.stderr)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    main()

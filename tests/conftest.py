@@ -1,0 +1,132 @@
+"""Fixtures for the tests that run against the real control plane (tests/cluster) through the real kubectl."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.controlplane import ControlPlane, bin_dir
+from tests.cluster.nodesim import NodeSimulator
+
+_namespaces = itertools.count(1)
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+class Cluster:
+    """The running control plane, the node simulator, and helpers to drive kubectl and the plugin."""
+
+    def __init__(self, plane: ControlPlane, sim: NodeSimulator, workdir: Path):
+        self.plane = plane
+        self.sim = sim
+        self.api = plane.admin_api()
+        self.kubeconfig = plane.admin_kubeconfig
+        self.kubectl_bin = str(bin_dir() / "kubectl")
+        self.cache_dir = str(workdir / "kube-cache")
+        path = os.pathsep.join([VENV_BIN, str(bin_dir()), os.environ.get("PATH", "")])
+        self.env = dict(os.environ, KUBECONFIG=self.kubeconfig, KUBECACHEDIR=self.cache_dir, PATH=path)
+        self.env.pop("KUBECTL_HARNESS_ROLLBACK_DEBUG", None)
+
+    def run(self, *args: str, check: bool = True, env: dict = None, input: str = None,
+            timeout: float = 180) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [self.kubectl_bin, *args], env=env or self.env, capture_output=True, text=True, input=input,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+class Namespace:
+    """One test's namespace, with kubectl and `kubectl harness-rollback` bound to it."""
+
+    def __init__(self, cluster: Cluster, name: str):
+        self.cluster = cluster
+        self.name = name
+
+    def kubectl(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return self.cluster.run(*args, "-n", self.name, **kw)
+
+    def plugin(self, *args: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
+        """The plugin exactly as a user runs it: `kubectl harness-rollback ...`, found by kubectl on PATH."""
+        proc = self.cluster.run("harness-rollback", *args, "-n", self.name, check=False, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"harness-rollback {' '.join(args)} exited {proc.returncode}\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def plugin_json(self, *args: str, **kw) -> dict:
+        proc = self.plugin(*args, "-o", "json", check=True, **kw)
+        return json.loads(proc.stdout)
+
+    def apply(self, manifest: str) -> None:
+        self.kubectl("apply", "-f", "-", input=manifest)
+
+    def get(self, kind: str, name: str) -> dict:
+        return json.loads(self.kubectl("get", kind, name, "-o", "json").stdout)
+
+    def items(self, kind: str, *selector: str) -> list:
+        return json.loads(self.kubectl("get", kind, *selector, "-o", "json").stdout)["items"]
+
+    def wait_until(self, predicate, what: str, timeout: float = 60, interval: float = 0.3):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def rollout_status(self, kind_name: str, timeout: str = "90s") -> None:
+        self.kubectl("rollout", "status", kind_name, f"--timeout={timeout}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is needed to make the service-account key; install it (apt-get install openssl)")
+    workdir = tmp_path_factory.mktemp("cluster")
+    plane = ControlPlane(workdir)
+    try:
+        plane.start()
+    except RuntimeError as exc:
+        pytest.fail(f"the test cluster did not start: {exc}")
+    sim = NodeSimulator(plane.admin_api())
+    try:
+        sim.start()
+        yield Cluster(plane, sim, workdir)
+    finally:
+        sim.stop()
+        plane.stop()
+
+
+@pytest.fixture
+def ns(cluster, request) -> Namespace:
+    base = request.node.name.lower().replace("_", "-")
+    name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + f"-{next(_namespaces)}"
+    cluster.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield Namespace(cluster, name)
+    try:
+        cluster.api.delete(f"/api/v1/namespaces/{name}")
+    except Exception:  # teardown of a namespace must not fail the test; the cluster goes away anyway
+        pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "cluster" in getattr(item, "fixturenames", ()):
+        plane_cluster = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
+        if plane_cluster is not None:
+            report.sections.append(("control plane logs", plane_cluster.plane.log_tail(20)))
+            if plane_cluster.sim.errors:
+                report.sections.append(("node simulator errors", "\n".join(plane_cluster.sim.errors)))

@@ -1,0 +1,144 @@
+"""The target choice: pure rules, tested without a cluster."""
+
+import pytest
+
+from kubectl_rollback.decide import Revision, choose_target, pruned_numbers, resolve_identity
+from kubectl_rollback.errors import NoTargetError, UsageError
+from kubectl_rollback.records import Identity, InfraMapping, Record, Status
+
+MAPPING = InfraMapping("svc", "infra", "c1", "ns")
+
+
+def rev(number, status=Status.SUCCEEDED, workflow="wf1", live=False, service="svc", former=()):
+    record = Record(status=status, workflow_id=workflow, service_id=service, infra_id="infra", cluster_name="c1")
+    if status is Status.UNKNOWN and workflow is None:
+        record = Record()
+    return Revision(number, f"rs-{number}", record, (f"img:{number}",), None, live, former_numbers=former)
+
+
+def identity(workflow="wf1", any_workflow=False):
+    return Identity(None if any_workflow else workflow, MAPPING, any_workflow)
+
+
+FIVE = [
+    rev(1),
+    rev(2),
+    rev(3, Status.FAILED),
+    rev(4, workflow="wf2"),
+    rev(5, Status.FAILED, live=True),
+]
+
+
+def test_same_workflow_skips_failed_and_other_workflows():
+    decision = choose_target(FIVE, identity())
+    assert decision.target.number == 2
+    assert [(s.revision, s.reason) for s in decision.skipped] == [
+        (4, "another workflow (wf2)"),
+        (3, "recorded Failed"),
+    ]
+
+
+def test_any_workflow_takes_the_newest_success_on_the_mapping():
+    assert choose_target(FIVE, identity(any_workflow=True)).target.number == 4
+
+
+def test_other_mapping_is_never_a_target():
+    revisions = [rev(1), rev(2, service="other"), rev(3, Status.FAILED, live=True)]
+    decision = choose_target(revisions, identity())
+    assert decision.target.number == 1
+    assert "another infrastructure mapping (service other)" in decision.skipped[0].reason
+
+
+def test_live_revision_is_never_the_default_target_even_if_succeeded():
+    revisions = [rev(1), rev(2, live=True)]
+    assert choose_target(revisions, identity()).target.number == 1
+
+
+def test_first_deployment():
+    with pytest.raises(NoTargetError, match="first deployment"):
+        choose_target([rev(1, Status.FAILED, live=True)], identity())
+
+
+def test_all_failed_names_the_skipped():
+    revisions = [rev(1, Status.FAILED), rev(2, Status.FAILED), rev(3, Status.FAILED, live=True)]
+    with pytest.raises(NoTargetError, match=r"failed \(skipped 2: recorded Failed; 1: recorded Failed\)"):
+        choose_target(revisions, identity())
+
+
+def test_pruned_revisions_are_reported():
+    revisions = [rev(4, Status.FAILED), rev(5, Status.FAILED, live=True)]
+    with pytest.raises(NoTargetError, match=r"revisions 1-3 were pruned"):
+        choose_target(revisions, identity())
+    with pytest.raises(NoTargetError, match=r"revision 1 was pruned"):
+        choose_target([rev(2, Status.FAILED), rev(3, Status.FAILED, live=True)], identity())
+
+
+def test_renumbered_revisions_are_not_reported_as_pruned():
+    revisions = [rev(1), rev(3), rev(4, former=(2,), live=True)]
+    assert pruned_numbers(revisions) == []
+
+
+def test_unrecorded_revisions_are_skipped():
+    revisions = [rev(1), rev(2, Status.UNKNOWN, workflow=None), rev(3, Status.FAILED, live=True)]
+    decision = choose_target(revisions, identity())
+    assert decision.target.number == 1
+    assert decision.skipped[0].reason == "no record"
+
+
+def test_in_progress_is_not_a_target():
+    revisions = [rev(1), rev(2, Status.IN_PROGRESS), rev(3, Status.FAILED, live=True)]
+    assert choose_target(revisions, identity()).target.number == 1
+
+
+def test_explicit_revision():
+    assert choose_target(FIVE, identity(), to_revision=4).target.number == 4
+
+
+def test_explicit_failed_revision_needs_force():
+    with pytest.raises(NoTargetError, match="--force"):
+        choose_target(FIVE, identity(), to_revision=3)
+    assert choose_target(FIVE, identity(), to_revision=3, force=True).target.number == 3
+
+
+def test_explicit_revision_of_other_workflow_warns():
+    decision = choose_target(FIVE, identity(), to_revision=4)
+    assert "another workflow" in decision.warnings[0]
+
+
+def test_explicit_missing_revision():
+    with pytest.raises(NoTargetError, match="not in the history"):
+        choose_target(FIVE, identity(), to_revision=9)
+
+
+def test_explicit_renumbered_revision_points_to_its_new_number():
+    revisions = [rev(1), rev(3, live=True, former=(2,))]
+    with pytest.raises(NoTargetError, match="now revision 3"):
+        choose_target(revisions, identity(), to_revision=2)
+
+
+def test_explicit_non_positive_revision_is_usage():
+    with pytest.raises(UsageError):
+        choose_target(FIVE, identity(), to_revision=0)
+
+
+def test_identity_from_live_record_then_flags():
+    live = Record(Status.FAILED, "wf1", "svc", "infra", "c1")
+    ident = resolve_identity(None, None, None, None, False, "ns", live, "ctx-cluster")
+    assert ident == Identity("wf1", InfraMapping("svc", "infra", "c1", "ns"))
+    ident = resolve_identity("wf9", None, "other", None, False, "ns", live, "ctx-cluster")
+    assert ident.workflow_id == "wf9" and ident.mapping.infra_id == "other"
+
+
+def test_identity_cluster_defaults_to_context():
+    ident = resolve_identity("wf1", "svc", "infra", None, False, "ns", None, "ctx-cluster")
+    assert ident.mapping.cluster_name == "ctx-cluster"
+
+
+def test_identity_missing_is_usage_error():
+    with pytest.raises(UsageError, match="--workflow-id .* --service-id, --infra-id"):
+        resolve_identity(None, None, None, None, False, "ns", None, "c")
+
+
+def test_any_workflow_needs_no_workflow_id():
+    ident = resolve_identity(None, "svc", "infra", None, True, "ns", None, "c")
+    assert ident.any_workflow and ident.workflow_id is None

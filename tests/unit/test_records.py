@@ -1,0 +1,56 @@
+"""Parsing the versioning annotations: lenient, never raising, warning about what it ignores."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubectl_rollback import records
+from kubectl_rollback.records import InfraMapping, Record, Status, parse_record, record_annotations
+
+
+def test_round_trip():
+    annotations = record_annotations(
+        Status.SUCCEEDED, "wf1", InfraMapping("svc", "infra", "c1", "ns"), "2026-01-01T00:00:00Z", "42", "nginx:1"
+    )
+    record = parse_record(annotations)
+    assert record == Record(
+        Status.SUCCEEDED, "wf1", "svc", "infra", "c1", "42", "nginx:1", "2026-01-01T00:00:00Z"
+    )
+
+
+def test_status_is_case_insensitive():
+    assert parse_record({records.STATUS: "succeeded"}).status is Status.SUCCEEDED
+
+
+def test_garbage_status_is_unknown_with_warning():
+    record = parse_record({records.STATUS: "Maybe", records.WORKFLOW_ID: "wf1"})
+    assert record.status is Status.UNKNOWN
+    assert "not Succeeded, Failed or InProgress" in record.warnings[0]
+    assert record.workflow_id == "wf1"
+
+
+def test_huge_and_wrongly_typed_values_are_ignored():
+    record = parse_record({records.WORKFLOW_ID: "x" * 5000, records.SERVICE_ID: 7, records.INFRA_ID: "a\x00b"})
+    assert (record.workflow_id, record.service_id, record.infra_id) == (None, None, None)
+    assert len(record.warnings) == 3
+
+
+def test_no_annotations():
+    assert parse_record(None) == Record()
+    assert not parse_record({}).recorded
+
+
+def test_optional_fields_are_removed_when_absent():
+    annotations = record_annotations(Status.FAILED, "wf", InfraMapping("s", "i", "c", "n"), "t")
+    assert annotations[records.RELEASE_NUMBER] is None and annotations[records.ARTIFACT] is None
+
+
+@given(st.dictionaries(st.one_of(st.text(), st.integers()), st.one_of(st.none(), st.text(), st.integers(),
+       st.binary(), st.lists(st.text()), st.floats())))
+def test_never_raises_on_arbitrary_annotations(annotations):
+    record = parse_record(annotations)
+    assert isinstance(record.status, Status)
+
+
+@given(st.one_of(st.none(), st.text(), st.integers(), st.lists(st.integers())))
+def test_never_raises_on_arbitrary_objects(value):
+    assert parse_record(value).status is Status.UNKNOWN

@@ -1,11 +1,14 @@
-"""The kinds of workload the plugin can roll back, by every name kubectl accepts for them."""
+"""The kinds of workload the plugin can roll back, by every name kubectl accepts for them. A new kind is one
+module implementing WorkloadKind, listed here."""
 
 from __future__ import annotations
 
 from kubectl_rollback.workloads.base import WorkloadKind
+from kubectl_rollback.workloads.daemonset import DaemonSetKind
 from kubectl_rollback.workloads.deployment import DeploymentKind
+from kubectl_rollback.workloads.statefulset import StatefulSetKind
 
-KINDS: tuple = (DeploymentKind(),)
+KINDS: tuple = (DeploymentKind(), StatefulSetKind(), DaemonSetKind())
 BY_ALIAS = {alias: kind for kind in KINDS for alias in kind.aliases}
 
 

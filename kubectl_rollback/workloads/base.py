@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
 from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
@@ -38,8 +38,8 @@ class WorkloadKind:
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
-    def revisions(self, kube: Kube, workload: dict) -> list:
-        """Every revision of the workload, with `live` set on the one that backs it now."""
+    def parse_revision_object(self, obj: dict) -> Optional[tuple]:
+        """(number, pod template, former numbers) of one revision object, or None (with a warning) if unusable."""
         raise NotImplementedError
 
     def rollback_patch(self, workload: dict, target: Revision) -> tuple:
@@ -58,6 +58,11 @@ class WorkloadKind:
         """The template as it is compared between revisions (without labels the controller adds)."""
         return template
 
+    def is_live(self, workload: dict, obj: dict, template: Any, current: Any) -> bool:
+        """Whether this revision backs the workload now: by default, its template is the workload's (`current`,
+        already made comparable)."""
+        return self.comparable(template) == current
+
     def check_can_roll_back(self, workload: dict) -> None:
         """Raise RollbackError when the workload is in a state a rollback must not touch."""
 
@@ -72,6 +77,25 @@ class WorkloadKind:
 
     def get(self, kube: Kube, name: str) -> dict:
         return kube.get(self.resource, name)
+
+    def revisions(self, kube: Kube, workload: dict) -> list:
+        """Every revision of the workload, with `live` set on the one that backs it now."""
+        selector = label_selector(workload["spec"].get("selector"))
+        return self.revisions_from(workload, kube.iter_list(self.revision_resource, label_selector=selector))
+
+    def revisions_from(self, workload: dict, objects: Iterable[dict]) -> list:
+        """The revisions among `objects` that the workload controls (pure; `objects` may hold others' too)."""
+        revisions = []
+        current = self.comparable(self.template_of(workload))
+        for obj in objects:
+            if not self.owned_by(obj, workload):
+                continue
+            parsed = self.parse_revision_object(obj)
+            if parsed is not None:
+                number, template, former = parsed
+                live = self.is_live(workload, obj, template, current)
+                revisions.append(self.make_revision(obj, number, template, live, former))
+        return revisions
 
     def wait_observed(self, kube: Kube, workload: dict, timeout: float = OBSERVE_TIMEOUT_SECONDS) -> dict:
         """The workload once its controller has observed its current spec (bounded), so its live revision exists."""
@@ -152,3 +176,9 @@ def without_hash_label(template: Any, label: str) -> dict:
     if labels:
         labels.pop(label, None)
     return template
+
+
+def controller_uid(obj: dict) -> Optional[str]:
+    return next(
+        (ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("controller")), None
+    )

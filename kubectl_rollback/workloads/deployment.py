@@ -7,12 +7,11 @@ from typing import Any, Optional
 from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS, Kube
+from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS
 from kubectl_rollback.workloads.base import (
     CHANGE_CAUSE,
     RolloutState,
     WorkloadKind,
-    label_selector,
     without_hash_label,
 )
 
@@ -30,23 +29,14 @@ class DeploymentKind(WorkloadKind):
     def comparable(self, template: Any) -> Any:
         return without_hash_label(template, HASH_LABEL)
 
-    def revisions(self, kube: Kube, workload: dict) -> list:
-        selector = label_selector(workload["spec"].get("selector"))
-        live_template = self.comparable(self.template_of(workload))
-        revisions = []
-        for rs in kube.iter_list(REPLICASETS, label_selector=selector):
-            if not self.owned_by(rs, workload):
-                continue
-            annotations = rs["metadata"].get("annotations") or {}
-            number = _int(annotations.get(REVISION))
-            if number is None:
-                console.warn(f"ReplicaSet {rs['metadata']['name']} has no valid {REVISION} annotation; left out")
-                continue
-            template = rs["spec"].get("template") or {}
-            former = tuple(n for n in map(_int, str(annotations.get(REVISION_HISTORY, "")).split(",")) if n)
-            live = self.comparable(template) == live_template
-            revisions.append(self.make_revision(rs, number, template, live, former))
-        return revisions
+    def parse_revision_object(self, obj: dict) -> Optional[tuple]:
+        annotations = obj["metadata"].get("annotations") or {}
+        number = _int(annotations.get(REVISION))
+        if number is None:
+            console.warn(f"ReplicaSet {obj['metadata']['name']} has no valid {REVISION} annotation; left out")
+            return None
+        former = tuple(n for n in map(_int, str(annotations.get(REVISION_HISTORY, "")).split(",")) if n)
+        return number, obj["spec"].get("template") or {}, former
 
     def check_can_roll_back(self, workload: dict) -> None:
         if workload["spec"].get("paused"):

@@ -1,0 +1,29 @@
+"""DaemonSets: ControllerRevisions; the live one holds the DaemonSet's current template."""
+
+from __future__ import annotations
+
+from kubectl_rollback.kube import DAEMONSETS
+from kubectl_rollback.workloads.base import RolloutState
+from kubectl_rollback.workloads.controllerrevision import ControllerRevisionKind
+
+
+class DaemonSetKind(ControllerRevisionKind):
+    name = "daemonset"
+    aliases = ("daemonset", "daemonsets", "ds", "daemonset.apps", "daemonsets.apps")
+    resource = DAEMONSETS
+
+    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
+        """kubectl's `rollout status` rules for a DaemonSet."""
+        name = workload["metadata"]["name"]
+        status = workload.get("status") or {}
+        if not self.observed(workload):
+            return RolloutState(False, f"daemonset/{name}: waiting for the controller to observe the change")
+        desired = status.get("desiredNumberScheduled") or 0
+        updated = status.get("updatedNumberScheduled") or 0
+        available = status.get("numberAvailable") or 0
+        counts = f"{updated} updated, {available} available of {desired}"
+        if updated < desired:
+            return RolloutState(False, f"daemonset/{name}: {counts}: waiting for pods to be updated")
+        if available < desired:
+            return RolloutState(False, f"daemonset/{name}: {counts}: waiting for pods to become available")
+        return RolloutState(True, f"daemonset/{name}: {counts}: rolled out")

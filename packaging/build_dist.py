@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Build the krew archive of kubectl harness-rollback and write its sha256 into plugin-manifest.yaml.
+
+    python packaging/build_dist.py --out dist [--manifest plugin-manifest.yaml]
+
+The archive, dist/kubectl-harness-rollback_v<version>.tar.gz, holds:
+
+* kubectl-harness_rollback: a zipapp (stdlib `zipapp`) with the shebang `#!/usr/bin/env python3`, bundling the
+  kubectl_rollback package and its dependencies (setup.cfg's install_requires and everything they need). The
+  dependencies are resolved for the oldest Python that setup.cfg's python_requires allows, installed with
+  `pip install --target`, and stripped of compiled extensions, so one file runs on Linux and macOS on any CPU.
+  A dependency that cannot run without its extension makes the build fail (the bundle is import-checked).
+* LICENSE and README.md.
+
+The archive is reproducible: its entries are sorted, with fixed timestamps, owners and modes, so the same inputs
+(the same sources and the same resolved dependency versions) give the same sha256.
+
+Then the manifest's spec.version, every platform's uri and sha256 are rewritten in place (the rest of the file,
+comments included, is left as it is), and the archive path and sha256 are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import email.parser
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipapp
+import zipfile
+from pathlib import Path
+
+try:
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+except ImportError:  # pip always carries a copy
+    from pip._vendor.packaging.markers import default_environment
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.specifiers import SpecifierSet
+    from pip._vendor.packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "kubectl_rollback"
+PLUGIN = "harness-rollback"
+BIN = "kubectl-harness_rollback"  # krew links kubectl-<name> with dashes turned into underscores
+ARCHIVE = "kubectl-harness-rollback_v{version}.tar.gz"
+INTERPRETER = "/usr/bin/env python3"
+# The zip format cannot hold a date before 1980; SOURCE_DATE_EPOCH, when set, wins.
+FIXED_EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # 1980-01-01T00:00:00Z
+# Wheels are fetched as if for this platform; every compiled file in them is dropped afterwards, so the choice only
+# decides which wheel of a package that has no pure-Python one donates its Python sources (PyYAML).
+DONOR_PLATFORM = "manylinux2014_x86_64"
+# Markers of the dependencies are evaluated on each of these (pip evaluates them for the interpreter running it).
+TARGET_PLATFORMS = ({"sys_platform": "linux", "platform_system": "Linux"},
+                    {"sys_platform": "darwin", "platform_system": "Darwin"})
+NEWEST_PYTHON_MINOR = 14
+COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+DROPPED_DIST_INFO = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+# Top-level modules that only re-export a compiled extension, dropped with it.
+EXTENSION_SHIMS = ("_yaml",)  # PyYAML's old alias of yaml._yaml (libyaml bindings)
+MAX_RESOLVE_ROUNDS = 10
+
+MAIN_PY = '''\
+"""Entry point of the kubectl-harness_rollback zipapp, written by packaging/build_dist.py.
+
+The first run unpacks the bundled packages into $XDG_CACHE_HOME (default ~/.cache)/kubectl-harness-rollback/zipapp/
+<build id>/, and every run imports them from there, where Python keeps their bytecode: imported straight from the
+zip, the kubernetes client is compiled again on every run, which takes seconds. KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT=1
+imports from the zip instead, as does a run that cannot write the cache.
+"""
+import os
+import sys
+
+if sys.version_info < ({major}, {minor}):
+    sys.stderr.write("kubectl-harness-rollback needs Python >= {major}.{minor}, this is %s\\n" % sys.version.split()[0])
+    sys.exit(1)
+
+BUILD_ID = "{build_id}"
+
+
+def _prune(parent, max_age=30 * 86400):
+    """Remove the copies of other builds unpacked over a month ago (and unpacks abandoned as long)."""
+    import shutil
+    import time
+
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        stamp = path if name.startswith(".unpack-") else os.path.join(path, ".complete")
+        try:
+            if name != BUILD_ID and time.time() - os.path.getmtime(stamp) > max_age:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _unpacked(archive):
+    if os.environ.get("KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT") or not os.path.isfile(archive):
+        return None
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    target = os.path.join(cache, "kubectl-harness-rollback", "zipapp", BUILD_ID)
+    done = os.path.join(target, ".complete")
+    if os.path.isfile(done):
+        return target
+    import shutil
+    import tempfile
+    import zipfile
+
+    try:
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(target))
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp, [name for name in zf.namelist() if name != "__main__.py"])
+            open(os.path.join(tmp, ".complete"), "w").close()
+            try:
+                os.rename(tmp, target)
+            except OSError:  # another run unpacked it first
+                pass
+            else:
+                _prune(os.path.dirname(target))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return target if os.path.isfile(done) else None
+
+
+_archive = os.path.dirname(os.path.abspath(__file__))
+_dir = _unpacked(_archive)
+if _dir:
+    sys.path[:] = [_dir] + [p for p in sys.path if os.path.abspath(p) != _archive]
+    sys.dont_write_bytecode = False  # the cache is ours: keep the bytecode there whatever PYTHONDONTWRITEBYTECODE says
+
+from kubectl_rollback.cli import main  # noqa: E402
+
+main()
+'''
+
+
+class BuildError(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"build_dist: {message}", file=sys.stderr, flush=True)
+
+
+# -- project metadata ------------------------------------------------------------------------------------------
+
+
+def read_version(root: Path = ROOT) -> str:
+    text = (root / PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.M)
+    if not match:
+        raise BuildError(f"no __version__ in {PACKAGE}/__init__.py")
+    return match.group(1)
+
+
+def read_setup_cfg(root: Path = ROOT) -> tuple:
+    """(install_requires, oldest supported Python as (major, minor)) from setup.cfg."""
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg", encoding="utf-8")
+    requires = [line.strip() for line in cfg.get("options", "install_requires", fallback="").splitlines()]
+    requires = [line for line in requires if line and not line.startswith("#")]
+    python_requires = cfg.get("options", "python_requires", fallback=">=3.9")
+    match = re.search(r">=\s*(\d+)\.(\d+)", python_requires)
+    if not match:
+        raise BuildError(f"cannot read the oldest Python from python_requires {python_requires!r}")
+    return requires, (int(match.group(1)), int(match.group(2)))
+
+
+# -- dependencies ----------------------------------------------------------------------------------------------
+
+
+def installed_dists(site: Path) -> dict:
+    """canonical name -> (version, Requires-Python, [Requires-Dist]) of every distribution in a --target folder."""
+    dists = {}
+    for info in sorted(site.glob("*.dist-info")):
+        meta = email.parser.Parser().parsestr((info / "METADATA").read_text(encoding="utf-8", errors="replace"))
+        dists[canonicalize_name(meta["Name"])] = (meta["Version"], meta.get("Requires-Python") or "",
+                                                  meta.get_all("Requires-Dist") or [])
+    return dists
+
+
+def marker_environments(oldest: tuple) -> list:
+    envs = []
+    for minor in range(oldest[1], max(oldest[1], NEWEST_PYTHON_MINOR) + 1):
+        for platform in TARGET_PLATFORMS:
+            env = default_environment()
+            env.update(platform, python_version=f"{oldest[0]}.{minor}", python_full_version=f"{oldest[0]}.{minor}.0",
+                       implementation_name="cpython", platform_python_implementation="CPython", os_name="posix")
+            envs.append(env)
+    return envs
+
+
+def check_closure(site: Path, requires: list, oldest: tuple) -> tuple:
+    """What the installed set lacks: (requirements missing or unmet for some supported Python or OS,
+    {name: {versions whose Requires-Python excludes the oldest supported Python}})."""
+    dists = installed_dists(site)
+    envs = marker_environments(oldest)
+    oldest_text = f"{oldest[0]}.{oldest[1]}"
+    too_new = {}
+    for name, (version, requires_python, _) in dists.items():
+        if requires_python and not SpecifierSet(requires_python).contains(oldest_text, prereleases=True):
+            too_new.setdefault(name, set()).add(version)
+    missing, seen = [], set()
+    queue = [Requirement(r) for r in requires]
+    while queue:
+        req = queue.pop(0)
+        name = canonicalize_name(req.name)
+        key = (name, str(req.specifier), tuple(sorted(req.extras)))
+        if key in seen:
+            continue
+        seen.add(key)
+        if name not in dists or not req.specifier.contains(dists[name][0], prereleases=True):
+            missing.append(req)
+            continue
+        for text in dists[name][2]:
+            dep = Requirement(text)
+            extras = [""] + sorted(req.extras)
+            if dep.marker is None or any(dep.marker.evaluate(dict(env, extra=e)) for env in envs for e in extras):
+                dep.marker = None
+                queue.append(dep)
+    return missing, too_new
+
+
+def pip_install(site: Path, requires: list, excluded: dict, oldest: tuple, workdir: Path) -> None:
+    constraints = workdir / "constraints.txt"
+    constraints.write_text("".join(f"{name}{','.join('!=' + v for v in sorted(versions))}\n"
+                                   for name, versions in sorted(excluded.items())), encoding="utf-8")
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+           "--target", str(site), "--only-binary=:all:", "--python-version", f"{oldest[0]}.{oldest[1]}",
+           "--implementation", "cp", "--abi", f"cp{oldest[0]}{oldest[1]}", "--platform", DONOR_PLATFORM,
+           "--constraint", str(constraints), *requires]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"pip install failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+
+
+def install_dependencies(site: Path, requires: list, oldest: tuple, workdir: Path) -> dict:
+    """Install the dependency closure for Python >= oldest on Linux and macOS into site; returns installed_dists.
+
+    pip evaluates environment markers for the interpreter that runs it, and trusts an index that does not publish
+    Requires-Python, so the result is checked: a distribution that excludes the oldest Python is excluded and a
+    requirement some supported Python or OS needs is added, and pip resolves again."""
+    wanted, excluded = list(requires), {}
+    for _ in range(MAX_RESOLVE_ROUNDS):
+        if site.exists():
+            shutil.rmtree(site)
+        pip_install(site, wanted, excluded, oldest, workdir)
+        missing, too_new = check_closure(site, requires, oldest)
+        if not missing and not too_new:
+            return installed_dists(site)
+        for name, versions in too_new.items():
+            log(f"excluding {name} {', '.join(sorted(versions))}: needs a newer Python than {oldest[0]}.{oldest[1]}")
+            excluded.setdefault(name, set()).update(versions)
+        for req in missing:
+            if canonicalize_name(req.name) not in too_new:
+                log(f"adding {req}: needed on some supported Python or OS")
+                wanted.append(str(req))
+    raise BuildError(f"the dependencies did not settle in {MAX_RESOLVE_ROUNDS} rounds of pip install")
+
+
+def strip_site(site: Path) -> list:
+    """Drop compiled extensions, bytecode, scripts and install records; returns the compiled files dropped."""
+    dropped = []
+    for name in ("bin", *EXTENSION_SHIMS):
+        shutil.rmtree(site / name, ignore_errors=True)
+    for path in sorted(site.rglob("*"), reverse=True):
+        rel = path.relative_to(site).as_posix()
+        if path.is_dir():
+            if path.name == "__pycache__":
+                shutil.rmtree(path)
+            continue
+        if path.name.endswith(COMPILED_SUFFIXES) or ".so." in path.name:
+            dropped.append(rel)
+            path.unlink()
+        elif path.suffix in (".pyc", ".pyo") or (path.parent.name.endswith(".dist-info")
+                                                 and path.name in DROPPED_DIST_INFO):
+            path.unlink()
+    return sorted(dropped)
+
+
+def copy_package(root: Path, staging: Path) -> None:
+    shutil.copytree(root / PACKAGE, staging / PACKAGE,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.so", "*.egg-info"))
+
+
+# -- reproducible archives -------------------------------------------------------------------------------------
+
+
+def zip_date_time() -> tuple:
+    return time.gmtime(max(FIXED_EPOCH, 315532800))[:6]
+
+
+def write_zip(staging: Path, target: Path) -> None:
+    """A zip of staging: sorted entries (folders too, for namespace packages), fixed times and modes."""
+    stamp = zip_date_time()
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        entries = [(p.relative_to(staging).as_posix() + ("/" if p.is_dir() else ""), p) for p in staging.rglob("*")]
+        for name, path in sorted(entries):
+            if path.is_dir():
+                info = zipfile.ZipInfo(name, stamp)
+                info.external_attr = (0o40755 << 16) | 0x10
+                zf.writestr(info, b"")
+            else:
+                info = zipfile.ZipInfo(name, stamp)
+                info.external_attr = 0o100644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes(), compresslevel=9)
+
+
+def payload_id(staging: Path) -> str:
+    """A digest of every file's path and content: the unpacked copy's folder name, the same for the same bundle."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(staging).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def build_zipapp(staging: Path, target: Path, oldest: tuple) -> str:
+    """The zipapp of staging (which gets a __main__.py); returns its build id."""
+    build_id = payload_id(staging)
+    main_py = MAIN_PY.format(major=oldest[0], minor=oldest[1], build_id=build_id)
+    (staging / "__main__.py").write_text(main_py, encoding="utf-8")
+    plain = target.with_name(target.name + ".zip")
+    write_zip(staging, plain)
+    # zipapp copies an existing archive behind the shebang and marks the result executable.
+    zipapp.create_archive(plain, target, interpreter=INTERPRETER)
+    plain.unlink()
+    target.chmod(0o755)
+    return build_id
+
+
+def build_tarball(members: list, target: Path) -> None:
+    """A .tar.gz of (name, path, mode) members: in the given order, root-owned, fixed mtimes, no gzip name/time."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, path, mode in members:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, FIXED_EPOCH
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    with open(target, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(buffer.getvalue())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- checks ----------------------------------------------------------------------------------------------------
+
+
+def verify_zipapp(pyz: Path, site_tops: list, version: str, build_id: str, workdir: Path) -> None:
+    """Run the bundle with this interpreter, isolated from every site-packages (-I -S): every bundled top-level
+    module imports from the zip, and --version, --help and a real command (against an unreachable API server: the
+    kubeconfig loader and the HTTP client run) work, unpacked into a cache and straight from the zip."""
+    isolated = [sys.executable, "-I", "-S"]
+    code = (
+        "import importlib, sys\n"
+        f"sys.path.insert(0, {str(pyz)!r})\n"
+        f"for name in {site_tops!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from kubernetes import client, config\n"
+        "import yaml, kubectl_rollback.cli, kubectl_rollback.kube\n"
+        "assert yaml.load('a: [1, 2]', Loader=yaml.SafeLoader) == {'a': [1, 2]}\n"
+    )
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u, namespace: ns}}]\n",
+        encoding="utf-8",
+    )
+    history = [*isolated, str(pyz), "history", "deployment/web", "--kubeconfig", str(kubeconfig),
+               "--request-timeout", "2s"]
+    cache = workdir / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KUBECTL_HARNESS_ROLLBACK"))}
+    env["XDG_CACHE_HOME"] = str(cache)
+    checks = [  # what, command, exit code (None: any but 0), text the output must hold, extra environment
+        ("import every bundled module", [*isolated, "-c", code], 0, None, {}),
+        ("--version", [*isolated, str(pyz), "--version"], 0, f"kubectl-harness-rollback {version}", {}),
+        ("--help", [*isolated, str(pyz), "--help"], 0, "rollback", {}),
+        ("history, unpacked", history, None, "cannot reach the API server", {}),
+        ("history, from the zip", history, None, "cannot reach the API server",
+         {"KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT": "1"}),
+    ]
+    for what, cmd, want_code, want_text, extra in checks:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=dict(env, **extra),
+                              stdin=subprocess.DEVNULL)
+        output = proc.stdout + proc.stderr
+        bad = proc.returncode != want_code if want_code is not None else proc.returncode == 0
+        if bad or "Traceback" in output or (want_text and want_text not in output):
+            raise BuildError(f"the zipapp failed its check ({what}), exit {proc.returncode}:\n{output}")
+    if not (cache / "kubectl-harness-rollback" / "zipapp" / build_id / ".complete").is_file():
+        raise BuildError("the zipapp did not unpack itself into its cache")
+
+
+# -- manifest --------------------------------------------------------------------------------------------------
+
+
+def update_manifest(manifest: Path, version: str, archive_name: str, sha256: str) -> None:
+    """Rewrite spec.version, every platform's uri and sha256, keeping the rest of the file as it is."""
+    text = manifest.read_text(encoding="utf-8")
+    homepage = re.search(r"^\s+homepage:\s*['\"]?(\S+?)['\"]?\s*$", text, re.M)
+    if not homepage:
+        raise BuildError(f"{manifest}: no spec.homepage to build the release uri from")
+    uri = f"{homepage.group(1).rstrip('/')}/releases/download/v{version}/{archive_name}"
+    replacements = (
+        (r"^(  version:[ \t]*).*$", rf"\g<1>v{version}", 1),
+        (r"^(\s*(?:-\s+)?uri:[ \t]*).*$", rf"\g<1>{uri}", 0),
+        (r"^(\s*(?:-\s+)?sha256:[ \t]*).*$", rf"\g<1>{sha256}", 0),
+    )
+    for pattern, replacement, count in replacements:
+        text, n = re.subn(pattern, replacement, text, count=count, flags=re.M)
+        if n == 0:
+            raise BuildError(f"{manifest}: no line matches {pattern!r}")
+    manifest.write_text(text, encoding="utf-8")
+
+
+# -- main ------------------------------------------------------------------------------------------------------
+
+
+def build(out: Path, manifest: Path, root: Path = ROOT) -> tuple:
+    version = read_version(root)
+    requires, oldest = read_setup_cfg(root)
+    out.mkdir(parents=True, exist_ok=True)
+    archive = out / ARCHIVE.format(version=version)
+    with tempfile.TemporaryDirectory(prefix="krew-dist-") as tmp:
+        work = Path(tmp)
+        site = work / "site"
+        log(f"resolving {', '.join(requires)} for Python >= {oldest[0]}.{oldest[1]} (pip install --target)")
+        dists = install_dependencies(site, requires, oldest, work)
+        log("bundling " + ", ".join(f"{name} {dists[name][0]}" for name in sorted(dists)))
+        dropped = strip_site(site)
+        if dropped:
+            log("dropped compiled extensions (pure-Python fallbacks are used): " + ", ".join(dropped))
+        site_tops = sorted({p.stem if p.is_file() else p.name for p in site.iterdir()
+                            if (p.is_dir() and not p.name.endswith(".dist-info") and not p.name.startswith("."))
+                            or p.suffix == ".py"})
+        if (site / PACKAGE).exists():
+            raise BuildError(f"a dependency installed a {PACKAGE} package")
+        copy_package(root, site)
+        pyz = work / BIN
+        build_id = build_zipapp(site, pyz, oldest)
+        log(f"checking the zipapp ({pyz.stat().st_size} bytes, build id {build_id})")
+        verify_zipapp(pyz, site_tops, version, build_id, work)
+        members = [(BIN, pyz, 0o755), ("LICENSE", root / "LICENSE", 0o644)]
+        if (root / "README.md").exists():
+            members.append(("README.md", root / "README.md", 0o644))
+        else:
+            log("warning: no README.md; the archive has the zipapp and LICENSE only")
+        build_tarball(members, archive)
+    sha256 = sha256_of(archive)
+    update_manifest(manifest, version, archive.name, sha256)
+    return archive, sha256
+
+
+def main(argv: list = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
+    parser.add_argument("--manifest", type=Path, default=ROOT / "plugin-manifest.yaml",
+                        help="krew manifest to update in place (default: plugin-manifest.yaml)")
+    args = parser.parse_args(argv)
+    if not args.manifest.is_file():
+        parser.error(f"{args.manifest}: no such file")
+    try:
+        archive, sha256 = build(args.out, args.manifest)
+    except BuildError as exc:
+        print(f"build_dist: error: {exc}", file=sys.stderr)
+        return 1
+    print(archive)
+    print(f"sha256 {sha256}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,9 +6,10 @@ so --help and shell completion stay fast.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -18,9 +19,10 @@ except ImportError:  # Python < 3.9 has no typing.Annotated; typer brings typing
     from typing_extensions import Annotated
 
 from kubectl_rollback import __version__, console
-from kubectl_rollback.errors import ExitCode, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import ExitCode, NoTargetError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.options import (
     IdentityFlags,
+    check_name,
     check_namespace,
     check_value,
     parse_duration,
@@ -30,6 +32,15 @@ from kubectl_rollback.options import (
 )
 
 PROG = "kubectl harness-rollback"
+SERVICE_ALIASES = ("service", "services", "svc")
+
+
+class Exited(Exception):
+    """Leave with this exit code after the output has been printed (a release with some failures)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
 
 EXIT_CODES = """\
 \b
@@ -64,7 +75,25 @@ app = typer.Typer(
 
 # -- shared flags ------------------------------------------------------------------------------------------------
 
-Workload = Annotated[str, typer.Argument(metavar="KIND/NAME", help="deployment/NAME (also deploy/, deployments.apps/)")]
+Workload = Annotated[
+    str, typer.Argument(metavar="KIND/NAME", help="deployment/NAME (also deploy/, statefulset/, daemonset/)")
+]
+OptionalWorkload = Annotated[
+    Optional[str],
+    typer.Argument(
+        metavar="KIND/NAME",
+        help="deployment/, statefulset/, daemonset/NAME, or service/NAME for a Blue/Green primary Service",
+        show_default=False,
+    ),
+]
+ReleaseName = Annotated[
+    Optional[str],
+    typer.Option("--release-name", help="Every workload whose pod template has harness.io/release-name=R."),
+]
+HarnessRelease = Annotated[
+    Optional[str],
+    typer.Option("--harness-release", help="Harness's release history in ConfigMap (or Secret) R, read-only."),
+]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
 Namespace = Annotated[
@@ -106,6 +135,43 @@ def _workload(text: str):
     return parse_workload(text, BY_ALIAS)
 
 
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What a history or rollback acts on: exactly one of these is set."""
+
+    kind: Any = None
+    name: Optional[str] = None
+    service: Optional[str] = None
+    all: bool = False
+    release: Optional[str] = None
+    harness_release: Optional[str] = None
+
+    @property
+    def many(self) -> bool:
+        return self.all or self.release is not None
+
+
+def _select(
+    workload: Optional[str], release: Optional[str], harness_release: Optional[str], all_: Optional[bool] = None
+) -> Selection:
+    """Exactly one target; `all_` is None where --all is not offered."""
+    given = [w for w in (workload, all_ or None, release, harness_release) if w]
+    if len(given) != 1:
+        offered = "KIND/NAME, --all, --release-name R" if all_ is not None else "KIND/NAME, --release-name R"
+        raise UsageError(f"name exactly one of {offered} or --harness-release R")
+    if release is not None:
+        return Selection(release=check_name(release, "--release-name"))
+    if harness_release is not None:
+        return Selection(harness_release=check_name(harness_release, "--harness-release"))
+    if all_:
+        return Selection(all=True)
+    kind_text, _, name = workload.partition("/")
+    if kind_text.lower() in SERVICE_ALIASES and name:
+        return Selection(service=check_name(name, workload))
+    kind, name = _workload(workload)
+    return Selection(kind=kind, name=name)
+
+
 def _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow) -> IdentityFlags:
     return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
 
@@ -113,6 +179,13 @@ def _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow) -> 
 def _emit(text: str) -> None:
     if text:
         print(text)
+
+
+def _show(fmt: str, data: Callable[[], Any], table: Callable[[], str]) -> None:
+    """Print the data as JSON/YAML, or the table; each is built only when chosen."""
+    from kubectl_rollback import render
+
+    _emit(render.dump(data(), fmt) if fmt in ("json", "yaml") else table())
 
 
 # -- verbs -------------------------------------------------------------------------------------------------------
@@ -185,10 +258,20 @@ def record(
     epilog="\b\nExamples:\n"
     f"  {PROG} history deployment/web\n"
     f"  {PROG} history deployment/web --any-workflow -o wide\n"
-    f"  {PROG} history deployment/web --workflow-id wf1 -o json\n\n" + EXIT_CODES
+    f"  {PROG} history statefulset/db --workflow-id wf1 -o json\n"
+    "  # a Blue/Green primary Service: both colours, which is live, which is the target\n"
+    f"  {PROG} history service/web\n"
+    "  # every workload in the namespace, or of one release\n"
+    f"  {PROG} history --all\n"
+    f"  {PROG} history --release-name release-3f2a\n"
+    "  # Harness's own release history (ConfigMap or Secret named after the release)\n"
+    f"  {PROG} history --harness-release release-3f2a\n\n" + EXIT_CODES
 )
 def history(
-    workload: Workload,
+    workload: OptionalWorkload = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every workload in the namespace.")] = False,
+    release_name: ReleaseName = None,
+    harness_release: HarnessRelease = None,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -206,16 +289,35 @@ def history(
     Revisions without a record show status Unknown.
     """
     from kubectl_rollback import render
-    from kubectl_rollback.commands import history as command
 
-    kind, name = _workload(workload)
+    selection = _select(workload, release_name, harness_release, all_)
     fmt = parse_output(output)
     flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
-    result = command.load(_connect(kubeconfig, context, namespace, request_timeout), kind, name, flags)
-    if fmt in ("json", "yaml"):
-        _emit(render.dump(render.history_dict(result), fmt))
+    kube = _connect(kubeconfig, context, namespace, request_timeout)
+    if selection.service:
+        from kubectl_rollback.commands import bluegreen
+
+        state = bluegreen.load(kube, selection.service, flags)
+        _show(fmt, lambda: render.bluegreen_dict(state), lambda: render.bluegreen_table(state, fmt == "wide"))
+    elif selection.harness_release:
+        from kubectl_rollback.commands import harness
+
+        loaded = harness.load(kube, selection.harness_release)
+        _show(fmt, lambda: render.harness_dict(loaded), lambda: render.harness_table(loaded))
+    elif selection.many:
+        from kubectl_rollback.commands import release
+
+        histories = release.load(kube, flags, selection.release)
+        _show(
+            fmt,
+            lambda: render.workloads_dict(histories, kube.namespace, selection.release),
+            lambda: render.workloads_table(histories, kube.namespace, selection.release),
+        )
     else:
-        _emit(render.history_table(result, wide=fmt == "wide"))
+        from kubectl_rollback.commands import history as command
+
+        result = command.load(kube, selection.kind, selection.name, flags)
+        _show(fmt, lambda: render.history_dict(result), lambda: render.history_table(result, fmt == "wide"))
 
 
 @app.command(
@@ -226,10 +328,18 @@ def history(
     f"  {PROG} rollback deployment/web --any-workflow\n"
     "  # show the template diff and change nothing\n"
     f"  {PROG} rollback deployment/web --dry-run\n"
-    f"  {PROG} rollback deployment/web --to-revision 3 --force\n\n" + EXIT_CODES
+    f"  {PROG} rollback deployment/web --to-revision 3 --force\n"
+    "  # Blue/Green: route the primary Service back to the last good colour\n"
+    f"  {PROG} rollback service/web --wait\n"
+    "  # every workload of a release, each to its own last good revision\n"
+    f"  {PROG} rollback --release-name release-3f2a\n"
+    "  # as Harness's Rolling Rollback would, from Harness's own release history\n"
+    f"  {PROG} rollback --harness-release release-3f2a\n\n" + EXIT_CODES
 )
 def rollback(
-    workload: Workload,
+    workload: OptionalWorkload = None,
+    release_name: ReleaseName = None,
+    harness_release: HarnessRelease = None,
     to_revision: Annotated[
         Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
     ] = None,
@@ -246,6 +356,13 @@ def rollback(
     ] = None,
     wait_: Annotated[bool, typer.Option("--wait", help="Follow the rollout until it completes.")] = False,
     timeout: Timeout = "5m",
+    keep_canary: Annotated[
+        bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")
+    ] = False,
+    skip_ready_check: Annotated[
+        bool,
+        typer.Option("--skip-ready-check", help="Blue/Green: switch even if the target colour has no ready pods."),
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -261,33 +378,95 @@ def rollback(
 
     The pod template of that revision replaces the workload's, as `kubectl rollout undo` does; nothing else of
     the workload changes. The revision left is recorded Failed if it was InProgress or unrecorded, and the
-    target gets the audit annotations harness.io/rolled-back-from and harness.io/rolled-back-at.
+    target gets the audit annotations harness.io/rolled-back-from and harness.io/rolled-back-at. A canary
+    Deployment NAME-canary (pods labelled harness.io/track: canary) is deleted, unless --keep-canary.
     """
     from kubectl_rollback import render
     from kubectl_rollback.commands import rollback as command
 
-    kind, name = _workload(workload)
+    selection = _select(workload, release_name, harness_release)
     fmt = parse_output(output)
-    mode = _dry_run_mode(dry_run)
+    flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+    if to_revision is not None and selection.kind is None:
+        raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
     request = command.Request(
-        flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
+        flags=flags,
         to_revision=to_revision,
         force=force,
-        dry_run=mode,
+        dry_run=_dry_run_mode(dry_run),
         wait=wait_,
         timeout=parse_duration(timeout),
+        keep_canary=keep_canary,
     )
-    result = command.run(_connect(kubeconfig, context, namespace, request_timeout), kind, name, request)
-    for warning in result.warnings:
-        console.warn(warning)
+    kube = _connect(kubeconfig, context, namespace, request_timeout)
+    machine = fmt in ("json", "yaml")
+    if selection.service:
+        _rollback_service(kube, selection.service, request, skip_ready_check, fmt)
+    elif selection.harness_release or selection.many:
+        _rollback_many(kube, selection, request, fmt)
+    else:
+        result = command.run(kube, selection.kind, selection.name, request)
+        for warning in result.warnings:
+            console.warn(warning)
+        if machine:
+            _emit(render.dump(render.rollback_dict(result), fmt))
+            return
+        for skip in result.history.decision.skipped:
+            console.info(f"skipped revision {skip.revision}: {skip.reason}")
+        _emit(render.rollback_line(result))
+        for canary in result.canaries:
+            _emit(f"{canary} {'would be deleted' if result.dry_run == 'client' else 'deleted'} (canary)")
+        if result.dry_run == "client" and result.diff:
+            _emit(result.diff.rstrip("\n"))
+
+
+def _rollback_service(kube, name: str, request, skip_ready_check: bool, fmt: str) -> None:
+    from kubectl_rollback import render
+    from kubectl_rollback.commands import bluegreen
+
+    result = bluegreen.rollback(
+        kube,
+        name,
+        bluegreen.Request(request.flags, request.dry_run, skip_ready_check, request.wait, request.timeout),
+    )
     if fmt in ("json", "yaml"):
-        _emit(render.dump(render.rollback_dict(result), fmt))
-        return
-    for skip in result.history.decision.skipped:
-        console.info(f"skipped revision {skip.revision}: {skip.reason}")
-    _emit(render.rollback_line(result))
-    if result.dry_run == "client" and result.diff:
-        _emit(result.diff.rstrip("\n"))
+        data = dict(render.bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run,
+                    message=result.message)
+        _emit(render.dump(data, fmt))
+    else:
+        suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(result.dry_run, "")
+        _emit(result.message + suffix)
+
+
+def _rollback_many(kube, selection, request, fmt: str) -> None:
+    """A release: the plan first, then each workload's outcome as it happens, then the summary; the exit code
+    says whether any failed (1) or had no target (3)."""
+    from kubectl_rollback import render
+    from kubectl_rollback.commands import harness, release
+
+    machine = fmt in ("json", "yaml")
+    report = (lambda outcome: None) if machine else (lambda outcome: _emit(render.outcome_line(outcome)))
+    if selection.harness_release:
+        loaded = harness.load(kube, selection.harness_release)
+        if not machine:
+            _emit(render.harness_table(loaded) + "\n")
+        result = harness.roll_back(kube, loaded, request, report)
+        plan = render.harness_dict(loaded)
+    else:
+        histories = release.load(kube, request.flags, selection.release)
+        if not histories:
+            raise NoTargetError(f"no workload in namespace {kube.namespace} carries {release.RELEASE_LABEL}="
+                                f"{selection.release} on its pod template")
+        if not machine:
+            _emit(render.workloads_table(histories, kube.namespace, selection.release) + "\n")
+        result = release.roll_back(kube, histories, request, selection.release, report)
+        plan = render.workloads_dict(histories, kube.namespace, selection.release)
+    if machine:
+        _emit(render.dump(dict(plan=plan, **render.outcomes_dict(result.outcomes)), fmt))
+    else:
+        _emit(render.summary_line(result.outcomes))
+    if result.exit_code != ExitCode.OK:
+        raise Exited(result.exit_code)
 
 
 def _dry_run_mode(value: Optional[str]) -> str:
@@ -325,6 +504,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     except RollbackError as exc:
         console.error(exc.message)
         sys.exit(int(exc.exit_code))
+    except Exited as exc:
+        sys.exit(int(exc.code))
     except KeyboardInterrupt:
         console.error("interrupted")
         sys.exit(130)

@@ -102,19 +102,22 @@ def mismatch(revision: Revision, identity: Identity) -> Optional[str]:
 
 def choose_target(
     revisions: Sequence[Revision],
-    identity: Identity,
+    identity: Optional[Identity],
     to_revision: Optional[int] = None,
     force: bool = False,
 ) -> Decision:
     """The revision a rollback goes to, and the ones it passed over (newest first).
 
-    Default: the newest revision other than the live one that is recorded Succeeded for the identity. With
-    `to_revision`, that revision; one recorded Failed needs `force`. Raises NoTargetError with the reason when
-    there is none.
+    Default: the newest revision other than the live one that is recorded Succeeded for the identity; failing
+    that, the live one if it is recorded Succeeded (the last good revision runs already: nothing to do). With
+    `to_revision`, that revision; one recorded Failed needs `force`; the identity may then be None. Raises
+    NoTargetError with the reason when there is none.
     """
     ordered = sorted(revisions, key=lambda r: r.number, reverse=True)
     if to_revision is not None:
         return _explicit_target(ordered, identity, to_revision, force)
+    if identity is None:
+        raise UsageError("cannot choose a rollback target without an identity")
     skipped = []
     for revision in ordered:
         if revision.live:
@@ -125,28 +128,31 @@ def choose_target(
         if reason is None:
             return Decision(target=revision, skipped=tuple(skipped))
         skipped.append(Skip(revision.number, reason))
+    live = next((r for r in ordered if r.live), None)
+    if live is not None and live.record.status is Status.SUCCEEDED and mismatch(live, identity) is None:
+        # Nothing older is good, but what runs now is: the last successful revision is live (nothing to do).
+        return Decision(target=live, skipped=tuple(skipped))
     raise NoTargetError(_no_target_message(ordered, identity, skipped))
 
 
-def _explicit_target(ordered: Sequence[Revision], identity: Identity, number: int, force: bool) -> Decision:
+def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], number: int, force: bool) -> Decision:
     if number < 1:
         raise UsageError(f"--to-revision must be a positive revision number, got {number}")
+    warnings = []
     target = next((r for r in ordered if r.number == number), None)
     if target is None:
-        renumbered = next((r for r in ordered if number in r.former_numbers), None)
-        if renumbered is not None:
-            raise NoTargetError(
-                f"revision {number} is now revision {renumbered.number} (a rollback renumbered it); "
-                f"pass --to-revision {renumbered.number}"
-            )
+        # A rollback makes the controller renumber the revision it reused; the template is still the same.
+        target = next((r for r in ordered if number in r.former_numbers), None)
+        if target is not None:
+            warnings.append(f"revision {number} is now revision {target.number} (an earlier rollback renumbered it)")
+    if target is None:
         known = ", ".join(str(r.number) for r in ordered) or "none"
         raise NoTargetError(
             f"revision {number} is not in the history (revisions kept: {known}); it may have been pruned"
         )
     if target.record.status is Status.FAILED and not force:
         raise NoTargetError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
-    warnings = []
-    reason = mismatch(target, identity)
+    reason = mismatch(target, identity) if identity is not None else None
     if reason is not None:
         warnings.append(f"revision {number} belongs to {reason}; rolling back to it because --to-revision names it")
     elif target.record.status is not Status.SUCCEEDED:

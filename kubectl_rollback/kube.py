@@ -11,6 +11,7 @@ through our own urllib3 pool, so the retry policy is ours alone.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -60,6 +61,7 @@ REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 SERVICES = Resource("", "v1", "services", "Service")
 ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints")
+PODS = Resource("", "v1", "pods", "Pod")
 EVENTS = Resource("", "v1", "events", "Event")
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
@@ -116,6 +118,12 @@ class Kube:
     def connect(cls, options: ConnectionOptions) -> Kube:
         configuration, namespace, cluster_name = _load_configuration(options)
         return cls(configuration, options.namespace or namespace, cluster_name, options.request_timeout)
+
+    def in_namespace(self, namespace: str) -> Kube:
+        """The same connection, acting in another namespace."""
+        other = copy.copy(self)
+        other.namespace = namespace
+        return other
 
     # -- verbs -------------------------------------------------------------------------------------------------
 
@@ -182,7 +190,12 @@ class Kube:
         return self._send("POST", resource.path(ns), body=body, what=_what("create", resource, None, ns), write=True)
 
     def delete(
-        self, resource: Resource, name: str, namespace: Optional[str] = None, uid: Optional[str] = None
+        self,
+        resource: Resource,
+        name: str,
+        namespace: Optional[str] = None,
+        uid: Optional[str] = None,
+        dry_run: bool = False,
     ) -> dict:
         """Delete in the background (dependents go too), only the object with `uid` when given."""
         ns = namespace or self.namespace
@@ -190,7 +203,12 @@ class Kube:
         if uid:
             body["preconditions"] = {"uid": uid}
         return self._send(
-            "DELETE", resource.path(ns, name), body=body, what=_what("delete", resource, name, ns), write=True
+            "DELETE",
+            resource.path(ns, name),
+            query={"dryRun": "All"} if dry_run else None,
+            body=body,
+            what=_what("delete", resource, name, ns),
+            write=True,
         )
 
     # -- transport ---------------------------------------------------------------------------------------------

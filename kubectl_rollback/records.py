@@ -23,6 +23,7 @@ ARTIFACT = PREFIX + "artifact"
 RECORDED_AT = PREFIX + "recorded-at"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
+ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from typing import Any, Optional
@@ -172,3 +173,143 @@ def record_line(result) -> str:
 def rollback_line(result) -> str:
     suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(result.dry_run, "")
     return result.message + suffix
+
+
+# -- many workloads (--all, --release-name) -----------------------------------------------------------------------
+
+
+def workloads_dict(histories: list, namespace: str, release: Optional[str]) -> dict:
+    return {"namespace": namespace, "release": release, "workloads": [history_dict(h) for h in histories]}
+
+
+def workloads_table(histories: list, namespace: str, release: Optional[str]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for h in histories:
+        live = h.live
+        rows.append([
+            h.display,
+            live.number if live else "-",
+            live.record.status.value if live else "-",
+            h.target.number if h.target else "-",
+            f"no target: {h.problem.message}" if h.problem else "",
+        ])
+    scope = f"release {release}" if release else "all workloads"
+    if not rows:
+        return f"no workloads ({scope}) in namespace {namespace}"
+    table = tabulate(rows, headers=["WORKLOAD", "LIVE", "STATUS", "TARGET", "NOTE"], tablefmt="plain",
+                     disable_numparse=True)
+    return f"{scope} in namespace {namespace}\n{table}"
+
+
+def outcome_line(outcome) -> str:
+    return f"{outcome.display}: {outcome.outcome}: {outcome.message}"
+
+
+def outcomes_dict(outcomes: list) -> dict:
+    from kubectl_rollback.commands import release
+
+    counts = {name: 0 for name in (release.ROLLED_BACK, release.NOTHING_TO_DO, release.NO_TARGET, release.FAILED)}
+    for o in outcomes:
+        counts[o.outcome] += 1
+    return {
+        "results": [
+            {
+                "workload": o.display,
+                "outcome": o.outcome,
+                "message": o.message,
+                "from": o.result.source.number if o.result and o.result.source else None,
+                "to": o.result.target.number if o.result else None,
+            }
+            for o in outcomes
+        ],
+        "summary": counts,
+    }
+
+
+def summary_line(outcomes: list) -> str:
+    counts = outcomes_dict(outcomes)["summary"]
+    return f"{len(outcomes)} workloads: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+# -- Blue/Green ------------------------------------------------------------------------------------------------
+
+
+def bluegreen_dict(state) -> dict:
+    return {
+        "service": f"service/{state.name}",
+        "namespace": state.namespace,
+        "stageService": f"service/{state.layout.stage['metadata']['name']}",
+        "liveColor": state.layout.live_color,
+        "targetColor": state.target_color,
+        "identity": identity_dict(state.identity),
+        "problem": state.problem.message if state.problem else None,
+        "colors": {color: history_dict(h) for color, h in state.colors.items()},
+    }
+
+
+def bluegreen_table(state, wide: bool = False) -> str:
+    layout = state.layout
+    lines = [
+        f"service/{state.name} in namespace {state.namespace}: live colour {layout.live_color}, "
+        f"stage service/{layout.stage['metadata']['name']} on {layout.stage_color}"
+    ]
+    for color, h in state.colors.items():
+        role = "live" if color == layout.live_color else "stage"
+        lines.append(f"\n{color} ({role}): " + history_table(h, wide))
+    if state.target_color:
+        lines.append(f"\nrollback target: route service/{state.name} to {state.target_color}")
+    elif state.problem:
+        lines.append(f"\nno rollback target: {state.problem.message}")
+    else:
+        lines.append(f"\nno rollback needed: {layout.live_color} is the last successful colour")
+    return "\n".join(lines)
+
+
+# -- Harness release history -----------------------------------------------------------------------------------
+
+
+def harness_dict(loaded) -> dict:
+    plan = loaded.plan
+    return {
+        "source": loaded.history.source,
+        "namespace": loaded.namespace,
+        "current": plan.current.number if plan else None,
+        "target": plan.target.number if plan else None,
+        "reason": plan.reason if plan else None,
+        "problem": loaded.problem.message if loaded.problem else None,
+        "warnings": list(loaded.history.warnings),
+        "releases": [
+            {
+                "number": r.number,
+                "status": r.status,
+                "workloads": [dataclasses.asdict(w) for w in r.workloads],
+                "resources": list(r.resources),
+            }
+            for r in loaded.history.releases
+        ],
+    }
+
+
+def harness_table(loaded) -> str:
+    from tabulate import tabulate
+
+    plan = loaded.plan
+    rows = []
+    for r in loaded.history.releases:
+        workloads = ", ".join(f"{w.kind.lower()}/{w.name}@{w.revision if w.revision else '?'}" for w in r.workloads)
+        note = ""
+        if plan and r.number == plan.current.number:
+            note = "current"
+        elif plan and r.number == plan.target.number:
+            note = "rollback target"
+        rows.append([r.number, r.status, workloads or "-", note])
+    lines = [f"{loaded.history.source} in namespace {loaded.namespace} (Harness release history, read-only)"]
+    lines.append(tabulate(rows, headers=["RELEASE", "STATUS", "WORKLOADS", "NOTE"], tablefmt="plain",
+                          disable_numparse=True) if rows else "no releases")
+    if plan:
+        lines.append(f"rollback target: release {plan.target.number} ({plan.reason})")
+    elif loaded.problem:
+        lines.append(f"no rollback target: {loaded.problem.message}")
+    return "\n".join(lines)

@@ -120,6 +120,26 @@ def ns(cluster, request) -> Namespace:
         pass
 
 
+class Proxied:
+    """A fault-injection proxy in front of the cluster, and a kubeconfig (admin) that goes through it."""
+
+    def __init__(self, proxy, kubeconfig: str, cluster: Cluster):
+        self.proxy = proxy
+        self.kubeconfig = kubeconfig
+        self.env = dict(cluster.env, KUBECONFIG=kubeconfig)
+
+
+@pytest.fixture
+def proxied(cluster, tmp_path):
+    from tests.cluster.controlplane import ADMIN_TOKEN
+    from tests.cluster.faultproxy import FaultProxy, kubeconfig_for
+
+    with FaultProxy(cluster.plane.server, cluster.plane.ca_file) as proxy:
+        path = tmp_path / "proxy.kubeconfig"
+        path.write_text(kubeconfig_for(proxy, ADMIN_TOKEN))
+        yield Proxied(proxy, str(path), cluster)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -47,25 +47,42 @@ def load(
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
-    workload: Optional[dict] = None,
 ) -> History:
-    """Read the workload and its revisions and decide the target. Never raises for "no target": the reason is kept
-    in `problem`, so history can show it and rollback can turn it into its exit code."""
-    workload = workload or kind.get(kube, name)
-    revisions = sorted(kind.revisions(kube, workload), key=lambda r: r.number, reverse=True)
+    """Read the workload and its revisions (two requests) and decide the target."""
+    workload = kind.get(kube, name)
+    return build(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force)
+
+
+def build(
+    kube: Kube,
+    kind: WorkloadKind,
+    workload: dict,
+    revisions: list,
+    flags: IdentityFlags,
+    to_revision: Optional[int] = None,
+    force: bool = False,
+) -> History:
+    """Decide the target from what was read. Never raises for "no target": the reason is kept in `problem`, so
+    history can show it and rollback can turn it into its exit code. With `to_revision` the identity is optional:
+    it only adds a warning when the named revision belongs to another deployment."""
+    revisions = sorted(revisions, key=lambda r: r.number, reverse=True)
     live = next((r for r in revisions if r.live), None)
     identity = decision = problem = None
     try:
-        identity = resolve_identity(
-            flags.workflow_id,
-            flags.service_id,
-            flags.infra_id,
-            flags.cluster_name,
-            flags.any_workflow,
-            kube.namespace,
-            live.record if live else None,
-            kube.cluster_name,
-        )
+        try:
+            identity = resolve_identity(
+                flags.workflow_id,
+                flags.service_id,
+                flags.infra_id,
+                flags.cluster_name,
+                flags.any_workflow,
+                kube.namespace,
+                live.record if live else None,
+                kube.cluster_name,
+            )
+        except UsageError:
+            if to_revision is None:
+                raise
         decision = choose_target(revisions, identity, to_revision, force)
     except (UsageError, NoTargetError) as exc:
         problem = exc

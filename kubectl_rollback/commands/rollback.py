@@ -6,10 +6,10 @@ import dataclasses
 import difflib
 from typing import Optional
 
-from kubectl_rollback import console
+from kubectl_rollback import console, events
 from kubectl_rollback.commands import history, wait
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.errors import RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, Status, now_rfc3339, record_annotations
@@ -25,6 +25,7 @@ class Request:
     dry_run: str = "none"
     wait: bool = False
     timeout: float = 300.0
+    keep_canary: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,16 +39,34 @@ class Result:
     diff: str = ""
     warnings: tuple = ()
     rolled_out: Optional[bool] = None  # with --wait: True once the rollout completed
+    canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
 
 
 def run(kube: Kube, kind, name: str, request: Request) -> Result:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
     (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
     result = retry_on_conflict(lambda: _attempt(kube, kind, name, request), f"cannot roll back {kind.display(name)}")
+    if not request.keep_canary:
+        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
-        wait.wait_for_rollout(kube, kind, result.history.workload, request.timeout)
+        try:
+            wait.wait_for_rollout(kube, kind, result.history.workload, request.timeout)
+        except WaitFailedError as exc:
+            raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
         result = dataclasses.replace(result, rolled_out=True)
     return result
+
+
+def _remove_canaries(kube: Kube, kind, name: str, dry_run: str) -> tuple:
+    """Harness's Canary Delete step: the canary workload goes with the rollback."""
+    removed = []
+    for canary in kind.canaries(kube, name):
+        display = kind.display(canary["metadata"]["name"])
+        if dry_run != "client":
+            kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"],
+                        dry_run=dry_run == "server")
+        removed.append(display)
+    return tuple(removed)
 
 
 def _attempt(kube: Kube, kind, name: str, request: Request) -> Result:
@@ -70,6 +89,9 @@ def _attempt(kube: Kube, kind, name: str, request: Request) -> Result:
     if request.dry_run == "server":
         return Result(state, source, target, False, "server", _summary(state, source, target), diff, warnings)
     _book_keeping(kube, kind, state, source, target)
+    events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
+                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
+                f"({target.record.status.value}) by {events.COMPONENT}")
     return Result(state, source, target, True, "none", _summary(state, source, target), diff, warnings)
 
 

@@ -63,6 +63,10 @@ class WorkloadKind:
         already made comparable)."""
         return self.comparable(template) == current
 
+    def canaries(self, kube: Kube, name: str) -> list:
+        """Canary workloads that a rollback of `name` removes (Harness's Canary Delete step); none by default."""
+        return []
+
     def check_can_roll_back(self, workload: dict) -> None:
         """Raise RollbackError when the workload is in a state a rollback must not touch."""
 
@@ -129,10 +133,7 @@ class WorkloadKind:
         return retry_on_conflict(attempt, f"cannot annotate {self.revision_resource.kind} {revision.name}")
 
     def owned_by(self, obj: dict, workload: dict) -> bool:
-        uid = workload["metadata"].get("uid")
-        return any(
-            ref.get("controller") and ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or []
-        )
+        return controller_uid(obj) == workload["metadata"].get("uid")
 
     def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
         meta = obj["metadata"]

@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS
+from kubectl_rollback.errors import NotFoundError, RollbackError
+from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS, Kube
 from kubectl_rollback.workloads.base import (
     CHANGE_CAUSE,
     RolloutState,
@@ -18,6 +18,8 @@ from kubectl_rollback.workloads.base import (
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 HASH_LABEL = "pod-template-hash"
+TRACK_LABEL = "harness.io/track"
+CANARY_SUFFIX = "-canary"
 
 
 class DeploymentKind(WorkloadKind):
@@ -37,6 +39,15 @@ class DeploymentKind(WorkloadKind):
             return None
         former = tuple(n for n in map(_int, str(annotations.get(REVISION_HISTORY, "")).split(",")) if n)
         return number, obj["spec"].get("template") or {}, former
+
+    def canaries(self, kube: Kube, name: str) -> list:
+        """Harness's canary of deployment NAME: deployment NAME-canary whose pods carry harness.io/track: canary."""
+        try:
+            canary = kube.get(DEPLOYMENTS, f"{name}{CANARY_SUFFIX}")
+        except NotFoundError:
+            return []
+        labels = ((canary["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        return [canary] if labels.get(TRACK_LABEL) == "canary" else []
 
     def check_can_roll_back(self, workload: dict) -> None:
         if workload["spec"].get("paused"):

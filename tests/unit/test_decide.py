@@ -110,10 +110,16 @@ def test_explicit_missing_revision():
         choose_target(FIVE, identity(), to_revision=9)
 
 
-def test_explicit_renumbered_revision_points_to_its_new_number():
+def test_explicit_renumbered_revision_follows_its_new_number():
     revisions = [rev(1), rev(3, live=True, former=(2,))]
-    with pytest.raises(NoTargetError, match="now revision 3"):
-        choose_target(revisions, identity(), to_revision=2)
+    decision = choose_target(revisions, identity(), to_revision=2)
+    assert decision.target.number == 3 and "now revision 3" in decision.warnings[0]
+
+
+def test_explicit_revision_needs_no_identity():
+    assert choose_target(FIVE, None, to_revision=1).target.number == 1
+    with pytest.raises(UsageError):
+        choose_target(FIVE, None)
 
 
 def test_explicit_non_positive_revision_is_usage():
@@ -142,3 +148,9 @@ def test_identity_missing_is_usage_error():
 def test_any_workflow_needs_no_workflow_id():
     ident = resolve_identity(None, "svc", "infra", None, True, "ns", None, "c")
     assert ident.any_workflow and ident.workflow_id is None
+
+
+def test_live_success_with_nothing_older_is_the_target_itself():
+    revisions = [rev(1, Status.FAILED), rev(2, Status.FAILED), rev(3, live=True)]
+    decision = choose_target(revisions, identity())
+    assert decision.target.number == 3 and decision.target.live

@@ -1,0 +1,171 @@
+"""history and rollback of a Blue/Green primary Service: route traffic back to the last good colour."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional
+
+from kubectl_rollback import bluegreen, console, events
+from kubectl_rollback.commands import history
+from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
+from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
+from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, now_rfc3339
+from kubectl_rollback.workloads.base import POLL_SECONDS
+from kubectl_rollback.workloads.deployment import DeploymentKind
+
+DEPLOYMENT = DeploymentKind()
+AUDIT_KEYS = (ROLLED_BACK_FROM, ROLLED_BACK_TO, ROLLED_BACK_AT)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlueGreenHistory:
+    layout: bluegreen.Layout
+    namespace: str
+    colors: dict  # colour -> history.History of its Deployment
+    identity: Optional[Identity]
+    target_color: Optional[str]  # None: nothing to do (or a problem)
+    problem: Optional[RollbackError]
+
+    @property
+    def name(self) -> str:
+        return self.layout.primary["metadata"]["name"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    flags: IdentityFlags
+    dry_run: str = "none"
+    skip_ready_check: bool = False
+    wait: bool = False
+    timeout: float = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    state: BlueGreenHistory
+    changed: bool
+    dry_run: str
+    message: str
+
+
+def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
+    primary = kube.get(SERVICES, name)
+    layout = bluegreen.find_layout(primary, kube.list(SERVICES), kube.list(DEPLOYMENTS))
+    colors = {
+        color: history.build(kube, DEPLOYMENT, deployment, DEPLOYMENT.revisions(kube, deployment), flags)
+        for color, deployment in layout.deployments.items()
+    }
+    live = colors.get(layout.live_color)
+    identity = live.identity if live else None
+    target = problem = None
+    try:
+        if live is None or identity is None:
+            raise (live.problem if live and live.problem else RollbackError(
+                f"no Deployment serves the live colour {layout.live_color} of service/{name}"))
+        candidate = colors.get(layout.stage_color)
+        target = bluegreen.choose_color(layout, live.live, candidate.live if candidate else None, identity)
+    except RollbackError as exc:
+        problem = exc
+    return BlueGreenHistory(layout, kube.namespace, colors, identity, target, problem)
+
+
+def rollback(kube: Kube, name: str, request: Request) -> Result:
+    result = retry_on_conflict(lambda: _attempt(kube, name, request), f"cannot roll back service/{name}")
+    if result.changed and request.wait:
+        _wait_for_endpoints(kube, result.state, request.timeout)
+    return result
+
+
+def _attempt(kube: Kube, name: str, request: Request) -> Result:
+    state = load(kube, name, request.flags)
+    if state.problem is not None:
+        raise state.problem
+    layout = state.layout
+    live, target = layout.live_color, state.target_color
+    if target is None:
+        return Result(state, False, request.dry_run,
+                      f"service/{name} already routes to {live}, the last successful colour: nothing to do")
+    _check_ready(kube, state, request.skip_ready_check)
+    primary, stage = layout.primary, layout.stage
+    message = (f"service/{name} routed from {live} to {target} "
+               f"(stage service/{stage['metadata']['name']} now {live})")
+    if request.dry_run == "client":
+        return Result(state, False, "client", message)
+    audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
+    dry = request.dry_run == "server"
+    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
+    try:
+        kube.patch(SERVICES, stage["metadata"]["name"], bluegreen.selector_patch(stage, live), dry_run=dry)
+    except RollbackError as exc:
+        if not dry:
+            _undo_primary(kube, primary, switched, live, exc)
+        raise
+    if not dry:
+        events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
+                    f"routed back from {live} to {target} by {events.COMPONENT}")
+    return Result(state, not dry, request.dry_run, message)
+
+
+def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: RollbackError) -> None:
+    """The stage write failed after the primary's succeeded: put the primary back, so traffic is never left
+    half-switched, and say what happened."""
+    name = before["metadata"]["name"]
+    previous = {key: (before["metadata"].get("annotations") or {}).get(key) for key in AUDIT_KEYS}
+    try:
+        kube.patch(SERVICES, name, bluegreen.selector_patch(switched, live, previous))
+    except RollbackError as undo_exc:
+        raise RollbackError(
+            f"switched service/{name}, then could not switch the stage Service ({cause.message}) nor switch "
+            f"service/{name} back ({undo_exc.message}); fix it by hand: kubectl patch service/{name} -p "
+            f"'{{\"spec\":{{\"selector\":{{\"{bluegreen.COLOR_LABEL}\":\"{live}\"}}}}}}'"
+        ) from None
+    cause.message = f"could not switch the stage Service, so service/{name} was switched back to {live} " \
+                    f"and nothing changed: {cause.message}"
+
+
+def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
+    """The target colour must be able to take the traffic: available replicas, and Ready pods behind the stage
+    Service (which selects that colour now)."""
+    layout = state.layout
+    deployment = layout.deployments[state.target_color]
+    available = (deployment.get("status") or {}).get("availableReplicas") or 0
+    stage_name = layout.stage["metadata"]["name"]
+    ready = bluegreen.ready_addresses(_endpoints(kube, stage_name))
+    if available and ready:
+        return
+    problem = (f"the {state.target_color} colour cannot take the traffic: deployment/"
+               f"{deployment['metadata']['name']} has {available} available replicas and service/{stage_name} "
+               f"{len(ready)} ready endpoints")
+    if not skip:
+        raise RollbackError(f"{problem}; scale it up and wait for it, or pass --skip-ready-check")
+    console.warn(f"{problem}; switching anyway because of --skip-ready-check: expect errors for its users")
+
+
+def _endpoints(kube: Kube, name: str) -> Optional[dict]:
+    try:
+        return kube.get(ENDPOINTS, name)
+    except NotFoundError:
+        return None
+
+
+def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> None:
+    """Until the primary's Endpoints list Ready pods of the target colour only."""
+    name = state.name
+    deadline = time.monotonic() + timeout
+    while True:
+        primary = set(bluegreen.ready_addresses(_endpoints(kube, name)))
+        if primary and primary <= _pod_ips(kube, state):
+            console.info(f"service/{name}: {len(primary)} ready endpoints, all {state.target_color}")
+            return
+        if time.monotonic() >= deadline:
+            raise WaitFailedError(f"service/{name} does not list only {state.target_color} pods after {timeout:.0f}s")
+        time.sleep(POLL_SECONDS)
+
+
+def _pod_ips(kube: Kube, state: BlueGreenHistory) -> set:
+    labels = dict(bluegreen.without_color(bluegreen.selector(state.layout.primary)))
+    labels[bluegreen.COLOR_LABEL] = state.target_color
+    pods = kube.list(PODS, label_selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    return {(p.get("status") or {}).get("podIP") for p in pods}

@@ -1,0 +1,164 @@
+"""Blue/Green rapid rollback (Service selectors) and canary clean-up, on the real cluster."""
+
+import json
+
+import pytest
+
+from tests.cluster.faultproxy import Rule, status
+
+IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
+COLOR = "harness.io/color"
+
+
+def colour_deployment(color: str, tag: str, replicas: int = 2) -> str:
+    labels = {"app": "web", COLOR: color}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"web-{color}"},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}},
+        },
+    })
+
+
+def service(name: str, color: str, role: str) -> str:
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
+        "spec": {"selector": {"app": "web", COLOR: color}, "ports": [{"port": 80}]},
+    })
+
+
+def selectors(ns):
+    return tuple(ns.get("service", name)["spec"]["selector"][COLOR] for name in ("web", "web-stage"))
+
+
+def deploy_color(ns, color, tag, status, replicas=2):
+    ns.apply(colour_deployment(color, tag, replicas))
+    if status == "Succeeded":
+        ns.rollout_status(f"deployment/web-{color}")
+    ns.plugin("record", f"deployment/web-{color}", "--status", status, *IDENTITY, check=True)
+
+
+def swap(ns):
+    live, stage = selectors(ns)
+    ns.kubectl("patch", "service/web", "-p", json.dumps({"spec": {"selector": {COLOR: stage}}}))
+    ns.kubectl("patch", "service/web-stage", "-p", json.dumps({"spec": {"selector": {COLOR: live}}}))
+
+
+@pytest.fixture
+def blue_live(ns):
+    ns.apply(service("web", "blue", "primary"))
+    ns.apply(service("web-stage", "green", "stage"))
+    deploy_color(ns, "blue", "1", "Succeeded")
+    return ns
+
+
+def pod_ips(ns, color):
+    return sorted(p["status"]["podIP"] for p in ns.items("pods", "-l", f"{COLOR}={color}") if p["status"].get("podIP"))
+
+
+def endpoint_ips(ns, name):
+    subsets = ns.get("endpoints", name).get("subsets") or []
+    return sorted(a["ip"] for s in subsets for a in s.get("addresses") or [])
+
+
+def test_failed_green_is_routed_back_to_blue(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    swap(ns)
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    assert selectors(ns) == ("green", "blue")
+
+    history = ns.plugin_json("history", "service/web")
+    assert (history["liveColor"], history["targetColor"]) == ("green", "blue")
+    assert history["colors"]["blue"]["revisions"][0]["status"] == "Succeeded"
+
+    proc = ns.plugin("rollback", "service/web", "--wait", "--timeout", "60s")
+    assert proc.returncode == 0, proc.stderr
+    assert "routed from green to blue" in proc.stdout
+    assert selectors(ns) == ("blue", "green")
+    annotations = ns.get("service", "web")["metadata"]["annotations"]
+    assert (annotations["harness.io/rolled-back-from"], annotations["harness.io/rolled-back-to"]) == ("green", "blue")
+    blue = pod_ips(ns, "blue")
+    ns.wait_until(lambda: endpoint_ips(ns, "web") == blue, "the primary's endpoints to list only blue pods")
+    reasons = [e["reason"] for e in ns.items("events", "--field-selector", "involvedObject.name=web")]
+    assert "HarnessRollback" in reasons
+
+
+def test_green_on_stage_never_swapped_is_nothing_to_do(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    before = ns.get("service", "web")["metadata"]["resourceVersion"]
+    proc = ns.plugin("rollback", "service/web")
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout
+    assert ns.get("service", "web")["metadata"]["resourceVersion"] == before
+
+
+def test_other_colour_failed_exits_3(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2-broken", "Failed")
+    swap(ns)  # traffic on a failed colour, the good one also failed before: nowhere to go
+    ns.plugin("record", "deployment/web-blue", "--status", "Failed", check=True)
+    proc = ns.plugin("rollback", "service/web")
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot be the rollback target: recorded Failed" in proc.stderr
+    assert selectors(ns) == ("green", "blue")
+
+
+def test_scaled_to_zero_is_refused_by_the_ready_check(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    swap(ns)
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    ns.kubectl("scale", "deployment/web-blue", "--replicas=0")
+    ns.wait_until(lambda: not endpoint_ips(ns, "web-stage"), "blue to scale down")
+    proc = ns.plugin("rollback", "service/web")
+    assert proc.returncode == 1 and "cannot take the traffic" in proc.stderr and "--skip-ready-check" in proc.stderr
+    assert selectors(ns) == ("green", "blue")
+    forced = ns.plugin("rollback", "service/web", "--skip-ready-check")
+    assert forced.returncode == 0 and "warning:" in forced.stderr
+    assert selectors(ns) == ("blue", "green")
+
+
+def test_a_failed_second_write_leaves_both_selectors_as_they_were(blue_live, proxied):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    swap(ns)
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    proxied.proxy.add_rule(Rule(status(500), method="PATCH", path=r"/services/web-stage$", times=None))
+    proc = ns.plugin("rollback", "service/web", env=proxied.env)
+    assert proc.returncode == 1, proc.stderr
+    assert "switched back to green and nothing changed" in proc.stderr
+    assert selectors(ns) == ("green", "blue")
+    assert "harness.io/rolled-back-to" not in ns.get("service", "web")["metadata"].get("annotations", {})
+
+
+def canary(tag: str) -> str:
+    labels = {"app": "web", "harness.io/track": "canary"}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-canary"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}}},
+    })
+
+
+def test_rollback_deletes_the_canary_unless_kept(ns):
+    from tests import manifests
+
+    for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        if state == "Succeeded":
+            ns.rollout_status("deployment/web")
+        ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
+    ns.apply(canary("2-broken"))
+    dry = ns.plugin("rollback", "deployment/web", "--dry-run", check=True)
+    assert "deployment/web-canary would be deleted (canary)" in dry.stdout
+    kept = ns.plugin("rollback", "deployment/web", "--keep-canary", check=True)
+    assert "canary" not in kept.stdout
+    assert ns.kubectl("get", "deployment/web-canary", check=False).returncode == 0
+    again = ns.plugin("rollback", "deployment/web", check=True)  # nothing to do for web, the canary goes
+    assert "deployment/web-canary deleted (canary)" in again.stdout
+    ns.wait_until(lambda: ns.kubectl("get", "deployment/web-canary", check=False).returncode != 0, "canary deletion")

@@ -108,8 +108,8 @@ def choose_target(
 ) -> Decision:
     """The revision a rollback goes to, and the ones it passed over (newest first).
 
-    Default: the newest revision other than the live one that is recorded Succeeded for the identity; failing
-    that, the live one if it is recorded Succeeded (the last good revision runs already: nothing to do). With
+    Default: the live revision itself if it is recorded Succeeded for the identity (nothing to do), else the
+    newest other revision recorded Succeeded for the identity. With
     `to_revision`, that revision; one recorded Failed needs `force`; the identity may then be None. Raises
     NoTargetError with the reason when there is none.
     """
@@ -118,6 +118,11 @@ def choose_target(
         return _explicit_target(ordered, identity, to_revision, force)
     if identity is None:
         raise UsageError("cannot choose a rollback target without an identity")
+    live = next((r for r in ordered if r.live), None)
+    if live is not None and live.record.status is Status.SUCCEEDED and mismatch(live, identity) is None:
+        # The last good revision runs already: nothing to do. This keeps a repeated or concurrent rollback from
+        # walking further back through the history (kubectl's undo toggles); --to-revision goes further on purpose.
+        return Decision(target=live, skipped=())
     skipped = []
     for revision in ordered:
         if revision.live:
@@ -128,10 +133,6 @@ def choose_target(
         if reason is None:
             return Decision(target=revision, skipped=tuple(skipped))
         skipped.append(Skip(revision.number, reason))
-    live = next((r for r in ordered if r.live), None)
-    if live is not None and live.record.status is Status.SUCCEEDED and mismatch(live, identity) is None:
-        # Nothing older is good, but what runs now is: the last successful revision is live (nothing to do).
-        return Decision(target=live, skipped=tuple(skipped))
     raise NoTargetError(_no_target_message(ordered, identity, skipped))
 
 

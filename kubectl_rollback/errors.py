@@ -49,7 +49,12 @@ class ApiError(RollbackError):
 
 
 class ConflictError(ApiError):
-    """A write whose resourceVersion precondition failed: someone else changed the object since we read it."""
+    """A write whose resourceVersion precondition failed: someone else changed the object since we read it.
+
+    `ambiguous`: an earlier attempt of this same write got no answer (connection lost, gateway timeout), so the
+    change that beat us may have been our own first attempt."""
+
+    ambiguous = False
 
 
 class NotFoundError(ApiError):

@@ -92,7 +92,6 @@ class Kube:
         self.host = configuration.host.rstrip("/")
         self._configuration = configuration
         self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
-        self.requests_made = 0
         pool_args = {
             "num_pools": 2,
             "maxsize": 4,
@@ -244,9 +243,9 @@ class Kube:
             content_type = "application/json"
         deadline = time.monotonic() + RETRY_BUDGET_SECONDS
         attempt = 0
+        unanswered = False  # an attempt of this write may have reached the server without us hearing back
         while True:
             attempt += 1
-            self.requests_made += 1
             retry_after = None
             try:
                 response = self._pool.request(
@@ -259,6 +258,7 @@ class Kube:
                     redirect=False,
                 )
             except urllib3.exceptions.HTTPError as exc:
+                unanswered = unanswered or write
                 failure: RollbackError = ApiError(
                     f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "
                     "check --context/--kubeconfig and that the cluster is up, then try again"
@@ -266,9 +266,13 @@ class Kube:
             else:
                 if response.status < 300:
                     return json.loads(response.data) if response.data else {}
-                failure = _translate(what, response.status, response.data, write)
+                failure = _translate(what, response.status, response.data)
+                if isinstance(failure, ConflictError):
+                    failure.ambiguous = unanswered
                 if response.status not in RETRIABLE_STATUSES:
                     raise failure
+                # 429 and 503 are refusals before any work; a 500, 502 or 504 may come after the write was applied.
+                unanswered = unanswered or (write and response.status not in (429, 503))
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             delay = retry_after if retry_after is not None else _backoff(attempt)
             if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
@@ -310,7 +314,7 @@ _HINTS = {
 }
 
 
-def _translate(what: str, status: int, data: bytes, write: bool) -> ApiError:
+def _translate(what: str, status: int, data: bytes) -> ApiError:
     """An HTTP failure as one line: what failed, the server's reason and message, what to do."""
     reason, message = f"HTTP {status}", ""
     try:

@@ -229,7 +229,7 @@ def test_annotations_on_the_deployment_manifest_are_read_from_the_replicaset(ns)
     [
         (("rollback", "deployment/missing"), 1, 'deployments.apps "missing" not found'),
         (("rollback", "deployment/Bad_Name"), 2, "not a valid object name"),
-        (("rollback", "pod/web"), 2, "supported kinds are deployment"),
+        (("rollback", "pod/web"), 2, "supported kinds are daemonset, deployment, statefulset"),
         (("history", "deployment/web", "--context", "nope"), 2, 'context "nope" does not exist'),
         (("rollback", "deployment/web", "--dry-run=maybe"), 2, "must be client, server or none"),
         (("record", "deployment/web", "--status", "Great"), 2, "must be one of Succeeded, Failed, InProgress"),

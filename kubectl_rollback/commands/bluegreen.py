@@ -84,20 +84,22 @@ def _attempt(kube: Kube, name: str, request: Request) -> Result:
         raise state.problem
     layout = state.layout
     live, target = layout.live_color, state.target_color
+    stage_name = layout.stage["metadata"]["name"]
+    if bluegreen.selector(layout.stage).get(bluegreen.COLOR_LABEL) == live:
+        return _complete_switch(kube, state, request)
     if target is None:
         return Result(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
-    message = (f"service/{name} routed from {live} to {target} "
-               f"(stage service/{stage['metadata']['name']} now {live})")
+    message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
     if request.dry_run == "client":
         return Result(state, False, "client", message)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run == "server"
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
     try:
-        kube.patch(SERVICES, stage["metadata"]["name"], bluegreen.selector_patch(stage, live), dry_run=dry)
+        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
     except RollbackError as exc:
         if not dry:
             _undo_primary(kube, primary, switched, live, exc)
@@ -106,6 +108,19 @@ def _attempt(kube: Kube, name: str, request: Request) -> Result:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} by {events.COMPONENT}")
     return Result(state, not dry, request.dry_run, message)
+
+
+def _complete_switch(kube: Kube, state: BlueGreenHistory, request: Request) -> Result:
+    """Both Services select the same colour: a switch was interrupted after the primary's write (a lost answer,
+    or a run that died). The primary is what serves traffic, so the stage moves to the other colour."""
+    layout = state.layout
+    stage_name = layout.stage["metadata"]["name"]
+    message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
+               f"the interrupted switch (stage now {layout.stage_color})")
+    if request.dry_run != "client":
+        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color),
+                   dry_run=request.dry_run == "server")
+    return Result(state, request.dry_run == "none", request.dry_run, message)
 
 
 def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: RollbackError) -> None:

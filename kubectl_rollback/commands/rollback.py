@@ -9,7 +9,7 @@ from typing import Optional
 from kubectl_rollback import console, events
 from kubectl_rollback.commands import history, wait
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import RollbackError, WaitFailedError
+from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, Status, now_rfc3339, record_annotations
@@ -45,7 +45,10 @@ class Result:
 def run(kube: Kube, kind, name: str, request: Request) -> Result:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
     (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
-    result = retry_on_conflict(lambda: _attempt(kube, kind, name, request), f"cannot roll back {kind.display(name)}")
+    race: dict = {}
+    result = retry_on_conflict(
+        lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
+    )
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
@@ -69,30 +72,51 @@ def _remove_canaries(kube: Kube, kind, name: str, dry_run: str) -> tuple:
     return tuple(removed)
 
 
-def _attempt(kube: Kube, kind, name: str, request: Request) -> Result:
+def _attempt(kube: Kube, kind, name: str, request: Request, race: dict) -> Result:
+    """One read-decide-write. `race` carries what earlier attempts learnt from a 409: that another client won
+    ("lost"), or that our own write may have been applied without our hearing back ("unanswered")."""
     state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
     if state.problem is not None:
         raise state.problem
     target, source = state.target, state.live
     warnings = state.decision.warnings
-    if source is not None and _same_template(kind, source, target):
-        return Result(state, source, target, False, request.dry_run, _already(state, target), warnings=warnings)
-    if _same_template_as_workload(kind, state.workload, target):
-        # The controller has not made a ReplicaSet for the workload's template yet, but it is the target's already.
-        return Result(state, source, target, False, request.dry_run, _already(state, target), warnings=warnings)
+    if (source is not None and _same_template(kind, source, target)) or _same_template_as_workload(
+        kind, state.workload, target
+    ):
+        unanswered = race.get("unanswered")
+        if unanswered and unanswered[1].name == target.name:
+            # Our first write went through; its answer was lost. Finish the job it started.
+            return _applied(kube, kind, state, unanswered[0], target, warnings, "", confirmed=True)
+        message = _already(state, target, request.to_revision is not None)
+        if race.get("lost"):
+            message += " (another client rolled it back first)"
+        return Result(state, source, target, False, request.dry_run, message, warnings=warnings)
     kind.check_can_roll_back(state.workload)
     diff = _template_diff(kind, state.workload, target)
     if request.dry_run == "client":
         return Result(state, source, target, False, "client", _summary(state, source, target), diff, warnings)
     patch_type, body = kind.rollback_patch(state.workload, target)
-    kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run == "server")
+    try:
+        kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run == "server")
+    except ConflictError as exc:
+        race["unanswered" if exc.ambiguous else "lost"] = (source, target)
+        raise
     if request.dry_run == "server":
         return Result(state, source, target, False, "server", _summary(state, source, target), diff, warnings)
+    return _applied(kube, kind, state, source, target, warnings, diff)
+
+
+def _applied(kube: Kube, kind, state, source: Optional[Revision], target: Revision, warnings, diff: str,
+             confirmed: bool = False) -> Result:
+    """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
     events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                 f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
                 f"({target.record.status.value}) by {events.COMPONENT}")
-    return Result(state, source, target, True, "none", _summary(state, source, target), diff, warnings)
+    message = _summary(state, source, target)
+    if confirmed:
+        message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
+    return Result(state, source, target, True, "none", message, diff, warnings)
 
 
 def _book_keeping(kube: Kube, kind, state: history.History, source: Optional[Revision], target: Revision) -> None:
@@ -164,7 +188,10 @@ def _summary(state: history.History, source: Optional[Revision], target: Revisio
     return f"{state.display} rolled back from {describe(source)} to {describe(target)}"
 
 
-def _already(state: history.History, target: Revision) -> str:
-    return f"{state.display} already runs the template of {describe(target)}: nothing to do"
+def _already(state: history.History, target: Revision, explicit: bool) -> str:
+    message = f"{state.display} already runs the template of {describe(target)}: nothing to do"
+    if target.live and not explicit:
+        message += " (it is the last good revision; to go further back, record it Failed or pass --to-revision)"
+    return message
 
 

@@ -49,8 +49,14 @@ def test_other_mapping_is_never_a_target():
     assert "another infrastructure mapping (service other)" in decision.skipped[0].reason
 
 
-def test_live_revision_is_never_the_default_target_even_if_succeeded():
+def test_a_live_success_is_nothing_to_do_so_rollback_is_idempotent():
     revisions = [rev(1), rev(2, live=True)]
+    decision = choose_target(revisions, identity())
+    assert decision.target.number == 2 and decision.target.live
+
+
+def test_a_live_success_of_another_workflow_does_not_stop_the_rollback():
+    revisions = [rev(1), rev(2, workflow="wf2", live=True)]
     assert choose_target(revisions, identity()).target.number == 1
 
 

@@ -123,7 +123,9 @@ def history_table(h, wide: bool = False) -> str:
     if h.identity is not None:
         lines.append(f"identity: {h.identity.describe()}")
     lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
-    if h.target is not None:
+    if h.target is not None and h.target.live:
+        lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
+    elif h.target is not None:
         lines.append(f"rollback target: revision {h.target.number}")
     elif h.problem is not None:
         lines.append(f"no rollback target: {h.problem.message}")

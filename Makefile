@@ -30,7 +30,7 @@ cluster: install testenv  ## a control plane in the foreground, for trying thing
 	$(PY) -m tests.cluster
 
 demo: install testenv  ## record, history, a failed deployment and its rollback, on a local control plane
-	$(PY) -m tests.cluster.demo
+	$(PY) -m tests.cluster.demo $(DEMO_ARGS)
 
 bench: install testenv  ## the plugin against kubectl, side by side; writes docs/benchmarks.md
 	$(PY) benchmarks/run.py

@@ -511,7 +511,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(130)
     except Exception as exc:  # click's usage errors and aborts, then anything we did not foresee
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            hint = f"; see '{PROG} --help'" if exc.exit_code == ExitCode.USAGE else ""
+            ctx = getattr(exc, "ctx", None)
+            path = ctx.command_path if ctx is not None else PROG
+            hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
             console.error(" ".join(exc.format_message().split()) + hint)
             sys.exit(exc.exit_code)
         if type(exc).__name__ == "Abort":

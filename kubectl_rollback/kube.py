@@ -395,15 +395,16 @@ def _one_line(exc: Exception) -> str:
 def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) -> Any:
     """Run a read-decide-write step again from a fresh read when its write lost a race (409), a bounded number of
     times. The step itself must re-read; this only repeats it."""
-    for n in range(1, attempts + 1):
+    for n in range(1, attempts):
         try:
             return attempt()
-        except ConflictError as exc:
-            if n == attempts:
-                raise ConflictError(
-                    f"{what}: the object kept changing under us ({attempts} conflicts in a row); "
-                    "another client is writing it: wait for it to finish, then run the command again",
-                    status=409,
-                ) from exc
+        except ConflictError:
             time.sleep(_backoff(n))
-    raise AssertionError("unreachable")
+    try:
+        return attempt()
+    except ConflictError as exc:
+        raise ConflictError(
+            f"{what}: the object kept changing under us ({attempts} conflicts in a row); "
+            "another client is writing it: wait for it to finish, then run the command again",
+            status=409,
+        ) from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tests.cluster.controlplane import ControlPlane
@@ -20,11 +19,7 @@ def main() -> None:
         print(f"ready. In another shell:\n\nexport KUBECONFIG={plane.admin_kubeconfig}\n", flush=True)
         print(f"(limited user: {plane.limited_kubeconfig}; logs in {workdir}; Ctrl-C stops it)", file=sys.stderr)
         try:
-            while all(p.poll() is None for p in plane.processes.values()):
-                time.sleep(1)
-            print("a control-plane process exited:\n" + plane.log_tail(), file=sys.stderr)
-        except KeyboardInterrupt:
-            pass
+            plane.serve_until_interrupted()
         finally:
             sim.stop()
 

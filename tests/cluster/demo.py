@@ -101,11 +101,7 @@ def main() -> None:
             print("\ndemo complete.", flush=True)
             if keep:
                 print(f"the cluster stays up until Ctrl-C: export KUBECONFIG={plane.admin_kubeconfig}", flush=True)
-                try:
-                    while True:
-                        sim._stop.wait(3600)
-                except KeyboardInterrupt:
-                    pass
+                plane.serve_until_interrupted()
         finally:
             sim.stop()
 

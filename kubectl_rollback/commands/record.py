@@ -10,7 +10,7 @@ from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
-from kubectl_rollback.records import STATUS, InfraMapping, Record, Status, now_rfc3339, record_annotations
+from kubectl_rollback.records import InfraMapping, Record, Status, now_rfc3339, record_annotations
 from kubectl_rollback.workloads.base import WorkloadKind
 
 
@@ -31,10 +31,6 @@ class Result:
     revision: Revision
     annotations: dict
     failure: Optional[str] = None  # with follow: why the rollout was recorded Failed
-
-    @property
-    def status(self) -> str:
-        return self.annotations[STATUS]
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: Request) -> Result:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -93,6 +94,15 @@ class ControlPlane:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+    def serve_until_interrupted(self) -> None:
+        """Keep the control plane up until Ctrl-C, or until one of its processes dies (then say why)."""
+        try:
+            while all(p.poll() is None for p in self.processes.values()):
+                time.sleep(1)
+            print("a control-plane process exited:\n" + self.log_tail(), file=sys.stderr)
+        except KeyboardInterrupt:
+            pass
 
     def __enter__(self) -> ControlPlane:
         return self.start()

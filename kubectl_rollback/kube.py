@@ -5,8 +5,8 @@ bounded retries with backoff and jitter, and the translation of every failure in
 failed, why, and what to do. Objects travel as plain dicts of the API's JSON: no model classes, so nothing is
 deserialized twice and a new field on the server never breaks us.
 
-Only the configuration loader of the `kubernetes` package is used (it knows every kubeconfig feature); requests go
-through our own urllib3 pool, so the retry policy is ours alone.
+Where to connect and how to authenticate comes from kubeconfig.py; requests go through our own urllib3 pool, so the
+retry policy is ours alone.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 import random
 import time
 import urllib.parse
 from typing import Any, Callable, Iterator, Optional
 
-from kubectl_rollback import console
-from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError, UsageError
+from kubectl_rollback import console, kubeconfig
+from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError
+from kubectl_rollback.kubeconfig import Connection
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
@@ -29,7 +29,6 @@ RETRY_BUDGET_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 PAGE_SIZE = 500
-IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,39 +83,37 @@ class ConnectionOptions:
 class Kube:
     """A connection to one cluster and namespace. Every method returns plain JSON data or raises ApiError."""
 
-    def __init__(self, configuration: Any, namespace: str, cluster_name: Optional[str], request_timeout: float):
+    def __init__(self, connection: Connection, request_timeout: float, namespace: Optional[str] = None):
         import urllib3
 
-        self.namespace = namespace
-        self.cluster_name = cluster_name
-        self.host = configuration.host.rstrip("/")
-        self._configuration = configuration
+        self.namespace = namespace or connection.namespace
+        self.cluster_name = connection.cluster_name
+        self.host = connection.server
+        self._authorization = connection.authorization
         self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
-        pool_args = {
+        pool_args: dict = {
             "num_pools": 2,
             "maxsize": 4,
             "retries": False,  # the retry policy is ours (_send), not urllib3's
-            "cert_reqs": "CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE",
-            "ca_certs": configuration.ssl_ca_cert,
-            "cert_file": configuration.cert_file,
-            "key_file": configuration.key_file,
+            "cert_reqs": "CERT_REQUIRED" if connection.verify else "CERT_NONE",
+            "ca_certs": connection.ca_file,
+            "cert_file": connection.cert_file,
+            "key_file": connection.key_file,
         }
-        if getattr(configuration, "tls_server_name", None):
-            pool_args["server_hostname"] = configuration.tls_server_name
-        if not configuration.verify_ssl:
+        if connection.tls_server_name:
+            pool_args["server_hostname"] = connection.tls_server_name
+        if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
-        if getattr(configuration, "proxy", None):
-            self._pool = urllib3.ProxyManager(configuration.proxy, **pool_args)
+        if connection.proxy:
+            self._pool = urllib3.ProxyManager(connection.proxy, **pool_args)
         else:
             self._pool = urllib3.PoolManager(**pool_args)
 
-    # -- construction ------------------------------------------------------------------------------------------
-
     @classmethod
     def connect(cls, options: ConnectionOptions) -> Kube:
-        configuration, namespace, cluster_name = _load_configuration(options)
-        return cls(configuration, options.namespace or namespace, cluster_name, options.request_timeout)
+        connection = kubeconfig.load(options.kubeconfig, options.context)
+        return cls(connection, options.request_timeout, options.namespace)
 
     def in_namespace(self, namespace: str) -> Kube:
         """The same connection, acting in another namespace."""
@@ -216,9 +213,9 @@ class Kube:
         headers = {"Accept": "application/json", "User-Agent": "kubectl-harness-rollback"}
         if content_type:
             headers["Content-Type"] = content_type
-        for setting in self._configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
+        authorization = self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         return headers
 
     def _send(
@@ -330,66 +327,6 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
     text += f"; {hint}"
     cls = {404: NotFoundError, 409: ConflictError}.get(status, ApiError)
     return cls(" ".join(text.split()), status=status, reason=reason)
-
-
-def _load_configuration(options: ConnectionOptions) -> tuple:
-    """The client configuration, the namespace and the cluster name of the chosen context.
-
-    Like kubectl: --kubeconfig, else KUBECONFIG (several files, merged), else ~/.kube/config, else the in-cluster
-    service account."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    configuration = client.Configuration()
-    paths = options.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    have_kubeconfig = any(os.path.exists(p) for p in paths.split(os.pathsep) if p)
-    if options.kubeconfig and not os.path.exists(options.kubeconfig):
-        raise UsageError(f"--kubeconfig {options.kubeconfig}: no such file")
-    if not have_kubeconfig:
-        if os.path.exists(IN_CLUSTER_TOKEN) and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            try:
-                config.load_incluster_config(client_configuration=configuration)
-            except ConfigException as exc:
-                raise RollbackError(f"cannot use the in-cluster service account: {exc}") from None
-            return configuration, _in_cluster_namespace(), None
-        raise UsageError(
-            f"no kubeconfig found ({paths}) and not running in a cluster; pass --kubeconfig or set KUBECONFIG"
-        )
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=options.kubeconfig)
-    except (ConfigException, OSError, ValueError) as exc:
-        raise UsageError(f"cannot read the kubeconfig ({paths}): {_one_line(exc)}") from None
-    chosen = active
-    if options.context:
-        chosen = next((c for c in contexts or [] if c.get("name") == options.context), None)
-        if chosen is None:
-            names = ", ".join(c.get("name", "?") for c in contexts or []) or "none"
-            raise UsageError(f'context "{options.context}" does not exist in the kubeconfig (contexts: {names})')
-    if not chosen:
-        raise UsageError(f"the kubeconfig ({paths}) has no current context; pass --context")
-    try:
-        config.load_kube_config(
-            config_file=options.kubeconfig,
-            context=chosen.get("name"),
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    except (ConfigException, OSError, ValueError) as exc:
-        raise UsageError(f'cannot use context "{chosen.get("name")}": {_one_line(exc)}') from None
-    context = chosen.get("context") or {}
-    return configuration, context.get("namespace") or "default", context.get("cluster")
-
-
-def _in_cluster_namespace() -> str:
-    try:
-        with open(os.path.join(os.path.dirname(IN_CLUSTER_TOKEN), "namespace")) as f:
-            return f.read().strip() or "default"
-    except OSError:
-        return "default"
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
 
 
 def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) -> Any:

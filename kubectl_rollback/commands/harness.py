@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 from kubectl_rollback import console
 from kubectl_rollback.commands import release, rollback
-from kubectl_rollback.errors import NoTargetError, NotFoundError, RollbackError
+from kubectl_rollback.errors import ApiError, NoTargetError, NotFoundError, RollbackError
 from kubectl_rollback.harness_history import HarnessPlan, ReleaseHistory, parse_history, plan_rollback
 from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube
 from kubectl_rollback.options import IdentityFlags
@@ -39,10 +39,16 @@ def load(kube: Kube, name: str) -> HarnessHistory:
     """The history in ConfigMap NAME, else in Secret NAME (Harness's declarative mode)."""
     try:
         obj, is_secret = kube.get(CONFIGMAPS, name), False
-    except NotFoundError:
+    except ApiError as configmap_error:
+        if configmap_error.status not in (403, 404):  # 403: a Role may grant the Secret only
+            raise
         try:
             obj, is_secret = kube.get(SECRETS, name), True
-        except NotFoundError:
+        except ApiError as secret_error:
+            if configmap_error.status == 403:
+                raise configmap_error from None
+            if secret_error.status != 404:
+                raise
             raise NotFoundError(
                 f'no ConfigMap or Secret named "{name}" in namespace "{kube.namespace}": that is where Harness keeps '
                 "the history of release NAME; check --harness-release and -n",

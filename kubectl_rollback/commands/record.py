@@ -40,7 +40,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: Request) -> Result:
         return _write(kube, kind, workload, revision, request, request.status)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     try:
-        wait.wait_for_rollout(kube, kind, workload, request.timeout)
+        wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout)
     except WaitFailedError as exc:
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
         return dataclasses.replace(result, failure=exc.message)

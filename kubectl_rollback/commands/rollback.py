@@ -53,7 +53,7 @@ def run(kube: Kube, kind, name: str, request: Request) -> Result:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
         try:
-            wait.wait_for_rollout(kube, kind, result.history.workload, request.timeout)
+            wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
             raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
         result = dataclasses.replace(result, rolled_out=True)

@@ -10,16 +10,15 @@ from kubectl_rollback.kube import Kube
 from kubectl_rollback.workloads.base import POLL_SECONDS, WorkloadKind
 
 
-def wait_for_rollout(kube: Kube, kind: WorkloadKind, baseline: dict, timeout: float) -> dict:
-    """Poll the workload until its rollout is done; raise WaitFailedError on failure or timeout. `baseline` is the
-    workload as read before the change, so conditions left over from before are not mistaken for new ones."""
-    name = baseline["metadata"]["name"]
+def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, timeout: float) -> dict:
+    """Poll the workload until its rollout to `revision` (the name of the revision object) is done; raise
+    WaitFailedError on failure or timeout."""
     progress = Progress()
     deadline = time.monotonic() + timeout
     try:
         while True:
             workload = kind.get(kube, name)
-            state = kind.rollout_state(workload, baseline)
+            state = kind.rollout_state(workload, revision)
             if state.failure:
                 raise WaitFailedError(state.failure)
             progress.update(state.message)

@@ -46,9 +46,9 @@ class WorkloadKind:
         """(patch_type, body) that puts the target's template back, preconditioned on the workload's resourceVersion."""
         raise NotImplementedError
 
-    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
-        """Where the rollout stands. `baseline` is the workload as read before our change, to tell stale
-        conditions from new ones."""
+    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
+        """Where the rollout to `revision` (the name of its revision object) stands; conditions about other
+        revisions, such as the failed rollout a rollback undoes, are not taken for this rollout's."""
         raise NotImplementedError
 
     def template_of(self, workload: dict) -> dict:

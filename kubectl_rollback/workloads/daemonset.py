@@ -12,7 +12,7 @@ class DaemonSetKind(ControllerRevisionKind):
     aliases = ("daemonset", "daemonsets", "ds", "daemonset.apps", "daemonsets.apps")
     resource = DAEMONSETS
 
-    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
+    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
         """kubectl's `rollout status` rules for a DaemonSet."""
         name = workload["metadata"]["name"]
         status = workload.get("status") or {}

@@ -76,17 +76,16 @@ class DeploymentKind(WorkloadKind):
             ops.append({"op": "remove", "path": path})
         return "json", ops
 
-    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
-        """kubectl's `rollout status` rules, except that a ProgressDeadlineExceeded condition already there before
-        our change (the failed rollout we are undoing) is not taken for a failure of the rollback."""
+    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
+        """kubectl's `rollout status` rules, except that a ProgressDeadlineExceeded condition about another
+        ReplicaSet (the failed rollout we are undoing, say) is not this rollout's failure."""
         name = workload["metadata"]["name"]
         spec, status = workload["spec"], workload.get("status") or {}
         if not self.observed(workload):
             return RolloutState(False, f"deployment/{name}: waiting for the controller to observe the change")
-        deadline = _condition(workload, "Progressing")
-        if deadline and deadline.get("reason") == "ProgressDeadlineExceeded" and deadline != _condition(
-            baseline, "Progressing"
-        ):
+        progressing = _condition(workload, "Progressing") or {}
+        about_this_revision = f'"{revision}"' in progressing.get("message", "")  # 'ReplicaSet "web-5d8f" has timed out'
+        if progressing.get("reason") == "ProgressDeadlineExceeded" and about_this_revision:
             return RolloutState(False, "", failure=f"deployment/{name} exceeded its progress deadline")
         desired = spec.get("replicas", 1)
         updated = status.get("updatedReplicas") or 0

@@ -20,7 +20,7 @@ class StatefulSetKind(ControllerRevisionKind):
             return status["updateRevision"] == obj["metadata"]["name"]
         return super().is_live(workload, obj, template, current)
 
-    def rollout_state(self, workload: dict, baseline: dict) -> RolloutState:
+    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
         """kubectl's `rollout status` rules for a StatefulSet (RollingUpdate, partition-aware)."""
         name = workload["metadata"]["name"]
         spec, status = workload["spec"], workload.get("status") or {}

@@ -1,0 +1,418 @@
+"""Least privilege: the Roles in docs/rbac.yaml, each bound alone to the `limited` user, on the real cluster.
+
+For each Role: every command it is meant for fails cleanly before the binding (exit 1, one `error:` line naming
+the missing verb, resource and namespace) and succeeds with it; the effective rules of the user are exactly the
+Role's (`kubectl auth can-i --list`); and the plugin, run through a recording proxy, used every verb the Role
+grants (none is there for nothing) and nothing else.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests import harness_fixtures as hf
+from tests import manifests
+from tests.cluster.controlplane import LIMITED_TOKEN
+from tests.cluster.faultproxy import FaultProxy, Rule, kubeconfig_for, status
+
+RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
+IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
+RELEASE = {"harness.io/release-name": "r1"}
+COLOR = "harness.io/color"
+GROUPS = {
+    "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
+    "controllerrevisions": "apps", "services": "", "endpoints": "", "pods": "", "events": "", "configmaps": "",
+    "secrets": "",
+}
+
+
+def grants(spec: str) -> frozenset:
+    """'deployments,statefulsets:get,list; events:create' -> {(resource, verb), ...}"""
+    pairs = set()
+    for part in spec.split(";"):
+        resources, verbs = part.split(":")
+        pairs |= {(r.strip(), v.strip()) for r in resources.split(",") for v in verbs.split(",")}
+    return frozenset(pairs)
+
+
+# What each use sends to the API server, derived from the code (see the comments in docs/rbac.yaml).
+HISTORY = "harness-rollback-history"
+RECORD = "harness-rollback-record"
+ROLLBACK = "harness-rollback-rollback"
+BLUEGREEN = "harness-rollback-bluegreen"
+HARNESS = "harness-rollback-harness-history"
+ROLES = {
+    HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
+                    "services:get,list"),
+    RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:get,list,patch"),
+    ROLLBACK: grants("deployments:get,list,patch,delete; statefulsets,daemonsets:get,list,patch;"
+                     "replicasets,controllerrevisions:get,list,patch; events:create"),
+    BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
+                      "events:create"),
+    HARNESS: grants("configmaps,secrets:get"),
+}
+
+_API_PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/v1)/namespaces/[^/]+/([^/]+)(/[^/]+)?$")
+_VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}
+_CAN_I_ROW = re.compile(r"^(\S+)\s+\[\]\s+\[[^\]]*\]\s+\[([^\]]*)\]\s*$")
+
+
+class Limited:
+    """The `limited` user in one namespace: the plugin through a recording proxy, kubectl directly."""
+
+    def __init__(self, ns, cluster, proxy: FaultProxy, kubeconfig: str):
+        self.ns = ns
+        self.proxy = proxy
+        self.env = dict(cluster.env, KUBECONFIG=kubeconfig)
+        self.direct_env = dict(cluster.env, KUBECONFIG=cluster.plane.limited_kubeconfig)
+
+    def plugin(self, *args: str, direct: bool = False):
+        return self.ns.plugin(*args, env=self.direct_env if direct else self.env)
+
+    def ok(self, *args: str, direct: bool = False):
+        proc = self.plugin(*args, direct=direct)
+        assert proc.returncode == 0, f"{' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert "warning:" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.ok(*args, "-o", "json").stdout)
+
+    def denied(self, verb: str, resource: str, *args: str, direct: bool = False):
+        """The command fails cleanly, naming the verb, resource and namespace it lacks."""
+        proc = self.plugin(*args, direct=direct)
+        assert proc.returncode == 1, f"{' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert f'cannot {verb} resource "{resource}"' in lines[0], lines[0]
+        assert f'in the namespace "{self.ns.name}"' in lines[0], lines[0]
+        assert "docs/rbac.yaml" in lines[0] and "Traceback" not in proc.stderr, lines[0]
+        return proc
+
+    def used(self) -> set:
+        """(resource, verb) of every request the plugin sent through the proxy and the server did not refuse."""
+        seen = set()
+        for request in self.proxy.requests:
+            match = _API_PATH.match(request.path)
+            assert match, f"unexpected request {request.method} {request.path}"
+            verb = "list" if request.method == "GET" and not match.group(2) else _VERBS[request.method]
+            if request.outcome != 403:
+                seen.add((match.group(1), verb))
+        return seen
+
+    def rules(self) -> set:
+        """The user's effective (resource, verb) pairs in the namespace, from `kubectl auth can-i --list`."""
+        out = self.ns.kubectl("auth", "can-i", "--list", env=self.direct_env).stdout
+        pairs = set()
+        for line in out.splitlines():
+            row = _CAN_I_ROW.match(line)
+            if row and not row.group(1).startswith("selfsubject"):
+                pairs |= {(row.group(1).split(".")[0], v) for v in row.group(2).split()}
+        return pairs
+
+    def can_i(self, verb: str, resource: str) -> bool:
+        proc = self.ns.kubectl("auth", "can-i", verb, resource, env=self.direct_env, check=False)
+        return proc.returncode == 0 and proc.stdout.strip() == "yes"
+
+    def bind(self, *roles: str, expect: frozenset = None) -> None:
+        """RoleBindings of `roles` to the user; returns once the API server authorizes them (they take a moment)."""
+        for role in roles:
+            self.ns.kubectl("create", "rolebinding", role, f"--role={role}", "--user=limited")
+        wanted = expect if expect is not None else frozenset().union(*(ROLES[r] for r in roles))
+        self.ns.wait_until(lambda: self.rules() >= wanted, f"the RoleBindings of {', '.join(roles)}")
+
+
+@pytest.fixture
+def limited(ns, cluster, tmp_path):
+    ns.kubectl("apply", "-f", str(RBAC_YAML))
+    assert ns.items("rolebindings") == []  # applying the file grants nothing by itself
+    with FaultProxy(cluster.plane.server, cluster.plane.ca_file) as proxy:
+        path = tmp_path / "limited-proxy.kubeconfig"
+        path.write_text(kubeconfig_for(proxy, LIMITED_TOKEN))
+        yield Limited(ns, cluster, proxy, str(path))
+
+
+def labelled(manifest: str, labels: dict) -> str:
+    obj = json.loads(manifest)
+    obj["spec"]["template"]["metadata"]["labels"].update(labels)
+    return json.dumps(obj)
+
+
+def image(ns, kind: str, name: str) -> str:
+    return ns.get(kind, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def revision_objects(ns, resource: str, app: str) -> dict:
+    """Revision number -> annotations of the ReplicaSets or ControllerRevisions of app."""
+    objects = ns.items(resource, "-l", f"app={app}")
+    if resource == "replicasets":
+        return {int(o["metadata"]["annotations"]["deployment.kubernetes.io/revision"]): o["metadata"]["annotations"]
+                for o in objects}
+    return {o["revision"]: o["metadata"].get("annotations") or {} for o in objects}
+
+
+def assert_booked(ns, resource: str, app: str) -> None:
+    """The audit annotations of a rollback from revision 2 (InProgress, now Failed) to the Succeeded one, which
+    the controller may have renumbered by now."""
+    revisions = revision_objects(ns, resource, app)
+    assert revisions[2]["harness.io/status"] == "Failed", (app, revisions)
+    targets = [a for a in revisions.values() if a.get("harness.io/rolled-back-from") == "2"]
+    assert [a["harness.io/status"] for a in targets] == ["Succeeded"], (app, revisions)
+
+
+def rollback_events(ns, name: str) -> list:
+    events = ns.items("events", "--field-selector", f"involvedObject.name={name}")
+    return [e for e in events if e["reason"] == "HarnessRollback"]
+
+
+# -- the file itself ---------------------------------------------------------------------------------------------
+
+
+def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
+    documents = [d for d in yaml.safe_load_all(RBAC_YAML.read_text()) if d]
+    assert [d["kind"] for d in documents] == ["Role"] * len(ROLES)  # bindings are examples, commented out
+    assert [d["metadata"]["name"] for d in documents] == list(ROLES)
+    for role in documents:
+        name = role["metadata"]["name"]
+        assert "namespace" not in role["metadata"], name  # applied with -n NAMESPACE
+        granted = set()
+        for rule in role["rules"]:
+            assert set(rule) == {"apiGroups", "resources", "verbs"}, (name, rule)  # no resourceNames, no URLs
+            for resource in rule["resources"]:
+                assert rule["apiGroups"] == [GROUPS[resource]], (name, resource)
+                granted |= {(resource, verb) for verb in rule["verbs"]}
+        assert granted == ROLES[name], name
+    readers = [name for name, pairs in ROLES.items() if any(r == "secrets" for r, _ in pairs)]
+    assert readers == [HARNESS]
+    text = RBAC_YAML.read_text()
+    assert "# kind: RoleBinding" in text and "REPLACE-ME" in text and "kubectl apply -n" in text
+
+
+# -- one Role at a time, on the cluster --------------------------------------------------------------------------
+
+
+def test_history_role_reads_every_kind_and_writes_nothing(ns, limited):
+    for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
+        ns.apply(labelled(manifests.deployment("web", f"example.test/web:{tag}"), RELEASE))
+        ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
+    ns.apply(labelled(manifests.statefulset("db", "example.test/db:1"), RELEASE))
+    ns.apply(manifests.daemonset("agent", "example.test/agent:1"))
+    ns.apply(colour_deployment("blue", "1"))
+    ns.apply(service("shop", "blue", "primary"))
+    ns.apply(service("shop-stage", "green", "stage"))
+    commands = {
+        ("get", "deployments"): ("history", "deployment/web"),
+        ("get", "statefulsets"): ("history", "statefulset/db"),
+        ("get", "daemonsets"): ("history", "daemonset/agent"),
+        ("list", "deployments"): ("history", "--all"),
+        ("get", "services"): ("history", "service/shop"),
+    }
+    for (verb, resource), args in commands.items():
+        limited.denied(verb, resource, *args, direct=True)
+    limited.denied("list", "deployments", "history", "--release-name", "r1")
+
+    limited.bind(HISTORY)
+    assert limited.rules() == ROLES[HISTORY]
+    web = limited.json("history", "deployment/web")
+    assert [(r["revision"], r["status"]) for r in web["revisions"]] == [(2, "Failed"), (1, "Succeeded")]
+    assert (web["liveRevision"], web["rollbackTarget"]) == (2, 1)
+    for workload in ("statefulset/db", "daemonset/agent"):
+        assert limited.json("history", workload)["liveRevision"] == 1, workload
+    everything = limited.json("history", "--all")
+    assert sorted(w["workload"] for w in everything["workloads"]) == [
+        "daemonset/agent", "deployment/shop-blue", "deployment/web", "statefulset/db"]
+    release = limited.json("history", "--release-name", "r1")
+    assert sorted(w["workload"] for w in release["workloads"]) == ["deployment/web", "statefulset/db"]
+    assert limited.json("history", "service/shop")["liveColor"] == "blue"
+    assert limited.ok("history", "deployment/web", direct=True).stdout.startswith("deployment/web in namespace")
+    assert limited.used() == ROLES[HISTORY]
+
+    # read-only: no write of any kind goes through, and nothing changes
+    before = ns.get("deployment", "web")["metadata"]["resourceVersion"]
+    limited.denied("patch", "deployments", "rollback", "deployment/web")
+    limited.denied("patch", "deployments", "rollback", "deployment/web", "--dry-run=server")
+    limited.denied("patch", "replicasets", "record", "deployment/web", "--status", "Succeeded")
+    assert ns.get("deployment", "web")["metadata"]["resourceVersion"] == before
+    assert revision_objects(ns, "replicasets", "web")[2]["harness.io/status"] == "Failed"
+    assert not limited.can_i("patch", "deployments") and not limited.can_i("get", "replicasets")
+    assert not limited.can_i("get", "secrets") and not limited.can_i("create", "events")
+
+
+def test_record_role_records_every_kind_and_nothing_else(ns, limited):
+    ns.apply(manifests.deployment("web", "example.test/web:1"))
+    ns.apply(manifests.statefulset("db", "example.test/db:1"))
+    ns.apply(manifests.daemonset("agent", "example.test/agent:1"))
+    for workload in ("deployment/web", "statefulset/db", "daemonset/agent"):
+        limited.denied("get", workload.split("/")[0] + "s", "record", workload, "--status", "Succeeded", *IDENTITY)
+    limited.denied("get", "deployments", "record", "deployment/web", "--follow", *IDENTITY, direct=True)
+
+    limited.bind(RECORD)
+    assert limited.rules() == ROLES[RECORD]
+    # a lost race on each first write: the plugin re-reads that one revision object (get) and writes again
+    races = [limited.proxy.add_rule(Rule(status(409), method="PATCH", path=f"/{resource}/"))
+             for resource in ("replicasets", "controllerrevisions")]
+    limited.ok("record", "deployment/web", "--status", "Succeeded", *IDENTITY, "--release-number", "7")
+    limited.ok("record", "statefulset/db", "--status", "Succeeded", *IDENTITY)
+    limited.ok("record", "daemonset/agent", "--status", "Failed", *IDENTITY)
+    assert [race.used for race in races] == [1, 1]
+    ns.apply(manifests.deployment("web", "example.test/web:2"))
+    followed = limited.ok("record", "deployment/web", "--follow", "--timeout", "90s", *IDENTITY)
+    assert "Succeeded" in followed.stdout, followed.stdout
+    assert limited.used() == ROLES[RECORD]
+
+    web = revision_objects(ns, "replicasets", "web")
+    assert (web[1]["harness.io/status"], web[1]["harness.io/release-number"]) == ("Succeeded", "7")
+    assert (web[2]["harness.io/status"], web[2]["harness.io/artifact"]) == ("Succeeded", "example.test/web:2")
+    assert revision_objects(ns, "controllerrevisions", "db")[1]["harness.io/status"] == "Succeeded"
+    assert revision_objects(ns, "controllerrevisions", "agent")[1]["harness.io/status"] == "Failed"
+    # the workload itself is never written by record, and cannot be by this Role
+    limited.denied("patch", "deployments", "rollback", "deployment/web", "--to-revision", "1", "--force")
+    assert image(ns, "deployment", "web") == "example.test/web:2"
+    limited.denied("list", "deployments", "history", "--all")
+    assert not limited.can_i("patch", "statefulsets") and not limited.can_i("create", "events")
+
+
+def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
+    made = {"deployment/web": manifests.deployment("web", "example.test/web:{tag}"),
+            "statefulset/db": manifests.statefulset("db", "example.test/db:{tag}"),
+            "daemonset/agent": manifests.daemonset("agent", "example.test/agent:{tag}")}
+    for tag, state in (("1", "Succeeded"), ("2-broken", "InProgress")):
+        for workload, manifest in made.items():
+            ns.apply(labelled(manifest.replace("{tag}", tag), RELEASE))
+            if workload == "deployment/web" and state == "Succeeded":
+                ns.rollout_status(workload)
+            ns.plugin("record", workload, "--status", state, *IDENTITY, check=True)
+    ns.apply(canary("2-broken"))
+    limited.denied("get", "deployments", "rollback", "deployment/web", "--wait", direct=True)
+    limited.denied("get", "statefulsets", "rollback", "statefulset/db")
+    limited.denied("list", "deployments", "rollback", "--release-name", "r1")
+    assert image(ns, "deployment", "web") == "example.test/web:2-broken"
+
+    limited.bind(ROLLBACK)
+    assert limited.rules() == ROLES[ROLLBACK]
+    proc = limited.ok("rollback", "deployment/web", "--wait", "--timeout", "90s")
+    assert "rolled back from revision 2" in proc.stdout and "to revision 1" in proc.stdout, proc.stdout
+    assert "deployment/web-canary deleted (canary)" in proc.stdout and "rolled out" in proc.stderr
+    assert image(ns, "deployment", "web") == "example.test/web:1"
+    ns.wait_until(lambda: ns.kubectl("get", "deployment/web-canary", check=False).returncode != 0, "canary deletion")
+    assert_booked(ns, "replicasets", "web")
+    assert rollback_events(ns, "web")
+
+    release = limited.json("rollback", "--release-name", "r1")
+    assert {r["workload"]: r["outcome"] for r in release["results"]} == {
+        "deployment/web": "nothing to do", "statefulset/db": "rolled back", "daemonset/agent": "rolled back"}
+    assert (image(ns, "statefulset", "db"), image(ns, "daemonset", "agent")) == (
+        "example.test/db:1", "example.test/agent:1")
+    for app in ("db", "agent"):
+        assert_booked(ns, "controllerrevisions", app)
+        assert rollback_events(ns, app), app
+    assert limited.used() == ROLES[ROLLBACK]
+    assert not limited.can_i("patch", "services") and not limited.can_i("delete", "statefulsets")
+
+
+def colour_deployment(color: str, tag: str, replicas: int = 1) -> str:
+    labels = {"app": "shop", COLOR: color}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"shop-{color}"},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": "app", "image": f"example.test/shop:{tag}"}],
+                                  "terminationGracePeriodSeconds": 0}},
+        },
+    })
+
+
+def service(name: str, color: str, role: str) -> str:
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
+        "spec": {"selector": {"app": "shop", COLOR: color}, "ports": [{"port": 80}]},
+    })
+
+
+def canary(tag: str) -> str:
+    labels = {"app": "web", "harness.io/track": "canary"}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-canary"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}}},
+    })
+
+
+def selectors(ns) -> tuple:
+    return tuple(ns.get("service", name)["spec"]["selector"][COLOR] for name in ("shop", "shop-stage"))
+
+
+def test_bluegreen_role_routes_traffic_back(ns, limited):
+    ns.apply(service("shop", "green", "primary"))
+    ns.apply(service("shop-stage", "blue", "stage"))
+    for color, tag, state in (("blue", "1", "Succeeded"), ("green", "2", "Failed")):
+        ns.apply(colour_deployment(color, tag))
+        ns.rollout_status(f"deployment/shop-{color}")
+        ns.plugin("record", f"deployment/shop-{color}", "--status", state, *IDENTITY, check=True)
+    limited.denied("get", "services", "history", "service/shop", direct=True)
+    limited.denied("get", "services", "rollback", "service/shop", "--wait")
+
+    limited.bind(BLUEGREEN)
+    assert limited.rules() == ROLES[BLUEGREEN]
+    history = limited.json("history", "service/shop")
+    assert (history["liveColor"], history["targetColor"]) == ("green", "blue")
+    proc = limited.ok("rollback", "service/shop", "--wait", "--timeout", "60s")
+    assert "routed from green to blue" in proc.stdout, proc.stdout
+    assert selectors(ns) == ("blue", "green")
+    assert ns.get("service", "shop")["metadata"]["annotations"]["harness.io/rolled-back-to"] == "blue"
+    assert rollback_events(ns, "shop")
+    assert limited.used() == ROLES[BLUEGREEN]
+    # no workload is read by name, let alone written
+    limited.denied("get", "deployments", "rollback", "deployment/shop-green")
+    assert not limited.can_i("patch", "deployments") and not limited.can_i("list", "endpoints")
+
+
+def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limited):
+    for tag in ("1", "2", "3-broken"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        if "broken" not in tag:
+            ns.rollout_status("deployment/web")
+    releases = [
+        hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
+        hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
+    ]
+    for kind, secret in (("ConfigMap", False), ("Secret", True)):
+        data = hf.build_history_data(releases, "gzip" if secret else None, secret)
+        name = f"release-{kind.lower()}"
+        ns.apply(json.dumps({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "data": data}))
+    limited.denied("get", "configmaps", "history", "--harness-release", "release-configmap", direct=True)
+    limited.denied("get", "configmaps", "rollback", "--harness-release", "release-configmap")
+
+    # a history kept in a ConfigMap needs no access to Secrets
+    ns.kubectl("create", "role", "configmaps-only", "--verb=get", "--resource=configmaps")
+    limited.bind("configmaps-only", expect=grants("configmaps:get"))
+    assert limited.json("history", "--harness-release", "release-configmap")["target"] == 2
+    limited.denied("get", "secrets", "history", "--harness-release", "release-secret")
+
+    limited.bind(HARNESS)
+    assert limited.rules() == ROLES[HARNESS]
+    listed = limited.json("history", "--harness-release", "release-secret")
+    assert (listed["current"], listed["target"]) == (3, 2)
+    assert limited.used() == ROLES[HARNESS]
+    # rolling back needs the rollback Role too: without it, the workload's rollback is reported as failed
+    proc = limited.plugin("rollback", "--harness-release", "release-configmap")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert 'cannot get resource "deployments"' in proc.stdout, proc.stdout
+    assert image(ns, "deployment", "web") == "example.test/web:3-broken"
+
+    limited.bind(ROLLBACK)
+    assert limited.rules() == ROLES[HARNESS] | ROLES[ROLLBACK]
+    limited.proxy.reset_log()
+    before = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
+    proc = limited.ok("rollback", "--harness-release", "release-secret")
+    assert "1 rolled back" in proc.stdout, proc.stdout
+    assert image(ns, "deployment", "web") == "example.test/web:2"
+    assert ("secrets", "get") in limited.used() <= ROLES[HARNESS] | ROLES[ROLLBACK]
+    after = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
+    assert after == before  # Harness's history is never written

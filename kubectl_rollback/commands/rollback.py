@@ -12,7 +12,14 @@ from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import IdentityFlags
-from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, Status, now_rfc3339, record_annotations
+from kubectl_rollback.records import (
+    ROLLED_BACK_AT,
+    ROLLED_BACK_FROM,
+    Status,
+    now_rfc3339,
+    parse_record,
+    record_annotations,
+)
 
 DRY_RUN_MODES = ("none", "client", "server")
 
@@ -136,15 +143,20 @@ def _book_keeping(kube: Kube, kind, state: history.History, source: Optional[Rev
                 record.release_number,
                 record.artifact,
             )
-            _annotate_quietly(kube, kind, source, annotations)
+            # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
+            _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
     else:
         target_audit = {ROLLED_BACK_FROM: "unknown", ROLLED_BACK_AT: now}
     _annotate_quietly(kube, kind, target, target_audit)
 
 
-def _annotate_quietly(kube: Kube, kind, revision: Revision, annotations: dict) -> None:
+def _unfinished(annotations: dict) -> bool:
+    return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
+
+
+def _annotate_quietly(kube: Kube, kind, revision: Revision, annotations: dict, still_wanted=None) -> None:
     try:
-        kind.annotate(kube, dataclasses.replace(revision, resource_version=""), annotations)
+        kind.annotate(kube, revision, annotations, still_wanted)
     except RollbackError as exc:
         console.warn(f"rolled back, but could not annotate revision {revision.number}: {exc.message}")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from typing import Any, ClassVar, Iterable, Optional
+from typing import Any, Callable, ClassVar, Iterable, Optional
 
 from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
@@ -115,22 +115,39 @@ class WorkloadKind:
             workload = self.get(kube, workload["metadata"]["name"])
         return workload
 
-    def annotate(self, kube: Kube, revision: Revision, annotations: dict, dry_run: bool = False) -> dict:
-        """Merge `annotations` into a revision object (None removes a key). Preconditioned on resourceVersion; when
-        the controller or another client wrote the object meanwhile, re-read and write again (bounded)."""
+    def annotate(
+        self,
+        kube: Kube,
+        revision: Revision,
+        annotations: dict,
+        still_wanted: Optional[Callable[[dict], bool]] = None,
+    ) -> Optional[dict]:
+        """Merge `annotations` into a revision object (None removes a key).
+
+        With `still_wanted`, the write is preconditioned on the resourceVersion read with the revision; when the
+        controller or another client wrote the object meanwhile, it is re-read and `still_wanted(its annotations)`
+        decides whether to write again (bounded) or to leave it (None). Without it, the merge touches only these
+        keys, so it needs no precondition (audit annotations: nothing to lose)."""
+        what = f"cannot annotate {self.revision_resource.kind} {revision.name}"
+        if still_wanted is None:
+            body = {"metadata": {"annotations": annotations}}
+            return retry_on_conflict(lambda: kube.patch(self.revision_resource, revision.name, body), what)
         state = {"rv": revision.resource_version or None}
 
-        def attempt() -> dict:
+        def attempt() -> Optional[dict]:
             if state["rv"] is None:
-                state["rv"] = kube.get(self.revision_resource, revision.name)["metadata"]["resourceVersion"]
+                fresh = kube.get(self.revision_resource, revision.name)["metadata"]
+                if not still_wanted(fresh.get("annotations") or {}):
+                    return None
+                state["rv"] = fresh["resourceVersion"]
             body = {"metadata": {"resourceVersion": state["rv"], "annotations": annotations}}
             try:
-                return kube.patch(self.revision_resource, revision.name, body, "merge", dry_run=dry_run)
+                return kube.patch(self.revision_resource, revision.name, body, "merge")
             except RollbackError:
                 state["rv"] = None
                 raise
 
-        return retry_on_conflict(attempt, f"cannot annotate {self.revision_resource.kind} {revision.name}")
+        return retry_on_conflict(attempt, what)
 
     def owned_by(self, obj: dict, workload: dict) -> bool:
         return controller_uid(obj) == workload["metadata"].get("uid")

@@ -1,7 +1,7 @@
 """The command line: parse flags, build the options, call a command, render its result, map errors to exit codes.
 
-Kept thin on purpose: no decision is made here, and nothing imports the Kubernetes client until a command runs,
-so --help and shell completion stay fast.
+Kept thin on purpose: no decision is made here, and the modules that talk to the cluster are imported only when a
+command runs, so --help and shell completion stay fast.
 """
 
 from __future__ import annotations
@@ -9,14 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
-
-try:
-    from typing import Annotated
-except ImportError:  # Python < 3.9 has no typing.Annotated; typer brings typing_extensions
-    from typing_extensions import Annotated
 
 from kubectl_rollback import __version__, console
 from kubectl_rollback.errors import ExitCode, NoTargetError, RollbackError, UsageError, WaitFailedError
@@ -41,6 +36,7 @@ class Exited(Exception):
     def __init__(self, code: int):
         super().__init__(code)
         self.code = code
+
 
 EXIT_CODES = """\
 \b

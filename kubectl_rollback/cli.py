@@ -211,6 +211,10 @@ def record(
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
     timeout: Timeout = "10m",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -240,6 +244,7 @@ def record(
         artifact=check_value("--artifact", artifact),
         follow=follow,
         timeout=parse_duration(timeout),
+        force=force,
     )
     result = command.run(_connect(kubeconfig, context, namespace, request_timeout), kind, name, request)
     if fmt in ("json", "yaml"):

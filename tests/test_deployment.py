@@ -279,3 +279,15 @@ def test_python_m_and_both_executable_names_work(ns, cluster):
     listed = cluster.run("plugin", "list", check=False)
     assert "kubectl-harness_rollback" in listed.stdout
 
+
+
+def test_record_will_not_fail_a_revision_a_rollback_restored(five):
+    """A pipeline recording its (failed) outcome after someone already rolled back must not stamp the restored,
+    good revision Failed: that would hide the last good revision from the next rollback."""
+    ns = five
+    ns.plugin("rollback", "deployment/web", check=True)
+    late = ns.plugin("record", "deployment/web", "--status", "Failed")
+    assert late.returncode == 1 and "because a rollback restored it" in late.stderr and "--force" in late.stderr
+    assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Succeeded"
+    ns.plugin("record", "deployment/web", "--status", "Failed", "--force", check=True)
+    assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Failed"

@@ -101,13 +101,22 @@ def _attempt(kube: Kube, name: str, request: Request) -> Result:
     try:
         kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
     except RollbackError as exc:
-        if not dry:
+        if dry:
+            raise
+        if not _stage_selects(kube, stage_name, live):  # an unanswered write may have been applied after all
             _undo_primary(kube, primary, switched, live, exc)
-        raise
+            raise
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} by {events.COMPONENT}")
     return Result(state, not dry, request.dry_run, message)
+
+
+def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
+    try:
+        return bluegreen.selector(kube.get(SERVICES, stage_name)).get(bluegreen.COLOR_LABEL) == color
+    except RollbackError:
+        return False
 
 
 def _complete_switch(kube: Kube, state: BlueGreenHistory, request: Request) -> Result:

@@ -22,6 +22,7 @@ class Request:
     artifact: Optional[str] = None
     follow: bool = False
     timeout: float = 600.0
+    force: bool = False  # record a revision that a rollback restored as other than Succeeded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +89,25 @@ def _write(
         raise UsageError(
             f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
         )
+    if status is not Status.SUCCEEDED and _restored_by_rollback(existing) and not request.force:
+        # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
+        raise RollbackError(
+            f"{kind.display(workload['metadata']['name'])} revision {revision.number} is live because a rollback "
+            f"restored it at {existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it "
+            f"{status.value} (the revision you deployed is no longer live). Pass --force if this one failed too"
+        )
     artifact = request.artifact or existing.artifact or ", ".join(revision.images) or None
     annotations = record_annotations(
         status, workflow_id, mapping, now_rfc3339(), request.release_number or existing.release_number, artifact
     )
     kind.annotate(kube, revision, annotations)
     return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
+
+
+def _restored_by_rollback(record: Record) -> bool:
+    """A Succeeded revision that a rollback made live after its last record (RFC 3339 UTC strings sort in time)."""
+    return (
+        record.status is Status.SUCCEEDED
+        and record.rolled_back_at is not None
+        and (record.recorded_at is None or record.rolled_back_at >= record.recorded_at)
+    )

@@ -10,6 +10,7 @@ reported in `ReleaseHistory.warnings` instead, because the rest of the history i
 from __future__ import annotations
 
 import base64
+import contextvars
 import dataclasses
 import re
 import zlib
@@ -33,6 +34,8 @@ _INFLATE_WBITS = (zlib.MAX_WBITS, 16 + zlib.MAX_WBITS, -zlib.MAX_WBITS)
 _NUMBER = re.compile(r"[0-9]{1,18}")
 _NUMBER_LIMIT = 10**18
 _FIELD = f"data.{HISTORY_KEY}"
+# Set while a Secret is parsed: then no message quotes its content.
+_REDACT: contextvars.ContextVar = contextvars.ContextVar("redact_history_content", default=False)
 
 
 class HistoryFormatError(RollbackError):
@@ -74,7 +77,16 @@ class HarnessPlan:
 
 
 def parse_history(object_kind: str, object_name: str, data: Any, is_secret: bool) -> ReleaseHistory:
-    """Read the history stored in `data` (a ConfigMap's data, or a Secret's with base64 values)."""
+    """Read the history stored in `data` (a ConfigMap's data, or a Secret's with base64 values). For a Secret, no
+    message quotes what it holds: errors and warnings name the place and the kind of problem only."""
+    token = _REDACT.set(is_secret)
+    try:
+        return _parse_history(object_kind, object_name, data, is_secret)
+    finally:
+        _REDACT.reset(token)
+
+
+def _parse_history(object_kind: str, object_name: str, data: Any, is_secret: bool) -> ReleaseHistory:
     source = f'{object_kind} "{object_name}"'
     if data is None:  # the API omits `data` on an object that has none
         data = {}
@@ -221,11 +233,13 @@ def _load_yaml(source: str, text: str) -> Any:
 
 
 def _describe_yaml_error(exc: Exception) -> str:
+    redact = _REDACT.get()
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "syntax error"
+        # PyYAML's problem text can quote the document (alias names, tags); a Secret's must not be echoed.
+        problem = "syntax error" if redact else (exc.problem or exc.context or "syntax error")
         return _shorten(f"line {mark.line + 1}: {problem}" if mark else problem)
-    return _shorten(f"{type(exc).__name__}: {exc}")
+    return type(exc).__name__ if redact else _shorten(f"{type(exc).__name__}: {exc}")
 
 
 # --- the YAML model (§2.1.1) ---------------------------------------------------------------------------------------
@@ -379,7 +393,10 @@ def _text(value: Any) -> Optional[str]:
 
 def _quote(value: Any) -> str:
     """A short, safe rendering of a bad value for a message: repr() of a whole structure could be huge, and repr() of
-    an int with thousands of digits (YAML reads hex of any length) raises ValueError."""
+    an int with thousands of digits (YAML reads hex of any length) raises ValueError. Inside a Secret, only the
+    kind of value."""
+    if _REDACT.get():
+        return _type_name(value)
     if isinstance(value, str):
         return repr(_shorten(value, 60))
     if isinstance(value, (bool, float, type(None))) or (isinstance(value, int) and abs(value) < _NUMBER_LIMIT):

@@ -634,3 +634,25 @@ def test_well_formed_history_round_trips_and_plans_like_harness(releases, compre
         return
     assert plan.target == eligible[0]
 
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "releases: *MARKER_SECRET\n",
+        "releases:\n- number: !!int MARKER_SECRET\n  status: Failed\n",
+        "releases:\n- number: 1\n  status: MARKER_SECRET\n",
+        "releases: [MARKER_SECRET\n",
+    ],
+)
+def test_a_secret_history_is_never_quoted(payload):
+    """What a Secret holds must not reach stderr, even when it is not valid history."""
+    from kubectl_rollback.harness_history import HistoryFormatError, parse_history
+
+    data = {HISTORY_KEY: base64.b64encode(payload.encode()).decode()}
+    try:
+        history = parse_history("Secret", "r1", data, is_secret=True)
+    except HistoryFormatError as exc:
+        assert "MARKER_SECRET" not in exc.message and 'Secret "r1"' in exc.message
+    else:
+        assert not any("MARKER_SECRET" in w for w in history.warnings) and history.warnings

@@ -56,3 +56,49 @@ def daemonset(name: str, image: str) -> str:
             },
         },
     })
+
+
+def colour_deployment(app: str, color: str, image: str, replicas: int = 2) -> str:
+    """One colour of a Blue/Green pair: deployment APP-COLOR whose pods carry harness.io/color."""
+    labels = {"app": app, "harness.io/color": color}
+    return json.dumps({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"{app}-{color}"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}], "terminationGracePeriodSeconds": 0},
+            },
+        },
+    })
+
+
+def colour_service(name: str, app: str, color: str, role: str) -> str:
+    """A Blue/Green Service (`role` primary or stage) selecting one colour of APP."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
+        "spec": {"selector": {"app": app, "harness.io/color": color}, "ports": [{"port": 80}]},
+    })
+
+
+def canary(app: str, image: str) -> str:
+    """Harness's canary of deployment APP: APP-canary whose pods carry harness.io/track: canary."""
+    labels = {"app": app, "harness.io/track": "canary"}
+    return json.dumps({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"{app}-canary"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}], "terminationGracePeriodSeconds": 0},
+            },
+        },
+    })

@@ -4,30 +4,15 @@ import json
 
 import pytest
 
+from tests import manifests
 from tests.cluster.faultproxy import Rule, status
 
 IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
 COLOR = "harness.io/color"
 
 
-def colour_deployment(color: str, tag: str, replicas: int = 2) -> str:
-    labels = {"app": "web", COLOR: color}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"web-{color}"},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}},
-        },
-    })
 
 
-def service(name: str, color: str, role: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
-        "spec": {"selector": {"app": "web", COLOR: color}, "ports": [{"port": 80}]},
-    })
 
 
 def selectors(ns):
@@ -35,7 +20,7 @@ def selectors(ns):
 
 
 def deploy_color(ns, color, tag, status, replicas=2):
-    ns.apply(colour_deployment(color, tag, replicas))
+    ns.apply(manifests.colour_deployment("web", color, f"example.test/web:{tag}", replicas))
     if status == "Succeeded":
         ns.rollout_status(f"deployment/web-{color}")
     ns.plugin("record", f"deployment/web-{color}", "--status", status, *IDENTITY, check=True)
@@ -49,8 +34,8 @@ def swap(ns):
 
 @pytest.fixture
 def blue_live(ns):
-    ns.apply(service("web", "blue", "primary"))
-    ns.apply(service("web-stage", "green", "stage"))
+    ns.apply(manifests.colour_service("web", "web", "blue", "primary"))
+    ns.apply(manifests.colour_service("web-stage", "web", "green", "stage"))
     deploy_color(ns, "blue", "1", "Succeeded")
     return ns
 
@@ -135,25 +120,15 @@ def test_a_failed_second_write_leaves_both_selectors_as_they_were(blue_live, pro
     assert "harness.io/rolled-back-to" not in ns.get("service", "web")["metadata"].get("annotations", {})
 
 
-def canary(tag: str) -> str:
-    labels = {"app": "web", "harness.io/track": "canary"}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-canary"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}}},
-    })
 
 
 def test_rollback_deletes_the_canary_unless_kept(ns):
-    from tests import manifests
-
     for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
         ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
         if state == "Succeeded":
             ns.rollout_status("deployment/web")
         ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
-    ns.apply(canary("2-broken"))
+    ns.apply(manifests.canary("web", "example.test/web:2-broken"))
     dry = ns.plugin("rollback", "deployment/web", "--dry-run", check=True)
     assert "deployment/web-canary would be deleted (canary)" in dry.stdout
     kept = ns.plugin("rollback", "deployment/web", "--keep-canary", check=True)

@@ -47,7 +47,7 @@ HARNESS = "harness-rollback-harness-history"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
-    RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:list,patch"),
+    RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:get,list,patch"),
     ROLLBACK: grants("deployments:get,list,patch,delete; statefulsets,daemonsets:get,list,patch;"
                      "replicasets,controllerrevisions:get,list,patch; events:create"),
     BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
@@ -200,9 +200,9 @@ def test_history_role_reads_every_kind_and_writes_nothing(ns, limited):
         ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
     ns.apply(labelled(manifests.statefulset("db", "example.test/db:1"), RELEASE))
     ns.apply(manifests.daemonset("agent", "example.test/agent:1"))
-    ns.apply(colour_deployment("blue", "1"))
-    ns.apply(service("shop", "blue", "primary"))
-    ns.apply(service("shop-stage", "green", "stage"))
+    ns.apply(manifests.colour_deployment("shop", "blue", "example.test/shop:1", replicas=1))
+    ns.apply(manifests.colour_service("shop", "shop", "blue", "primary"))
+    ns.apply(manifests.colour_service("shop-stage", "shop", "green", "stage"))
     commands = {
         ("get", "deployments"): ("history", "deployment/web"),
         ("get", "statefulsets"): ("history", "statefulset/db"),
@@ -251,7 +251,7 @@ def test_record_role_records_every_kind_and_nothing_else(ns, limited):
 
     limited.bind(RECORD)
     assert limited.rules() == ROLES[RECORD]
-    # a 409 on each first write: the plugin sends the same merge patch of its own keys again, no re-read needed
+    # a lost race on each first write: the plugin re-reads that one revision object (get) and writes again
     races = [limited.proxy.add_rule(Rule(status(409), method="PATCH", path=f"/{resource}/"))
              for resource in ("replicasets", "controllerrevisions")]
     limited.ok("record", "deployment/web", "--status", "Succeeded", *IDENTITY, "--release-number", "7")
@@ -285,7 +285,7 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
             if workload == "deployment/web" and state == "Succeeded":
                 ns.rollout_status(workload)
             ns.plugin("record", workload, "--status", state, *IDENTITY, check=True)
-    ns.apply(canary("2-broken"))
+    ns.apply(manifests.canary("web", "example.test/web:2-broken"))
     limited.denied("get", "deployments", "rollback", "deployment/web", "--wait", direct=True)
     limited.denied("get", "statefulsets", "rollback", "statefulset/db")
     limited.denied("list", "deployments", "rollback", "--release-name", "r1")
@@ -317,35 +317,10 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
     assert not limited.can_i("patch", "services") and not limited.can_i("delete", "statefulsets")
 
 
-def colour_deployment(color: str, tag: str, replicas: int = 1) -> str:
-    labels = {"app": "shop", COLOR: color}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"shop-{color}"},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": "app", "image": f"example.test/shop:{tag}"}],
-                                  "terminationGracePeriodSeconds": 0}},
-        },
-    })
 
 
-def service(name: str, color: str, role: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
-        "spec": {"selector": {"app": "shop", COLOR: color}, "ports": [{"port": 80}]},
-    })
 
 
-def canary(tag: str) -> str:
-    labels = {"app": "web", "harness.io/track": "canary"}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-canary"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "app", "image": f"example.test/web:{tag}"}]}}},
-    })
 
 
 def selectors(ns) -> tuple:
@@ -353,10 +328,10 @@ def selectors(ns) -> tuple:
 
 
 def test_bluegreen_role_routes_traffic_back(ns, limited):
-    ns.apply(service("shop", "green", "primary"))
-    ns.apply(service("shop-stage", "blue", "stage"))
+    ns.apply(manifests.colour_service("shop", "shop", "green", "primary"))
+    ns.apply(manifests.colour_service("shop-stage", "shop", "blue", "stage"))
     for color, tag, state in (("blue", "1", "Succeeded"), ("green", "2", "Failed")):
-        ns.apply(colour_deployment(color, tag))
+        ns.apply(manifests.colour_deployment("shop", color, f"example.test/shop:{tag}", replicas=1))
         ns.rollout_status(f"deployment/shop-{color}")
         ns.plugin("record", f"deployment/shop-{color}", "--status", state, *IDENTITY, check=True)
     limited.denied("get", "services", "history", "service/shop", direct=True)

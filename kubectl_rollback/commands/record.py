@@ -100,7 +100,9 @@ def _write(
     annotations = record_annotations(
         status, workflow_id, mapping, now_rfc3339(), request.release_number or existing.release_number, artifact
     )
-    kind.annotate(kube, revision, annotations)
+    # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
+    # late (after a timeout and a retry) is refused instead of overwriting a newer record.
+    kind.annotate(kube, revision, annotations, still_wanted=lambda current: True)
     return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.cluster.controlplane import ControlPlane, bin_dir
 from tests.cluster.nodesim import NodeSimulator
-from tests.manifests import deployment
+from tests.manifests import colour_deployment, colour_service, deployment
 
 NS = "demo"
 IDENTITY = ["--workflow-id", "wf-deploy-web", "--service-id", "svc-web", "--infra-id", "infra-demo"]
@@ -36,22 +36,8 @@ class Shell:
         print(f"\n# {text}", flush=True)
 
 
-def colour(name: str, color: str, tag: str) -> str:
-    labels = {"app": name, "harness.io/color": color}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"{name}-{color}"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "app", "image": f"registry.example/{name}:{tag}"}]}}},
-    })
 
 
-def service(name: str, app: str, color: str, role: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "annotations": {f"harness.io/{role}-service": "true"}},
-        "spec": {"selector": {"app": app, "harness.io/color": color}, "ports": [{"port": 80}]},
-    })
 
 
 def walk(sh: Shell) -> None:
@@ -75,10 +61,11 @@ def walk(sh: Shell) -> None:
     sh.run(kubectl, "get", "events", "-n", NS, "--field-selector", "reason=HarnessRollback")
 
     sh.say("Blue/Green: blue serves, green is deployed to stage and swapped in, then found bad")
-    sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=service("shop", "shop", "blue", "primary"))
-    sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=service("shop-stage", "shop", "green", "stage"))
+    sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=colour_service("shop", "shop", "blue", "primary"))
+    sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=colour_service("shop-stage", "shop", "green", "stage"))
     for color, tag in (("blue", "2.0"), ("green", "2.1")):
-        sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=colour("shop", color, tag))
+        manifest = colour_deployment("shop", color, f"registry.example/shop:{tag}")
+        sh.run(kubectl, "apply", "-n", NS, "-f", "-", stdin=manifest)
         sh.run(*plugin, "record", f"deployment/shop-{color}", "--follow", "--timeout", "60s", *IDENTITY, "-n", NS)
     for svc, color in (("shop", "green"), ("shop-stage", "blue")):
         patch = json.dumps({"spec": {"selector": {"harness.io/color": color}}})

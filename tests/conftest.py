@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.controlplane import ControlPlane, bin_dir
+from tests.cluster.controlplane import ControlPlane, bin_dir, sigterm_as_interrupt
 from tests.cluster.nodesim import NodeSimulator
 
 _namespaces = itertools.count(1)
@@ -94,6 +94,7 @@ def cluster(tmp_path_factory):
     if not shutil.which("openssl"):
         pytest.fail("openssl is needed to make the service-account key; install it (apt-get install openssl)")
     workdir = tmp_path_factory.mktemp("cluster")
+    sigterm_as_interrupt()  # a killed run still tears the cluster down
     plane = ControlPlane(workdir)
     try:
         plane.start()

@@ -29,6 +29,7 @@ def test_cluster_in_the_foreground_serves_and_stops_on_ctrl_c(tmp_path):
                                  env=dict(os.environ, KUBECONFIG=kubeconfig, KUBECACHEDIR=str(tmp_path / "cache")),
                                  capture_output=True, text=True, timeout=60)
         assert "namespace/default" in kubectl.stdout, kubectl.stderr
+        assert len(processes_mentioning(str(tmp_path / "cluster"))) == 3  # etcd, apiserver, controller-manager
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -40,10 +41,27 @@ def processes_mentioning(text: str) -> list:
     """Command lines of running processes that contain `text` (the cluster's work folder is in each of its)."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if int(cmdline.parent.name) == os.getpid():
+            continue
         try:
             args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if text in args and "pytest" not in args:
+        if text in args:
             found.append(args)
     return found
+
+
+def test_sigterm_also_stops_every_process(tmp_path):
+    env = dict(os.environ, KHR_CLUSTER_DIR=str(tmp_path / "cluster"))
+    proc = subprocess.Popen([sys.executable, "-m", "tests.cluster"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not proc.stdout.readline().startswith("export KUBECONFIG="):
+            pass
+        assert processes_mentioning(str(tmp_path / "cluster")), "the cluster did not start"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert processes_mentioning(str(tmp_path / "cluster")) == []

@@ -7,11 +7,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.cluster.controlplane import ControlPlane
+from tests.cluster.controlplane import ControlPlane, sigterm_as_interrupt
 from tests.cluster.nodesim import NodeSimulator
 
 
 def main() -> None:
+    sigterm_as_interrupt()
     workdir = Path(os.environ.get("KHR_CLUSTER_DIR") or tempfile.mkdtemp(prefix="khr-cluster-"))
     print(f"starting etcd, kube-apiserver and kube-controller-manager in {workdir} ...", file=sys.stderr)
     with ControlPlane(workdir) as plane:

@@ -34,6 +34,16 @@ rules:
 """
 
 
+def sigterm_as_interrupt() -> None:
+    """Treat SIGTERM like Ctrl-C, so that a killed test run or `make cluster` still stops the processes it started
+    (they run in their own session, so the signal does not reach them)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def bin_dir() -> Path:
     explicit = os.environ.get("KHR_TESTENV_BIN")
     if explicit:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.cluster.controlplane import ControlPlane, bin_dir
+from tests.cluster.controlplane import ControlPlane, bin_dir, sigterm_as_interrupt
 from tests.cluster.nodesim import NodeSimulator
 from tests.manifests import colour_deployment, colour_service, deployment
 
@@ -78,6 +78,7 @@ def walk(sh: Shell) -> None:
 
 
 def main() -> None:
+    sigterm_as_interrupt()
     keep = "--keep" in sys.argv
     workdir = Path(tempfile.mkdtemp(prefix="khr-demo-"))
     print(f"starting a local control plane in {workdir} ...", flush=True)

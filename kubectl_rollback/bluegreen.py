@@ -16,7 +16,6 @@ from kubectl_rollback.records import Identity, Status
 
 COLOR_LABEL = "harness.io/color"
 COLORS = ("blue", "green")
-PRIMARY_ANNOTATION = "harness.io/primary-service"
 STAGE_ANNOTATION = "harness.io/stage-service"
 
 
@@ -90,10 +89,6 @@ def _serves(deployment: dict, base: dict, color: str) -> bool:
 
 def _annotation(obj: dict, key: str) -> Optional[str]:
     return (obj["metadata"].get("annotations") or {}).get(key)
-
-
-def is_primary(service: dict) -> bool:
-    return _annotation(service, PRIMARY_ANNOTATION) == "true"
 
 
 def ready_addresses(endpoints: Optional[dict]) -> list:

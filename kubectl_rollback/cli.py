@@ -20,6 +20,7 @@ from kubectl_rollback.options import (
     check_name,
     check_namespace,
     check_value,
+    parse_dry_run,
     parse_duration,
     parse_output,
     parse_status,
@@ -394,7 +395,7 @@ def rollback(
         flags=flags,
         to_revision=to_revision,
         force=force,
-        dry_run=_dry_run_mode(dry_run),
+        dry_run=parse_dry_run(dry_run),
         wait=wait_,
         timeout=parse_duration(timeout),
         keep_canary=keep_canary,
@@ -468,15 +469,6 @@ def _rollback_many(kube, selection, request, fmt: str) -> None:
         _emit(render.summary_line(result.outcomes))
     if result.exit_code != ExitCode.OK:
         raise Exited(result.exit_code)
-
-
-def _dry_run_mode(value: Optional[str]) -> str:
-    if value is None:
-        return "none"
-    mode = value.lower() or "client"
-    if mode not in ("none", "client", "server"):
-        raise UsageError(f"--dry-run {value!r}: must be client, server or none")
-    return mode
 
 
 def _version_callback(value: bool) -> None:

@@ -13,6 +13,7 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
+DRY_RUN_MODES = ("none", "client", "server")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,16 @@ def parse_status(text: str) -> Status:
         if status.value.lower() == text.lower():
             return status
     raise UsageError(f"--status {text!r}: must be one of {', '.join(s.value for s in RECORDABLE_STATUSES)}")
+
+
+def parse_dry_run(value: Optional[str]) -> str:
+    """--dry-run absent: none; bare (or empty): client; else client, server or none, as kubectl spells them."""
+    if value is None:
+        return "none"
+    mode = value.lower() or "client"
+    if mode not in DRY_RUN_MODES:
+        raise UsageError(f"--dry-run {value!r}: must be client, server or none")
+    return mode
 
 
 def parse_output(text: str) -> str:

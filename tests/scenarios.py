@@ -237,3 +237,11 @@ def run_together(ns, *commands: tuple) -> List[subprocess.CompletedProcess]:
     """Start every command (a tuple of plugin arguments) before waiting for any."""
     procs = [start_plugin(ns, *command) for command in commands]
     return [finish(proc) for proc in procs]
+
+
+def deploy_three_revisions(ns, name: str = "web") -> None:
+    """Revisions 1 and 2 rolled out, 3 broken (never ready): what a Harness history typically points at."""
+    for tag in ("1", "2", "3-broken"):
+        ns.apply(manifests.deployment(name, f"example.test/{name}:{tag}"))
+        if "broken" not in tag:
+            ns.rollout_status(f"deployment/{name}")

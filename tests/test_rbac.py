@@ -17,6 +17,7 @@ from tests import harness_fixtures as hf
 from tests import manifests
 from tests.cluster.controlplane import LIMITED_TOKEN
 from tests.cluster.faultproxy import FaultProxy, Rule, kubeconfig_for, status
+from tests.scenarios import deploy_three_revisions
 
 RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
 IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
@@ -353,10 +354,7 @@ def test_bluegreen_role_routes_traffic_back(ns, limited):
 
 
 def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limited):
-    for tag in ("1", "2", "3-broken"):
-        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
-        if "broken" not in tag:
-            ns.rollout_status("deployment/web")
+    deploy_three_revisions(ns)
     releases = [
         hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
         hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")]),

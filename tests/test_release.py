@@ -6,6 +6,7 @@ import pytest
 
 from tests import harness_fixtures as hf
 from tests import manifests
+from tests.scenarios import deploy_three_revisions
 
 IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
 RELEASE = {"harness.io/release-name": "r1"}
@@ -89,10 +90,7 @@ def test_unknown_release_exits_3(ns):
 
 @pytest.mark.parametrize("compressed, secret", [(None, False), ("zlib", False), ("gzip", True), (None, True)])
 def test_harness_release_history_rolls_back_to_the_recorded_revision(ns, compressed, secret):
-    for tag in ("1", "2", "3-broken"):
-        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
-        if "broken" not in tag:
-            ns.rollout_status("deployment/web")
+    deploy_three_revisions(ns)
     releases = [
         hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
         hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")]),

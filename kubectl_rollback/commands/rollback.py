@@ -21,8 +21,6 @@ from kubectl_rollback.records import (
     record_annotations,
 )
 
-DRY_RUN_MODES = ("none", "client", "server")
-
 
 @dataclasses.dataclass(frozen=True)
 class Request:

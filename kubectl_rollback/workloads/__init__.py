@@ -3,7 +3,6 @@ module implementing WorkloadKind, listed here."""
 
 from __future__ import annotations
 
-from kubectl_rollback.workloads.base import WorkloadKind
 from kubectl_rollback.workloads.daemonset import DaemonSetKind
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from kubectl_rollback.workloads.statefulset import StatefulSetKind
@@ -11,6 +10,3 @@ from kubectl_rollback.workloads.statefulset import StatefulSetKind
 KINDS: tuple = (DeploymentKind(), StatefulSetKind(), DaemonSetKind())
 BY_ALIAS = {alias: kind for kind in KINDS for alias in kind.aliases}
 
-
-def kind_for(alias: str) -> WorkloadKind:
-    return BY_ALIAS[alias.lower()]

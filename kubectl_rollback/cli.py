@@ -114,7 +114,12 @@ Output = Annotated[str, typer.Option("--output", "-o", help="Output format: tabl
 Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
 
 
-def _connect(kubeconfig, context, namespace, request_timeout):
+AsUser = Annotated[Optional[str], typer.Option("--as", help="Username to impersonate for the operation.")]
+AsGroup = Annotated[Optional[List[str]], typer.Option("--as-group", help="Group to impersonate (repeatable).")]
+AsUid = Annotated[Optional[str], typer.Option("--as-uid", help="UID to impersonate for the operation.")]
+
+
+def _connect(kubeconfig, context, namespace, request_timeout, as_user=None, as_group=None, as_uid=None):
     from kubectl_rollback.kube import ConnectionOptions, Kube
 
     options = ConnectionOptions(
@@ -122,6 +127,9 @@ def _connect(kubeconfig, context, namespace, request_timeout):
         context=context,
         namespace=check_namespace(namespace),
         request_timeout=parse_duration(request_timeout, "--request-timeout"),
+        impersonate_user=as_user,
+        impersonate_uid=as_uid,
+        impersonate_groups=tuple(as_group or ()),
     )
     return Kube.connect(options)
 
@@ -225,6 +233,9 @@ def record(
     context: Context = None,
     namespace: Namespace = None,
     request_timeout: RequestTimeout = "30s",
+    as_user: AsUser = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
 ) -> None:
     """Record the outcome of a deployment on the revision that backs the workload now.
 
@@ -247,7 +258,8 @@ def record(
         timeout=parse_duration(timeout),
         force=force,
     )
-    result = command.run(_connect(kubeconfig, context, namespace, request_timeout), kind, name, request)
+    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    result = command.run(kube, kind, name, request)
     if fmt in ("json", "yaml"):
         _emit(render.dump(render.record_dict(result), fmt))
     else:
@@ -284,6 +296,9 @@ def history(
     context: Context = None,
     namespace: Namespace = None,
     request_timeout: RequestTimeout = "30s",
+    as_user: AsUser = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
 ) -> None:
     """List every revision, newest first, with its record, the live one and the rollback target.
 
@@ -295,7 +310,7 @@ def history(
     selection = _select(workload, release_name, harness_release, all_)
     fmt = parse_output(output)
     flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
-    kube = _connect(kubeconfig, context, namespace, request_timeout)
+    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     if selection.service:
         from kubectl_rollback.commands import bluegreen
 
@@ -375,6 +390,9 @@ def rollback(
     context: Context = None,
     namespace: Namespace = None,
     request_timeout: RequestTimeout = "30s",
+    as_user: AsUser = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
 ) -> None:
     """Roll a workload back to the last revision recorded Succeeded for its deployment identity.
 
@@ -400,7 +418,7 @@ def rollback(
         timeout=parse_duration(timeout),
         keep_canary=keep_canary,
     )
-    kube = _connect(kubeconfig, context, namespace, request_timeout)
+    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     machine = fmt in ("json", "yaml")
     if selection.service:
         _rollback_service(kube, selection.service, request, skip_ready_check, fmt)

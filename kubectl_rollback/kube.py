@@ -11,6 +11,7 @@ retry policy is ours alone.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import json
@@ -20,7 +21,7 @@ import urllib.parse
 from typing import Any, Callable, Iterator, Optional
 
 from kubectl_rollback import console, kubeconfig
-from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError
+from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kubeconfig import Connection
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -78,6 +79,10 @@ class ConnectionOptions:
     context: Optional[str] = None
     namespace: Optional[str] = None
     request_timeout: float = 30.0
+    # kubectl's --as, --as-uid, --as-group: they override the kubeconfig user's as, as-uid, as-groups
+    impersonate_user: Optional[str] = None
+    impersonate_uid: Optional[str] = None
+    impersonate_groups: tuple = ()
 
 
 class Kube:
@@ -90,6 +95,7 @@ class Kube:
         self.cluster_name = connection.cluster_name
         self.host = connection.server
         self._authorization = connection.authorization
+        self._impersonation = connection.impersonation
         self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
         pool_args: dict = {
             "num_pools": 2,
@@ -105,14 +111,13 @@ class Kube:
         if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
-        if connection.proxy:
-            self._pool = urllib3.ProxyManager(connection.proxy, **pool_args)
-        else:
-            self._pool = urllib3.PoolManager(**pool_args)
+        proxy = connection.proxy
+        self._pool = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
 
     @classmethod
     def connect(cls, options: ConnectionOptions) -> Kube:
-        connection = kubeconfig.load(options.kubeconfig, options.context)
+        connection = kubeconfig.load(options.kubeconfig, options.context, options.impersonate_user,
+                                     options.impersonate_uid, tuple(options.impersonate_groups))
         return cls(connection, options.request_timeout, options.namespace)
 
     def in_namespace(self, namespace: str) -> Kube:
@@ -209,8 +214,12 @@ class Kube:
 
     # -- transport ---------------------------------------------------------------------------------------------
 
-    def _headers(self, content_type: Optional[str]) -> dict:
-        headers = {"Accept": "application/json", "User-Agent": "kubectl-harness-rollback"}
+    def _headers(self, content_type: Optional[str]) -> Any:
+        import urllib3
+
+        headers = urllib3.HTTPHeaderDict({"Accept": "application/json", "User-Agent": "kubectl-harness-rollback"})
+        for name, value in self._impersonation:
+            headers.add(name, value)  # a header per group, as client-go sends them
         if content_type:
             headers["Content-Type"] = content_type
         authorization = self._authorization()
@@ -276,6 +285,40 @@ class Kube:
                 failure.message += f" (gave up after {attempt} attempts)"
                 raise failure
             time.sleep(delay)
+
+
+def _pool_manager(proxy: str, pool_args: dict) -> Any:
+    """A pool through the proxy, as Go's transport uses it: http(s) proxies get a CONNECT tunnel with
+    Proxy-Authorization from the URL's user:password; socks5 ones resolve the server's name on the proxy's side."""
+    import urllib3
+
+    parts = urllib.parse.urlsplit(proxy)
+    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+    password = urllib.parse.unquote(parts.password or "") if user is not None else None
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    if parts.scheme in ("socks5", "socks5h"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:
+            raise UsageError(f"the proxy {parts.scheme}://{hostport} needs PySocks: pip install PySocks") from None
+        return SOCKSProxyManager(f"socks5h://{hostport}", username=user, password=password, **pool_args)
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"the proxy {proxy!r} has scheme {parts.scheme!r}: it must be http, https or socks5")
+    headers = {}
+    if user is not None:
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    proxy_ssl: dict = {}
+    if parts.scheme == "https":  # Go verifies an https proxy with the same TLS settings as the server
+        import ssl
+
+        verify = pool_args["cert_reqs"] == "CERT_REQUIRED"
+        context = urllib3.util.ssl_.create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+        if verify and pool_args["ca_certs"]:
+            context.load_verify_locations(pool_args["ca_certs"])
+        elif verify:
+            context.load_default_certs()
+        proxy_ssl["proxy_ssl_context"] = context
+    return urllib3.ProxyManager(f"{parts.scheme}://{hostport}", proxy_headers=headers, **proxy_ssl, **pool_args)
 
 
 def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:

@@ -1,6 +1,7 @@
 """Reading kubeconfigs as kubectl does: merging KUBECONFIG files, contexts, credentials, exec plugins."""
 
 import base64
+import json
 import os
 import stat
 import sys
@@ -73,6 +74,8 @@ def test_missing_files_and_garbage(tmp_path):
 
 def test_relative_paths_inline_data_and_tls_settings(tmp_path):
     (tmp_path / "ca.crt").write_text("CA")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "me.crt").write_text("CERT")
     key = base64.b64encode(b"KEY").decode()
     path = write(tmp_path / "k", clusters=[("c", {"server": "https://x", "certificate-authority": "ca.crt",
                                                   "tls-server-name": "api.internal"})],
@@ -87,7 +90,8 @@ def test_relative_paths_inline_data_and_tls_settings(tmp_path):
     assert conn.tls_server_name == "api.internal" and conn.verify
 
 
-def test_token_file_is_read_on_each_request(tmp_path):
+def test_token_file_is_re_read_once_its_cache_expires(tmp_path, monkeypatch):
+    monkeypatch.setattr(kubeconfig, "TOKEN_FILE_CACHE_SECONDS", 0)
     token = tmp_path / "token"
     token.write_text("first\n")
     path = write(tmp_path / "k", clusters=[("c", {"server": "https://x", "insecure-skip-tls-verify": True})],
@@ -110,7 +114,8 @@ def exec_user(tmp_path, body: str):
     script = tmp_path / "plugin.py"
     script.write_text(body)
     return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
-                     "args": [str(script)], "env": [{"name": "PLUGIN_TOKEN", "value": "from-exec"}]}}
+                     "args": [str(script)], "env": [{"name": "PLUGIN_TOKEN", "value": "from-exec"}],
+                     "interactiveMode": "Never"}}
 
 
 def test_exec_plugin_gives_a_token_and_sees_exec_info(tmp_path):
@@ -137,7 +142,8 @@ def test_exec_plugin_failure_is_one_line(tmp_path):
 def test_exec_plugin_client_certificate(tmp_path):
     user = exec_user(tmp_path, (
         "import json\n"
-        "print(json.dumps({'status': {'clientCertificateData': 'CERT', 'clientKeyData': 'KEY'}}))\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',\n"
+        "                  'status': {'clientCertificateData': 'CERT', 'clientKeyData': 'KEY'}}))\n"
     ))
     path = write(tmp_path / "k", clusters=[("c", {"server": "https://x"})], users=[("u", user)],
                  contexts=[("ctx", {"cluster": "c", "user": "u"})], current="ctx")
@@ -163,3 +169,182 @@ def test_no_current_context(tmp_path):
     with pytest.raises(UsageError, match="no current context; pass --context"):
         kubeconfig.load(path, None)
     assert kubeconfig.load(path, "ctx").namespace == "default"
+
+
+def one_context(tmp_path, cluster=None, user=None, name="k", context_extra=None):
+    cluster = {"server": "https://x"} if cluster is None else cluster
+    return write(tmp_path / name, clusters=[("c", cluster)], users=[("u", user or {})],
+                 contexts=[("ctx", dict({"cluster": "c", "user": "u"}, **(context_extra or {})))], current="ctx")
+
+
+@pytest.mark.parametrize("cluster, user, message", [
+    ({"server": "https://x", "insecure-skip-tls-verify": "false"}, {}, "must be true or false"),
+    ({"server": 6443}, {}, "must be a string"),
+    ({"server": "https://x"}, {"as-groups": "admins"}, "must be a list"),
+    ({"server": "https://x", "certificate-authority-data": "not base64!"}, {}, "not valid base64"),
+    ({"server": "https://x", "insecure-skip-tls-verify": True, "certificate-authority-data": "Q0E="}, {},
+     "insecure-skip-tls-verify together with a certificate authority"),
+    ({"server": "https://x", "certificate-authority": "ca.crt", "certificate-authority-data": "Q0E="}, {},
+     "both certificate-authority and certificate-authority-data"),
+    ({"server": "https://x", "certificate-authority": "absent.crt"}, {}, "cannot be read"),
+    ({"server": "https://x", "proxy-url": "ftp://proxy:21"}, {}, "must be http, https or socks5"),
+    ({"server": ""}, {"token": "t"}, "which the kubeconfig does not define"),
+    ({"server": "https://x"}, {"token": "t", "username": "ann", "password": "pw"}, "only one authentication"),
+    ({"server": "https://x"}, {"token": "t", "password": "pw"}, "only one authentication"),
+    ({"server": "https://x"}, {"tokenFile": "tok", "username": "ann"}, "only one authentication"),
+    ({"server": "https://x"}, {"client-certificate-data": "Q0E=", "client-certificate": "c.crt",
+                               "client-key-data": "Q0E="}, "both client-certificate and client-certificate-data"),
+    ({"server": "https://x"}, {"client-certificate-data": "Q0E="}, "no client-key"),
+    ({"server": "https://x"}, {"as-groups": ["g"]}, "without a user to impersonate"),
+    ({"server": "https://x"}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "c"}},
+     "interactiveMode"),
+    ({"server": "https://x"}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "c"}},
+     "apiVersion"),
+    ({"server": "https://x"}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "c",
+                                        "interactiveMode": "Sometimes"}}, "interactiveMode 'Sometimes'"),
+    ({"server": "https://x"}, {"auth-provider": {"name": "gcp"}}, "gke-gcloud-auth-plugin"),
+])
+def test_refuses_what_kubectl_refuses(tmp_path, cluster, user, message):
+    (tmp_path / "ca.crt").write_text("CA")
+    with pytest.raises(UsageError, match=message):
+        kubeconfig.load(one_context(tmp_path, cluster, user), None)
+
+
+def test_duplicate_names_in_one_file_are_refused_but_across_files_the_first_wins(tmp_path, monkeypatch):
+    path = tmp_path / "dup"
+    path.write_text(yaml.safe_dump({"clusters": [{"name": "c", "cluster": {"server": "https://a"}},
+                                                 {"name": "c", "cluster": {"server": "https://b"}}]}))
+    with pytest.raises(UsageError, match='two entries named "c"'):
+        kubeconfig.load(str(path), "x")
+
+
+def test_line_wrapped_base64_is_accepted_as_go_accepts_it(tmp_path):
+    wrapped = base64.encodebytes(b"-----BEGIN CERTIFICATE-----\n" + b"A" * 100).decode()
+    assert "\n" in wrapped.strip()
+    conn = kubeconfig.load(one_context(tmp_path, {"server": "https://x", "certificate-authority-data": wrapped}), None)
+    with open(conn.ca_file, "rb") as f:
+        assert f.read().startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_tilde_is_not_expanded(tmp_path):
+    home_ca = tmp_path / "home" / "ca.crt"
+    home_ca.parent.mkdir()
+    home_ca.write_text("CA")
+    with pytest.raises(UsageError, match=r"names certificate-authority .*/~/ca\.crt, which cannot be read"):
+        kubeconfig.load(one_context(tmp_path, {"server": "https://x", "certificate-authority": "~/ca.crt"}), None)
+
+
+def test_token_file_wins_over_the_inline_token(tmp_path):
+    (tmp_path / "tok").write_text("from-file\n")
+    conn = kubeconfig.load(one_context(tmp_path, user={"token": "inline", "tokenFile": "tok"}), None)
+    assert conn.authorization() == "Bearer from-file"
+
+
+def test_username_without_password_sends_basic_and_password_alone_sends_nothing(tmp_path):
+    alone = kubeconfig.load(one_context(tmp_path, user={"username": "alice"}), None)
+    assert alone.authorization() == "Basic " + base64.b64encode(b"alice:").decode()
+    assert kubeconfig.load(one_context(tmp_path, user={"password": "pw"}, name="k2"), None).authorization() is None
+
+
+def test_http_server_gets_no_credentials_but_keeps_impersonation(tmp_path):
+    conn = kubeconfig.load(one_context(tmp_path, {"server": "http://x:8080"}, {"token": "t", "as": "bob"}), None)
+    assert conn.authorization() is None and conn.impersonation == (("Impersonate-User", "bob"),)
+
+
+def test_impersonation_headers_and_flags_override_the_kubeconfig(tmp_path):
+    user = {"token": "t", "as": "alice", "as-uid": "u-1", "as-groups": ["a", "b"],
+            "as-user-extra": {"scopes": ["view", "edit"], "example.com/team name": ["x"]}}
+    path = one_context(tmp_path, user=user)
+    # Go's map order is random, so extras are compared as a set; a key's values keep their order
+    headers = kubeconfig.load(path, None).impersonation
+    assert headers[:4] == (("Impersonate-User", "alice"), ("Impersonate-Uid", "u-1"), ("Impersonate-Group", "a"),
+                           ("Impersonate-Group", "b"))
+    assert set(headers[4:]) == {("Impersonate-Extra-scopes", "view"), ("Impersonate-Extra-scopes", "edit"),
+                                ("Impersonate-Extra-example.com%2Fteam%20name", "x")}
+    flagged = kubeconfig.load(path, None, impersonate_user="root", impersonate_groups=("ops",))
+    assert flagged.impersonation[:3] == (("Impersonate-User", "root"), ("Impersonate-Uid", "u-1"),
+                                         ("Impersonate-Group", "ops"))
+    with pytest.raises(UsageError, match="without a user to impersonate"):
+        kubeconfig.load(one_context(tmp_path, user={"token": "t"}, name="k3"), None, impersonate_groups=("ops",))
+
+
+def test_exec_is_not_run_when_a_static_credential_is_set(tmp_path):
+    marker = tmp_path / "ran"
+    user = exec_user(tmp_path, f"open({str(marker)!r}, 'w').write('ran')\n")
+    conn = kubeconfig.load(one_context(tmp_path, user=dict(user, token="static")), None)
+    assert conn.authorization() == "Bearer static"
+    (tmp_path / "c.crt").write_text("C")
+    (tmp_path / "c.key").write_text("K")
+    conn = kubeconfig.load(one_context(tmp_path, user=dict(user, **{"client-certificate": "c.crt",
+                                                                    "client-key": "c.key"}), name="k2"), None)
+    assert conn.authorization() is None and conn.cert_file == str(tmp_path / "c.crt")
+    assert not marker.exists()
+
+
+def test_exec_relative_command_is_the_kubeconfigs_folder(tmp_path):
+    (tmp_path / "bin").mkdir()
+    plugin = tmp_path / "bin" / "cred"
+    plugin.write_text("#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
+                      "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"rel\"}}'\n")
+    plugin.chmod(0o755)
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./bin/cred"}}
+    conn = kubeconfig.load(one_context(tmp_path, user=user), None)
+    assert conn.authorization() == "Bearer rel"
+
+
+def test_exec_cluster_info_and_expiry(tmp_path, monkeypatch):
+    log = tmp_path / "runs"
+    user = exec_user(tmp_path, (
+        "import json, os\n"
+        f"open({str(log)!r}, 'a').write(os.environ['KUBERNETES_EXEC_INFO'] + '\\n')\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',\n"
+        "                  'status': {'token': 't', 'expirationTimestamp': '2999-01-01T00:00:00.123456Z'}}))\n"
+    ))
+    user["exec"]["provideClusterInfo"] = True
+    (tmp_path / "ca.crt").write_text("CA-PEM")
+    cluster = {"server": "https://x:6443", "certificate-authority": "ca.crt", "tls-server-name": "api",
+               "proxy-url": "http://p:3128", "extensions": [{"name": "client.authentication.k8s.io/exec",
+                                                             "extension": {"audience": "kube"}}]}
+    conn = kubeconfig.load(one_context(tmp_path, cluster, user), None)
+    assert conn.authorization() == conn.authorization() == "Bearer t"
+    runs = log.read_text().splitlines()
+    assert len(runs) == 1  # a fractional-second expiry far away: run once
+    info = json.loads(runs[0])
+    assert info["spec"] == {"interactive": False, "cluster": {
+        "server": "https://x:6443", "tls-server-name": "api", "certificate-authority-data": "Q0EtUEVN",
+        "proxy-url": "http://p:3128", "config": {"audience": "kube"}}}
+
+
+def test_rfc3339_with_fractions_and_offsets():
+    assert kubeconfig.parse_rfc3339("2030-01-02T03:04:05.5+01:00").isoformat() == "2030-01-02T03:04:05.500000+01:00"
+    assert kubeconfig.parse_rfc3339("2030-01-02T03:04:05Z").tzinfo is not None
+    assert kubeconfig.parse_rfc3339("yesterday") is None
+
+
+@pytest.mark.parametrize("server, env, expected", [
+    ("https://api.example.com", {"HTTPS_PROXY": "proxy:3128"}, "http://proxy:3128"),
+    ("https://api.example.com", {"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:1"}, "http://up:1"),
+    ("https://api.example.com", {"HTTP_PROXY": "http://p:1"}, None),
+    ("http://api.example.com", {"HTTP_PROXY": "http://p:1"}, "http://p:1"),
+    ("https://127.0.0.1:6443", {"HTTPS_PROXY": "http://p:1"}, None),
+    ("https://localhost:6443", {"HTTPS_PROXY": "http://p:1"}, None),
+    ("https://api.example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, None),
+    ("https://example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, None),
+    ("https://example.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, "http://p:1"),
+    ("https://notexample.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, "http://p:1"),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.1.2.3:443"}, "http://p:1"),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.1.2.3:6443"}, None),
+    ("https://api.example.com", {"HTTPS_PROXY": "socks5://p:1080", "no_proxy": "*"}, None),
+    ("https://api.example.com", {"HTTPS_PROXY": "socks5://p:1080"}, "socks5://p:1080"),
+])
+def test_proxy_from_environment(server, env, expected):
+    assert kubeconfig.proxy_from_environment(server, env) == expected
+
+
+def test_context_names(tmp_path, monkeypatch):
+    a = write(tmp_path / "a", contexts=[("b-ctx", {"cluster": "c"})])
+    b = write(tmp_path / "b", contexts=[("a-ctx", {"cluster": "c"}), ("b-ctx", {"cluster": "d"})])
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([a, str(tmp_path / "missing"), b]))
+    assert kubeconfig.context_names(None) == ["a-ctx", "b-ctx"]
+    assert kubeconfig.context_names(a) == ["b-ctx"]

@@ -96,13 +96,13 @@ def load(kubeconfig: Optional[str], context: Optional[str], impersonate_user: Op
     cluster = merged["clusters"].get(cluster_name)
     if not _has_values(cluster):
         raise UsageError(f'context "{name}" names cluster "{cluster_name}", which the kubeconfig does not define')
-    user = dict(merged["users"].get(user_name) or {})  # a user the kubeconfig does not define: anonymous, as kubectl
+    user = dict(merged["users"].get(user_name) or {})  # a user the kubeconfig does not define has no credentials
     for key, value in (("as", impersonate_user), ("as-uid", impersonate_uid), ("as-groups", list(impersonate_groups))):
         if value:
             user[key] = value
     _validate_cluster(cluster_name, cluster)
     _validate_user(user_name, user)
-    return _connection(cluster, user, ctx.get("namespace") or "default", cluster_name, name, kubeconfig)
+    return _connection(cluster, user, ctx.get("namespace") or "default", cluster_name, name, user_name, kubeconfig)
 
 
 def context_names(kubeconfig: Optional[str]) -> list:
@@ -306,7 +306,7 @@ def _interactive_mode(exec_spec: dict) -> str:
 # -- the connection (client_config.go ClientConfig, transport/) -----------------------------------------------------
 
 
-def _connection(cluster: dict, user: dict, namespace: str, cluster_name: str, context: str,
+def _connection(cluster: dict, user: dict, namespace: str, cluster_name: str, context: str, user_name: str,
                 kubeconfig: Optional[str]) -> Connection:
     server = cluster["server"]
     if "://" not in server:
@@ -332,6 +332,13 @@ def _connection(cluster: dict, user: dict, namespace: str, cluster_name: str, co
         key_file = _data_file(_b64decode(user["client-key-data"]) or b"", "client key")
     if not cert_file:
         key_file = None  # a key without a certificate is not a client certificate (HasCertAuth)
+    identified = (user.get("token") or user.get("tokenFile") or user.get("username") or cert_file
+                  or user.get("auth-provider") is not None or user.get("exec") is not None)
+    if not identified:
+        # client_config.go canIdentifyUser: kubectl would ask for a username and password on stdin; we never prompt
+        raise UsageError(f'context "{context}" has no credentials (user "{user_name}": no token, client certificate, '
+                         "exec plugin or username); kubectl would prompt for a username and password; "
+                         "add credentials to the kubeconfig")
     authorization = _static_authorization(user)
     static_header = bool(user.get("token") or user.get("tokenFile") or user.get("username"))
     # exec.go: any static credential means the plugin never runs

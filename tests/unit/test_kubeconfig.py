@@ -165,7 +165,8 @@ def test_in_cluster(tmp_path, monkeypatch):
 
 
 def test_no_current_context(tmp_path):
-    path = write(tmp_path / "k", clusters=[("c", {"server": "https://x"})], contexts=[("ctx", {"cluster": "c"})])
+    path = write(tmp_path / "k", clusters=[("c", {"server": "https://x"})], users=[("u", {"token": "t"})],
+                 contexts=[("ctx", {"cluster": "c", "user": "u"})])
     with pytest.raises(UsageError, match="no current context; pass --context"):
         kubeconfig.load(path, None)
     assert kubeconfig.load(path, "ctx").namespace == "default"
@@ -173,7 +174,7 @@ def test_no_current_context(tmp_path):
 
 def one_context(tmp_path, cluster=None, user=None, name="k", context_extra=None):
     cluster = {"server": "https://x"} if cluster is None else cluster
-    return write(tmp_path / name, clusters=[("c", cluster)], users=[("u", user or {})],
+    return write(tmp_path / name, clusters=[("c", cluster)], users=[("u", {"token": "t"} if user is None else user)],
                  contexts=[("ctx", dict({"cluster": "c", "user": "u"}, **(context_extra or {})))], current="ctx")
 
 
@@ -240,10 +241,11 @@ def test_token_file_wins_over_the_inline_token(tmp_path):
     assert conn.authorization() == "Bearer from-file"
 
 
-def test_username_without_password_sends_basic_and_password_alone_sends_nothing(tmp_path):
+def test_username_without_password_sends_basic_and_password_alone_is_refused(tmp_path):
     alone = kubeconfig.load(one_context(tmp_path, user={"username": "alice"}), None)
     assert alone.authorization() == "Basic " + base64.b64encode(b"alice:").decode()
-    assert kubeconfig.load(one_context(tmp_path, user={"password": "pw"}, name="k2"), None).authorization() is None
+    with pytest.raises(UsageError, match="no credentials.*kubectl would prompt"):
+        kubeconfig.load(one_context(tmp_path, user={"password": "pw"}, name="k2"), None)
 
 
 def test_http_server_gets_no_credentials_but_keeps_impersonation(tmp_path):

@@ -94,7 +94,7 @@ def load(kubeconfig: Optional[str], context: Optional[str], impersonate_user: Op
         raise UsageError(f'context "{name}" does not exist in the kubeconfig (contexts: {names})')
     cluster_name, user_name = ctx.get("cluster") or "", ctx.get("user") or ""
     cluster = merged["clusters"].get(cluster_name)
-    if not _has_values(cluster):
+    if cluster is None:
         raise UsageError(f'context "{name}" names cluster "{cluster_name}", which the kubeconfig does not define')
     user = dict(merged["users"].get(user_name) or {})  # a user the kubeconfig does not define has no credentials
     for key, value in (("as", impersonate_user), ("as-uid", impersonate_uid), ("as-groups", list(impersonate_groups))):
@@ -227,10 +227,6 @@ def _b64decode(text: str) -> Optional[bytes]:
         return base64.b64decode(text.replace("\r", "").replace("\n", ""), validate=True)
     except ValueError:
         return None
-
-
-def _has_values(entry: Optional[dict]) -> bool:
-    return bool(entry) and any(v not in (None, "", [], {}, False) for v in entry.values())
 
 
 # -- validation (validation.go, transport's TLS and auth checks) ----------------------------------------------------

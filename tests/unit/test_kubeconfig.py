@@ -189,7 +189,7 @@ def one_context(tmp_path, cluster=None, user=None, name="k", context_extra=None)
      "both certificate-authority and certificate-authority-data"),
     ({"server": "https://x", "certificate-authority": "absent.crt"}, {}, "cannot be read"),
     ({"server": "https://x", "proxy-url": "ftp://proxy:21"}, {}, "must be http, https or socks5"),
-    ({"server": ""}, {"token": "t"}, "which the kubeconfig does not define"),
+    ({"server": ""}, {"token": "t"}, "has no server address"),
     ({"server": "https://x"}, {"token": "t", "username": "ann", "password": "pw"}, "only one authentication"),
     ({"server": "https://x"}, {"token": "t", "password": "pw"}, "only one authentication"),
     ({"server": "https://x"}, {"tokenFile": "tok", "username": "ann"}, "only one authentication"),

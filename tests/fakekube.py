@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Optional
 from kubectl_rollback import kube as real
 from kubectl_rollback.errors import ConflictError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DEPLOYMENTS, REPLICASETS, Resource
+from kubectl_rollback.records import CLUSTER_NAME, INFRA_ID, RECORDED_AT, SERVICE_ID, STATUS, WORKFLOW_ID
 
 # Kinds whose registry strategy keeps metadata.generation and serves status only through the /status subresource.
 GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
@@ -485,6 +486,12 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def recorded(status: str, workflow: str = "wf1", service: str = "svc") -> dict:
+    """The annotations `record` leaves (docs/annotations.md) for the fake's cluster, infra "infra"."""
+    return {STATUS: status, WORKFLOW_ID: workflow, SERVICE_ID: service, INFRA_ID: "infra",
+            CLUSTER_NAME: "test-cluster", RECORDED_AT: "2026-01-01T00:00:00Z"}
+
+
 def owner_reference(owner: dict) -> dict:
     return {"apiVersion": owner.get("apiVersion", "apps/v1"), "kind": owner["kind"],
             "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "controller": True}
@@ -498,10 +505,10 @@ def add_deployment(kube: FakeKube, name: str, images: list, live: int = -1, labe
                    annotations: Optional[list] = None, replicas: int = 1) -> tuple:
     """A Deployment whose ReplicaSets are revisions 1..len(images) of `images`, as the deployment controller leaves
     them: owned, numbered, with a pod-template-hash; revision `live` (an index into images) is the Deployment's
-    template, and its status is rolled out. `annotations[i]` goes on ReplicaSet i. Returns (deployment,
-    [replicasets])."""
-    labels = dict(labels or {}, app=name)
-    selector = {"matchLabels": {"app": name}}
+    template, and its status is rolled out. The pods carry `labels` (app=NAME unless given), all of them selected.
+    `annotations[i]` goes on ReplicaSet i. Returns (deployment, [replicasets])."""
+    labels = dict({"app": name}, **(labels or {}))
+    selector = {"matchLabels": dict(labels)}
     server, ns = kube.server, kube.namespace
     deployment = server.create(DEPLOYMENTS, ns, {
         "metadata": {"name": name},

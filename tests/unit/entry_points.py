@@ -13,6 +13,8 @@ from kubectl_rollback import cli
 from kubectl_rollback.commands import bluegreen, history, release, rollback
 from kubectl_rollback.options import IdentityFlags
 
+FLAGS = IdentityFlags(service_id="svc", infra_id="infra")  # the mapping of tests.fakekube.recorded; workflow from it
+
 ROLLED_BACK, NOTHING_TO_DO, NO_TARGET, FAILED = release.ROLLED_BACK, release.NOTHING_TO_DO, release.NO_TARGET, \
     release.FAILED
 

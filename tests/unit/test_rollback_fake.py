@@ -4,27 +4,19 @@ import pytest
 
 from kubectl_rollback.errors import ConflictError, NoTargetError, RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
-from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
 from kubectl_rollback.workloads.deployment import DeploymentKind
-from tests.fakekube import add_deployment, pod_template
-from tests.unit.entry_points import rollback_workload
+from tests.fakekube import add_deployment, pod_template, recorded
+from tests.unit.entry_points import FLAGS, rollback_workload
 
 DEPLOYMENT = DeploymentKind()
-FLAGS = IdentityFlags(service_id="svc", infra_id="infra")
-
-
-def record(status, workflow="wf1"):
-    """The annotations `record` leaves (docs/annotations.md), for the fake's cluster."""
-    return {STATUS: status, WORKFLOW_ID: workflow, "harness.io/service-id": "svc", "harness.io/infra-id": "infra",
-            "harness.io/cluster-name": "test-cluster", "harness.io/recorded-at": "2026-01-01T00:00:00Z"}
 
 
 @pytest.fixture
 def web(fake):
     """Revisions 1 and 2 Succeeded, revision 3 InProgress and live: the rollback goes to 2."""
     return add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
-                          annotations=[record("Succeeded"), record("Succeeded"), record("InProgress")])
+                          annotations=[recorded("Succeeded"), recorded("Succeeded"), recorded("InProgress")])
 
 
 def image(fake, name="web"):
@@ -58,7 +50,7 @@ def test_the_target_template_comes_back_and_the_books_are_kept(fake, web):
 
 
 def test_nothing_to_do_when_the_last_good_revision_is_live_writes_nothing(fake):
-    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[record("Succeeded"), record("Succeeded")])
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Succeeded")])
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
     assert not result.changed and result.target.number == 2
     assert "already runs the template of revision 2" in result.message and "nothing to do" in result.message
@@ -113,7 +105,7 @@ def test_an_unanswered_write_is_confirmed_from_a_fresh_read_and_the_books_are_ke
 
 def test_the_failed_mark_yields_to_a_record_written_meanwhile(fake, web):
     def racing_record(server):
-        server.patch(REPLICASETS, "ns", "web-h3", {"metadata": {"annotations": record("Succeeded", "wf9")}})
+        server.patch(REPLICASETS, "ns", "web-h3", {"metadata": {"annotations": recorded("Succeeded", "wf9")}})
 
     fake.before("patch", racing_record, resource=REPLICASETS, name="web-h3")
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
@@ -152,7 +144,7 @@ def test_a_book_keeping_failure_is_a_warning_not_an_undo(fake, web, capsys):
 
 
 def test_no_target_writes_nothing(fake):
-    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[record("Failed"), record("InProgress")])
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Failed"), recorded("InProgress")])
     with pytest.raises(NoTargetError) as none:
         rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
     assert "every other revision recorded for" in none.value.message and "failed" in none.value.message

@@ -535,10 +535,11 @@ def rolled_out_deployment_status(deployment: dict) -> dict:
 
 
 def add_controller_revision_workload(kube: FakeKube, resource: Resource, name: str, images: list, live: int = -1,
-                                     annotations: Optional[list] = None) -> tuple:
+                                     annotations: Optional[list] = None, labels: Optional[dict] = None) -> tuple:
     """A StatefulSet or DaemonSet with ControllerRevisions 1..len(images), each holding its template as the
-    controller stores it (`$patch: replace`). Returns (workload, [controllerrevisions])."""
-    labels = {"app": name}
+    controller stores it (`$patch: replace`), and the status its controller leaves once the live one is rolled out.
+    Returns (workload, [controllerrevisions])."""
+    labels = dict({"app": name}, **(labels or {}))
     server, ns = kube.server, kube.namespace
     spec: dict = {"selector": {"matchLabels": labels}, "template": pod_template(labels, images[live])}
     if resource.kind == "StatefulSet":

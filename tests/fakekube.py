@@ -104,20 +104,13 @@ class FakeApiServer:
     def patch(self, resource: Resource, namespace: str, name: str, body: Any, patch_type: str = "merge",
               dry_run: bool = False) -> dict:
         current = self._stored(resource, namespace, name)
-        if patch_type == "merge":
-            patched = merge_patch(current, body)
-        elif patch_type == "strategic":
-            patched = strategic_merge_patch(current, body)
+        if patch_type in ("merge", "strategic"):
+            patched = merge_patch(current, body, strategic=patch_type == "strategic")
         elif patch_type == "json":
             patched = json_patch(current, body)
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the fake does not serve patch type {patch_type!r}")
         return self._update(resource, current, patched, dry_run)
-
-    def replace(self, resource: Resource, namespace: str, name: str, body: dict) -> dict:
-        """A PUT: the whole object, preconditioned on its resourceVersion when it carries one."""
-        current = self._stored(resource, namespace, name)
-        return self._update(resource, current, copy.deepcopy(body), dry_run=False)
 
     def delete(self, resource: Resource, namespace: str, name: str, uid: Optional[str] = None,
                dry_run: bool = False) -> dict:
@@ -218,6 +211,7 @@ class Call:
     name: Optional[str]
     body: Any = None
     dry_run: bool = False
+    label_selector: Optional[str] = None
 
 
 class FakeKube:
@@ -278,7 +272,7 @@ class FakeKube:
         if field_selector:
             raise NotImplementedError("the fake serves no field selectors (the plugin sends none)")
         ns = namespace or self.namespace
-        yield from self._serve(Call("list", resource, ns, None, label_selector),
+        yield from self._serve(Call("list", resource, ns, None, label_selector=label_selector),
                                lambda: self.server.list(resource, ns, label_selector))
 
     def patch(self, resource: Resource, name: str, body: Any, patch_type: str = "merge",
@@ -357,36 +351,24 @@ _REASONS = {403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid", 
 # -- patches -----------------------------------------------------------------------------------------------------
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
+def merge_patch(target: Any, patch: Any, strategic: bool = False) -> Any:
+    """RFC 7386 JSON merge patch. With `strategic`, also the one strategic-merge directive the plugin sends (for
+    ControllerRevision kinds): a map carrying `$patch: replace` replaces the map it lands on. Lists are replaced
+    whole either way; list merge keys and other directives are not served."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
+    if strategic:
+        directives = {k: v for k, v in patch.items() if k.startswith("$")}
+        if directives == {REPLACE_DIRECTIVE: "replace"}:
+            return {k: _without_directives(v) for k, v in patch.items() if k != REPLACE_DIRECTIVE}
+        if directives:
+            raise NotImplementedError(f"the fake serves no strategic-merge directive {directives}")
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def strategic_merge_patch(target: Any, patch: Any) -> Any:
-    """A merge patch in which a map carrying `$patch: replace` replaces the map it lands on: what the plugin sends
-    for ControllerRevision kinds. Lists are replaced whole; list merge keys and other directives are not served."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    directive = patch.get(REPLACE_DIRECTIVE)
-    unknown = [k for k in patch if k.startswith("$") and not (k == REPLACE_DIRECTIVE and directive == "replace")]
-    if unknown:
-        raise NotImplementedError(f"the fake serves no strategic-merge directive {unknown[0]}={patch[unknown[0]]!r}")
-    if directive == "replace":
-        return {k: _without_directives(v) for k, v in patch.items() if k != REPLACE_DIRECTIVE}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = strategic_merge_patch(result.get(key), value)
+            result[key] = merge_patch(result.get(key), value, strategic)
     return result
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from kubectl_rollback import cli
-from kubectl_rollback.commands import bluegreen, history, release, rollback
+from kubectl_rollback.commands import bluegreen, harness, history, release, rollback
 from kubectl_rollback.options import IdentityFlags
 
 FLAGS = IdentityFlags(service_id="svc", infra_id="infra")  # the mapping of tests.fakekube.recorded; workflow from it
@@ -54,6 +54,12 @@ def rollback_release(kube, release_name: Optional[str], flags: IdentityFlags, mo
     plan = release.load(kube, flags, release_name)
     return release.roll_back(kube, plan, rollback.Request(flags=flags, dry_run=dry_run(mode)), release_name,
                              on_outcome)
+
+
+def rollback_harness_release(kube, name: str, mode: str = "none") -> harness.HarnessRollback:
+    """`rollback --harness-release NAME`: each workload of the last Succeeded release to the revision it recorded."""
+    loaded = harness.load(kube, name)
+    return harness.roll_back(kube, loaded, rollback.Request(flags=IdentityFlags(), dry_run=dry_run(mode)))
 
 
 def exit_code_for(outcomes: list) -> int:

@@ -3,9 +3,10 @@ code they add up to (1 if any failed, else 3 if any had no target, else 0)."""
 
 import pytest
 
-from kubectl_rollback.errors import ApiError
-from kubectl_rollback.kube import DAEMONSETS, DEPLOYMENTS, STATEFULSETS
+from kubectl_rollback.errors import ApiError, NotFoundError
+from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
 from tests.fakekube import add_controller_revision_workload, add_deployment, recorded
+from tests.harness_fixtures import build_history_data, release_entry, workload_entry
 from tests.unit.entry_points import (
     FAILED,
     FLAGS,
@@ -15,6 +16,7 @@ from tests.unit.entry_points import (
     exit_code_for,
     outcome,
     release_histories,
+    rollback_harness_release,
     rollback_release,
 )
 
@@ -132,3 +134,42 @@ def test_another_listing_error_is_not_mistaken_for_a_denial(release):
 ])
 def test_exit_code_adds_up_the_outcomes(kinds, code):
     assert exit_code_for([outcome(f"deployment/w{i}", k) for i, k in enumerate(kinds)]) == code
+
+
+# -- Harness's own release history (--harness-release): the same outcomes, the target revisions from Harness -------
+
+HARNESS_RELEASES = [
+    release_entry(3, "Failed", [workload_entry("Deployment", "a", None, "2")]),
+    release_entry(2, "Succeeded", [workload_entry("Deployment", "a", None, "1"),
+                                   workload_entry("StatefulSet", "db", "shop", "1"),
+                                   workload_entry("Deployment", "gone", None, None),
+                                   workload_entry("CronJob", "nightly", None, "1")]),
+]
+
+
+def test_a_harness_release_rolls_each_workload_to_its_recorded_revision_across_namespaces(fake):
+    add(fake, "a", [recorded("Failed"), recorded("Failed")])  # Harness's target needs no record of ours
+    add_controller_revision_workload(fake.in_namespace("shop"), STATEFULSETS, "db", ["img:db1", "img:db2"])
+    fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "release-x"},
+                                          "data": build_history_data(HARNESS_RELEASES, "zlib", secret=False)})
+    result = rollback_harness_release(fake, "release-x")
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("statefulset/db", ROLLED_BACK),
+                                ("deployment/gone", NO_TARGET), ("cronjob/nightly", FAILED)]
+    assert int(result.exit_code) == 1
+    assert image(fake, DEPLOYMENTS, "a") == "img:a1"
+    assert fake.server.get(STATEFULSETS, "shop", "db")["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "img:db1"
+    assert fake.writes(CONFIGMAPS) == []  # Harness's object is never written
+
+
+def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(fake):
+    add(fake, "a", [{}, {}])
+    fake.server.create(SECRETS, "ns", {"metadata": {"name": "release-x"},
+                                       "data": build_history_data(HARNESS_RELEASES[:1] + [release_entry(
+                                           2, "Succeeded", [workload_entry("Deployment", "a", None, "1")])],
+                                           None, secret=True)})
+    result = rollback_harness_release(fake, "release-x")
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK)] and int(result.exit_code) == 0
+    with pytest.raises(NotFoundError) as missing:
+        rollback_harness_release(fake, "release-y")
+    assert 'no ConfigMap or Secret named "release-y" in namespace "ns"' in missing.value.message

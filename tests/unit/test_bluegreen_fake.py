@@ -1,0 +1,246 @@
+"""Blue/Green through the fake API (rollback service/NAME: the switch, its undo, the interrupted switch) and the
+pure layout and colour decisions (bluegreen.find_layout, bluegreen.choose_color)."""
+
+import pytest
+
+from kubectl_rollback import bluegreen
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError, UsageError
+from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, EVENTS, SERVICES
+from kubectl_rollback.records import ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, InfraMapping, Record, Status
+from tests.fakekube import add_deployment, recorded
+from tests.unit.entry_points import FLAGS, rollback_service, service_history
+
+COLOR = bluegreen.COLOR_LABEL
+
+
+def service(name, color, role=None, app="web", annotations=None):
+    notes = dict(annotations or {})
+    if role:
+        notes[f"harness.io/{role}-service"] = "true"
+    return {"metadata": {"name": name, "annotations": notes}, "spec": {"selector": {"app": app, COLOR: color}}}
+
+
+def colour(fake, color, status, available=1, app="web"):
+    deployment, _ = add_deployment(fake, f"{app}-{color}", [f"img:{color}"], labels={"app": app, COLOR: color},
+                                   annotations=[recorded(status)])
+    if not available:
+        fake.server.set_status(DEPLOYMENTS, "ns", f"{app}-{color}", {"availableReplicas": 0})
+
+
+@pytest.fixture
+def pair(fake):
+    """Green live and recorded Failed; blue recorded Succeeded, ready behind the stage Service: the rollback routes
+    the primary back to blue."""
+    colour(fake, "blue", "Succeeded")
+    colour(fake, "green", "Failed")
+    fake.server.create(SERVICES, "ns", service("web", "green", "primary"))
+    fake.server.create(SERVICES, "ns", service("web-stage", "blue", "stage"))
+    fake.server.create(ENDPOINTS, "ns", {"metadata": {"name": "web-stage"},
+                                         "subsets": [{"addresses": [{"ip": "192.0.2.10"}]}]})
+    return fake
+
+
+def colours(fake):
+    return tuple(fake.stored(SERVICES, name)["spec"]["selector"][COLOR] for name in ("web", "web-stage"))
+
+
+def audit(fake):
+    notes = fake.stored(SERVICES, "web")["metadata"]["annotations"]
+    return {k: v for k, v in notes.items() if k in (ROLLED_BACK_FROM, ROLLED_BACK_TO)}
+
+
+def events(fake):
+    return [(e["involvedObject"]["kind"], e["involvedObject"]["name"], e["message"]) for e in fake.list(EVENTS)]
+
+
+def test_history_names_the_other_colour_as_the_target(pair):
+    state = service_history(pair, "web", FLAGS)
+    assert state.problem is None and state.target_color == "blue"
+    assert state.layout.live_color == "green" and sorted(state.colors) == ["blue", "green"]
+
+
+def test_the_primary_goes_back_and_the_stage_takes_the_failed_colour(pair):
+    result = rollback_service(pair, "web", FLAGS)
+    assert result.changed
+    assert result.message == "service/web routed from green to blue (stage service/web-stage now green)"
+    assert colours(pair) == ("blue", "green")
+    assert audit(pair) == {ROLLED_BACK_FROM: "green", ROLLED_BACK_TO: "blue"}
+    assert events(pair) == [("Service", "web", "routed back from green to blue by kubectl-harness-rollback")]
+
+
+def test_a_live_colour_recorded_succeeded_is_nothing_to_do(fake):
+    colour(fake, "blue", "Failed")
+    colour(fake, "green", "Succeeded")
+    fake.server.create(SERVICES, "ns", service("web", "green", "primary"))
+    fake.server.create(SERVICES, "ns", service("web-stage", "blue", "stage"))
+    result = rollback_service(fake, "web", FLAGS)
+    assert not result.changed and "nothing to do" in result.message
+    assert fake.writes() == []
+
+
+def test_dry_runs_change_nothing(pair):
+    assert not rollback_service(pair, "web", FLAGS, mode="client").changed
+    assert pair.writes() == []
+    assert not rollback_service(pair, "web", FLAGS, mode="server").changed
+    assert [(c.name, c.dry_run) for c in pair.writes()] == [("web", True), ("web-stage", True)]
+    assert colours(pair) == ("green", "blue") and events(pair) == []
+
+
+def test_a_failed_stage_write_switches_the_primary_back(pair):
+    before = {ROLLED_BACK_FROM: "blue", ROLLED_BACK_TO: "green"}  # an earlier rollback's audit
+    pair.server.patch(SERVICES, "ns", "web", {"metadata": {"annotations": before}})
+    pair.fail("patch", status=500, resource=SERVICES, name="web-stage")
+    with pytest.raises(ApiError) as failed:
+        rollback_service(pair, "web", FLAGS)
+    assert failed.value.message.startswith("could not switch the stage Service, so service/web was switched back "
+                                           "to green and nothing changed: ")
+    assert colours(pair) == ("green", "blue")
+    assert audit(pair) == before
+    assert events(pair) == []
+
+
+def test_a_stage_write_that_landed_without_an_answer_is_not_undone(pair):
+    pair.lose_answer("patch", resource=SERVICES, name="web-stage")
+    result = rollback_service(pair, "web", FLAGS)
+    assert result.changed and colours(pair) == ("blue", "green")
+    assert audit(pair) == {ROLLED_BACK_FROM: "green", ROLLED_BACK_TO: "blue"}
+    assert len(events(pair)) == 1
+
+
+def test_a_stage_write_that_landed_before_a_gateway_timeout_is_not_undone(pair):
+    pair.fail("patch", status=504, applied=True, resource=SERVICES, name="web-stage")
+    assert rollback_service(pair, "web", FLAGS).changed
+    assert colours(pair) == ("blue", "green")
+
+
+def test_when_the_undo_fails_too_the_message_says_how_to_fix_it_by_hand(pair):
+    pair.fail("patch", status=500, resource=SERVICES, name="web-stage")
+    pair.fail("patch", nth=2, status=503, resource=SERVICES, name="web")
+    with pytest.raises(RollbackError) as failed:
+        rollback_service(pair, "web", FLAGS)
+    message = failed.value.message
+    assert message.startswith("switched service/web, then could not switch the stage Service")
+    assert message.endswith("""fix it by hand: kubectl patch service/web -p '{"spec":{"selector":"""
+                            """{"harness.io/color":"green"}}}'""")
+    assert colours(pair) == ("blue", "blue")  # as the message says: half-switched
+
+
+def test_an_interrupted_switch_is_completed(pair):
+    pair.server.patch(SERVICES, "ns", "web", {"spec": {"selector": {COLOR: "blue"}}})  # the stage write never came
+    assert not rollback_service(pair, "web", FLAGS, mode="client").changed
+    assert colours(pair) == ("blue", "blue")
+    result = rollback_service(pair, "web", FLAGS)
+    assert result.changed and "completed the interrupted switch (stage now green)" in result.message
+    assert colours(pair) == ("blue", "green")
+
+
+def test_a_switch_made_by_another_client_meanwhile_leaves_nothing_to_do(pair):
+    def other_client(server):
+        server.patch(SERVICES, "ns", "web", {"spec": {"selector": {COLOR: "blue"}}})
+        server.patch(SERVICES, "ns", "web-stage", {"spec": {"selector": {COLOR: "green"}}})
+
+    pair.before("patch", other_client, resource=SERVICES, name="web")
+    result = rollback_service(pair, "web", FLAGS)
+    assert not result.changed and "already routes to blue" in result.message
+    assert len(pair.writes(SERVICES)) == 1 and colours(pair) == ("blue", "green")
+
+
+def test_a_target_colour_without_ready_pods_is_refused_unless_told(fake, capsys):
+    colour(fake, "blue", "Succeeded", available=0)
+    colour(fake, "green", "Failed")
+    fake.server.create(SERVICES, "ns", service("web", "green", "primary"))
+    fake.server.create(SERVICES, "ns", service("web-stage", "blue", "stage"))
+    with pytest.raises(RollbackError) as refused:
+        rollback_service(fake, "web", FLAGS)
+    assert ("the blue colour cannot take the traffic: deployment/web-blue has 0 available replicas and "
+            "service/web-stage 0 ready endpoints; scale it up") in refused.value.message
+    assert fake.writes() == []
+    assert rollback_service(fake, "web", FLAGS, skip_ready_check=True).changed
+    assert "switching anyway because of --skip-ready-check" in capsys.readouterr().err
+    assert colours(fake) == ("blue", "green")
+
+
+# -- find_layout -------------------------------------------------------------------------------------------------
+
+
+def deployment(name, color, app="web"):
+    labels = {"app": app, COLOR: color}
+    return {"metadata": {"name": name}, "spec": {"template": {"metadata": {"labels": labels}}}}
+
+
+LAID_OUT = [deployment("web-blue", "blue"), deployment("web-green", "green"), deployment("api-blue", "blue", "api")]
+
+
+def test_layout_prefers_the_annotated_stage_service_and_matches_deployments_by_labels():
+    primary = service("web", "green", "primary")
+    services = [primary, service("web-stage", "blue"), service("web-preview", "blue", "stage"),
+                service("api-stage", "blue", app="api")]
+    layout = bluegreen.find_layout(primary, services, LAID_OUT)
+    assert layout.stage["metadata"]["name"] == "web-preview"
+    assert (layout.live_color, layout.stage_color) == ("green", "blue")
+    assert {c: d["metadata"]["name"] for c, d in layout.deployments.items()} == {"blue": "web-blue",
+                                                                                 "green": "web-green"}
+
+
+def test_layout_falls_back_to_the_stage_name_and_allows_a_missing_colour():
+    primary = service("web", "blue")
+    layout = bluegreen.find_layout(primary, [primary, service("web-stage", "green")], LAID_OUT[:1])
+    assert layout.stage["metadata"]["name"] == "web-stage" and list(layout.deployments) == ["blue"]
+
+
+def test_layout_refuses_a_primary_without_a_colour_or_a_stage():
+    plain = {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}}
+    with pytest.raises(UsageError, match="does not select a colour"):
+        bluegreen.find_layout(plain, [plain], LAID_OUT)
+    colourless_stage = {"metadata": {"name": "web-stage"}, "spec": {"selector": {"app": "web"}}}
+    primary = service("web", "blue")
+    with pytest.raises(UsageError, match="no stage Service for service/web"):
+        bluegreen.find_layout(primary, [primary, colourless_stage, service("other-stage", "blue", app="x")],
+                              LAID_OUT)
+
+
+def test_layout_refuses_two_deployments_of_one_colour():
+    primary = service("web", "blue")
+    with pytest.raises(RollbackError, match="more than one Deployment serves the blue colour of service/web: "
+                                            "web-blue, web-blue-2"):
+        bluegreen.find_layout(primary, [primary, service("web-stage", "green")],
+                              LAID_OUT + [deployment("web-blue-2", "blue")])
+
+
+# -- choose_color ------------------------------------------------------------------------------------------------
+
+IDENTITY = Identity("wf1", InfraMapping("svc", "infra", "test-cluster", "ns"))
+
+
+def revision(number, status, workflow="wf1"):
+    record = Record(status=status, workflow_id=workflow, service_id="svc", infra_id="infra",
+                    cluster_name="test-cluster")
+    return Revision(number, f"rs-{number}", record, (), None, live=True)
+
+
+def layout(deployments=("blue", "green")):
+    by_color = {c: deployment(f"web-{c}", c) for c in deployments}
+    return bluegreen.Layout(service("web", "green"), service("web-stage", "blue"), "green", by_color)
+
+
+def test_the_live_colour_recorded_succeeded_for_the_identity_stays():
+    assert bluegreen.choose_color(layout(), revision(2, Status.SUCCEEDED), revision(1, Status.SUCCEEDED),
+                                  IDENTITY) is None
+
+
+def test_a_live_colour_succeeded_for_another_workflow_is_left_for_the_other_colour():
+    assert bluegreen.choose_color(layout(), revision(2, Status.SUCCEEDED, "wf2"), revision(1, Status.SUCCEEDED),
+                                  IDENTITY) == "blue"
+
+
+@pytest.mark.parametrize("deployments, candidate, reason", [
+    (("green",), None, "no Deployment serves the blue colour"),
+    (("blue", "green"), None, "the blue colour (deployment/web-blue) has no revision for its current template yet"),
+    (("blue", "green"), revision(1, Status.FAILED), "revision 1) cannot be the rollback target: recorded Failed"),
+    (("blue", "green"), revision(1, Status.SUCCEEDED, "wf2"), "cannot be the rollback target: another workflow (wf2)"),
+])
+def test_the_other_colour_must_be_a_recorded_success_of_the_identity(deployments, candidate, reason):
+    with pytest.raises(NoTargetError) as none:
+        bluegreen.choose_color(layout(deployments), revision(2, Status.FAILED), candidate, IDENTITY)
+    assert reason in none.value.message

@@ -1,0 +1,175 @@
+"""rollback --release-name / history --all through the fake API: the plan, each workload's outcome, and the exit
+code they add up to (1 if any failed, else 3 if any had no target, else 0)."""
+
+import pytest
+
+from kubectl_rollback.errors import ApiError, NotFoundError
+from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
+from tests.fakekube import add_controller_revision_workload, add_deployment, recorded
+from tests.harness_fixtures import build_history_data, release_entry, workload_entry
+from tests.unit.entry_points import (
+    FAILED,
+    FLAGS,
+    NO_TARGET,
+    NOTHING_TO_DO,
+    ROLLED_BACK,
+    exit_code_for,
+    outcome,
+    release_histories,
+    rollback_harness_release,
+    rollback_release,
+)
+
+RELEASE = {"harness.io/release-name": "r1"}
+GOOD_THEN_UNFINISHED = [recorded("Succeeded"), recorded("InProgress")]
+
+
+def image(fake, resource, name):
+    return fake.stored(resource, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def add(fake, name, annotations, labels=RELEASE):
+    images = [f"img:{name}{n}" for n in range(1, len(annotations) + 1)]
+    add_deployment(fake, name, images, labels=labels, annotations=annotations)
+
+
+@pytest.fixture
+def release(fake):
+    """Release r1: a (to roll back), b (already on its last good revision), c (first deployment), the StatefulSet db
+    (to roll back); and x, outside the release."""
+    add(fake, "a", GOOD_THEN_UNFINISHED)
+    add(fake, "b", [recorded("Failed"), recorded("Succeeded")])
+    add(fake, "c", [recorded("InProgress")])
+    add(fake, "x", GOOD_THEN_UNFINISHED, labels={})
+    add_controller_revision_workload(fake, STATEFULSETS, "db", ["img:db1", "img:db2"],
+                                     annotations=GOOD_THEN_UNFINISHED, labels=RELEASE)
+    return fake
+
+
+def outcomes(result):
+    return [(o.display, o.outcome) for o in result.outcomes]
+
+
+def test_the_plan_is_the_release_only_each_with_its_own_revisions(release):
+    plan = release_histories(release, FLAGS, "r1")
+    assert [h.display for h in plan] == ["deployment/a", "deployment/b", "deployment/c", "statefulset/db"]
+    assert [[r.number for r in h.revisions] for h in plan] == [[2, 1], [2, 1], [1], [2, 1]]
+    assert [h.target.number if h.target else None for h in plan] == [1, 2, None, 1]
+    assert "first deployment" in plan[2].problem.message
+    assert "deployment/x" in [h.display for h in release_histories(release, FLAGS)]  # --all
+
+
+def test_each_workload_goes_to_its_own_target_and_a_no_target_exits_3(release):
+    seen = []
+    result = rollback_release(release, "r1", FLAGS, on_outcome=lambda o: seen.append(o.display))
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("deployment/b", NOTHING_TO_DO),
+                                ("deployment/c", NO_TARGET), ("statefulset/db", ROLLED_BACK)]
+    assert seen == ["deployment/a", "deployment/b", "deployment/c", "statefulset/db"]
+    assert int(result.exit_code) == 3
+    assert image(release, DEPLOYMENTS, "a") == "img:a1" and image(release, STATEFULSETS, "db") == "img:db1"
+    assert image(release, DEPLOYMENTS, "b") == "img:b2" and image(release, DEPLOYMENTS, "x") == "img:x2"
+
+
+def test_one_failure_does_not_stop_the_others_and_exits_1(release):
+    add(release, "d", GOOD_THEN_UNFINISHED)
+    release.fail("patch", status=500, resource=DEPLOYMENTS, name="d")
+    result = rollback_release(release, "r1", FLAGS)
+    assert outcomes(result)[3] == ("deployment/d", FAILED)
+    assert "cannot patch deployments.apps \"d\"" in result.outcomes[3].message
+    assert outcomes(result)[4] == ("statefulset/db", ROLLED_BACK) and image(release, STATEFULSETS, "db") == "img:db1"
+    assert image(release, DEPLOYMENTS, "d") == "img:d2"
+    assert int(result.exit_code) == 1
+
+
+def test_a_workload_deleted_after_the_plan_is_a_failure_of_its_own(release):
+    release.before("get", lambda server: server.delete(DEPLOYMENTS, "ns", "a"), resource=DEPLOYMENTS, name="a")
+    result = rollback_release(release, "r1", FLAGS)
+    assert outcomes(result)[0] == ("deployment/a", FAILED) and "not found" in result.outcomes[0].message.lower()
+    assert outcomes(result)[3] == ("statefulset/db", ROLLED_BACK)
+    assert int(result.exit_code) == 1
+
+
+def test_all_rolled_back_or_nothing_to_do_exits_0(fake):
+    add(fake, "a", GOOD_THEN_UNFINISHED)
+    add(fake, "b", [recorded("Succeeded")])
+    result = rollback_release(fake, "r1", FLAGS)
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("deployment/b", NOTHING_TO_DO)]
+    assert int(result.exit_code) == 0
+
+
+def test_a_dry_run_counts_as_acted_and_writes_nothing(release):
+    result = rollback_release(release, "r1", FLAGS, mode="client")
+    assert outcomes(result)[0] == ("deployment/a", ROLLED_BACK)
+    assert release.writes() == [] and image(release, DEPLOYMENTS, "a") == "img:a2"
+
+
+def test_a_kind_the_role_does_not_allow_is_skipped_with_a_warning(release, capsys):
+    release.fail("list", status=403, resource=STATEFULSETS)
+    plan = release_histories(release, FLAGS, "r1")
+    assert [h.display for h in plan] == ["deployment/a", "deployment/b", "deployment/c"]
+    assert 'skipped: cannot list statefulsets.apps in namespace "ns": Forbidden (403)' in capsys.readouterr().err
+
+
+def test_no_kind_allowed_is_the_error_itself(release):
+    for resource in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS):
+        release.fail("list", status=403, resource=resource)
+    with pytest.raises(ApiError) as forbidden:
+        release_histories(release, FLAGS, "r1")
+    assert forbidden.value.status == 403 and "deployments.apps" in forbidden.value.message
+
+
+def test_another_listing_error_is_not_mistaken_for_a_denial(release):
+    release.fail("list", status=500, resource=DAEMONSETS)
+    with pytest.raises(ApiError) as failed:
+        release_histories(release, FLAGS, "r1")
+    assert failed.value.status == 500
+
+
+@pytest.mark.parametrize("kinds, code", [
+    ((), 0),
+    ((NOTHING_TO_DO, ROLLED_BACK), 0),
+    ((ROLLED_BACK, NO_TARGET), 3),
+    ((NO_TARGET, FAILED, ROLLED_BACK), 1),
+    ((FAILED,), 1),
+])
+def test_exit_code_adds_up_the_outcomes(kinds, code):
+    assert exit_code_for([outcome(f"deployment/w{i}", k) for i, k in enumerate(kinds)]) == code
+
+
+# -- Harness's own release history (--harness-release): the same outcomes, the target revisions from Harness -------
+
+HARNESS_RELEASES = [
+    release_entry(3, "Failed", [workload_entry("Deployment", "a", None, "2")]),
+    release_entry(2, "Succeeded", [workload_entry("Deployment", "a", None, "1"),
+                                   workload_entry("StatefulSet", "db", "shop", "1"),
+                                   workload_entry("Deployment", "gone", None, None),
+                                   workload_entry("CronJob", "nightly", None, "1")]),
+]
+
+
+def test_a_harness_release_rolls_each_workload_to_its_recorded_revision_across_namespaces(fake):
+    add(fake, "a", [recorded("Failed"), recorded("Failed")])  # Harness's target needs no record of ours
+    add_controller_revision_workload(fake.in_namespace("shop"), STATEFULSETS, "db", ["img:db1", "img:db2"])
+    fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "release-x"},
+                                          "data": build_history_data(HARNESS_RELEASES, "zlib", secret=False)})
+    result = rollback_harness_release(fake, "release-x")
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("statefulset/db", ROLLED_BACK),
+                                ("deployment/gone", NO_TARGET), ("cronjob/nightly", FAILED)]
+    assert int(result.exit_code) == 1
+    assert image(fake, DEPLOYMENTS, "a") == "img:a1"
+    assert fake.server.get(STATEFULSETS, "shop", "db")["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "img:db1"
+    assert fake.writes(CONFIGMAPS) == []  # Harness's object is never written
+
+
+def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(fake):
+    add(fake, "a", [{}, {}])
+    fake.server.create(SECRETS, "ns", {"metadata": {"name": "release-x"},
+                                       "data": build_history_data(HARNESS_RELEASES[:1] + [release_entry(
+                                           2, "Succeeded", [workload_entry("Deployment", "a", None, "1")])],
+                                           None, secret=True)})
+    result = rollback_harness_release(fake, "release-x")
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK)] and int(result.exit_code) == 0
+    with pytest.raises(NotFoundError) as missing:
+        rollback_harness_release(fake, "release-y")
+    assert 'no ConfigMap or Secret named "release-y" in namespace "ns"' in missing.value.message

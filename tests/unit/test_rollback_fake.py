@@ -1,0 +1,180 @@
+"""rollback KIND/NAME through the fake API: the write, the book-keeping, and every race the retry loop handles."""
+
+import pytest
+
+from kubectl_rollback.errors import ConflictError, NoTargetError, RollbackError
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
+from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
+from kubectl_rollback.workloads.deployment import DeploymentKind
+from tests.fakekube import add_deployment, pod_template, recorded
+from tests.unit.entry_points import FLAGS, rollback_workload
+
+DEPLOYMENT = DeploymentKind()
+
+
+@pytest.fixture
+def web(fake):
+    """Revisions 1 and 2 Succeeded, revision 3 InProgress and live: the rollback goes to 2."""
+    return add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
+                          annotations=[recorded("Succeeded"), recorded("Succeeded"), recorded("InProgress")])
+
+
+def image(fake, name="web"):
+    return fake.stored(DEPLOYMENTS, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def annotations(fake, rs_name):
+    return fake.stored(REPLICASETS, rs_name)["metadata"].get("annotations") or {}
+
+
+def events(fake):
+    return [(e["reason"], e["involvedObject"]["name"], e["message"]) for e in fake.list(EVENTS)]
+
+
+def roll_back_template(server):
+    """Another client's rollback of web to revision 2, as kubectl rollout undo writes it."""
+    server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"template": pod_template({"app": "web"}, "img:2")}})
+
+
+def test_the_target_template_comes_back_and_the_books_are_kept(fake, web):
+    deployment, _ = web
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.changed and (result.source.number, result.target.number) == (3, 2)
+    stored = fake.stored(DEPLOYMENTS, "web")
+    assert stored["spec"]["template"] == pod_template({"app": "web"}, "img:2")  # without pod-template-hash
+    assert stored["metadata"]["generation"] == deployment["metadata"]["generation"] + 1
+    assert annotations(fake, "web-h3")[STATUS] == "Failed" and annotations(fake, "web-h3")[WORKFLOW_ID] == "wf1"
+    assert annotations(fake, "web-h2")[ROLLED_BACK_FROM] == "3" and annotations(fake, "web-h2")[ROLLED_BACK_AT]
+    assert events(fake) == [("HarnessRollback", "web", "rolled back from revision 3 to revision 2 (Succeeded) "
+                                                       "by kubectl-harness-rollback")]
+
+
+def test_nothing_to_do_when_the_last_good_revision_is_live_writes_nothing(fake):
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Succeeded")])
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert not result.changed and result.target.number == 2
+    assert "already runs the template of revision 2" in result.message and "nothing to do" in result.message
+    assert fake.writes() == []
+
+
+def test_a_client_dry_run_shows_the_diff_and_writes_nothing(fake, web):
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="client")
+    assert not result.changed and result.target.number == 2
+    assert "-  - image: img:3\n+  - image: img:2\n" in result.diff
+    assert fake.writes() == [] and image(fake) == "img:3"
+
+
+def test_a_server_dry_run_sends_the_patch_with_dry_run_and_keeps_no_books(fake, web):
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="server")
+    assert not result.changed
+    assert [(c.verb, c.resource, c.dry_run) for c in fake.writes()] == [("patch", DEPLOYMENTS, True)]
+    assert image(fake) == "img:3" and annotations(fake, "web-h3")[STATUS] == "InProgress"
+    assert ROLLED_BACK_FROM not in annotations(fake, "web-h2") and events(fake) == []
+
+
+def test_a_lost_race_is_reported_and_leaves_the_books_to_the_winner(fake, web):
+    fake.before("patch", roll_back_template, resource=DEPLOYMENTS)
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert not result.changed
+    assert result.message.endswith("(another client rolled it back first)")
+    assert image(fake) == "img:2"
+    assert len(fake.writes(DEPLOYMENTS)) == 1  # ours, refused with 409; no second write
+    assert annotations(fake, "web-h3")[STATUS] == "InProgress" and events(fake) == []
+
+
+def test_a_concurrent_change_of_something_else_is_kept_and_the_rollback_decided_again(fake, web):
+    fake.before("patch", lambda server: server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"replicas": 3}}),
+                resource=DEPLOYMENTS)
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.changed and result.target.number == 2
+    stored = fake.stored(DEPLOYMENTS, "web")
+    assert stored["spec"]["replicas"] == 3 and image(fake) == "img:2"
+    assert len(fake.writes(DEPLOYMENTS)) == 2
+    assert annotations(fake, "web-h3")[STATUS] == "Failed"
+
+
+def test_an_unanswered_write_is_confirmed_from_a_fresh_read_and_the_books_are_kept(fake, web):
+    fake.lose_answer("patch", resource=DEPLOYMENTS)
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.changed and (result.source.number, result.target.number) == (3, 2)
+    assert result.message.endswith("(the server applied it, but its answer was lost; confirmed from a fresh read)")
+    assert image(fake) == "img:2"
+    assert annotations(fake, "web-h3")[STATUS] == "Failed" and annotations(fake, "web-h2")[ROLLED_BACK_FROM] == "3"
+    assert len(events(fake)) == 1
+
+
+def test_the_failed_mark_yields_to_a_record_written_meanwhile(fake, web):
+    def racing_record(server):
+        server.patch(REPLICASETS, "ns", "web-h3", {"metadata": {"annotations": recorded("Succeeded", "wf9")}})
+
+    fake.before("patch", racing_record, resource=REPLICASETS, name="web-h3")
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.changed and image(fake) == "img:2"
+    assert annotations(fake, "web-h3")[STATUS] == "Succeeded" and annotations(fake, "web-h3")[WORKFLOW_ID] == "wf9"
+    assert annotations(fake, "web-h2")[ROLLED_BACK_FROM] == "3"
+
+
+def test_the_failed_mark_is_written_again_after_an_unrelated_change(fake, web):
+    def unrelated(server):
+        server.patch(REPLICASETS, "ns", "web-h3", {"metadata": {"annotations": {"team": "payments"}}})
+
+    fake.before("patch", unrelated, resource=REPLICASETS, name="web-h3")
+    rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert annotations(fake, "web-h3")[STATUS] == "Failed" and annotations(fake, "web-h3")["team"] == "payments"
+    assert len(fake.writes(REPLICASETS)) == 3  # the refused mark, the mark again, the target's audit
+
+
+def test_a_workload_that_keeps_changing_is_given_up_after_five_conflicts(fake, web):
+    for n in range(1, 6):
+        fake.before("patch", lambda server, n=n: server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"replicas": n + 1}}),
+                    nth=n, resource=DEPLOYMENTS)
+    with pytest.raises(ConflictError) as gave_up:
+        rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert "kept changing under us (5 conflicts in a row)" in gave_up.value.message
+    assert image(fake) == "img:3" and annotations(fake, "web-h3")[STATUS] == "InProgress"
+
+
+def test_a_book_keeping_failure_is_a_warning_not_an_undo(fake, web, capsys):
+    fake.fail("patch", status=403, resource=REPLICASETS, name="web-h3")
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.changed and image(fake) == "img:2"
+    assert annotations(fake, "web-h3")[STATUS] == "InProgress"
+    assert "rolled back, but could not annotate revision 3" in capsys.readouterr().err
+    assert annotations(fake, "web-h2")[ROLLED_BACK_FROM] == "3"
+
+
+def test_no_target_writes_nothing(fake):
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Failed"), recorded("InProgress")])
+    with pytest.raises(NoTargetError) as none:
+        rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert "every other revision recorded for" in none.value.message and "failed" in none.value.message
+    assert fake.writes() == []
+
+
+def test_a_paused_deployment_is_refused_before_any_write(fake, web):
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"paused": True}})
+    with pytest.raises(RollbackError) as refused:
+        rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert "is paused" in refused.value.message and fake.writes() == []
+
+
+def test_the_canary_goes_with_the_rollback_unless_kept(fake, web):
+    canary, _ = add_deployment(fake, "web-canary", ["img:3"], labels={"harness.io/track": "canary"})
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    assert result.canaries == ("deployment/web-canary",)
+    assert fake.stored(DEPLOYMENTS, "web-canary") is None
+    deletes = [c for c in fake.writes() if c.verb == "delete"]
+    assert [(c.name, c.body["uid"]) for c in deletes] == [("web-canary", canary["metadata"]["uid"])]
+
+
+def test_a_kept_canary_and_a_dry_run_canary_stay(fake, web):
+    add_deployment(fake, "web-canary", ["img:3"], labels={"harness.io/track": "canary"})
+    assert rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="client").canaries == ("deployment/web-canary",)
+    assert rollback_workload(fake, DEPLOYMENT, "web", FLAGS, keep_canary=True).canaries == ()
+    assert fake.stored(DEPLOYMENTS, "web-canary") is not None
+
+
+def test_a_deployment_named_like_a_canary_without_the_track_label_is_not_deleted(fake, web):
+    add_deployment(fake, "web-canary", ["img:3"])
+    assert rollback_workload(fake, DEPLOYMENT, "web", FLAGS).canaries == ()
+    assert fake.stored(DEPLOYMENTS, "web-canary") is not None

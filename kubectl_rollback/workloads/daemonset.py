@@ -13,9 +13,13 @@ class DaemonSetKind(ControllerRevisionKind):
     resource = DAEMONSETS
 
     def rollout_state(self, workload: dict, revision: str) -> RolloutState:
-        """kubectl's `rollout status` rules for a DaemonSet."""
+        """kubectl's `rollout status` rules for a DaemonSet: as kubectl, an OnDelete DaemonSet is done at once (its
+        pods change only when someone deletes them), before the observed generation is even looked at."""
         name = workload["metadata"]["name"]
         status = workload.get("status") or {}
+        strategy = workload["spec"].get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return RolloutState(True, f"daemonset/{name}: OnDelete strategy: pods change when they are deleted")
         if not self.observed(workload):
             return RolloutState(False, f"daemonset/{name}: waiting for the controller to observe the change")
         desired = status.get("desiredNumberScheduled") or 0

@@ -291,3 +291,11 @@ def _from_kubernetes_client(kubeconfig: Optional[str], context: str, namespace: 
         authorization=authorization,
     )
 
+
+
+def context_names(kubeconfig: Optional[str]) -> list:
+    """The names of the contexts kubectl would offer (--kubeconfig, else KUBECONFIG's files, else ~/.kube/config),
+    sorted; none when there is no kubeconfig. A file that cannot be read raises UsageError, as load() does."""
+    paths = [kubeconfig] if kubeconfig else _default_paths()
+    existing = [p for p in paths if os.path.exists(p)]
+    return sorted(_merge([(p, _read(p)) for p in existing])["contexts"])

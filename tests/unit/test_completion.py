@@ -301,7 +301,7 @@ def test_any_line_gives_a_well_formed_answer(words):
     rendered = result.render()
     assert rendered.endswith(f":{result.directive}\n") and 0 <= result.directive < 64
     word = words[-1]
-    for value, description in result.candidates:
+    for value, _ in result.candidates:
         assert "\n" not in value and "\t" not in value
         prefix = word.partition("=")[2] if word.startswith("--") and "=" in word else word
         assert value.startswith(prefix), (words, value)

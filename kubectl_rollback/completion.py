@@ -22,9 +22,12 @@ import dataclasses
 import os
 import signal
 import sys
-from typing import Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import click
+
+if TYPE_CHECKING:
+    from kubectl_rollback.kube import Resource
 
 # cobra's ShellCompDirective bits (spf13/cobra completions.go).
 DEFAULT = 0  # the shell's default: complete file names when there is no candidate
@@ -69,8 +72,8 @@ class Lookups(Protocol):
 
     def namespaces(self) -> List[str]: ...
 
-    def names(self, resource) -> List[str]:
-        """Names of the objects of a kube.Resource in the namespace of the line (-n) or of the context."""
+    def names(self, resource: Resource) -> List[str]:
+        """Names of the objects of a kind in the namespace of the line (-n) or of the context."""
         ...
 
 
@@ -121,10 +124,10 @@ class ClusterLookups(Lookups):
 
         return self._list(NAMESPACES)
 
-    def names(self, resource) -> List[str]:
+    def names(self, resource: Resource) -> List[str]:
         return self._list(resource)
 
-    def _list(self, resource) -> List[str]:
+    def _list(self, resource: Resource) -> List[str]:
         from kubectl_rollback.kube import ConnectionOptions, Kube
 
         with deadline(self.timeout):
@@ -170,6 +173,20 @@ def _find_option(options: Sequence[click.Option], word: str) -> Optional[click.O
     return next((o for o in options if word in o.opts or word in o.secondary_opts), None)
 
 
+def _split_option(options: Sequence[click.Option], word: str) -> Tuple[Optional[click.Option], Optional[str]]:
+    """The option a word names and the value it carries, if any: --name=VALUE, or -nVALUE (click's attached
+    short value)."""
+    if word.startswith("--"):
+        name, has_value, value = word.partition("=")
+        return _find_option(options, name), (value if has_value else None)
+    option = _find_option(options, word)
+    if option is None and len(word) > 2:
+        option = _find_option(options, word[:2])
+        if option is not None and _takes_value(option):
+            return option, word[2:]
+    return option, None
+
+
 def read_line(root: click.Command, words: Sequence[str], prog: str) -> Line:
     """Walk the words as click would parse them: into subcommands, over options and their values."""
     line = Line(command=root, context=_context(root, prog, None), given={}, arguments=[])
@@ -192,16 +209,12 @@ def read_line(root: click.Command, words: Sequence[str], prog: str) -> Line:
         if word == "--":
             line.options_ended = True
             continue
-        name, has_value, value = word.partition("=")
-        option = _find_option(options, name if name.startswith("--") else word)
-        if option is None and not name.startswith("--") and len(word) > 2:
-            option = _find_option(options, word[:2])  # -nNAMESPACE: click's attached short value
-            has_value, value = option is not None and _takes_value(option), word[2:]
+        option, value = _split_option(options, word)
         if option is None:
             continue  # unknown here: the command will say so when run
         if not _takes_value(option):
             line.given[_flag_name(option)] = True
-        elif has_value:
+        elif value is not None:
             line.given[_flag_name(option)] = value
         elif index < len(words):
             line.given[_flag_name(option)] = words[index]
@@ -250,8 +263,9 @@ def _option_value(option: click.Option, prefix: str, lookups: Callable[[], Looku
         return _from_cluster(lambda: lookups().namespaces(), prefix, "namespaces")
     if isinstance(option.type, click.Choice):
         return Completion(_matching([str(c) for c in option.type.choices], prefix), NO_FILE_COMP)
-    if flag in _enumerations():
-        return Completion(_matching(_enumerations()[flag], prefix), NO_FILE_COMP)
+    enumeration = _enumerations().get(flag)
+    if enumeration is not None:
+        return Completion(_matching(enumeration, prefix), NO_FILE_COMP)
     if flag == "--kubeconfig" or isinstance(option.type, (click.Path, click.File)):
         return Completion((), DEFAULT)  # a file name: the shell completes it
     return Completion((), NO_FILE_COMP)  # free text: nothing to offer
@@ -343,10 +357,9 @@ def complete(root: click.Command, words: Sequence[str], make_lookups: Callable[[
     if line.pending is not None:
         return _option_value(line.pending, word, lookups)
     if not line.options_ended and word.startswith("-"):
-        name, has_value, value = word.partition("=")
-        if has_value and name.startswith("--"):
-            option = _find_option(_options(line.command, line.context), name)
-            if option is None or not _takes_value(option):
+        if word.startswith("--") and "=" in word:  # --name=VALUE: cobra completes VALUE, the shell keeps the rest
+            option, value = _split_option(_options(line.command, line.context), word)
+            if option is None or value is None or not _takes_value(option):
                 return Completion((), NO_FILE_COMP)
             return _option_value(option, value, lookups)
         return _option_names(line, word)

@@ -38,6 +38,7 @@ class Resource:
     version: str
     plural: str
     kind: str
+    namespaced: bool = True
 
     @property
     def qualified(self) -> str:
@@ -46,7 +47,7 @@ class Resource:
 
     def path(self, namespace: Optional[str], name: Optional[str] = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace is not None:
+        if namespace is not None and self.namespaced:
             base += f"/namespaces/{urllib.parse.quote(namespace, safe='')}"
         base += f"/{self.plural}"
         if name is not None:
@@ -65,6 +66,7 @@ PODS = Resource("", "v1", "pods", "Pod")
 EVENTS = Resource("", "v1", "events", "Event")
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -149,7 +151,7 @@ class Kube:
         label_selector: Optional[str] = None,
         field_selector: Optional[str] = None,
     ) -> Iterator[dict]:
-        ns = namespace or self.namespace
+        ns = (namespace or self.namespace) if resource.namespaced else None
         query = {"limit": str(PAGE_SIZE)}
         if label_selector:
             query["labelSelector"] = label_selector

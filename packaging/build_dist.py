@@ -10,6 +10,10 @@ The archive, dist/kubectl-harness-rollback_v<version>.tar.gz, holds:
   dependencies are resolved for the oldest Python that setup.cfg's python_requires allows, installed with
   `pip install --target`, and stripped of compiled extensions, so one file runs on Linux and macOS on any CPU.
   A dependency that cannot run without its extension makes the build fail (the bundle is import-checked).
+  `kubectl-harness_rollback __complete WORD...` answers shell completion (kubectl_rollback.completion).
+* kubectl_complete-harness_rollback: the completer kubectl (1.26+) runs from PATH on TAB, a shell script that asks
+  the plugin on PATH (`kubectl-harness_rollback __complete "$@"`). krew links only the plugin onto PATH, so the
+  user copies this one there (README, "Shell completion"); asking through PATH keeps the copy valid across upgrades.
 * LICENSE and README.md.
 
 The archive is reproducible: its entries are sorted, with fixed timestamps, owners and modes, so the same inputs
@@ -54,6 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "kubectl_rollback"
 PLUGIN = "harness-rollback"
 BIN = "kubectl-harness_rollback"  # krew links kubectl-<name> with dashes turned into underscores
+COMPLETER = "kubectl_complete-harness_rollback"  # kubectl's name for the plugin's completer: kubectl_complete-<name>
+COMPLETE_ARG = "__complete"  # cobra's name for "complete these words", which cobra-built plugins answer too
 ARCHIVE = "kubectl-harness-rollback_v{version}.tar.gz"
 INTERPRETER = "/usr/bin/env python3"
 # The zip format cannot hold a date before 1980; SOURCE_DATE_EPOCH, when set, wins.
@@ -142,9 +148,22 @@ if _dir:
     sys.path[:] = [_dir] + [p for p in sys.path if os.path.abspath(p) != _archive]
     sys.dont_write_bytecode = False  # the cache is ours: keep the bytecode there whatever PYTHONDONTWRITEBYTECODE says
 
-from kubectl_rollback.cli import main  # noqa: E402
+if sys.argv[1:2] == ["{complete_arg}"]:  # the completer script asks the plugin itself
+    from kubectl_rollback.completion import main  # noqa: E402
 
-main()
+    main(sys.argv[2:])
+else:
+    from kubectl_rollback.cli import main  # noqa: E402
+
+    main()
+'''
+
+COMPLETER_SH = f'''\
+#!/bin/sh
+# Shell completion of `kubectl harness-rollback`: on TAB, kubectl (1.26 and newer) runs
+# {COMPLETER} from PATH. Copy this file into a folder on PATH (e.g. ~/.krew/bin).
+# It asks the plugin found on PATH, so the copy stays right when the plugin is upgraded.
+exec {BIN} {COMPLETE_ARG} "$@"
 '''
 
 
@@ -332,7 +351,7 @@ def payload_id(staging: Path) -> str:
 def build_zipapp(staging: Path, target: Path, oldest: tuple) -> str:
     """The zipapp of staging (which gets a __main__.py); returns its build id."""
     build_id = payload_id(staging)
-    main_py = MAIN_PY.format(major=oldest[0], minor=oldest[1], build_id=build_id)
+    main_py = MAIN_PY.format(major=oldest[0], minor=oldest[1], build_id=build_id, complete_arg=COMPLETE_ARG)
     (staging / "__main__.py").write_text(main_py, encoding="utf-8")
     plain = target.with_name(target.name + ".zip")
     write_zip(staging, plain)
@@ -369,10 +388,11 @@ def sha256_of(path: Path) -> str:
 # -- checks ----------------------------------------------------------------------------------------------------
 
 
-def verify_zipapp(pyz: Path, site_tops: list, version: str, build_id: str, workdir: Path) -> None:
+def verify_zipapp(pyz: Path, completer: Path, site_tops: list, version: str, build_id: str, workdir: Path) -> None:
     """Run the bundle with this interpreter, isolated from every site-packages (-I -S): every bundled top-level
-    module imports from the zip, and --version, --help and a real command (against an unreachable API server: the
-    kubeconfig loader and the HTTP client run) work, unpacked into a cache and straight from the zip."""
+    module imports from the zip, and --version, --help, a completion and a real command (against an unreachable API
+    server: the kubeconfig loader and the HTTP client run) work, unpacked into a cache and straight from the zip.
+    The completer script, with the bundle on PATH, completes too."""
     isolated = [sys.executable, "-I", "-S"]
     code = (
         "import importlib, sys\n"
@@ -400,6 +420,9 @@ def verify_zipapp(pyz: Path, site_tops: list, version: str, build_id: str, workd
         ("import every bundled module", [*isolated, "-c", code], 0, None, {}),
         ("--version", [*isolated, str(pyz), "--version"], 0, f"kubectl-harness-rollback {version}", {}),
         ("--help", [*isolated, str(pyz), "--help"], 0, "rollback", {}),
+        ("completion", [*isolated, str(pyz), COMPLETE_ARG, "ro"], 0, "rollback\t", {}),
+        ("the completer script", [str(completer), "rollback", "-o", ""], 0, "json\n",
+         {"PATH": os.pathsep.join([str(pyz.parent), env.get("PATH", "")])}),
         ("history, unpacked", history, None, "cannot reach the API server", {}),
         ("history, from the zip", history, None, "cannot reach the API server",
          {"KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT": "1"}),
@@ -462,9 +485,12 @@ def build(out: Path, manifest: Path, root: Path = ROOT) -> tuple:
         copy_package(root, site)
         pyz = work / BIN
         build_id = build_zipapp(site, pyz, oldest)
+        completer = work / COMPLETER
+        completer.write_text(COMPLETER_SH, encoding="utf-8")
+        completer.chmod(0o755)
         log(f"checking the zipapp ({pyz.stat().st_size} bytes, build id {build_id})")
-        verify_zipapp(pyz, site_tops, version, build_id, work)
-        members = [(BIN, pyz, 0o755), ("LICENSE", root / "LICENSE", 0o644)]
+        verify_zipapp(pyz, completer, site_tops, version, build_id, work)
+        members = [(BIN, pyz, 0o755), (COMPLETER, completer, 0o755), ("LICENSE", root / "LICENSE", 0o644)]
         if (root / "README.md").exists():
             members.append(("README.md", root / "README.md", 0o644))
         else:

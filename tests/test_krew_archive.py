@@ -30,6 +30,7 @@ BUILD_DIST = ROOT / "packaging" / "build_dist.py"
 MANIFEST = ROOT / "plugin-manifest.yaml"
 VERSION = kubectl_rollback.__version__
 BIN = "kubectl-harness_rollback"
+COMPLETER = "kubectl_complete-harness_rollback"
 ARCHIVE_NAME = f"kubectl-harness-rollback_v{VERSION}.tar.gz"
 
 
@@ -119,12 +120,12 @@ def test_sha256_version_and_uri_written_into_the_manifest_copy(built):
     assert MANIFEST.read_bytes() == built.repo_manifest_before
 
 
-def test_archive_holds_the_bin_licence_and_readme(built):
+def test_archive_holds_the_bin_completer_licence_and_readme(built):
     names = [m.name for m in built.members]
-    expected = [BIN, "LICENSE"] + (["README.md"] if (ROOT / "README.md").exists() else [])
+    expected = [BIN, COMPLETER, "LICENSE"] + (["README.md"] if (ROOT / "README.md").exists() else [])
     assert names == expected
     modes = {m.name: m.mode for m in built.members}
-    assert modes[BIN] == 0o755 and modes["LICENSE"] == 0o644
+    assert modes[BIN] == modes[COMPLETER] == 0o755 and modes["LICENSE"] == 0o644
     assert {(m.uid, m.gid, m.mtime) for m in built.members} == {(0, 0, built.members[0].mtime)}
     assert (built.extracted / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
     # every file the manifest installs is in the archive, and bin is one of them
@@ -189,6 +190,18 @@ def test_kubectl_finds_the_extracted_plugin(built, tmp_path):
                          "--request-timeout", "1s"], PATH=path)
     assert history.returncode == 1, history.stdout + history.stderr
     assert "cannot reach the API server" in history.stderr and "Traceback" not in history.stderr
+
+
+def test_kubectl_completes_through_the_archives_completer(built):
+    """What a krew user gets after copying the completer next to the linked plugin: kubectl runs the completer,
+    which asks the zipapp."""
+    kubectl = _kubectl()
+    path = os.pathsep.join([str(built.extracted), os.environ.get("PATH", "")])
+    proc = built.run([kubectl, "__complete", "harness-rollback", "ro"], PATH=path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("rollback\t") and proc.stdout.splitlines()[-1] == ":4", proc.stdout
+    formats = built.run([kubectl, "__complete", "harness-rollback", "history", "-o", ""], PATH=path)
+    assert formats.stdout.splitlines() == ["table", "wide", "json", "yaml", ":4"], formats.stdout + formats.stderr
 
 
 def test_packaging_is_reproducible(built, tmp_path):

@@ -20,7 +20,7 @@ import urllib.parse
 from typing import Any, Callable, Iterator, Optional
 
 from kubectl_rollback import console, kubeconfig
-from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError
+from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kubeconfig import Connection
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -78,6 +78,9 @@ class ConnectionOptions:
     context: Optional[str] = None
     namespace: Optional[str] = None
     request_timeout: float = 30.0
+    impersonate_user: Optional[str] = None
+    impersonate_uid: Optional[str] = None
+    impersonate_groups: tuple = ()
 
 
 class Kube:
@@ -105,6 +108,7 @@ class Kube:
         if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
+        self._pool: urllib3.PoolManager
         if connection.proxy:
             self._pool = urllib3.ProxyManager(connection.proxy, **pool_args)
         else:
@@ -325,7 +329,7 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
     if message:
         text += f": {message}"
     text += f"; {hint}"
-    cls = {404: NotFoundError, 409: ConflictError}.get(status, ApiError)
+    cls = {403: ForbiddenError, 404: NotFoundError, 409: ConflictError}.get(status, ApiError)
     return cls(" ".join(text.split()), status=status, reason=reason)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import history, wait
@@ -220,7 +220,7 @@ def _same_template_as_workload(kind: WorkloadKind, workload: dict, target: Revis
 def _template_diff(kind: WorkloadKind, workload: dict, target: Revision) -> str:
     import yaml
 
-    def lines(template) -> list:
+    def lines(template: Any) -> List[str]:
         return yaml.safe_dump(kind.comparable(template), sort_keys=True, default_flow_style=False).splitlines(True)
 
     return "".join(

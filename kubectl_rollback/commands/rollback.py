@@ -1,4 +1,5 @@
-"""rollback: put back the last successful revision for the identity (or the one named), with bookkeeping."""
+"""KIND/NAME, one workload (WorkloadTarget): its history is commands/history.py; its rollback puts back the last
+successful revision for the identity (or the one named), with bookkeeping."""
 
 from __future__ import annotations
 

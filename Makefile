@@ -23,8 +23,9 @@ test: install testenv lint  ## lint, unit tests and the real-cluster tests
 unit: install  ## the fast tests only (no cluster)
 	$(PY) -m pytest tests/unit
 
-lint: install
+lint: install  ## ruff, and mypy on the plugin (types checked, config in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 cluster: install testenv  ## a control plane in the foreground, for trying things by hand
 	$(PY) -m tests.cluster

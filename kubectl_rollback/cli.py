@@ -1,42 +1,42 @@
-"""The command line: parse flags, build the options, call a command, render its result, map errors to exit codes.
+"""The command line: parse flags, build the request, call the target (or record), print its result, map errors to
+exit codes.
 
-Kept thin on purpose: no decision is made here, and the modules that talk to the cluster are imported only when a
-command runs, so --help and shell completion stay fast.
+Kept thin on purpose: no decision and no orchestration here (targets.py and commands/ do the work, output.py prints),
+and the modules that talk to the cluster are imported only when a command runs, so --help and shell completion stay
+fast.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-from typing import Annotated, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, List, Optional
 
+import click
 import typer
 
 from kubectl_rollback import __version__, console
-from kubectl_rollback.errors import ExitCode, NoTargetError, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
 from kubectl_rollback.options import (
+    HistoryRequest,
     IdentityFlags,
-    check_name,
+    Impersonation,
+    OutputFormat,
+    RecordRequest,
+    RollbackRequest,
     check_namespace,
     check_value,
     parse_dry_run,
     parse_duration,
     parse_output,
     parse_status,
-    parse_workload,
 )
 
+if TYPE_CHECKING:
+    from kubectl_rollback.kube import Kube
+    from kubectl_rollback.output import Result
+
 PROG = "kubectl harness-rollback"
-SERVICE_ALIASES = ("service", "services", "svc")
-
-
-class Exited(Exception):
-    """Leave with this exit code after the output has been printed (a release with some failures)."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 EXIT_CODES = """\
@@ -93,6 +93,14 @@ HarnessRelease = Annotated[
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
+As = Annotated[
+    Optional[str], typer.Option("--as", help="Username to impersonate for the operation (user or service account).")
+]
+AsGroup = Annotated[
+    Optional[List[str]],
+    typer.Option("--as-group", help="Group to impersonate for the operation; repeat it for several groups."),
+]
+AsUid = Annotated[Optional[str], typer.Option("--as-uid", help="UID to impersonate for the operation.")]
 Namespace = Annotated[
     Optional[str], typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default).")
 ]
@@ -114,83 +122,48 @@ Output = Annotated[str, typer.Option("--output", "-o", help="Output format: tabl
 Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
 
 
-AsUser = Annotated[Optional[str], typer.Option("--as", help="Username to impersonate for the operation.")]
-AsGroup = Annotated[Optional[List[str]], typer.Option("--as-group", help="Group to impersonate (repeatable).")]
-AsUid = Annotated[Optional[str], typer.Option("--as-uid", help="UID to impersonate for the operation.")]
-
-
-def _connect(kubeconfig, context, namespace, request_timeout, as_user=None, as_group=None, as_uid=None):
+def _connect(
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    namespace: Optional[str],
+    request_timeout: str,
+    as_user: Optional[str],
+    as_groups: Optional[List[str]],
+    as_uid: Optional[str],
+) -> Kube:
     from kubectl_rollback.kube import ConnectionOptions, Kube
 
+    impersonation = Impersonation(as_user, tuple(as_groups or ()), as_uid).validate()
     options = ConnectionOptions(
         kubeconfig=kubeconfig,
         context=context,
         namespace=check_namespace(namespace),
         request_timeout=parse_duration(request_timeout, "--request-timeout"),
-        impersonate_user=as_user,
-        impersonate_uid=as_uid,
-        impersonate_groups=tuple(as_group or ()),
+        impersonate_user=impersonation.user,
+        impersonate_uid=impersonation.uid,
+        impersonate_groups=impersonation.groups,
     )
     return Kube.connect(options)
 
 
-def _workload(text: str):
-    from kubectl_rollback.workloads import BY_ALIAS
-
-    return parse_workload(text, BY_ALIAS)
-
-
-@dataclasses.dataclass(frozen=True)
-class Selection:
-    """What a history or rollback acts on: exactly one of these is set."""
-
-    kind: Any = None
-    name: Optional[str] = None
-    service: Optional[str] = None
-    all: bool = False
-    release: Optional[str] = None
-    harness_release: Optional[str] = None
-
-    @property
-    def many(self) -> bool:
-        return self.all or self.release is not None
-
-
-def _select(
-    workload: Optional[str], release: Optional[str], harness_release: Optional[str], all_: Optional[bool] = None
-) -> Selection:
-    """Exactly one target; `all_` is None where --all is not offered."""
-    given = [w for w in (workload, all_ or None, release, harness_release) if w]
-    if len(given) != 1:
-        offered = "KIND/NAME, --all, --release-name R" if all_ is not None else "KIND/NAME, --release-name R"
-        raise UsageError(f"name exactly one of {offered} or --harness-release R")
-    if release is not None:
-        return Selection(release=check_name(release, "--release-name"))
-    if harness_release is not None:
-        return Selection(harness_release=check_name(harness_release, "--harness-release"))
-    if all_:
-        return Selection(all=True)
-    kind_text, _, name = workload.partition("/")
-    if kind_text.lower() in SERVICE_ALIASES and name:
-        return Selection(service=check_name(name, workload))
-    kind, name = _workload(workload)
-    return Selection(kind=kind, name=name)
-
-
-def _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow) -> IdentityFlags:
+def _identity(
+    workflow_id: Optional[str],
+    service_id: Optional[str],
+    infra_id: Optional[str],
+    cluster_name: Optional[str],
+    any_workflow: bool,
+) -> IdentityFlags:
     return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
 
 
-def _emit(text: str) -> None:
-    if text:
-        print(text)
+def _finish(result: Result, fmt: OutputFormat) -> None:
+    """Print the result, then end with the error it carries, if any (its exit code leaves from main)."""
+    from kubectl_rollback import output
 
-
-def _show(fmt: str, data: Callable[[], Any], table: Callable[[], str]) -> None:
-    """Print the data as JSON/YAML, or the table; each is built only when chosen."""
-    from kubectl_rollback import render
-
-    _emit(render.dump(data(), fmt) if fmt in ("json", "yaml") else table())
+    output.show(result, fmt)
+    failure = result.failure()
+    if failure is not None:
+        raise failure
 
 
 # -- verbs -------------------------------------------------------------------------------------------------------
@@ -231,25 +204,25 @@ def record(
     output: Output = "table",
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
-    as_user: AsUser = None,
+    as_user: As = None,
     as_group: AsGroup = None,
     as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
 ) -> None:
     """Record the outcome of a deployment on the revision that backs the workload now.
 
     Identity flags left out keep the values already recorded on that revision, so a pipeline can record
     InProgress with every flag and later Succeeded or Failed with --status alone.
     """
-    from kubectl_rollback import render
     from kubectl_rollback.commands import record as command
+    from kubectl_rollback.targets import parse_kind_name
 
-    kind, name = _workload(workload)
+    kind, name = parse_kind_name(workload)
     if follow == (status is not None):
         raise UsageError("pass exactly one of --status and --follow")
     fmt = parse_output(output)
-    request = command.Request(
+    request = RecordRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         status=parse_status(status) if status is not None else None,
         release_number=check_value("--release-number", release_number),
@@ -259,13 +232,7 @@ def record(
         force=force,
     )
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
-    result = command.run(kube, kind, name, request)
-    if fmt in ("json", "yaml"):
-        _emit(render.dump(render.record_dict(result), fmt))
-    else:
-        _emit(render.record_line(result))
-    if result.failure:
-        raise WaitFailedError(f"{result.failure}; recorded revision {result.revision.number} Failed")
+    _finish(command.run(kube, kind, name, request), fmt)
 
 
 @app.command(
@@ -294,47 +261,24 @@ def history(
     output: Output = "table",
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
-    as_user: AsUser = None,
+    as_user: As = None,
     as_group: AsGroup = None,
     as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
 ) -> None:
     """List every revision, newest first, with its record, the live one and the rollback target.
 
     The identity is taken from the flags, or where they are left out, from the record on the live revision.
     Revisions without a record show status Unknown.
     """
-    from kubectl_rollback import render
+    from kubectl_rollback.targets import select
 
-    selection = _select(workload, release_name, harness_release, all_)
+    target = select(workload, release_name, harness_release, all_)
     fmt = parse_output(output)
-    flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+    request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow))
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
-    if selection.service:
-        from kubectl_rollback.commands import bluegreen
-
-        state = bluegreen.load(kube, selection.service, flags)
-        _show(fmt, lambda: render.bluegreen_dict(state), lambda: render.bluegreen_table(state, fmt == "wide"))
-    elif selection.harness_release:
-        from kubectl_rollback.commands import harness
-
-        loaded = harness.load(kube, selection.harness_release)
-        _show(fmt, lambda: render.harness_dict(loaded), lambda: render.harness_table(loaded))
-    elif selection.many:
-        from kubectl_rollback.commands import release
-
-        histories = release.load(kube, flags, selection.release)
-        _show(
-            fmt,
-            lambda: render.workloads_dict(histories, kube.namespace, selection.release),
-            lambda: render.workloads_table(histories, kube.namespace, selection.release),
-        )
-    else:
-        from kubectl_rollback.commands import history as command
-
-        result = command.load(kube, selection.kind, selection.name, flags)
-        _show(fmt, lambda: render.history_dict(result), lambda: render.history_table(result, fmt == "wide"))
+    _finish(target.history(kube, request), fmt)
 
 
 @app.command(
@@ -388,11 +332,11 @@ def rollback(
     output: Output = "table",
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
-    as_user: AsUser = None,
+    as_user: As = None,
     as_group: AsGroup = None,
     as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
 ) -> None:
     """Roll a workload back to the last revision recorded Succeeded for its deployment identity.
 
@@ -401,92 +345,24 @@ def rollback(
     target gets the audit annotations harness.io/rolled-back-from and harness.io/rolled-back-at. A canary
     Deployment NAME-canary (pods labelled harness.io/track: canary) is deleted, unless --keep-canary.
     """
-    from kubectl_rollback import render
-    from kubectl_rollback.commands import rollback as command
+    from kubectl_rollback import output as printer
+    from kubectl_rollback.targets import select
 
-    selection = _select(workload, release_name, harness_release)
+    target = select(workload, release_name, harness_release)
     fmt = parse_output(output)
-    flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
-    if to_revision is not None and selection.kind is None:
-        raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
-    request = command.Request(
-        flags=flags,
+    request = RollbackRequest(
+        flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
         force=force,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,
         timeout=parse_duration(timeout),
         keep_canary=keep_canary,
-    )
+        skip_ready_check=skip_ready_check,
+    ).validate()
+    target.validate(request)
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
-    machine = fmt in ("json", "yaml")
-    if selection.service:
-        _rollback_service(kube, selection.service, request, skip_ready_check, fmt)
-    elif selection.harness_release or selection.many:
-        _rollback_many(kube, selection, request, fmt)
-    else:
-        result = command.run(kube, selection.kind, selection.name, request)
-        for warning in result.warnings:
-            console.warn(warning)
-        if machine:
-            _emit(render.dump(render.rollback_dict(result), fmt))
-            return
-        for skip in result.history.decision.skipped:
-            console.info(f"skipped revision {skip.revision}: {skip.reason}")
-        _emit(render.rollback_line(result))
-        for canary in result.canaries:
-            _emit(f"{canary} {'would be deleted' if result.dry_run == 'client' else 'deleted'} (canary)")
-        if result.dry_run == "client" and result.diff:
-            _emit(result.diff.rstrip("\n"))
-
-
-def _rollback_service(kube, name: str, request, skip_ready_check: bool, fmt: str) -> None:
-    from kubectl_rollback import render
-    from kubectl_rollback.commands import bluegreen
-
-    result = bluegreen.rollback(
-        kube,
-        name,
-        bluegreen.Request(request.flags, request.dry_run, skip_ready_check, request.wait, request.timeout),
-    )
-    if fmt in ("json", "yaml"):
-        data = dict(render.bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run,
-                    message=result.message)
-        _emit(render.dump(data, fmt))
-    else:
-        suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(result.dry_run, "")
-        _emit(result.message + suffix)
-
-
-def _rollback_many(kube, selection, request, fmt: str) -> None:
-    """A release: the plan first, then each workload's outcome as it happens, then the summary; the exit code
-    says whether any failed (1) or had no target (3)."""
-    from kubectl_rollback import render
-    from kubectl_rollback.commands import harness, release
-
-    machine = fmt in ("json", "yaml")
-    report = (lambda outcome: None) if machine else (lambda outcome: _emit(render.outcome_line(outcome)))
-    if selection.harness_release:
-        loaded = harness.load(kube, selection.harness_release)
-        if not machine:
-            _emit(render.harness_table(loaded) + "\n")
-        result = harness.roll_back(kube, loaded, request, report)
-        plan = render.harness_dict(loaded)
-    else:
-        histories = release.load(kube, request.flags, selection.release)
-        if not histories:
-            raise NoTargetError(f"no workload in namespace {kube.namespace} carries {release.RELEASE_LABEL}="
-                                f"{selection.release} on its pod template")
-        if not machine:
-            _emit(render.workloads_table(histories, kube.namespace, selection.release) + "\n")
-        result = release.roll_back(kube, histories, request, selection.release, report)
-        plan = render.workloads_dict(histories, kube.namespace, selection.release)
-    if machine:
-        _emit(render.dump(dict(plan=plan, **render.outcomes_dict(result.outcomes)), fmt))
-    else:
-        _emit(render.summary_line(result.outcomes))
-    if result.exit_code != ExitCode.OK:
-        raise Exited(result.exit_code)
+    _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
 
 
 def _version_callback(value: bool) -> None:
@@ -513,23 +389,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:
-        console.error(exc.message)
+        if exc.message:  # a ReportedError's outcome is printed already
+            console.error(exc.message)
         sys.exit(int(exc.exit_code))
-    except Exited as exc:
-        sys.exit(int(exc.code))
     except KeyboardInterrupt:
         console.error("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and aborts, then anything we did not foresee
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            ctx = getattr(exc, "ctx", None)
-            path = ctx.command_path if ctx is not None else PROG
-            hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-            console.error(" ".join(exc.format_message().split()) + hint)
-            sys.exit(exc.exit_code)
-        if type(exc).__name__ == "Abort":
-            console.error("aborted")
-            sys.exit(130)
+    except click.exceptions.Abort:
+        console.error("aborted")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them
+        ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
+        path = ctx.command_path if ctx is not None else PROG
+        hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
+        console.error(" ".join(exc.format_message().split()) + hint)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything we did not foresee
         if os.environ.get("KUBECTL_HARNESS_ROLLBACK_DEBUG"):
             raise
         console.error(
@@ -540,7 +415,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _normalise_dry_run(args: list) -> list:
+def _normalise_dry_run(args: List[str]) -> List[str]:
     """kubectl spells it --dry-run, --dry-run=client or --dry-run=server; a bare --dry-run means client. Click
     options cannot take an optional value, so a bare flag gets its value here."""
     return ["--dry-run=client" if a == "--dry-run" else a for a in args]

@@ -7,9 +7,11 @@ unit-tested exhaustively and `history` and `rollback` are guaranteed to agree on
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Optional, Sequence
+import enum
+from typing import Any, Iterable, List, Optional, Sequence
 
-from kubectl_rollback.errors import NoTargetError, UsageError
+from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
+from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import Identity, InfraMapping, Record, Status
 
 
@@ -44,40 +46,50 @@ class Decision:
     warnings: tuple = ()
 
 
-def resolve_identity(
-    workflow_id: Optional[str],
-    service_id: Optional[str],
-    infra_id: Optional[str],
-    cluster_name: Optional[str],
-    any_workflow: bool,
-    namespace: str,
-    live_record: Optional[Record],
-    context_cluster_name: Optional[str],
+def merge_identity(
+    flags: IdentityFlags, namespace: str, recorded: Optional[Record], context_cluster_name: Optional[str]
 ) -> Identity:
-    """Flags first; where a flag is omitted, the value recorded on the live revision; the cluster name last falls back
-    to the kubeconfig context's cluster (the same default `record` uses)."""
-    live = live_record or Record()
-    identity = Identity(
-        workflow_id=None if any_workflow and not workflow_id else (workflow_id or live.workflow_id),
+    """The one identity rule, for `record` and for `history`/`rollback`: flags first; where a flag is omitted, the
+    value recorded on the revision (the live one); the cluster name last falls back to the kubeconfig context's
+    cluster. Whether the result is complete enough is `missing_flags`."""
+    recorded = recorded or Record()
+    workflow_id = flags.workflow_id or (None if flags.any_workflow else recorded.workflow_id)
+    return Identity(
+        workflow_id=workflow_id,
         mapping=InfraMapping(
-            service_id=service_id or live.service_id,
-            infra_id=infra_id or live.infra_id,
-            cluster_name=cluster_name or live.cluster_name or context_cluster_name,
+            service_id=flags.service_id or recorded.service_id,
+            infra_id=flags.infra_id or recorded.infra_id,
+            cluster_name=flags.cluster_name or recorded.cluster_name or context_cluster_name,
             namespace=namespace,
         ),
-        any_workflow=any_workflow,
+        any_workflow=flags.any_workflow,
     )
-    missing = [
-        flag
-        for flag, value in (
-            ("--workflow-id (or --any-workflow)", identity.workflow_id or any_workflow or None),
-            ("--service-id", identity.mapping.service_id),
-            ("--infra-id", identity.mapping.infra_id),
-        )
-        if value is None
+
+
+def missing_flags(identity: Identity, recording: bool = False) -> List[str]:
+    """The flags an identity still lacks. Matching revisions needs the workflow (or --any-workflow), the service and
+    the infrastructure; a record stores the cluster name as well, and always one workflow."""
+    workflow = "--workflow-id" if recording else "--workflow-id (or --any-workflow)"
+    needed = [
+        (workflow, identity.workflow_id or (identity.any_workflow and not recording)),
+        ("--service-id", identity.mapping.service_id),
+        ("--infra-id", identity.mapping.infra_id),
     ]
+    if recording:
+        needed.append(("--cluster-name", identity.mapping.cluster_name))
+    return [flag for flag, value in needed if not value]
+
+
+def resolve_identity(
+    flags: IdentityFlags, namespace: str, live_record: Optional[Record], context_cluster_name: Optional[str]
+) -> Identity:
+    """The identity whose revisions history and rollback match (merge_identity on the live revision's record), or a
+    UsageError naming the flags to pass."""
+    identity = merge_identity(flags, namespace, live_record, context_cluster_name)
+    missing = missing_flags(identity)
     if missing:
-        where = "the live revision carries no record" if not live.recorded else "the live revision's record lacks it"
+        recorded = live_record is not None and live_record.recorded
+        where = "the live revision's record lacks it" if recorded else "the live revision carries no record"
         raise UsageError(f"cannot tell which deployment to roll back: {where}; pass {', '.join(missing)}")
     return identity
 
@@ -123,7 +135,7 @@ def choose_target(
         # The last good revision runs already: nothing to do. This keeps a repeated or concurrent rollback from
         # walking further back through the history (kubectl's undo toggles); --to-revision goes further on purpose.
         return Decision(target=live, skipped=())
-    skipped = []
+    skipped: List[Skip] = []
     for revision in ordered:
         if revision.live:
             continue
@@ -137,8 +149,6 @@ def choose_target(
 
 
 def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], number: int, force: bool) -> Decision:
-    if number < 1:
-        raise UsageError(f"--to-revision must be a positive revision number, got {number}")
     warnings = []
     target = next((r for r in ordered if r.number == number), None)
     if target is None:
@@ -198,3 +208,20 @@ def _ranges(numbers: Sequence[int]) -> str:
             parts.append(str(start) if start == n else f"{start}-{n}")
             start = None
     return ",".join(parts)
+
+
+class Outcome(enum.Enum):
+    """What became of one workload in a rollback of many (a release)."""
+
+    ROLLED_BACK = "rolled back"
+    NOTHING_TO_DO = "nothing to do"
+    NO_TARGET = "no target"
+    FAILED = "failed"
+
+
+def exit_code_for(outcomes: Iterable[Outcome]) -> ExitCode:
+    """A rollback of many: 1 if any workload failed, else 3 if any had no target, else 0."""
+    seen = set(outcomes)
+    if Outcome.FAILED in seen:
+        return ExitCode.ERROR
+    return ExitCode.NO_TARGET if Outcome.NO_TARGET in seen else ExitCode.OK

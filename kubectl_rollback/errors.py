@@ -59,3 +59,16 @@ class ConflictError(ApiError):
 
 class NotFoundError(ApiError):
     pass
+
+
+class ForbiddenError(ApiError):
+    """403: RBAC denied the request (docs/rbac.yaml lists what the plugin needs)."""
+
+
+class ReportedError(RollbackError):
+    """The command has printed its outcome, failures included (a release where some workloads failed); only the exit
+    code is left to give, with no further message."""
+
+    def __init__(self, exit_code: ExitCode):
+        super().__init__("")
+        self.exit_code = exit_code

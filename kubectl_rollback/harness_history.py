@@ -217,6 +217,7 @@ def _construct_untagged(loader: _HistoryLoader, node: yaml.Node) -> Any:
         return loader.construct_yaml_map(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_yaml_seq(node)
+    assert isinstance(node, yaml.ScalarNode)  # the third and last kind of node
     return loader.construct_scalar(node)
 
 

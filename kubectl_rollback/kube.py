@@ -21,7 +21,7 @@ import urllib.parse
 from typing import Any, Callable, Iterator, Optional
 
 from kubectl_rollback import console, kubeconfig
-from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError, RollbackError, UsageError
+from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kubeconfig import Connection
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -114,7 +114,7 @@ class Kube:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
         proxy = connection.proxy
-        self._pool = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
+        self._pool: urllib3.PoolManager = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
 
     @classmethod
     def connect(cls, options: ConnectionOptions) -> Kube:
@@ -370,7 +370,7 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
     if message:
         text += f": {message}"
     text += f"; {hint}"
-    cls = {404: NotFoundError, 409: ConflictError}.get(status, ApiError)
+    cls = {403: ForbiddenError, 404: NotFoundError, 409: ConflictError}.get(status, ApiError)
     return cls(" ".join(text.split()), status=status, reason=reason)
 
 

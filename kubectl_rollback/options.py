@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status
 
+if TYPE_CHECKING:
+    from kubectl_rollback.workloads.base import WorkloadKind
+
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
-DRY_RUN_MODES = ("none", "client", "server")
+
+
+class OutputFormat(enum.Enum):
+    TABLE = "table"
+    WIDE = "wide"
+    JSON = "json"
+    YAML = "yaml"
+
+    @property
+    def is_data(self) -> bool:
+        """JSON or YAML: the whole result as plain data, nothing printed before it is complete."""
+        return self in (OutputFormat.JSON, OutputFormat.YAML)
+
+
+class DryRun(enum.Enum):
+    """kubectl's DryRunStrategy: change the cluster, change nothing (client), or send the change with dryRun=All."""
+
+    NONE = "none"
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def sends_writes(self) -> bool:
+        """Whether write requests reach the API server at all (a server dry run sends them, flagged dryRun=All)."""
+        return self is not DryRun.CLIENT
+
+    @property
+    def server_side(self) -> bool:
+        """Whether the writes that are sent carry dryRun=All."""
+        return self is DryRun.SERVER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +69,58 @@ class IdentityFlags:
         return self
 
 
+@dataclasses.dataclass(frozen=True)
+class HistoryRequest:
+    flags: IdentityFlags = IdentityFlags()
+
+
+@dataclasses.dataclass(frozen=True)
+class RollbackRequest:
+    """Every rollback option, whatever the target; a target ignores those that do not apply to it."""
+
+    flags: IdentityFlags = IdentityFlags()
+    to_revision: Optional[int] = None
+    force: bool = False
+    dry_run: DryRun = DryRun.NONE
+    wait: bool = False
+    timeout: float = 300.0
+    keep_canary: bool = False
+    skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
+
+    def validate(self) -> RollbackRequest:
+        """kubectl's Validate: what can be refused without asking the cluster."""
+        if self.to_revision is not None and self.to_revision < 1:
+            raise UsageError(f"--to-revision must be a positive revision number, got {self.to_revision}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordRequest:
+    flags: IdentityFlags
+    status: Optional[Status] = None  # None with follow: InProgress now, the outcome after the rollout
+    release_number: Optional[str] = None
+    artifact: Optional[str] = None
+    follow: bool = False
+    timeout: float = 600.0
+    force: bool = False  # record a revision that a rollback restored as other than Succeeded
+
+
+@dataclasses.dataclass(frozen=True)
+class Impersonation:
+    """kubectl's --as, --as-group and --as-uid: act as another user (the API server checks that we may)."""
+
+    user: Optional[str] = None
+    groups: Tuple[str, ...] = ()
+    uid: Optional[str] = None
+
+    def validate(self) -> Impersonation:
+        for flag, value in [("--as", self.user), ("--as-uid", self.uid)] + [("--as-group", g) for g in self.groups]:
+            check_value(flag, value)
+        if self.user is None and (self.groups or self.uid is not None):
+            raise UsageError("--as-group and --as-uid impersonate a user: pass --as USER with them")
+        return self
+
+
 def check_value(flag: str, value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
@@ -47,7 +131,7 @@ def check_value(flag: str, value: Optional[str]) -> Optional[str]:
     return value.strip()
 
 
-def parse_workload(text: str, known_kinds: dict) -> tuple:
+def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[WorkloadKind, str]:
     """'deployment/web' -> (kind, 'web'). `known_kinds` maps every accepted kind spelling to its handler."""
     kind_text, sep, name = text.partition("/")
     if not sep:
@@ -85,20 +169,21 @@ def parse_status(text: str) -> Status:
     raise UsageError(f"--status {text!r}: must be one of {', '.join(s.value for s in RECORDABLE_STATUSES)}")
 
 
-def parse_dry_run(value: Optional[str]) -> str:
+def parse_dry_run(value: Optional[str]) -> DryRun:
     """--dry-run absent: none; bare (or empty): client; else client, server or none, as kubectl spells them."""
     if value is None:
-        return "none"
-    mode = value.lower() or "client"
-    if mode not in DRY_RUN_MODES:
-        raise UsageError(f"--dry-run {value!r}: must be client, server or none")
-    return mode
+        return DryRun.NONE
+    try:
+        return DryRun(value.lower() or DryRun.CLIENT.value)
+    except ValueError:
+        raise UsageError(f"--dry-run {value!r}: must be client, server or none") from None
 
 
-def parse_output(text: str) -> str:
-    if text.lower() not in OUTPUT_FORMATS:
-        raise UsageError(f"--output {text!r}: must be one of {', '.join(OUTPUT_FORMATS)}")
-    return text.lower()
+def parse_output(text: str) -> OutputFormat:
+    try:
+        return OutputFormat(text.lower())
+    except ValueError:
+        raise UsageError(f"--output {text!r}: must be one of {', '.join(f.value for f in OutputFormat)}") from None
 
 
 def parse_duration(text: str, flag: str = "--timeout") -> float:

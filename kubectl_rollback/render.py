@@ -1,15 +1,18 @@
-"""Turning command results into text: tables for people, JSON and YAML for pipelines. Nothing here decides."""
+"""Turning command results into text: tables for people, and the plain data that output.py prints as JSON or YAML.
+Nothing here decides, and nothing here imports the commands: each result's table() and data() call these."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-from typing import Any, Optional
+from typing import Optional, Sequence
 
 from kubectl_rollback import records as keys
-from kubectl_rollback.decide import Revision, mismatch
+from kubectl_rollback.decide import Outcome, Revision, mismatch
+from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity
+
+DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 
 
 def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
@@ -71,7 +74,7 @@ def rollback_dict(result) -> dict:
         "namespace": h.namespace,
         "identity": identity_dict(h.identity),
         "changed": result.changed,
-        "dryRun": result.dry_run,
+        "dryRun": result.dry_run.value,
         "message": result.message,
         "from": revision_dict(result.source, h.namespace) if result.source else None,
         "to": revision_dict(result.target, h.namespace),
@@ -89,16 +92,8 @@ def record_dict(result) -> dict:
         "revision": result.revision.number,
         "name": result.revision.name,
         "annotations": {k: v for k, v in result.annotations.items() if v is not None},
-        "failure": result.failure,
+        "failure": result.failure_message,
     }
-
-
-def dump(data: Any, fmt: str) -> str:
-    if fmt == "yaml":
-        import yaml
-
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n")
-    return json.dumps(data, indent=2)
 
 
 def history_table(h, wide: bool = False) -> str:
@@ -172,9 +167,18 @@ def record_line(result) -> str:
     )
 
 
-def rollback_line(result) -> str:
-    suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(result.dry_run, "")
-    return result.message + suffix
+def rollback_text(result) -> str:
+    """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
+    lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]]
+    gone = "would be deleted" if result.dry_run is DryRun.CLIENT else "deleted"
+    lines += [f"{canary} {gone} (canary)" for canary in result.canaries]
+    if result.dry_run is DryRun.CLIENT and result.diff:
+        lines.append(result.diff.rstrip("\n"))
+    return "\n".join(lines)
+
+
+def skipped_notes(h) -> list:
+    return [f"skipped revision {s.revision}: {s.reason}" for s in (h.decision.skipped if h.decision else ())]
 
 
 # -- many workloads (--all, --release-name) -----------------------------------------------------------------------
@@ -206,32 +210,28 @@ def workloads_table(histories: list, namespace: str, release: Optional[str]) -> 
 
 
 def outcome_line(outcome) -> str:
-    return f"{outcome.display}: {outcome.outcome}: {outcome.message}"
+    return f"{outcome.display}: {outcome.outcome.value}: {outcome.message}"
 
 
-def outcomes_dict(outcomes: list) -> dict:
-    from kubectl_rollback.commands import release
-
-    counts = {name: 0 for name in (release.ROLLED_BACK, release.NOTHING_TO_DO, release.NO_TARGET, release.FAILED)}
-    for o in outcomes:
-        counts[o.outcome] += 1
+def outcome_dict(o) -> dict:
     return {
-        "results": [
-            {
-                "workload": o.display,
-                "outcome": o.outcome,
-                "message": o.message,
-                "from": o.result.source.number if o.result and o.result.source else None,
-                "to": o.result.target.number if o.result else None,
-            }
-            for o in outcomes
-        ],
-        "summary": counts,
+        "workload": o.display,
+        "outcome": o.outcome.value,
+        "message": o.message,
+        "from": o.result.source.number if o.result and o.result.source else None,
+        "to": o.result.target.number if o.result else None,
     }
 
 
-def summary_line(outcomes: list) -> str:
-    counts = outcomes_dict(outcomes)["summary"]
+def outcome_counts(outcomes: Sequence) -> dict:
+    counts = {kind.value: 0 for kind in Outcome}
+    for o in outcomes:
+        counts[o.outcome.value] += 1
+    return counts
+
+
+def summary_line(outcomes: Sequence) -> str:
+    counts = outcome_counts(outcomes)
     return f"{len(outcomes)} workloads: " + ", ".join(f"{n} {name}" for name, n in counts.items())
 
 
@@ -267,6 +267,11 @@ def bluegreen_table(state, wide: bool = False) -> str:
     else:
         lines.append(f"\nno rollback needed: {layout.live_color} is the last successful colour")
     return "\n".join(lines)
+
+
+def bluegreen_rollback_dict(result) -> dict:
+    return dict(bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run.value,
+                message=result.message)
 
 
 # -- Harness release history -----------------------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""One module per verb. Each takes plain options, talks to the cluster through kube.Kube, and returns plain data
-that the CLI renders; none of them prints results itself."""
+"""The work behind each target (targets.py) and behind `record`. Each module takes a request, talks to the cluster
+through kube.Kube, and returns a result that prints itself (output.Result); none prints results or exits itself."""

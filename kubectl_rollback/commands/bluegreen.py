@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Optional
+from typing import Any, Dict, Optional, Set
 
-from kubectl_rollback import bluegreen, console, events
+from kubectl_rollback import bluegreen, console, events, render
 from kubectl_rollback.commands import history
 from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.output import Progress
+from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, now_rfc3339
+from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import POLL_SECONDS
 from kubectl_rollback.workloads.deployment import DeploymentKind
 
@@ -20,10 +23,10 @@ AUDIT_KEYS = (ROLLED_BACK_FROM, ROLLED_BACK_TO, ROLLED_BACK_AT)
 
 
 @dataclasses.dataclass(frozen=True)
-class BlueGreenHistory:
+class BlueGreenHistory(Printed):
     layout: bluegreen.Layout
     namespace: str
-    colors: dict  # colour -> history.History of its Deployment
+    colors: Dict[str, history.History]  # colour -> the history of its Deployment
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
@@ -32,22 +35,38 @@ class BlueGreenHistory:
     def name(self) -> str:
         return self.layout.primary["metadata"]["name"]
 
+    def table(self, wide: bool) -> str:
+        return render.bluegreen_table(self, wide)
 
-@dataclasses.dataclass(frozen=True)
-class Request:
-    flags: IdentityFlags
-    dry_run: str = "none"
-    skip_ready_check: bool = False
-    wait: bool = False
-    timeout: float = 300.0
+    def data(self) -> Any:
+        return render.bluegreen_dict(self)
 
 
 @dataclasses.dataclass(frozen=True)
-class Result:
+class Result(Printed):
     state: BlueGreenHistory
     changed: bool
-    dry_run: str
+    dry_run: DryRun
     message: str
+
+    def table(self, wide: bool) -> str:
+        return self.message + render.DRY_RUN_SUFFIX[self.dry_run]
+
+    def data(self) -> Any:
+        return render.bluegreen_rollback_dict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceTarget(Target):
+    """service/NAME: the primary Service of a Blue/Green deployment, routed back to the last good colour."""
+
+    name: str
+
+    def history(self, kube: Kube, request: HistoryRequest) -> BlueGreenHistory:
+        return load(kube, self.name, request.flags)
+
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
+        return rollback(kube, self.name, request)
 
 
 def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
@@ -71,14 +90,14 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
     return BlueGreenHistory(layout, kube.namespace, colors, identity, target, problem)
 
 
-def rollback(kube: Kube, name: str, request: Request) -> Result:
+def rollback(kube: Kube, name: str, request: RollbackRequest) -> Result:
     result = retry_on_conflict(lambda: _attempt(kube, name, request), f"cannot roll back service/{name}")
     if result.changed and request.wait:
         _wait_for_endpoints(kube, result.state, request.timeout)
     return result
 
 
-def _attempt(kube: Kube, name: str, request: Request) -> Result:
+def _attempt(kube: Kube, name: str, request: RollbackRequest) -> Result:
     state = load(kube, name, request.flags)
     if state.problem is not None:
         raise state.problem
@@ -93,10 +112,10 @@ def _attempt(kube: Kube, name: str, request: Request) -> Result:
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
     message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
-    if request.dry_run == "client":
-        return Result(state, False, "client", message)
+    if not request.dry_run.sends_writes:
+        return Result(state, False, request.dry_run, message)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
-    dry = request.dry_run == "server"
+    dry = request.dry_run.server_side
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
     try:
         kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
@@ -119,17 +138,17 @@ def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
         return False
 
 
-def _complete_switch(kube: Kube, state: BlueGreenHistory, request: Request) -> Result:
+def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
     """Both Services select the same colour: a switch was interrupted after the primary's write (a lost answer,
     or a run that died). The primary is what serves traffic, so the stage moves to the other colour."""
     layout = state.layout
     stage_name = layout.stage["metadata"]["name"]
     message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
                f"the interrupted switch (stage now {layout.stage_color})")
-    if request.dry_run != "client":
+    if request.dry_run.sends_writes:
         kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color),
-                   dry_run=request.dry_run == "server")
-    return Result(state, request.dry_run == "none", request.dry_run, message)
+                   dry_run=request.dry_run.server_side)
+    return Result(state, request.dry_run is DryRun.NONE, request.dry_run, message)
 
 
 def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: RollbackError) -> None:
@@ -188,7 +207,7 @@ def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> 
         time.sleep(POLL_SECONDS)
 
 
-def _pod_ips(kube: Kube, state: BlueGreenHistory) -> set:
+def _pod_ips(kube: Kube, state: BlueGreenHistory) -> Set[Optional[str]]:
     labels = dict(bluegreen.without_color(bluegreen.selector(state.layout.primary)))
     labels[bluegreen.COLOR_LABEL] = state.target_color
     pods = kube.list(PODS, label_selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())))

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, List, Optional
 
+from kubectl_rollback import render
 from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.output import Result
 from kubectl_rollback.records import Identity
 from kubectl_rollback.workloads.base import WorkloadKind
 
 
 @dataclasses.dataclass(frozen=True)
-class History:
+class History(Result):
     kind: WorkloadKind
     workload: dict
     namespace: str
-    revisions: list  # newest first
+    revisions: List[Revision]  # newest first
     identity: Optional[Identity]
     decision: Optional[Decision]
     problem: Optional[RollbackError]  # why there is no target (or no identity); None when there is a target
@@ -39,6 +41,12 @@ class History:
     def target(self) -> Optional[Revision]:
         return self.decision.target if self.decision else None
 
+    def table(self, wide: bool) -> str:
+        return render.history_table(self, wide)
+
+    def data(self) -> Any:
+        return render.history_dict(self)
+
 
 def load(
     kube: Kube,
@@ -57,7 +65,7 @@ def build(
     kube: Kube,
     kind: WorkloadKind,
     workload: dict,
-    revisions: list,
+    revisions: List[Revision],
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
@@ -70,16 +78,7 @@ def build(
     identity = decision = problem = None
     try:
         try:
-            identity = resolve_identity(
-                flags.workflow_id,
-                flags.service_id,
-                flags.infra_id,
-                flags.cluster_name,
-                flags.any_workflow,
-                kube.namespace,
-                live.record if live else None,
-                kube.cluster_name,
-            )
+            identity = resolve_identity(flags, kube.namespace, live.record if live else None, kube.cluster_name)
         except UsageError:
             if to_revision is None:
                 raise

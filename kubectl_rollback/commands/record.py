@@ -3,48 +3,52 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, Optional
 
+from kubectl_rollback import render
 from kubectl_rollback.commands import wait
-from kubectl_rollback.decide import Revision
+from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
-from kubectl_rollback.options import IdentityFlags
-from kubectl_rollback.records import InfraMapping, Record, Status, now_rfc3339, record_annotations
-from kubectl_rollback.workloads.base import WorkloadKind
+from kubectl_rollback.options import RecordRequest
+from kubectl_rollback.output import Result as Printed
+from kubectl_rollback.records import Record, Status, now_rfc3339, record_annotations
+from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
-class Request:
-    flags: IdentityFlags
-    status: Optional[Status] = None  # None with follow: InProgress now, the outcome after the rollout
-    release_number: Optional[str] = None
-    artifact: Optional[str] = None
-    follow: bool = False
-    timeout: float = 600.0
-    force: bool = False  # record a revision that a rollback restored as other than Succeeded
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
+class Result(Printed):
     display: str
     namespace: str
     revision: Revision
     annotations: dict
-    failure: Optional[str] = None  # with follow: why the rollout was recorded Failed
+    failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
+
+    def table(self, wide: bool) -> str:
+        return render.record_line(self)
+
+    def data(self) -> Any:
+        return render.record_dict(self)
+
+    def failure(self) -> Optional[RollbackError]:
+        """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
+        if self.failure_message is None:
+            return None
+        return WaitFailedError(f"{self.failure_message}; recorded revision {self.revision.number} Failed")
 
 
-def run(kube: Kube, kind: WorkloadKind, name: str, request: Request) -> Result:
-    workload = kind.wait_observed(kube, kind.get(kube, name))
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
+    workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     revision = _live_revision(kube, kind, workload)
     if not request.follow:
+        assert request.status is not None  # the CLI requires exactly one of --status and --follow
         return _write(kube, kind, workload, revision, request, request.status)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     try:
         wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout)
     except WaitFailedError as exc:
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
-        return dataclasses.replace(result, failure=exc.message)
+        return dataclasses.replace(result, failure_message=exc.message)
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED)
 
 
@@ -64,31 +68,16 @@ def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) 
 
 
 def _write(
-    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: Request, status: Status
+    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status
 ) -> Result:
     existing: Record = revision.record
-    flags = request.flags
-    workflow_id = flags.workflow_id or existing.workflow_id
-    mapping = InfraMapping(
-        service_id=flags.service_id or existing.service_id,
-        infra_id=flags.infra_id or existing.infra_id,
-        cluster_name=flags.cluster_name or existing.cluster_name or kube.cluster_name,
-        namespace=kube.namespace,
-    )
-    missing = [
-        flag
-        for flag, value in (
-            ("--workflow-id", workflow_id),
-            ("--service-id", mapping.service_id),
-            ("--infra-id", mapping.infra_id),
-            ("--cluster-name", mapping.cluster_name),
-        )
-        if not value
-    ]
+    identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
+    missing = missing_flags(identity, recording=True)
     if missing:
         raise UsageError(
             f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
         )
+    assert identity.workflow_id is not None  # missing_flags checked it
     if status is not Status.SUCCEEDED and _restored_by_rollback(existing) and not request.force:
         # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
         raise RollbackError(
@@ -98,11 +87,16 @@ def _write(
         )
     artifact = request.artifact or existing.artifact or ", ".join(revision.images) or None
     annotations = record_annotations(
-        status, workflow_id, mapping, now_rfc3339(), request.release_number or existing.release_number, artifact
+        status,
+        identity.workflow_id,
+        identity.mapping,
+        now_rfc3339(),
+        request.release_number or existing.release_number,
+        artifact,
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
-    kind.annotate(kube, revision, annotations, still_wanted=lambda current: True)
+    annotate(kube, kind.revision_resource, revision, annotations, still_wanted=lambda current: True)
     return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
 
 

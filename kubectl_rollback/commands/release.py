@@ -5,64 +5,106 @@ one failing does not stop the others."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
-from kubectl_rollback import console
+from kubectl_rollback import console, render
 from kubectl_rollback.commands import history, rollback
-from kubectl_rollback.errors import ApiError, ExitCode, NoTargetError, RollbackError
-from kubectl_rollback.kube import Kube
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.decide import Outcome, exit_code_for
+from kubectl_rollback.errors import ExitCode, ForbiddenError, NoTargetError, ReportedError, RollbackError
+from kubectl_rollback.kube import Kube, Resource
+from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.output import Paragraph, Printable, Progress
+from kubectl_rollback.output import Result as Printed
+from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads import KINDS
 from kubectl_rollback.workloads.base import WorkloadKind, controller_uid
 
 RELEASE_LABEL = "harness.io/release-name"
 
-ROLLED_BACK = "rolled back"
-NOTHING_TO_DO = "nothing to do"
-NO_TARGET = "no target"
-FAILED = "failed"
+
+@dataclasses.dataclass(frozen=True)
+class Workloads(Printed):
+    """The histories of every workload (of a release), in name order per kind."""
+
+    namespace: str
+    release: Optional[str]  # None: every workload in the namespace
+    histories: List[history.History]
+
+    def table(self, wide: bool) -> str:
+        return render.workloads_table(self.histories, self.namespace, self.release)
+
+    def data(self) -> Any:
+        return render.workloads_dict(self.histories, self.namespace, self.release)
 
 
 @dataclasses.dataclass(frozen=True)
-class Outcome:
+class WorkloadOutcome(Printed):
     display: str
-    outcome: str  # ROLLED_BACK, NOTHING_TO_DO, NO_TARGET or FAILED
+    outcome: Outcome
     message: str
     result: Optional[rollback.Result] = None
 
+    def table(self, wide: bool) -> str:
+        return render.outcome_line(self)
+
+    def data(self) -> Any:
+        return render.outcome_dict(self)
+
 
 @dataclasses.dataclass(frozen=True)
-class ReleaseRollback:
-    namespace: str
-    release: Optional[str]
-    plan: list  # of history.History, as shown before acting
-    outcomes: list  # of Outcome, in plan order
+class ReleaseRollback(Printed):
+    """A rollback of many workloads: the plan shown before acting, and each workload's outcome in plan order."""
+
+    plan: Printable
+    outcomes: List[WorkloadOutcome]
 
     @property
     def exit_code(self) -> ExitCode:
-        return exit_code_for(self.outcomes)
+        return exit_code_for(o.outcome for o in self.outcomes)
+
+    def table(self, wide: bool) -> str:
+        return render.summary_line(self.outcomes)
+
+    def data(self) -> Any:
+        return {
+            "plan": self.plan.data(),
+            "results": [o.data() for o in self.outcomes],
+            "summary": render.outcome_counts(self.outcomes),
+        }
+
+    def failure(self) -> Optional[RollbackError]:
+        """Each failure has been reported on its workload's line: only the exit code remains (1 or 3)."""
+        return ReportedError(self.exit_code) if self.exit_code != ExitCode.OK else None
 
 
-def exit_code_for(outcomes: list) -> ExitCode:
-    """1 if any workload failed, else 3 if any had no target, else 0."""
-    seen = {o.outcome for o in outcomes}
-    if FAILED in seen:
-        return ExitCode.ERROR
-    return ExitCode.NO_TARGET if NO_TARGET in seen else ExitCode.OK
+@dataclasses.dataclass(frozen=True)
+class ReleaseTarget(Target):
+    """--release-name R (every workload whose pod template is labelled harness.io/release-name=R), or --all."""
+
+    release: Optional[str]
+
+    def history(self, kube: Kube, request: HistoryRequest) -> Workloads:
+        return load(kube, request.flags, self.release)
+
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
+        plan = load(kube, request.flags, self.release)
+        if not plan.histories:
+            raise NoTargetError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="
+                                f"{self.release} on its pod template")
+        on_progress(Paragraph(plan))
+        return roll_back(kube, plan, request, on_progress)
 
 
-def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> list:
+def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Workloads:
     """The history of every workload (of the release), with one paginated list per resource type, not one request
     per workload: the revision objects of the whole namespace are grouped by their controller in memory."""
     histories = []
-    revision_objects: dict = {}
+    revision_objects: Dict[Resource, Dict[str, List[dict]]] = {}
     forbidden = []
     for kind in KINDS:
         try:
             listed = list(kube.iter_list(kind.resource))
-        except ApiError as exc:
-            if exc.status != 403:
-                raise
+        except ForbiddenError as exc:
             forbidden.append(exc)
             continue
         workloads = [w for w in listed if release is None or _release_of(w) == release]
@@ -76,38 +118,32 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> lis
             histories.append(history.build(kube, kind, workload, kind.revisions_from(workload, owned), flags))
     if len(forbidden) == len(KINDS):
         raise forbidden[0]
-    for exc in forbidden:  # least privilege: a team allowed only some kinds still gets those
-        console.warn(f"skipped: {exc.message}")
-    return histories
+    for denied in forbidden:  # least privilege: a team allowed only some kinds still gets those
+        console.warn(f"skipped: {denied.message}")
+    return Workloads(kube.namespace, release, histories)
 
 
-def roll_back(
-    kube: Kube,
-    plan: list,
-    request: rollback.Request,
-    release: Optional[str],
-    on_outcome: Callable[[Outcome], None] = lambda outcome: None,
-) -> ReleaseRollback:
-    """Roll back each planned workload in turn, each from a fresh read; report every outcome."""
+def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
+    """Roll back each planned workload in turn, each from a fresh read; report every outcome as it comes."""
     outcomes = []
-    for planned in plan:
+    for planned in plan.histories:
         outcome = roll_back_one(kube, planned.kind, planned.name, request)
-        on_outcome(outcome)
+        on_progress(outcome)
         outcomes.append(outcome)
-    return ReleaseRollback(kube.namespace, release, plan, outcomes)
+    return ReleaseRollback(plan, outcomes)
 
 
-def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: rollback.Request) -> Outcome:
+def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadOutcome:
     """One workload's rollback as an outcome: its errors are reported, not raised, so the others go on."""
     display = kind.display(name)
     try:
         result = rollback.run(kube, kind, name, request)
     except NoTargetError as exc:
-        return Outcome(display, NO_TARGET, exc.message)
+        return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message)
     except RollbackError as exc:
-        return Outcome(display, FAILED, exc.message)
-    acted = result.changed or result.dry_run != "none"
-    return Outcome(display, ROLLED_BACK if acted else NOTHING_TO_DO, result.message, result)
+        return WorkloadOutcome(display, Outcome.FAILED, exc.message)
+    acted = result.changed or result.dry_run is not DryRun.NONE
+    return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result)
 
 
 def _release_of(workload: dict) -> Optional[str]:
@@ -115,8 +151,8 @@ def _release_of(workload: dict) -> Optional[str]:
     return ((template.get("metadata") or {}).get("labels") or {}).get(RELEASE_LABEL)
 
 
-def _group_by_controller(objects: Iterable[dict]) -> dict:
-    groups: dict = {}
+def _group_by_controller(objects: Iterable[dict]) -> Dict[str, List[dict]]:
+    groups: Dict[str, List[dict]] = {}
     for obj in objects:
         uid = controller_uid(obj)
         if uid:

@@ -1,17 +1,20 @@
-"""rollback: put back the last successful revision for the identity (or the one named), with bookkeeping."""
+"""KIND/NAME, one workload (WorkloadTarget): its history is commands/history.py; its rollback puts back the last
+successful revision for the identity (or the one named), with bookkeeping."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Optional
+from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, events
+from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import history, wait
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.options import DryRun, HistoryRequest, RollbackRequest
+from kubectl_rollback.output import Progress
+from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import (
     ROLLED_BACK_AT,
     ROLLED_BACK_FROM,
@@ -20,37 +23,74 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
+from kubectl_rollback.targets import Target
+from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
-class Request:
-    flags: IdentityFlags
-    to_revision: Optional[int] = None
-    force: bool = False
-    dry_run: str = "none"
-    wait: bool = False
-    timeout: float = 300.0
-    keep_canary: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
+class Result(Printed):
     history: history.History
     source: Optional[Revision]  # the live revision we rolled back from
     target: Revision
     changed: bool  # False: nothing to do (already there), or a dry run
-    dry_run: str
+    dry_run: DryRun
     message: str
     diff: str = ""
     warnings: tuple = ()
     rolled_out: Optional[bool] = None  # with --wait: True once the rollout completed
     canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
 
+    def table(self, wide: bool) -> str:
+        return render.rollback_text(self)
 
-def run(kube: Kube, kind, name: str, request: Request) -> Result:
+    def data(self) -> Any:
+        return render.rollback_dict(self)
+
+    def notes(self) -> Sequence[str]:
+        return render.skipped_notes(self.history)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadTarget(Target):
+    """KIND/NAME: one Deployment, StatefulSet or DaemonSet (kubectl's Rollbacker for it)."""
+
+    kind: WorkloadKind
+    name: str
+
+    def validate(self, request: RollbackRequest) -> None:
+        pass  # every option applies to one workload
+
+    def history(self, kube: Kube, request: HistoryRequest) -> history.History:
+        return history.load(kube, self.kind, self.name, request.flags)
+
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
+        result = run(kube, self.kind, self.name, request)
+        for warning in result.warnings:
+            console.warn(warning)
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class UnansweredWrite:
+    """Our patch whose answer was lost: it may have been applied."""
+
+    source: Optional[Revision]
+    target: Revision
+
+
+@dataclasses.dataclass
+class Race:
+    """What earlier attempts learnt from a 409: that another client won (`lost`), or that our own write may have been
+    applied without our hearing back (`unanswered`)."""
+
+    lost: bool = False
+    unanswered: Optional[UnansweredWrite] = None
+
+
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
     (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
-    race: dict = {}
+    race = Race()
     result = retry_on_conflict(
         lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
     )
@@ -65,54 +105,57 @@ def run(kube: Kube, kind, name: str, request: Request) -> Result:
     return result
 
 
-def _remove_canaries(kube: Kube, kind, name: str, dry_run: str) -> tuple:
+def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun) -> tuple:
     """Harness's Canary Delete step: the canary workload goes with the rollback."""
     removed = []
     for canary in kind.canaries(kube, name):
         display = kind.display(canary["metadata"]["name"])
-        if dry_run != "client":
+        if dry_run.sends_writes:
             kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"],
-                        dry_run=dry_run == "server")
+                        dry_run=dry_run.server_side)
         removed.append(display)
     return tuple(removed)
 
 
-def _attempt(kube: Kube, kind, name: str, request: Request, race: dict) -> Result:
-    """One read-decide-write. `race` carries what earlier attempts learnt from a 409: that another client won
-    ("lost"), or that our own write may have been applied without our hearing back ("unanswered")."""
+def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
+    """One read-decide-write; `race` carries what earlier attempts learnt."""
     state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
     if state.problem is not None:
         raise state.problem
     target, source = state.target, state.live
+    assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
     warnings = state.decision.warnings
     if (source is not None and _same_template(kind, source, target)) or _same_template_as_workload(
         kind, state.workload, target
     ):
-        unanswered = race.get("unanswered")
-        if unanswered and unanswered[1].name == target.name:
+        unanswered = race.unanswered
+        if unanswered and unanswered.target.name == target.name:
             # Our first write went through; its answer was lost. Finish the job it started.
-            return _applied(kube, kind, state, unanswered[0], target, warnings, "", confirmed=True)
+            return _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
         message = _already(state, target, request.to_revision is not None)
-        if race.get("lost"):
+        if race.lost:
             message += " (another client rolled it back first)"
         return Result(state, source, target, False, request.dry_run, message, warnings=warnings)
     kind.check_can_roll_back(state.workload)
     diff = _template_diff(kind, state.workload, target)
-    if request.dry_run == "client":
-        return Result(state, source, target, False, "client", _summary(state, source, target), diff, warnings)
+    if not request.dry_run.sends_writes:
+        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings)
     patch_type, body = kind.rollback_patch(state.workload, target)
     try:
-        kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run == "server")
+        kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
     except ConflictError as exc:
-        race["unanswered" if exc.ambiguous else "lost"] = (source, target)
+        if exc.ambiguous:
+            race.unanswered = UnansweredWrite(source, target)
+        else:
+            race.lost = True
         raise
-    if request.dry_run == "server":
-        return Result(state, source, target, False, "server", _summary(state, source, target), diff, warnings)
+    if request.dry_run.server_side:
+        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings)
     return _applied(kube, kind, state, source, target, warnings, diff)
 
 
-def _applied(kube: Kube, kind, state, source: Optional[Revision], target: Revision, warnings, diff: str,
-             confirmed: bool = False) -> Result:
+def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
+             warnings: tuple, diff: str, confirmed: bool = False) -> Result:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
     events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
@@ -121,10 +164,12 @@ def _applied(kube: Kube, kind, state, source: Optional[Revision], target: Revisi
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return Result(state, source, target, True, "none", message, diff, warnings)
+    return Result(state, source, target, True, DryRun.NONE, message, diff, warnings)
 
 
-def _book_keeping(kube: Kube, kind, state: history.History, source: Optional[Revision], target: Revision) -> None:
+def _book_keeping(
+    kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision
+) -> None:
     """After the template is back: a live revision that never finished (InProgress or unrecorded) is recorded
     Failed, and the target gets the audit annotations. The rollback itself has happened; a failure here is reported
     but does not undo it."""
@@ -152,25 +197,31 @@ def _unfinished(annotations: dict) -> bool:
     return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
 
 
-def _annotate_quietly(kube: Kube, kind, revision: Revision, annotations: dict, still_wanted=None) -> None:
+def _annotate_quietly(
+    kube: Kube,
+    kind: WorkloadKind,
+    revision: Revision,
+    annotations: dict,
+    still_wanted: Optional[Callable[[dict], bool]] = None,
+) -> None:
     try:
-        kind.annotate(kube, revision, annotations, still_wanted)
+        annotate(kube, kind.revision_resource, revision, annotations, still_wanted)
     except RollbackError as exc:
         console.warn(f"rolled back, but could not annotate revision {revision.number}: {exc.message}")
 
 
-def _same_template(kind, a: Revision, b: Revision) -> bool:
+def _same_template(kind: WorkloadKind, a: Revision, b: Revision) -> bool:
     return a.name == b.name or kind.comparable(a.template) == kind.comparable(b.template)
 
 
-def _same_template_as_workload(kind, workload: dict, target: Revision) -> bool:
+def _same_template_as_workload(kind: WorkloadKind, workload: dict, target: Revision) -> bool:
     return kind.comparable(kind.template_of(workload)) == kind.comparable(target.template)
 
 
-def _template_diff(kind, workload: dict, target: Revision) -> str:
+def _template_diff(kind: WorkloadKind, workload: dict, target: Revision) -> str:
     import yaml
 
-    def lines(template) -> list:
+    def lines(template: Any) -> List[str]:
         return yaml.safe_dump(kind.comparable(template), sort_keys=True, default_flow_style=False).splitlines(True)
 
     return "".join(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from typing import Any, Callable, ClassVar, Iterable, Optional
 
 from kubectl_rollback import console
@@ -15,8 +14,6 @@ from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import parse_record
 
-# How long `record` waits for the controller to observe a new spec before it gives up.
-OBSERVE_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.5
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
@@ -101,54 +98,6 @@ class WorkloadKind:
                 revisions.append(self.make_revision(obj, number, template, live, former))
         return revisions
 
-    def wait_observed(self, kube: Kube, workload: dict, timeout: float = OBSERVE_TIMEOUT_SECONDS) -> dict:
-        """The workload once its controller has observed its current spec (bounded), so its live revision exists."""
-        deadline = time.monotonic() + timeout
-        while not self.observed(workload):
-            if time.monotonic() > deadline:
-                raise RollbackError(
-                    f"{self.display(workload['metadata']['name'])}: the controller has not observed generation "
-                    f"{workload['metadata'].get('generation')} after {timeout:.0f}s; "
-                    "is kube-controller-manager running?"
-                )
-            time.sleep(POLL_SECONDS)
-            workload = self.get(kube, workload["metadata"]["name"])
-        return workload
-
-    def annotate(
-        self,
-        kube: Kube,
-        revision: Revision,
-        annotations: dict,
-        still_wanted: Optional[Callable[[dict], bool]] = None,
-    ) -> Optional[dict]:
-        """Merge `annotations` into a revision object (None removes a key).
-
-        With `still_wanted`, the write is preconditioned on the resourceVersion read with the revision; when the
-        controller or another client wrote the object meanwhile, it is re-read and `still_wanted(its annotations)`
-        decides whether to write again (bounded) or to leave it (None). Without it, the merge touches only these
-        keys, so it needs no precondition (audit annotations: nothing to lose)."""
-        what = f"cannot annotate {self.revision_resource.kind} {revision.name}"
-        if still_wanted is None:
-            body = {"metadata": {"annotations": annotations}}
-            return retry_on_conflict(lambda: kube.patch(self.revision_resource, revision.name, body), what)
-        state = {"rv": revision.resource_version or None}
-
-        def attempt() -> Optional[dict]:
-            if state["rv"] is None:
-                fresh = kube.get(self.revision_resource, revision.name)["metadata"]
-                if not still_wanted(fresh.get("annotations") or {}):
-                    return None
-                state["rv"] = fresh["resourceVersion"]
-            body = {"metadata": {"resourceVersion": state["rv"], "annotations": annotations}}
-            try:
-                return kube.patch(self.revision_resource, revision.name, body, "merge")
-            except RollbackError:
-                state["rv"] = None
-                raise
-
-        return retry_on_conflict(attempt, what)
-
     def owned_by(self, obj: dict, workload: dict) -> bool:
         return controller_uid(obj) == workload["metadata"].get("uid")
 
@@ -169,6 +118,43 @@ class WorkloadKind:
             former_numbers=former,
             change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE),
         )
+
+
+def annotate(
+    kube: Kube,
+    resource: Resource,
+    revision: Revision,
+    annotations: dict,
+    still_wanted: Optional[Callable[[dict], bool]] = None,
+) -> Optional[dict]:
+    """Merge `annotations` into a revision object of type `resource` (None removes a key).
+
+    With `still_wanted`, the write is preconditioned on the resourceVersion read with the revision; when the
+    controller or another client wrote the object meanwhile, it is re-read and `still_wanted(its annotations)`
+    decides whether to write again (bounded) or to leave it (None). Without it, the merge touches only these
+    keys, so it needs no precondition (audit annotations: nothing to lose)."""
+    what = f"cannot annotate {resource.kind} {revision.name}"
+    if still_wanted is None:
+        body = {"metadata": {"annotations": annotations}}
+        return retry_on_conflict(lambda: kube.patch(resource, revision.name, body), what)
+    wanted = still_wanted
+    resource_version: Optional[str] = revision.resource_version or None
+
+    def attempt() -> Optional[dict]:
+        nonlocal resource_version
+        if resource_version is None:
+            fresh = kube.get(resource, revision.name)["metadata"]
+            if not wanted(fresh.get("annotations") or {}):
+                return None
+            resource_version = fresh["resourceVersion"]
+        body = {"metadata": {"resourceVersion": resource_version, "annotations": annotations}}
+        try:
+            return kube.patch(resource, revision.name, body, "merge")
+        except RollbackError:
+            resource_version = None
+            raise
+
+    return retry_on_conflict(attempt, what)
 
 
 def images_of(template: Any) -> tuple:

@@ -2,8 +2,18 @@
 
 import pytest
 
-from kubectl_rollback.decide import Revision, choose_target, pruned_numbers, resolve_identity
-from kubectl_rollback.errors import NoTargetError, UsageError
+from kubectl_rollback.decide import (
+    Outcome,
+    Revision,
+    choose_target,
+    exit_code_for,
+    merge_identity,
+    missing_flags,
+    pruned_numbers,
+    resolve_identity,
+)
+from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
+from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import Identity, InfraMapping, Record, Status
 
 MAPPING = InfraMapping("svc", "infra", "c1", "ns")
@@ -128,31 +138,45 @@ def test_explicit_revision_needs_no_identity():
         choose_target(FIVE, None)
 
 
-def test_explicit_non_positive_revision_is_usage():
-    with pytest.raises(UsageError):
-        choose_target(FIVE, identity(), to_revision=0)
-
-
 def test_identity_from_live_record_then_flags():
     live = Record(Status.FAILED, "wf1", "svc", "infra", "c1")
-    ident = resolve_identity(None, None, None, None, False, "ns", live, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags(), "ns", live, "ctx-cluster")
     assert ident == Identity("wf1", InfraMapping("svc", "infra", "c1", "ns"))
-    ident = resolve_identity("wf9", None, "other", None, False, "ns", live, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags("wf9", infra_id="other"), "ns", live, "ctx-cluster")
     assert ident.workflow_id == "wf9" and ident.mapping.infra_id == "other"
 
 
 def test_identity_cluster_defaults_to_context():
-    ident = resolve_identity("wf1", "svc", "infra", None, False, "ns", None, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags("wf1", "svc", "infra"), "ns", None, "ctx-cluster")
     assert ident.mapping.cluster_name == "ctx-cluster"
 
 
 def test_identity_missing_is_usage_error():
     with pytest.raises(UsageError, match="--workflow-id .* --service-id, --infra-id"):
-        resolve_identity(None, None, None, None, False, "ns", None, "c")
+        resolve_identity(IdentityFlags(), "ns", None, "c")
+
+
+def test_record_takes_the_same_identity_but_needs_all_four_values():
+    recorded = Record(Status.IN_PROGRESS, "wf1", "svc", "infra", None)
+    ident = merge_identity(IdentityFlags(service_id="svc2"), "ns", recorded, None)
+    assert ident == Identity("wf1", InfraMapping("svc2", "infra", None, "ns"))
+    assert missing_flags(ident, recording=True) == ["--cluster-name"]
+    assert missing_flags(ident) == []
+    assert missing_flags(merge_identity(IdentityFlags(), "ns", None, "c"), recording=True) == [
+        "--workflow-id",
+        "--service-id",
+        "--infra-id",
+    ]
+
+
+def test_release_exit_code_failed_beats_no_target():
+    assert exit_code_for([Outcome.ROLLED_BACK, Outcome.NOTHING_TO_DO]) is ExitCode.OK
+    assert exit_code_for([Outcome.NO_TARGET, Outcome.ROLLED_BACK]) is ExitCode.NO_TARGET
+    assert exit_code_for([Outcome.NO_TARGET, Outcome.FAILED]) is ExitCode.ERROR
 
 
 def test_any_workflow_needs_no_workflow_id():
-    ident = resolve_identity(None, "svc", "infra", None, True, "ns", None, "c")
+    ident = resolve_identity(IdentityFlags(service_id="svc", infra_id="infra", any_workflow=True), "ns", None, "c")
     assert ident.any_workflow and ident.workflow_id is None
 
 

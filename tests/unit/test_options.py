@@ -4,7 +4,11 @@ import pytest
 
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import (
+    DryRun,
     IdentityFlags,
+    Impersonation,
+    OutputFormat,
+    RollbackRequest,
     check_namespace,
     parse_duration,
     parse_output,
@@ -51,7 +55,7 @@ def test_status():
 
 
 def test_output():
-    assert parse_output("JSON") == "json"
+    assert parse_output("JSON") is OutputFormat.JSON
     with pytest.raises(UsageError):
         parse_output("xml")
 
@@ -79,6 +83,24 @@ def test_identity_flags():
 def test_dry_run():
     from kubectl_rollback.options import parse_dry_run
 
-    assert (parse_dry_run(None), parse_dry_run(""), parse_dry_run("Server")) == ("none", "client", "server")
+    modes = (parse_dry_run(None), parse_dry_run(""), parse_dry_run("Server"))
+    assert modes == (DryRun.NONE, DryRun.CLIENT, DryRun.SERVER)
     with pytest.raises(UsageError, match="must be client, server or none"):
         parse_dry_run("maybe")
+
+
+@pytest.mark.parametrize("number", [0, -3])
+def test_to_revision_must_be_positive(number):
+    with pytest.raises(UsageError, match=f"--to-revision must be a positive revision number, got {number}"):
+        RollbackRequest(to_revision=number).validate()
+    assert RollbackRequest(to_revision=1).validate().to_revision == 1
+
+
+def test_impersonation_needs_a_user_for_groups_and_uid():
+    assert Impersonation("jane", ("devs", "ops"), "42").validate().groups == ("devs", "ops")
+    with pytest.raises(UsageError, match="pass --as USER"):
+        Impersonation(None, ("devs",)).validate()
+    with pytest.raises(UsageError, match="pass --as USER"):
+        Impersonation(uid="42").validate()
+    with pytest.raises(UsageError, match="--as-group is empty"):
+        Impersonation("jane", ("",)).validate()

@@ -1,0 +1,87 @@
+"""One printer for every result (Helm's pkg/cli/output Writer is the model): a result renders itself as a table, wide
+or not, and as plain data; `show` picks by --output. This is the only place that looks at the output format."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+from kubectl_rollback import console
+from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.options import OutputFormat
+
+
+class Printable(Protocol):
+    def table(self, wide: bool) -> str:
+        """The text for people (`-o table`, or `-o wide` with more columns); "" prints nothing."""
+        ...
+
+    def data(self) -> Any:
+        """Plain data (dicts, lists, strings, numbers) for `-o json` and `-o yaml`."""
+        ...
+
+
+class Result(abc.ABC):
+    """What a verb returns: printable, with notes for people on stderr and the error the command ends with once the
+    result is printed."""
+
+    @abc.abstractmethod
+    def table(self, wide: bool) -> str: ...
+
+    @abc.abstractmethod
+    def data(self) -> Any: ...
+
+    def notes(self) -> Sequence[str]:
+        """Lines for the person at the terminal (stderr), printed with tables only."""
+        return ()
+
+    def failure(self) -> Optional[RollbackError]:
+        """The error to exit with after printing (e.g. a followed rollout that failed); None: success."""
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Paragraph:
+    """A printable set apart from what follows by a blank line (a release's plan before its outcomes)."""
+
+    inner: Printable
+
+    def table(self, wide: bool) -> str:
+        return self.inner.table(wide) + "\n"
+
+    def data(self) -> Any:
+        return self.inner.data()
+
+
+Progress = Callable[[Printable], None]
+
+
+def show(result: Printable, fmt: OutputFormat) -> None:
+    """Print a result as --output asks: the data as JSON or YAML, else the table (and its notes on stderr)."""
+    if fmt.is_data:
+        text = dump(result.data(), fmt)
+    else:
+        if isinstance(result, Result):
+            for note in result.notes():
+                console.info(note)
+        text = result.table(fmt is OutputFormat.WIDE)
+    if text:
+        print(text)
+
+
+def progress(fmt: OutputFormat) -> Progress:
+    """How a long command reports as it goes (a release's plan, then each workload's outcome): printed as it happens
+    with tables; with JSON or YAML everything is in the final result instead."""
+    if fmt.is_data:
+        return lambda item: None
+    return lambda item: show(item, fmt)
+
+
+def dump(data: Any, fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.YAML:
+        import yaml
+
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n")
+    return json.dumps(data, indent=2)

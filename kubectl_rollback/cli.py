@@ -64,7 +64,7 @@ app = typer.Typer(
     f"  {PROG} rollback deployment/web --dry-run\n"
     f"  {PROG} rollback deployment/web --wait\n\n" + EXIT_CODES,
     no_args_is_help=True,
-    add_completion=True,
+    add_completion=False,  # completion is kubectl's: kubectl_complete-harness_rollback (README, "Shell completion")
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
@@ -384,7 +384,7 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args = _normalise_dry_run(list(sys.argv[1:] if argv is None else argv))
+    args = normalise_dry_run(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
@@ -415,7 +415,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _normalise_dry_run(args: List[str]) -> List[str]:
+def normalise_dry_run(args: List[str]) -> List[str]:
     """kubectl spells it --dry-run, --dry-run=client or --dry-run=server; a bare --dry-run means client. Click
     options cannot take an optional value, so a bare flag gets its value here."""
     return ["--dry-run=client" if a == "--dry-run" else a for a in args]

@@ -233,13 +233,13 @@ def _matching(values: Sequence[str], prefix: str) -> Tuple[Candidate, ...]:
 
 def _enumerations() -> dict:
     """Flags whose values are a fixed set, by long name: the sets options.py validates against."""
-    from kubectl_rollback.options import DRY_RUN_MODES, OUTPUT_FORMATS
+    from kubectl_rollback.options import DryRun, OutputFormat
     from kubectl_rollback.records import RECORDABLE_STATUSES
 
     return {
-        "--output": OUTPUT_FORMATS,
+        "--output": tuple(f.value for f in OutputFormat),
         "--status": tuple(s.value for s in RECORDABLE_STATUSES),
-        "--dry-run": DRY_RUN_MODES,
+        "--dry-run": tuple(d.value for d in DryRun),
     }
 
 
@@ -297,8 +297,8 @@ def _subcommands(line: Line, prefix: str) -> Completion:
 def _kinds(command_name: str) -> List[tuple]:
     """(name, aliases, resource) of every kind the command's KIND/NAME accepts: the workload kinds, and a Service
     for the verbs that take a Blue/Green primary Service."""
-    from kubectl_rollback.cli import SERVICE_ALIASES
     from kubectl_rollback.kube import SERVICES
+    from kubectl_rollback.targets import SERVICE_ALIASES
     from kubectl_rollback.workloads import KINDS
 
     kinds = [(kind.name, kind.aliases, kind.resource) for kind in KINDS]
@@ -371,9 +371,9 @@ def complete(root: click.Command, words: Sequence[str], make_lookups: Callable[[
 def _as_the_cli_reads(words: List[str]) -> List[str]:
     """The words as the CLI rewrites them before click parses them (a bare --dry-run means --dry-run=client), so a
     word after a bare --dry-run is read as an argument here too."""
-    from kubectl_rollback.cli import _normalise_dry_run
+    from kubectl_rollback.cli import normalise_dry_run
 
-    return _normalise_dry_run(words)
+    return normalise_dry_run(words)
 
 
 def debug(message: str) -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from kubectl_rollback import completion
 from kubectl_rollback.completion import DEFAULT, ERROR, KEEP_ORDER, NO_FILE_COMP, NO_SPACE, Completion
 from kubectl_rollback.errors import ApiError
-from kubectl_rollback.options import DRY_RUN_MODES, OUTPUT_FORMATS
+from kubectl_rollback.options import DryRun, OutputFormat
 
 ROOT = completion.root_command()
 KINDS_DIRECTIVE = NO_SPACE | NO_FILE_COMP | KEEP_ORDER
@@ -125,12 +125,12 @@ def test_nothing_after_help():
 
 
 def test_enumerated_values():
-    assert run("history -o ") == Completion(tuple((f, "") for f in OUTPUT_FORMATS), NO_FILE_COMP)
+    assert run("history -o ") == Completion(tuple((f.value, "") for f in OutputFormat), NO_FILE_COMP)
     assert values(run("history --output w")) == ["wide"]
     assert values(run("history --output=y")) == ["yaml"]  # cobra's rule: the value alone, the shell keeps "--output="
     assert values(run("record --status ")) == ["Succeeded", "Failed", "InProgress"]
     assert values(run("record --status=In")) == ["InProgress"]
-    assert values(run("rollback --dry-run=")) == list(DRY_RUN_MODES)
+    assert values(run("rollback --dry-run=")) == [d.value for d in DryRun]
     assert values(run("rollback --dry-run=s")) == ["server"]
 
 

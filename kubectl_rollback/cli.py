@@ -4,7 +4,8 @@ Kept thin on purpose: no decision is made here, and the modules that talk to the
 command runs, so --help and shell completion stay fast.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
+# the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
 import dataclasses
 import os

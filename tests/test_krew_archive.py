@@ -303,6 +303,31 @@ def test_two_builds_in_two_folders_give_the_same_bytes(built, tmp_path):
     assert _manifest_sha256(other / "plugin-manifest.yaml") == _sha256(built.archive)
 
 
+def test_a_lock_that_does_not_match_install_requires_is_refused(tmp_path):
+    """setup.cfg changed without `make lock`: the build stops with one message saying so, and builds nothing."""
+    copy = tmp_path / "checkout"
+    for name in ("setup.cfg", "LICENSE", "plugin-manifest.yaml"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "packaging", copy / "packaging")
+    shutil.copytree(ROOT / "kubectl_rollback", copy / "kubectl_rollback", ignore=shutil.ignore_patterns("__pycache__"))
+    setup_cfg = (copy / "setup.cfg").read_text(encoding="utf-8")
+    (copy / "setup.cfg").write_text(setup_cfg.replace("install_requires =\n", "install_requires =\n    six>=1.16\n"),
+                                    encoding="utf-8")
+    lock = (copy / "packaging" / "requirements.lock").read_text(encoding="utf-8")
+    (copy / "packaging" / "requirements.lock").write_text(  # and a pin lost: pysocks
+        re.sub(r"^pysocks==.*?(?=^\S)", "", lock, flags=re.M | re.S), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(copy / "packaging" / "build_dist.py"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("build_dist: error: requirements.lock does not match setup.cfg's install_requires"), error
+    assert "lacks six>=1.16" in error and "lacks PySocks>=1.7" in error and error.endswith("run `make lock` and "
+                                                                                         "commit the lock")
+    assert not (tmp_path / "out" / ARCHIVE_NAME).exists()
+    assert (copy / "plugin-manifest.yaml").read_bytes() == MANIFEST.read_bytes()
+
+
 def test_the_manifest_names_the_archive_make_dist_builds(built):
     """plugin-manifest.yaml is committed with the sha256 of the archive this tree builds: a change to the plugin, the
     lock, LICENSE or the packaging that was not followed by `make dist` fails here."""

@@ -4,11 +4,12 @@
     python packaging/bench_dist.py [--reps 9] [--python DIR] LABEL=ARCHIVE.tar.gz [LABEL=ARCHIVE.tar.gz ...]
 
 Each archive is unpacked into its own folder (what krew does), then `kubectl harness-rollback --help` and
-`kubectl harness-rollback history deployment/x` (a Deployment with 10 recorded revisions on the real test control
-plane) are timed with that folder first on PATH: one warm-up run each (the zipapp unpacks itself into its own
-$XDG_CACHE_HOME on its first run, as a user's first run does), then --reps runs interleaved across the archives, so
-load from elsewhere on the machine hits them alike. The medians go to stdout as a markdown table. --python puts a
-folder holding the `python3` to run the zipapps with first on PATH (e.g. the oldest supported Python).
+`kubectl harness-rollback history deployment/x` (make bench's case 2: a Deployment with 10 recorded revisions on
+the real test control plane) are timed with that folder first on PATH: one warm-up run each (the zipapp unpacks
+itself into its own $XDG_CACHE_HOME on its first run, as a user's first run does), then --reps runs interleaved
+across the archives, so load from elsewhere on the machine hits them alike. The medians go to stdout as a markdown
+table. --python puts a folder holding the `python3` to run the zipapps with first on PATH (e.g. the oldest
+supported Python, from packaging/oldest_python.sh).
 
 The cluster and the measuring come from benchmarks/run.py (`make bench`); this writes no file.
 """
@@ -31,15 +32,12 @@ from benchmarks.run import (  # noqa: E402
     Bench,
     BenchmarkBroke,
     BenchPlane,
-    create_deployment,
-    create_namespace,
     fmt_seconds,
+    history_case,
     preflight,
     progress,
     run_once,
-    set_image,
     table,
-    wait_synced,
 )
 
 NAMESPACE = "bench-dist"
@@ -56,17 +54,6 @@ def unpack(archive: Path, into: Path) -> Path:
             target.write_bytes(tar.extractfile(member).read())
             target.chmod(member.mode)
     return into
-
-
-def recorded_deployment(bench: Bench) -> None:
-    """One Deployment with REVISIONS revisions, each recorded by the plugin of this checkout."""
-    create_namespace(bench.api, NAMESPACE)
-    create_deployment(bench.api, NAMESPACE, "x", "bench.example/x:1")
-    for number in range(1, REVISIONS + 1):
-        if number > 1:
-            set_image(bench.api, NAMESPACE, "x", f"bench.example/x:{number}")
-        wait_synced(bench.api, NAMESPACE)
-        bench.plugin_record(NAMESPACE, "x", "InProgress" if number == REVISIONS else "Succeeded")
 
 
 def measure(bench: Bench, archives: dict, reps: int, python_dir: str, workdir: Path) -> dict:
@@ -108,7 +95,7 @@ def main(argv: list = None) -> int:
             preflight()
             plane.start()
             bench = Bench(plane, workdir)
-            recorded_deployment(bench)
+            history_case(bench, NAMESPACE, REVISIONS)  # make bench's case 2 Deployment; its Case is not needed
             python = bench.check(*(["env", f"PATH={args.python}"] if args.python else []), "python3", "--version")
             times = measure(bench, archives, args.reps, args.python, workdir)
         except BenchmarkBroke as exc:

@@ -5,11 +5,11 @@ PY := $(VENV)/bin/python
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' kubectl_rollback/__init__.py)
 DIST := dist
 
-.PHONY: install testenv test unit lint cluster demo bench dist clean
+.PHONY: install testenv test unit lint cluster demo bench dist lock clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,oidc]'
 	touch $@
 
 install: $(VENV)/.installed  ## the plugin and its test tools in .venv (kubectl finds .venv/bin/kubectl-harness_rollback)
@@ -36,8 +36,11 @@ demo: install testenv  ## record, history, a failed deployment and its rollback,
 bench: install testenv  ## the plugin against kubectl, side by side; writes docs/benchmarks.md
 	$(PY) benchmarks/run.py
 
-dist: install  ## the krew archive and its sha256 in plugin-manifest.yaml
+dist: install  ## the krew archive from packaging/requirements.lock, and its sha256 in plugin-manifest.yaml
 	$(PY) packaging/build_dist.py --out $(DIST)
+
+lock: install  ## resolve setup.cfg's install_requires afresh into packaging/requirements.lock (then make dist)
+	$(PY) packaging/build_dist.py --lock
 
 clean:
 	rm -rf $(VENV) $(DIST) build *.egg-info .pytest_cache .ruff_cache

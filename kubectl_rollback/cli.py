@@ -6,7 +6,8 @@ and the modules that talk to the cluster are imported only when a command runs, 
 fast.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
+# the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
 import os
 import sys

@@ -645,8 +645,13 @@ def _in_cluster() -> Connection:
 def _auth_provider_authorization(kubeconfig: Optional[str], context: str) -> Callable[[], Optional[str]]:
     """The oidc auth-provider's token (refreshed with its refresh-token when expired), through the official client's
     loader; everything else about the connection stays ours."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    try:  # an optional install (setup.cfg's `oidc` extra): the krew archive leaves it out, it is 90% of the bundle
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError:
+        raise RollbackError(f'cannot use context "{context}": its oidc auth-provider needs the Python package '
+                            f"kubernetes (>=24), which {sys.executable} does not have: install it for that python3 "
+                            "(pip install 'kubernetes>=24', or the OS package python3-kubernetes)") from None
 
     configuration = client.Configuration()
     try:

@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
 """Build the krew archive of kubectl harness-rollback and write its sha256 into plugin-manifest.yaml.
 
-    python packaging/build_dist.py --out dist [--manifest plugin-manifest.yaml]
+    python packaging/build_dist.py --out dist [--manifest plugin-manifest.yaml]   # make dist
+    python packaging/build_dist.py --lock                                         # make lock
 
 The archive, dist/kubectl-harness-rollback_v<version>.tar.gz, holds:
 
 * kubectl-harness_rollback: a zipapp (stdlib `zipapp`) with the shebang `#!/usr/bin/env python3`, bundling the
-  kubectl_rollback package and its dependencies (setup.cfg's install_requires and everything they need). The
-  dependencies are resolved for the oldest Python that setup.cfg's python_requires allows, installed with
-  `pip install --target`, and stripped of compiled extensions, so one file runs on Linux and macOS on any CPU.
-  A dependency that cannot run without its extension makes the build fail (the bundle is import-checked).
+  kubectl_rollback package (the files git tracks or would track: no caches, no build leftovers) and exactly the
+  wheels packaging/requirements.lock names, installed with `pip install --require-hashes --no-deps --target` and
+  stripped of compiled extensions, so one file runs on Linux and macOS on any CPU. A dependency that cannot run
+  without its extension makes the build fail (the bundle is import-checked).
   `kubectl-harness_rollback __complete WORD...` answers shell completion (kubectl_rollback.completion).
 * kubectl_complete-harness_rollback: the completer kubectl (1.26+) runs from PATH on TAB, a shell script that asks
   the plugin on PATH (`kubectl-harness_rollback __complete "$@"`). krew links only the plugin onto PATH, so the
   user copies this one there (README, "Shell completion"); asking through PATH keeps the copy valid across upgrades.
-* LICENSE and README.md.
+* LICENSE.
 
-The archive is reproducible: its entries are sorted, with fixed timestamps, owners and modes, so the same inputs
-(the same sources and the same resolved dependency versions) give the same sha256.
+The lock is written by --lock: setup.cfg's install_requires resolved for the oldest Python that python_requires
+allows (a dependency must also be met on every newer Python and on Linux and macOS), each distribution pinned to one
+version and its wheel's sha256. The build refuses a lock that no longer matches install_requires.
+
+The archive is reproducible: the same commit gives the same bytes on any machine, on any day, from any folder.
+Entries are sorted, with one fixed timestamp (1980-01-01, also for SOURCE_DATE_EPOCH: the manifest holds one
+sha256), fixed owners and modes; zip entries are stored (not deflated), and the tar is gzipped at level 9 with no
+name and no time in its header, so zlib is the only compressor, once. Nothing of the build's folder, clock, umask
+or user gets in.
 
 Then the manifest's spec.version, every platform's uri and sha256 are rewritten in place (the rest of the file,
 comments included, is left as it is), and the archive path and sha256 are printed.
@@ -31,6 +39,7 @@ import email.parser
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -41,6 +50,7 @@ import tempfile
 import time
 import zipapp
 import zipfile
+import zlib
 from pathlib import Path
 
 try:
@@ -61,9 +71,11 @@ BIN = "kubectl-harness_rollback"  # krew links kubectl-<name> with dashes turned
 COMPLETER = "kubectl_complete-harness_rollback"  # kubectl's name for the plugin's completer: kubectl_complete-<name>
 COMPLETE_ARG = "__complete"  # cobra's name for "complete these words", which cobra-built plugins answer too
 ARCHIVE = "kubectl-harness-rollback_v{version}.tar.gz"
+LOCK = ROOT / "packaging" / "requirements.lock"
 INTERPRETER = "/usr/bin/env python3"
-# The zip format cannot hold a date before 1980; SOURCE_DATE_EPOCH, when set, wins.
-FIXED_EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # 1980-01-01T00:00:00Z
+# The zip format cannot hold a date before 1980. SOURCE_DATE_EPOCH is not honoured on purpose: a CI that sets it to
+# the commit's time would build an archive that differs from the one the manifest names.
+FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 # Wheels are fetched as if for this platform; every compiled file in them is dropped afterwards, so the choice only
 # decides which wheel of a package that has no pure-Python one donates its Python sources (PyYAML).
 DONOR_PLATFORM = "manylinux2014_x86_64"
@@ -225,7 +237,8 @@ def marker_environments(oldest: tuple) -> list:
 
 def check_closure(site: Path, requires: list, oldest: tuple) -> tuple:
     """What the installed set lacks: (requirements missing or unmet for some supported Python or OS,
-    {name: {versions whose Requires-Python excludes the oldest supported Python}})."""
+    {name: {versions whose Requires-Python excludes the oldest supported Python}}, names of every installed
+    distribution the requirements reach)."""
     dists = installed_dists(site)
     envs = marker_environments(oldest)
     oldest_text = f"{oldest[0]}.{oldest[1]}"
@@ -233,7 +246,7 @@ def check_closure(site: Path, requires: list, oldest: tuple) -> tuple:
     for name, (version, requires_python, _) in dists.items():
         if requires_python and not SpecifierSet(requires_python).contains(oldest_text, prereleases=True):
             too_new.setdefault(name, set()).add(version)
-    missing, seen = [], set()
+    missing, seen, reached = [], set(), set()
     queue = [Requirement(r) for r in requires]
     while queue:
         req = queue.pop(0)
@@ -242,6 +255,7 @@ def check_closure(site: Path, requires: list, oldest: tuple) -> tuple:
         if key in seen:
             continue
         seen.add(key)
+        reached.add(name)
         if name not in dists or not req.specifier.contains(dists[name][0], prereleases=True):
             missing.append(req)
             continue
@@ -251,36 +265,40 @@ def check_closure(site: Path, requires: list, oldest: tuple) -> tuple:
             if dep.marker is None or any(dep.marker.evaluate(dict(env, extra=e)) for env in envs for e in extras):
                 dep.marker = None
                 queue.append(dep)
-    return missing, too_new
+    return missing, too_new, reached & set(dists)
 
 
-def pip_install(site: Path, requires: list, excluded: dict, oldest: tuple, workdir: Path) -> None:
-    constraints = workdir / "constraints.txt"
-    constraints.write_text("".join(f"{name}{','.join('!=' + v for v in sorted(versions))}\n"
-                                   for name, versions in sorted(excluded.items())), encoding="utf-8")
+def pip_install(site: Path, args: list, oldest: tuple) -> None:
+    """pip install --target site, of wheels for the oldest supported Python (compiled ones from DONOR_PLATFORM)."""
+    if site.exists():
+        shutil.rmtree(site)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
            "--target", str(site), "--only-binary=:all:", "--python-version", f"{oldest[0]}.{oldest[1]}",
-           "--implementation", "cp", "--abi", f"cp{oldest[0]}{oldest[1]}", "--platform", DONOR_PLATFORM,
-           "--constraint", str(constraints), *requires]
+           "--implementation", "cp", "--abi", f"cp{oldest[0]}{oldest[1]}", "--platform", DONOR_PLATFORM, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"pip install failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
 
 
-def install_dependencies(site: Path, requires: list, oldest: tuple, workdir: Path) -> dict:
-    """Install the dependency closure for Python >= oldest on Linux and macOS into site; returns installed_dists.
+def resolve(site: Path, requires: list, oldest: tuple, workdir: Path) -> list:
+    """The dependency closure for Python >= oldest on Linux and macOS, installed into site: returns the lock's
+    entries, sorted (canonical name, version, wheel file name, sha256).
 
     pip evaluates environment markers for the interpreter that runs it, and trusts an index that does not publish
     Requires-Python, so the result is checked: a distribution that excludes the oldest Python is excluded and a
     requirement some supported Python or OS needs is added, and pip resolves again."""
     wanted, excluded = list(requires), {}
+    constraints, report = workdir / "constraints.txt", workdir / "report.json"
     for _ in range(MAX_RESOLVE_ROUNDS):
-        if site.exists():
-            shutil.rmtree(site)
-        pip_install(site, wanted, excluded, oldest, workdir)
-        missing, too_new = check_closure(site, requires, oldest)
+        constraints.write_text("".join(f"{name}{','.join('!=' + v for v in sorted(versions))}\n"
+                                       for name, versions in sorted(excluded.items())), encoding="utf-8")
+        pip_install(site, ["--constraint", str(constraints), "--report", str(report), *wanted], oldest)
+        missing, too_new, _ = check_closure(site, requires, oldest)
         if not missing and not too_new:
-            return installed_dists(site)
+            installed = json.loads(report.read_text(encoding="utf-8"))["install"]
+            return sorted((canonicalize_name(item["metadata"]["name"]), item["metadata"]["version"],
+                           item["download_info"]["url"].rsplit("/", 1)[-1],
+                           item["download_info"]["archive_info"]["hashes"]["sha256"]) for item in installed)
         for name, versions in too_new.items():
             log(f"excluding {name} {', '.join(sorted(versions))}: needs a newer Python than {oldest[0]}.{oldest[1]}")
             excluded.setdefault(name, set()).update(versions)
@@ -289,6 +307,33 @@ def install_dependencies(site: Path, requires: list, oldest: tuple, workdir: Pat
                 log(f"adding {req}: needed on some supported Python or OS")
                 wanted.append(str(req))
     raise BuildError(f"the dependencies did not settle in {MAX_RESOLVE_ROUNDS} rounds of pip install")
+
+
+def write_lock(lock: Path, entries: list, requires: list, oldest: tuple) -> None:
+    python = f"{oldest[0]}.{oldest[1]}"
+    lines = [f"# Every distribution the krew archive bundles, for Python >= {python} on Linux and macOS,",
+             "# pinned to one wheel by its sha256 (pip's --require-hashes format).",
+             f"# Written by `make lock` from setup.cfg's install_requires: {', '.join(requires)}.",
+             "# Read by `make dist`. Do not edit by hand: change setup.cfg, then run `make lock`.", ""]
+    for name, version, wheel, sha256 in entries:
+        lines += [f"{name}=={version} \\", f"    --hash=sha256:{sha256}", f"    # {wheel}"]
+    lock.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def install_locked(site: Path, lock: Path, requires: list, oldest: tuple) -> dict:
+    """Install the lock's wheels, checked against their hashes, into site; returns installed_dists. A lock that
+    no longer satisfies install_requires, or holds what they do not need, is refused."""
+    if not lock.is_file():
+        raise BuildError(f"no {lock.name}: run `make lock` (packaging/build_dist.py --lock) to write it")
+    pip_install(site, ["--no-deps", "--require-hashes", "--requirement", str(lock)], oldest)
+    missing, too_new, reached = check_closure(site, requires, oldest)
+    unneeded = set(installed_dists(site)) - reached
+    if missing or too_new or unneeded:
+        problems = ([f"lacks {req}" for req in missing] + [f"{name} needs a newer Python" for name in sorted(too_new)]
+                    + [f"{name} is not needed" for name in sorted(unneeded)])
+        raise BuildError(f"{lock.name} does not match setup.cfg's install_requires ({'; '.join(problems)}): "
+                         "run `make lock` and commit the lock")
+    return installed_dists(site)
 
 
 def strip_site(site: Path) -> list:
@@ -311,9 +356,22 @@ def strip_site(site: Path) -> list:
     return sorted(dropped)
 
 
+def package_files(root: Path) -> list:
+    """The package's files, relative to root: those git tracks or would track (not ignored), so caches, editor
+    leftovers and build products stay out; outside a git checkout, every file but caches and compiled ones."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                 "--", PACKAGE], capture_output=True, check=True).stdout.decode().split("\0")
+        names = [name for name in listed if name and (root / name).is_file()]  # a deleted, not yet staged file
+    except (OSError, subprocess.CalledProcessError):
+        names = [p.relative_to(root).as_posix() for p in (root / PACKAGE).rglob("*") if p.is_file()]
+    return sorted(n for n in names if "__pycache__" not in n and not n.endswith((".pyc", ".pyo", *COMPILED_SUFFIXES)))
+
+
 def copy_package(root: Path, staging: Path) -> None:
-    shutil.copytree(root / PACKAGE, staging / PACKAGE,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.so", "*.egg-info"))
+    for name in package_files(root):
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / name, staging / name)
 
 
 # -- reproducible archives -------------------------------------------------------------------------------------
@@ -324,20 +382,20 @@ def zip_date_time() -> tuple:
 
 
 def write_zip(staging: Path, target: Path) -> None:
-    """A zip of staging: sorted entries (folders too, for namespace packages), fixed times and modes."""
+    """A zip of staging: sorted entries (folders too, for namespace packages), fixed times and modes, stored: the
+    tar's gzip compresses it better across files, and only one zlib run has to be the same everywhere."""
     stamp = zip_date_time()
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as zf:
         entries = [(p.relative_to(staging).as_posix() + ("/" if p.is_dir() else ""), p) for p in staging.rglob("*")]
         for name, path in sorted(entries):
+            info = zipfile.ZipInfo(name, stamp)
+            info.create_system = 3  # Unix, whatever the building OS: the modes below are Unix modes
             if path.is_dir():
-                info = zipfile.ZipInfo(name, stamp)
                 info.external_attr = (0o40755 << 16) | 0x10
                 zf.writestr(info, b"")
             else:
-                info = zipfile.ZipInfo(name, stamp)
                 info.external_attr = 0o100644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes(), compresslevel=9)
+                zf.writestr(info, path.read_bytes())
 
 
 def payload_id(staging: Path) -> str:
@@ -399,7 +457,6 @@ def verify_zipapp(pyz: Path, completer: Path, site_tops: list, version: str, bui
         f"sys.path.insert(0, {str(pyz)!r})\n"
         f"for name in {site_tops!r}:\n"
         "    importlib.import_module(name)\n"
-        "from kubernetes import client, config\n"
         "import yaml, kubectl_rollback.cli, kubectl_rollback.kube\n"
         "assert yaml.load('a: [1, 2]', Loader=yaml.SafeLoader) == {'a': [1, 2]}\n"
     )
@@ -463,6 +520,18 @@ def update_manifest(manifest: Path, version: str, archive_name: str, sha256: str
 # -- main ------------------------------------------------------------------------------------------------------
 
 
+def lock(root: Path = ROOT) -> Path:
+    """Resolve setup.cfg's install_requires afresh and write the lock."""
+    requires, oldest = read_setup_cfg(root)
+    with tempfile.TemporaryDirectory(prefix="krew-lock-") as tmp:
+        log(f"resolving {', '.join(requires)} for Python >= {oldest[0]}.{oldest[1]} (pip install --target)")
+        entries = resolve(Path(tmp) / "site", requires, oldest, Path(tmp))
+    target = root / LOCK.relative_to(ROOT)
+    write_lock(target, entries, requires, oldest)
+    log("locked " + ", ".join(f"{name} {version}" for name, version, _, _ in entries))
+    return target
+
+
 def build(out: Path, manifest: Path, root: Path = ROOT) -> tuple:
     version = read_version(root)
     requires, oldest = read_setup_cfg(root)
@@ -471,8 +540,9 @@ def build(out: Path, manifest: Path, root: Path = ROOT) -> tuple:
     with tempfile.TemporaryDirectory(prefix="krew-dist-") as tmp:
         work = Path(tmp)
         site = work / "site"
-        log(f"resolving {', '.join(requires)} for Python >= {oldest[0]}.{oldest[1]} (pip install --target)")
-        dists = install_dependencies(site, requires, oldest, work)
+        lock_file = root / LOCK.relative_to(ROOT)
+        log(f"installing {lock_file.relative_to(root)} (pip install --require-hashes --no-deps --target)")
+        dists = install_locked(site, lock_file, requires, oldest)
         log("bundling " + ", ".join(f"{name} {dists[name][0]}" for name in sorted(dists)))
         dropped = strip_site(site)
         if dropped:
@@ -491,11 +561,8 @@ def build(out: Path, manifest: Path, root: Path = ROOT) -> tuple:
         log(f"checking the zipapp ({pyz.stat().st_size} bytes, build id {build_id})")
         verify_zipapp(pyz, completer, site_tops, version, build_id, work)
         members = [(BIN, pyz, 0o755), (COMPLETER, completer, 0o755), ("LICENSE", root / "LICENSE", 0o644)]
-        if (root / "README.md").exists():
-            members.append(("README.md", root / "README.md", 0o644))
-        else:
-            log("warning: no README.md; the archive has the zipapp and LICENSE only")
         build_tarball(members, archive)
+        log(f"archive {archive.stat().st_size} bytes (zipapp {pyz.stat().st_size}, zlib {zlib.ZLIB_RUNTIME_VERSION})")
     sha256 = sha256_of(archive)
     update_manifest(manifest, version, archive.name, sha256)
     return archive, sha256
@@ -506,10 +573,15 @@ def main(argv: list = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
     parser.add_argument("--manifest", type=Path, default=ROOT / "plugin-manifest.yaml",
                         help="krew manifest to update in place (default: plugin-manifest.yaml)")
+    parser.add_argument("--lock", action="store_true",
+                        help=f"resolve the dependencies afresh into {LOCK.relative_to(ROOT)} instead of building")
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
         parser.error(f"{args.manifest}: no such file")
     try:
+        if args.lock:
+            print(lock())
+            return 0
         archive, sha256 = build(args.out, args.manifest)
     except BuildError as exc:
         print(f"build_dist: error: {exc}", file=sys.stderr)

@@ -1,14 +1,17 @@
 """The krew archive, built for real: packaging/build_dist.py into a temporary folder, against a copy of
 plugin-manifest.yaml (the repository's own file is never rewritten here), then unpacked and run the way krew and
-kubectl run it. No cluster is needed; pip needs the package registry (its cache makes reruns quicker).
+kubectl run it, also on the oldest supported Python against the test cluster. pip needs the package registry (or
+its cache) for the locked wheels.
 
-Slow (the dependency resolution of the build takes most of it), so the build runs once for the module.
+The build runs once for the module, and once more from another folder to show that it is reproducible; the
+repository's plugin-manifest.yaml must name the sha256 they give (`make dist` writes it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -22,6 +25,7 @@ import pytest
 import yaml
 
 import kubectl_rollback
+from tests import manifests
 from tests.cluster.controlplane import bin_dir
 from tests.unit.test_krew_manifest import validate_manifest
 
@@ -32,6 +36,12 @@ VERSION = kubectl_rollback.__version__
 BIN = "kubectl-harness_rollback"
 COMPLETER = "kubectl_complete-harness_rollback"
 ARCHIVE_NAME = f"kubectl-harness-rollback_v{VERSION}.tar.gz"
+LOCK = ROOT / "packaging" / "requirements.lock"
+OLDEST_PYTHON_SH = ROOT / "packaging" / "oldest_python.sh"
+# What the bundle must not carry: rich and its helpers (typer-slim instead of typer), the kubernetes client and the
+# HTTP stack it brings (an optional install, for the oidc auth-provider only).
+NOT_BUNDLED = ("rich", "pygments", "markdown_it", "shellingham", "kubernetes", "requests", "oauthlib",
+               "requests_oauthlib", "websocket", "certifi", "charset_normalizer", "idna", "dateutil", "six")
 
 
 def _load_build_dist():
@@ -57,6 +67,20 @@ def _kubectl() -> str:
     pytest.skip("no kubectl on PATH (make testenv builds one)")
 
 
+def _manifest_sha256(manifest: Path) -> str:
+    (platform,) = yaml.safe_load(manifest.read_text(encoding="utf-8"))["spec"]["platforms"]
+    return platform["sha256"]
+
+
+def _build(build_dist: Path, out: Path, manifest: Path, **env) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(build_dist), "--out", str(out), "--manifest", str(manifest)],
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=dict(os.environ, **env),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
 class Built:
     def __init__(self, tmp: Path):
         self.tmp = tmp
@@ -64,11 +88,7 @@ class Built:
         self.manifest = tmp / "harness-rollback.yaml"  # its name in krew-index
         shutil.copyfile(MANIFEST, self.manifest)
         self.repo_manifest_before = MANIFEST.read_bytes()
-        self.proc = subprocess.run(
-            [sys.executable, str(BUILD_DIST), "--out", str(self.out), "--manifest", str(self.manifest)],
-            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-        )
-        assert self.proc.returncode == 0, self.proc.stdout + self.proc.stderr
+        self.proc = _build(BUILD_DIST, self.out, self.manifest)
         self.archive = self.out / ARCHIVE_NAME
         self.extracted = tmp / "extracted"
         self.extracted.mkdir()
@@ -120,13 +140,14 @@ def test_sha256_version_and_uri_written_into_the_manifest_copy(built):
     assert MANIFEST.read_bytes() == built.repo_manifest_before
 
 
-def test_archive_holds_the_bin_completer_licence_and_readme(built):
+def test_archive_holds_the_bin_completer_and_licence(built):
     names = [m.name for m in built.members]
-    expected = [BIN, COMPLETER, "LICENSE"] + (["README.md"] if (ROOT / "README.md").exists() else [])
-    assert names == expected
+    assert names == [BIN, COMPLETER, "LICENSE"]
     modes = {m.name: m.mode for m in built.members}
     assert modes[BIN] == modes[COMPLETER] == 0o755 and modes["LICENSE"] == 0o644
-    assert {(m.uid, m.gid, m.mtime) for m in built.members} == {(0, 0, built.members[0].mtime)}
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in built.members} == {(0, 0, "root", "root", 315532800)}
+    raw = built.archive.read_bytes()  # gzip header: no file name (FLG 0), MTIME 0, XFL 2 (level 9), OS 255
+    assert raw[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     assert (built.extracted / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
     # every file the manifest installs is in the archive, and bin is one of them
     manifest = yaml.safe_load(built.manifest.read_text(encoding="utf-8"))
@@ -142,11 +163,27 @@ def test_bin_is_a_pure_python_zipapp(built):
         names = zf.namelist()
         assert names == sorted(names)
         for needed in ("__main__.py", "kubectl_rollback/__init__.py", "kubectl_rollback/cli.py",
-                       "kubernetes/__init__.py", "typer/__init__.py", "tabulate/__init__.py", "yaml/__init__.py"):
+                       "typer/__init__.py", "click/__init__.py", "tabulate/__init__.py", "yaml/__init__.py",
+                       "urllib3/__init__.py", "socks.py"):
             assert needed in names
         assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".pyc")) or "__pycache__" in n]
-        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)} or "SOURCE_DATE_EPOCH" in os.environ
+        assert not [n for n in names if n.split("/")[0] in NOT_BUNDLED or n.split(".")[0] in NOT_BUNDLED]
+        infos = zf.infolist()
+        assert {(i.date_time, i.compress_type, i.create_system) for i in infos} == {
+            ((1980, 1, 1, 0, 0, 0), zipfile.ZIP_STORED, 3)}
+        assert {i.external_attr >> 16 for i in infos} == {0o100644, 0o40755}
         assert zf.read("kubectl_rollback/cli.py") == (ROOT / "kubectl_rollback" / "cli.py").read_bytes()
+        # the package's files are what git lists (no caches, no leftovers), the dependencies exactly the lock's pins
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard",
+                                 "kubectl_rollback"], capture_output=True, text=True, check=True).stdout.split()
+        assert sorted(n for n in names if n.startswith("kubectl_rollback/") and not n.endswith("/")) == sorted(
+            n for n in listed if (ROOT / n).is_file() and "__pycache__" not in n)
+        bundled = {(re.sub(r"[-_.]+", "-", m.group(1)).lower(), m.group(2))
+                   for m in (re.match(r"([^/]+)-([^-/]+)\.dist-info/$", n) for n in names) if m}
+        locked = set(re.findall(r"^([a-z0-9-]+)==(\S+) \\$", LOCK.read_text(encoding="utf-8"), re.M))
+        assert bundled == locked and locked
+        assert not [n for n in names if n.endswith(".dist-info/RECORD") or n.endswith("direct_url.json")]
+        assert b"/tmp/" not in zf.read("__main__.py") and str(ROOT).encode() not in zf.read("__main__.py")
 
 
 def test_extracted_bin_runs_directly(built):
@@ -221,3 +258,111 @@ def test_packaging_is_reproducible(built, tmp_path):
     members = [(m.name, rebuilt if m.name == BIN else built.extracted / m.name, m.mode) for m in built.members]
     build_dist.build_tarball(members, archive)
     assert _sha256(archive) == _sha256(built.archive)
+
+
+def test_oidc_without_the_kubernetes_package_says_what_to_install(built, tmp_path):
+    """The kubernetes client is not bundled: a context with the oidc auth-provider, the one user of it, gets one
+    line naming the package and exit 1, from the zipapp isolated from every site-packages."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {auth-provider: {name: oidc, config: {client-id: x, id-token: y,"
+        " idp-issuer-url: 'https://issuer.invalid'}}}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u, namespace: ns}}]\n",
+        encoding="utf-8",
+    )
+    proc = built.run([sys.executable, "-I", "-S", str(built.extracted / BIN), "history", "deployment/web",
+                      "--kubeconfig", str(kubeconfig), "--request-timeout", "1s"])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert 'cannot use context "c": its oidc auth-provider needs the Python package kubernetes' in proc.stderr
+    assert "pip install 'kubernetes>=24'" in proc.stderr
+
+
+def test_two_builds_in_two_folders_give_the_same_bytes(built, tmp_path):
+    """The sources (what git lists, as make dist bundles them) copied into another folder, with other file times
+    and modes, built later under another umask and TMPDIR: the same archive, byte for byte."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    other = tmp_path / "another clone" / "kubectl-harness-rollback"
+    for i, name in enumerate(n for n in listed if n and (ROOT / n).is_file()):
+        (other / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, other / name)
+        os.chmod(other / name, 0o600 if i % 2 else 0o664)
+        os.utime(other / name, (1_800_000_000 + i, 1_800_000_000 + i))
+    subprocess.run(["git", "-C", str(other), "init", "-q"], check=True)  # files git would track: all of them
+    (tmp_path / "tmp").mkdir()
+    old_umask = os.umask(0o077)
+    try:
+        _build(other / "packaging" / "build_dist.py", tmp_path / "out", other / "plugin-manifest.yaml",
+               TMPDIR=str(tmp_path / "tmp"), TZ="Pacific/Kiritimati", LC_ALL="C")
+    finally:
+        os.umask(old_umask)
+    assert _sha256(tmp_path / "out" / ARCHIVE_NAME) == _sha256(built.archive)
+    assert _manifest_sha256(other / "plugin-manifest.yaml") == _sha256(built.archive)
+
+
+def test_a_lock_that_does_not_match_install_requires_is_refused(tmp_path):
+    """setup.cfg changed without `make lock`: the build stops with one message saying so, and builds nothing."""
+    copy = tmp_path / "checkout"
+    for name in ("setup.cfg", "LICENSE", "plugin-manifest.yaml"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "packaging", copy / "packaging")
+    shutil.copytree(ROOT / "kubectl_rollback", copy / "kubectl_rollback", ignore=shutil.ignore_patterns("__pycache__"))
+    setup_cfg = (copy / "setup.cfg").read_text(encoding="utf-8")
+    (copy / "setup.cfg").write_text(setup_cfg.replace("install_requires =\n", "install_requires =\n    six>=1.16\n"),
+                                    encoding="utf-8")
+    lock = (copy / "packaging" / "requirements.lock").read_text(encoding="utf-8")
+    (copy / "packaging" / "requirements.lock").write_text(  # and a pin lost: pysocks
+        re.sub(r"^pysocks==.*?(?=^\S)", "", lock, flags=re.M | re.S), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(copy / "packaging" / "build_dist.py"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("build_dist: error: requirements.lock does not match setup.cfg's install_requires"), error
+    assert "lacks six>=1.16" in error and "lacks PySocks>=1.7" in error and error.endswith("run `make lock` and "
+                                                                                         "commit the lock")
+    assert not (tmp_path / "out" / ARCHIVE_NAME).exists()
+    assert (copy / "plugin-manifest.yaml").read_bytes() == MANIFEST.read_bytes()
+
+
+def test_the_manifest_names_the_archive_make_dist_builds(built):
+    """plugin-manifest.yaml is committed with the sha256 of the archive this tree builds: a change to the plugin, the
+    lock, LICENSE or the packaging that was not followed by `make dist` fails here."""
+    assert _manifest_sha256(MANIFEST) == _sha256(built.archive), (
+        "plugin-manifest.yaml's sha256 is not the archive's this tree builds: run `make dist` and commit "
+        "plugin-manifest.yaml")
+
+
+@pytest.fixture(scope="module")
+def oldest_python() -> str:
+    """A folder whose python3 is the oldest Python setup.cfg allows (packaging/oldest_python.sh provides it)."""
+    proc = subprocess.run(["bash", str(OLDEST_PYTHON_SH)], capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        pytest.fail(f"no oldest Python: packaging/oldest_python.sh exited {proc.returncode}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def test_archive_runs_through_kubectl_on_the_oldest_python(built, oldest_python, ns, tmp_path):
+    """What a krew user on the oldest supported Python gets: kubectl finds the unpacked plugin, `python3` on PATH is
+    3.9, and --version and history (with -n, -o, --as: the options typer must see) work against the test cluster."""
+    ns.apply(manifests.deployment("web", "example.test/web:1"))
+    ns.rollout_status("deployment/web")
+    ns.plugin("record", "deployment/web", "--status", "Succeeded", "--workflow-id", "wf1", "--service-id", "svc",
+              "--infra-id", "infra", check=True)
+    path = os.pathsep.join([oldest_python, str(built.extracted), str(bin_dir()), os.environ.get("PATH", "")])
+    env = dict(ns.cluster.env, PATH=path, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    python = subprocess.run(["python3", "-c", "import sys; print(sys.version_info[:2])"], env=env,
+                            capture_output=True, text=True, check=True)
+    assert python.stdout.strip() == "(3, 9)", python.stdout
+    version = ns.cluster.run("harness-rollback", "--version", env=env)
+    assert version.stdout.strip() == f"kubectl-harness-rollback {VERSION}", version.stderr
+    history = ns.cluster.run("harness-rollback", "history", "deployment/web", "-n", ns.name, "-o", "json",
+                             "--as", "system:admin", "--as-group", "system:masters", env=env)
+    assert "Traceback" not in history.stderr, history.stderr
+    (revision,) = json.loads(history.stdout)["revisions"]
+    assert revision["status"] == "Succeeded" and revision["workflowId"] == "wf1", revision
+    assert list((tmp_path / "cache" / "kubectl-harness-rollback" / "zipapp").glob("*/.complete"))

@@ -100,7 +100,7 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
         if not isinstance(stored, dict):
             stored = target_template
             notes.append(
-                f"{display}: revision {number} was recorded without its applied template; the last-applied "
+                f"{display}: revision {number} has no applied template recorded (or readable); the last-applied "
                 "configuration now holds the revision's template as the server stored it (defaults included), "
                 "so the next kubectl apply also resets defaulted fields the manifest leaves out"
             )

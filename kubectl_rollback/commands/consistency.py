@@ -7,7 +7,7 @@ from typing import Any, Tuple
 
 from kubectl_rollback import applied
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import NotFoundError, RollbackError
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.workloads.base import WorkloadKind
@@ -16,7 +16,9 @@ from kubectl_rollback.workloads.base import WorkloadKind
 def prepare(kube: Kube, kind: WorkloadKind, workload: dict, target: Revision) -> applied.Plan:
     try:
         annotations = kube.get(kind.revision_resource, target.name)["metadata"].get("annotations") or {}
-    except NotFoundError:  # pruned since we listed it: the rollback itself reports that
+    except (NotFoundError, ForbiddenError):
+        # Pruned since we listed it, or a role without `get` on revisions (docs/rbac.yaml grants it): derive, and
+        # let the rollback's own write report what it must.
         annotations = {}
     return applied.plan(
         workload,

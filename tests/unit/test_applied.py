@@ -65,7 +65,7 @@ def test_plan_puts_the_recorded_template_in_last_applied_and_changes_nothing_els
 def test_plan_derives_the_applied_template_from_the_revision_and_says_so():
     plan = applied.plan(workload(TEMPLATE_2), {}, TEMPLATE_1, "deployment/api", 1)
     assert json.loads(plan.last_applied)["spec"]["template"] == TEMPLATE_1
-    assert len(plan.notes) == 1 and "recorded without its applied template" in plan.notes[0]
+    assert len(plan.notes) == 1 and "no applied template recorded" in plan.notes[0]
 
 
 def test_plan_leaves_a_workload_never_applied_alone():

@@ -214,7 +214,9 @@ def record(
     """Record the outcome of a deployment on the revision that backs the workload now.
 
     Identity flags left out keep the values already recorded on that revision, so a pipeline can record
-    InProgress with every flag and later Succeeded or Failed with --status alone.
+    InProgress with every flag and later Succeeded or Failed with --status alone. The revision also keeps what was
+    applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
+    next kubectl apply, client-side or server-side, consistent.
     """
     from kubectl_rollback.commands import record as command
     from kubectl_rollback.targets import parse_kind_name
@@ -344,7 +346,9 @@ def rollback(
     The pod template of that revision replaces the workload's, as `kubectl rollout undo` does; nothing else of
     the workload changes. The revision left is recorded Failed if it was InProgress or unrecorded, and the
     target gets the audit annotations harness.io/rolled-back-from and harness.io/rolled-back-at. A canary
-    Deployment NAME-canary (pods labelled harness.io/track: canary) is deleted, unless --keep-canary.
+    Deployment NAME-canary (pods labelled harness.io/track: canary) is deleted, unless --keep-canary. The
+    template part of kubectl.kubernetes.io/last-applied-configuration and the template's field owners come back
+    with the template, so the next kubectl apply (client- or server-side) gives exactly its manifest.
     """
     from kubectl_rollback import output as printer
     from kubectl_rollback.targets import select

@@ -82,6 +82,7 @@ def rollback_dict(result) -> dict:
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
         "diff": result.diff or None,
+        "applyNotes": list(result.apply_notes),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import render
+from kubectl_rollback import applied, render
 from kubectl_rollback.commands import wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
@@ -96,7 +96,9 @@ def _write(
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
-    annotate(kube, kind.revision_resource, revision, annotations, still_wanted=lambda current: True)
+    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
+    kept = dict(annotations, **applied.revision_annotations(workload))
+    annotate(kube, kind.revision_resource, revision, kept, still_wanted=lambda current: True)
     return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
 
 

@@ -8,7 +8,7 @@ import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
-from kubectl_rollback.commands import history, wait
+from kubectl_rollback.commands import consistency, history, wait
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -39,6 +39,7 @@ class Result(Printed):
     warnings: tuple = ()
     rolled_out: Optional[bool] = None  # with --wait: True once the rollout completed
     canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
+    apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -47,7 +48,7 @@ class Result(Printed):
         return render.rollback_dict(self)
 
     def notes(self) -> Sequence[str]:
-        return render.skipped_notes(self.history)
+        return render.skipped_notes(self.history) + list(self.apply_notes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,8 +142,11 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings)
     patch_type, body = kind.rollback_patch(state.workload, target)
+    # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
+    plan = consistency.prepare(kube, kind, state.workload, target)
+    patch_type, body = consistency.patch(plan, patch_type, body)
     try:
-        kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
+        patched = kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
     except ConflictError as exc:
         if exc.ambiguous:
             race.unanswered = UnansweredWrite(source, target)
@@ -150,8 +154,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             race.lost = True
         raise
     if request.dry_run.server_side:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings)
-    return _applied(kube, kind, state, source, target, warnings, diff)
+        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
+                      apply_notes=plan.notes)
+    warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
+    return dataclasses.replace(_applied(kube, kind, state, source, target, warnings, diff), apply_notes=plan.notes)
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,

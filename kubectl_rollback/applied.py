@@ -1,0 +1,253 @@
+"""Apply consistency (pure): after a rollback, the next apply of a manifest by the same means as before must give
+exactly that manifest's template (kubernetes/kubectl#1301, kubernetes/kubernetes#77058).
+
+Client-side apply computes a three-way merge from `kubectl.kubernetes.io/last-applied-configuration`; a rollback
+that leaves it describing the failed release keeps whatever the restored template has and the failed one had not
+(e.g. an env var the next release drops). So the annotation's `spec.template` is made to describe the restored
+template, and nothing else in it changes.
+
+Server-side apply decides by field ownership (`metadata.managedFields`); the rollback's write makes the plugin own
+the template fields it changed, so the next `kubectl apply --server-side` conflicts, and fields the manager no
+longer sets stay. So the ownership of the template is put back as it was when the target revision was recorded
+(each manager's `fieldsV1` under `spec.template`), which is what client-go's util/csaupgrade does for the
+client-side-apply manager: a rewrite of managedFields alone, preconditioned on the resourceVersion. See
+docs/apply-consistency.md.
+
+What `record` keeps on the revision object for this: the template part of the last-applied configuration
+(APPLIED_TEMPLATE) and the template's field ownership (TEMPLATE_OWNERS), both JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from typing import Any, List, Optional, Tuple
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+APPLIED_TEMPLATE = "harness.io/applied-template"
+TEMPLATE_OWNERS = "harness.io/template-owners"
+HELM_RELEASE = "meta.helm.sh/release-name"
+# The manager the API server books our writes under: the User-Agent's product (kube.py), as for any client that
+# sends no fieldManager.
+PLUGIN_MANAGER = "kubectl-harness-rollback"
+TEMPLATE_PATH = ("f:spec", "f:template")
+APPLY = "Apply"
+
+
+# -- what record keeps -----------------------------------------------------------------------------------------
+
+
+def last_applied(workload: dict) -> Optional[dict]:
+    """The workload's last-applied configuration, or None (never applied client-side, or unreadable)."""
+    text = (workload["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def template_owners(managed_fields: Optional[list]) -> List[dict]:
+    """Who owns which field of the pod template: one entry per managedFields entry that owns any."""
+    owners = []
+    for entry in managed_fields or []:
+        fields = subtree(entry.get("fieldsV1") or {}, TEMPLATE_PATH)
+        if fields and not entry.get("subresource"):
+            owners.append({
+                "manager": entry.get("manager", ""),
+                "operation": entry.get("operation", ""),
+                "apiVersion": entry.get("apiVersion", ""),
+                "fields": fields,
+            })
+    return owners
+
+
+def revision_annotations(workload: dict) -> dict:
+    """The annotations `record` writes on the live revision (None removes a stale key: this revision was not applied
+    that way)."""
+    applied = last_applied(workload)
+    template = (applied.get("spec") or {}).get("template") if applied else None
+    owners = template_owners(workload["metadata"].get("managedFields"))
+    return {
+        APPLIED_TEMPLATE: _compact(template) if isinstance(template, dict) else None,
+        TEMPLATE_OWNERS: _compact(owners) if any(o["operation"] == APPLY for o in owners) else None,
+    }
+
+
+# -- what rollback does with it ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a rollback changes besides the template so that the next apply stays consistent."""
+
+    last_applied: Optional[str]  # the new annotation value; None: leave it (the workload was never applied)
+    recorded_owners: Optional[List[dict]]  # template ownership stored by record; None: none stored
+    server_side: bool  # some manager applies this template server-side: put its ownership back after the write
+    notes: Tuple[str, ...] = ()
+
+
+def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int) -> Plan:
+    """Decide from the workload (before the rollback) and the target revision object's annotations."""
+    notes: List[str] = []
+    new_last_applied = None
+    applied = last_applied(workload)
+    if applied is not None:
+        stored = _load(revision_annotations_.get(APPLIED_TEMPLATE))
+        if not isinstance(stored, dict):
+            stored = target_template
+            notes.append(
+                f"{display}: revision {number} has no applied template recorded (or readable); the last-applied "
+                "configuration now holds the revision's template as the server stored it (defaults included), "
+                "so the next kubectl apply also resets defaulted fields the manifest leaves out"
+            )
+        restored = copy.deepcopy(applied)
+        restored.setdefault("spec", {})["template"] = stored
+        new_last_applied = _compact(restored) + "\n"  # kubectl's own encoding ends with a newline
+    recorded = _load(revision_annotations_.get(TEMPLATE_OWNERS))
+    recorded_owners = recorded if _valid_owners(recorded) else None
+    applies_now = any(o["operation"] == APPLY for o in template_owners(workload["metadata"].get("managedFields")))
+    server_side = applies_now or bool(recorded_owners)
+    if server_side and recorded_owners is None:
+        notes.append(
+            f"{display}: revision {number} was recorded without its field owners; the template fields this rollback "
+            "changed go to the manager that applies the template server-side now"
+        )
+    helm = (workload["metadata"].get("annotations") or {}).get(HELM_RELEASE)
+    if helm:
+        notes.append(
+            f"{display} belongs to Helm release {helm}, whose history does not know about this rollback: the next "
+            "helm upgrade patches from its last release's manifest (the failed one), so fields this rollback "
+            f"restored that the chart no longer sets stay; prefer 'helm rollback {helm}' to keep Helm's history in step"
+        )
+    return Plan(new_last_applied, recorded_owners, server_side, tuple(notes))
+
+
+def managed_fields_after(managed_fields: list, plan_: Plan, before: list, now: str) -> Optional[list]:
+    """The managedFields the workload should have after the rollback's write (`managed_fields`): the template's
+    ownership as recorded with the target revision, or without a record, the plugin's template fields handed to the
+    one manager that applied the template server-side before (`before`). None: nothing to change."""
+    if not plan_.server_side:
+        return None
+    entries = copy.deepcopy(managed_fields)
+    if plan_.recorded_owners is not None:
+        for entry in entries:
+            entry["fieldsV1"] = without(entry.get("fieldsV1") or {}, TEMPLATE_PATH)
+        for owner in plan_.recorded_owners:
+            entry = _entry(entries, owner["manager"], owner["operation"], owner["apiVersion"], now)
+            entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, TEMPLATE_PATH, owner["fields"])
+    else:
+        appliers = {(o["manager"], o["apiVersion"]) for o in template_owners(before) if o["operation"] == APPLY}
+        ours = next((e for e in entries if e.get("manager") == PLUGIN_MANAGER and e.get("operation") != APPLY), None)
+        if len(appliers) != 1 or ours is None or not subtree(ours.get("fieldsV1") or {}, TEMPLATE_PATH):
+            return None
+        manager, api_version = appliers.pop()
+        taken = subtree(ours["fieldsV1"], TEMPLATE_PATH) or {}
+        ours["fieldsV1"] = without(ours["fieldsV1"], TEMPLATE_PATH)
+        entry = _entry(entries, manager, APPLY, api_version, now)
+        entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, TEMPLATE_PATH, union(
+            subtree(entry.get("fieldsV1") or {}, TEMPLATE_PATH) or {}, taken))
+    result = [e for e in entries if e.get("fieldsV1")]
+    return None if _same_entries(result, managed_fields) else result
+
+
+def with_annotation(patch_type: str, body: Any, key: str, value: str) -> Any:
+    """The rollback patch (a JSON patch or a strategic/merge patch) that also sets one annotation, in the same write."""
+    if patch_type == "json":
+        pointer = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        return list(body) + [{"op": "add", "path": pointer, "value": value}]
+    body = copy.deepcopy(body)
+    body.setdefault("metadata", {}).setdefault("annotations", {})[key] = value
+    return body
+
+
+# -- fieldsV1 sets -------------------------------------------------------------------------------------------------
+# A fieldsV1 set is a tree: "f:NAME" a field, "k:{...}" a list item by its keys, "v:..." a set member, "i:N" an index,
+# "." the node itself; a leaf is {}.
+
+
+def subtree(fields: dict, path: Tuple[str, ...]) -> Optional[dict]:
+    node: Any = fields
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def without(fields: dict, path: Tuple[str, ...]) -> dict:
+    """`fields` with the subtree at `path` gone, and parents left empty by it pruned."""
+    if not path or path[0] not in fields:
+        return fields
+    result = dict(fields)
+    if len(path) == 1:
+        del result[path[0]]
+    else:
+        inner = without(result[path[0]], path[1:])
+        if set(inner) - {"."}:
+            result[path[0]] = inner
+        else:
+            del result[path[0]]
+    return result
+
+
+def graft(fields: dict, path: Tuple[str, ...], value: dict) -> dict:
+    result = dict(fields)
+    if len(path) == 1:
+        result[path[0]] = value
+    else:
+        result[path[0]] = graft(result.get(path[0]) or {}, path[1:], value)
+    return result
+
+
+def union(a: dict, b: dict) -> dict:
+    result = dict(a)
+    for key, value in b.items():
+        result[key] = union(result[key], value) if key in result else value
+    return result
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def _entry(entries: list, manager: str, operation: str, api_version: str, now: str) -> dict:
+    for entry in entries:
+        if entry.get("manager") == manager and entry.get("operation") == operation and not entry.get("subresource"):
+            return entry
+    entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,
+             "fieldsType": "FieldsV1", "fieldsV1": {}}
+    entries.append(entry)
+    return entry
+
+
+def _same_entries(a: list, b: list) -> bool:
+    def key(entries: list) -> list:
+        return sorted(_compact(e) for e in entries)
+
+    return key(a) == key(b)
+
+
+def _valid_owners(value: Any) -> bool:
+    def valid(owner: Any) -> bool:
+        return (isinstance(owner, dict) and all(isinstance(owner.get(k), str) for k in ("manager", "operation",
+                "apiVersion")) and isinstance(owner.get("fields"), dict))
+
+    return isinstance(value, list) and all(valid(o) for o in value)
+
+
+def _load(text: Optional[str]) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+

@@ -1,0 +1,67 @@
+"""The I/O of apply consistency (the decisions are applied.py): read what `record` kept on the target revision,
+set the last-applied configuration in the rollback's own write, then hand the template's field ownership back."""
+
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+from kubectl_rollback import applied
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback.kube import Kube, retry_on_conflict
+from kubectl_rollback.records import now_rfc3339
+from kubectl_rollback.workloads.base import WorkloadKind
+
+
+def prepare(kube: Kube, kind: WorkloadKind, workload: dict, target: Revision) -> applied.Plan:
+    try:
+        annotations = kube.get(kind.revision_resource, target.name)["metadata"].get("annotations") or {}
+    except (NotFoundError, ForbiddenError):
+        # Pruned since we listed it, or a role without `get` on revisions (docs/rbac.yaml grants it): derive, and
+        # let the rollback's own write report what it must.
+        annotations = {}
+    return applied.plan(
+        workload,
+        annotations,
+        kind.comparable(target.template),
+        kind.display(workload["metadata"]["name"]),
+        target.number,
+    )
+
+
+def patch(plan: applied.Plan, patch_type: str, body: Any) -> Tuple[str, Any]:
+    """The rollback patch, with the last-applied configuration set in the same write when there is one."""
+    if plan.last_applied is None:
+        return patch_type, body
+    return patch_type, applied.with_annotation(patch_type, body, applied.LAST_APPLIED, plan.last_applied)
+
+
+def restore_ownership(kube: Kube, kind: WorkloadKind, before: dict, after: dict, plan: applied.Plan) -> tuple:
+    """After the rollback's write (`after`, the server's answer): rewrite managedFields alone, preconditioned on the
+    resourceVersion, as client-go's csaupgrade does; on a conflict, from a fresh read. Returns the warning if it could
+    not (the rollback itself stands)."""
+    name = after["metadata"]["name"]
+    current: dict = {"object": after}
+
+    def attempt() -> None:
+        obj = current["object"] or kube.get(kind.resource, name)
+        current["object"] = None  # a retry starts from a fresh read
+        fields = applied.managed_fields_after(
+            obj["metadata"].get("managedFields") or [], plan, before["metadata"].get("managedFields") or [],
+            now_rfc3339(),
+        )
+        if fields is None:
+            return
+        ops = [
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": fields},
+        ]
+        kube.patch(kind.resource, name, ops, "json")
+
+    if not plan.server_side:
+        return ()
+    try:
+        retry_on_conflict(attempt, f"cannot hand the template's fields of {kind.display(name)} back to their managers")
+    except RollbackError as exc:
+        return (f"rolled back, but the next server-side apply may conflict: {exc.message}",)
+    return ()

@@ -1,0 +1,126 @@
+"""applied.py: the last-applied configuration and the template's field ownership after a rollback (pure)."""
+
+from __future__ import annotations
+
+import json
+
+from kubectl_rollback import applied
+
+TEMPLATE_1 = {"metadata": {"labels": {"app": "api"}},
+              "spec": {"containers": [{"name": "app", "image": "api:1", "env": [{"name": "A"}, {"name": "B"}]}]}}
+TEMPLATE_2 = {"metadata": {"labels": {"app": "api"}},
+              "spec": {"containers": [{"name": "app", "image": "api:2", "env": [{"name": "A"}]}]}}
+FIELDS_1 = {"f:spec": {"f:containers": {'k:{"name":"app"}': {".": {}, "f:image": {},
+                                                              "f:env": {'k:{"name":"A"}': {}, 'k:{"name":"B"}': {}}}}}}
+FIELDS_2 = {"f:spec": {"f:containers": {'k:{"name":"app"}': {".": {}, "f:image": {},
+                                                              "f:env": {'k:{"name":"A"}': {}}}}}}
+
+
+def workload(template: dict, last_applied: bool = True, managed: list = None, annotations: dict = None) -> dict:
+    meta: dict = {"name": "api", "annotations": dict(annotations or {}), "managedFields": managed or []}
+    if last_applied:
+        config = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                  "spec": {"replicas": 3, "template": template}}
+        meta["annotations"][applied.LAST_APPLIED] = json.dumps(config)
+    return {"metadata": meta, "spec": {"template": template}}
+
+
+def entry(manager: str, operation: str, template_fields: dict = None, other: dict = None) -> dict:
+    fields = dict(other or {})
+    if template_fields is not None:
+        fields = applied.graft(fields, applied.TEMPLATE_PATH, template_fields)
+    return {"manager": manager, "operation": operation, "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+            "fieldsV1": fields}
+
+
+REPLICAS = {"f:spec": {"f:replicas": {}}}
+
+
+def test_record_keeps_the_applied_template_and_the_apply_owners():
+    kept = applied.revision_annotations(workload(TEMPLATE_1, managed=[entry("kubectl", "Apply", FIELDS_1, REPLICAS)]))
+    assert json.loads(kept[applied.APPLIED_TEMPLATE]) == TEMPLATE_1
+    assert json.loads(kept[applied.TEMPLATE_OWNERS]) == [
+        {"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "fields": FIELDS_1}
+    ]
+
+
+def test_record_of_a_workload_never_applied_removes_both_keys():
+    kept = applied.revision_annotations(workload(TEMPLATE_1, last_applied=False,
+                                                 managed=[entry("kubectl-create", "Update", FIELDS_1)]))
+    assert kept == {applied.APPLIED_TEMPLATE: None, applied.TEMPLATE_OWNERS: None}
+
+
+def test_plan_puts_the_recorded_template_in_last_applied_and_changes_nothing_else():
+    live = workload(TEMPLATE_2)
+    stored = {applied.APPLIED_TEMPLATE: json.dumps(TEMPLATE_1)}
+    plan = applied.plan(live, stored, {"derived": True}, "deployment/api", 1)
+    restored = json.loads(plan.last_applied)
+    before = json.loads(live["metadata"]["annotations"][applied.LAST_APPLIED])
+    assert restored["spec"]["template"] == TEMPLATE_1
+    restored["spec"]["template"] = TEMPLATE_2
+    assert restored == before  # replicas, metadata and the rest stay as they were
+    assert plan.notes == () and not plan.server_side
+
+
+def test_plan_derives_the_applied_template_from_the_revision_and_says_so():
+    plan = applied.plan(workload(TEMPLATE_2), {}, TEMPLATE_1, "deployment/api", 1)
+    assert json.loads(plan.last_applied)["spec"]["template"] == TEMPLATE_1
+    assert len(plan.notes) == 1 and "no applied template recorded" in plan.notes[0]
+
+
+def test_plan_leaves_a_workload_never_applied_alone():
+    plan = applied.plan(workload(TEMPLATE_2, last_applied=False, managed=[entry("kubectl-create", "Update", FIELDS_2)]),
+                        {}, TEMPLATE_1, "deployment/api", 1)
+    assert plan.last_applied is None and not plan.server_side and plan.notes == ()
+    managed = [entry("x", "Update", FIELDS_1)]
+    assert applied.managed_fields_after(managed, plan, managed, "t") is None
+
+
+def test_plan_notes_helm_ownership():
+    plan = applied.plan(workload(TEMPLATE_2, annotations={applied.HELM_RELEASE: "shop"}), {}, TEMPLATE_1, "d/api", 1)
+    assert any("Helm release shop" in note and "helm rollback shop" in note for note in plan.notes)
+
+
+def test_recorded_owners_replace_the_template_ownership_of_every_manager():
+    before = [entry("kubectl", "Apply", FIELDS_2, REPLICAS)]
+    after_write = [entry("kubectl", "Apply", FIELDS_2, REPLICAS), entry(applied.PLUGIN_MANAGER, "Update", FIELDS_1)]
+    owners = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "fields": FIELDS_1}]
+    plan = applied.plan(workload(TEMPLATE_2, managed=before), {applied.TEMPLATE_OWNERS: json.dumps(owners)},
+                        TEMPLATE_1, "deployment/api", 1)
+
+    fields = applied.managed_fields_after(after_write, plan, before, "2026-01-01T00:00:00Z")
+
+    assert fields == [entry("kubectl", "Apply", FIELDS_1, REPLICAS)]  # the plugin's entry had only template fields
+
+
+def test_without_recorded_owners_the_plugin_hands_its_template_fields_to_the_one_applier():
+    before = [entry("kubectl", "Apply", FIELDS_2, REPLICAS)]
+    after_write = [entry("kubectl", "Apply", FIELDS_2, REPLICAS),
+                   entry(applied.PLUGIN_MANAGER, "Update", FIELDS_1, {"f:metadata": {"f:annotations": {"f:x": {}}}})]
+    plan = applied.plan(workload(TEMPLATE_2, managed=before), {}, TEMPLATE_1, "deployment/api", 1)
+
+    fields = applied.managed_fields_after(after_write, plan, before, "t")
+
+    assert fields == [entry("kubectl", "Apply", applied.union(FIELDS_2, FIELDS_1), REPLICAS),
+                      entry(applied.PLUGIN_MANAGER, "Update", None, {"f:metadata": {"f:annotations": {"f:x": {}}}})]
+    assert any("recorded without its field owners" in note for note in plan.notes)
+
+
+def test_already_consistent_ownership_needs_no_write():
+    owners = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "fields": FIELDS_1}]
+    managed = [entry("kubectl", "Apply", FIELDS_1, REPLICAS)]
+    plan = applied.plan(workload(TEMPLATE_1, managed=managed), {applied.TEMPLATE_OWNERS: json.dumps(owners)},
+                        TEMPLATE_1, "deployment/api", 1)
+    assert applied.managed_fields_after(managed, plan, managed, "t") is None
+
+
+def test_with_annotation_adds_to_a_json_patch_and_to_a_strategic_patch():
+    ops = applied.with_annotation("json", [{"op": "replace", "path": "/spec/template", "value": {}}], "a/b~c", "v")
+    assert ops[-1] == {"op": "add", "path": "/metadata/annotations/a~1b~0c", "value": "v"}
+    body = applied.with_annotation("strategic", {"metadata": {"resourceVersion": "7"}}, "k", "v")
+    assert body == {"metadata": {"resourceVersion": "7", "annotations": {"k": "v"}}}
+
+
+def test_without_prunes_parents_it_empties():
+    assert applied.without({"f:spec": {"f:template": {"f:x": {}}, ".": {}}}, applied.TEMPLATE_PATH) == {}
+    assert applied.without({"f:spec": {"f:template": {}, "f:replicas": {}}}, applied.TEMPLATE_PATH) == REPLICAS

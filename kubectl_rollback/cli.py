@@ -131,7 +131,7 @@ def _connect(
     as_user: Optional[str],
     as_groups: Optional[List[str]],
     as_uid: Optional[str],
-) -> Kube:
+) -> "Kube":
     from kubectl_rollback.kube import ConnectionOptions, Kube
 
     impersonation = Impersonation(as_user, tuple(as_groups or ()), as_uid).validate()
@@ -157,7 +157,7 @@ def _identity(
     return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
 
 
-def _finish(result: Result, fmt: OutputFormat) -> None:
+def _finish(result: "Result", fmt: OutputFormat) -> None:
     """Print the result, then end with the error it carries, if any (its exit code leaves from main)."""
     from kubectl_rollback import output
 

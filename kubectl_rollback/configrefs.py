@@ -12,6 +12,7 @@ said about a Secret names keys only.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import difflib
@@ -150,9 +151,15 @@ def content(kind: str, obj: Mapping) -> dict:
     return kept
 
 
-def data_bytes(obj: Mapping) -> int:
-    """The size the API server's 1 MiB rule counts (values as stored; base64 text is a bound from above)."""
-    return sum(len(k) + len(str(v)) for field in ("data", "binaryData") for k, v in (obj.get(field) or {}).items())
+def data_bytes(kind: str, obj: Mapping) -> int:
+    """The size the API server's 1 MiB rule counts: keys and values, base64 values (a Secret's data, binaryData)
+    decoded."""
+    total = 0
+    for field in ("data", "binaryData"):
+        encoded = kind == SECRET or field == "binaryData"
+        for key, value in (obj.get(field) or {}).items():
+            total += len(key) + (len(base64.b64decode(value)) if encoded else len(str(value).encode()))
+    return total
 
 
 def content_hash(kind: str, obj: Mapping, salt: str = "") -> str:
@@ -302,14 +309,20 @@ def data_changes(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> 
     old, new = content(ref.kind, live or {}), content(ref.kind, snapshot)
     if ref.kind == SECRET:
         before, after = {**old["binaryData"], **old["data"]}, {**new["binaryData"], **new["data"]}
-        lines = [f"key {k}: {'added' if k not in before else 'removed' if k not in after else 'changed'}"
-                 for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        keys = [f"key {k}: {'added' if k not in before else 'removed' if k not in after else 'changed'}"
+                for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
         if live is not None and old["type"] != new["type"]:
-            lines.append(f"type: {old['type']} -> {new['type']}")
-        return tuple(lines)
+            keys.append(f"type: {old['type']} -> {new['type']}")
+        return tuple(keys)
 
     def lines(obj: dict) -> List[str]:
-        return [f"{field}.{k}: {json.dumps(v)}\n" for field in ("data", "binaryData") for k, v in sorted(obj[field].items())]
+        """Each key, then its value line by line (a config file diffs line by line)."""
+        out: List[str] = []
+        for field in ("data", "binaryData"):
+            for key, value in sorted(obj[field].items()):
+                out.append(f"{field}.{key}:\n")
+                out += [f"  {line}\n" for line in str(value).splitlines()]
+        return out
 
     return tuple(line.rstrip("\n") for line in difflib.unified_diff(
         lines(old) if live is not None else [], lines(new),

@@ -64,8 +64,10 @@ def history_dict(h) -> dict:
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
-        "revisions": [dict(revision_dict(r, h.namespace, h.target), configSnapshots=[s.data() for s in config_states(h, r)])
-                      for r in h.revisions],
+        "revisions": [
+            dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
+            for r in h.revisions
+        ],
     }
 
 

@@ -64,7 +64,7 @@ def _snapshot(kube: Kube, ref: ConfigRef, optional: bool, owner: dict, mode: Sna
         return _without(ref, "absent at record time", f"{ref.key} does not exist")
     except RollbackError as exc:
         return _without(ref, _short(exc), exc.message)
-    size = configrefs.data_bytes(original)
+    size = configrefs.data_bytes(ref.kind, original)
     if size > configrefs.MAX_DATA_BYTES:
         return _without(ref, "too large", f"{ref.key} holds {size} bytes of data, more than a snapshot may (1 MiB)")
     salt = original["metadata"].get("uid", "") if ref.kind == configrefs.SECRET else ""

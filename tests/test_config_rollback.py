@@ -232,3 +232,28 @@ def test_record_denied_a_snapshot_warns_and_records_without_it(ns, cluster):
                                                   "Secret/app-secret": None}
     assert "not snapshotted: Forbidden" in annotations["harness.io/config-snapshot-note"]
     assert snapshots(ns, "configmaps") == {} and snapshots(ns, "secrets") == {}
+
+
+def test_the_config_roles_are_enough_to_snapshot_and_restore(ns, cluster):
+    """The `limited` user with docs/rbac.yaml's record or rollback Role plus harness-rollback-config and
+    harness-rollback-config-secrets: snapshots taken (a second owner added), then restored, without a warning."""
+    ns.kubectl("apply", "-f", str(RBAC_YAML))
+    for role in ("harness-rollback-record", "harness-rollback-rollback", "harness-rollback-config",
+                 "harness-rollback-config-secrets"):
+        ns.kubectl("create", "rolebinding", role, f"--role={role}", "--user=limited")
+    env = dict(cluster.env, KUBECONFIG=cluster.plane.limited_kubeconfig)
+    ns.wait_until(lambda: ns.kubectl("auth", "can-i", "create", "secrets", env=env, check=False).returncode == 0,
+                  "the RoleBindings")
+    config(ns, "A", MARKERS[0])
+    for image, status in (("example.test/web:1", "Succeeded"), ("example.test/web:2", "Succeeded")):
+        ns.apply(app("web", image))
+        ns.rollout_status("deployment/web")
+        assert plugin(ns, "record", "deployment/web", "--status", status, *IDENTITY, env=env).stderr == ""
+    mapping = json.loads(rs_of(ns, "example.test/web:2")["metadata"]["annotations"][SNAPSHOTS])
+    assert len(ns.get("secret", mapping["Secret/app-secret"])["metadata"]["ownerReferences"]) == 2
+    config(ns, "B", MARKERS[1])
+    ns.apply(app("web", "example.test/web:3-broken"))
+    plugin(ns, "record", "deployment/web", "--status", "Failed", *IDENTITY, env=env)
+    proc = plugin(ns, "rollback", "deployment/web", *IDENTITY, env=env)
+    assert "warning" not in proc.stderr, proc.stderr
+    assert read_config(ns, template(ns)) == {"app-config": "A", "app-secret": MARKERS[0]}

@@ -3,8 +3,12 @@ snapshot's hash and name, the map on the revision, repointing, and what a restor
 
 import json
 
+import pytest
+
 from kubectl_rollback import configrefs
 from kubectl_rollback.configrefs import Action, ConfigRef, Entry
+from kubectl_rollback.errors import UsageError
+from kubectl_rollback.options import parse_config_mode, parse_snapshot_mode
 
 CM, SECRET = configrefs.CONFIGMAP, configrefs.SECRET
 VALUE = "c2VjcmV0LXZhbHVlLU1BUktFUg=="  # base64 of a Secret value: it must never show in text
@@ -139,3 +143,15 @@ def test_users_are_the_other_workloads_that_read_an_object():
 def test_data_bytes_counts_decoded_base64_and_plain_text():
     assert configrefs.data_bytes(CM, {"data": {"k": "é"}, "binaryData": {"b": "AAEC"}}) == 1 + 2 + 1 + 3
     assert configrefs.data_bytes(SECRET, {"data": {"k": "AAEC"}}) == 1 + 3
+
+
+def test_the_flags_parse_to_their_modes_and_refuse_anything_else():
+    assert parse_config_mode(None) is configrefs.ConfigMode.AUTO
+    assert [parse_config_mode(v) for v in ("restore", "Repoint", "none")] == [
+        configrefs.ConfigMode.RESTORE, configrefs.ConfigMode.REPOINT, configrefs.ConfigMode.NONE]
+    assert [parse_snapshot_mode(v) for v in ("all", "configmaps", "NONE")] == list(configrefs.SnapshotMode)
+    for bad in ("auto", "", "x"):
+        with pytest.raises(UsageError, match="--config "):
+            parse_config_mode(bad)
+    with pytest.raises(UsageError, match="--config-snapshot"):
+        parse_snapshot_mode("secrets")

@@ -27,9 +27,11 @@ from kubectl_rollback.options import (
     RollbackRequest,
     check_namespace,
     check_value,
+    parse_config_mode,
     parse_dry_run,
     parse_duration,
     parse_output,
+    parse_snapshot_mode,
     parse_status,
 )
 
@@ -55,7 +57,8 @@ app = typer.Typer(
         "Roll Kubernetes workloads back to the last *successful* revision of a deployment, identified as Harness CD "
         "does: Workflow Id + Infrastructure Mapping (Service Id, Infrastructure Id, Cluster Name, Namespace). "
         "The history is the versioning annotations (harness.io/*) on each revision's ReplicaSet. "
-        "Only workloads are rolled back: ConfigMaps, Secrets and other objects are left as they are."
+        "ConfigMaps and Secrets the pod template reads are snapshotted at record time and restored with the "
+        "workload (--config-snapshot, --config); other objects are left as they are."
     ),
     epilog="\b\nExamples:\n"
     "  # after each deploy, in the pipeline\n"
@@ -198,6 +201,15 @@ def record(
         bool,
         typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
     ] = False,
+    config_snapshot: Annotated[
+        str,
+        typer.Option(
+            "--config-snapshot",
+            help="Snapshot the ConfigMaps and Secrets the pod template reads (all), only the ConfigMaps, or none; "
+            "rollback puts them back (docs/config-rollback.md).",
+            metavar="all|configmaps|none",
+        ),
+    ] = "all",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -233,6 +245,7 @@ def record(
         follow=follow,
         timeout=parse_duration(timeout),
         force=force,
+        config_snapshot=parse_snapshot_mode(config_snapshot),
     )
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     _finish(command.run(kube, kind, name, request), fmt)
@@ -327,6 +340,15 @@ def rollback(
         bool,
         typer.Option("--skip-ready-check", help="Blue/Green: switch even if the target colour has no ready pods."),
     ] = False,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config",
+            help="The target revision's config snapshots: restore their content into the objects (default: only "
+            "objects no other workload reads), repoint the template at the snapshots, or none (workload only).",
+            metavar="restore|repoint|none",
+        ),
+    ] = None,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -364,6 +386,7 @@ def rollback(
         timeout=parse_duration(timeout),
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
+        config=parse_config_mode(config),
     ).validate()
     target.validate(request)
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)

@@ -31,6 +31,9 @@ class Revision:
     # Revision numbers this object held before the controller renumbered it (deployment.kubernetes.io/revision-history).
     former_numbers: tuple = ()
     change_cause: Optional[str] = None
+    # The revision object's uid and annotations: config snapshots are owned by it and mapped in its annotations.
+    uid: str = ""
+    annotations: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -188,9 +188,10 @@ class Kube:
             write=True,
         )
 
-    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None) -> dict:
+    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
         ns = namespace or self.namespace
-        return self._send("POST", resource.path(ns), body=body, what=_what("create", resource, None, ns), write=True)
+        return self._send("POST", resource.path(ns), query={"dryRun": "All"} if dry_run else None, body=body,
+                          what=_what("create", resource, None, ns), write=True)
 
     def delete(
         self,

@@ -7,6 +7,7 @@ import enum
 import re
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
+from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status
 
@@ -86,6 +87,7 @@ class RollbackRequest:
     timeout: float = 300.0
     keep_canary: bool = False
     skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
+    config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
@@ -103,6 +105,7 @@ class RecordRequest:
     follow: bool = False
     timeout: float = 600.0
     force: bool = False  # record a revision that a rollback restored as other than Succeeded
+    config_snapshot: SnapshotMode = SnapshotMode.ALL  # --config-snapshot: which referenced objects to snapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,3 +202,26 @@ def parse_duration(text: str, flag: str = "--timeout") -> float:
     if seconds <= 0:
         raise UsageError(f"{flag} {text!r}: must be more than zero")
     return seconds
+
+
+def parse_config_mode(value: Optional[str]) -> ConfigMode:
+    """rollback --config: restore, repoint or none; absent, the default (restore what only this workload reads)."""
+    if value is None:
+        return ConfigMode.AUTO
+    modes = (ConfigMode.RESTORE, ConfigMode.REPOINT, ConfigMode.NONE)
+    try:
+        mode = ConfigMode(value.lower())
+    except ValueError:
+        mode = None
+    if mode not in modes:
+        raise UsageError(f"--config {value!r}: must be one of {', '.join(m.value for m in modes)}")
+    return mode
+
+
+def parse_snapshot_mode(value: str) -> SnapshotMode:
+    try:
+        return SnapshotMode(value.lower())
+    except ValueError:
+        raise UsageError(
+            f"--config-snapshot {value!r}: must be one of {', '.join(m.value for m in SnapshotMode)}"
+        ) from None

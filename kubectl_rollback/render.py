@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 from typing import Optional, Sequence
 
+from kubectl_rollback import configrefs
 from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
@@ -63,8 +64,35 @@ def history_dict(h) -> dict:
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
-        "revisions": [revision_dict(r, h.namespace, h.target) for r in h.revisions],
+        "revisions": [
+            dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
+            for r in h.revisions
+        ],
     }
+
+
+def config_states(h, r: Revision) -> tuple:
+    """A revision's config snapshots: as `history KIND/NAME` checked them, else as its annotations name them."""
+    checked = h.config.get(r.name)
+    if checked is not None:
+        return checked
+    return tuple(configrefs.SnapshotState(e, None) for e in configrefs.parse_snapshots(r.annotations))
+
+
+def config_change_dict(change: configrefs.Change) -> dict:
+    """One object a rollback restores (or leaves): ConfigMap changes as diff lines, a Secret's as key names only."""
+    return {"object": change.ref.key, "action": change.action.value, "snapshot": change.snapshot,
+            "changes": list(change.detail), "sharedWith": list(change.shared_with)}
+
+
+def config_lines(changes: Sequence[configrefs.Change], dry_run: bool) -> list:
+    """The config part of a rollback's text: one line per object, and in a dry run what would change."""
+    lines = []
+    for change in changes:
+        lines.append("config: " + change.line())
+        if dry_run:
+            lines += ["  " + line for line in change.detail]
+    return lines
 
 
 def rollback_dict(result) -> dict:
@@ -83,6 +111,7 @@ def rollback_dict(result) -> dict:
         "rolledOut": result.rolled_out,
         "diff": result.diff or None,
         "applyNotes": list(result.apply_notes),
+        "config": [config_change_dict(c) for c in result.config],
     }
 
 
@@ -103,7 +132,7 @@ def history_table(h, wide: bool = False) -> str:
     skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -113,6 +142,7 @@ def history_table(h, wide: bool = False) -> str:
         if wide:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
+            row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
         row.append(_note(h, r, skipped))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
@@ -173,6 +203,7 @@ def rollback_text(result) -> str:
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]]
     gone = "would be deleted" if result.dry_run is DryRun.CLIENT else "deleted"
     lines += [f"{canary} {gone} (canary)" for canary in result.canaries]
+    lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))
     return "\n".join(lines)

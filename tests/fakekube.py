@@ -81,7 +81,7 @@ class FakeApiServer:
 
     # -- writes ------------------------------------------------------------------------------------------------
 
-    def create(self, resource: Resource, namespace: str, body: dict) -> dict:
+    def create(self, resource: Resource, namespace: str, body: dict, dry_run: bool = False) -> dict:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
         name = meta.get("name")
@@ -98,7 +98,8 @@ class FakeApiServer:
         meta["resourceVersion"] = str(next(self._versions))
         obj.setdefault("apiVersion", f"{resource.group}/{resource.version}" if resource.group else resource.version)
         obj.setdefault("kind", resource.kind)
-        self.objects[key] = obj
+        if not dry_run:  # a dry run is checked as the create would be, and stores nothing
+            self.objects[key] = obj
         return copy.deepcopy(obj)
 
     def patch(self, resource: Resource, namespace: str, name: str, body: Any, patch_type: str = "merge",
@@ -283,10 +284,10 @@ class FakeKube:
         return self._serve(Call("patch", resource, ns, name, copy.deepcopy(body), dry_run),
                            lambda: self.server.patch(resource, ns, name, body, patch_type, dry_run))
 
-    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None) -> dict:
+    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
         ns = namespace or self.namespace
-        return self._serve(Call("create", resource, ns, None, copy.deepcopy(body)),
-                           lambda: self.server.create(resource, ns, body))
+        return self._serve(Call("create", resource, ns, None, copy.deepcopy(body), dry_run),
+                           lambda: self.server.create(resource, ns, body, dry_run))
 
     def delete(self, resource: Resource, name: str, namespace: Optional[str] = None, uid: Optional[str] = None,
                dry_run: bool = False) -> dict:

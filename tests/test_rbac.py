@@ -45,6 +45,8 @@ RECORD = "harness-rollback-record"
 ROLLBACK = "harness-rollback-rollback"
 BLUEGREEN = "harness-rollback-bluegreen"
 HARNESS = "harness-rollback-harness-history"
+CONFIG = "harness-rollback-config"
+CONFIG_SECRETS = "harness-rollback-config-secrets"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
@@ -54,6 +56,8 @@ ROLES = {
     BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
                       "events:create"),
     HARNESS: grants("configmaps,secrets:get"),
+    CONFIG: grants("configmaps:get,create,patch"),  # config snapshots (tests/test_config_rollback.py)
+    CONFIG_SECRETS: grants("secrets:get,create,patch"),
 }
 
 _API_PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/v1)/namespaces/[^/]+/([^/]+)(/[^/]+)?$")
@@ -187,7 +191,7 @@ def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
                 granted |= {(resource, verb) for verb in rule["verbs"]}
         assert granted == ROLES[name], name
     readers = [name for name, pairs in ROLES.items() if any(r == "secrets" for r, _ in pairs)]
-    assert readers == [HARNESS]
+    assert readers == [HARNESS, CONFIG_SECRETS]
     text = RBAC_YAML.read_text()
     assert "# kind: RoleBinding" in text and "REPLACE-ME" in text and "kubectl apply -n" in text
 

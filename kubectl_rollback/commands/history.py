@@ -24,6 +24,9 @@ class History(Result):
     identity: Optional[Identity]
     decision: Optional[Decision]
     problem: Optional[RollbackError]  # why there is no target (or no identity); None when there is a target
+    # Revision object name -> its config snapshots and whether each still exists (configrefs.SnapshotState); filled by
+    # `history KIND/NAME` only, where it is shown.
+    config: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:

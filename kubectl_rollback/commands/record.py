@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Optional
 
 from kubectl_rollback import applied, render
-from kubectl_rollback.commands import wait
+from kubectl_rollback.commands import configsnap, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
@@ -42,8 +42,11 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
     revision = _live_revision(kube, kind, workload)
     if not request.follow:
         assert request.status is not None  # the CLI requires exactly one of --status and --follow
-        return _write(kube, kind, workload, revision, request, request.status)
+        result = _write(kube, kind, workload, revision, request, request.status)
+        configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
+        return result
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
+    configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
         wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout)
     except WaitFailedError as exc:

@@ -8,7 +8,7 @@ import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
-from kubectl_rollback.commands import consistency, history, wait
+from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -40,6 +40,7 @@ class Result(Printed):
     rolled_out: Optional[bool] = None  # with --wait: True once the rollout completed
     canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
     apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
+    config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -62,7 +63,8 @@ class WorkloadTarget(Target):
         pass  # every option applies to one workload
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
-        return history.load(kube, self.kind, self.name, request.flags)
+        loaded = history.load(kube, self.kind, self.name, request.flags)
+        return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions))  # config snapshots
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
         result = run(kube, self.kind, self.name, request)
@@ -125,22 +127,30 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise state.problem
     target, source = state.target, state.live
     assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
-    warnings = state.decision.warnings
-    if (source is not None and _same_template(kind, source, target)) or _same_template_as_workload(
-        kind, state.workload, target
+    # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
+    config = configsnap.plan(kube, kind, name, target, request.config)
+    target = config.target(target)
+    warnings = state.decision.warnings + config.warnings
+    if _same_template_as_workload(kind, state.workload, target) or (
+        not config.repoints and source is not None and _same_template(kind, source, target)
     ):
         unanswered = race.unanswered
         if unanswered and unanswered.target.name == target.name:
             # Our first write went through; its answer was lost. Finish the job it started.
-            return _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
+            result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
+            return dataclasses.replace(result, config=config.changes)
+        if config.writes:  # only the config differs
+            return _config_only(kube, kind, state, target, request, config, warnings)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
-        return Result(state, source, target, False, request.dry_run, message, warnings=warnings)
+        return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
     kind.check_can_roll_back(state.workload)
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings)
+        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
+                      config=config.changes)
+    configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
     plan = consistency.prepare(kube, kind, state.workload, target)
@@ -155,9 +165,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes)
+                      apply_notes=plan.notes, config=config.changes)
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
-    return dataclasses.replace(_applied(kube, kind, state, source, target, warnings, diff), apply_notes=plan.notes)
+    return dataclasses.replace(_applied(kube, kind, state, source, target, warnings, diff), apply_notes=plan.notes,
+                               config=config.changes)
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
@@ -262,3 +273,21 @@ def _already(state: history.History, target: Revision, explicit: bool) -> str:
     return message
 
 
+
+
+# -- config snapshots (docs/config-rollback.md) --------------------------------------------------------------------
+
+
+def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, request: RollbackRequest,
+                 config: configsnap.Plan, warnings: tuple) -> Result:
+    """The workload runs the target's template already and only its config differs from the snapshots: restore the
+    config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
+    configsnap.apply(kube, config, request.dry_run)
+    configsnap.restart(kube, kind, state.workload, request.dry_run)
+    message = (f"{state.display} runs the template of {describe(target)}; its config was restored from the "
+               "revision's snapshots and its pods restarted")
+    if request.dry_run is DryRun.NONE:
+        events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
+                    f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
+    return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
+                  warnings=warnings, config=config.changes)

@@ -117,6 +117,8 @@ class WorkloadKind:
             template=template,
             former_numbers=former,
             change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE),
+            uid=meta.get("uid", ""),
+            annotations=meta.get("annotations") or {},
         )
 
 

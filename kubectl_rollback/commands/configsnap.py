@@ -1,0 +1,252 @@
+"""Config snapshots, the I/O side (the rules are in configrefs.py): take them at record time, read and restore them
+at rollback time, and check which still exist for history.
+
+Secret contents pass through here only on their way between API calls: nothing read from a Secret is ever put in a
+message, a warning or a result (the results carry key names and object names only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple
+
+from kubectl_rollback import configrefs, console
+from kubectl_rollback.configrefs import (
+    Action,
+    Change,
+    ConfigMode,
+    ConfigRef,
+    Entry,
+    SnapshotMode,
+    SnapshotState,
+)
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import ConflictError, NotFoundError, RollbackError
+from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube, Resource, retry_on_conflict
+from kubectl_rollback.options import DryRun
+from kubectl_rollback.records import now_rfc3339
+from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads.base import WorkloadKind, annotate
+
+
+def resource_of(ref: ConfigRef) -> Resource:
+    return SECRETS if ref.kind == configrefs.SECRET else CONFIGMAPS
+
+
+# -- record ------------------------------------------------------------------------------------------------------
+
+
+def take(kube: Kube, kind: WorkloadKind, revision: Revision, mode: SnapshotMode) -> List[Entry]:
+    """Snapshot every ConfigMap (and with ALL, Secret) the revision's pods read, owned by the revision object, and
+    store the map on it. Never fails the record: each problem is one warning, and the map says which object has no
+    snapshot and why."""
+    refs = configrefs.references(revision.template)
+    if mode is SnapshotMode.NONE or not refs:
+        return []
+    owner = configrefs.owner_reference(kind.revision_resource.kind, revision.name, revision.uid)
+    entries = [_snapshot(kube, ref, optional, owner, mode) for ref, optional in refs.items()]
+    try:
+        annotate(kube, kind.revision_resource, revision, configrefs.snapshot_annotations(entries))
+    except RollbackError as exc:
+        console.warn(f"recorded, but revision {revision.number} has no config snapshot map: {exc.message}")
+    return entries
+
+
+def _snapshot(kube: Kube, ref: ConfigRef, optional: bool, owner: dict, mode: SnapshotMode) -> Entry:
+    if ref.kind == configrefs.SECRET and mode is SnapshotMode.CONFIGMAPS:
+        return Entry(ref, None, "not snapshotted (--config-snapshot configmaps)")
+    resource = resource_of(ref)
+    try:
+        original = kube.get(resource, ref.name)
+    except NotFoundError:
+        if optional:
+            return Entry(ref, None, "optional, absent at record time")
+        return _without(ref, "absent at record time", f"{ref.key} does not exist")
+    except RollbackError as exc:
+        return _without(ref, _short(exc), exc.message)
+    size = configrefs.data_bytes(ref.kind, original)
+    if size > configrefs.MAX_DATA_BYTES:
+        return _without(ref, "too large", f"{ref.key} holds {size} bytes of data, more than a snapshot may (1 MiB)")
+    salt = original["metadata"].get("uid", "") if ref.kind == configrefs.SECRET else ""
+    name = configrefs.snapshot_name(ref.name, configrefs.content_hash(ref.kind, original, salt))
+    try:
+        _create_or_own(kube, resource, ref, original, name, owner)
+    except RollbackError as exc:
+        return _without(ref, _short(exc), exc.message)
+    return Entry(ref, name)
+
+
+def _without(ref: ConfigRef, why: str, message: str) -> Entry:
+    console.warn(f"no config snapshot of {ref.key}: {message}; recording the revision without it")
+    return Entry(ref, None, f"not snapshotted: {why}")
+
+
+def _short(exc: RollbackError) -> str:
+    return str(getattr(exc, "reason", None) or "error")
+
+
+def _create_or_own(kube: Kube, resource: Resource, ref: ConfigRef, original: dict, name: str, owner: dict) -> None:
+    """Create the snapshot; if this content has one already (another revision's), add the revision as an owner."""
+    try:
+        kube.create(resource, configrefs.snapshot_object(ref, original, name, owner))
+        return
+    except ConflictError:
+        pass  # 409 AlreadyExists: identical content, one snapshot with several owners
+
+    def own() -> None:
+        existing = kube.get(resource, name)
+        if ((existing["metadata"].get("annotations") or {}).get(configrefs.SNAPSHOT_OF) != ref.key
+                or configrefs.content(ref.kind, existing) != configrefs.content(ref.kind, original)):
+            raise RollbackError(f"{ref.kind} {name} exists and is not a snapshot of {ref.key}'s current content; "
+                                "rename or delete it")
+        owners = configrefs.with_owner(existing, owner)
+        if owners is not None:
+            body = {"metadata": {"resourceVersion": existing["metadata"]["resourceVersion"], "ownerReferences": owners}}
+            kube.patch(resource, name, body)
+
+    retry_on_conflict(own, f"cannot add an owner to {ref.kind} {name}")
+
+
+# -- history -----------------------------------------------------------------------------------------------------
+
+
+def states(kube: Kube, revisions: List[Revision]) -> Dict[str, Tuple[SnapshotState, ...]]:
+    """Per revision object name, its snapshots and whether each still exists (one read per distinct snapshot)."""
+    seen: Dict[Tuple[str, str], Optional[bool]] = {}
+    result = {}
+    for revision in revisions:
+        entries = configrefs.parse_snapshots(revision.annotations)
+        for entry in entries:
+            if entry.snapshot is not None and (entry.ref.kind, entry.snapshot) not in seen:
+                seen[(entry.ref.kind, entry.snapshot)] = _exists(kube, resource_of(entry.ref), entry.snapshot)
+        if entries:
+            result[revision.name] = tuple(
+                SnapshotState(e, seen[(e.ref.kind, e.snapshot)] if e.snapshot else None) for e in entries)
+    return result
+
+
+def _exists(kube: Kube, resource: Resource, name: str) -> Optional[bool]:
+    try:
+        kube.get(resource, name)
+    except NotFoundError:
+        return False
+    except RollbackError:
+        return None
+    return True
+
+
+# -- rollback ----------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a rollback does to the config of its target revision; the objects read are kept for the writes (never
+    printed: they may be Secrets)."""
+
+    mode: ConfigMode
+    changes: Tuple[Change, ...] = ()
+    snapshots: Dict[ConfigRef, dict] = dataclasses.field(default_factory=dict, repr=False)
+    live: Dict[ConfigRef, Optional[dict]] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def writes(self) -> Tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.writes)
+
+    @property
+    def repoints(self) -> bool:
+        return any(c.action is Action.REPOINT for c in self.changes)
+
+    @property
+    def warnings(self) -> tuple:
+        return tuple(c.line() for c in self.changes if c.action is Action.SHARED)
+
+    def target(self, target: Revision) -> Revision:
+        """The revision whose template the rollback writes: with REPOINT, one that reads the snapshots."""
+        names = {c.ref: c.snapshot for c in self.changes if c.action is Action.REPOINT and c.snapshot}
+        return dataclasses.replace(target, template=configrefs.repoint(target.template, names)) if names else target
+
+
+def plan(kube: Kube, kind: WorkloadKind, name: str, target: Revision, mode: ConfigMode) -> Plan:
+    """Read the target's snapshots (and with RESTORE/AUTO the live objects); nothing is written. A snapshot that is
+    gone fails the rollback before anything changes."""
+    entries = configrefs.parse_snapshots(target.annotations)
+    if mode is ConfigMode.NONE or not entries:
+        return Plan(mode)
+    changes, snapshots, live = [], {}, {}
+    for entry in entries:
+        ref = entry.ref
+        if entry.snapshot is None:
+            changes.append(Change(ref, Action.NO_SNAPSHOT))
+            continue
+        snapshots[ref] = _read_snapshot(kube, entry, target)
+        if mode is ConfigMode.REPOINT:
+            changes.append(Change(ref, Action.REPOINT, entry.snapshot))
+            continue
+        live[ref] = _get_or_none(kube, resource_of(ref), ref.name)
+        action = configrefs.restore_action(ref, live[ref], snapshots[ref])
+        detail = configrefs.data_changes(ref, live[ref], snapshots[ref]) if action is not Action.UNCHANGED else ()
+        changes.append(Change(ref, action, entry.snapshot, detail))
+    if mode is ConfigMode.AUTO and any(c.writes for c in changes):
+        shared = configrefs.users(_other_templates(kube, kind, name), [c.ref for c in changes if c.writes])
+        changes = [dataclasses.replace(c, action=Action.SHARED, shared_with=tuple(shared[c.ref]))
+                   if c.writes and c.ref in shared else c for c in changes]
+    return Plan(mode, tuple(changes), snapshots, live)
+
+
+def _read_snapshot(kube: Kube, entry: Entry, target: Revision) -> dict:
+    assert entry.snapshot is not None
+    try:
+        snapshot = kube.get(resource_of(entry.ref), entry.snapshot)
+    except NotFoundError:
+        raise RollbackError(
+            f"revision {target.number}'s snapshot {entry.ref.kind} {entry.snapshot} of {entry.ref.key} no longer "
+            "exists (deleted by hand?); nothing was changed: roll back the workload alone with --config=none"
+        ) from None
+    if (snapshot["metadata"].get("annotations") or {}).get(configrefs.SNAPSHOT_OF) != entry.ref.key:
+        raise RollbackError(f"{entry.ref.kind} {entry.snapshot} is not a snapshot of {entry.ref.key}; nothing was "
+                            "changed: roll back the workload alone with --config=none")
+    return snapshot
+
+
+def _get_or_none(kube: Kube, resource: Resource, name: str) -> Optional[dict]:
+    try:
+        return kube.get(resource, name)
+    except NotFoundError:
+        return None
+
+
+def _other_templates(kube: Kube, kind: WorkloadKind, name: str) -> Dict[str, dict]:
+    """The pod templates of the namespace's other workloads (the canary that goes with this one excluded)."""
+    own = {kind.display(name)} | {kind.display(c["metadata"]["name"]) for c in kind.canaries(kube, name)}
+    templates = {}
+    for other in KINDS:
+        for workload in kube.iter_list(other.resource):
+            display = other.display(workload["metadata"]["name"])
+            if display not in own:
+                templates[display] = other.template_of(workload)
+    return templates
+
+
+def apply(kube: Kube, config: Plan, dry_run: DryRun) -> None:
+    """Give each object the snapshot's content back (preconditioned update, or create if it is gone). Every write is
+    first sent with dryRun=All, so a denial (RBAC, quota, an immutable object) stops the rollback before any change."""
+    if not config.writes or not dry_run.sends_writes:
+        return
+    for server_dry_run in (True,) if dry_run.server_side else (True, False):
+        for change in config.writes:
+            ref, snapshot, live = change.ref, config.snapshots[change.ref], config.live[change.ref]
+            if live is None:
+                kube.create(resource_of(ref), configrefs.recreated_object(ref, snapshot), dry_run=server_dry_run)
+            else:
+                kube.patch(resource_of(ref), ref.name, configrefs.restore_patch(live, snapshot),
+                           dry_run=server_dry_run)
+
+
+def restart(kube: Kube, kind: WorkloadKind, workload: dict, dry_run: DryRun) -> None:
+    """What `kubectl rollout restart` does: a new restartedAt annotation on the pod template, so new pods start and
+    read the restored config (preconditioned on the workload read)."""
+    if not dry_run.sends_writes:
+        return
+    body = {"metadata": {"resourceVersion": workload["metadata"]["resourceVersion"]},
+            "spec": {"template": {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}}}
+    kube.patch(kind.resource, workload["metadata"]["name"], body, dry_run=dry_run.server_side)

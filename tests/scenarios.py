@@ -93,6 +93,44 @@ def workload_state(ns, name: str = "web") -> tuple:
     return deployment, sorted(sets, key=revision_of)
 
 
+def at_rest(deployment: dict, sets: List[dict]) -> bool:
+    """Whether the controllers have nothing left to write on a Deployment and its ReplicaSets: every generation
+    observed, every ReplicaSet holding the replicas it wants, all available unless its image is broken (the node
+    simulator never readies those), and the Deployment's counts adding them up. A client's preconditioned write
+    can then only race other clients, never a status update."""
+    def observed(obj: dict) -> bool:
+        return (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+
+    replicas = available = 0
+    for rs in sets:
+        status, wanted = rs.get("status") or {}, rs["spec"]["replicas"]
+        ready = 0 if "broken" in image_of(rs) else wanted
+        if not observed(rs) or status.get("replicas", 0) != wanted or status.get("availableReplicas", 0) != ready:
+            return False
+        replicas, available = replicas + wanted, available + ready
+    status = deployment.get("status") or {}
+    return bool(sets) and observed(deployment) and (status.get("replicas", 0), status.get("availableReplicas", 0)) == (
+        replicas, available)
+
+
+def wait_at_rest(ns, names: Iterable[str], timeout: float = 180) -> None:
+    """Until every Deployment named in `names` is at_rest, polling all of them with one `kubectl get`."""
+    names = set(names)
+
+    def resting():
+        deployments, sets = {}, {}
+        for obj in ns.items("deployments,replicasets"):
+            if obj["kind"] == "Deployment":
+                deployments[obj["metadata"]["name"]] = obj
+            else:
+                for owner in obj["metadata"].get("ownerReferences") or []:
+                    sets.setdefault(owner["name"], []).append(obj)
+        return all(name in deployments and at_rest(deployments[name], sets.get(name, [])) for name in names)
+
+    wait_until(resting, f"{len(names)} Deployments and their ReplicaSets to be at rest", timeout=timeout,
+               interval=0.5)
+
+
 def template_without_hash(template: dict) -> dict:
     template = json.loads(json.dumps(template))
     template["metadata"].get("labels", {}).pop("pod-template-hash", None)

@@ -114,9 +114,20 @@ def test_all_failed_exits_3_naming_the_skipped(ns):
 
 def test_pruned_target_exits_3(ns):
     deploy(ns, "1", "wf1", "Succeeded", history_limit=1)
+    # Kubernetes 1.20's deployment controller prunes old ReplicaSets in creationTimestamp order (whole seconds, ties
+    # broken by name; by revision only from 1.21, kubernetes/kubernetes#82570): created within the same second as
+    # revision 1, revision 2 may be the one pruned, and revision 1 would still be there to roll back to.
+    (first,) = ns.items("rs", "-l", "app=web")
+    ns.wait_until(lambda: sc.now_rfc3339() > first["metadata"]["creationTimestamp"],
+                  "the second in which revision 1 was created to pass")
     deploy(ns, "2", "wf2", "Succeeded", history_limit=1)
     deploy(ns, "3", "wf2", "Succeeded", history_limit=1)
-    ns.wait_until(lambda: len(ns.items("rs", "-l", "app=web")) == 2, "the controller to prune revision 1")
+
+    def only_revision_2_at_zero_and_3():
+        sets = {sc.revision_of(rs): rs for rs in ns.items("rs", "-l", "app=web")}
+        return sorted(sets) == [2, 3] and sets[2]["spec"]["replicas"] == (sets[2]["status"].get("replicas") or 0) == 0
+
+    ns.wait_until(only_revision_2_at_zero_and_3, "the controller to prune revision 1 and keep revision 2 at zero")
     deploy(ns, "4-broken", "wf1", "Failed", history_limit=1)
     proc = ns.plugin("rollback", "deployment/web")
     assert proc.returncode == 3, proc.stderr

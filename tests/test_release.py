@@ -59,7 +59,13 @@ def test_one_workload_failing_does_not_stop_the_others(release, cluster):
     for role in ("no-ds-patch", "ds-read", "events"):
         ns.kubectl("create", "rolebinding", role, f"--role={role}", "--user=limited")
     env = dict(cluster.env, KUBECONFIG=cluster.plane.limited_kubeconfig)
-    ns.wait_until(lambda: ns.kubectl("get", "daemonsets", env=env, check=False).returncode == 0, "the bindings")
+
+    def every_binding_in_effect():  # each takes a moment to reach the authorizer; one in effect says nothing of another
+        grants = (("patch", "deployments"), ("get", "daemonsets"), ("create", "events"))
+        return all(ns.kubectl("auth", "can-i", verb, resource, env=env, check=False).stdout.strip() == "yes"
+                   for verb, resource in grants)
+
+    ns.wait_until(every_binding_in_effect, "the three RoleBindings to be in effect")
     proc = ns.plugin("rollback", "--release-name", "r1", "-o", "json", env=env)
     assert proc.returncode == 1, proc.stderr
     result = json.loads(proc.stdout)

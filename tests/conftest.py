@@ -90,7 +90,7 @@ class Namespace:
     def items(self, kind: str, *selector: str) -> list:
         return json.loads(self.kubectl("get", kind, *selector, "-o", "json").stdout)["items"]
 
-    wait_until = staticmethod(wait_until)
+    wait_until = staticmethod(wait_until)  # tests/scenarios.py's, as ns.wait_until(...)
 
     def rollout_status(self, kind_name: str, timeout: str = "90s") -> None:
         self.kubectl("rollout", "status", kind_name, f"--timeout={timeout}")

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' kubectl_rollback/__init__.py)
 DIST := dist
 
-.PHONY: install testenv test unit lint cluster demo bench dist lock clean
+.PHONY: install testenv test unit lint cluster flake-check demo bench dist lock clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ unit: install  ## the fast tests only (no cluster)
 lint: install  ## ruff, and mypy on the plugin (types checked, config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+RUNS ?= 5
+flake-check: install testenv  ## the cluster tests RUNS times in a row (default 5), each failure named with its run
+	$(PY) -m tests.flake_check --runs $(RUNS) $(FLAKE_ARGS)
 
 cluster: install testenv  ## a control plane in the foreground, for trying things by hand
 	$(PY) -m tests.cluster

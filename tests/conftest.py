@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from tests.cluster.controlplane import ControlPlane, bin_dir, sigterm_as_interrupt
 from tests.cluster.nodesim import NodeSimulator
+from tests.scenarios import wait_until
 
 _namespaces = itertools.count(1)
 VENV_BIN = str(Path(sys.executable).parent)
@@ -43,6 +45,18 @@ class Cluster:
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+    @contextlib.contextmanager
+    def namespace(self, name: str) -> Iterator[Namespace]:
+        """A namespace for the duration of the block, deleted afterwards."""
+        self.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        try:
+            yield Namespace(self, name)
+        finally:
+            try:
+                self.api.delete(f"/api/v1/namespaces/{name}")
+            except Exception:  # teardown of a namespace must not fail the test; the cluster goes away anyway
+                pass
 
 
 class Namespace:
@@ -76,14 +90,7 @@ class Namespace:
     def items(self, kind: str, *selector: str) -> list:
         return json.loads(self.kubectl("get", kind, *selector, "-o", "json").stdout)["items"]
 
-    def wait_until(self, predicate, what: str, timeout: float = 60, interval: float = 0.3):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    wait_until = staticmethod(wait_until)  # tests/scenarios.py's, as ns.wait_until(...)
 
     def rollout_status(self, kind_name: str, timeout: str = "90s") -> None:
         self.kubectl("rollout", "status", kind_name, f"--timeout={timeout}")
@@ -113,12 +120,8 @@ def cluster(tmp_path_factory):
 def ns(cluster, request) -> Namespace:
     base = request.node.name.lower().replace("_", "-")
     name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + f"-{next(_namespaces)}"
-    cluster.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield Namespace(cluster, name)
-    try:
-        cluster.api.delete(f"/api/v1/namespaces/{name}")
-    except Exception:  # teardown of a namespace must not fail the test; the cluster goes away anyway
-        pass
+    with cluster.namespace(name) as namespace:
+        yield namespace
 
 
 class Proxied:
@@ -139,6 +142,14 @@ def proxied(cluster, tmp_path):
         path = tmp_path / "proxy.kubeconfig"
         path.write_text(kubeconfig_for(proxy, ADMIN_TOKEN))
         yield Proxied(proxy, str(path), cluster)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that uses the control plane (directly or through `ns`, `proxied`, ...) is marked `cluster`, so
+    `-m "not cluster"` selects the fast tests; modules that start a control plane of their own mark themselves."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,6 +1,8 @@
-"""Set-ups shared by the reliability tests, built for speed: no rollout is waited for unless the scenario needs
-ready pods (a Blue/Green target colour does), and records that are only the scenario's starting point are written
-as the annotations of the public contract (docs/annotations.md) with kubectl, many ReplicaSets per call."""
+"""What the cluster tests share: the identity flags, annotation keys, readers of the cluster's state, waiting, and
+set-ups. The bulk set-ups (the reliability tests') are built for speed: no rollout is waited for unless the
+scenario needs ready pods (a Blue/Green target colour does), and records that are only the scenario's starting point
+are written as the annotations of the public contract (docs/annotations.md) with kubectl, many ReplicaSets per call.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import datetime
 import json
 import re
 import subprocess
-from typing import Dict, Iterable, List, Optional
+import time
+from typing import Callable, Dict, Iterable, List, Optional, TypeVar
 
 from tests import manifests
 
@@ -20,11 +23,27 @@ WORKFLOW_ID = PREFIX + "workflow-id"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"
-IDENTITY = ("--service-id", "svc", "--infra-id", "infra")
+RELEASE = {PREFIX + "release-name": "r1"}  # the label that puts a workload in release r1
+MAPPING = ("--service-id", "svc", "--infra-id", "infra")  # the infrastructure mapping the tests record under
+IDENTITY = ("--workflow-id", "wf1", *MAPPING)
 CLUSTER_NAME = "test-cluster"  # the admin kubeconfig's cluster (tests/cluster/controlplane.py)
 RECORD_KEYS = ("status", "workflow-id", "service-id", "infra-id", "cluster-name", "recorded-at")
 STATUSES = ("Succeeded", "Failed", "InProgress")
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], what: str, timeout: float = 60, interval: float = 0.3) -> T:
+    """Poll `predicate` until it returns something true, and return that; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 # -- reading the cluster ---------------------------------------------------------------------------------------
@@ -32,6 +51,11 @@ RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 def image_of(obj: dict) -> str:
     return obj["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def live_image(ns, kind: str = "deployment", name: str = "web") -> str:
+    """The image in the pod template of a workload as the API server has it now."""
+    return image_of(ns.get(kind, name))
 
 
 def revision_of(rs: dict) -> int:
@@ -67,6 +91,44 @@ def workload_state(ns, name: str = "web") -> tuple:
         elif obj["kind"] == "ReplicaSet" and obj["metadata"].get("labels", {}).get("app") == name:
             sets.append(obj)
     return deployment, sorted(sets, key=revision_of)
+
+
+def at_rest(deployment: dict, sets: List[dict]) -> bool:
+    """Whether the controllers have nothing left to write on a Deployment and its ReplicaSets: every generation
+    observed, every ReplicaSet holding the replicas it wants, all available unless its image is broken (the node
+    simulator never readies those), and the Deployment's counts adding them up. A client's preconditioned write
+    can then only race other clients, never a status update."""
+    def observed(obj: dict) -> bool:
+        return (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+
+    replicas = available = 0
+    for rs in sets:
+        status, wanted = rs.get("status") or {}, rs["spec"]["replicas"]
+        ready = 0 if "broken" in image_of(rs) else wanted
+        if not observed(rs) or status.get("replicas", 0) != wanted or status.get("availableReplicas", 0) != ready:
+            return False
+        replicas, available = replicas + wanted, available + ready
+    status = deployment.get("status") or {}
+    return bool(sets) and observed(deployment) and (status.get("replicas", 0), status.get("availableReplicas", 0)) == (
+        replicas, available)
+
+
+def wait_at_rest(ns, names: Iterable[str], timeout: float = 180) -> None:
+    """Until every Deployment named in `names` is at_rest, polling all of them with one `kubectl get`."""
+    names = set(names)
+
+    def resting():
+        deployments, sets = {}, {}
+        for obj in ns.items("deployments,replicasets"):
+            if obj["kind"] == "Deployment":
+                deployments[obj["metadata"]["name"]] = obj
+            else:
+                for owner in obj["metadata"].get("ownerReferences") or []:
+                    sets.setdefault(owner["name"], []).append(obj)
+        return all(name in deployments and at_rest(deployments[name], sets.get(name, [])) for name in names)
+
+    wait_until(resting, f"{len(names)} Deployments and their ReplicaSets to be at rest", timeout=timeout,
+               interval=0.5)
 
 
 def template_without_hash(template: dict) -> dict:
@@ -110,6 +172,22 @@ def record_annotation_args(status: str, workflow: str = "wf1", service: str = "s
             f"{PREFIX}infra-id={infra}", f"{PREFIX}cluster-name={CLUSTER_NAME}", f"{PREFIX}recorded-at={now_rfc3339()}"]
 
 
+def labelled(manifest: str, labels: dict) -> str:
+    """A workload manifest with `labels` added to its pod template (the controller copies them onto revisions)."""
+    obj = json.loads(manifest)
+    obj["spec"]["template"]["metadata"]["labels"].update(labels)
+    return json.dumps(obj)
+
+
+def deploy_and_record(ns, workload: str, manifest: str, status: str, *record_args: str, rollout: bool = True) -> None:
+    """One pipeline run: apply, wait for the rollout when it should succeed (unless `rollout` is False), record the
+    outcome with the real `record`."""
+    ns.apply(manifest)
+    if rollout and status == "Succeeded":
+        ns.rollout_status(workload)
+    ns.plugin("record", workload, "--status", status, *record_args, check=True)
+
+
 def annotate(ns, kind: str, names: Iterable[str], *pairs: str) -> None:
     """One `kubectl annotate --overwrite` for many objects of one kind."""
     names = list(names)
@@ -131,17 +209,20 @@ def wait_for_revisions(ns, wanted: Dict[str, int], timeout: float = 180) -> Dict
         counts = {app: sum(1 for rs in current.get(app, []) if revision_of(rs)) for app in wanted}
         return current if all(counts[app] >= n for app, n in wanted.items()) else None
 
-    return ns.wait_until(ready, f"revisions {wanted}", timeout=timeout, interval=0.5)
+    return wait_until(ready, f"revisions {wanted}", timeout=timeout, interval=0.5)
 
 
-def five_revisions(ns, name: str = "web") -> None:
-    """tests/test_deployment.py's five-revision history, through the real `record`, without waiting for rollouts:
-    wf1 ok, wf1 ok, wf1 failed, wf2 ok on the same mapping, wf1 failed and live. The target for wf1 is revision 2."""
-    for tag, workflow, status in (("1", "wf1", "Succeeded"), ("2", "wf1", "Succeeded"), ("3-broken", "wf1", "Failed"),
-                                  ("4", "wf2", "Succeeded"), ("5-broken", "wf1", "Failed")):
-        ns.apply(manifests.deployment(name, f"example.test/{name}:{tag}"))
-        ns.plugin("record", f"deployment/{name}", "--status", status, "--workflow-id", workflow, *IDENTITY,
-                  check=True)
+# (image tag, workflow, status) of five pipeline runs of one Deployment: wf1 ok, wf1 ok, wf1 failed, wf2 ok on the
+# same mapping, wf1 failed and live. The target for wf1 is revision 2, for any workflow revision 4.
+FIVE_RUNS = (("1", "wf1", "Succeeded"), ("2", "wf1", "Succeeded"), ("3-broken", "wf1", "Failed"),
+             ("4", "wf2", "Succeeded"), ("5-broken", "wf1", "Failed"))
+
+
+def five_revisions(ns, name: str = "web", rollout: bool = False) -> None:
+    """FIVE_RUNS through the real `record`; rollouts of the good revisions are waited for only with `rollout`."""
+    for tag, workflow, status in FIVE_RUNS:
+        deploy_and_record(ns, f"deployment/{name}", manifests.deployment(name, f"example.test/{name}:{tag}"), status,
+                          "--workflow-id", workflow, *MAPPING, rollout=rollout)
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------
@@ -178,7 +259,7 @@ def settle_bluegreen(ns, apps: List[str]) -> None:
                 found[owner] = rs["metadata"]["name"]
         return found if len(found) == len(wanted) else None
 
-    found = ns.wait_until(by_deployment, "the Blue/Green ReplicaSets", timeout=180, interval=0.5)
+    found = wait_until(by_deployment, "the Blue/Green ReplicaSets", timeout=180, interval=0.5)
     annotate(ns, "rs", [found[f"{app}-blue"] for app in apps], *record_annotation_args("Succeeded"))
     annotate(ns, "rs", [found[f"{app}-green"] for app in apps], *record_annotation_args("Failed"))
 
@@ -188,7 +269,7 @@ def settle_bluegreen(ns, apps: List[str]) -> None:
             return False
         return all(ready_endpoint_ips(ns, f"{app}-stage") for app in apps)
 
-    ns.wait_until(blue_ready, "blue to be available behind every stage Service", timeout=180, interval=0.5)
+    wait_until(blue_ready, "blue to be available behind every stage Service", timeout=180, interval=0.5)
 
 
 # -- quick set-up steps through the test harness's own API client (no kubectl process per step) ---------------

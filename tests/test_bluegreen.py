@@ -5,31 +5,20 @@ import json
 import pytest
 
 from tests import manifests
+from tests import scenarios as sc
 from tests.cluster.faultproxy import Rule, status
-
-IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
-COLOR = "harness.io/color"
-
-
-
-
-
-
-def selectors(ns):
-    return tuple(ns.get("service", name)["spec"]["selector"][COLOR] for name in ("web", "web-stage"))
 
 
 def deploy_color(ns, color, tag, status, replicas=2):
-    ns.apply(manifests.colour_deployment("web", color, f"example.test/web:{tag}", replicas))
-    if status == "Succeeded":
-        ns.rollout_status(f"deployment/web-{color}")
-    ns.plugin("record", f"deployment/web-{color}", "--status", status, *IDENTITY, check=True)
+    sc.deploy_and_record(ns, f"deployment/web-{color}",
+                         manifests.colour_deployment("web", color, f"example.test/web:{tag}", replicas), status,
+                         *sc.IDENTITY)
 
 
 def swap(ns):
-    live, stage = selectors(ns)
-    ns.kubectl("patch", "service/web", "-p", json.dumps({"spec": {"selector": {COLOR: stage}}}))
-    ns.kubectl("patch", "service/web-stage", "-p", json.dumps({"spec": {"selector": {COLOR: live}}}))
+    live, stage = sc.selectors(ns, "web")
+    ns.kubectl("patch", "service/web", "-p", json.dumps({"spec": {"selector": {sc.COLOR: stage}}}))
+    ns.kubectl("patch", "service/web-stage", "-p", json.dumps({"spec": {"selector": {sc.COLOR: live}}}))
 
 
 @pytest.fixture
@@ -41,12 +30,8 @@ def blue_live(ns):
 
 
 def pod_ips(ns, color):
-    return sorted(p["status"]["podIP"] for p in ns.items("pods", "-l", f"{COLOR}={color}") if p["status"].get("podIP"))
-
-
-def endpoint_ips(ns, name):
-    subsets = ns.get("endpoints", name).get("subsets") or []
-    return sorted(a["ip"] for s in subsets for a in s.get("addresses") or [])
+    pods = ns.items("pods", "-l", f"{sc.COLOR}={color}")
+    return sorted(p["status"]["podIP"] for p in pods if p["status"].get("podIP"))
 
 
 def test_failed_green_is_routed_back_to_blue(blue_live):
@@ -54,7 +39,7 @@ def test_failed_green_is_routed_back_to_blue(blue_live):
     deploy_color(ns, "green", "2", "Succeeded")
     swap(ns)
     ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
-    assert selectors(ns) == ("green", "blue")
+    assert sc.selectors(ns, "web") == ("green", "blue")
 
     history = ns.plugin_json("history", "service/web")
     assert (history["liveColor"], history["targetColor"]) == ("green", "blue")
@@ -63,11 +48,11 @@ def test_failed_green_is_routed_back_to_blue(blue_live):
     proc = ns.plugin("rollback", "service/web", "--wait", "--timeout", "60s")
     assert proc.returncode == 0, proc.stderr
     assert "routed from green to blue" in proc.stdout
-    assert selectors(ns) == ("blue", "green")
+    assert sc.selectors(ns, "web") == ("blue", "green")
     annotations = ns.get("service", "web")["metadata"]["annotations"]
     assert (annotations["harness.io/rolled-back-from"], annotations["harness.io/rolled-back-to"]) == ("green", "blue")
     blue = pod_ips(ns, "blue")
-    ns.wait_until(lambda: endpoint_ips(ns, "web") == blue, "the primary's endpoints to list only blue pods")
+    ns.wait_until(lambda: sc.ready_endpoint_ips(ns, "web") == blue, "the primary's endpoints to list only blue pods")
     reasons = [e["reason"] for e in ns.items("events", "--field-selector", "involvedObject.name=web")]
     assert "HarnessRollback" in reasons
 
@@ -89,7 +74,7 @@ def test_other_colour_failed_exits_3(blue_live):
     proc = ns.plugin("rollback", "service/web")
     assert proc.returncode == 3, proc.stderr
     assert "cannot be the rollback target: recorded Failed" in proc.stderr
-    assert selectors(ns) == ("green", "blue")
+    assert sc.selectors(ns, "web") == ("green", "blue")
 
 
 def test_scaled_to_zero_is_refused_by_the_ready_check(blue_live):
@@ -98,13 +83,13 @@ def test_scaled_to_zero_is_refused_by_the_ready_check(blue_live):
     swap(ns)
     ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
     ns.kubectl("scale", "deployment/web-blue", "--replicas=0")
-    ns.wait_until(lambda: not endpoint_ips(ns, "web-stage"), "blue to scale down")
+    ns.wait_until(lambda: not sc.ready_endpoint_ips(ns, "web-stage"), "blue to scale down")
     proc = ns.plugin("rollback", "service/web")
     assert proc.returncode == 1 and "cannot take the traffic" in proc.stderr and "--skip-ready-check" in proc.stderr
-    assert selectors(ns) == ("green", "blue")
+    assert sc.selectors(ns, "web") == ("green", "blue")
     forced = ns.plugin("rollback", "service/web", "--skip-ready-check")
     assert forced.returncode == 0 and "warning:" in forced.stderr
-    assert selectors(ns) == ("blue", "green")
+    assert sc.selectors(ns, "web") == ("blue", "green")
 
 
 def test_a_failed_second_write_leaves_both_selectors_as_they_were(blue_live, proxied):
@@ -116,18 +101,13 @@ def test_a_failed_second_write_leaves_both_selectors_as_they_were(blue_live, pro
     proc = ns.plugin("rollback", "service/web", env=proxied.env)
     assert proc.returncode == 1, proc.stderr
     assert "switched back to green and nothing changed" in proc.stderr
-    assert selectors(ns) == ("green", "blue")
+    assert sc.selectors(ns, "web") == ("green", "blue")
     assert "harness.io/rolled-back-to" not in ns.get("service", "web")["metadata"].get("annotations", {})
-
-
-
 
 def test_rollback_deletes_the_canary_unless_kept(ns):
     for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
-        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
-        if state == "Succeeded":
-            ns.rollout_status("deployment/web")
-        ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"), state,
+                             *sc.IDENTITY)
     ns.apply(manifests.canary("web", "example.test/web:2-broken"))
     dry = ns.plugin("rollback", "deployment/web", "--dry-run", check=True)
     assert "deployment/web-canary would be deleted (canary)" in dry.stdout

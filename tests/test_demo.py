@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.cluster  # the demo starts a control plane of its own
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -4,32 +4,19 @@
 import pytest
 
 from tests import manifests
-
-IDENTITY = ("--service-id", "svc", "--infra-id", "infra")
-STATUS = "harness.io/status"
+from tests import scenarios as sc
 
 
-def image_of(ns, name="web"):
-    return ns.get("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
-
-
-def deploy(ns, tag, workflow, status, name="web", identity=IDENTITY, repo="web", **kw):
-    """One pipeline run: apply, wait when it should succeed, record the outcome."""
-    image = f"example.test/{repo}:{tag}"
-    ns.apply(manifests.deployment(name, image, **kw))
-    if status == "Succeeded":
-        ns.rollout_status(f"deployment/{name}")
-    ns.plugin("record", f"deployment/{name}", "--status", status, "--workflow-id", workflow, *identity, check=True)
+def deploy(ns, tag, workflow, status, name="web", mapping=sc.MAPPING, **kw):
+    """One pipeline run of deployment/NAME with image example.test/web:TAG."""
+    sc.deploy_and_record(ns, f"deployment/{name}", manifests.deployment(name, f"example.test/web:{tag}", **kw),
+                         status, "--workflow-id", workflow, *mapping)
 
 
 @pytest.fixture
 def five(ns):
-    """wf1 ok, wf1 ok, wf1 failed, wf2 ok on the same mapping, wf1 failed and live."""
-    deploy(ns, "1", "wf1", "Succeeded")
-    deploy(ns, "2", "wf1", "Succeeded")
-    deploy(ns, "3-broken", "wf1", "Failed")
-    deploy(ns, "4", "wf2", "Succeeded")
-    deploy(ns, "5-broken", "wf1", "Failed")
+    """sc.FIVE_RUNS, each good revision rolled out before it is recorded."""
+    sc.five_revisions(ns, rollout=True)
     return ns
 
 
@@ -45,7 +32,7 @@ def test_history_and_rollback_agree_on_the_last_successful_revision(five):
 
     result = ns.plugin_json("rollback", "deployment/web", "--workflow-id", "wf1")
     assert (result["from"]["revision"], result["to"]["revision"], result["changed"]) == (5, 2, True)
-    assert image_of(ns) == "example.test/web:2"
+    assert sc.live_image(ns) == "example.test/web:2"
     ns.rollout_status("deployment/web")
 
 
@@ -56,13 +43,13 @@ def test_any_workflow_rolls_back_to_the_other_workflows_success(five):
     proc = ns.plugin("rollback", "deployment/web", "--any-workflow", check=True)
     assert "from revision 5 (Failed; workflow wf1; example.test/web:5-broken)" in proc.stdout
     assert "to revision 4 (Succeeded; workflow wf2; example.test/web:4)" in proc.stdout
-    assert image_of(ns) == "example.test/web:4"
+    assert sc.live_image(ns) == "example.test/web:4"
 
 
 def test_identity_defaults_to_the_live_record_and_books_the_rollback(five):
     ns = five
     ns.plugin("rollback", "deployment/web", check=True)  # workflow wf1 and mapping from revision 5's record
-    assert image_of(ns) == "example.test/web:2"
+    assert sc.live_image(ns) == "example.test/web:2"
     ns.rollout_status("deployment/web")
     history = ns.plugin_json("history", "deployment/web")
     live = next(r for r in history["revisions"] if r["live"])
@@ -72,13 +59,13 @@ def test_identity_defaults_to_the_live_record_and_books_the_rollback(five):
 
 
 def test_never_rolls_back_to_another_mapping(ns):
-    deploy(ns, "1", "wf1", "Succeeded", identity=("--service-id", "other", "--infra-id", "infra"))
+    deploy(ns, "1", "wf1", "Succeeded", mapping=("--service-id", "other", "--infra-id", "infra"))
     deploy(ns, "2-broken", "wf1", "Failed")
     proc = ns.plugin("rollback", "deployment/web")
     assert proc.returncode == 3, proc.stderr
     assert "no other revision is recorded Succeeded" in proc.stderr
     assert "1: another infrastructure mapping (service other)" in proc.stderr
-    assert image_of(ns) == "example.test/web:2-broken"
+    assert sc.live_image(ns) == "example.test/web:2-broken"
 
 
 def test_new_revision_after_a_rollback_carries_no_record_it_did_not_earn(five):
@@ -87,8 +74,7 @@ def test_new_revision_after_a_rollback_carries_no_record_it_did_not_earn(five):
     ns.rollout_status("deployment/web")
     ns.apply(manifests.deployment("web", "example.test/web:7"))
     ns.rollout_status("deployment/web")
-    newest = max(ns.items("rs", "-l", "app=web"),
-                 key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+    newest = max(ns.items("rs", "-l", "app=web"), key=sc.revision_of)
     assert newest["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:7"
     assert not any(k.startswith("harness.io/") for k in newest["metadata"].get("annotations", {}))
     assert not any(k.startswith("harness.io/") for k in ns.get("deployment", "web")["metadata"].get("annotations", {}))
@@ -128,14 +114,25 @@ def test_all_failed_exits_3_naming_the_skipped(ns):
 
 def test_pruned_target_exits_3(ns):
     deploy(ns, "1", "wf1", "Succeeded", history_limit=1)
+    # Kubernetes 1.20's deployment controller prunes old ReplicaSets in creationTimestamp order (whole seconds, ties
+    # broken by name; by revision only from 1.21, kubernetes/kubernetes#82570): created within the same second as
+    # revision 1, revision 2 may be the one pruned, and revision 1 would still be there to roll back to.
+    (first,) = ns.items("rs", "-l", "app=web")
+    ns.wait_until(lambda: sc.now_rfc3339() > first["metadata"]["creationTimestamp"],
+                  "the second in which revision 1 was created to pass")
     deploy(ns, "2", "wf2", "Succeeded", history_limit=1)
     deploy(ns, "3", "wf2", "Succeeded", history_limit=1)
-    ns.wait_until(lambda: len(ns.items("rs", "-l", "app=web")) == 2, "the controller to prune revision 1")
+
+    def only_revision_2_at_zero_and_3():
+        sets = {sc.revision_of(rs): rs for rs in ns.items("rs", "-l", "app=web")}
+        return sorted(sets) == [2, 3] and sets[2]["spec"]["replicas"] == (sets[2]["status"].get("replicas") or 0) == 0
+
+    ns.wait_until(only_revision_2_at_zero_and_3, "the controller to prune revision 1 and keep revision 2 at zero")
     deploy(ns, "4-broken", "wf1", "Failed", history_limit=1)
     proc = ns.plugin("rollback", "deployment/web")
     assert proc.returncode == 3, proc.stderr
     assert "revision 1 was pruned (revisionHistoryLimit)" in proc.stderr
-    assert image_of(ns) == "example.test/web:4-broken"
+    assert sc.live_image(ns) == "example.test/web:4-broken"
 
 
 def test_dry_run_changes_nothing_and_shows_the_diff(five):
@@ -167,7 +164,7 @@ def test_wait_fails_with_4_when_the_target_never_becomes_ready(ns):
     proc = ns.plugin("rollback", "deployment/web", "--wait", "--timeout", "5s")
     assert proc.returncode == 4, proc.stderr
     assert "gave up after --timeout 5s" in proc.stderr
-    assert image_of(ns) == "example.test/web:1-broken"
+    assert sc.live_image(ns) == "example.test/web:1-broken"
 
 
 def test_nothing_to_do_when_the_target_template_is_live(ns):
@@ -179,10 +176,10 @@ def test_nothing_to_do_when_the_target_template_is_live(ns):
 
 def test_record_follow_records_the_outcome(ns):
     ns.apply(manifests.deployment("web", "example.test/web:1"))
-    ok = ns.plugin("record", "deployment/web", "--follow", "--workflow-id", "wf1", *IDENTITY, "--timeout", "60s")
+    ok = ns.plugin("record", "deployment/web", "--follow", *sc.IDENTITY, "--timeout", "60s")
     assert ok.returncode == 0, ok.stderr
     ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=3))
-    failed = ns.plugin("record", "deployment/web", "--follow", "--workflow-id", "wf1", *IDENTITY, "--timeout", "60s")
+    failed = ns.plugin("record", "deployment/web", "--follow", *sc.IDENTITY, "--timeout", "60s")
     assert failed.returncode == 4, failed.stderr
     assert "exceeded its progress deadline" in failed.stderr
     statuses = [r["status"] for r in ns.plugin_json("history", "deployment/web")["revisions"]]
@@ -193,7 +190,7 @@ def test_record_keeps_earlier_identity_and_needs_one_first_time(ns):
     ns.apply(manifests.deployment("web", "example.test/web:1"))
     missing = ns.plugin("record", "deployment/web", "--status", "Succeeded")
     assert missing.returncode == 2 and "--workflow-id, --service-id, --infra-id" in missing.stderr
-    ns.plugin("record", "deployment/web", "--status", "InProgress", "--workflow-id", "wf1", *IDENTITY,
+    ns.plugin("record", "deployment/web", "--status", "InProgress", *sc.IDENTITY,
               "--release-number", "42", check=True)
     ns.plugin("record", "deployment/web", "--status", "Succeeded", check=True)
     rev = ns.plugin_json("history", "deployment/web")["revisions"][0]
@@ -216,7 +213,7 @@ def test_history_table_marks_live_and_target(five):
 
 def test_annotations_on_the_deployment_manifest_are_read_from_the_replicaset(ns):
     """A user may put the record in the manifest: the controller copies it onto the ReplicaSet."""
-    record = {STATUS: "Succeeded", "harness.io/workflow-id": "wf1", "harness.io/service-id": "svc",
+    record = {sc.STATUS: "Succeeded", "harness.io/workflow-id": "wf1", "harness.io/service-id": "svc",
               "harness.io/infra-id": "infra", "harness.io/cluster-name": "test-cluster"}
     ns.apply(manifests.deployment("web", "example.test/web:1", annotations=record))
     ns.rollout_status("deployment/web")

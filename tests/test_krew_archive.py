@@ -27,8 +27,9 @@ import yaml
 import kubectl_rollback
 from tests import manifests
 from tests.cluster.controlplane import bin_dir
-from tests.unit.test_krew_manifest import validate_manifest
+from tests.krew_validation import validate_manifest
 
+pytestmark = pytest.mark.cluster  # runs the archive with the test environment's kubectl (tests/cluster/build.sh)
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIST = ROOT / "packaging" / "build_dist.py"
 MANIFEST = ROOT / "plugin-manifest.yaml"

@@ -8,8 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cluster.controlplane import bin_dir
 
+pytestmark = pytest.mark.cluster  # each test starts a control plane of its own
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -15,14 +15,11 @@ import yaml
 
 from tests import harness_fixtures as hf
 from tests import manifests
+from tests import scenarios as sc
 from tests.cluster.controlplane import LIMITED_TOKEN
 from tests.cluster.faultproxy import FaultProxy, Rule, kubeconfig_for, status
-from tests.scenarios import deploy_three_revisions
 
 RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
-IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
-RELEASE = {"harness.io/release-name": "r1"}
-COLOR = "harness.io/color"
 GROUPS = {
     "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
     "controllerrevisions": "apps", "services": "", "endpoints": "", "pods": "", "events": "", "configmaps": "",
@@ -140,16 +137,6 @@ def limited(ns, cluster, tmp_path):
         yield Limited(ns, cluster, proxy, str(path))
 
 
-def labelled(manifest: str, labels: dict) -> str:
-    obj = json.loads(manifest)
-    obj["spec"]["template"]["metadata"]["labels"].update(labels)
-    return json.dumps(obj)
-
-
-def image(ns, kind: str, name: str) -> str:
-    return ns.get(kind, name)["spec"]["template"]["spec"]["containers"][0]["image"]
-
-
 def revision_objects(ns, resource: str, app: str) -> dict:
     """Revision number -> annotations of the ReplicaSets or ControllerRevisions of app."""
     objects = ns.items(resource, "-l", f"app={app}")
@@ -201,9 +188,9 @@ def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
 
 def test_history_role_reads_every_kind_and_writes_nothing(ns, limited):
     for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
-        ns.apply(labelled(manifests.deployment("web", f"example.test/web:{tag}"), RELEASE))
-        ns.plugin("record", "deployment/web", "--status", state, *IDENTITY, check=True)
-    ns.apply(labelled(manifests.statefulset("db", "example.test/db:1"), RELEASE))
+        sc.deploy_and_record(ns, "deployment/web", sc.labelled(manifests.deployment("web", f"example.test/web:{tag}"),
+                                                               sc.RELEASE), state, *sc.IDENTITY, rollout=False)
+    ns.apply(sc.labelled(manifests.statefulset("db", "example.test/db:1"), sc.RELEASE))
     ns.apply(manifests.daemonset("agent", "example.test/agent:1"))
     ns.apply(manifests.colour_deployment("shop", "blue", "example.test/shop:1", replicas=1))
     ns.apply(manifests.colour_service("shop", "shop", "blue", "primary"))
@@ -251,20 +238,20 @@ def test_record_role_records_every_kind_and_nothing_else(ns, limited):
     ns.apply(manifests.statefulset("db", "example.test/db:1"))
     ns.apply(manifests.daemonset("agent", "example.test/agent:1"))
     for workload in ("deployment/web", "statefulset/db", "daemonset/agent"):
-        limited.denied("get", workload.split("/")[0] + "s", "record", workload, "--status", "Succeeded", *IDENTITY)
-    limited.denied("get", "deployments", "record", "deployment/web", "--follow", *IDENTITY, direct=True)
+        limited.denied("get", workload.split("/")[0] + "s", "record", workload, "--status", "Succeeded", *sc.IDENTITY)
+    limited.denied("get", "deployments", "record", "deployment/web", "--follow", *sc.IDENTITY, direct=True)
 
     limited.bind(RECORD)
     assert limited.rules() == ROLES[RECORD]
     # a lost race on each first write: the plugin re-reads that one revision object (get) and writes again
     races = [limited.proxy.add_rule(Rule(status(409), method="PATCH", path=f"/{resource}/"))
              for resource in ("replicasets", "controllerrevisions")]
-    limited.ok("record", "deployment/web", "--status", "Succeeded", *IDENTITY, "--release-number", "7")
-    limited.ok("record", "statefulset/db", "--status", "Succeeded", *IDENTITY)
-    limited.ok("record", "daemonset/agent", "--status", "Failed", *IDENTITY)
+    limited.ok("record", "deployment/web", "--status", "Succeeded", *sc.IDENTITY, "--release-number", "7")
+    limited.ok("record", "statefulset/db", "--status", "Succeeded", *sc.IDENTITY)
+    limited.ok("record", "daemonset/agent", "--status", "Failed", *sc.IDENTITY)
     assert [race.used for race in races] == [1, 1]
     ns.apply(manifests.deployment("web", "example.test/web:2"))
-    followed = limited.ok("record", "deployment/web", "--follow", "--timeout", "90s", *IDENTITY)
+    followed = limited.ok("record", "deployment/web", "--follow", "--timeout", "90s", *sc.IDENTITY)
     assert "Succeeded" in followed.stdout, followed.stdout
     assert limited.used() == ROLES[RECORD]
 
@@ -275,7 +262,7 @@ def test_record_role_records_every_kind_and_nothing_else(ns, limited):
     assert revision_objects(ns, "controllerrevisions", "agent")[1]["harness.io/status"] == "Failed"
     # the workload itself is never written by record, and cannot be by this Role
     limited.denied("patch", "deployments", "rollback", "deployment/web", "--to-revision", "1", "--force")
-    assert image(ns, "deployment", "web") == "example.test/web:2"
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:2"
     limited.denied("list", "deployments", "history", "--all")
     assert not limited.can_i("patch", "statefulsets") and not limited.can_i("create", "events")
 
@@ -286,15 +273,13 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
             "daemonset/agent": manifests.daemonset("agent", "example.test/agent:{tag}")}
     for tag, state in (("1", "Succeeded"), ("2-broken", "InProgress")):
         for workload, manifest in made.items():
-            ns.apply(labelled(manifest.replace("{tag}", tag), RELEASE))
-            if workload == "deployment/web" and state == "Succeeded":
-                ns.rollout_status(workload)
-            ns.plugin("record", workload, "--status", state, *IDENTITY, check=True)
+            sc.deploy_and_record(ns, workload, sc.labelled(manifest.replace("{tag}", tag), sc.RELEASE), state,
+                                 *sc.IDENTITY, rollout=workload == "deployment/web")
     ns.apply(manifests.canary("web", "example.test/web:2-broken"))
     limited.denied("get", "deployments", "rollback", "deployment/web", "--wait", direct=True)
     limited.denied("get", "statefulsets", "rollback", "statefulset/db")
     limited.denied("list", "deployments", "rollback", "--release-name", "r1")
-    assert image(ns, "deployment", "web") == "example.test/web:2-broken"
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:2-broken"
 
     limited.bind(ROLLBACK)
     assert limited.rules() == ROLES[ROLLBACK]
@@ -305,7 +290,7 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
     proc = limited.ok("rollback", "deployment/web", "--wait", "--timeout", "90s")
     assert "rolled back from revision 2" in proc.stdout and "to revision 1" in proc.stdout, proc.stdout
     assert "deployment/web-canary deleted (canary)" in proc.stdout and "rolled out" in proc.stderr
-    assert image(ns, "deployment", "web") == "example.test/web:1"
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:1"
     ns.wait_until(lambda: ns.kubectl("get", "deployment/web-canary", check=False).returncode != 0, "canary deletion")
     assert_booked(ns, "replicasets", "web")
     assert rollback_events(ns, "web")
@@ -313,7 +298,7 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
     release = limited.json("rollback", "--release-name", "r1")
     assert {r["workload"]: r["outcome"] for r in release["results"]} == {
         "deployment/web": "nothing to do", "statefulset/db": "rolled back", "daemonset/agent": "rolled back"}
-    assert (image(ns, "statefulset", "db"), image(ns, "daemonset", "agent")) == (
+    assert (sc.live_image(ns, "statefulset", "db"), sc.live_image(ns, "daemonset", "agent")) == (
         "example.test/db:1", "example.test/agent:1")
     for app in ("db", "agent"):
         assert_booked(ns, "controllerrevisions", app)
@@ -322,23 +307,13 @@ def test_rollback_role_rolls_back_workloads_releases_and_canaries(ns, limited):
     assert not limited.can_i("patch", "services") and not limited.can_i("delete", "statefulsets")
 
 
-
-
-
-
-
-
-def selectors(ns) -> tuple:
-    return tuple(ns.get("service", name)["spec"]["selector"][COLOR] for name in ("shop", "shop-stage"))
-
-
 def test_bluegreen_role_routes_traffic_back(ns, limited):
     ns.apply(manifests.colour_service("shop", "shop", "green", "primary"))
     ns.apply(manifests.colour_service("shop-stage", "shop", "blue", "stage"))
     for color, tag, state in (("blue", "1", "Succeeded"), ("green", "2", "Failed")):
         ns.apply(manifests.colour_deployment("shop", color, f"example.test/shop:{tag}", replicas=1))
         ns.rollout_status(f"deployment/shop-{color}")
-        ns.plugin("record", f"deployment/shop-{color}", "--status", state, *IDENTITY, check=True)
+        ns.plugin("record", f"deployment/shop-{color}", "--status", state, *sc.IDENTITY, check=True)
     limited.denied("get", "services", "history", "service/shop", direct=True)
     limited.denied("get", "services", "rollback", "service/shop", "--wait")
 
@@ -348,7 +323,7 @@ def test_bluegreen_role_routes_traffic_back(ns, limited):
     assert (history["liveColor"], history["targetColor"]) == ("green", "blue")
     proc = limited.ok("rollback", "service/shop", "--wait", "--timeout", "60s")
     assert "routed from green to blue" in proc.stdout, proc.stdout
-    assert selectors(ns) == ("blue", "green")
+    assert sc.selectors(ns, "shop") == ("blue", "green")
     assert ns.get("service", "shop")["metadata"]["annotations"]["harness.io/rolled-back-to"] == "blue"
     assert rollback_events(ns, "shop")
     assert limited.used() == ROLES[BLUEGREEN]
@@ -358,7 +333,7 @@ def test_bluegreen_role_routes_traffic_back(ns, limited):
 
 
 def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limited):
-    deploy_three_revisions(ns)
+    sc.deploy_three_revisions(ns)
     releases = [
         hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
         hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
@@ -385,7 +360,7 @@ def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limite
     proc = limited.plugin("rollback", "--harness-release", "release-configmap")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert 'cannot get resource "deployments"' in proc.stdout, proc.stdout
-    assert image(ns, "deployment", "web") == "example.test/web:3-broken"
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:3-broken"
 
     limited.bind(ROLLBACK)
     assert limited.rules() == ROLES[HARNESS] | ROLES[ROLLBACK]
@@ -393,7 +368,7 @@ def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limite
     before = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
     proc = limited.ok("rollback", "--harness-release", "release-secret")
     assert "1 rolled back" in proc.stdout, proc.stdout
-    assert image(ns, "deployment", "web") == "example.test/web:2"
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:2"
     assert ("secrets", "get") in limited.used() <= ROLES[HARNESS] | ROLES[ROLLBACK]
     after = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
     assert after == before  # Harness's history is never written

@@ -6,16 +6,7 @@ import pytest
 
 from tests import harness_fixtures as hf
 from tests import manifests
-from tests.scenarios import deploy_three_revisions
-
-IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
-RELEASE = {"harness.io/release-name": "r1"}
-
-
-def labelled(manifest: str, labels: dict) -> str:
-    obj = json.loads(manifest)
-    obj["spec"]["template"]["metadata"]["labels"].update(labels)
-    return json.dumps(obj)
+from tests import scenarios as sc
 
 
 def deploy_release(ns, tag, status):
@@ -24,14 +15,11 @@ def deploy_release(ns, tag, status):
             "statefulset/db": manifests.statefulset("db", f"example.test/db:{tag}"),
             "daemonset/agent": manifests.daemonset("agent", f"example.test/agent:{tag}")}
     for workload, manifest in made.items():
-        ns.apply(labelled(manifest, RELEASE))
-        if status == "Succeeded":
-            ns.rollout_status(workload)
-        ns.plugin("record", workload, "--status", status, *IDENTITY, check=True)
+        sc.deploy_and_record(ns, workload, sc.labelled(manifest, sc.RELEASE), status, *sc.IDENTITY)
 
 
 def images(ns):
-    return {kind: ns.get(kind, name)["spec"]["template"]["spec"]["containers"][0]["image"]
+    return {kind: sc.live_image(ns, kind, name)
             for kind, name in (("deployment", "web"), ("statefulset", "db"), ("daemonset", "agent"))}
 
 
@@ -71,7 +59,13 @@ def test_one_workload_failing_does_not_stop_the_others(release, cluster):
     for role in ("no-ds-patch", "ds-read", "events"):
         ns.kubectl("create", "rolebinding", role, f"--role={role}", "--user=limited")
     env = dict(cluster.env, KUBECONFIG=cluster.plane.limited_kubeconfig)
-    ns.wait_until(lambda: ns.kubectl("get", "daemonsets", env=env, check=False).returncode == 0, "the bindings")
+
+    def every_binding_in_effect():  # each takes a moment to reach the authorizer; one in effect says nothing of another
+        grants = (("patch", "deployments"), ("get", "daemonsets"), ("create", "events"))
+        return all(ns.kubectl("auth", "can-i", verb, resource, env=env, check=False).stdout.strip() == "yes"
+                   for verb, resource in grants)
+
+    ns.wait_until(every_binding_in_effect, "the three RoleBindings to be in effect")
     proc = ns.plugin("rollback", "--release-name", "r1", "-o", "json", env=env)
     assert proc.returncode == 1, proc.stderr
     result = json.loads(proc.stdout)
@@ -90,7 +84,7 @@ def test_unknown_release_exits_3(ns):
 
 @pytest.mark.parametrize("compressed, secret", [(None, False), ("zlib", False), ("gzip", True), (None, True)])
 def test_harness_release_history_rolls_back_to_the_recorded_revision(ns, compressed, secret):
-    deploy_three_revisions(ns)
+    sc.deploy_three_revisions(ns)
     releases = [
         hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
         hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
@@ -109,7 +103,7 @@ def test_harness_release_history_rolls_back_to_the_recorded_revision(ns, compres
 
     proc = ns.plugin("rollback", "--harness-release", "release-abc")
     assert proc.returncode == 0, proc.stderr
-    assert ns.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:2"
+    assert sc.live_image(ns) == "example.test/web:2"
     assert ns.get(kind.lower(), "release-abc")["metadata"]["resourceVersion"] == before  # never written
 
 

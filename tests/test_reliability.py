@@ -11,14 +11,12 @@ import base64
 import gzip
 import json
 import re
-import time
 
 import pytest
 
 from tests import manifests
 from tests import scenarios as sc
 from tests.cluster.faultproxy import Rule, drop_response, latency, reset, status
-from tests.conftest import Namespace
 
 # -- the fault matrix ------------------------------------------------------------------------------------------
 
@@ -69,7 +67,7 @@ def make_rule(op: str, fault: str, name: str) -> Rule:
 def command(op: str, name: str) -> tuple:
     # --cluster-name: the proxy's kubeconfig names its cluster "faultproxy"
     return {
-        "record": ("record", f"deployment/{name}", "--status", "Succeeded", "--workflow-id", "wf1", *sc.IDENTITY,
+        "record": ("record", f"deployment/{name}", "--status", "Succeeded", *sc.IDENTITY,
                    "--cluster-name", sc.CLUSTER_NAME, "--release-number", "7"),
         "history": ("history", f"deployment/{name}", "-o", "json"),
         "rollback": ("rollback", f"deployment/{name}"),
@@ -82,10 +80,7 @@ def world(cluster):
     """One namespace holding an independent copy of each operation's starting state per fault, built together:
     record: one unrecorded revision; history and rollback: wf1 Succeeded (1), Failed (2), InProgress and live (3);
     Blue/Green: blue Succeeded and ready on the stage Service, green Failed and live on the primary."""
-    name = "reliability-matrix"
-    cluster.api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    ns = Namespace(cluster, name)
-    try:
+    with cluster.namespace("reliability-matrix") as ns:
         records = [case_name("record", f) for f in FAULTS]
         three = [case_name(op, f) for op in ("history", "rollback") for f in FAULTS]
         bluegreen = [case_name("bluegreen", f) for f in FAULTS] + [f"bgs-{SLUG[f]}" for f in STAGE_FAULTS]
@@ -101,12 +96,10 @@ def world(cluster):
         for number, state in ((1, "Succeeded"), (2, "Failed"), (3, "InProgress")):
             sc.annotate(ns, "rs", [by_revision[d][number] for d in three], *sc.record_annotation_args(state))
         sc.settle_bluegreen(ns, bluegreen)
+        # a status write by a controller between an operation's read and its preconditioned write would add a 409
+        # (and a retry) to the requests that assert_fault_fired counts
+        sc.wait_at_rest(ns, records + three)
         yield ns
-    finally:
-        try:
-            cluster.api.delete(f"/api/v1/namespaces/{name}")
-        except Exception:  # the cluster goes away with the session anyway
-            pass
 
 
 def outcomes(proxy, op: str, name: str) -> list:
@@ -125,8 +118,8 @@ def assert_fault_fired(proxy, rule: Rule, op: str, fault: str, name: str) -> Non
             # The held first attempt reaches the server after the client's retry. A write preconditioned on the
             # resourceVersion it was decided from (rollback, Blue/Green) is refused (409); record's merge of its
             # own keys is applied again, identical (see test_late_copy_of_an_old_record_...).
-            seen = wait_for(lambda: (lambda s: s if len(s) >= 2 else None)(outcomes(proxy, op, name)),
-                            f"the held write to reach the server within {HELD_SECONDS}s")
+            seen = sc.wait_until(lambda: (lambda s: s if len(s) >= 2 else None)(outcomes(proxy, op, name)),
+                                 f"the held write to reach the server within {HELD_SECONDS}s", timeout=30, interval=0.2)
             assert 200 in seen and set(seen) <= {200, 409}, seen
             if op != "record":
                 assert 409 in seen, seen
@@ -139,16 +132,6 @@ def assert_fault_fired(proxy, rule: Rule, op: str, fault: str, name: str) -> Non
         assert rule.used == 1 and seen[0] == "drop_response" and seen[1:] and set(seen[1:]) <= {200, 409}, seen
         if op != "record":  # preconditioned: the retry of the applied write is refused as stale
             assert seen[:2] == ["drop_response", 409], seen
-
-
-def wait_for(predicate, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def check_record(ns, name: str, proc) -> None:
@@ -252,9 +235,12 @@ def test_late_copy_of_an_old_record_does_not_overwrite_a_newer_one(ns, proxied):
     the server. A write preconditioned on the resourceVersion it was decided from is refused then (409); a plain
     merge would put InProgress back over the newer Succeeded."""
     ns.apply(manifests.deployment("web", "example.test/web:1"))
-    sc.wait_for_revisions(ns, {"web": 1})
+    # At rest first: a status write by the controller (its pod becoming ready) between record's read and its retry
+    # makes the retry lose a race (409) and write once more, and `late` below would read [409, 200] while the held
+    # copy is still on its way.
+    sc.wait_at_rest(ns, ["web"])
     rule = proxied.proxy.add_rule(Rule(latency(LATE_SECONDS), "PATCH", r"/replicasets/web-[a-z0-9]+$", times=1))
-    first = ns.plugin("record", "deployment/web", "--status", "InProgress", "--workflow-id", "wf1", *sc.IDENTITY,
+    first = ns.plugin("record", "deployment/web", "--status", "InProgress", *sc.IDENTITY,
                       "--cluster-name", sc.CLUSTER_NAME, "--request-timeout", REQUEST_TIMEOUT, env=proxied.env)
     assert first.returncode == 0, first.stderr
     assert rule.used == 1
@@ -262,8 +248,8 @@ def test_late_copy_of_an_old_record_does_not_overwrite_a_newer_one(ns, proxied):
     assert late == [200], f"the held copy must still be on its way: {late}"  # else the timing proves nothing
     second = ns.plugin("record", "deployment/web", "--status", "Succeeded", check=True)  # straight to the server
     assert "recorded Succeeded" in second.stdout
-    seen = wait_for(lambda: (lambda s: s if len(s) >= 2 else None)(outcomes(proxied.proxy, "record", "web")),
-                    "the held copy to reach the server", timeout=LATE_SECONDS + 30)
+    seen = sc.wait_until(lambda: (lambda s: s if len(s) >= 2 else None)(outcomes(proxied.proxy, "record", "web")),
+                         "the held copy to reach the server", timeout=LATE_SECONDS + 30, interval=0.2)
     (rs,) = sc.replicasets(ns, "web")["web"]
     final = sc.harness_annotations(rs)[sc.STATUS]
     assert final == "Succeeded", (

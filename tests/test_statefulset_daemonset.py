@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tests import manifests
+from tests import scenarios as sc
 
-IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
 MAKERS = {"statefulset": manifests.statefulset, "daemonset": manifests.daemonset}
 
 
@@ -20,10 +20,8 @@ def template_without_app(ns, kind, name):
 def test_three_revisions_roll_back_to_the_second_like_kubectl_undo(ns, kind):
     for name in ("app", "twin"):
         for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3-broken", "Failed")):
-            ns.apply(MAKERS[kind](name, f"example.test/app:{tag}"))
-            if status == "Succeeded":
-                ns.rollout_status(f"{kind}/{name}")
-            ns.plugin("record", f"{kind}/{name}", "--status", status, *IDENTITY, check=True)
+            sc.deploy_and_record(ns, f"{kind}/{name}", MAKERS[kind](name, f"example.test/app:{tag}"), status,
+                                 *sc.IDENTITY)
     history = ns.plugin_json("history", f"{kind}/app")
     assert [(r["revision"], r["status"]) for r in history["revisions"]] == [
         (3, "Failed"), (2, "Succeeded"), (1, "Succeeded")]
@@ -39,10 +37,8 @@ def test_three_revisions_roll_back_to_the_second_like_kubectl_undo(ns, kind):
 
 def test_daemonset_rollback_waits_for_the_rollout(ns):
     for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
-        ns.apply(manifests.daemonset("agent", f"example.test/agent:{tag}"))
-        if status == "Succeeded":
-            ns.rollout_status("daemonset/agent")
-        ns.plugin("record", "daemonset/agent", "--status", status, *IDENTITY, check=True)
+        sc.deploy_and_record(ns, "daemonset/agent", manifests.daemonset("agent", f"example.test/agent:{tag}"), status,
+                             *sc.IDENTITY)
     proc = ns.plugin("rollback", "daemonset/agent", "--wait", "--timeout", "90s")
     assert proc.returncode == 0, proc.stderr
     assert "rolled out" in proc.stderr

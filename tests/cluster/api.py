@@ -10,6 +10,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.client import HTTPResponse
 from typing import Any, Optional
 
 
@@ -28,6 +29,19 @@ class Api:
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 query: Optional[dict] = None, timeout: float = 30, parse: bool = True) -> Any:
+        with self._open(method, path, body, content_type, query, timeout) as resp:
+            raw = resp.read()
+        if not parse:
+            return raw.decode("utf-8", "replace")
+        return json.loads(raw) if raw else None
+
+    def watch(self, path: str, resource_version: str, timeout: float = 60) -> Watch:
+        """A watch request on a collection from `resource_version`, open (the server has answered) on return."""
+        query = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": str(int(timeout))}
+        return Watch(self._open("GET", path, None, "application/json", query, timeout))
+
+    def _open(self, method: str, path: str, body: Any, content_type: str, query: Optional[dict],
+              timeout: float) -> HTTPResponse:
         url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)
@@ -36,13 +50,9 @@ class Api:
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, context=self._ssl, timeout=timeout) as resp:
-                raw = resp.read()
+            return urllib.request.urlopen(req, context=self._ssl, timeout=timeout)
         except urllib.error.HTTPError as exc:
             raise ApiFailure(exc.code, exc.read().decode("utf-8", "replace")) from None
-        if not parse:
-            return raw.decode("utf-8", "replace")
-        return json.loads(raw) if raw else None
 
     def get(self, path: str, **query: str) -> Any:
         return self.request("GET", path, query=query or None)
@@ -55,3 +65,26 @@ class Api:
 
     def delete(self, path: str, body: Any = None) -> Any:
         return self.request("DELETE", path, body)
+
+
+class Watch:
+    """An open watch: the server sends one JSON event ({"type": "ADDED", "object": {...}}) a line."""
+
+    def __init__(self, response: HTTPResponse):
+        self._response = response
+
+    def next_event(self) -> dict:
+        """The next event; fails when the server ends the watch or sends nothing within the watch's timeout."""
+        try:
+            line = self._response.readline()
+        except OSError as exc:  # a read timeout or a reset connection
+            raise AssertionError(f"no watch event: {exc}") from None
+        if not line:
+            raise AssertionError("the API server ended the watch")
+        return json.loads(line)
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._response.close()

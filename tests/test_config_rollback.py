@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from tests import manifests
+from tests.scenarios import IDENTITY
 
-IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
 # Secret values: neither they nor their base64 may appear in any output of the plugin, in any test.
 MARKERS = ("s3cr3t-MARKER-one-7f3a", "s3cr3t-MARKER-two-9b1c")
 FORBIDDEN_TEXT = MARKERS + tuple(base64.b64encode(m.encode()).decode() for m in MARKERS)

@@ -3,7 +3,6 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Optional, Sequence
 

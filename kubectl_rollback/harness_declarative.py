@@ -130,7 +130,7 @@ def projected(live: Any, shape: Any) -> Any:
 
 def object_diff(name: str, before: Optional[dict], after: dict) -> str:
     """A unified diff of two versions of an object, with server bookkeeping left out and Secret values hidden."""
-    old, new = _for_diff(before), _for_diff(after)
+    old, new = _for_diff(before) if before is not None else None, _for_diff(after)
     if old is not None and old == new:
         return ""
     if after.get("kind") == "Secret":
@@ -140,9 +140,7 @@ def object_diff(name: str, before: Optional[dict], after: dict) -> str:
                                         f"release/{name}"))
 
 
-def _for_diff(obj: Optional[dict]) -> Optional[dict]:
-    if obj is None:
-        return None
+def _for_diff(obj: dict) -> dict:
     shown = copy.deepcopy(obj)
     shown.pop("status", None)
     metadata = shown.get("metadata") or {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import dataclasses
+import functools
 import re
 import zlib
 from typing import Any, Callable, List, Optional, Union
@@ -338,7 +339,7 @@ _ManifestLoader.yaml_implicit_resolvers = {
 }
 
 
-def _construct_untagged(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
+def _construct_untagged(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         return loader.construct_yaml_map(node)
     if isinstance(node, yaml.SequenceNode):
@@ -347,8 +348,8 @@ def _construct_untagged(loader: yaml.constructor.SafeConstructor, node: yaml.Nod
     return loader.construct_scalar(node)
 
 
-for _loader in (_TextLoader, _ManifestLoader):
-    _loader.add_constructor(None, _construct_untagged)
+_TextLoader.add_constructor(None, _construct_untagged)
+_ManifestLoader.add_constructor(None, _construct_untagged)
 
 
 def _load_yaml(source: str, text: str, loader: type = _TextLoader, field: str = _FIELD) -> Any:
@@ -402,7 +403,7 @@ def _history_from_document(source: str, document: Any, typed: Callable[[], Any])
     releases = [
         release
         for index, entry in enumerate(entries)
-        if (release := _release(f"{_FIELD}.releases[{index}]", entry, lambda i=index: _typed_entry(typed, i),
+        if (release := _release(f"{_FIELD}.releases[{index}]", entry, functools.partial(_typed_entry, typed, index),
                                 warnings)) is not None
     ]
     numbers = [release.number for release in releases]

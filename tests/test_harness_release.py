@@ -111,9 +111,16 @@ def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
     secret_values = ("s3cret", base64.b64encode(b"s3cret-good").decode(), base64.b64encode(b"s3cret-bad").decode())
     assert not any(value in dry.stdout + dry.stderr for value in secret_values)
     assert versions(ns, *harness_objects, *live) == before  # the dry run changed nothing
+    server = ns.plugin("rollback", "--harness-release", "rel", "--dry-run=server")
+    assert server.returncode == 0, server.stderr
+    assert "-      - image: example.test/web:4-broken\n+      - image: example.test/web:3\n" in server.stdout
+    assert "deployment/web: rolled back: would be configured" in server.stdout
+    assert not any(value in server.stdout + server.stderr for value in secret_values)
+    assert versions(ns, *harness_objects, *live) == before
 
-    proc = ns.plugin("rollback", "--harness-release", "rel")
+    proc = ns.plugin("rollback", "--harness-release", "rel", "--wait", "--timeout", "120s")
     assert proc.returncode == 0, proc.stderr
+    assert "; rolled out" in proc.stdout, proc.stdout
     for line in ("deployment/web: rolled back: configured (server-side apply",
                  "configmap/web-config: rolled back: configured", "secret/web-secret: rolled back: configured"):
         assert line in proc.stdout, proc.stdout

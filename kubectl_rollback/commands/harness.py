@@ -19,7 +19,7 @@ from typing import Any, List, Optional, Tuple
 
 from kubectl_rollback import bluegreen, console, harness_declarative, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
-from kubectl_rollback.commands import release
+from kubectl_rollback.commands import release, wait
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import ForbiddenError, NoTargetError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.harness_history import (
@@ -168,10 +168,30 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
         for diff in diffs:
             on_progress(diff)
+        if request.wait and request.dry_run is DryRun.NONE:
+            applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
         outcomes += applied
     for outcome in outcomes:
         on_progress(outcome)
     return HarnessRollback(loaded, outcomes, tuple(diffs))
+
+
+def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: float) -> release.WorkloadOutcome:
+    """With --wait: a re-applied native workload's rollout followed to its end, as `rollback --wait` does."""
+    kind = BY_ALIAS.get(spec["kind"].lower())
+    if kind is None or outcome.outcome is not Outcome.ROLLED_BACK:
+        return outcome
+    name = spec["metadata"]["name"]
+    workload_kube = kube.in_namespace(spec["metadata"].get("namespace") or kube.namespace)
+    try:
+        workload = wait.wait_observed(workload_kube, kind, kind.get(workload_kube, name))
+        live = next(r for r in kind.revisions(workload_kube, workload) if r.live)
+        wait.wait_for_rollout(workload_kube, kind, name, live.name, timeout)
+    except (RollbackError, StopIteration) as exc:
+        reason = exc.message if isinstance(exc, RollbackError) else "no live revision after the apply"
+        return release.WorkloadOutcome(outcome.display, Outcome.FAILED,
+                                       f"{outcome.message}, but the rollout did not complete: {reason}")
+    return dataclasses.replace(outcome, message=f"{outcome.message}; rolled out")
 
 
 def _roll_back_workload(

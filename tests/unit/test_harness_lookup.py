@@ -11,14 +11,12 @@ import pytest
 import yaml
 
 from kubectl_rollback import harness_declarative as declarative
-from kubectl_rollback.commands.harness import HarnessTarget
 from kubectl_rollback.errors import NotFoundError
 from kubectl_rollback.harness_history import DECLARATIVE, ManagedWorkload, parse_declarative, parse_history
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, SECRETS, SERVICES, Resource
-from kubectl_rollback.options import HistoryRequest
 from tests import harness_fixtures as hf
 from tests.fakekube import add_deployment
-from tests.unit.entry_points import FAILED, NOTHING_TO_DO, ROLLED_BACK, rollback_harness_release
+from tests.unit.entry_points import FAILED, NOTHING_TO_DO, ROLLED_BACK, harness_history, rollback_harness_release
 
 NAMES = ["0123", "on", "yes", "null"]  # valid Kubernetes names a YAML 1.1 resolver turns into 83, True, True, None
 
@@ -51,7 +49,7 @@ def secret_manifest(password):
 
 
 def history(fake, name="rel"):
-    return HarnessTarget(name).history(fake, HistoryRequest())
+    return harness_history(fake, name)
 
 
 # -- the bytes Harness writes ------------------------------------------------------------------------------------

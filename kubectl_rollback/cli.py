@@ -93,7 +93,8 @@ ReleaseName = Annotated[
 ]
 HarnessRelease = Annotated[
     Optional[str],
-    typer.Option("--harness-release", help="Harness's release history in ConfigMap (or Secret) R, read-only."),
+    typer.Option("--harness-release", help="Harness's own release history of release R, found as Harness finds it: "
+                 "declarative release Secrets harness.release.R.<n>, else Secret R, else ConfigMap R (read-only)."),
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
@@ -261,7 +262,7 @@ def record(
     "  # every workload in the namespace, or of one release\n"
     f"  {PROG} history --all\n"
     f"  {PROG} history --release-name release-3f2a\n"
-    "  # Harness's own release history (ConfigMap or Secret named after the release)\n"
+    "  # Harness's own release history (release Secrets harness.release.R.<n>, else Secret or ConfigMap R)\n"
     f"  {PROG} history --harness-release release-3f2a\n\n" + EXIT_CODES
 )
 def history(

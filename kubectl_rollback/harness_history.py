@@ -1,10 +1,17 @@
-"""Harness's legacy release history (harness-behaviour.md §2.1), parsed into plain data, and the rollback target
-Harness's legacy Rolling Rollback would choose from it (§4.2).
+"""Harness's release history (harness-behaviour.md §2), parsed into plain data, and the rollback target Harness's
+Rolling Rollback would choose from it (§4.2, §4.3).
 
-Pure: no API calls. `parse_history` takes the `data` of the ConfigMap (or same-named Secret) that holds the history
-and returns frozen dataclasses; whatever that data holds, the only exception it raises is `HistoryFormatError`, so a
-corrupt or foreign object can never crash the CLI. Damage confined to one release or one list entry is skipped and
-reported in `ReleaseHistory.warnings` instead, because the rest of the history is still usable.
+Two formats: the legacy history (one ConfigMap or Secret named after the release, §2.1: `parse_history`) and the
+declarative one (one Secret per release, `harness.release.<R>.<n>`, §2.2: `parse_declarative`).
+
+Pure: no API calls. Whatever the stored data holds, the only exception raised is `HistoryFormatError`, so a corrupt
+or foreign object can never crash the CLI. Damage confined to one release or one list entry is skipped and reported
+in `ReleaseHistory.warnings` instead, because the rest of the history is still usable.
+
+Harness writes the legacy YAML with YamlBeans, every string a plain unquoted scalar, and reads it back into typed
+Java fields. A YAML 1.1 resolver would turn a workload named `0123`, `on` or `null` into 83, True or None, so the
+history is read with a resolver that resolves nothing (`_TextLoader`: every scalar is the text written) and each
+field of the model is converted by what it is (numbers by `_as_number`, statuses by `_status`, names kept as text).
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import base64
 import contextvars
 import dataclasses
+import functools
 import re
 import zlib
-from typing import Any, List, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 import yaml
 
@@ -28,8 +36,9 @@ _STATUS_BY_LOWER = {status.lower(): status for status in (SUCCEEDED, "Failed", "
 # A ConfigMap or Secret holds at most 1 MiB and YAML does not deflate 64-fold in practice, so anything inflating past
 # this is not a history Harness wrote; refusing it keeps a crafted object from exhausting memory.
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
-# Java's Deflater writes a zlib stream, but the wrapper is unverified (§2.1), so gzip and raw deflate are tried too.
-_INFLATE_WBITS = (zlib.MAX_WBITS, 16 + zlib.MAX_WBITS, -zlib.MAX_WBITS)
+# Harness compresses with the JDK's GZIPOutputStream at level 9 (§2.1, re-checked); zlib and raw deflate are accepted
+# as fallbacks for hand-made or older objects.
+_INFLATE_WBITS = (16 + zlib.MAX_WBITS, zlib.MAX_WBITS, -zlib.MAX_WBITS)
 # ASCII digits only, and few enough that int() can neither fail on its digit limit nor build absurd numbers.
 _NUMBER = re.compile(r"[0-9]{1,18}")
 _NUMBER_LIMIT = 10**18
@@ -46,27 +55,61 @@ class HistoryFormatError(RollbackError):
         super().__init__(" ".join(message.split()))
 
 
+LEGACY = "legacy"
+DECLARATIVE = "declarative"
+# Kinds Harness tracks as managed workloads (§0); any other kind is one only when annotated as a custom workload.
+NATIVE_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig")
+MANAGED_WORKLOAD_ANNOTATION = "harness.io/managed-workload"
+# The declarative release Secrets (§2.2)
+RELEASE_SECRET_TYPE = "harness.io/release/v2"
+RELEASE_DATA_KEY = "release"
+RELEASE_NUMBER_LABEL = "release-number"
+STATUS_LABEL = "status"
+BG_ENVIRONMENT_LABEL = "harness.io/bg-environment"
+
+
 @dataclasses.dataclass(frozen=True)
 class ManagedWorkload:
     kind: str
     name: str
     namespace: Optional[str]
     revision: Optional[int]  # the workload's Kubernetes revision when the release was deployed; None if not recorded
+    custom: bool = False  # a custom (CRD) workload: re-applied from its stored spec, never undone
 
 
 @dataclasses.dataclass(frozen=True)
 class Release:
     number: int
     status: str  # Succeeded, Failed, InProgress or Unknown
-    workloads: tuple  # of ManagedWorkload
+    workloads: tuple  # of ManagedWorkload, custom ones included
     resources: tuple  # of str: "Kind/namespace/name", or "Kind/name" when the namespace is not recorded
+    # The stored objects a rollback to this release re-applies: every manifest of a declarative release, the
+    # customWorkloads specs of a legacy one.
+    specs: tuple = ()
+    bg_environment: Optional[str] = None  # primary | stage: a Blue/Green release
+
+    @property
+    def native_workloads(self) -> tuple:
+        return tuple(w for w in self.workloads if not w.custom)
 
 
 @dataclasses.dataclass(frozen=True)
 class ReleaseHistory:
-    source: str  # the object read, e.g. 'ConfigMap "release-abc"'
+    source: str  # the object(s) read, e.g. 'ConfigMap "release-abc"'
     releases: tuple  # of Release, newest first as stored
     warnings: tuple  # of str: what was skipped or guessed while parsing
+    kind: str = LEGACY  # LEGACY or DECLARATIVE
+
+    @property
+    def is_blue_green(self) -> bool:
+        return any(r.bg_environment for r in self.releases)
+
+    def numbers(self) -> str:
+        """The release numbers held, for a message: "1-3", "4", or "no releases"."""
+        numbers = sorted(r.number for r in self.releases)
+        if not numbers:
+            return "no releases"
+        return f"release {numbers[0]}" if len(numbers) == 1 else f"releases {numbers[0]}-{numbers[-1]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,29 +144,97 @@ def _parse_history(object_kind: str, object_name: str, data: Any, is_secret: boo
         # A Secret's value is already the compressed bytes; a ConfigMap can only hold text, so it adds base64.
         blob = payload if isinstance(payload, bytes) else _b64decode(source, HISTORY_KEY, payload)
         payload = _inflate(source, blob)
-    document = _load_yaml(source, _utf8(source, payload))
-    return _history_from_document(source, document)
+    text = _utf8(source, payload)
+    # Specs stored inside the history (customWorkloads) are manifests: they are read again with a manifest's types.
+    return _history_from_document(source, _load_yaml(source, text), lambda: _load_yaml(source, text, _ManifestLoader))
+
+
+def parse_declarative(release_name: str, secrets: List[dict]) -> ReleaseHistory:
+    """The releases of RELEASE_NAME from its declarative release Secrets (§2.2), newest first. A Secret that cannot
+    be read is skipped with a warning naming it; no message quotes what a Secret holds."""
+    token = _REDACT.set(True)
+    try:
+        warnings: List[str] = []
+        releases = [r for secret in secrets if (r := _declarative_release(secret, warnings)) is not None]
+        releases.sort(key=lambda r: r.number, reverse=True)
+        source = f'declarative release Secrets "harness.release.{release_name}.<n>"'
+        return ReleaseHistory(source, tuple(releases), tuple(warnings), DECLARATIVE)
+    finally:
+        _REDACT.reset(token)
+
+
+def _declarative_release(secret: dict, warnings: List[str]) -> Optional[Release]:
+    metadata = secret.get("metadata") or {}
+    name = metadata.get("name", "?")
+    source = f'Secret "{name}"'
+    labels = metadata.get("labels") or {}
+    # The label is what Harness selects on; the name's suffix is the same number, used when the label is missing.
+    number = _as_number(labels.get(RELEASE_NUMBER_LABEL)) or _as_number(str(name).rsplit(".", 1)[-1])
+    if number is None:
+        warnings.append(f"{source}: no release number in label {RELEASE_NUMBER_LABEL} or the name; skipped")
+        return None
+    field = f"data.{RELEASE_DATA_KEY}"
+    try:
+        raw = (secret.get("data") or {}).get(RELEASE_DATA_KEY)
+        if not raw:
+            raise HistoryFormatError(f"{source}: {field} is missing or empty")
+        text = _utf8(source, _inflate(source, _b64decode(source, RELEASE_DATA_KEY, raw)))
+        manifests = _load_manifests(source, text, field)
+    except HistoryFormatError as exc:
+        warnings.append(f"{exc.message}; release {number} skipped")
+        return None
+    objects = tuple(m for m in manifests if _is_object(m))
+    if len(objects) < len(manifests):
+        warnings.append(f"{source}: {field}: {len(manifests) - len(objects)} document(s) are not objects with "
+                        f"apiVersion, kind and metadata.name; not re-applied")
+    return Release(
+        number=number,
+        status=_status(f"{source}: label {STATUS_LABEL}", labels.get(STATUS_LABEL), warnings),
+        workloads=tuple(w for w in map(_manifest_workload, objects) if w is not None),
+        resources=tuple(_resource_id(_manifest_ref(m)) for m in objects),
+        specs=objects,
+        bg_environment=labels.get(BG_ENVIRONMENT_LABEL) or None,
+    )
+
+
+def _manifest_ref(manifest: dict) -> dict:
+    metadata = manifest["metadata"]
+    return {"kind": manifest["kind"], "name": metadata["name"], "namespace": metadata.get("namespace")}
+
+
+def _manifest_workload(manifest: dict) -> Optional[ManagedWorkload]:
+    """A managed workload of the manifests: a native workload kind, or any object marked as a custom workload. Harness
+    records no revision for a declarative release."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    custom = str(annotations.get(MANAGED_WORKLOAD_ANNOTATION, "")).lower() == "true"
+    if manifest["kind"] not in NATIVE_WORKLOAD_KINDS and not custom:
+        return None
+    ref = _manifest_ref(manifest)
+    return ManagedWorkload(ref["kind"], ref["name"], _text(ref["namespace"]), None,
+                           custom=manifest["kind"] not in NATIVE_WORKLOAD_KINDS)
 
 
 def plan_rollback(history: ReleaseHistory) -> HarnessPlan:
-    """The release to roll back to, chosen as Harness's legacy Rolling Rollback does when given no release number.
+    """The release to roll back to, chosen as Harness's Rolling Rollback does when given no release number.
 
     Harness skips when the newest release Succeeded ("No failed release found"); a manual tool is asked for exactly
     that case, so it goes on to the previous Succeeded release and says so in `reason`. Every case where Harness
-    would silently do nothing raises NoTargetError instead.
+    would silently do nothing raises NoTargetError instead. A declarative release is re-applied whole, so there what
+    counts is that the target stored manifests, not that it names a workload.
     """
     if not history.releases:
         raise NoTargetError(f"{history.source}: no release history found")
+    declarative = history.kind == DECLARATIVE
     current = history.releases[0]
-    if not current.workloads:
+    if not current.workloads and not declarative:
         raise NoTargetError(f"{history.source}: no managed workload found in release {current.number}")
     target = next((r for r in history.releases if r.number < current.number and r.status == SUCCEEDED), None)
     if target is None:
         raise NoTargetError(f"{history.source}: no previous Succeeded release older than release {current.number}")
-    if not target.workloads:
+    if not (target.specs if declarative else target.workloads):
         raise NoTargetError(
-            f"{history.source}: no managed workload found in release {target.number}, "
-            f"the previous Succeeded release older than release {current.number}"
+            f"{history.source}: no {'stored manifest' if declarative else 'managed workload'} found in release "
+            f"{target.number}, the previous Succeeded release older than release {current.number}"
         )
     return HarnessPlan(current, target, _reason(current, target))
 
@@ -204,15 +315,31 @@ def _utf8(source: str, payload: Union[str, bytes]) -> str:
 # --- YAML ---------------------------------------------------------------------------------------------------------
 
 
-class _HistoryLoader(yaml.SafeLoader):
-    """SafeLoader that builds plain data for tags it does not know instead of failing.
+class _TextLoader(yaml.SafeLoader):
+    """SafeLoader without implicit resolvers: every plain scalar is the text written (`0123`, `on`, `null` stay
+    text), so the model converts each field by what it is, as Harness's typed Java fields do.
 
-    Harness serialises Java beans and may tag them (`!!io.harness...`); the tag carries nothing we need. Objects are
-    never instantiated from tags, so this is exactly as safe as yaml.safe_load.
+    Tags it does not know build plain data instead of failing: Harness serialises Java beans and may tag them
+    (`!!io.harness...`); the tag carries nothing we need. Objects are never instantiated from tags, so this is exactly
+    as safe as yaml.safe_load.
     """
 
 
-def _construct_untagged(loader: _HistoryLoader, node: yaml.Node) -> Any:
+_TextLoader.yaml_implicit_resolvers = {}
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """A stored manifest read as kubectl reads one (YAML 1.1 booleans, numbers and nulls), except that timestamps stay
+    text: the API's JSON has no dates, and a manifest sent back must carry what was written."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_untagged(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         return loader.construct_yaml_map(node)
     if isinstance(node, yaml.SequenceNode):
@@ -221,16 +348,26 @@ def _construct_untagged(loader: _HistoryLoader, node: yaml.Node) -> Any:
     return loader.construct_scalar(node)
 
 
-_HistoryLoader.add_constructor(None, _construct_untagged)
+_TextLoader.add_constructor(None, _construct_untagged)
+_ManifestLoader.add_constructor(None, _construct_untagged)
 
 
-def _load_yaml(source: str, text: str) -> Any:
+def _load_yaml(source: str, text: str, loader: type = _TextLoader, field: str = _FIELD) -> Any:
     try:
-        return yaml.load(text, Loader=_HistoryLoader)
-    # Not only YAMLError: scalar constructors raise ValueError (e.g. the date 2001-13-45) and deep nesting raises
-    # RecursionError, and a bad history must never surface as anything but HistoryFormatError.
+        return yaml.load(text, Loader=loader)
+    # Not only YAMLError: scalar constructors raise ValueError (e.g. an explicit !!int tag on text) and deep nesting
+    # raises RecursionError, and a bad history must never surface as anything but HistoryFormatError.
     except Exception as exc:
-        raise HistoryFormatError(f"{source}: {_FIELD}: not valid YAML ({_describe_yaml_error(exc)})") from None
+        raise HistoryFormatError(f"{source}: {field}: not valid YAML ({_describe_yaml_error(exc)})") from None
+
+
+def _load_manifests(source: str, text: str, field: str) -> list:
+    """Every object of a multi-document manifest set (`---` between them), in order; empty documents dropped."""
+    try:
+        documents = list(yaml.load_all(text, Loader=_ManifestLoader))
+    except Exception as exc:  # as in _load_yaml
+        raise HistoryFormatError(f"{source}: {field}: not valid YAML ({_describe_yaml_error(exc)})") from None
+    return [document for document in documents if document is not None]
 
 
 def _describe_yaml_error(exc: Exception) -> str:
@@ -246,8 +383,9 @@ def _describe_yaml_error(exc: Exception) -> str:
 # --- the YAML model (§2.1.1) ---------------------------------------------------------------------------------------
 
 
-def _history_from_document(source: str, document: Any) -> ReleaseHistory:
-    if document is None:
+def _history_from_document(source: str, document: Any, typed: Callable[[], Any]) -> ReleaseHistory:
+    """`document` read as text, `typed` the same document read with a manifest's types (for the stored specs)."""
+    if _is_null(document):
         return ReleaseHistory(source, (), (f"{_FIELD} is an empty YAML document: no release history",))
     if not isinstance(document, dict):
         raise HistoryFormatError(
@@ -258,14 +396,15 @@ def _history_from_document(source: str, document: Any) -> ReleaseHistory:
     if version is not None and version != "v1":
         warnings.append(f"{_FIELD}.version: {_quote(version)} is not v1; read as v1")
     entries = document.get("releases")
-    if entries is None:
+    if _is_null(entries):
         entries = []
     if not isinstance(entries, list):
         raise HistoryFormatError(f"{source}: {_FIELD}.releases: expected a list, got {_type_name(entries)}")
     releases = [
         release
         for index, entry in enumerate(entries)
-        if (release := _release(f"{_FIELD}.releases[{index}]", entry, warnings)) is not None
+        if (release := _release(f"{_FIELD}.releases[{index}]", entry, functools.partial(_typed_entry, typed, index),
+                                warnings)) is not None
     ]
     numbers = [release.number for release in releases]
     if any(newer <= older for newer, older in zip(numbers, numbers[1:])):
@@ -276,7 +415,12 @@ def _history_from_document(source: str, document: Any) -> ReleaseHistory:
     return ReleaseHistory(source, tuple(releases), tuple(warnings))
 
 
-def _release(path: str, entry: Any, warnings: List[str]) -> Optional[Release]:
+def _typed_entry(typed: Callable[[], Any], index: int) -> Any:
+    document = typed()
+    return document["releases"][index]  # the same text as the one the model read, so the same shape
+
+
+def _release(path: str, entry: Any, typed_entry: Callable[[], Any], warnings: List[str]) -> Optional[Release]:
     if not isinstance(entry, dict):
         warnings.append(f"{path}: expected a mapping, got {_type_name(entry)}; release skipped")
         return None
@@ -285,17 +429,51 @@ def _release(path: str, entry: Any, warnings: List[str]) -> Optional[Release]:
         warnings.append(f"{path}.number: missing or not a release number ({_quote(entry.get('number'))}); "
                         f"release skipped")
         return None
+    specs: tuple = ()
     custom = entry.get("customWorkloads")
     if isinstance(custom, list) and custom:
         # Harness redeploys these from their stored specs (§4.2 step 5); they are not undone like native workloads.
-        warnings.append(f"{path}.customWorkloads: release {number} has {len(custom)} custom workload(s), "
-                        f"which are not rolled back with kubectl rollout undo")
+        try:
+            specs = _custom_specs(f"{path}.customWorkloads", typed_entry().get("customWorkloads"), warnings)
+        except HistoryFormatError as exc:
+            warnings.append(f"{path}.customWorkloads: {exc.message}; skipped")
+    elif not _is_null(custom) and not isinstance(custom, list):
+        warnings.append(f"{path}.customWorkloads: expected a list, got {_type_name(custom)}; ignored")
+    bg_environment = _text(entry.get("bgEnvironment"))
     return Release(
         number=number,
         status=_status(f"{path}.status", entry.get("status"), warnings),
-        workloads=_workloads(path, entry, warnings),
+        workloads=_workloads(path, entry, warnings) + tuple(_custom_workload(spec) for spec in specs),
         resources=_resource_ids(f"{path}.resources", entry.get("resources"), warnings),
+        specs=specs,
+        bg_environment=bg_environment,
     )
+
+
+def _custom_specs(path: str, items: list, warnings: List[str]) -> tuple:
+    """The stored objects of customWorkloads: each a manifest mapping, or Harness's KubernetesResource bean whose
+    `spec` is the manifest's YAML text. An entry that is neither is skipped with a warning."""
+    specs = []
+    for index, item in enumerate(items):
+        spec = item
+        if isinstance(item, dict) and isinstance(item.get("spec"), str) and "apiVersion" not in item:
+            documents = _load_manifests("stored spec", item["spec"], f"{path}[{index}].spec")
+            spec = documents[0] if len(documents) == 1 else None
+        if not _is_object(spec):
+            warnings.append(f"{path}[{index}]: not a manifest with apiVersion, kind and metadata.name; skipped")
+            continue
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _is_object(spec: Any) -> bool:
+    return (isinstance(spec, dict) and isinstance(spec.get("apiVersion"), str) and isinstance(spec.get("kind"), str)
+            and isinstance(spec.get("metadata"), dict) and isinstance(spec["metadata"].get("name"), str))
+
+
+def _custom_workload(spec: dict) -> ManagedWorkload:
+    metadata = spec["metadata"]
+    return ManagedWorkload(spec["kind"], metadata["name"], _text(metadata.get("namespace")), None, custom=True)
 
 
 def _status(path: str, value: Any, warnings: List[str]) -> str:
@@ -312,10 +490,10 @@ def _workloads(path: str, entry: dict, warnings: List[str]) -> tuple:
     if isinstance(many, list) and many:
         listed = (_listed_workload(f"{path}.managedWorkloads[{i}]", item, warnings) for i, item in enumerate(many))
         return tuple(workload for workload in listed if workload is not None)
-    if many is not None and not isinstance(many, list):
+    if not _is_null(many) and not isinstance(many, list):
         warnings.append(f"{path}.managedWorkloads: expected a list, got {_type_name(many)}; ignored")
     single = entry.get("managedWorkload")
-    if single is None:
+    if _is_null(single):
         return ()
     workload = _workload(
         f"{path}.managedWorkload", single, entry.get("managedWorkloadRevision"), f"{path}.managedWorkloadRevision",
@@ -343,7 +521,7 @@ def _workload(path: str, ref: Any, revision: Any, revision_path: str, warnings: 
 
 
 def _resource_ids(path: str, value: Any, warnings: List[str]) -> tuple:
-    if value is None:
+    if _is_null(value):
         return ()
     if not isinstance(value, list):
         warnings.append(f"{path}: expected a list, got {_type_name(value)}; ignored")
@@ -370,6 +548,14 @@ def _kind_name_namespace(ref: Any) -> tuple:
 
 
 # --- scalars -------------------------------------------------------------------------------------------------------
+
+# What YAML spells null. Read as text, it means "absent" only where a list or mapping is expected: a name `null` is
+# a name.
+_NULL_SPELLINGS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value in _NULL_SPELLINGS)
 
 
 def _as_number(value: Any) -> Optional[int]:

@@ -72,6 +72,8 @@ PATCH_TYPES = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
     "strategic": "application/strategic-merge-patch+json",
+    # server-side apply: the body is the whole desired object (JSON is YAML), owned by the request's fieldManager
+    "apply": "application/apply-patch+yaml",
 }
 
 
@@ -174,14 +176,23 @@ class Kube:
         patch_type: str = "merge",
         namespace: Optional[str] = None,
         dry_run: bool = False,
+        field_manager: Optional[str] = None,
+        force: bool = False,
     ) -> dict:
         """A patch. Callers put metadata.resourceVersion in the body (or a JSON-patch op on it), so the server refuses
-        with 409 if the object changed since it was read; that is also what makes a retried write safe."""
+        with 409 if the object changed since it was read; that is also what makes a retried write safe. A server-side
+        apply ("apply") names its `field_manager`, and with `force` takes over fields other managers own; sent again,
+        it converges on the same object, so its retry is safe too."""
         ns = namespace or self.namespace
+        query = {"dryRun": "All"} if dry_run else {}
+        if field_manager:
+            query["fieldManager"] = field_manager
+        if force:
+            query["force"] = "true"
         return self._send(
             "PATCH",
             resource.path(ns, name),
-            query={"dryRun": "All"} if dry_run else None,
+            query=query or None,
             body=body,
             content_type=PATCH_TYPES[patch_type],
             what=_what("patch", resource, name, ns),

@@ -3,7 +3,6 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Optional, Sequence
 
@@ -310,23 +309,33 @@ def bluegreen_rollback_dict(result) -> dict:
 
 
 def harness_dict(loaded) -> dict:
+    """The stable contract of `history --harness-release -o json`: source, releases (number, status, workloads with
+    kind, name, namespace, revision), target, warnings; the other keys are additions."""
     plan = loaded.plan
+    history = loaded.history
     return {
-        "source": loaded.history.source,
+        "source": history.source,
+        "format": history.kind,
         "namespace": loaded.namespace,
         "current": plan.current.number if plan else None,
         "target": plan.target.number if plan else None,
         "reason": plan.reason if plan else None,
         "problem": loaded.problem.message if loaded.problem else None,
-        "warnings": list(loaded.history.warnings),
+        "warnings": list(history.warnings),
         "releases": [
             {
                 "number": r.number,
                 "status": r.status,
-                "workloads": [dataclasses.asdict(w) for w in r.workloads],
+                "workloads": [
+                    {"kind": w.kind, "name": w.name, "namespace": w.namespace, "revision": w.revision,
+                     "custom": w.custom}
+                    for w in r.workloads
+                ],
                 "resources": list(r.resources),
+                "bgEnvironment": r.bg_environment,
+                "storedObjects": len(r.specs),
             }
-            for r in loaded.history.releases
+            for r in history.releases
         ],
     }
 
@@ -337,18 +346,26 @@ def harness_table(loaded) -> str:
     plan = loaded.plan
     rows = []
     for r in loaded.history.releases:
-        workloads = ", ".join(f"{w.kind.lower()}/{w.name}@{w.revision if w.revision else '?'}" for w in r.workloads)
+        workloads = ", ".join(_harness_workload(w) for w in r.workloads)
         note = ""
         if plan and r.number == plan.current.number:
             note = "current"
         elif plan and r.number == plan.target.number:
             note = "rollback target"
-        rows.append([r.number, r.status, workloads or "-", note])
-    lines = [f"{loaded.history.source} in namespace {loaded.namespace} (Harness release history, read-only)"]
-    lines.append(tabulate(rows, headers=["RELEASE", "STATUS", "WORKLOADS", "NOTE"], tablefmt="plain",
+        rows.append([r.number, r.status, workloads or "-", r.bg_environment or "-", len(r.specs), note])
+    history = loaded.history
+    lines = [f"{history.source} in namespace {loaded.namespace} (Harness {history.kind} release history, read-only)"]
+    lines.append(tabulate(rows, headers=["RELEASE", "STATUS", "WORKLOADS", "BG", "STORED", "NOTE"], tablefmt="plain",
                           disable_numparse=True) if rows else "no releases")
     if plan:
         lines.append(f"rollback target: release {plan.target.number} ({plan.reason})")
     elif loaded.problem:
         lines.append(f"no rollback target: {loaded.problem.message}")
     return "\n".join(lines)
+
+
+def _harness_workload(w) -> str:
+    """kind/name@revision; a declarative or custom workload has no revision (it is re-applied, not undone)."""
+    if w.custom:
+        return f"{w.kind.lower()}/{w.name} (custom)"
+    return f"{w.kind.lower()}/{w.name}" + (f"@{w.revision}" if w.revision is not None else "")

@@ -66,12 +66,15 @@ class FakeApiServer:
     def get(self, resource: Resource, namespace: str, name: str) -> dict:
         return copy.deepcopy(self._stored(resource, namespace, name))
 
-    def list(self, resource: Resource, namespace: str, label_selector: Optional[str] = None) -> list:
+    def list(self, resource: Resource, namespace: str, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None) -> list:
         matches = parse_selector(label_selector or "")
+        fields = parse_field_selector(field_selector or "")
         return [
             copy.deepcopy(obj)
             for (qualified, ns, _), obj in sorted(self.objects.items())
             if qualified == resource.qualified and ns == namespace and matches(obj["metadata"].get("labels") or {})
+            and fields(obj)
         ]
 
     def find(self, resource: Resource, namespace: str, name: str) -> Optional[dict]:
@@ -104,8 +107,16 @@ class FakeApiServer:
 
     def patch(self, resource: Resource, namespace: str, name: str, body: Any, patch_type: str = "merge",
               dry_run: bool = False) -> dict:
+        if patch_type == "apply" and (resource.qualified, namespace, name) not in self.objects:
+            created = self.create(resource, namespace, body) if not dry_run else dict(copy.deepcopy(body))
+            return created
         current = self._stored(resource, namespace, name)
-        if patch_type in ("merge", "strategic"):
+        if patch_type == "apply":
+            # Server-side apply as far as a re-apply of whole objects needs it: the fields sent win (force), lists
+            # sent replace the live ones. Field ownership (managedFields) and removal of fields a manager no longer
+            # sends are not modelled.
+            patched = merge_patch(current, body)
+        elif patch_type in ("merge", "strategic"):
             patched = merge_patch(current, body, strategic=patch_type == "strategic")
         elif patch_type == "json":
             patched = json_patch(current, body)
@@ -270,15 +281,16 @@ class FakeKube:
 
     def iter_list(self, resource: Resource, namespace: Optional[str] = None, label_selector: Optional[str] = None,
                   field_selector: Optional[str] = None) -> Iterator[dict]:
-        if field_selector:
-            raise NotImplementedError("the fake serves no field selectors (the plugin sends none)")
         ns = namespace or self.namespace
         yield from self._serve(Call("list", resource, ns, None, label_selector=label_selector),
-                               lambda: self.server.list(resource, ns, label_selector))
+                               lambda: self.server.list(resource, ns, label_selector, field_selector))
 
     def patch(self, resource: Resource, name: str, body: Any, patch_type: str = "merge",
-              namespace: Optional[str] = None, dry_run: bool = False) -> dict:
+              namespace: Optional[str] = None, dry_run: bool = False, field_manager: Optional[str] = None,
+              force: bool = False) -> dict:
         ns = namespace or self.namespace
+        if patch_type == "apply" and not (field_manager and force):
+            raise ValueError("the plugin's server-side applies name their field manager and force")
         if patch_type not in real.PATCH_TYPES:
             raise KeyError(patch_type)  # as Kube does for a patch type it does not know
         return self._serve(Call("patch", resource, ns, name, copy.deepcopy(body), dry_run),
@@ -460,6 +472,31 @@ def _term(term: str) -> Callable[[dict], bool]:
     if op == "in":
         return lambda labels: labels.get(key) in values
     return lambda labels: labels.get(key) not in values
+
+
+_FIELD_SELECTABLE = {"type": ("type",), "metadata.name": ("metadata", "name")}
+
+
+def parse_field_selector(text: str) -> Callable[[dict], bool]:
+    """The field selectors the plugin sends (`type=...`, e.g. for Secrets, and metadata.name), as a predicate over an
+    object; any other field fails loudly, as the fake guesses nothing."""
+    terms = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        field, _, value = term.partition("=")
+        if field not in _FIELD_SELECTABLE:
+            raise NotImplementedError(f"the fake serves no field selector on {field!r}")
+        terms.append((_FIELD_SELECTABLE[field], value.lstrip("=")))
+
+    def matches(obj: dict) -> bool:
+        for path, value in terms:
+            found: Any = obj
+            for part in path:
+                found = found.get(part) if isinstance(found, dict) else None
+            if found != value:
+                return False
+        return True
+
+    return matches
 
 
 # -- seeding workloads the way their controllers leave them ------------------------------------------------------

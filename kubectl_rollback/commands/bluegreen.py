@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Dict, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set
 
 from kubectl_rollback import bluegreen, console, events, render
 from kubectl_rollback.commands import history
@@ -91,14 +91,22 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
 
 
 def rollback(kube: Kube, name: str, request: RollbackRequest) -> Result:
-    result = retry_on_conflict(lambda: _attempt(kube, name, request), f"cannot roll back service/{name}")
+    return route(kube, lambda: load(kube, name, request.flags), request, f"cannot roll back service/{name}")
+
+
+def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackRequest, what: str) -> Result:
+    """Read and decide (`decide`, again from a fresh read after a conflict), switch, and with --wait wait until the
+    primary serves the target colour only."""
+    result = retry_on_conflict(lambda: switch(kube, decide(), request), what)
     if result.changed and request.wait:
         _wait_for_endpoints(kube, result.state, request.timeout)
     return result
 
 
-def _attempt(kube: Kube, name: str, request: RollbackRequest) -> Result:
-    state = load(kube, name, request.flags)
+def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
+    """Route the primary Service to `state.target_color` (decided by the caller: from the plugin's records here, from
+    Harness's release history in commands/harness.py) and the stage Service to the other colour."""
+    name = state.name
     if state.problem is not None:
         raise state.problem
     layout = state.layout

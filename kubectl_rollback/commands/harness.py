@@ -1,30 +1,54 @@
-"""Harness's own release history (legacy ConfigMap, or a Secret of the same name), read-only: list it, and roll
-each managed workload back to the revision the last Succeeded release recorded, as Harness's Rolling Rollback
-does. Harness's object is never written."""
+"""Harness's own release history (`--harness-release R`), found as Harness finds it and rolled back as Harness's
+rollback would: read-only towards Harness's objects, which are never written.
+
+Lookup (harness-behaviour.md §2, re-checked): the declarative release Secrets `harness.release.R.<n>` when any exist;
+else Secret R; else ConfigMap R. The source used is named, and any other source present is reported as stale.
+
+Rollback, by what the history holds:
+- Blue/Green releases (`bgEnvironment`): the primary/stage Service selector swap of commands/bluegreen.py, towards the
+  colour of the target release's workload;
+- declarative releases: every stored manifest of the target release re-applied (harness_declarative);
+- legacy releases: each native workload undone to the revision the target recorded, and its custom workloads
+  re-applied from their stored specs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
-from kubectl_rollback import console, render
-from kubectl_rollback.commands import release
+from kubectl_rollback import bluegreen, console, harness_declarative, render
+from kubectl_rollback.commands import bluegreen as bluegreen_command
+from kubectl_rollback.commands import release, wait
 from kubectl_rollback.decide import Outcome
-from kubectl_rollback.errors import ApiError, ForbiddenError, NoTargetError, NotFoundError, RollbackError
-from kubectl_rollback.harness_history import HarnessPlan, ManagedWorkload, ReleaseHistory, parse_history, plan_rollback
-from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube
-from kubectl_rollback.options import HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.errors import ForbiddenError, NoTargetError, NotFoundError, RollbackError, UsageError
+from kubectl_rollback.harness_history import (
+    LEGACY,
+    RELEASE_SECRET_TYPE,
+    HarnessPlan,
+    ManagedWorkload,
+    Release,
+    ReleaseHistory,
+    parse_declarative,
+    parse_history,
+    plan_rollback,
+)
+from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, SECRETS, SERVICES, Kube
+from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads import BY_ALIAS
+
+# The longest label value: a longer release name cannot be on a release Secret's `release` label.
+MAX_LABEL_VALUE = 63
 
 
 @dataclasses.dataclass(frozen=True)
 class HarnessHistory(Printed):
     name: str
     namespace: str
-    history: ReleaseHistory
+    history: ReleaseHistory  # its warnings include the lookup's (stale sources, sources that could not be read)
     plan: Optional[HarnessPlan]
     problem: Optional[RollbackError]
 
@@ -36,38 +60,33 @@ class HarnessHistory(Printed):
 
 
 @dataclasses.dataclass(frozen=True)
+class HarnessRollback(release.ReleaseRollback):
+    """A rollback of a Harness release: the plan, each object's diff (dry runs), each object's outcome."""
+
+    diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()
+
+    def data(self) -> Any:
+        return dict(super().data(), diffs=[d.data() for d in self.diffs])
+
+
+@dataclasses.dataclass(frozen=True)
 class HarnessTarget(Target):
-    """--harness-release R: Harness's own release history in ConfigMap (or Secret) R, read-only."""
+    """--harness-release R: Harness's own release history, read-only."""
 
     name: str
 
     def history(self, kube: Kube, request: HistoryRequest) -> HarnessHistory:
         return load(kube, self.name)
 
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> release.ReleaseRollback:
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
         loaded = load(kube, self.name)
         on_progress(Paragraph(loaded))
         return roll_back(kube, loaded, request, on_progress)
 
 
 def load(kube: Kube, name: str) -> HarnessHistory:
-    """The history in ConfigMap NAME, else in Secret NAME (Harness's declarative mode)."""
-    try:
-        obj, is_secret = kube.get(CONFIGMAPS, name), False
-    except (ForbiddenError, NotFoundError) as configmap_error:  # forbidden: a Role may grant the Secret only
-        try:
-            obj, is_secret = kube.get(SECRETS, name), True
-        except ApiError as secret_error:
-            if isinstance(configmap_error, ForbiddenError):
-                raise configmap_error from None
-            if not isinstance(secret_error, NotFoundError):
-                raise
-            raise NotFoundError(
-                f'no ConfigMap or Secret named "{name}" in namespace "{kube.namespace}": that is where Harness keeps '
-                "the history of release NAME; check --harness-release and -n",
-                status=404,
-            ) from None
-    parsed = parse_history("Secret" if is_secret else "ConfigMap", name, obj.get("data"), is_secret)
+    """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it."""
+    parsed = find(kube, name)
     for warning in parsed.warnings:
         console.warn(f"{parsed.source}: {warning}")
     plan = problem = None
@@ -78,20 +97,101 @@ def load(kube: Kube, name: str) -> HarnessHistory:
     return HarnessHistory(name, kube.namespace, parsed, plan, problem)
 
 
-def roll_back(
-    kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_progress: Progress
-) -> release.ReleaseRollback:
-    """Each workload of the target release back to the revision that release recorded. A revision the cluster has
-    pruned, or a kind this plugin does not handle, is reported for that workload; the others go on."""
+def find(kube: Kube, name: str) -> ReleaseHistory:
+    """Harness's order: release Secrets (label owner=harness,release=NAME, type harness.io/release/v2), Secret NAME,
+    ConfigMap NAME. What could not be read for lack of rights is a warning when another source answers, and the
+    error when none does."""
+    notes: List[str] = []
+    secrets: List[dict] = []
+    if len(name) <= MAX_LABEL_VALUE:
+        try:
+            secrets = kube.list(SECRETS, label_selector=f"owner=harness,release={name}",
+                                field_selector=f"type={RELEASE_SECRET_TYPE}")
+        except ForbiddenError as exc:
+            notes.append(f"declarative release Secrets not looked for: {exc.message}")
+    legacy: dict = {}
+    denied: dict = {}
+    for resource in (SECRETS, CONFIGMAPS):
+        try:
+            legacy[resource.kind] = kube.get(resource, name)
+        except NotFoundError:
+            pass
+        except ForbiddenError as exc:
+            denied[resource.kind] = exc
+    if secrets:
+        history = parse_declarative(name, secrets)
+        stale = [_stale(kind, name, obj, "from before the switch to declarative rollback")
+                 for kind, obj in legacy.items()]
+    elif legacy:
+        kind = "Secret" if "Secret" in legacy else "ConfigMap"
+        history = parse_history(kind, name, legacy[kind].get("data"), kind == "Secret")
+        stale = [_stale(other, name, obj, f'left beside Secret "{name}", which Harness reads first')
+                 for other, obj in legacy.items() if other != kind]
+    elif denied:
+        raise denied.get("ConfigMap") or denied["Secret"]
+    else:
+        raise NotFoundError(
+            f'no release Secrets labelled owner=harness,release={name}, and no ConfigMap or Secret named "{name}" in '
+            f'namespace "{kube.namespace}": that is where Harness keeps the history of release NAME; check '
+            "--harness-release and -n",
+            status=404,
+        )
+    notes += [f'{kind} "{name}" not read: {exc.message}' for kind, exc in denied.items()]
+    return dataclasses.replace(history, warnings=tuple(stale) + tuple(notes) + history.warnings)
+
+
+def _stale(kind: str, name: str, obj: dict, why: str) -> str:
+    """The warning for a legacy object Harness no longer reads, with the releases it holds when they can be read."""
+    try:
+        held = parse_history(kind, name, obj.get("data"), kind == "Secret").numbers()
+    except RollbackError:
+        held = "an unreadable history"
+    return f'{kind} "{name}" holds {held} {why}; ignored'
+
+
+# -- rollback ----------------------------------------------------------------------------------------------------
+
+
+def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
     if loaded.problem is not None:
         raise loaded.problem
     assert loaded.plan is not None  # load() sets a problem whenever it has no plan
-    outcomes = []
-    for workload in loaded.plan.target.workloads:
-        outcome = _roll_back_workload(kube, workload, request, loaded.plan.target.number)
+    target = loaded.plan.target
+    if loaded.history.is_blue_green:
+        outcomes = [_swap_colours(kube, loaded, request)]
+        diffs: List[harness_declarative.ObjectDiff] = []
+    else:
+        outcomes = [] if loaded.history.kind != LEGACY else [
+            _roll_back_workload(kube, workload, request, target.number) for workload in target.native_workloads
+        ]
+        # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
+        diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
+        for diff in diffs:
+            on_progress(diff)
+        if request.wait and request.dry_run is DryRun.NONE:
+            applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
+        outcomes += applied
+    for outcome in outcomes:
         on_progress(outcome)
-        outcomes.append(outcome)
-    return release.ReleaseRollback(loaded, outcomes)
+    return HarnessRollback(loaded, outcomes, tuple(diffs))
+
+
+def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: float) -> release.WorkloadOutcome:
+    """With --wait: a re-applied native workload's rollout followed to its end, as `rollback --wait` does."""
+    kind = BY_ALIAS.get(spec["kind"].lower())
+    if kind is None or outcome.outcome is not Outcome.ROLLED_BACK:
+        return outcome
+    name = spec["metadata"]["name"]
+    workload_kube = kube.in_namespace(spec["metadata"].get("namespace") or kube.namespace)
+    try:
+        workload = wait.wait_observed(workload_kube, kind, kind.get(workload_kube, name))
+        live = next(r for r in kind.revisions(workload_kube, workload) if r.live)
+        wait.wait_for_rollout(workload_kube, kind, name, live.name, timeout)
+    except (RollbackError, StopIteration) as exc:
+        reason = exc.message if isinstance(exc, RollbackError) else "no live revision after the apply"
+        return release.WorkloadOutcome(outcome.display, Outcome.FAILED,
+                                       f"{outcome.message}, but the rollout did not complete: {reason}")
+    return dataclasses.replace(outcome, message=f"{outcome.message}; rolled out")
 
 
 def _roll_back_workload(
@@ -110,3 +210,57 @@ def _roll_back_workload(
     target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
     explicit = dataclasses.replace(request, flags=IdentityFlags(), to_revision=workload.revision, force=True)
     return release.roll_back_one(target_kube, kind, workload.name, explicit)
+
+
+# -- Blue/Green ----------------------------------------------------------------------------------------------------
+
+
+def _swap_colours(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) -> release.WorkloadOutcome:
+    """Harness's Blue/Green rollback: the primary Service back to the colour of the target release's workload, by the
+    same selector swap as `rollback service/NAME`. Already there (the forward swap never ran): nothing to do."""
+    assert loaded.plan is not None
+    workload = _blue_green_workload(loaded.plan.target)
+    target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
+    try:
+        result = bluegreen_command.route(
+            target_kube, lambda: _blue_green_state(target_kube, workload), request,
+            f"cannot route traffic back to deployment/{workload.name}",
+        )
+    except NoTargetError as exc:
+        return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.NO_TARGET, exc.message)
+    except RollbackError as exc:
+        return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.FAILED, exc.message)
+    acted = result.changed or (request.dry_run is not DryRun.NONE and result.state.target_color is not None)
+    message = result.message + render.DRY_RUN_SUFFIX[request.dry_run]
+    return release.WorkloadOutcome(f"service/{result.state.name}", Outcome.ROLLED_BACK if acted
+                                   else Outcome.NOTHING_TO_DO, message)
+
+
+def _blue_green_workload(target: Release) -> ManagedWorkload:
+    workloads = [w for w in target.native_workloads if w.kind == "Deployment"]
+    if len(workloads) != 1:
+        raise NoTargetError(f"Blue/Green release {target.number} has {len(workloads)} Deployments; Harness's "
+                            "Blue/Green keeps exactly one")
+    return workloads[0]
+
+
+def _blue_green_state(kube: Kube, workload: ManagedWorkload) -> bluegreen_command.BlueGreenHistory:
+    """The primary Service serving the target workload's colour, with that colour as the target."""
+    services, deployments = kube.list(SERVICES), kube.list(DEPLOYMENTS)
+    layouts = []
+    for service in services:
+        try:
+            layout = bluegreen.find_layout(service, services, deployments)
+        except (UsageError, RollbackError):
+            continue  # not the primary Service of a Blue/Green pair
+        if any(d["metadata"]["name"] == workload.name for d in layout.deployments.values()):
+            layouts.append(layout)
+    if len(layouts) != 1:
+        names = ", ".join(sorted(f"service/{layout.primary['metadata']['name']}" for layout in layouts))
+        raise NoTargetError(f"deployment/{workload.name} is served by {len(layouts)} Blue/Green primary Services "
+                            f"in namespace {kube.namespace} ({names or 'none'}); expected exactly one")
+    layout = layouts[0]
+    color = next(c for c, d in layout.deployments.items() if d["metadata"]["name"] == workload.name)
+    return bluegreen_command.BlueGreenHistory(layout, kube.namespace, {}, None,
+                                              None if color == layout.live_color else color, None)
+

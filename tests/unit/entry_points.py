@@ -65,6 +65,11 @@ def rollback_release(kube, release_name: Optional[str], flags: IdentityFlags, mo
     return release.ReleaseTarget(release_name).rollback(kube, _request(flags, mode), on_progress)
 
 
+def harness_history(kube, name: str) -> harness.HarnessHistory:
+    """`history --harness-release NAME`: the history Harness would read, its lookup warnings and the plan."""
+    return harness.HarnessTarget(name).history(kube, HistoryRequest())
+
+
 def rollback_harness_release(kube, name: str, mode: str = "none") -> release.ReleaseRollback:
     """`rollback --harness-release NAME`: each workload of the last Succeeded release to the revision it recorded."""
     return harness.HarnessTarget(name).rollback(kube, _request(IdentityFlags(), mode), lambda p: None)

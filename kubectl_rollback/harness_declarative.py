@@ -1,0 +1,252 @@
+"""Re-applying stored manifests, as Harness's declarative rollback does (harness-behaviour.md §4.3): every object of
+the target release (or a legacy release's custom workloads, §4.2 step 5) sent back with server-side apply.
+
+The pure parts (which API resource a manifest is, the object to send, the diff shown before a dry run) are plain
+functions over dicts; `reapply` is the one function that talks to the API, through kube.py.
+
+A diff never shows what a Secret holds: its `data`/`stringData` values are replaced by markers, and the
+last-applied-configuration annotation (a copy of the object, Secret data included) is left out of every diff.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from typing import Any, List, Optional, Sequence, Tuple
+
+import yaml
+
+from kubectl_rollback.commands.release import WorkloadOutcome
+from kubectl_rollback.decide import Outcome
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback.kube import Kube, Resource
+from kubectl_rollback.options import DryRun
+
+FIELD_MANAGER = "kubectl-harness-rollback"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+                namespaced=False)
+# Set by the server, or read-only: a manifest carrying them would be refused or would pin a stale version.
+_SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink",
+                    "deletionTimestamp", "deletionGracePeriodSeconds")
+UNCHANGED = "unchanged: already as the release stored it"
+_HIDDEN, _HIDDEN_CHANGED = "<hidden>", "<hidden, changed>"
+_SECRET_VALUE_FIELDS = ("data", "stringData")
+# Cluster-scoped kinds of the built-in API (kubectl's discovery answers this; we have no discovery client). Any other
+# kind of the built-in groups is namespaced; a custom kind's scope and plural come from its CustomResourceDefinition.
+_CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "StorageClass", "PriorityClass",
+    "CustomResourceDefinition", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
+    "IngressClass", "RuntimeClass", "CSIDriver", "CSINode", "VolumeAttachment", "PodSecurityPolicy",
+})
+_IRREGULAR_PLURALS = {"Endpoints": "endpoints", "NetworkPolicy": "networkpolicies", "Ingress": "ingresses",
+                      "PodSecurityPolicy": "podsecuritypolicies", "PriorityClass": "priorityclasses",
+                      "StorageClass": "storageclasses", "IngressClass": "ingressclasses",
+                      "RuntimeClass": "runtimeclasses"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectDiff:
+    """What re-applying one object would change, as a unified diff (empty: nothing)."""
+
+    display: str
+    diff: str
+
+    def table(self, wide: bool) -> str:
+        return self.diff.rstrip("\n") if self.diff else f"{self.display}: no change"
+
+    def data(self) -> Any:
+        return {"object": self.display, "diff": self.diff or None}
+
+
+def display(manifest: dict) -> str:
+    return f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
+
+
+def split_api_version(api_version: str) -> Tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def guess_plural(kind: str) -> str:
+    """kubectl's UnsafeGuessKindToResource: the plural a kind usually has (only used for built-in kinds)."""
+    if kind in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[kind]
+    lower = kind.lower()
+    if lower.endswith("s"):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def is_builtin_group(group: str) -> bool:
+    return group == "" or "." not in group or group.endswith(".k8s.io")
+
+
+def builtin_resource(manifest: dict) -> Resource:
+    group, version = split_api_version(manifest["apiVersion"])
+    kind = manifest["kind"]
+    return Resource(group, version, guess_plural(kind), kind, namespaced=kind not in _CLUSTER_SCOPED)
+
+
+def crd_resource(manifest: dict, crds: Sequence[dict]) -> Optional[Resource]:
+    """The resource of a custom kind, from the CustomResourceDefinition that defines it (None: no such CRD)."""
+    group, version = split_api_version(manifest["apiVersion"])
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        if spec.get("group") == group and names.get("kind") == manifest["kind"]:
+            namespaced = spec.get("scope") != "Cluster"
+            return Resource(group, version, names["plural"], manifest["kind"], namespaced=namespaced)
+    return None
+
+
+def applicable(manifest: dict, resource: Resource, namespace: str) -> dict:
+    """The object to send with server-side apply: the stored manifest without what the server owns, and, as Harness
+    does (§4.3 step 5'), the namespace filled in where a namespaced object lacks it."""
+    body = copy.deepcopy(manifest)
+    body.pop("status", None)
+    metadata = body["metadata"]
+    for field in _SERVER_METADATA:
+        metadata.pop(field, None)
+    if resource.namespaced:
+        metadata.setdefault("namespace", namespace)
+    else:
+        metadata.pop("namespace", None)
+    return body
+
+
+def projected(live: Any, shape: Any) -> Any:
+    """`live` cut down to the fields `shape` sets (lists item by item): the live values a manifest speaks about,
+    without the defaults the server filled in."""
+    if isinstance(shape, dict) and isinstance(live, dict):
+        return {key: projected(live[key], value) for key, value in shape.items() if key in live}
+    if isinstance(shape, list) and isinstance(live, list):
+        return [projected(item, wanted) for item, wanted in zip(live, shape)]
+    return live
+
+
+def object_diff(name: str, before: Optional[dict], after: dict) -> str:
+    """A unified diff of two versions of an object, with server bookkeeping left out and Secret values hidden."""
+    old, new = _for_diff(before) if before is not None else None, _for_diff(after)
+    if old is not None and old == new:
+        return ""
+    if after.get("kind") == "Secret":
+        _hide_secret_values(old, new)
+    old_lines = _yaml_lines(old) if old is not None else []
+    return "".join(difflib.unified_diff(old_lines, _yaml_lines(new), f"live/{name}" if old is not None else "/dev/null",
+                                        f"release/{name}"))
+
+
+def _for_diff(obj: dict) -> dict:
+    shown = copy.deepcopy(obj)
+    shown.pop("status", None)
+    metadata = shown.get("metadata") or {}
+    for field in _SERVER_METADATA:
+        metadata.pop(field, None)
+    annotations = metadata.get("annotations") or {}
+    annotations.pop(LAST_APPLIED, None)
+    if "annotations" in metadata and not annotations:
+        del metadata["annotations"]
+    return shown
+
+
+def _hide_secret_values(old: Optional[dict], new: dict) -> None:
+    for field in _SECRET_VALUE_FIELDS:
+        before = (old or {}).get(field) or {}
+        if isinstance(new.get(field), dict):
+            new[field] = {key: _HIDDEN if before.get(key) == value else _HIDDEN_CHANGED
+                          for key, value in new[field].items()}
+        if old is not None and isinstance(old.get(field), dict):
+            old[field] = {key: _HIDDEN for key in old[field]}
+
+
+def _yaml_lines(obj: dict) -> List[str]:
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+
+
+# -- I/O ---------------------------------------------------------------------------------------------------------
+
+
+def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[List[ObjectDiff], List[WorkloadOutcome]]:
+    """Send each manifest back with server-side apply (field manager FIELD_MANAGER, taking over the fields kubectl
+    or Harness own, as a re-apply must). With a dry run, each object's diff comes first and nothing changes: the
+    client one compares the live object with the manifest, the server one with the server's dry-run answer.
+    One object failing does not stop the others."""
+    resolver = _Resolver(kube)
+    diffs: List[ObjectDiff] = []
+    outcomes: List[WorkloadOutcome] = []
+    for manifest in manifests:
+        name = display(manifest)
+        try:
+            resource = resolver.resource(manifest)
+            body = applicable(manifest, resource, kube.namespace)
+            namespace = body["metadata"].get("namespace")
+            live = _live(kube, resource, body["metadata"]["name"], namespace)
+            if dry_run is DryRun.CLIENT:
+                diffs.append(ObjectDiff(name, object_diff(name, projected(live, body) if live else None, body)))
+                outcomes.append(_dry_outcome(name, live, diffs[-1], dry_run))
+                continue
+            answer = kube.patch(resource, body["metadata"]["name"], body, "apply", namespace=namespace,
+                                dry_run=dry_run.server_side, field_manager=FIELD_MANAGER, force=True)
+        except RollbackError as exc:
+            outcomes.append(WorkloadOutcome(name, Outcome.FAILED, exc.message))
+            continue
+        if dry_run.server_side:
+            diffs.append(ObjectDiff(name, object_diff(name, live, answer)))
+            outcomes.append(_dry_outcome(name, live, diffs[-1], dry_run))
+        else:
+            outcomes.append(_outcome(name, live, answer))
+    return diffs, outcomes
+
+
+def _live(kube: Kube, resource: Resource, name: str, namespace: Optional[str]) -> Optional[dict]:
+    try:
+        return kube.get(resource, name, namespace=namespace)
+    except NotFoundError:
+        return None
+
+
+def _dry_outcome(name: str, live: Optional[dict], diff: ObjectDiff, dry_run: DryRun) -> WorkloadOutcome:
+    if live is not None and not diff.diff:
+        return WorkloadOutcome(name, Outcome.NOTHING_TO_DO, UNCHANGED)
+    return _applied(name, "would be created" if live is None else "would be configured")
+
+
+def _outcome(name: str, live: Optional[dict], answer: dict) -> WorkloadOutcome:
+    if live is None:
+        return _applied(name, "created")
+    if (answer.get("metadata") or {}).get("resourceVersion") == live["metadata"].get("resourceVersion"):
+        return WorkloadOutcome(name, Outcome.NOTHING_TO_DO, UNCHANGED)
+    return _applied(name, "configured")
+
+
+def _applied(name: str, what: str) -> WorkloadOutcome:
+    return WorkloadOutcome(name, Outcome.ROLLED_BACK, f"{what} (server-side apply, field manager {FIELD_MANAGER})")
+
+
+class _Resolver:
+    """Which API resource each manifest is: built-in kinds by kubectl's plural rule, custom kinds from their
+    CustomResourceDefinition (listed once, on the first custom kind)."""
+
+    def __init__(self, kube: Kube):
+        self._kube = kube
+        self._crds: Optional[list] = None
+
+    def resource(self, manifest: dict) -> Resource:
+        group, _ = split_api_version(manifest["apiVersion"])
+        if is_builtin_group(group):
+            return builtin_resource(manifest)
+        if self._crds is None:
+            try:
+                self._crds = self._kube.list(CRDS)
+            except ForbiddenError as exc:
+                raise RollbackError(f"cannot tell the resource of {manifest['kind']} ({manifest['apiVersion']}) "
+                                    f"without reading its CustomResourceDefinition: {exc.message}") from None
+        resource = crd_resource(manifest, self._crds)
+        if resource is None:
+            raise RollbackError(f"no CustomResourceDefinition in the cluster serves {manifest['kind']} "
+                                f"({manifest['apiVersion']}); install it, then run the rollback again")
+        return resource

@@ -1,0 +1,195 @@
+"""--harness-release against the real control plane and kubectl, with Harness's history in the bytes Harness writes
+(tests/harness_fixtures.py): legacy (plain / gzip ConfigMap / gzip Secret), Secret R beside a stale ConfigMap R,
+declarative releases (alone, and after legacy with the ConfigMap frozen), Blue/Green, custom workloads only, and
+workload names a YAML 1.1 reader would mangle. Harness's own objects are never written."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests import harness_fixtures as hf
+from tests import manifests
+from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
+
+
+def image(ns, name):
+    return ns.get("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def versions(ns, *objects):
+    """resourceVersion of each (kind, name): equal before and after means nothing wrote the object."""
+    return [ns.get(kind, name)["metadata"]["resourceVersion"] for kind, name in objects]
+
+
+def legacy_releases(ns, name, revisions=("3", "2", "1")):
+    return [hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", name, ns.name, revisions[0])]),
+            hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", name, ns.name, revisions[1])]),
+            hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", name, ns.name, revisions[2])])]
+
+
+@pytest.mark.parametrize("kind, compressed, name", [("ConfigMap", None, "on"), ("ConfigMap", "gzip", "0123"),
+                                                    ("Secret", "gzip", "yes"), ("Secret", None, "null")],
+                         ids=["plain-configmap", "gzip-configmap", "gzip-secret", "plain-secret"])
+def test_legacy_history_in_harness_bytes(ns, kind, compressed, name):
+    deploy_three_revisions(ns, name)
+    ns.apply(json.dumps(hf.history_object(kind, "rel", legacy_releases(ns, name), compressed)))
+    before = versions(ns, (kind.lower(), "rel"))
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert listed["source"] == f'{kind} "rel"' and listed["warnings"] == []
+    assert [(r["number"], r["status"]) for r in listed["releases"]] == [(3, "Failed"), (2, "Succeeded"),
+                                                                         (1, "Succeeded")]
+    assert listed["releases"][1]["workloads"] == [
+        {"kind": "Deployment", "name": name, "namespace": ns.name, "revision": 2, "custom": False}]
+    assert listed["target"] == 2
+
+    dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert image(ns, name) == f"example.test/{name}:3-broken"
+    proc = ns.plugin("rollback", "--harness-release", "rel")
+    assert proc.returncode == 0, proc.stderr
+    assert image(ns, name) == f"example.test/{name}:2"
+    assert versions(ns, (kind.lower(), "rel")) == before
+
+
+def test_secret_r_is_used_and_configmap_r_beside_it_is_stale(ns):
+    deploy_three_revisions(ns)
+    ns.apply(json.dumps(hf.history_object("Secret", "rel", legacy_releases(ns, "web"))))
+    stale = legacy_releases(ns, "web", ("2", "1", "1"))[1:]  # releases 1-2: an older copy pointing at revision 1
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", stale)))
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert listed["source"] == 'Secret "rel"' and listed["target"] == 2
+    assert listed["warnings"] == ['ConfigMap "rel" holds releases 1-2 left beside Secret "rel", which Harness reads '
+                                  'first; ignored']
+    table = ns.plugin("history", "--harness-release", "rel")
+    assert 'ConfigMap "rel" holds releases 1-2' in table.stderr and 'Secret "rel" in namespace' in table.stdout
+    ns.plugin("rollback", "--harness-release", "rel", check=True)
+    assert image(ns, "web") == "example.test/web:2"
+
+
+# -- declarative releases ------------------------------------------------------------------------------------------
+
+
+def stored(tag, mode, password):
+    """The rendered manifests of one declarative release: a Deployment, a ConfigMap and a Secret."""
+    return [json.loads(manifests.deployment("web", f"example.test/web:{tag}")),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mode": mode}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-secret"}, "type": "Opaque",
+             "data": {"password": base64.b64encode(password.encode()).decode()}}]
+
+
+@pytest.mark.parametrize("after_legacy", [False, True], ids=["declarative-only", "declarative-after-legacy"])
+def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
+    if after_legacy:  # releases 1-2 were legacy; Harness left ConfigMap R frozen when the release went declarative
+        ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", legacy_releases(ns, "web")[1:])))
+    ns.apply(json.dumps(hf.release_secret("rel", 3, "Succeeded", stored("3", "good", "s3cret-good"))))
+    ns.apply(json.dumps(hf.release_secret("rel", 4, "Failed", stored("4-broken", "bad", "s3cret-bad"))))
+    for manifest in stored("4-broken", "bad", "s3cret-bad"):  # what release 4 applied
+        ns.apply(json.dumps(manifest))
+    harness_objects = [("secret", "harness.release.rel.3"), ("secret", "harness.release.rel.4")]
+    harness_objects += [("configmap", "rel")] if after_legacy else []
+    live = [("deployment", "web"), ("configmap", "web-config"), ("secret", "web-secret")]
+    before = versions(ns, *harness_objects, *live)
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert listed["source"] == 'declarative release Secrets "harness.release.rel.<n>"'
+    assert [(r["number"], r["status"]) for r in listed["releases"]] == [(4, "Failed"), (3, "Succeeded")]
+    assert listed["releases"][1]["workloads"] == [
+        {"kind": "Deployment", "name": "web", "namespace": None, "revision": None, "custom": False}]
+    assert listed["target"] == 3
+    assert listed["warnings"] == (['ConfigMap "rel" holds releases 1-2 from before the switch to declarative '
+                                   'rollback; ignored'] if after_legacy else [])
+
+    dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "-      - image: example.test/web:4-broken\n+      - image: example.test/web:3\n" in dry.stdout
+    assert "-  mode: bad\n+  mode: good" in dry.stdout and "password: <hidden, changed>" in dry.stdout
+    secret_values = ("s3cret", base64.b64encode(b"s3cret-good").decode(), base64.b64encode(b"s3cret-bad").decode())
+    assert not any(value in dry.stdout + dry.stderr for value in secret_values)
+    assert versions(ns, *harness_objects, *live) == before  # the dry run changed nothing
+    server = ns.plugin("rollback", "--harness-release", "rel", "--dry-run=server")
+    assert server.returncode == 0, server.stderr
+    assert "-      - image: example.test/web:4-broken\n+      - image: example.test/web:3\n" in server.stdout
+    assert "deployment/web: rolled back: would be configured" in server.stdout
+    assert not any(value in server.stdout + server.stderr for value in secret_values)
+    assert versions(ns, *harness_objects, *live) == before
+
+    proc = ns.plugin("rollback", "--harness-release", "rel", "--wait", "--timeout", "120s")
+    assert proc.returncode == 0, proc.stderr
+    assert "; rolled out" in proc.stdout, proc.stdout
+    for line in ("deployment/web: rolled back: configured (server-side apply",
+                 "configmap/web-config: rolled back: configured", "secret/web-secret: rolled back: configured"):
+        assert line in proc.stdout, proc.stdout
+    assert not any(value in proc.stdout + proc.stderr for value in secret_values)
+    assert image(ns, "web") == "example.test/web:3"
+    assert ns.get("configmap", "web-config")["data"] == {"mode": "good"}
+    assert base64.b64decode(ns.get("secret", "web-secret")["data"]["password"]) == b"s3cret-good"
+    assert versions(ns, *harness_objects) == before[:len(harness_objects)]  # Harness's objects never written
+
+
+# -- Blue/Green ------------------------------------------------------------------------------------------------
+
+
+def test_blue_green_history_rolls_back_as_the_selector_swap(ns):
+    for manifest in bluegreen_objects("shop"):  # green live on the primary (the swap ran), blue behind the stage
+        ns.apply(manifest)
+    ns.wait_until(lambda: ready_endpoint_ips(ns, "shop-stage"), "blue ready behind the stage Service", timeout=180)
+    releases = [hf.single_workload_release_entry(2, "Failed", "Deployment", "shop-green", ns.name, "1"),
+                hf.single_workload_release_entry(1, "Succeeded", "Deployment", "shop-blue", ns.name, "1")]
+    releases[0]["bgEnvironment"], releases[1]["bgEnvironment"] = "stage", "primary"
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", releases)))
+    workloads = versions(ns, ("deployment", "shop-blue"), ("deployment", "shop-green"), ("configmap", "rel"))
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert [r["bgEnvironment"] for r in listed["releases"]] == ["stage", "primary"] and listed["target"] == 1
+    dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
+    assert dry.returncode == 0 and "service/shop: rolled back: service/shop routed from green to blue" in dry.stdout
+    assert selectors(ns, "shop") == ("green", "blue")
+    ns.plugin("rollback", "--harness-release", "rel", check=True)
+    assert selectors(ns, "shop") == ("blue", "green")
+    assert versions(ns, ("deployment", "shop-blue"), ("deployment", "shop-green"), ("configmap", "rel")) == workloads
+    again = ns.plugin("rollback", "--harness-release", "rel", check=True)
+    assert "service/shop: nothing to do" in again.stdout  # routed to the target colour already
+
+
+# -- custom workloads ----------------------------------------------------------------------------------------------
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "harnesswidgets.example.test"},
+    "spec": {"group": "example.test", "scope": "Namespaced",
+             "names": {"kind": "HarnessWidget", "plural": "harnesswidgets", "singular": "harnesswidget"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+def widget(size):
+    return {"apiVersion": "example.test/v1", "kind": "HarnessWidget",
+            "metadata": {"name": "gadget", "annotations": {"harness.io/managed-workload": "true"}},
+            "spec": {"size": size}}
+
+
+def test_a_release_of_custom_workloads_only_re_applies_their_stored_spec(ns):
+    ns.cluster.run("apply", "-f", "-", input=json.dumps(WIDGET_CRD))
+    ns.cluster.run("wait", "--for=condition=established", "crd/harnesswidgets.example.test", "--timeout=60s")
+    ns.wait_until(lambda: ns.kubectl("apply", "-f", "-", input=json.dumps(widget(5)), check=False).returncode == 0,
+                  "the custom resource to be served")
+    releases = [dict(hf.release_entry(2, "Failed"), customWorkloads=[hf.custom_workload_entry(widget(5))]),
+                dict(hf.release_entry(1, "Succeeded"), customWorkloads=[hf.custom_workload_entry(widget(2))])]
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", releases)))
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert listed["problem"] is None and listed["target"] == 1
+    assert listed["releases"][1]["workloads"] == [
+        {"kind": "HarnessWidget", "name": "gadget", "namespace": None, "revision": None, "custom": True}]
+    dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
+    assert dry.returncode == 0 and "-  size: 5\n+  size: 2" in dry.stdout, dry.stdout + dry.stderr
+    assert ns.get("harnesswidget", "gadget")["spec"] == {"size": 5}
+    proc = ns.plugin("rollback", "--harness-release", "rel")
+    assert proc.returncode == 0 and "harnesswidget/gadget: rolled back: configured" in proc.stdout, proc.stderr
+    assert ns.get("harnesswidget", "gadget")["spec"] == {"size": 2}

@@ -1,0 +1,329 @@
+"""--harness-release as Harness really writes its history (harness-behaviour.md §2, re-checked): the fixtures are in
+Harness's bytes (tests/harness_fixtures.py). Parsing (YamlBeans scalars, JDK gzip, declarative release Secrets), the
+lookup order through the fake API, and each kind of rollback: declarative re-apply, custom workloads, Blue/Green."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+
+import pytest
+import yaml
+
+from kubectl_rollback import harness_declarative as declarative
+from kubectl_rollback.errors import NotFoundError
+from kubectl_rollback.harness_history import DECLARATIVE, ManagedWorkload, parse_declarative, parse_history
+from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, SECRETS, SERVICES, Resource
+from tests import harness_fixtures as hf
+from tests.fakekube import add_deployment
+from tests.unit.entry_points import FAILED, NOTHING_TO_DO, ROLLED_BACK, harness_history, rollback_harness_release
+
+NAMES = ["0123", "on", "yes", "null"]  # valid Kubernetes names a YAML 1.1 resolver turns into 83, True, True, None
+
+
+def configmap_data(name, revision="7", compressed="gzip", secret=False):
+    releases = [hf.release_entry(2, "Failed", [hf.workload_entry("Deployment", name, name, "8")]),
+                hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", name, name, revision)])]
+    return hf.build_history_data(releases, compressed, secret)
+
+
+def deployment(name, image, namespace=None, **annotations):
+    metadata = {"name": name, "labels": {"app": name}}
+    if namespace:
+        metadata["namespace"] = namespace
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": image}]}}}}
+
+
+def config(value):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mode": value}}
+
+
+def secret_manifest(password):
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-secret"}, "type": "Opaque",
+            "data": {"password": base64.b64encode(password.encode()).decode()}}
+
+
+def history(fake, name="rel"):
+    return harness_history(fake, name)
+
+
+# -- the bytes Harness writes ------------------------------------------------------------------------------------
+
+
+def test_the_fixture_writes_yamlbeans_plain_scalars_and_jdk_gzip():
+    data = configmap_data("0123")
+    assert data[hf.FLAG_KEY] == "true"
+    raw = base64.b64decode(data[hf.HISTORY_KEY])
+    assert raw[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x00"  # GZIPOutputStream's header
+    text = gzip.decompress(raw).decode()
+    assert "      name: 0123\n" in text and "    revision: 7\n" in text and "'" not in text and '"' not in text
+    assert "versioned" not in text  # default-valued fields are left out
+    assert hf.build_history_data([], "gzip", secret=True)[hf.FLAG_KEY] == "AQ=="  # the byte 0x01
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("compressed, secret", [(None, False), ("gzip", False), ("gzip", True)],
+                         ids=["plain-configmap", "gzip-configmap", "gzip-secret"])
+def test_name_like_scalars_stay_as_written_and_numbers_are_still_read(name, compressed, secret):
+    parsed = parse_history("Secret" if secret else "ConfigMap", "rel", configmap_data(name, "0", compressed, secret),
+                           secret)
+    assert [(r.number, r.status) for r in parsed.releases] == [(2, "Failed"), (1, "Succeeded")]
+    assert parsed.releases[1].workloads == (ManagedWorkload("Deployment", name, name, 0),)
+    assert parsed.warnings == ()
+    assert yaml.safe_load(f"name: {name}")["name"] != name  # what the old reading made of it
+
+
+def test_custom_workloads_come_from_their_stored_spec_with_a_manifests_types():
+    crd_object = {"apiVersion": "example.test/v1", "kind": "Widget",
+                  "metadata": {"name": "on", "annotations": {"harness.io/managed-workload": "true"}},
+                  "spec": {"size": 3, "enabled": True}}
+    releases = [dict(hf.release_entry(2, "Failed"), customWorkloads=[hf.custom_workload_entry(crd_object)]),
+                dict(hf.release_entry(1, "Succeeded"), customWorkloads=[hf.custom_workload_entry(crd_object)])]
+    parsed = parse_history("ConfigMap", "rel", hf.build_history_data(releases, "gzip", False), False)
+    target = parsed.releases[1]
+    assert target.workloads == (ManagedWorkload("Widget", "on", None, None, custom=True),)
+    assert target.specs == (crd_object,)  # 3 stays a number and true a boolean inside the spec
+
+
+def test_declarative_release_secrets_are_read_newest_first_with_workloads_and_no_revision():
+    secrets = [hf.release_secret("rel", n, status, [deployment("web", f"img:{n}"), config(str(n))])
+               for n, status in ((3, "Succeeded"), (5, "Failed"), (4, "Succeeded"))]
+    parsed = parse_declarative("rel", secrets)
+    assert parsed.kind == DECLARATIVE and parsed.warnings == ()
+    assert [(r.number, r.status) for r in parsed.releases] == [(5, "Failed"), (4, "Succeeded"), (3, "Succeeded")]
+    assert parsed.releases[1].workloads == (ManagedWorkload("Deployment", "web", None, None),)
+    assert parsed.releases[1].resources == ("Deployment/web", "ConfigMap/web-config")
+    assert parsed.releases[1].specs[1] == config("4")
+
+
+def test_an_unreadable_release_secret_is_skipped_without_quoting_it():
+    broken = hf.release_secret("rel", 2, "Succeeded", [])
+    broken["data"]["release"] = base64.b64encode(b"password: hunter2").decode()
+    parsed = parse_declarative("rel", [broken, hf.release_secret("rel", 1, "Succeeded", [config("a")])])
+    assert [r.number for r in parsed.releases] == [1]
+    (warning,) = parsed.warnings
+    assert warning.startswith('Secret "harness.release.rel.2"') and "release 2 skipped" in warning
+    assert "hunter2" not in warning
+
+
+# -- lookup order (Harness: release Secrets, Secret R, ConfigMap R) ------------------------------------------------
+
+
+def test_declarative_releases_win_over_a_frozen_configmap_which_is_reported_stale(fake):
+    legacy = [hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", None, "2")]),
+              hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", "web", None, "1")])]
+    fake.server.create(CONFIGMAPS, "ns", hf.history_object("ConfigMap", "rel", legacy))
+    for number, status in ((4, "Failed"), (3, "Succeeded")):
+        fake.server.create(SECRETS, "ns", hf.release_secret("rel", number, status, [deployment("web", "img")]))
+    fake.server.create(SECRETS, "ns", dict(hf.release_secret("other", 9, "Succeeded", []), type="Opaque"))
+    loaded = history(fake)
+    assert loaded.history.source == 'declarative release Secrets "harness.release.rel.<n>"'
+    assert loaded.plan.target.number == 3  # not 2, the legacy history's: that is from before the switch
+    assert loaded.history.warnings == (
+        'ConfigMap "rel" holds releases 1-2 from before the switch to declarative rollback; ignored',)
+    assert loaded.data()["target"] == 3 and loaded.data()["releases"][0]["workloads"] == [
+        {"kind": "Deployment", "name": "web", "namespace": None, "revision": None, "custom": False}]
+
+
+def test_secret_r_is_read_before_configmap_r(fake):
+    fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "rel"}, "data": configmap_data("old")})
+    fake.server.create(SECRETS, "ns", {"metadata": {"name": "rel"}, "data": configmap_data("new", secret=True)})
+    loaded = history(fake)
+    assert loaded.history.source == 'Secret "rel"'
+    assert loaded.plan.target.workloads[0].name == "new"
+    assert loaded.history.warnings == (
+        'ConfigMap "rel" holds releases 1-2 left beside Secret "rel", which Harness reads first; ignored',)
+
+
+def test_configmap_r_alone_is_read(fake):
+    fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "rel"}, "data": configmap_data("web")})
+    loaded = history(fake)
+    assert (loaded.history.source, loaded.history.warnings) == ('ConfigMap "rel"', ())
+    lists = [c for c in fake.calls if c.verb == "list"]
+    assert [(c.resource, c.label_selector) for c in lists] == [(SECRETS, "owner=harness,release=rel")]
+
+
+def test_no_history_anywhere_names_every_place_looked(fake):
+    with pytest.raises(NotFoundError) as missing:
+        history(fake, "absent")
+    assert missing.value.message.startswith(
+        'no release Secrets labelled owner=harness,release=absent, and no ConfigMap or Secret named "absent" in '
+        'namespace "ns"')
+
+
+def test_secrets_that_cannot_be_listed_are_a_warning_when_the_configmap_answers(fake):
+    fake.fail("list", status=403, resource=SECRETS)
+    fake.fail("get", status=403, resource=SECRETS)
+    fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "rel"}, "data": configmap_data("web")})
+    loaded = history(fake)
+    assert loaded.history.source == 'ConfigMap "rel"' and loaded.plan.target.number == 1
+    assert [w.split(":")[0] for w in loaded.history.warnings] == [
+        "declarative release Secrets not looked for", 'Secret "rel" not read']
+
+
+# -- declarative rollback: re-apply the target's manifests ---------------------------------------------------------
+
+
+@pytest.fixture
+def releases(fake):
+    """Release 2 (Failed) left web on img:2, config "bad" and a new password; release 1 Succeeded with img:1."""
+    fake.server.create(DEPLOYMENTS, "ns", deployment("web", "img:2"))
+    fake.server.create(CONFIGMAPS, "ns", config("bad"))
+    fake.server.create(SECRETS, "ns", secret_manifest("new-password"))
+    fake.server.create(SECRETS, "ns", hf.release_secret("rel", 2, "Failed", [
+        deployment("web", "img:2"), config("bad"), secret_manifest("new-password")]))
+    fake.server.create(SECRETS, "ns", hf.release_secret("rel", 1, "Succeeded", [
+        deployment("web", "img:1"), config("good"), secret_manifest("old-password")]))
+    return fake
+
+
+def release_secrets(fake):
+    return [fake.stored(SECRETS, f"harness.release.rel.{n}") for n in (1, 2)]
+
+
+def test_a_client_dry_run_shows_each_diff_and_changes_nothing(releases):
+    before = release_secrets(releases)
+    result = rollback_harness_release(releases, "rel", "client")
+    assert releases.writes() == []
+    diffs = {d.display: d.diff for d in result.diffs}
+    assert "-      - image: img:2\n+      - image: img:1\n" in diffs["deployment/web"]
+    assert "-  mode: bad\n+  mode: good\n" in diffs["configmap/web-config"]
+    assert "password: <hidden, changed>" in diffs["secret/web-secret"]
+    assert not any("password" in d and ("b2xk" in d or "bmV3" in d) for d in diffs.values())  # no base64 value
+    assert [(o.display, o.outcome) for o in result.outcomes] == [
+        ("deployment/web", ROLLED_BACK), ("configmap/web-config", ROLLED_BACK), ("secret/web-secret", ROLLED_BACK)]
+    assert release_secrets(releases) == before
+
+
+def test_the_rollback_server_side_applies_each_stored_manifest(releases):
+    result = rollback_harness_release(releases, "rel")
+    applies = [c for c in releases.writes() if c.verb == "patch"]
+    assert [(c.resource.plural, c.name) for c in applies] == [
+        ("deployments", "web"), ("configmaps", "web-config"), ("secrets", "web-secret")]
+    assert releases.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "img:1"
+    assert releases.stored(CONFIGMAPS, "web-config")["data"] == {"mode": "good"}
+    assert int(result.exit_code) == 0 and result.data()["summary"]["rolled back"] == 3
+    again = rollback_harness_release(releases, "rel")
+    assert [o.outcome for o in again.outcomes] == [NOTHING_TO_DO] * 3
+
+
+def test_an_object_the_server_refuses_is_reported_and_the_others_go_on(releases):
+    releases.fail("patch", status=422, resource=CONFIGMAPS)
+    result = rollback_harness_release(releases, "rel")
+    assert [o.outcome for o in result.outcomes] == [ROLLED_BACK, FAILED, ROLLED_BACK]
+    assert int(result.exit_code) == 1
+
+
+# -- custom workloads and Blue/Green -------------------------------------------------------------------------------
+
+CRDS = declarative.CRDS
+WIDGETS = Resource("example.test", "v1", "widgets", "Widget")
+
+
+def widget(size):
+    return {"apiVersion": "example.test/v1", "kind": "Widget",
+            "metadata": {"name": "gadget", "annotations": {"harness.io/managed-workload": "true"}},
+            "spec": {"size": size}}
+
+
+def test_a_release_with_only_custom_workloads_re_applies_their_stored_spec(fake):
+    fake.server.create(CRDS, "ns", {"metadata": {"name": "widgets.example.test"},
+                                    "spec": {"group": "example.test", "scope": "Namespaced",
+                                             "names": {"kind": "Widget", "plural": "widgets"}}})
+    fake.server.create(WIDGETS, "ns", widget(5))
+    releases = [dict(hf.release_entry(2, "Failed"), customWorkloads=[hf.custom_workload_entry(widget(5))]),
+                dict(hf.release_entry(1, "Succeeded"), customWorkloads=[hf.custom_workload_entry(widget(2))])]
+    fake.server.create(CONFIGMAPS, "ns", hf.history_object("ConfigMap", "rel", releases))
+    assert history(fake).problem is None
+    result = rollback_harness_release(fake, "rel")
+    assert [(o.display, o.outcome) for o in result.outcomes] == [("widget/gadget", ROLLED_BACK)]
+    assert fake.stored(WIDGETS, "gadget")["spec"] == {"size": 2}
+
+
+def test_a_custom_kind_no_crd_serves_is_reported_for_that_object(fake):
+    releases = [dict(hf.release_entry(2, "Failed"), customWorkloads=[hf.custom_workload_entry(widget(5))]),
+                dict(hf.release_entry(1, "Succeeded"), customWorkloads=[hf.custom_workload_entry(widget(2))])]
+    fake.server.create(CONFIGMAPS, "ns", hf.history_object("ConfigMap", "rel", releases))
+    (outcome,) = rollback_harness_release(fake, "rel").outcomes
+    assert outcome.outcome == FAILED and "no CustomResourceDefinition in the cluster serves Widget" in outcome.message
+
+
+@pytest.fixture
+def blue_green(fake):
+    """Harness's Blue/Green: web-blue (release 1, Succeeded), web-green (release 2, Failed after the swap)."""
+    for color in ("blue", "green"):
+        add_deployment(fake, f"web-{color}", [f"img:{color}"], labels={"app": "web", "harness.io/color": color})
+    fake.server.create(ENDPOINTS, "ns", {"metadata": {"name": "web-stage"},
+                                         "subsets": [{"addresses": [{"ip": "192.0.2.10"}]}]})
+    releases = [hf.single_workload_release_entry(2, "Failed", "Deployment", "web-green", "ns", "1"),
+                hf.single_workload_release_entry(1, "Succeeded", "Deployment", "web-blue", "ns", "1")]
+    for entry, environment in zip(releases, ("stage", "primary")):
+        entry["bgEnvironment"] = environment
+    fake.server.create(CONFIGMAPS, "ns", hf.history_object("ConfigMap", "rel", releases))
+    return fake
+
+
+def services(fake, primary, stage):
+    for name, color in (("web", primary), ("web-stage", stage)):
+        fake.server.create(SERVICES, "ns", {"metadata": {"name": name},
+                                            "spec": {"selector": {"app": "web", "harness.io/color": color}}})
+
+
+def selectors(fake):
+    return tuple(fake.stored(SERVICES, n)["spec"]["selector"]["harness.io/color"] for n in ("web", "web-stage"))
+
+
+def test_blue_green_rolls_back_as_the_service_selector_swap(blue_green):
+    services(blue_green, "green", "blue")
+    assert rollback_harness_release(blue_green, "rel", "client").outcomes[0].outcome == ROLLED_BACK
+    assert selectors(blue_green) == ("green", "blue")  # the dry run changed nothing
+    (outcome,) = rollback_harness_release(blue_green, "rel").outcomes
+    assert (outcome.display, outcome.outcome) == ("service/web", ROLLED_BACK)
+    assert selectors(blue_green) == ("blue", "green")
+    assert not [c for c in blue_green.writes() if c.resource == DEPLOYMENTS]  # no rollout undo
+
+
+def test_blue_green_whose_swap_never_ran_has_nothing_to_do(blue_green):
+    services(blue_green, "blue", "green")
+    (outcome,) = rollback_harness_release(blue_green, "rel").outcomes
+    assert outcome.outcome == NOTHING_TO_DO and "already routes to blue" in outcome.message
+    assert blue_green.writes() == []
+
+
+# -- the pure parts of the re-apply ----------------------------------------------------------------------------
+
+
+def test_the_object_sent_drops_what_the_server_owns_and_fills_the_namespace():
+    stored = dict(deployment("web", "img"), status={"replicas": 1})
+    stored["metadata"].update(resourceVersion="5", uid="u", managedFields=[{}])
+    body = declarative.applicable(stored, declarative.builtin_resource(stored), "shop")
+    assert body["metadata"] == {"name": "web", "labels": {"app": "web"}, "namespace": "shop"} and "status" not in body
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    sent = declarative.applicable(namespace, declarative.builtin_resource(namespace), "x")
+    assert "namespace" not in sent["metadata"]
+
+
+@pytest.mark.parametrize("kind, plural", [("Deployment", "deployments"), ("Ingress", "ingresses"),
+                                          ("NetworkPolicy", "networkpolicies"), ("Endpoints", "endpoints"),
+                                          ("ServiceAccount", "serviceaccounts"), ("Gateway", "gateways")])
+def test_built_in_plurals(kind, plural):
+    assert declarative.guess_plural(kind) == plural
+
+
+def test_a_diff_leaves_out_server_defaults_and_never_shows_secret_values():
+    live = dict(secret_manifest("same"), metadata={"name": "web-secret", "resourceVersion": "9", "annotations": {
+        declarative.LAST_APPLIED: '{"data":{"password":"c2FtZQ=="}}'}})
+    live["data"]["token"] = "dG9rZW4="
+    wanted = secret_manifest("same")
+    wanted["data"]["token"] = "b3RoZXI="
+    diff = declarative.object_diff("secret/web-secret", declarative.projected(live, wanted), wanted)
+    assert "token: <hidden, changed>" in diff and "password: <hidden>" in diff
+    assert "c2FtZQ" not in diff and "b3RoZXI" not in diff and "resourceVersion" not in diff
+    # a key the manifest does not send is the server's (or another manager's) business: no change
+    assert declarative.object_diff("x", declarative.projected(live, secret_manifest("same")),
+                                   secret_manifest("same")) == ""

@@ -166,9 +166,11 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
                       apply_notes=plan.notes, config=config.changes)
+    result = _applied(kube, kind, state, source, target, warnings, diff)
+    # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
+    # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
-    return dataclasses.replace(_applied(kube, kind, state, source, target, warnings, diff), apply_notes=plan.notes,
-                               config=config.changes)
+    return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes)
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
@@ -191,8 +193,11 @@ def _book_keeping(
     Failed, and the target gets the audit annotations. The rollback itself has happened; a failure here is reported
     but does not undo it."""
     now = now_rfc3339()
+    # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
+    # revision (commands/record.py), so the window between the template write and it is kept to one request.
+    _annotate_quietly(kube, kind, target, {ROLLED_BACK_FROM: str(source.number) if source else "unknown",
+                                           ROLLED_BACK_AT: now})
     if source is not None:
-        target_audit = {ROLLED_BACK_FROM: str(source.number), ROLLED_BACK_AT: now}
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record
             annotations = record_annotations(
@@ -205,9 +210,6 @@ def _book_keeping(
             )
             # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
             _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
-    else:
-        target_audit = {ROLLED_BACK_FROM: "unknown", ROLLED_BACK_AT: now}
-    _annotate_quietly(kube, kind, target, target_audit)
 
 
 def _unfinished(annotations: dict) -> bool:

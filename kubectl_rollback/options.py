@@ -106,6 +106,31 @@ class RecordRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class WatchRequest:
+    """`watch`: what to watch, the identity defaults, and how the process runs (docs/watch.md)."""
+
+    flags: IdentityFlags = IdentityFlags()
+    all_namespaces: bool = False
+    progress_deadline: float = 600.0  # StatefulSets and DaemonSets: Failed when not rolled out within this
+    auto_rollback: bool = False
+    log_format: str = "text"
+    leader_elect: bool = False
+    lease_name: str = "harness-rollback-watch"
+    lease_duration: float = 15.0
+    health_address: Optional[str] = None  # ":8080": serve /healthz and /metrics there
+
+    def validate(self) -> WatchRequest:
+        if self.log_format not in ("text", "json"):
+            raise UsageError(f"--log-format {self.log_format!r}: must be text or json")
+        if self.flags.any_workflow:
+            raise UsageError("watch records one workflow per revision: --any-workflow does not apply")
+        check_name(self.lease_name, "--lease-name")
+        if self.lease_duration < 2:
+            raise UsageError(f"--lease-duration {self.lease_duration:g}s: must be at least 2s")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
 class Impersonation:
     """kubectl's --as, --as-group and --as-uid: act as another user (the API server checks that we may)."""
 

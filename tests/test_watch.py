@@ -1,0 +1,165 @@
+"""`watch` on the real control plane: the watcher runs as a user runs it (`kubectl harness-rollback watch`, a child
+process, stopped with SIGTERM in the fixture's teardown), rollouts come from the real kubectl and the node
+simulator, and every check waits for the exact record it asserts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+from tests import manifests
+from tests.scenarios import IDENTITY, PREFIX, STATUS, harness_annotations, rs_by_image
+
+RECORDED_BY = PREFIX + "recorded-by"
+AUTO_ROLLBACK_AT = PREFIX + "auto-rollback-at"
+
+
+class WatchProcess:
+    """`kubectl harness-rollback watch ...` in the background, its JSON decision log in a file."""
+
+    def __init__(self, ns, args: tuple, log: Path, env: Optional[dict] = None):
+        self.ns = ns
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            [ns.cluster.kubectl_bin, "harness-rollback", "watch", "-n", ns.name, "--log-format", "json", *args],
+            env=env or ns.cluster.env, stdout=self._out, stderr=subprocess.STDOUT, text=True)
+        ns.wait_until(lambda: self.lines("started") or self.proc.poll() is not None, "the watcher to start",
+                      timeout=60)
+        assert self.proc.poll() is None, f"watch exited {self.proc.returncode}:\n{log.read_text()}"
+
+    def lines(self, event: Optional[str] = None) -> List[dict]:
+        found = []
+        for text in self.log.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue  # warnings from the plugin's other modules are plain text
+            if event is None or line.get("event") == event:
+                found.append(line)
+        return found
+
+    def stop(self) -> float:
+        """SIGTERM, as the kubelet sends it; returns how long the process took to exit."""
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def start_watch(ns, tmp_path):
+    started: List[WatchProcess] = []
+
+    def start(*args: str, env: Optional[dict] = None) -> WatchProcess:
+        process = WatchProcess(ns, args, tmp_path / f"watch-{len(started)}.log", env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def record_of(ns, app: str, image: str) -> dict:
+    rs = rs_by_image(ns, app).get(image)
+    return harness_annotations(rs) if rs else {}
+
+
+def wait_for_status(ns, app: str, image: str, status: str, timeout: float = 120) -> dict:
+    return ns.wait_until(lambda: (lambda a: a if a.get(STATUS) == status else None)(record_of(ns, app, image)),
+                         f"{app} {image} recorded {status}", timeout=timeout, interval=0.5)
+
+
+def test_watch_records_good_good_broken_and_rollback_finds_revision_2(ns, start_watch):
+    start_watch()
+    for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3-broken", "Failed")):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10))
+        record = wait_for_status(ns, "web", f"example.test/web:{tag}", status)
+        assert record[RECORDED_BY] == "watch"
+        assert record[PREFIX + "workflow-id"] == "watch"
+        assert record[PREFIX + "service-id"] == "web"
+        assert record[PREFIX + "infra-id"] == ns.name
+        assert record[PREFIX + "cluster-name"] == "test-cluster"
+    history = ns.plugin_json("history", "deployment/web")
+    assert history["rollbackTarget"] == 2
+    assert [(r["revision"], r["status"]) for r in history["revisions"]] == [
+        (3, "Failed"), (2, "Succeeded"), (1, "Succeeded")]
+    result = ns.plugin_json("rollback", "deployment/web")
+    assert result["changed"] and result["to"]["revision"] == 2
+
+
+def test_pipeline_record_is_kept_while_watch_runs(ns, start_watch):
+    start_watch()
+    ns.apply(manifests.deployment("web", "example.test/web:1"))
+    # The pipeline says this good rollout failed (its own checks did): the watcher must leave that as written.
+    ns.plugin("record", "deployment/web", "--status", "Failed", "--workflow-id", "wf1", *IDENTITY, check=True)
+    ns.rollout_status("deployment/web")
+    ns.apply(manifests.deployment("web", "example.test/web:2"))
+    # Revision 2 recorded Succeeded by the watcher: it has handled every event about revision 1 before it.
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    kept = record_of(ns, "web", "example.test/web:1")
+    assert kept[STATUS] == "Failed" and kept[PREFIX + "workflow-id"] == "wf1"
+    assert kept[PREFIX + "service-id"] == "svc" and RECORDED_BY not in kept
+
+
+def test_auto_rollback_rolls_a_failed_revision_back_exactly_once(ns, start_watch):
+    watcher = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    failed = wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
+    assert failed[RECORDED_BY] == "watch"
+
+    def rolled_back():
+        deployment = ns.get("deployment", "web")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:1"
+
+    ns.wait_until(rolled_back, "the watcher to roll web back to example.test/web:1", timeout=30)
+    assert AUTO_ROLLBACK_AT in record_of(ns, "web", "example.test/web:2-broken")
+    assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
+    # Two resyncs later, still one rollback: the failed revision remembers it was acted on.
+    time.sleep(21)
+    rollbacks = [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
+    assert len(rollbacks) == 1, rollbacks
+    assert len(watcher.lines("rolled-back")) == 1
+
+
+def test_auto_rollback_without_a_target_says_why_in_an_event(ns, start_watch):
+    start_watch()
+    ns.apply(manifests.deployment("web", "example.test/web:1-broken", progress_deadline=10,
+                                  annotations={PREFIX + "auto-rollback": "true"}))
+    wait_for_status(ns, "web", "example.test/web:1-broken", "Failed")
+
+    def skipped():
+        return [e for e in ns.items("events") if e["reason"] == "HarnessAutoRollbackSkipped"]
+
+    events = ns.wait_until(skipped, "an Event saying why the auto-rollback was skipped", timeout=30)
+    assert "first deployment" in events[0]["message"]
+    assert ns.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "example.test/web:1-broken"
+
+
+def test_watch_sigterm_exits_within_5_seconds(ns, start_watch):
+    watcher = start_watch()
+    assert watcher.stop() < 5
+    assert watcher.proc.returncode == 0
+    assert watcher.lines("stopped")
+
+
+def test_watch_bad_flag_is_one_line_exit_2(ns):
+    proc = ns.plugin("watch", "--log-format", "xml")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --log-format 'xml': must be text or json"]

@@ -51,13 +51,16 @@ class Watcher:
 
     def start(self, stop: threading.Event) -> None:
         """List everything (raising if that fails), then watch and reconcile in daemon threads."""
-        informers = [*self.revisions.values(), *self.workloads.values()]  # revisions first: workloads find theirs
-        versions = [informer.prime() for informer in informers]
-        for informer, version in zip(informers, versions):
+        for informer, version in self.prime():
             threading.Thread(target=informer.run, args=(stop, version), name=f"watch-{informer.resource.plural}",
                              daemon=True).start()
         threading.Thread(target=self._work, args=(stop,), name="reconcile", daemon=True).start()
         threading.Thread(target=self._resync, args=(stop,), name="resync", daemon=True).start()
+
+    def prime(self) -> list:
+        """The first list of every kind, revisions first so that each workload finds its own: (informer, version)."""
+        informers = [*self.revisions.values(), *self.workloads.values()]
+        return [(informer, informer.prime()) for informer in informers]
 
     def synced(self) -> bool:
         return all(i.synced.is_set() for i in [*self.workloads.values(), *self.revisions.values()])

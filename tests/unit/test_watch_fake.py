@@ -11,7 +11,7 @@ from kubectl_rollback.watcher import decide
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.loop import Watcher
 from kubectl_rollback.watcher.metrics import Metrics
-from tests.fakekube import FakeKube, add_deployment, recorded
+from tests.fakekube import FakeKube, add_deployment, recorded, rolled_out_deployment_status
 
 WEB = ("Deployment", "default", "web")
 
@@ -75,6 +75,8 @@ def test_auto_rollback_goes_to_the_last_succeeded_revision_once():
     # The template is back on web:1, but a restarted watcher that still saw web:2 live must not act again.
     kube.server.patch(DEPLOYMENTS, "default", "web", {"spec": {"template": {"spec": {"containers": [
         {"name": "app", "image": "web:2-broken"}]}}}}, "strategic")
+    kube.server.set_status(DEPLOYMENTS, "default", "web",
+                           rolled_out_deployment_status(kube.stored(DEPLOYMENTS, "web")))
     again, _ = watcher(kube, auto_rollback=True)
     observed = again.observe(WEB)
     assert observed is not None and observed[2].live is not None and observed[2].live.number == 2

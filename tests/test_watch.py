@@ -163,3 +163,74 @@ def test_watch_bad_flag_is_one_line_exit_2(ns):
     proc = ns.plugin("watch", "--log-format", "xml")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --log-format 'xml': must be text or json"]
+
+
+def recorded_lines(watcher: WatchProcess) -> List[tuple]:
+    return [(line["revision"], line["outcome"]) for line in watcher.lines("recorded")]
+
+
+def test_faults_dropped_streams_410_and_an_api_server_outage_leave_the_same_records(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, reset, status
+
+    watcher = start_watch(env=proxied.env)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    # 410 Gone on the next watch or list of Deployments and ReplicaSets, and every open stream dropped.
+    gone = [proxied.proxy.add_rule(Rule(status(410, message="too old resource version"), method="GET",
+                                        path=f"/{plural}$")) for plural in ("deployments", "replicasets")]
+    assert proxied.proxy.cut_connections() > 0
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    assert all(rule.used == 1 for rule in gone)
+    # The API server "restarts": every connection cut, every request refused, while revision 3 rolls out and
+    # fails; the watcher sees it only when it relists.
+    outage = proxied.proxy.add_rule(Rule(reset(), times=None))
+    proxied.proxy.cut_connections()
+    ns.apply(manifests.deployment("web", "example.test/web:3-broken", progress_deadline=10))
+
+    def deadline_exceeded():
+        conditions = ns.get("deployment", "web").get("status", {}).get("conditions") or []
+        return any(c.get("reason") == "ProgressDeadlineExceeded" for c in conditions)
+
+    ns.wait_until(deadline_exceeded, "revision 3 to exceed its progress deadline", timeout=90)
+    assert STATUS not in record_of(ns, "web", "example.test/web:3-broken")  # nobody could record it
+    proxied.proxy.clear_rules()
+    assert outage.used > 0
+    wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
+    assert [line["resource"] for line in watcher.lines("relist")]
+    assert proxied.proxy.count("GET", "/replicasets$") > 2
+    # Each revision's outcome recorded exactly once; nothing recorded twice.
+    outcomes = [o for o in recorded_lines(watcher) if o[1] != "InProgress"]
+    assert sorted(outcomes) == [(1, "Succeeded"), (2, "Succeeded"), (3, "Failed")]
+    assert len(set(recorded_lines(watcher))) == len(recorded_lines(watcher))
+
+
+def lease_holder(ns) -> str:
+    return (ns.get("lease", "harness-rollback-watch").get("spec") or {}).get("holderIdentity") or ""
+
+
+def test_two_watchers_one_leader_records_once_and_a_killed_leader_is_replaced(ns, start_watch):
+    args = ("--leader-elect", "--lease-duration", "6s")
+    first = start_watch(*args)
+    ns.wait_until(lambda: first.lines("leader"), "the first watcher to lead", timeout=30)
+    second = start_watch(*args)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    assert not second.lines("leader") and not second.lines("recorded")
+    assert len([o for o in recorded_lines(first) if o[1] == "Succeeded"]) == 1
+    first.proc.kill()  # no chance to release the lease
+    killed = time.monotonic()
+    ns.wait_until(lambda: second.lines("leader"), "the second watcher to take over", timeout=30)
+    assert time.monotonic() - killed < 6 + 2, "takeover within the lease duration (and one retry period)"
+    assert lease_holder(ns) == second.lines("leader")[0]["identity"]
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    assert [o for o in recorded_lines(second) if o[1] == "Succeeded"] == [(2, "Succeeded")]
+
+
+def test_sigterm_releases_the_lease(ns, start_watch):
+    leader = start_watch("--leader-elect")
+    ns.wait_until(lambda: leader.lines("leader"), "the watcher to lead", timeout=30)
+    assert lease_holder(ns)
+    assert leader.stop() < 5
+    assert lease_holder(ns) == ""

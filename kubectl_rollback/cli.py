@@ -176,8 +176,10 @@ def _finish(result: Result, fmt: OutputFormat) -> None:
     f"  {PROG} record deployment/web --status InProgress --workflow-id wf1 --service-id svc --infra-id infra\n"
     f"  {PROG} record deployment/web --status Succeeded\n"
     "  # or in one line: InProgress now, Succeeded or Failed when the rollout ends\n"
-    f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n\n"
-    + EXIT_CODES
+    f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n"
+    "  # and roll it back by itself if it fails (the command still exits 4)\n"
+    f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n\n" + EXIT_CODES
 )
 def record(
     workload: Workload,
@@ -197,6 +199,11 @@ def record(
     force: Annotated[
         bool,
         typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
+    ] = False,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option("--rollback-on-failure",
+                     help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
     ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
@@ -222,6 +229,8 @@ def record(
     kind, name = parse_kind_name(workload)
     if follow == (status is not None):
         raise UsageError("pass exactly one of --status and --follow")
+    if rollback_on_failure and not follow:
+        raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
     fmt = parse_output(output)
     request = RecordRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
@@ -231,6 +240,7 @@ def record(
         follow=follow,
         timeout=parse_duration(timeout),
         force=force,
+        rollback_on_failure=rollback_on_failure,
     )
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     _finish(command.run(kube, kind, name, request), fmt)

@@ -103,6 +103,7 @@ class RecordRequest:
     follow: bool = False
     timeout: float = 600.0
     force: bool = False  # record a revision that a rollback restored as other than Succeeded
+    rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
 
 
 @dataclasses.dataclass(frozen=True)

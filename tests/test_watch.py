@@ -234,3 +234,24 @@ def test_sigterm_releases_the_lease(ns, start_watch):
     assert lease_holder(ns)
     assert leader.stop() < 5
     assert lease_holder(ns) == ""
+
+
+def test_record_follow_rollback_on_failure_rolls_back_and_still_exits_4(ns):
+    follow = ("record", "deployment/web", "--follow", "--rollback-on-failure", "--timeout", "90s",
+              "--workflow-id", "wf1", *IDENTITY)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    assert ns.plugin(*follow).returncode == 0
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    proc = ns.plugin(*follow)
+    assert proc.returncode == 4, proc.stderr
+    assert "recorded revision 2 Failed" in proc.stderr and "rolled back from revision 2" in proc.stderr
+    assert ns.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:1"
+    assert record_of(ns, "web", "example.test/web:2-broken")[STATUS] == "Failed"
+    assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
+
+
+def test_rollback_on_failure_needs_follow(ns):
+    proc = ns.plugin("record", "deployment/web", "--status", "Failed", "--rollback-on-failure")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --rollback-on-failure acts on the rollout --follow waits for; pass --follow with it"]

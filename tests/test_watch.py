@@ -11,7 +11,15 @@ import pytest
 
 from tests import manifests
 from tests.scenarios import IDENTITY, PREFIX, STATUS
-from tests.watching import AUTO_ROLLBACK_AT, RECORDED_BY, WatchProcess, record_of, start_watch_fixture, wait_for_status
+from tests.watching import (
+    AUTO_ROLLBACK_AT,
+    RECORDED_BY,
+    WatchProcess,
+    controller_revision_record,
+    record_of,
+    start_watch_fixture,
+    wait_for_status,
+)
 
 start_watch = pytest.fixture(start_watch_fixture)
 
@@ -188,3 +196,14 @@ def test_rollback_on_failure_needs_follow(ns):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: --rollback-on-failure acts on the rollout --follow waits for; pass --follow with it"]
+
+
+def test_statefulsets_fail_after_the_progress_deadline(ns, start_watch):
+    # StatefulSets only: in the test cluster a DaemonSet schedules no pod on the simulated node (desired 0), so every
+    # DaemonSet rollout is complete at once, for kubectl's `rollout status` as for the watcher.
+    start_watch("--progress-deadline", "8s")
+    for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
+        ns.apply(manifests.statefulset("db", f"example.test/db:{tag}"))
+        record = wait_for_status(ns, "db", f"example.test/db:{tag}", status, read=controller_revision_record)
+        assert record[RECORDED_BY] == "watch" and record[PREFIX + "service-id"] == "db"
+    assert ns.plugin_json("history", "statefulset/db")["rollbackTarget"] == 1

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from tests.scenarios import PREFIX, STATUS, harness_annotations, rs_by_image
 
@@ -74,6 +74,21 @@ def record_of(ns, app: str, image: str) -> dict:
     return harness_annotations(rs) if rs else {}
 
 
-def wait_for_status(ns, app: str, image: str, status: str, timeout: float = 120) -> dict:
-    return ns.wait_until(lambda: (lambda a: a if a.get(STATUS) == status else None)(record_of(ns, app, image)),
-                         f"{app} {image} recorded {status}", timeout=timeout, interval=0.5)
+def controller_revision_record(ns, name: str, image: str) -> dict:
+    """The harness.io/* annotations of the ControllerRevision of StatefulSet/DaemonSet `name` that holds `image`."""
+    for revision in ns.items("controllerrevisions"):
+        template = revision["data"]["spec"]["template"]
+        owner = (revision["metadata"].get("ownerReferences") or [{}])[0].get("name")
+        if owner == name and template["spec"]["containers"][0]["image"] == image:
+            return harness_annotations(revision)
+    return {}
+
+
+def wait_for_status(ns, app: str, image: str, status: str, timeout: float = 120,
+                    read: Callable[..., dict] = record_of) -> dict:
+    """Until the revision of `app` holding `image` is recorded `status` (read from its ReplicaSet by default)."""
+    def recorded() -> Optional[dict]:
+        annotations = read(ns, app, image)
+        return annotations if annotations.get(STATUS) == status else None
+
+    return ns.wait_until(recorded, f"{app} {image} recorded {status}", timeout=timeout, interval=0.5)

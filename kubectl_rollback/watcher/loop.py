@@ -190,17 +190,13 @@ class Watcher:
         try:
             result = WorkloadTarget(kind, view.name).rollback(kube, RollbackRequest(flags=IdentityFlags()),
                                                               lambda item: None)
-        except NoTargetError as exc:
-            self.metrics.rollbacks.labels("no-target").inc()
-            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
-                        f"auto-rollback of revision {live.number} skipped: {exc.message}")
-            self.log.line("rollback-skipped", **fields, outcome="no target", why=exc.message)
-            return
         except RollbackError as exc:
-            self.metrics.rollbacks.labels("failed").inc()
+            # No target (first deployment, every other revision failed, pruned) or a failure: nothing changed.
+            result_name, verb = ("no-target", "skipped") if isinstance(exc, NoTargetError) else ("failed", "failed")
+            self.metrics.rollbacks.labels(result_name).inc()
             events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
-                        f"auto-rollback of revision {live.number} failed: {exc.message}")
-            self.log.line("rollback-failed", **fields, outcome="failed", why=exc.message)
+                        f"auto-rollback of revision {live.number} {verb}: {exc.message}")
+            self.log.line(f"rollback-{verb}", **fields, outcome=result_name, why=exc.message)
             return
         self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
         self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",

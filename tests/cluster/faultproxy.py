@@ -197,15 +197,7 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
         # Handler threads idling on keep-alive connections would otherwise linger until their clients go away.
-        with self._lock:
-            clients = list(self._clients)
-        for sock in clients:
-            try:
-                # The plain socket's shutdown, even on a TLS socket: SSLSocket.shutdown would also drop its SSL
-                # object under the feet of the handler thread reading from it.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.cut_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
@@ -222,6 +214,8 @@ class FaultProxy:
             clients = list(self._clients)
         for sock in clients:
             try:
+                # The plain socket's shutdown, even on a TLS socket: SSLSocket.shutdown would also drop its SSL
+                # object under the feet of the handler thread reading from it.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass

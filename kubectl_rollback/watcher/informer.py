@@ -72,10 +72,10 @@ class Informer:
                     failures = 0
                 # The server closed the stream at timeoutSeconds: resume from the last version (a bookmark keeps it
                 # recent even when nothing changed).
-            except ApiError as exc:
+            except (ApiError, KeyError, TypeError) as exc:  # a failure, or an event we cannot read: start afresh
                 version = None
                 failures += 1
-                self.on_restart(self.resource, exc.message)
+                self.on_restart(self.resource, exc.message if isinstance(exc, ApiError) else f"bad event: {exc!r}")
                 stop.wait(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.2 * 2 ** failures)))
 
     def _relist(self) -> str:

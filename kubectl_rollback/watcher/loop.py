@@ -4,10 +4,11 @@ preconditions as `record` and the same code as `rollback`."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import functools
 import threading
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Deque, Dict, Optional, Set, Tuple
 
 from kubectl_rollback import events
 from kubectl_rollback.errors import NoTargetError, RollbackError
@@ -43,7 +44,7 @@ class Watcher:
                                                   self._restarted) for resource in (REPLICASETS, CONTROLLER_REVISIONS)}
         self._by_owner: Dict[str, Dict[Key, dict]] = {}  # controller uid -> its revision objects
         self._index_lock = threading.Lock()
-        self._queue: List[WorkKey] = []
+        self._queue: Deque[WorkKey] = collections.deque()
         self._queued: Set[WorkKey] = set()
         self._ready = threading.Condition()
 
@@ -81,12 +82,13 @@ class Watcher:
                     self._ready.wait(0.5)
                 if stop.is_set():
                     return
-                item = self._queue.pop(0)
+                item = self._queue.popleft()
                 self._queued.discard(item)
             try:
                 self.reconcile(item)
-            except RollbackError as exc:  # an API failure: the next event or resync tries again
-                self.log.line("error", workload=f"{item[0].lower()}/{item[2]}", namespace=item[1], why=exc.message)
+            except Exception as exc:  # an API failure (or a bug): logged; the next event or resync tries again
+                why = exc.message if isinstance(exc, RollbackError) else f"unexpected {type(exc).__name__}: {exc}"
+                self.log.line("error", workload=f"{item[0].lower()}/{item[2]}", namespace=item[1], why=why)
 
     def _enqueue(self, item: WorkKey) -> None:
         with self._ready:

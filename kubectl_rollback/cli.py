@@ -27,6 +27,7 @@ from kubectl_rollback.options import (
     WatchRequest,
     check_namespace,
     check_value,
+    parse_address,
     parse_dry_run,
     parse_duration,
     parse_output,
@@ -443,7 +444,7 @@ def watch(
         leader_elect=leader_elect,
         lease_name=lease_name,
         lease_duration=parse_duration(lease_duration, "--lease-duration"),
-        health_address=health_address,
+        health_address=parse_address(health_address) if health_address is not None else None,
     ).validate()
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     command.run(kube, request)

@@ -118,7 +118,7 @@ class WatchRequest:
     leader_elect: bool = False
     lease_name: str = "harness-rollback-watch"
     lease_duration: float = 15.0
-    health_address: Optional[str] = None  # ":8080": serve /healthz and /metrics there
+    health_address: Optional[Tuple[str, int]] = None  # (host, port) of --health-address: /healthz and /metrics
 
     def validate(self) -> WatchRequest:
         if self.log_format not in ("text", "json"):
@@ -145,6 +145,14 @@ class Impersonation:
         if self.user is None and (self.groups or self.uid is not None):
             raise UsageError("--as-group and --as-uid impersonate a user: pass --as USER with them")
         return self
+
+
+def parse_address(text: str, flag: str = "--health-address") -> Tuple[str, int]:
+    """':8080' or '127.0.0.1:8080', as kube components spell a listen address; no host: every interface."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{flag} {text!r}: write it as :8080 or 127.0.0.1:8080")
+    return host or "0.0.0.0", int(port)
 
 
 def check_value(flag: str, value: Optional[str]) -> Optional[str]:

@@ -31,10 +31,10 @@ def run(kube: Kube, request: WatchRequest) -> None:
         elector = Elector(kube, request.lease_name, identity, request.lease_duration, lambda _: None)
     watcher = Watcher(kube, settings, request.all_namespaces, log, metrics,
                       is_leader=(lambda: elector.leader) if elector else (lambda: True))
-    if request.health_address:
-        from kubectl_rollback.watcher.serve import parse_address, serve
+    if request.health_address is not None:
+        from kubectl_rollback.watcher.serve import serve
 
-        serve(parse_address(request.health_address), metrics, watcher.synced)
+        serve(request.health_address, metrics, watcher.synced)
     scope = "all namespaces" if request.all_namespaces else f"namespace {kube.namespace}"
     watcher.start(stop)
     log.line("started", scope=scope, auto_rollback=str(request.auto_rollback).lower(),

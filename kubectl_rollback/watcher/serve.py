@@ -8,7 +8,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 
-from kubectl_rollback.errors import UsageError
+from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.watcher.metrics import Metrics
 
 
@@ -19,14 +19,6 @@ class _QuietHandler(WSGIRequestHandler):
 
 class _ThreadedServer(WSGIServer):
     daemon_threads = True
-
-
-def parse_address(text: str) -> Tuple[str, int]:
-    """':8080' or '127.0.0.1:8080' (as kube components spell --bind-address/--port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--health-address {text!r}: write it as :8080 or 127.0.0.1:8080")
-    return host or "0.0.0.0", int(port)
 
 
 def serve(address: Tuple[str, int], metrics: Metrics, healthy: Callable[[], bool]) -> WSGIServer:
@@ -43,6 +35,7 @@ def serve(address: Tuple[str, int], metrics: Metrics, healthy: Callable[[], bool
     try:
         server = make_server(address[0], address[1], app, server_class=_ThreadedServer, handler_class=_QuietHandler)
     except OSError as exc:
-        raise UsageError(f"--health-address {address[0]}:{address[1]}: cannot listen ({exc.strerror})") from None
+        raise RollbackError(f"--health-address {address[0]}:{address[1]}: cannot listen ({exc.strerror}); "
+                            "pick another port") from None
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="health", daemon=True).start()
     return server

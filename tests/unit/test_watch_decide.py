@@ -7,7 +7,8 @@ import datetime
 import pytest
 
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.errors import UsageError
+from kubectl_rollback.options import IdentityFlags, WatchRequest, parse_address
 from kubectl_rollback.records import RECORDED_BY, STATUS, Status, parse_record
 from kubectl_rollback.watcher import decide
 from kubectl_rollback.watcher.decide import Action
@@ -142,3 +143,25 @@ def test_a_lease_expires_after_its_duration_without_renewal_or_when_released():
     assert expired(lease("a", "2026-01-02T03:03:45.000000Z"), NOW)  # 20s ago
     assert expired(lease(None, "2026-01-02T03:04:04.000000Z"), NOW)  # released
     assert expired({"spec": {"holderIdentity": "a"}}, NOW)  # never renewed
+
+
+@pytest.mark.parametrize("text, address", [(":8080", ("0.0.0.0", 8080)), ("127.0.0.1:9", ("127.0.0.1", 9))])
+def test_health_address(text, address):
+    assert parse_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["8080", "foo", ":http", ":70000", ""])
+def test_a_bad_health_address_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="--health-address"):
+        parse_address(text)
+
+
+@pytest.mark.parametrize("request_, message", [
+    (WatchRequest(log_format="xml"), "--log-format"),
+    (WatchRequest(flags=IdentityFlags(any_workflow=True)), "--any-workflow"),
+    (WatchRequest(lease_name="Bad_Name"), "--lease-name"),
+    (WatchRequest(lease_duration=1), "--lease-duration"),
+])
+def test_watch_flags_are_checked_before_any_request(request_, message):
+    with pytest.raises(UsageError, match=message):
+        request_.validate()

@@ -161,10 +161,11 @@ def test_two_watchers_one_leader_records_once_and_a_killed_leader_is_replaced(ns
     assert len([o for o in recorded_lines(first) if o[1] == "Succeeded"]) == 1
     first.proc.kill()  # no chance to release the lease
     killed = time.monotonic()
+    # A rollout while nobody leads: the new leader records it when it takes over.
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
     ns.wait_until(lambda: second.lines("leader"), "the second watcher to take over", timeout=30)
     assert time.monotonic() - killed < 6 + 2, "takeover within the lease duration (and one retry period)"
     assert lease_holder(ns) == second.lines("leader")[0]["identity"]
-    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
     wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
     assert [o for o in recorded_lines(second) if o[1] == "Succeeded"] == [(2, "Succeeded")]
 

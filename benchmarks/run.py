@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import watch_bench  # noqa: E402
 from kubectl_rollback import __version__, records  # noqa: E402
 from tests.cluster.api import Api  # noqa: E402
 from tests.cluster.controlplane import ControlPlane, bin_dir, missing_binaries  # noqa: E402
@@ -616,7 +617,7 @@ def machine_facts(bench: Bench, args: argparse.Namespace) -> list:
     ]
 
 
-def report(facts: list, cases: list, results: dict) -> str:
+def report(facts: list, cases: list, results: dict, watch_lines: list = ()) -> str:
     out = ["# Benchmarks: kubectl harness-rollback vs kubectl", "",
            "Made by `make bench` (`benchmarks/run.py`) against the real test control plane, every case side by side "
            "with kubectl in the same run. Times are wall-clock around the whole process (perf_counter), median of "
@@ -637,6 +638,8 @@ def report(facts: list, cases: list, results: dict) -> str:
     out += table(["command", "requests (by verb)"],
                  [[f"`{m.command.label}`", fmt_requests(m.requests)]
                   for m in results.values() if m.requests is not None])
+    if watch_lines:
+        out += [""] + list(watch_lines)
     return "\n".join(out) + "\n"
 
 
@@ -688,7 +691,10 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> tuple:
             results.update(measure(bench, case, args.reps))
             cases.append(case)
         broken = any(m.problem for m in results.values() if not m.command.optional)
-        return report(facts, cases, results), broken
+        progress(f"case 7: watch over {args.deployments} Deployments")
+        watch_lines = watch_bench.run(bench, args.deployments, create_namespace, create_deployment, wait_synced,
+                                      progress, BenchmarkBroke)
+        return report(facts, cases, results, watch_lines), broken
     finally:
         progress("stopping the control plane")
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave etcd and co. behind

@@ -25,8 +25,10 @@ from kubectl_rollback.options import (
     OutputFormat,
     RecordRequest,
     RollbackRequest,
+    WatchRequest,
     check_namespace,
     check_value,
+    parse_address,
     parse_config_mode,
     parse_dry_run,
     parse_duration,
@@ -180,8 +182,10 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     f"  {PROG} record deployment/web --status InProgress --workflow-id wf1 --service-id svc --infra-id infra\n"
     f"  {PROG} record deployment/web --status Succeeded\n"
     "  # or in one line: InProgress now, Succeeded or Failed when the rollout ends\n"
-    f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n\n"
-    + EXIT_CODES
+    f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n"
+    "  # and roll it back by itself if it fails (the command still exits 4)\n"
+    f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n\n" + EXIT_CODES
 )
 def record(
     workload: Workload,
@@ -211,6 +215,11 @@ def record(
             metavar="all|configmaps|none",
         ),
     ] = "all",
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option("--rollback-on-failure",
+                     help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -237,6 +246,8 @@ def record(
     kind, name = parse_kind_name(workload)
     if follow == (status is not None):
         raise UsageError("pass exactly one of --status and --follow")
+    if rollback_on_failure and not follow:
+        raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
     fmt = parse_output(output)
     request = RecordRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
@@ -247,6 +258,7 @@ def record(
         timeout=parse_duration(timeout),
         force=force,
         config_snapshot=parse_snapshot_mode(config_snapshot),
+        rollback_on_failure=rollback_on_failure,
     )
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     _finish(command.run(kube, kind, name, request), fmt)
@@ -392,6 +404,79 @@ def rollback(
     target.validate(request)
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # record every rollout in the namespace, with no record call in any pipeline\n"
+    f"  {PROG} watch -n shop\n"
+    "  # the whole cluster, rolling failed rollouts back, as a Deployment of 2 replicas (deploy/watch.yaml)\n"
+    f"  {PROG} watch -A --auto-rollback --leader-elect --health-address :8080 --log-format json\n\n" + EXIT_CODES
+)
+def watch(
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace, not only -n's.")
+    ] = False,
+    auto_rollback: Annotated[
+        bool,
+        typer.Option("--auto-rollback", help="Roll a live revision recorded Failed back to the last Succeeded one, "
+                     "once (per workload: annotation harness.io/auto-rollback: \"true\")."),
+    ] = False,
+    progress_deadline: Annotated[
+        str, typer.Option("--progress-deadline", help="StatefulSets/DaemonSets: Failed if not rolled out in this.")
+    ] = "10m",
+    log_format: Annotated[str, typer.Option("--log-format", help="One line per decision: text or json.")] = "text",
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect", help="Act only while holding the Lease (run 2+ replicas).")
+    ] = False,
+    lease_name: Annotated[str, typer.Option("--lease-name", help="The Lease, in -n's namespace.")] = (
+        "harness-rollback-watch"),
+    lease_duration: Annotated[
+        str, typer.Option("--lease-duration", help="A dead leader is replaced after this.")
+    ] = "15s",
+    health_address: Annotated[
+        Optional[str], typer.Option("--health-address", help="Serve /healthz and /metrics here (e.g. :8080).")
+    ] = None,
+    workflow_id: Annotated[
+        Optional[str], typer.Option("--workflow-id", help="Workflow Id of unrecorded revisions (default: watch).")
+    ] = None,
+    service_id: Annotated[
+        Optional[str], typer.Option("--service-id", help="Service Id of unrecorded revisions (default: the workload).")
+    ] = None,
+    infra_id: Annotated[
+        Optional[str], typer.Option("--infra-id", help="Infra Id of unrecorded revisions (default: the namespace).")
+    ] = None,
+    cluster_name: ClusterName = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    as_user: As = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+) -> None:
+    """Record every rollout's outcome with no pipeline change: a new revision InProgress, then Succeeded or Failed.
+
+    Runs until SIGTERM or Ctrl-C. A revision's identity is what it already carries (a pipeline's record, or
+    harness.io/* keys on the workload), else the flags, else workflow watch, service = the workload, infra = its
+    namespace, cluster = the context's. A pipeline's record is never overwritten: the watcher completes only the
+    records it wrote itself (harness.io/recorded-by: watch). See docs/watch.md.
+    """
+    from kubectl_rollback.commands import watch as command
+
+    request = WatchRequest(
+        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        all_namespaces=all_namespaces,
+        progress_deadline=parse_duration(progress_deadline, "--progress-deadline"),
+        auto_rollback=auto_rollback,
+        log_format=log_format.lower(),
+        leader_elect=leader_elect,
+        lease_name=lease_name,
+        lease_duration=parse_duration(lease_duration, "--lease-duration"),
+        health_address=parse_address(health_address) if health_address is not None else None,
+    ).validate()
+    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    command.run(kube, request)
 
 
 def _version_callback(value: bool) -> None:

@@ -67,6 +67,7 @@ EVENTS = Resource("", "v1", "events", "Event")
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -225,6 +226,57 @@ class Kube:
             what=_what("delete", resource, name, ns),
             write=True,
         )
+
+    # -- watching (kubectl_rollback/watcher) --------------------------------------------------------------------
+
+    def list_versioned(self, resource: Resource, all_namespaces: bool = False) -> tuple:
+        """(every item, the list's resourceVersion) in this namespace or all of them: where a watch starts from."""
+        ns = None if all_namespaces else self.namespace
+        query = {"limit": str(PAGE_SIZE)}
+        items: list = []
+        what = _what("list", resource, None, ns)
+        while True:
+            page = self._send("GET", resource.path(ns), query=query, what=what)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, meta.get("resourceVersion", "")
+            query = dict(query, **{"continue": meta["continue"]})
+
+    def watch(
+        self, resource: Resource, resource_version: str, all_namespaces: bool = False, timeout_seconds: int = 300
+    ) -> Iterator[dict]:
+        """The watch events ({"type", "object"}) after `resource_version`, with bookmarks, until the server ends the
+        stream (after about `timeout_seconds`). A stream that breaks raises ApiError; a 410 Gone arrives as an
+        ApiError with status 410 (before the stream) or as an ERROR event (in it): the caller relists."""
+        import urllib3
+
+        ns = None if all_namespaces else self.namespace
+        query = {"watch": "true", "allowWatchBookmarks": "true", "resourceVersion": resource_version,
+                 "timeoutSeconds": str(timeout_seconds)}
+        url = self.host + resource.path(ns) + "?" + urllib.parse.urlencode(query)
+        what = _what("watch", resource, None, ns)
+        timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=timeout_seconds + 30)
+        try:
+            response = self._pool.request("GET", url, headers=self._headers(None), timeout=timeout,
+                                          preload_content=False, redirect=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(f"{what}: cannot reach the API server at {self.host} ({_cause(exc)})") from None
+        try:
+            if response.status >= 300:
+                raise _translate(what, response.status, response.read())
+            buffered = b""
+            for chunk in response.stream(65536, decode_content=True):
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            raise ApiError(f"{what}: the stream broke ({_cause(exc)})") from None
+        finally:
+            response.close()  # a stream left unfinished cannot go back to the pool as it is
+            response.release_conn()
 
     # -- transport ---------------------------------------------------------------------------------------------
 

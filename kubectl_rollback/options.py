@@ -106,6 +106,32 @@ class RecordRequest:
     timeout: float = 600.0
     force: bool = False  # record a revision that a rollback restored as other than Succeeded
     config_snapshot: SnapshotMode = SnapshotMode.ALL  # --config-snapshot: which referenced objects to snapshot
+    rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchRequest:
+    """`watch`: what to watch, the identity defaults, and how the process runs (docs/watch.md)."""
+
+    flags: IdentityFlags = IdentityFlags()
+    all_namespaces: bool = False
+    progress_deadline: float = 600.0  # StatefulSets and DaemonSets: Failed when not rolled out within this
+    auto_rollback: bool = False
+    log_format: str = "text"
+    leader_elect: bool = False
+    lease_name: str = "harness-rollback-watch"
+    lease_duration: float = 15.0
+    health_address: Optional[Tuple[str, int]] = None  # (host, port) of --health-address: /healthz and /metrics
+
+    def validate(self) -> WatchRequest:
+        if self.log_format not in ("text", "json"):
+            raise UsageError(f"--log-format {self.log_format!r}: must be text or json")
+        if self.flags.any_workflow:
+            raise UsageError("watch records one workflow per revision: --any-workflow does not apply")
+        check_name(self.lease_name, "--lease-name")
+        if self.lease_duration < 2:
+            raise UsageError(f"--lease-duration {self.lease_duration:g}s: must be at least 2s")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +148,14 @@ class Impersonation:
         if self.user is None and (self.groups or self.uid is not None):
             raise UsageError("--as-group and --as-uid impersonate a user: pass --as USER with them")
         return self
+
+
+def parse_address(text: str, flag: str = "--health-address") -> Tuple[str, int]:
+    """':8080' or '127.0.0.1:8080', as kube components spell a listen address; no host: every interface."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{flag} {text!r}: write it as :8080 or 127.0.0.1:8080")
+    return host or "0.0.0.0", int(port)
 
 
 def check_value(flag: str, value: Optional[str]) -> Optional[str]:

@@ -24,6 +24,7 @@ RECORDED_AT = PREFIX + "recorded-at"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
+RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (the only ones it completes)
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024
@@ -157,6 +158,7 @@ def record_annotations(
         RELEASE_NUMBER: release_number,
         ARTIFACT: artifact,
         RECORDED_AT: recorded_at,
+        RECORDED_BY: None,  # whoever writes a record owns it: the watcher's mark goes (it sets it again on its own)
     }
 
 

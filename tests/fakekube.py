@@ -285,6 +285,12 @@ class FakeKube:
         yield from self._serve(Call("list", resource, ns, None, label_selector=label_selector),
                                lambda: self.server.list(resource, ns, label_selector, field_selector))
 
+    def list_versioned(self, resource: Resource, all_namespaces: bool = False) -> tuple:
+        """Kube.list_versioned for the watcher, in this namespace (the fake keeps no global resourceVersion)."""
+        if all_namespaces:
+            raise NotImplementedError("the fake lists one namespace at a time")
+        return self.list(resource), "0"
+
     def patch(self, resource: Resource, name: str, body: Any, patch_type: str = "merge",
               namespace: Optional[str] = None, dry_run: bool = False, field_manager: Optional[str] = None,
               force: bool = False) -> dict:

@@ -10,7 +10,7 @@ from kubectl_rollback.commands import configsnap, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
-from kubectl_rollback.options import RecordRequest
+from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import Record, Status, now_rfc3339, record_annotations
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
@@ -23,6 +23,7 @@ class Result(Printed):
     revision: Revision
     annotations: dict
     failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
+    rollback_message: Optional[str] = None  # with --rollback-on-failure: what the rollback did
 
     def table(self, wide: bool) -> str:
         return render.record_line(self)
@@ -34,7 +35,10 @@ class Result(Printed):
         """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
         if self.failure_message is None:
             return None
-        return WaitFailedError(f"{self.failure_message}; recorded revision {self.revision.number} Failed")
+        message = f"{self.failure_message}; recorded revision {self.revision.number} Failed"
+        if self.rollback_message is not None:
+            message += f"; {self.rollback_message}"
+        return WaitFailedError(message)
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
@@ -51,8 +55,23 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout)
     except WaitFailedError as exc:
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
-        return dataclasses.replace(result, failure_message=exc.message)
+        result = dataclasses.replace(result, failure_message=exc.message)
+        if request.rollback_on_failure:
+            result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, request))
+        return result
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED)
+
+
+def _roll_back(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> str:
+    """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity; the
+    command still fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
+    from kubectl_rollback.commands.rollback import WorkloadTarget
+
+    try:
+        result = WorkloadTarget(kind, name).rollback(kube, RollbackRequest(flags=request.flags), lambda item: None)
+    except RollbackError as exc:
+        return f"not rolled back: {exc.message}"
+    return result.message
 
 
 def _live_revision(kube: Kube, kind: WorkloadKind, workload: dict) -> Revision:

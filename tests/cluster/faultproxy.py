@@ -197,6 +197,19 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
         # Handler threads idling on keep-alive connections would otherwise linger until their clients go away.
+        self.cut_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+        if self._cert_dir is not None:
+            shutil.rmtree(self._cert_dir, ignore_errors=True)
+            self._cert_dir = None
+            self.ca_file = None
+
+    def cut_connections(self) -> int:
+        """Shut every client connection down now (open watch streams included), as a restarting API server or a
+        dropped network path would; returns how many were cut. New connections are served as usual."""
         with self._lock:
             clients = list(self._clients)
         for sock in clients:
@@ -206,14 +219,7 @@ class FaultProxy:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-        if self._cert_dir is not None:
-            shutil.rmtree(self._cert_dir, ignore_errors=True)
-            self._cert_dir = None
-            self.ca_file = None
+        return len(clients)
 
     def __enter__(self) -> FaultProxy:
         return self.start()

@@ -1,0 +1,58 @@
+"""watch: run the watcher until SIGTERM/SIGINT (kubectl_rollback/watcher does the work; this wires it up)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import threading
+from typing import Any, Optional
+
+from kubectl_rollback.kube import Kube
+from kubectl_rollback.options import WatchRequest
+from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher.lease import Elector
+from kubectl_rollback.watcher.log import DecisionLog
+from kubectl_rollback.watcher.loop import Watcher
+from kubectl_rollback.watcher.metrics import Metrics
+
+
+def run(kube: Kube, request: WatchRequest) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log = DecisionLog(request.log_format)
+    metrics = Metrics()
+    settings = decide.Settings(request.flags, kube.cluster_name, request.progress_deadline, request.auto_rollback)
+    elector: Optional[Elector] = None
+    if request.leader_elect:
+        identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
+        elector = Elector(kube, request.lease_name, identity, request.lease_duration, lambda _: None)
+    watcher = Watcher(kube, settings, request.all_namespaces, log, metrics,
+                      is_leader=(lambda: elector.leader) if elector else (lambda: True))
+    if request.health_address is not None:
+        from kubectl_rollback.watcher.serve import serve
+
+        serve(request.health_address, metrics, watcher.synced)
+    scope = "all namespaces" if request.all_namespaces else f"namespace {kube.namespace}"
+    watcher.start(stop)
+    log.line("started", scope=scope, auto_rollback=str(request.auto_rollback).lower(),
+             leader_election=str(request.leader_elect).lower())
+    if elector is None:
+        metrics.leader.set(1)
+        watcher.enqueue_all()
+    else:
+        def leadership(leader: bool, elector: Any = elector) -> None:
+            metrics.leader.set(1 if leader else 0)
+            log.line("leader" if leader else "follower", identity=elector.identity, lease=request.lease_name)
+            if leader:  # whatever happened while another replica led (or nobody did) is reconciled now
+                watcher.enqueue_all()
+
+        elector.on_change = leadership
+        threading.Thread(target=elector.run, args=(stop,), name="lease", daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    if elector is not None:
+        elector.release()
+    log.line("stopped", scope=scope)

@@ -1,0 +1,192 @@
+"""The watcher's state machine, pure: from what one workload looks like now, the one thing to do about it.
+
+A revision with no `harness.io/status` is nobody's yet: the watcher claims it (records it InProgress, or straight
+Succeeded/Failed when the rollout is already over) and marks the record as its own (`harness.io/recorded-by:
+watch`). It completes only records that carry that mark; a pipeline's record is never written. A live revision
+recorded Failed (by anyone) is rolled back once when auto-rollback is on, which the failed revision remembers
+(`harness.io/auto-rollback-at`), so neither a restart nor a second watcher does it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from typing import Callable, Mapping, Optional
+
+from kubectl_rollback.decide import Revision, merge_identity
+from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.records import (
+    CLUSTER_NAME,
+    INFRA_ID,
+    RECORDED_BY,
+    SERVICE_ID,
+    STATUS,
+    WORKFLOW_ID,
+    Identity,
+    Record,
+    Status,
+    record_annotations,
+)
+from kubectl_rollback.workloads.base import RolloutState
+
+WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
+AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back when its live revision fails
+AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when the watcher acted on it (once)
+DEFAULT_WORKFLOW = "watch"
+
+
+class Action(enum.Enum):
+    NOTHING = "nothing"
+    RECORD = "record"
+    ROLLBACK = "rollback"
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """What the decision needs to know about one workload, as plain data."""
+
+    kind: str  # "deployment"
+    name: str
+    namespace: str
+    annotations: Mapping[str, str]  # the workload's own (a manifest's harness.io/* keys and harness.io/auto-rollback)
+    live: Optional[Revision]  # the revision that backs it now, None until the controller has made it
+    live_annotations: Mapping[str, str]  # that revision object's annotations, raw
+    state: RolloutState  # of the rollout to the live revision
+    has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
+
+    @property
+    def display(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    flags: IdentityFlags
+    cluster_name: Optional[str]  # the kubeconfig context's cluster: the default cluster name
+    progress_deadline: float  # seconds
+    auto_rollback: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    action: Action
+    why: str
+    status: Optional[Status] = None  # with RECORD: the status written
+    annotations: Optional[dict] = None  # with RECORD: the annotations written on the live revision
+
+    @property
+    def acts(self) -> bool:
+        return self.action is not Action.NOTHING
+
+
+def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Decision:
+    live = workload.live
+    if live is None:
+        return Decision(Action.NOTHING, "no revision backs the current template yet")
+    annotations = workload.live_annotations
+    if STATUS not in annotations:
+        status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        return _record(workload, settings, status, why, now)
+    if annotations.get(RECORDED_BY) == WATCHER and live.record.status is Status.IN_PROGRESS:
+        outcome = _outcome(workload) or _past_deadline(workload, settings, now)
+        if outcome is None:
+            return Decision(Action.NOTHING, "rollout in progress")
+        return _record(workload, settings, outcome[0], outcome[1], now)
+    if live.record.status is Status.FAILED and wants_auto_rollback(workload, settings):
+        if AUTO_ROLLBACK_AT in annotations:
+            return Decision(Action.NOTHING, f"auto-rollback already acted at {annotations[AUTO_ROLLBACK_AT]}")
+        return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed")
+    return Decision(Action.NOTHING, f"recorded {live.record.status.value}")
+
+
+def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
+    return settings.auto_rollback or workload.annotations.get(AUTO_ROLLBACK, "").strip().lower() == "true"
+
+
+def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
+    """What must still hold of the revision object, read again, when a RECORD write loses a race (409)."""
+    return still_claimable if STATUS not in workload.live_annotations else still_ours_in_progress
+
+
+def still_claimable(annotations: Mapping[str, str]) -> bool:
+    """Whether a revision object is still nobody's (a `record` may have won the race since we read it)."""
+    return STATUS not in annotations
+
+
+def still_ours_in_progress(annotations: Mapping[str, str]) -> bool:
+    return annotations.get(RECORDED_BY) == WATCHER and annotations.get(STATUS) == Status.IN_PROGRESS.value
+
+
+def still_failed_untouched(annotations: Mapping[str, str]) -> bool:
+    return annotations.get(STATUS) == Status.FAILED.value and AUTO_ROLLBACK_AT not in annotations
+
+
+def manifest_record(annotations: Mapping[str, str]) -> Record:
+    """The identity a manifest put on the workload itself (harness.io/workflow-id, ... in its metadata)."""
+    def value(key: str) -> Optional[str]:
+        text = annotations.get(key)
+        return text.strip() or None if isinstance(text, str) else None
+
+    return Record(workflow_id=value(WORKFLOW_ID), service_id=value(SERVICE_ID), infra_id=value(INFRA_ID),
+                  cluster_name=value(CLUSTER_NAME))
+
+
+def _outcome(workload: Workload) -> Optional[tuple]:
+    if workload.state.failure:
+        return Status.FAILED, workload.state.failure
+    if workload.state.done:
+        return Status.SUCCEEDED, workload.state.message
+    return None
+
+
+def _past_deadline(workload: Workload, settings: Settings, now: datetime.datetime) -> Optional[tuple]:
+    """StatefulSets and DaemonSets have no progress deadline: the watcher's own InProgress record says since when
+    the rollout has run (it survives restarts and a change of leader)."""
+    if workload.has_deadline or workload.live is None:
+        return None
+    started = _parse_time(workload.live.record.recorded_at)
+    if started is None or (now - started).total_seconds() < settings.progress_deadline:
+        return None
+    return Status.FAILED, (f"{workload.display}: not rolled out within --progress-deadline "
+                           f"{settings.progress_deadline:.0f}s ({workload.state.message})")
+
+
+def _record(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Decision:
+    live = workload.live
+    assert live is not None
+    identity = identity_for(workload, settings)
+    assert identity.workflow_id is not None
+    annotations = record_annotations(status, identity.workflow_id, identity.mapping, format_time(now),
+                                     live.record.release_number,
+                                     live.record.artifact or ", ".join(live.images) or None)
+    annotations[RECORDED_BY] = WATCHER
+    return Decision(Action.RECORD, why, status, annotations)
+
+
+def identity_for(workload: Workload, settings: Settings) -> Identity:
+    """What the revision carries, else the workload's manifest keys, else the flags, else the default: workflow
+    `watch`, service = the workload's name, infra = its namespace, cluster = the context's cluster."""
+    live = workload.live
+    carried = live.record if live is not None else Record()
+    manifest = manifest_record(workload.annotations)
+    flags = settings.flags
+    default = IdentityFlags(DEFAULT_WORKFLOW, workload.name, workload.namespace, settings.cluster_name)
+    merged = IdentityFlags(
+        *(getattr(carried, field) or getattr(manifest, field) or getattr(flags, field) or getattr(default, field)
+          for field in ("workflow_id", "service_id", "infra_id", "cluster_name"))
+    )
+    return merge_identity(merged, workload.namespace, None, settings.cluster_name)
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
+    if not text:
+        return None
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None

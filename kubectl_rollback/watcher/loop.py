@@ -1,0 +1,205 @@
+"""The reconcile loop: every change to a workload or to one of its revision objects queues the workload; a worker
+reads it from the watched copies, asks decide.py what to do, and (on the leader only) does it, with the same
+preconditions as `record` and the same code as `rollback`."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import functools
+import threading
+from typing import Callable, Deque, Dict, Optional, Set, Tuple
+
+from kubectl_rollback import events
+from kubectl_rollback.errors import NoTargetError, RollbackError
+from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
+from kubectl_rollback.options import IdentityFlags, RollbackRequest
+from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher.informer import Informer, Key, key_of
+from kubectl_rollback.watcher.log import DecisionLog
+from kubectl_rollback.watcher.metrics import Metrics
+from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid
+
+WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
+RESYNC_SECONDS = 10.0  # every workload is looked at again this often: --progress-deadline passes without an event
+AUTO_ROLLBACK_SKIPPED = "HarnessAutoRollbackSkipped"
+
+
+class Watcher:
+    def __init__(self, kube: Kube, settings: decide.Settings, all_namespaces: bool, log: DecisionLog,
+                 metrics: Metrics, is_leader: Callable[[], bool] = lambda: True):
+        self.kube = kube
+        self.settings = settings
+        self.log = log
+        self.metrics = metrics
+        self.is_leader = is_leader
+        self.kinds: Dict[str, WorkloadKind] = {kind.resource.kind: kind for kind in KINDS}
+        self.workloads = {
+            kind.resource.kind: Informer(kube, kind.resource, all_namespaces,
+                                         functools.partial(self._workload_changed, kind.resource.kind), self._restarted)
+            for kind in KINDS
+        }
+        self.revisions = {resource.kind: Informer(kube, resource, all_namespaces, self._revision_changed,
+                                                  self._restarted) for resource in (REPLICASETS, CONTROLLER_REVISIONS)}
+        self._by_owner: Dict[str, Dict[Key, dict]] = {}  # controller uid -> its revision objects
+        self._index_lock = threading.Lock()
+        self._queue: Deque[WorkKey] = collections.deque()
+        self._queued: Set[WorkKey] = set()
+        self._ready = threading.Condition()
+
+    # -- running -----------------------------------------------------------------------------------------------
+
+    def start(self, stop: threading.Event) -> None:
+        """List everything (raising if that fails), then watch and reconcile in daemon threads."""
+        for informer, version in self.prime():
+            threading.Thread(target=informer.run, args=(stop, version), name=f"watch-{informer.resource.plural}",
+                             daemon=True).start()
+        threading.Thread(target=self._work, args=(stop,), name="reconcile", daemon=True).start()
+        threading.Thread(target=self._resync, args=(stop,), name="resync", daemon=True).start()
+
+    def prime(self) -> list:
+        """The first list of every kind, revisions first so that each workload finds its own: (informer, version)."""
+        informers = [*self.revisions.values(), *self.workloads.values()]
+        return [(informer, informer.prime()) for informer in informers]
+
+    def synced(self) -> bool:
+        return all(i.synced.is_set() for i in [*self.workloads.values(), *self.revisions.values()])
+
+    def enqueue_all(self) -> None:
+        for kind_name, informer in self.workloads.items():
+            for obj in informer.items():
+                self._enqueue((kind_name, *key_of(obj)))
+
+    def _resync(self, stop: threading.Event) -> None:
+        while not stop.wait(RESYNC_SECONDS):
+            self.enqueue_all()
+
+    def _work(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self._ready:
+                while not self._queue and not stop.is_set():
+                    self._ready.wait(0.5)
+                if stop.is_set():
+                    return
+                item = self._queue.popleft()
+                self._queued.discard(item)
+            try:
+                self.reconcile(item)
+            except Exception as exc:  # an API failure (or a bug): logged; the next event or resync tries again
+                why = exc.message if isinstance(exc, RollbackError) else f"unexpected {type(exc).__name__}: {exc}"
+                self.log.line("error", workload=f"{item[0].lower()}/{item[2]}", namespace=item[1], why=why)
+
+    def _enqueue(self, item: WorkKey) -> None:
+        with self._ready:
+            if item not in self._queued:
+                self._queued.add(item)
+                self._queue.append(item)
+                self._ready.notify()
+
+    # -- what the informers report -----------------------------------------------------------------------------
+
+    def _workload_changed(self, kind_name: str, old: Optional[dict], new: Optional[dict]) -> None:
+        if new is not None:  # a deleted workload takes its revisions with it: nothing to record
+            self._enqueue((kind_name, *key_of(new)))
+
+    def _revision_changed(self, old: Optional[dict], new: Optional[dict]) -> None:
+        obj = new or old
+        assert obj is not None
+        owner = controller_uid(obj)
+        if owner is None:
+            return
+        with self._index_lock:
+            owned = self._by_owner.setdefault(owner, {})
+            if new is None:
+                owned.pop(key_of(obj), None)
+                if not owned:
+                    del self._by_owner[owner]
+            else:
+                owned[key_of(obj)] = new
+        ref = next(r for r in obj["metadata"]["ownerReferences"] if r.get("controller"))
+        if ref.get("kind") in self.workloads:
+            self._enqueue((ref["kind"], obj["metadata"].get("namespace", ""), ref["name"]))
+
+    def _restarted(self, resource: Resource, why: str) -> None:
+        self.metrics.watch_restarts.labels(resource.plural).inc()
+        self.log.line("relist", resource=resource.qualified, why=why)
+
+    def _remember(self, owner: str, obj: dict) -> None:
+        with self._index_lock:
+            self._by_owner.setdefault(owner, {})[key_of(obj)] = obj
+
+    # -- one workload ------------------------------------------------------------------------------------------
+
+    def observe(self, item: WorkKey) -> Optional[Tuple[WorkloadKind, dict, decide.Workload]]:
+        kind_name, namespace, name = item
+        kind = self.kinds[kind_name]
+        workload = self.workloads[kind_name].get((namespace, name))
+        if workload is None or not kind.observed(workload):
+            return None  # gone, or the controller has not made the revision for its template yet: an event follows
+        with self._index_lock:
+            objects = list(self._by_owner.get(workload["metadata"]["uid"], {}).values())
+        revisions = kind.revisions_from(workload, objects)
+        live = max((r for r in revisions if r.live), key=lambda r: r.number, default=None)
+        live_object = next((o for o in objects if live is not None and o["metadata"]["name"] == live.name), None)
+        state = kind.rollout_state(workload, live.name) if live is not None else RolloutState(False, "")
+        view = decide.Workload(
+            kind=kind.name, name=name, namespace=namespace,
+            annotations=workload["metadata"].get("annotations") or {},
+            live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
+            state=state, has_deadline=kind.revision_resource is REPLICASETS,
+        )
+        return kind, workload, view
+
+    def reconcile(self, item: WorkKey) -> None:
+        observed = self.observe(item)
+        if observed is None or not self.is_leader():
+            return
+        kind, workload, view = observed
+        decision = decide.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is decide.Action.RECORD:
+            self._record(kind, workload, view, decision)
+        elif decision.action is decide.Action.ROLLBACK:
+            self._roll_back(kind, workload, view, decision)
+
+    def _record(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
+        live = view.live
+        assert live is not None and decision.annotations is not None and decision.status is not None
+        written = annotate(self.kube.in_namespace(view.namespace), kind.revision_resource, live,
+                           decision.annotations, still_wanted=decide.precondition(view))
+        fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
+        if written is None:
+            self.log.line("skipped", **fields, outcome=decision.status.value,
+                          why="another client recorded this revision first; its record is kept")
+            return
+        self._remember(workload["metadata"]["uid"], written)
+        self.metrics.outcomes.labels(decision.status.value).inc()
+        self.log.line("recorded", **fields, outcome=decision.status.value, why=decision.why)
+
+    def _roll_back(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
+        from kubectl_rollback.commands.rollback import WorkloadTarget
+
+        live = view.live
+        assert live is not None
+        kube = self.kube.in_namespace(view.namespace)
+        fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
+        # Remembered on the failed revision before acting: whatever happens next, it is acted on once.
+        marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: decide.format_time(
+            datetime.datetime.now(datetime.timezone.utc))}, still_wanted=decide.still_failed_untouched)
+        if marked is None:
+            return  # another replica, or the record changed: not ours to act on
+        self._remember(workload["metadata"]["uid"], marked)
+        try:
+            result = WorkloadTarget(kind, view.name).rollback(kube, RollbackRequest(flags=IdentityFlags()),
+                                                              lambda item: None)
+        except RollbackError as exc:
+            # No target (first deployment, every other revision failed, pruned) or a failure: nothing changed.
+            result_name, verb = ("no-target", "skipped") if isinstance(exc, NoTargetError) else ("failed", "failed")
+            self.metrics.rollbacks.labels(result_name).inc()
+            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
+                        f"auto-rollback of revision {live.number} {verb}: {exc.message}")
+            self.log.line(f"rollback-{verb}", **fields, outcome=result_name, why=exc.message)
+            return
+        self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
+        self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
+                      why=f"{decision.why}; {result.message}")

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the watcher, on a registry of its own (prometheus_client, imported only by `watch`)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.outcomes = Counter("harness_rollback_outcomes_recorded", "Rollout outcomes recorded by the watcher",
+                                ["status"], registry=self.registry)
+        self.rollbacks = Counter("harness_rollback_auto_rollbacks", "Auto-rollbacks, by result",
+                                 ["result"], registry=self.registry)
+        self.watch_restarts = Counter("harness_rollback_watch_restarts",
+                                      "Relists after 410 Gone, a broken stream or an unreachable API server",
+                                      ["resource"], registry=self.registry)
+        self.leader = Gauge("harness_rollback_leader", "1 while this replica holds the lease and acts",
+                            registry=self.registry)

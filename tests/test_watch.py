@@ -1,0 +1,210 @@
+"""`watch` on the real control plane: the watcher runs as a user runs it (`kubectl harness-rollback watch`, a child
+process, stopped with SIGTERM in the fixture's teardown), rollouts come from the real kubectl and the node
+simulator, and every check waits for the exact record it asserts."""
+
+from __future__ import annotations
+
+import time
+from typing import List
+
+import pytest
+
+from tests import manifests
+from tests.scenarios import IDENTITY, PREFIX, STATUS
+from tests.watching import (
+    AUTO_ROLLBACK_AT,
+    RECORDED_BY,
+    WatchProcess,
+    controller_revision_record,
+    record_of,
+    start_watch_fixture,
+    wait_for_status,
+)
+
+start_watch = pytest.fixture(start_watch_fixture)
+
+
+def test_watch_records_good_good_broken_and_rollback_finds_revision_2(ns, start_watch):
+    start_watch()
+    for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3-broken", "Failed")):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10))
+        record = wait_for_status(ns, "web", f"example.test/web:{tag}", status)
+        assert record[RECORDED_BY] == "watch"
+        assert record[PREFIX + "workflow-id"] == "watch"
+        assert record[PREFIX + "service-id"] == "web"
+        assert record[PREFIX + "infra-id"] == ns.name
+        assert record[PREFIX + "cluster-name"] == "test-cluster"
+    history = ns.plugin_json("history", "deployment/web")
+    assert history["rollbackTarget"] == 2
+    assert [(r["revision"], r["status"]) for r in history["revisions"]] == [
+        (3, "Failed"), (2, "Succeeded"), (1, "Succeeded")]
+    result = ns.plugin_json("rollback", "deployment/web")
+    assert result["changed"] and result["to"]["revision"] == 2
+
+
+def test_pipeline_record_is_kept_while_watch_runs(ns, start_watch):
+    start_watch()
+    ns.apply(manifests.deployment("web", "example.test/web:1"))
+    # The pipeline says this good rollout failed (its own checks did): the watcher must leave that as written.
+    ns.plugin("record", "deployment/web", "--status", "Failed", "--workflow-id", "wf1", *IDENTITY, check=True)
+    ns.rollout_status("deployment/web")
+    ns.apply(manifests.deployment("web", "example.test/web:2"))
+    # Revision 2 recorded Succeeded by the watcher: it has handled every event about revision 1 before it.
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    kept = record_of(ns, "web", "example.test/web:1")
+    assert kept[STATUS] == "Failed" and kept[PREFIX + "workflow-id"] == "wf1"
+    assert kept[PREFIX + "service-id"] == "svc" and RECORDED_BY not in kept
+
+
+def test_auto_rollback_rolls_a_failed_revision_back_exactly_once(ns, start_watch):
+    watcher = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    failed = wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
+    assert failed[RECORDED_BY] == "watch"
+
+    def rolled_back():
+        deployment = ns.get("deployment", "web")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:1"
+
+    ns.wait_until(rolled_back, "the watcher to roll web back to example.test/web:1", timeout=30)
+    assert AUTO_ROLLBACK_AT in record_of(ns, "web", "example.test/web:2-broken")
+    assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
+    # Two resyncs later, still one rollback: the failed revision remembers it was acted on.
+    time.sleep(21)
+    rollbacks = [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
+    assert len(rollbacks) == 1, rollbacks
+    assert len(watcher.lines("rolled-back")) == 1
+
+
+def test_auto_rollback_without_a_target_says_why_in_an_event(ns, start_watch):
+    start_watch()
+    ns.apply(manifests.deployment("web", "example.test/web:1-broken", progress_deadline=10,
+                                  annotations={PREFIX + "auto-rollback": "true"}))
+    wait_for_status(ns, "web", "example.test/web:1-broken", "Failed")
+
+    def skipped():
+        return [e for e in ns.items("events") if e["reason"] == "HarnessAutoRollbackSkipped"]
+
+    events = ns.wait_until(skipped, "an Event saying why the auto-rollback was skipped", timeout=30)
+    assert "first deployment" in events[0]["message"]
+    assert ns.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "example.test/web:1-broken"
+
+
+def test_watch_sigterm_exits_within_5_seconds(ns, start_watch):
+    watcher = start_watch()
+    assert watcher.stop() < 5
+    assert watcher.proc.returncode == 0
+    assert watcher.lines("stopped")
+
+
+def test_watch_bad_flag_is_one_line_exit_2(ns):
+    proc = ns.plugin("watch", "--log-format", "xml")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --log-format 'xml': must be text or json"]
+
+
+def recorded_lines(watcher: WatchProcess) -> List[tuple]:
+    return [(line["revision"], line["outcome"]) for line in watcher.lines("recorded")]
+
+
+def test_faults_dropped_streams_410_and_an_api_server_outage_leave_the_same_records(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, reset, status
+
+    watcher = start_watch(env=proxied.env)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    # 410 Gone on the next watch or list of Deployments and ReplicaSets, and every open stream dropped.
+    gone = [proxied.proxy.add_rule(Rule(status(410, message="too old resource version"), method="GET",
+                                        path=f"/{plural}$")) for plural in ("deployments", "replicasets")]
+    assert proxied.proxy.cut_connections() > 0
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    assert all(rule.used == 1 for rule in gone)
+    # The API server "restarts": every connection cut, every request refused, while revision 3 rolls out and
+    # fails; the watcher sees it only when it relists.
+    outage = proxied.proxy.add_rule(Rule(reset(), times=None))
+    proxied.proxy.cut_connections()
+    ns.apply(manifests.deployment("web", "example.test/web:3-broken", progress_deadline=10))
+
+    def deadline_exceeded():
+        conditions = ns.get("deployment", "web").get("status", {}).get("conditions") or []
+        return any(c.get("reason") == "ProgressDeadlineExceeded" for c in conditions)
+
+    ns.wait_until(deadline_exceeded, "revision 3 to exceed its progress deadline", timeout=90)
+    assert STATUS not in record_of(ns, "web", "example.test/web:3-broken")  # nobody could record it
+    proxied.proxy.clear_rules()
+    assert outage.used > 0
+    wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
+    assert [line["resource"] for line in watcher.lines("relist")]
+    assert proxied.proxy.count("GET", "/replicasets$") > 2
+    # Each revision's outcome recorded exactly once; nothing recorded twice.
+    outcomes = [o for o in recorded_lines(watcher) if o[1] != "InProgress"]
+    assert sorted(outcomes) == [(1, "Succeeded"), (2, "Succeeded"), (3, "Failed")]
+    assert len(set(recorded_lines(watcher))) == len(recorded_lines(watcher))
+
+
+def lease_holder(ns) -> str:
+    return (ns.get("lease", "harness-rollback-watch").get("spec") or {}).get("holderIdentity") or ""
+
+
+def test_two_watchers_one_leader_records_once_and_a_killed_leader_is_replaced(ns, start_watch):
+    args = ("--leader-elect", "--lease-duration", "6s")
+    first = start_watch(*args)
+    ns.wait_until(lambda: first.lines("leader"), "the first watcher to lead", timeout=30)
+    second = start_watch(*args)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    assert not second.lines("leader") and not second.lines("recorded")
+    assert len([o for o in recorded_lines(first) if o[1] == "Succeeded"]) == 1
+    first.proc.kill()  # no chance to release the lease
+    killed = time.monotonic()
+    # A rollout while nobody leads: the new leader records it when it takes over.
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
+    ns.wait_until(lambda: second.lines("leader"), "the second watcher to take over", timeout=30)
+    assert time.monotonic() - killed < 6 + 2, "takeover within the lease duration (and one retry period)"
+    assert lease_holder(ns) == second.lines("leader")[0]["identity"]
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    assert [o for o in recorded_lines(second) if o[1] == "Succeeded"] == [(2, "Succeeded")]
+
+
+def test_sigterm_releases_the_lease(ns, start_watch):
+    leader = start_watch("--leader-elect")
+    ns.wait_until(lambda: leader.lines("leader"), "the watcher to lead", timeout=30)
+    assert lease_holder(ns)
+    assert leader.stop() < 5
+    assert lease_holder(ns) == ""
+
+
+def test_record_follow_rollback_on_failure_rolls_back_and_still_exits_4(ns):
+    follow = ("record", "deployment/web", "--follow", "--rollback-on-failure", "--timeout", "90s",
+              "--workflow-id", "wf1", *IDENTITY)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    assert ns.plugin(*follow).returncode == 0
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    proc = ns.plugin(*follow)
+    assert proc.returncode == 4, proc.stderr
+    assert "recorded revision 2 Failed" in proc.stderr and "rolled back from revision 2" in proc.stderr
+    assert ns.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/web:1"
+    assert record_of(ns, "web", "example.test/web:2-broken")[STATUS] == "Failed"
+    assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
+
+
+def test_rollback_on_failure_needs_follow(ns):
+    proc = ns.plugin("record", "deployment/web", "--status", "Failed", "--rollback-on-failure")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --rollback-on-failure acts on the rollout --follow waits for; pass --follow with it"]
+
+
+def test_statefulsets_fail_after_the_progress_deadline(ns, start_watch):
+    # StatefulSets only: in the test cluster a DaemonSet schedules no pod on the simulated node (desired 0), so every
+    # DaemonSet rollout is complete at once, for kubectl's `rollout status` as for the watcher.
+    start_watch("--progress-deadline", "8s")
+    for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
+        ns.apply(manifests.statefulset("db", f"example.test/db:{tag}"))
+        record = wait_for_status(ns, "db", f"example.test/db:{tag}", status, read=controller_revision_record)
+        assert record[RECORDED_BY] == "watch" and record[PREFIX + "service-id"] == "db"
+    assert ns.plugin_json("history", "statefulset/db")["rollbackTarget"] == 1

@@ -1,0 +1,167 @@
+"""The watcher's state machine (kubectl_rollback/watcher/decide.py) and the lease rule, as pure functions."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import UsageError
+from kubectl_rollback.options import IdentityFlags, WatchRequest, parse_address
+from kubectl_rollback.records import RECORDED_BY, STATUS, Status, parse_record
+from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher.decide import Action
+from kubectl_rollback.watcher.lease import expired
+from kubectl_rollback.workloads.base import RolloutState
+
+NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+IN_PROGRESS = RolloutState(False, "deployment/web: 0 updated: waiting")
+DONE = RolloutState(True, "deployment/web: rolled out")
+FAILED = RolloutState(False, "", failure="deployment/web exceeded its progress deadline")
+SETTINGS = decide.Settings(IdentityFlags(), "ctx-cluster", progress_deadline=60, auto_rollback=False)
+
+
+def workload(annotations: dict = None, state: RolloutState = IN_PROGRESS, kind: str = "deployment",
+             workload_annotations: dict = None, live: bool = True) -> decide.Workload:
+    annotations = annotations or {}
+    revision = Revision(number=3, name="web-abc", record=parse_record(annotations), images=("web:3",),
+                        created_at=None, live=True)
+    return decide.Workload(kind=kind, name="web", namespace="shop", annotations=workload_annotations or {},
+                           live=revision if live else None, live_annotations=annotations, state=state,
+                           has_deadline=kind == "deployment")
+
+
+def ours(status: str, recorded_at: str = "2026-01-02T03:04:00Z") -> dict:
+    return {STATUS: status, RECORDED_BY: "watch", "harness.io/workflow-id": "watch", "harness.io/service-id": "web",
+            "harness.io/infra-id": "shop", "harness.io/cluster-name": "ctx-cluster",
+            "harness.io/recorded-at": recorded_at}
+
+
+def pipelines(status: str) -> dict:
+    return {STATUS: status, "harness.io/workflow-id": "wf1", "harness.io/service-id": "svc",
+            "harness.io/infra-id": "infra", "harness.io/cluster-name": "c1"}
+
+
+@pytest.mark.parametrize("state, status", [(IN_PROGRESS, Status.IN_PROGRESS), (DONE, Status.SUCCEEDED),
+                                           (FAILED, Status.FAILED)])
+def test_an_unrecorded_revision_is_claimed_with_the_rollouts_state_and_the_default_identity(state, status):
+    decision = decide.decide(workload(state=state), SETTINGS, NOW)
+    assert decision.action is Action.RECORD and decision.status is status
+    assert decision.annotations is not None
+    assert decision.annotations[RECORDED_BY] == "watch"
+    assert decision.annotations["harness.io/workflow-id"] == "watch"
+    assert decision.annotations["harness.io/service-id"] == "web"
+    assert decision.annotations["harness.io/infra-id"] == "shop"
+    assert decision.annotations["harness.io/cluster-name"] == "ctx-cluster"
+    assert decision.annotations["harness.io/recorded-at"] == "2026-01-02T03:04:05Z"
+    assert decision.annotations["harness.io/artifact"] == "web:3"
+
+
+def test_identity_comes_from_the_revision_then_the_manifest_then_the_flags_then_the_default():
+    carried = {"harness.io/workflow-id": "from-rs"}  # keys without a status: e.g. copied from the Deployment
+    manifest = {"harness.io/workflow-id": "from-manifest", "harness.io/service-id": "svc-manifest"}
+    settings = decide.Settings(IdentityFlags(service_id="svc-flag", infra_id="infra-flag"), "ctx", 60, False)
+    decision = decide.decide(workload(carried, workload_annotations=manifest), settings, NOW)
+    assert decision.annotations is not None
+    assert decision.annotations["harness.io/workflow-id"] == "from-rs"
+    assert decision.annotations["harness.io/service-id"] == "svc-manifest"
+    assert decision.annotations["harness.io/infra-id"] == "infra-flag"
+    assert decision.annotations["harness.io/cluster-name"] == "ctx"
+
+
+@pytest.mark.parametrize("state, status", [(DONE, Status.SUCCEEDED), (FAILED, Status.FAILED)])
+def test_the_watchers_own_in_progress_record_is_completed(state, status):
+    decision = decide.decide(workload(ours("InProgress"), state=state), SETTINGS, NOW)
+    assert decision.action is Action.RECORD and decision.status is status
+    assert decide.precondition(workload(ours("InProgress")))(ours("InProgress"))
+
+
+def test_a_rollout_still_going_is_left_in_progress():
+    assert decide.decide(workload(ours("InProgress")), SETTINGS, NOW).action is Action.NOTHING
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Succeeded", "Failed"])
+@pytest.mark.parametrize("state", [IN_PROGRESS, DONE, FAILED])
+def test_a_pipelines_record_is_never_written(status, state):
+    decision = decide.decide(workload(pipelines(status), state=state), SETTINGS, NOW)
+    assert decision.action is Action.NOTHING
+
+
+def test_a_status_nobody_can_read_is_someone_elses_and_left_alone():
+    assert decide.decide(workload({STATUS: "Bogus"}, state=DONE), SETTINGS, NOW).action is Action.NOTHING
+
+
+def test_statefulsets_fail_after_the_progress_deadline_counted_from_the_watchers_in_progress_record():
+    early = workload(ours("InProgress", "2026-01-02T03:03:10Z"), kind="statefulset")  # 55s ago
+    late = workload(ours("InProgress", "2026-01-02T03:03:00Z"), kind="statefulset")  # 65s ago
+    assert decide.decide(early, SETTINGS, NOW).action is Action.NOTHING
+    decision = decide.decide(late, SETTINGS, NOW)
+    assert decision.status is Status.FAILED and "--progress-deadline 60s" in decision.why
+
+
+def test_deployments_ignore_the_progress_deadline_flag_they_have_their_own():
+    old = workload(ours("InProgress", "2026-01-01T00:00:00Z"))
+    assert decide.decide(old, SETTINGS, NOW).action is Action.NOTHING
+
+
+def test_a_revision_without_status_yet_is_not_decided_before_the_controller_made_it():
+    assert decide.decide(workload(live=False), SETTINGS, NOW).action is Action.NOTHING
+
+
+def test_auto_rollback_acts_on_a_failed_live_revision_once():
+    on = decide.Settings(IdentityFlags(), "c", 60, auto_rollback=True)
+    assert decide.decide(workload(pipelines("Failed")), on, NOW).action is Action.ROLLBACK
+    done = dict(pipelines("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    assert decide.decide(workload(done), on, NOW).action is Action.NOTHING
+    assert not decide.still_failed_untouched(done)
+    assert decide.still_failed_untouched(pipelines("Failed"))
+
+
+def test_auto_rollback_per_workload_annotation_and_off_by_default():
+    failed = pipelines("Failed")
+    assert decide.decide(workload(failed), SETTINGS, NOW).action is Action.NOTHING
+    annotated = workload(failed, workload_annotations={decide.AUTO_ROLLBACK: "True"})
+    assert decide.decide(annotated, SETTINGS, NOW).action is Action.ROLLBACK
+    off = workload(failed, workload_annotations={decide.AUTO_ROLLBACK: "false"})
+    assert decide.decide(off, SETTINGS, NOW).action is Action.NOTHING
+
+
+def test_preconditions_on_a_fresh_read():
+    assert decide.still_claimable({}) and not decide.still_claimable(pipelines("InProgress"))
+    assert decide.still_ours_in_progress(ours("InProgress"))
+    assert not decide.still_ours_in_progress(pipelines("InProgress"))  # a pipeline recorded over ours meanwhile
+    assert not decide.still_ours_in_progress(ours("Succeeded"))
+
+
+def lease(holder, renewed: str, duration: int = 15) -> dict:
+    return {"spec": {"holderIdentity": holder, "renewTime": renewed, "leaseDurationSeconds": duration}}
+
+
+def test_a_lease_expires_after_its_duration_without_renewal_or_when_released():
+    assert not expired(lease("a", "2026-01-02T03:03:55.000000Z"), NOW)  # renewed 10s ago
+    assert expired(lease("a", "2026-01-02T03:03:45.000000Z"), NOW)  # 20s ago
+    assert expired(lease(None, "2026-01-02T03:04:04.000000Z"), NOW)  # released
+    assert expired({"spec": {"holderIdentity": "a"}}, NOW)  # never renewed
+
+
+@pytest.mark.parametrize("text, address", [(":8080", ("0.0.0.0", 8080)), ("127.0.0.1:9", ("127.0.0.1", 9))])
+def test_health_address(text, address):
+    assert parse_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["8080", "foo", ":http", ":70000", ""])
+def test_a_bad_health_address_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="--health-address"):
+        parse_address(text)
+
+
+@pytest.mark.parametrize("request_, message", [
+    (WatchRequest(log_format="xml"), "--log-format"),
+    (WatchRequest(flags=IdentityFlags(any_workflow=True)), "--any-workflow"),
+    (WatchRequest(lease_name="Bad_Name"), "--lease-name"),
+    (WatchRequest(lease_duration=1), "--lease-duration"),
+])
+def test_watch_flags_are_checked_before_any_request(request_, message):
+    with pytest.raises(UsageError, match=message):
+        request_.validate()

@@ -12,7 +12,7 @@ from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.records import Record, Status, now_rfc3339, record_annotations
+from kubectl_rollback.records import Record, Status, now_rfc3339, parse_record, record_annotations
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
@@ -100,13 +100,7 @@ def _write(
             f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
         )
     assert identity.workflow_id is not None  # missing_flags checked it
-    if status is not Status.SUCCEEDED and _restored_by_rollback(existing) and not request.force:
-        # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
-        raise RollbackError(
-            f"{kind.display(workload['metadata']['name'])} revision {revision.number} is live because a rollback "
-            f"restored it at {existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it "
-            f"{status.value} (the revision you deployed is no longer live). Pass --force if this one failed too"
-        )
+    _refuse_if_restored(kind, workload, revision, existing, status, request.force)
     artifact = request.artifact or existing.artifact or ", ".join(revision.images) or None
     annotations = record_annotations(
         status,
@@ -120,8 +114,25 @@ def _write(
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
     # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
     kept = dict(annotations, **applied.revision_annotations(workload))
-    annotate(kube, kind.revision_resource, revision, kept, still_wanted=lambda current: True)
+    # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
+    def still_wanted(current: dict) -> bool:
+        _refuse_if_restored(kind, workload, revision, parse_record(current), status, request.force)
+        return True
+
+    annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
     return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
+
+
+def _refuse_if_restored(
+    kind: WorkloadKind, workload: dict, revision: Revision, existing: Record, status: Status, force: bool
+) -> None:
+    if status is not Status.SUCCEEDED and _restored_by_rollback(existing) and not force:
+        # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
+        raise RollbackError(
+            f"{kind.display(workload['metadata']['name'])} revision {revision.number} is live because a rollback "
+            f"restored it at {existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it "
+            f"{status.value} (the revision you deployed is no longer live). Pass --force if this one failed too"
+        )
 
 
 def _restored_by_rollback(record: Record) -> bool:

@@ -294,3 +294,23 @@ def test_flux_pause_and_resume_restore_suspend_exactly(ns, gitops_crds, controll
     assert kustomization["spec"] == {"interval": "1m", "path": "./web"}  # suspend was absent: absent again
     assert PAUSED_BY not in (kustomization["metadata"].get("annotations") or {})
     ns.wait_until(lambda: image(ns) == GIT_IMAGE, "Flux to put Git's template back after resume")
+
+
+def test_bluegreen_service_refused_then_paused_and_resumed(ns, gitops_crds):
+    sc.apply_all(ns, sc.bluegreen_objects("web"))
+    sc.settle_bluegreen(ns, ["web"])
+    ns.kubectl("annotate", "service/web", f"argocd.argoproj.io/tracking-id=shop:/Service:{ns.name}/web")
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    refused = ns.plugin("rollback", "service/web", "--argocd-namespace", ns.name)
+    assert refused.returncode == 1 and f"service/web is managed by Argo CD Application {ns.name}/shop" in (
+        refused.stderr), refused.stderr
+    assert sc.selectors(ns, "web") == ("green", "blue")
+
+    proc = ns.plugin("rollback", "service/web", "--gitops=pause", "--argocd-namespace", ns.name)
+    assert proc.returncode == 0, proc.stderr
+    assert sc.selectors(ns, "web") == ("blue", "green") and "resume service/web" in proc.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"] == {"automated": {"selfHeal": False, "prune": True}}
+
+    assert ns.plugin("resume", "service/web", "--argocd-namespace", ns.name).returncode == 0
+    app = ns.cluster.api.get(app_path)
+    assert app["spec"]["syncPolicy"] == APP_SYNC and PAUSED_BY not in (app["metadata"].get("annotations") or {})

@@ -309,6 +309,8 @@ def test_bluegreen_service_refused_then_paused_and_resumed(ns, gitops_crds):
     proc = ns.plugin("rollback", "service/web", "--gitops=pause", "--argocd-namespace", ns.name)
     assert proc.returncode == 0, proc.stderr
     assert sc.selectors(ns, "web") == ("blue", "green") and "resume service/web" in proc.stderr
+    shown = ns.plugin("history", "service/web", "--argocd-namespace", ns.name, check=True)
+    assert f"managed by Argo CD Application {ns.name}/shop" in shown.stderr and "paused" in shown.stderr
     assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"] == {"automated": {"selfHeal": False, "prune": True}}
 
     assert ns.plugin("resume", "service/web", "--argocd-namespace", ns.name).returncode == 0

@@ -31,10 +31,14 @@ class BlueGreenHistory(Printed):
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
+    gitops: tuple = ()  # the primary Service's Argo CD or Flux owner and any pause; `history service/NAME` only
 
     @property
     def name(self) -> str:
         return self.layout.primary["metadata"]["name"]
+
+    def notes(self) -> Sequence[str]:
+        return self.gitops
 
     def table(self, wide: bool) -> str:
         return render.bluegreen_table(self, wide)
@@ -68,7 +72,10 @@ class ServiceTarget(Target):
     name: str
 
     def history(self, kube: Kube, request: HistoryRequest) -> BlueGreenHistory:
-        return load(kube, self.name, request.flags)
+        loaded = load(kube, self.name, request.flags)
+        return dataclasses.replace(loaded, gitops=gitops_owner.describe(kube, loaded.layout.primary,
+                                                                        f"service/{self.name}",
+                                                                        request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
         return rollback(kube, self.name, request)

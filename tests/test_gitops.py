@@ -19,6 +19,7 @@ GOOD_IMAGE = "example.test/web:1"
 PAUSED_BY = "harness.io/gitops-paused"
 ARGO = ("argoproj.io", "v1alpha1", "applications", "Application", "application")
 FLUX = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization", "kustomization")
+HELM = ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease", "helmrelease")
 
 
 def crd(group: str, version: str, plural: str, kind: str, singular: str) -> dict:
@@ -38,10 +39,11 @@ def crd(group: str, version: str, plural: str, kind: str, singular: str) -> dict
 
 @pytest.fixture(scope="module")
 def gitops_crds(cluster):
-    """Argo CD's and Flux's CustomResourceDefinitions, Established and served; deleted after this module."""
+    """Argo CD's Application and Flux's Kustomization and HelmRelease CustomResourceDefinitions, Established;
+    deleted after this module."""
     paths = []
     try:
-        for spec in (ARGO, FLUX):
+        for spec in (ARGO, FLUX, HELM):
             body = crd(*spec)
             path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{body['metadata']['name']}"
             cluster.api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)
@@ -316,3 +318,17 @@ def test_bluegreen_service_refused_then_paused_and_resumed(ns, gitops_crds):
     assert ns.plugin("resume", "service/web", "--argocd-namespace", ns.name).returncode == 0
     app = ns.cluster.api.get(app_path)
     assert app["spec"]["syncPolicy"] == APP_SYNC and PAUSED_BY not in (app["metadata"].get("annotations") or {})
+
+
+def test_flux_helmrelease_refused_then_paused_and_resumed(ns, gitops_crds):
+    deploy_owned(ns, {"labels": {"helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": ns.name}})
+    path = create_owner(ns, HELM, "web", {"interval": "5m", "suspend": False})
+    refused = rollback(ns)
+    assert refused.returncode == 1 and f"Flux HelmRelease {ns.name}/web" in refused.stderr, refused.stderr
+    assert image(ns) == GIT_IMAGE
+    assert rollback(ns, "--gitops=pause").returncode == 0
+    assert ns.cluster.api.get(path)["spec"] == {"interval": "5m", "suspend": True} and image(ns) == GOOD_IMAGE
+    assert ns.plugin("resume", "deployment/web").returncode == 0
+    release = ns.cluster.api.get(path)
+    assert release["spec"] == {"interval": "5m", "suspend": False}  # false before: false again, not removed
+    assert PAUSED_BY not in (release["metadata"].get("annotations") or {})

@@ -67,11 +67,12 @@ def find_owner(obj: dict, argocd_namespace: str) -> Optional[Owner]:
 
 
 def _get(obj: dict, path: Tuple[str, ...]) -> Any:
+    value: Any = obj
     for key in path:
-        if not isinstance(obj, dict):
+        if not isinstance(value, dict):
             return None
-        obj = obj.get(key)
-    return obj
+        value = value.get(key)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)

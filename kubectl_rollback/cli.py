@@ -24,6 +24,7 @@ from kubectl_rollback.options import (
     Impersonation,
     OutputFormat,
     RecordRequest,
+    ResumeRequest,
     RollbackRequest,
     WatchRequest,
     check_namespace,
@@ -32,6 +33,7 @@ from kubectl_rollback.options import (
     parse_config_mode,
     parse_dry_run,
     parse_duration,
+    parse_gitops_mode,
     parse_output,
     parse_snapshot_mode,
     parse_status,
@@ -126,6 +128,9 @@ AnyWorkflow = Annotated[
     typer.Option("--any-workflow", help="Match the Infrastructure Mapping only, whatever workflow deployed it."),
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")]
+ArgocdNamespace = Annotated[
+    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
+]
 Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
 
 
@@ -287,6 +292,7 @@ def history(
     infra_id: InfraId = None,
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
+    argocd_namespace: ArgocdNamespace = "argocd",
     output: Output = "table",
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -305,7 +311,8 @@ def history(
 
     target = select(workload, release_name, harness_release, all_)
     fmt = parse_output(output)
-    request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow))
+    request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
+                             _argocd_namespace(argocd_namespace))
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     _finish(target.history(kube, request), fmt)
 
@@ -362,6 +369,16 @@ def rollback(
             metavar="restore|repoint|none",
         ),
     ] = None,
+    gitops: Annotated[
+        str,
+        typer.Option(
+            "--gitops",
+            help="When an Argo CD Application (self-heal) or Flux Kustomization/HelmRelease (not suspended) would "
+            "undo the rollback: fail (change nothing, exit 1), pause it first (undo with resume), or ignore (warn).",
+            metavar="fail|pause|ignore",
+        ),
+    ] = "fail",
+    argocd_namespace: ArgocdNamespace = "argocd",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -400,6 +417,8 @@ def rollback(
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
         config=parse_config_mode(config),
+        gitops=parse_gitops_mode(gitops),
+        argocd_namespace=_argocd_namespace(argocd_namespace),
     ).validate()
     target.validate(request)
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
@@ -477,6 +496,48 @@ def watch(
     ).validate()
     kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
     command.run(kube, request)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # after the fix is in Git: give the rollback's pause back to Argo CD or Flux\n"
+    f"  {PROG} resume deployment/web\n"
+    f"  {PROG} resume service/web --argocd-namespace gitops\n\n" + EXIT_CODES
+)
+def resume(
+    workload: OptionalWorkload = None,
+    argocd_namespace: ArgocdNamespace = "argocd",
+    output: Output = "table",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    as_user: As = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+) -> None:
+    """Undo what `rollback --gitops=pause` did to the workload's Argo CD Application or Flux Kustomization/HelmRelease.
+
+    Puts back exactly the value the pause changed (self-heal, suspend), from the annotation harness.io/gitops-paused
+    it left on that object, and removes the annotation. If someone changed that value since, nothing is changed
+    (exit 1). See docs/gitops.md.
+    """
+    from kubectl_rollback.targets import select
+
+    if workload is None:
+        raise UsageError("resume needs KIND/NAME or service/NAME")
+    target = select(workload, None, None)
+    fmt = parse_output(output)
+    request = ResumeRequest(_argocd_namespace(argocd_namespace))
+    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    _finish(target.resume(kube, request), fmt)
+
+
+def _argocd_namespace(value: str) -> str:
+    checked = check_namespace(value)
+    if not checked:
+        raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
+    return checked
 
 
 def _version_callback(value: bool) -> None:

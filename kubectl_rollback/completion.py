@@ -38,7 +38,7 @@ KEEP_ORDER = 32  # show the candidates in the order given, not sorted
 
 KIND_NAME_METAVAR = "KIND/NAME"
 # The verbs whose KIND/NAME may be service/NAME, a Blue/Green primary Service (record takes workloads only).
-SERVICE_VERBS = ("history", "rollback")
+SERVICE_VERBS = ("history", "rollback", "resume")
 # A completion waits for the cluster at most this long (or --request-timeout when typed), retries included.
 DEFAULT_DEADLINE_SECONDS = 5.0
 # Flags of the CLI that say where to connect, by their long name: the lookups honour them when they are typed.

@@ -49,6 +49,21 @@ class DryRun(enum.Enum):
         return self is DryRun.SERVER
 
 
+class GitOpsMode(enum.Enum):
+    """rollback --gitops: what to do when an Argo CD or Flux owner would undo the rollback (docs/gitops.md)."""
+
+    FAIL = "fail"  # change nothing, exit 1
+    PAUSE = "pause"  # turn off self-heal (Argo CD) or suspend (Flux) first; `resume` restores it
+    IGNORE = "ignore"  # roll back and warn
+
+
+def parse_gitops_mode(value: str) -> GitOpsMode:
+    try:
+        return GitOpsMode(value.lower())
+    except ValueError:
+        raise UsageError(f"--gitops {value!r}: must be one of {', '.join(m.value for m in GitOpsMode)}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class IdentityFlags:
     workflow_id: Optional[str] = None
@@ -73,6 +88,14 @@ class IdentityFlags:
 @dataclasses.dataclass(frozen=True)
 class HistoryRequest:
     flags: IdentityFlags = IdentityFlags()
+    argocd_namespace: str = "argocd"  # where to look for the Argo CD Application named by a label (docs/gitops.md)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeRequest:
+    """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
+
+    argocd_namespace: str = "argocd"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +111,8 @@ class RollbackRequest:
     keep_canary: bool = False
     skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
+    gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
+    argocd_namespace: str = "argocd"  # --argocd-namespace: where Argo CD's Applications are
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""

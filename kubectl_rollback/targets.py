@@ -11,7 +11,7 @@ import abc
 from typing import TYPE_CHECKING, Optional, Tuple
 
 from kubectl_rollback.errors import UsageError
-from kubectl_rollback.options import HistoryRequest, RollbackRequest, check_name, parse_workload
+from kubectl_rollback.options import HistoryRequest, ResumeRequest, RollbackRequest, check_name, parse_workload
 
 if TYPE_CHECKING:
     from kubectl_rollback.kube import Kube
@@ -35,6 +35,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
         """Roll back; what happens along the way (a plan, each workload's outcome) goes to `on_progress`."""
+
+    def resume(self, kube: Kube, request: ResumeRequest) -> Result:
+        """Put back what `rollback --gitops=pause` changed on the GitOps owner (docs/gitops.md)."""
+        raise UsageError("resume acts on one workload or Blue/Green Service: pass KIND/NAME or service/NAME")
 
 
 def select(

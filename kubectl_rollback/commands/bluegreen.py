@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, Optional, Set
+from typing import Any, Callable, Dict, Optional, Sequence, Set
 
 from kubectl_rollback import bluegreen, console, events, render
+from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import history
 from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
-from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, now_rfc3339
@@ -30,10 +31,14 @@ class BlueGreenHistory(Printed):
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
+    gitops: tuple = ()  # the primary Service's Argo CD or Flux owner and any pause; `history service/NAME` only
 
     @property
     def name(self) -> str:
         return self.layout.primary["metadata"]["name"]
+
+    def notes(self) -> Sequence[str]:
+        return self.gitops
 
     def table(self, wide: bool) -> str:
         return render.bluegreen_table(self, wide)
@@ -48,9 +53,13 @@ class Result(Printed):
     changed: bool
     dry_run: DryRun
     message: str
+    gitops: tuple = ()  # notes about the Argo CD or Flux owner of the primary Service (commands/gitops.py)
 
     def table(self, wide: bool) -> str:
         return self.message + render.DRY_RUN_SUFFIX[self.dry_run]
+
+    def notes(self) -> Sequence[str]:
+        return self.gitops
 
     def data(self) -> Any:
         return render.bluegreen_rollback_dict(self)
@@ -63,10 +72,17 @@ class ServiceTarget(Target):
     name: str
 
     def history(self, kube: Kube, request: HistoryRequest) -> BlueGreenHistory:
-        return load(kube, self.name, request.flags)
+        loaded = load(kube, self.name, request.flags)
+        return dataclasses.replace(loaded, gitops=gitops_owner.describe(kube, loaded.layout.primary,
+                                                                        f"service/{self.name}",
+                                                                        request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
         return rollback(kube, self.name, request)
+
+    def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
+        return gitops_owner.resume(kube, kube.get(SERVICES, self.name), f"service/{self.name}",
+                                   request.argocd_namespace)
 
 
 def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
@@ -119,9 +135,14 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
+    # GitOps (docs/gitops.md): before the first write, refuse, pause the Argo CD or Flux owner, or warn.
+    owner = gitops_owner.guard(kube, primary, f"service/{name}", request.gitops, request.argocd_namespace,
+                               request.dry_run)
+    for warning in owner.warnings:
+        console.warn(warning)
     message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
     if not request.dry_run.sends_writes:
-        return Result(state, False, request.dry_run, message)
+        return Result(state, False, request.dry_run, message, owner.notes)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run.server_side
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
@@ -136,7 +157,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} by {events.COMPONENT}")
-    return Result(state, not dry, request.dry_run, message)
+    return Result(state, not dry, request.dry_run, message, owner.notes)
 
 
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 from kubectl_rollback import render
 from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
@@ -27,6 +27,10 @@ class History(Result):
     # Revision object name -> its config snapshots and whether each still exists (configrefs.SnapshotState); filled by
     # `history KIND/NAME` only, where it is shown.
     config: dict = dataclasses.field(default_factory=dict)
+    gitops: tuple = ()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
+
+    def notes(self) -> Sequence[str]:
+        return self.gitops
 
     @property
     def name(self) -> str:

@@ -9,10 +9,11 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
+from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
-from kubectl_rollback.options import DryRun, HistoryRequest, RollbackRequest
+from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import (
@@ -41,6 +42,7 @@ class Result(Printed):
     canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
     apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
+    gitops: tuple = ()  # notes about the Argo CD or Flux owner (commands/gitops.py)
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -49,7 +51,7 @@ class Result(Printed):
         return render.rollback_dict(self)
 
     def notes(self) -> Sequence[str]:
-        return render.skipped_notes(self.history) + list(self.apply_notes)
+        return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +66,19 @@ class WorkloadTarget(Target):
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
         loaded = history.load(kube, self.kind, self.name, request.flags)
-        return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions))  # config snapshots
+        return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
+                                   gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
+                                                                request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
         result = run(kube, self.kind, self.name, request)
         for warning in result.warnings:
             console.warn(warning)
         return result
+
+    def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
+        return gitops_owner.resume(kube, self.kind.get(kube, self.name), self.kind.display(self.name),
+                                   request.argocd_namespace)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +154,14 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             message += " (another client rolled it back first)"
         return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
     kind.check_can_roll_back(state.workload)
+    # GitOps (docs/gitops.md): before the first write, refuse, pause the Argo CD or Flux owner, or warn.
+    owner = gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
+                               request.dry_run)
+    warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes)
+                      config=config.changes, gitops=owner.notes)
     configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
@@ -165,12 +177,13 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes)
+                      apply_notes=plan.notes, config=config.changes, gitops=owner.notes)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
-    return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes)
+    return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
+                               gitops=owner.notes)
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,

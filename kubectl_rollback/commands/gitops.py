@@ -1,0 +1,110 @@
+"""The I/O of GitOps awareness (docs/gitops.md; the decisions are gitops.py): before a rollback writes, read the
+object's Argo CD or Flux owner and refuse, pause it or warn (`--gitops`); `resume` puts back what a pause changed;
+`history` shows the owner and any pause."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional, Tuple
+
+from kubectl_rollback import gitops
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback.kube import Kube
+from kubectl_rollback.options import DryRun, GitOpsMode
+from kubectl_rollback.output import Result
+from kubectl_rollback.records import now_rfc3339
+
+
+@dataclasses.dataclass(frozen=True)
+class Guard:
+    """What the rollback reports about the owner: warnings (stderr, always) and notes (with the result)."""
+
+    warnings: Tuple[str, ...] = ()
+    notes: Tuple[str, ...] = ()
+
+
+def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tuple[Optional[gitops.Owner],
+                                                                                      Optional[dict], Tuple[str, ...]]:
+    """(owner, its object, warnings). No owner: (None, None, ()). An owner we may not read: its warning."""
+    owner = gitops.find_owner(obj, argocd_namespace)
+    if owner is None:
+        return None, None, ()
+    try:
+        return owner, kube.get(owner.resource, owner.name, namespace=owner.namespace), ()
+    except NotFoundError:
+        if owner.by_label_only:  # the instance label alone: no Application of that name, so no Argo CD owner
+            return None, None, ()
+        return owner, None, (f"{display} names {owner.display} as its owner, but it does not exist; "
+                             "rolling back without GitOps checks",)
+    except ForbiddenError:
+        return owner, None, (f"{display} may be managed by {owner.display}, which we may not read (RBAC): rolling "
+                             "back without knowing whether it will undo it; see docs/gitops.md",)
+
+
+def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespace: str, dry_run: DryRun) -> Guard:
+    """Before the rollback's first write: refuse (`fail`, RollbackError, nothing changed), pause the owner (`pause`),
+    or warn (`ignore`) when the owner would revert the rollback; a note when it would not."""
+    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    if owner is None or owner_obj is None:
+        return Guard(warnings)
+    assessment = gitops.assess(owner, owner_obj)
+    if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
+        return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
+                            gitops.reminder(display, owner, paused=gitops.stamp_of(owner_obj) is not None)))
+    if mode is GitOpsMode.FAIL:
+        raise RollbackError(gitops.refusal(display, owner, assessment))
+    if mode is GitOpsMode.IGNORE:
+        return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
+                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, paused=False),))
+    if dry_run.sends_writes:
+        patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}")
+        # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
+        kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace, dry_run=dry_run.server_side)
+    done = "would pause" if dry_run is not DryRun.NONE else "paused"
+    return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to "
+                        f"{'false' if owner.resource is gitops.APPLICATIONS else 'true'}",
+                        gitops.reminder(display, owner, paused=True)))
+
+
+def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tuple[str, ...]:
+    """For `history`: the owner, whether it would undo a rollback, and any pause."""
+    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    if owner is None or owner_obj is None:
+        return warnings
+    assessment = gitops.assess(owner, owner_obj)
+    lines = [f"managed by {owner.display}: {assessment.why}"
+             + ("; a rollback needs --gitops=pause or --gitops=ignore" if assessment.reverts else "")]
+    pause = gitops.describe_pause(owner_obj)
+    if pause:
+        lines.append(f"{owner.display} {pause}")
+    return tuple(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeResult(Result):
+    target: str
+    owner: Optional[str]
+    resumed: bool
+    message: str
+
+    def table(self, wide: bool) -> str:
+        return self.message
+
+    def data(self) -> Any:
+        return {"target": self.target, "owner": self.owner, "resumed": self.resumed, "message": self.message}
+
+
+def resume(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> ResumeResult:
+    """`resume KIND/NAME`: restore exactly what `pause` changed on the owner, from its stamp, preconditioned on the
+    resourceVersion read; if someone changed the field since, change nothing and say so (exit 1)."""
+    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    if owner is None:
+        return ResumeResult(display, None, False, f"{display} has no Argo CD or Flux owner: nothing to resume")
+    if owner_obj is None:
+        raise RollbackError(warnings[0] if warnings else f"cannot read {owner.display}")
+    plan = gitops.resume_plan(owner, owner_obj, display)
+    if plan.changed_since:
+        raise RollbackError(plan.message)
+    if plan.patch is not None:
+        kube.patch(owner.resource, owner.name, plan.patch, namespace=owner.namespace)
+    return ResumeResult(display, owner.display, plan.patch is not None, plan.message)

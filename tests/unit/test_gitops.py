@@ -1,0 +1,165 @@
+"""GitOps owners, the pure decisions (kubectl_rollback/gitops.py): detection, whether the owner would revert, and the
+pause/resume patches."""
+
+import json
+
+import pytest
+
+from kubectl_rollback import gitops
+from kubectl_rollback.commands.rollback import WorkloadTarget
+from kubectl_rollback.errors import RollbackError, UsageError
+from kubectl_rollback.kube import DEPLOYMENTS
+from kubectl_rollback.options import GitOpsMode, ResumeRequest, RollbackRequest, parse_gitops_mode
+from kubectl_rollback.workloads.deployment import DeploymentKind
+from tests.fakekube import add_deployment, recorded
+from tests.unit.entry_points import FLAGS
+
+
+def obj(annotations=None, labels=None, namespace="shop"):
+    return {"metadata": {"name": "web", "namespace": namespace, "annotations": annotations or {},
+                         "labels": labels or {}}}
+
+
+def application(automated=None, rv="7"):
+    spec = {"syncPolicy": {"automated": automated}} if automated is not None else {"syncPolicy": {}}
+    return {"metadata": {"name": "web", "namespace": "argocd", "resourceVersion": rv}, "spec": spec}
+
+
+def test_tracking_id_names_the_application_in_the_argocd_namespace():
+    owner = gitops.find_owner(obj({gitops.ARGO_TRACKING_ID: "shop-app:apps/Deployment:shop/web"}), "gitops")
+    assert owner == gitops.Owner(gitops.APPLICATIONS, "shop-app", "gitops")
+    assert owner.display == "Argo CD Application gitops/shop-app"
+
+
+def test_tracking_id_of_an_application_in_any_namespace():
+    owner = gitops.find_owner(obj({gitops.ARGO_TRACKING_ID: "team_shop-app:apps/Deployment:shop/web"}), "argocd")
+    assert (owner.name, owner.namespace) == ("shop-app", "team")
+
+
+def test_flux_labels_name_kustomization_then_helmrelease():
+    k = gitops.find_owner(obj(labels={"kustomize.toolkit.fluxcd.io/name": "apps",
+                                      "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}), "argocd")
+    assert (k.resource, k.name, k.namespace) == (gitops.KUSTOMIZATIONS, "apps", "flux-system")
+    h = gitops.find_owner(obj(labels={"helm.toolkit.fluxcd.io/name": "web"}), "argocd")
+    assert (h.resource, h.name, h.namespace, h.display) == (gitops.HELMRELEASES, "web", "shop",
+                                                            "Flux HelmRelease shop/web")
+
+
+def test_instance_label_is_only_a_candidate_and_nothing_is_no_owner():
+    owner = gitops.find_owner(obj(labels={gitops.ARGO_INSTANCE_LABEL: "web"}), "argocd")
+    assert owner.by_label_only and (owner.name, owner.namespace) == ("web", "argocd")
+    assert gitops.find_owner(obj(), "argocd") is None
+
+
+@pytest.mark.parametrize("automated, reverts", [(None, False), ({}, False), ({"selfHeal": False}, False),
+                                                ({"selfHeal": True, "prune": True}, True)])
+def test_application_reverts_only_with_self_heal(automated, reverts):
+    owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
+    assert gitops.assess(owner, application(automated)).reverts is reverts
+
+
+@pytest.mark.parametrize("spec, reverts", [({}, True), ({"suspend": False}, True), ({"suspend": True}, False)])
+def test_flux_reverts_unless_suspended(spec, reverts):
+    owner = gitops.Owner(gitops.KUSTOMIZATIONS, "apps", "flux-system")
+    assert gitops.assess(owner, {"metadata": {}, "spec": spec}).reverts is reverts
+
+
+def test_refusal_names_the_owner_and_both_ways_forward_in_one_line():
+    owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
+    line = gitops.refusal("deployment/web", owner, gitops.assess(owner, application({"selfHeal": True})))
+    assert "\n" not in line
+    assert "Argo CD Application argocd/web" in line and "revert the change in Git" in line
+    assert "--gitops=pause" in line and "--gitops=ignore" in line
+
+
+def test_pause_then_resume_restores_exactly_and_removes_the_stamp():
+    owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
+    before = application({"selfHeal": True, "prune": True}, rv="7")
+    patch = gitops.pause_patch(owner, before, "2026-01-01T00:00:00Z", "rollback of deployment/web")
+    assert patch["metadata"]["resourceVersion"] == "7"
+    assert patch["spec"] == {"syncPolicy": {"automated": {"selfHeal": False}}}
+    stamp = json.loads(patch["metadata"]["annotations"][gitops.PAUSED_BY])
+    assert stamp == {"field": "spec.syncPolicy.automated.selfHeal", "before": True, "after": False,
+                     "at": "2026-01-01T00:00:00Z", "by": "kubectl-harness-rollback",
+                     "reason": "rollback of deployment/web"}
+    paused = application({"selfHeal": False, "prune": True}, rv="8")
+    paused["metadata"]["annotations"] = patch["metadata"]["annotations"]
+    plan = gitops.resume_plan(owner, paused, "deployment/web")
+    assert plan.patch == {"metadata": {"resourceVersion": "8", "annotations": {gitops.PAUSED_BY: None}},
+                          "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}}
+    assert not plan.changed_since
+
+
+def test_flux_resume_removes_a_suspend_that_was_absent():
+    owner = gitops.Owner(gitops.KUSTOMIZATIONS, "apps", "flux-system")
+    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r")
+    assert patch["spec"] == {"suspend": True}
+    paused = {"metadata": {"resourceVersion": "4", "annotations": patch["metadata"]["annotations"]},
+              "spec": {"suspend": True}}
+    assert gitops.resume_plan(owner, paused, "deployment/web").patch["spec"] == {"suspend": None}
+
+
+def test_resume_changes_nothing_when_someone_changed_it_since_or_no_pause():
+    owner = gitops.Owner(gitops.KUSTOMIZATIONS, "apps", "flux-system")
+    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r")
+    unsuspended = {"metadata": {"resourceVersion": "5", "annotations": patch["metadata"]["annotations"]},
+                   "spec": {"suspend": False}}
+    plan = gitops.resume_plan(owner, unsuspended, "deployment/web")
+    assert plan.patch is None and plan.changed_since and "changed since the pause" in plan.message
+    untouched = gitops.resume_plan(owner, {"metadata": {"resourceVersion": "5"}, "spec": {}}, "deployment/web")
+    assert untouched.patch is None and not untouched.changed_since
+
+
+def test_gitops_mode_flag():
+    assert parse_gitops_mode("Pause") is GitOpsMode.PAUSE
+    with pytest.raises(UsageError, match="--gitops 'later': must be one of fail, pause, ignore"):
+        parse_gitops_mode("later")
+
+
+# -- through the fake API: the hook in rollback KIND/NAME, and resume ------------------------------------------------
+
+
+WEB = WorkloadTarget(DeploymentKind(), "web")
+
+
+@pytest.fixture
+def owned(fake):
+    """deployment/web (revision 2 Failed and live, 1 Succeeded), tracked by Application argocd/web with self-heal."""
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Failed")])
+    fake.server.patch(DEPLOYMENTS, "ns", "web",
+                      {"metadata": {"annotations": {gitops.ARGO_TRACKING_ID: "web:apps/Deployment:ns/web"}}})
+    fake.server.create(gitops.APPLICATIONS, "argocd", {"metadata": {"name": "web"},
+                                                      "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
+    return fake
+
+
+def image(fake):
+    return fake.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def roll_back(fake, mode):
+    return WEB.rollback(fake, RollbackRequest(flags=FLAGS, gitops=mode), lambda p: None)
+
+
+def test_fail_refuses_and_writes_nothing(owned):
+    with pytest.raises(RollbackError, match="managed by Argo CD Application argocd/web"):
+        roll_back(owned, GitOpsMode.FAIL)
+    assert owned.writes() == [] and image(owned) == "img:2"
+
+
+def test_pause_rolls_back_and_resume_restores(owned):
+    result = roll_back(owned, GitOpsMode.PAUSE)
+    app = owned.stored(gitops.APPLICATIONS, "web", namespace="argocd")
+    assert image(owned) == "img:1" and app["spec"]["syncPolicy"]["automated"] == {"selfHeal": False}
+    assert gitops.stamp_of(app)["before"] is True
+    assert any("resume deployment/web" in note for note in result.notes())
+    resumed = WEB.resume(owned, ResumeRequest())
+    app = owned.stored(gitops.APPLICATIONS, "web", namespace="argocd")
+    assert resumed.resumed and app["spec"]["syncPolicy"]["automated"] == {"selfHeal": True}
+    assert gitops.PAUSED_BY not in (app["metadata"].get("annotations") or {})
+
+
+def test_an_owner_we_may_not_read_gets_a_warning_and_the_rollback_goes_on(owned):
+    owned.fail("get", status=403, resource=gitops.APPLICATIONS)
+    result = roll_back(owned, GitOpsMode.FAIL)
+    assert image(owned) == "img:1" and any("we may not read (RBAC)" in w for w in result.warnings)

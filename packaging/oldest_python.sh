@@ -25,10 +25,36 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -f "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-bullseye-stable.gpg
-cat >"$work/sources.list" <<EOF
-deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main
-deb [signed-by=$keyring] http://deb.debian.org/debian-security bullseye-security main
-EOF
+# The archive entries come from the machine's own apt sources (deb822 or one-line), with bullseye for their suites:
+# no mirror is named here.
+python3 - "$keyring" /etc/apt/sources.list.d/*.sources /etc/apt/sources.list >"$work/sources.list" <<'PY'
+import os, re, sys
+keyring, entries = sys.argv[1], set()
+def add(types, uris, suites):
+    if "deb" not in types:
+        return
+    for uri in uris:
+        for suite in suites:
+            if "-" not in suite:
+                entries.add(f"deb [signed-by={keyring}] {uri} bullseye main")
+            elif suite.endswith("-security"):
+                entries.add(f"deb [signed-by={keyring}] {uri} bullseye-security main")
+for path in sys.argv[2:]:
+    if not os.path.isfile(path):
+        continue
+    text = open(path, encoding="utf-8").read()
+    if path.endswith(".sources"):
+        for stanza in re.split(r"\n\s*\n", text):
+            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+            add(fields.get("Types", "").split(), fields.get("URIs", "").split(), fields.get("Suites", "").split())
+    else:
+        for line in text.splitlines():
+            words = re.sub(r"\[[^]]*\]", "", line.split("#")[0]).split()
+            if len(words) >= 3 and words[0] == "deb":
+                add(["deb"], [words[1]], [words[2]])
+print("\n".join(sorted(entries)))
+PY
+[ -s "$work/sources.list" ] || { echo "oldest_python.sh: no Debian archive in this machine's apt sources" >&2; exit 1; }
 apt=(apt-get -q -o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$work/lists"
      -o "Dir::Cache=$work/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
 "${apt[@]}" update >"$work/apt.log" 2>&1 || { cat "$work/apt.log" >&2; exit 1; }

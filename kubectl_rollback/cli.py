@@ -50,7 +50,7 @@ EXIT_CODES = """\
 \b
 Exit codes:
   0  done, or nothing to do
-  1  error (API failure, RBAC denial, paused or missing workload)
+  1  error (API failure, RBAC denial, paused or missing workload, a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
   4  the rollout after the change failed or timed out (--wait, --follow)"""

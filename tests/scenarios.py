@@ -167,6 +167,14 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def wait_past_creation_second(ns, revision: dict, what: str) -> None:
+    """Kubernetes 1.20's deployment controller prunes old ReplicaSets in creationTimestamp order (whole seconds, ties
+    broken by name; by revision only from 1.21, kubernetes/kubernetes#82570). A test that asserts which revision is
+    pruned creates the next one in a later second, so that the pruning order is the revision order."""
+    ns.wait_until(lambda: now_rfc3339() > revision["metadata"]["creationTimestamp"],
+                  f"the second in which {what} was created to pass")
+
+
 def record_annotation_args(status: str, workflow: str = "wf1", service: str = "svc", infra: str = "infra") -> list:
     return [f"{STATUS}={status}", f"{WORKFLOW_ID}={workflow}", f"{PREFIX}service-id={service}",
             f"{PREFIX}infra-id={infra}", f"{PREFIX}cluster-name={CLUSTER_NAME}", f"{PREFIX}recorded-at={now_rfc3339()}"]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from tests import manifests
-from tests.scenarios import IDENTITY
+from tests.scenarios import IDENTITY, wait_past_creation_second
 
 # Secret values: neither they nor their base64 may appear in any output of the plugin, in any test.
 MARKERS = ("s3cr3t-MARKER-one-7f3a", "s3cr3t-MARKER-two-9b1c")
@@ -173,15 +173,24 @@ def test_config_only_change_is_restored_and_the_pods_restart(ns):
 
 def test_pruned_revisions_take_their_snapshots_and_shared_ones_stay(ns):
     config(ns, "A", MARKERS[0])
+    # Each revision is created in a later second than the one before, so that 1 is pruned first, then 2.
     deploy(ns, "web", "example.test/web:1", "Succeeded", history_limit=1)
+    wait_past_creation_second(ns, rs_of(ns, "example.test/web:1"), "revision 1")
     deploy(ns, "web", "example.test/web:2", "Succeeded", history_limit=1)  # same config: same snapshot, 2 owners
     rs1, rs2 = rs_of(ns, "example.test/web:1"), rs_of(ns, "example.test/web:2")
+    wait_past_creation_second(ns, rs2, "revision 2")
     snap_a = json.loads(rs1["metadata"]["annotations"][SNAPSHOTS])["ConfigMap/app-config"]
     assert json.loads(rs2["metadata"]["annotations"][SNAPSHOTS])["ConfigMap/app-config"] == snap_a
     owners = [o["uid"] for o in ns.get("configmap", snap_a)["metadata"]["ownerReferences"]]
     assert owners == [rs1["metadata"]["uid"], rs2["metadata"]["uid"]]
     config(ns, "B", MARKERS[1])
     deploy(ns, "web", "example.test/web:3", "Succeeded", history_limit=1)  # revision 1 is pruned
+
+    def kept() -> set:
+        return {rs["metadata"]["uid"] for rs in ns.items("replicasets", "-l", "app=web")}
+
+    ns.wait_until(lambda: rs1["metadata"]["uid"] not in kept(), "revision 1 to be pruned")
+    assert rs2["metadata"]["uid"] in kept(), "revision 2 was pruned before revision 1"
     # The garbage collector has processed the snapshot once the pruned owner's reference is gone from it; it stays,
     # owned by the kept revision 2.
     ns.wait_until(lambda: [o["uid"] for o in ns.get("configmap", snap_a)["metadata"]["ownerReferences"]]

@@ -114,12 +114,10 @@ def test_all_failed_exits_3_naming_the_skipped(ns):
 
 def test_pruned_target_exits_3(ns):
     deploy(ns, "1", "wf1", "Succeeded", history_limit=1)
-    # Kubernetes 1.20's deployment controller prunes old ReplicaSets in creationTimestamp order (whole seconds, ties
-    # broken by name; by revision only from 1.21, kubernetes/kubernetes#82570): created within the same second as
-    # revision 1, revision 2 may be the one pruned, and revision 1 would still be there to roll back to.
+    # Created within the same second as revision 1, revision 2 may be the one pruned, and revision 1 would still be
+    # there to roll back to.
     (first,) = ns.items("rs", "-l", "app=web")
-    ns.wait_until(lambda: sc.now_rfc3339() > first["metadata"]["creationTimestamp"],
-                  "the second in which revision 1 was created to pass")
+    sc.wait_past_creation_second(ns, first, "revision 1")
     deploy(ns, "2", "wf2", "Succeeded", history_limit=1)
     deploy(ns, "3", "wf2", "Succeeded", history_limit=1)
 

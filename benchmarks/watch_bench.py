@@ -12,7 +12,6 @@ replica stays Pending until its progress deadline (5 s) fails it.
 from __future__ import annotations
 
 import json
-import signal
 import statistics
 import subprocess
 import threading
@@ -22,6 +21,7 @@ from typing import Callable, Dict, List
 
 from kubectl_rollback.errors import ApiError
 from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS, ConnectionOptions, Kube
+from tests.cluster.controlplane import terminate
 
 NAMESPACE = "bench-watch"
 STATUS = "harness.io/status"
@@ -125,11 +125,7 @@ def run(bench, count: int, create_namespace: Callable, create_deployment: Callab
         observer.stop()
         delays = sorted(max(0.0, observer.recorded[n] - observer.ended[n]) for n in names)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        terminate(proc)
         out.close()
         log.unlink(missing_ok=True)
     median = statistics.median(delays)

@@ -4,12 +4,12 @@ the plugin), its JSON decision log in a file, SIGTERM in the fixture's teardown;
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from tests.cluster.controlplane import terminate
 from tests.scenarios import PREFIX, STATUS, harness_annotations, rs_by_image
 
 RECORDED_BY = PREFIX + "recorded-by"
@@ -44,13 +44,7 @@ class WatchProcess:
     def stop(self) -> float:
         """SIGTERM, as the kubelet sends it; returns how long the process took to exit."""
         started = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._out.close()
         return time.monotonic() - started
 

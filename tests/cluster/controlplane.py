@@ -56,6 +56,17 @@ def missing_binaries() -> list:
     return [b for b in BINARIES if not os.access(bin_dir() / b, os.X_OK)]
 
 
+def terminate(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, as a kubelet or Ctrl-C would stop it; SIGKILL if it has not exited within `grace` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,13 +108,7 @@ class ControlPlane:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             proc = self.processes.pop(name)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc)
 
     def serve_until_interrupted(self) -> None:
         """Keep the control plane up until Ctrl-C, or until one of its processes dies (then say why)."""

@@ -80,9 +80,11 @@ def load(kubeconfig: Optional[str], context: Optional[str], impersonate_user: Op
     """As kubectl: --kubeconfig, else KUBECONFIG (several files), else ~/.kube/config, else in-cluster. The
     impersonate_* arguments are kubectl's --as, --as-uid and --as-group: they override the user's `as*` fields."""
     merged, sources = _load_merged(kubeconfig)
+    # client-go's DeferredLoadingClientConfig: no file, or files that define no context, cluster or user (an empty
+    # KUBECONFIG file mounted into a pod), mean in-cluster where that is possible.
+    if not (merged["contexts"] or merged["clusters"] or merged["users"]) and _in_cluster_possible():
+        return _in_cluster()
     if not sources:
-        if _in_cluster_possible():
-            return _in_cluster()
         raise UsageError(f"no kubeconfig found ({os.pathsep.join(_default_paths())}) and not running in a cluster; "
                          "pass --kubeconfig or set KUBECONFIG")
     name = context or merged["current-context"]

@@ -63,6 +63,7 @@ def history_dict(h) -> dict:
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
+        "gitops": h.gitops.data(),
         "revisions": [
             dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
             for r in h.revisions
@@ -111,6 +112,7 @@ def rollback_dict(result) -> dict:
         "diff": result.diff or None,
         "applyNotes": list(result.apply_notes),
         "config": [config_change_dict(c) for c in result.config],
+        "gitops": result.gitops.data(),
     }
 
 
@@ -279,6 +281,7 @@ def bluegreen_dict(state) -> dict:
         "identity": identity_dict(state.identity),
         "problem": state.problem.message if state.problem else None,
         "colors": {color: history_dict(h) for color, h in state.colors.items()},
+        "gitops": state.gitops.data(),
     }
 
 
@@ -302,7 +305,7 @@ def bluegreen_table(state, wide: bool = False) -> str:
 
 def bluegreen_rollback_dict(result) -> dict:
     return dict(bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run.value,
-                message=result.message)
+                message=result.message, gitops=result.gitops.data())
 
 
 # -- Harness release history -----------------------------------------------------------------------------------

@@ -255,6 +255,38 @@ def test_argo_auto_sync_off_rolls_back_with_a_note(ns, gitops_crds, controller):
     holds_for(ns, loop, 3)
 
 
+def test_a_config_only_rollback_is_guarded_and_pipelines_read_the_owner_in_json(ns, gitops_crds):
+    """The live template is the last good one and only its ConfigMap changed: the rollback writes the ConfigMap and
+    restarts the pods, so it meets the same GitOps check as a template rollback, and -o json says what was done."""
+    cfg = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mode": "good"}}
+    manifest = json.loads(manifests.deployment("web", GOOD_IMAGE))
+    manifest["metadata"].update(argo_metadata(ns, "shop"))
+    manifest["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "mode"}}}]
+    ns.apply(json.dumps(cfg))
+    sc.deploy_and_record(ns, "deployment/web", json.dumps(manifest), "Succeeded", "--workflow-id", "wf1", *sc.MAPPING)
+    ns.apply(json.dumps(dict(cfg, data={"mode": "broken"})))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+
+    def mode() -> str:
+        return ns.get("configmap", "web-config")["data"]["mode"]
+
+    described = json.loads(ns.plugin("history", "deployment/web", "--argocd-namespace", ns.name, "-o", "json",
+                                     check=True).stdout)["gitops"]
+    assert (described["owner"], described["undoesRollbacks"]) == (f"Argo CD Application {ns.name}/shop", True)
+    before = ns.get("deployment", "web")["metadata"]["resourceVersion"]
+    refused = rollback(ns)
+    assert refused.returncode == 1 and "--gitops=pause" in refused.stderr, refused.stderr
+    assert mode() == "broken" and ns.get("deployment", "web")["metadata"]["resourceVersion"] == before
+    proc = rollback(ns, "--gitops=pause", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert "its config was restored" in done["message"] and mode() == "good"
+    assert (done["gitops"]["action"], done["gitops"]["undoesRollbacks"]) == ("paused", True)
+    assert any("resume deployment/web" in note for note in done["gitops"]["notes"])
+    assert json.loads(ns.cluster.api.get(app_path)["metadata"]["annotations"][PAUSED_BY])["before"] is True
+
+
 def test_argo_label_tracking_needs_the_application(ns, gitops_crds):
     deploy_owned(ns, {"labels": {"app.kubernetes.io/instance": "shop"}})
     create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})

@@ -31,14 +31,15 @@ class BlueGreenHistory(Printed):
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
-    gitops: tuple = ()  # the primary Service's Argo CD or Flux owner and any pause; `history service/NAME` only
+    # the primary Service's Argo CD or Flux owner and any pause; `history service/NAME` only
+    gitops: gitops_owner.Guard = gitops_owner.Guard()
 
     @property
     def name(self) -> str:
         return self.layout.primary["metadata"]["name"]
 
     def notes(self) -> Sequence[str]:
-        return self.gitops
+        return self.gitops.notes
 
     def table(self, wide: bool) -> str:
         return render.bluegreen_table(self, wide)
@@ -53,13 +54,13 @@ class Result(Printed):
     changed: bool
     dry_run: DryRun
     message: str
-    gitops: tuple = ()  # notes about the Argo CD or Flux owner of the primary Service (commands/gitops.py)
+    gitops: gitops_owner.Guard = gitops_owner.Guard()  # the primary Service's Argo CD or Flux owner, what was done
 
     def table(self, wide: bool) -> str:
         return self.message + render.DRY_RUN_SUFFIX[self.dry_run]
 
     def notes(self) -> Sequence[str]:
-        return self.gitops
+        return self.gitops.notes
 
     def data(self) -> Any:
         return render.bluegreen_rollback_dict(self)
@@ -142,7 +143,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         console.warn(warning)
     message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
     if not request.dry_run.sends_writes:
-        return Result(state, False, request.dry_run, message, owner.notes)
+        return Result(state, False, request.dry_run, message, owner)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run.server_side
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
@@ -157,7 +158,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} by {events.COMPONENT}")
-    return Result(state, not dry, request.dry_run, message, owner.notes)
+    return Result(state, not dry, request.dry_run, message, owner)
 
 
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:

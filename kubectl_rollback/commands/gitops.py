@@ -5,6 +5,7 @@ object's Argo CD or Flux owner and refuse, pause it or warn (`--gitops`); `resum
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any, Optional, Tuple
 
 from kubectl_rollback import gitops
@@ -15,12 +16,33 @@ from kubectl_rollback.output import Result
 from kubectl_rollback.records import now_rfc3339
 
 
+class Action(str, enum.Enum):
+    """What a rollback did about the workload's GitOps owner (`gitops.action` in `rollback -o json`)."""
+
+    NONE = "none"  # the owner will not undo the rollback
+    PAUSED = "paused"
+    WOULD_PAUSE = "would-pause"  # a dry run
+    IGNORED = "ignored"  # --gitops=ignore: it will undo the rollback
+    UNCHECKED = "unchecked"  # the owner named on the object could not be read
+
+
 @dataclasses.dataclass(frozen=True)
 class Guard:
-    """What the rollback reports about the owner: warnings (stderr, always) and notes (with the result)."""
+    """What the rollback reports about the owner: warnings (stderr, always), notes (with the result) and, for
+    pipelines, the owner and what was done about it."""
 
     warnings: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = ()
+    owner: Optional[str] = None  # e.g. "Argo CD Application argocd/shop"; None: no GitOps owner
+    action: Action = Action.NONE
+    undoes_rollbacks: Optional[bool] = None  # whether the owner, as it was read, puts Git's version back; None: unread
+
+    def data(self) -> Optional[dict]:
+        """`gitops` in `history` and `rollback -o json`: null without an owner."""
+        if self.owner is None:
+            return None
+        return {"owner": self.owner, "undoesRollbacks": self.undoes_rollbacks, "action": self.action.value,
+                "notes": list(self.warnings + self.notes)}
 
 
 def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tuple[Optional[gitops.Owner],
@@ -45,17 +67,21 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
     """Before the rollback's first write: refuse (`fail`, RollbackError, nothing changed), pause the owner (`pause`),
     or warn (`ignore`) when the owner would revert the rollback; a note when it would not."""
     owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
-    if owner is None or owner_obj is None:
-        return Guard(warnings)
+    if owner is None:
+        return Guard()
+    if owner_obj is None:
+        return Guard(warnings, owner=owner.display, action=Action.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
         return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
-                            gitops.reminder(display, owner, paused=gitops.stamp_of(owner_obj) is not None)))
+                            gitops.reminder(display, owner, paused=gitops.stamp_of(owner_obj) is not None)),
+                     owner=owner.display, undoes_rollbacks=False)
     if mode is GitOpsMode.FAIL:
         raise RollbackError(gitops.refusal(display, owner, assessment))
     if mode is GitOpsMode.IGNORE:
         return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
-                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, paused=False),))
+                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, paused=False),),
+                     owner=owner.display, action=Action.IGNORED, undoes_rollbacks=True)
     if dry_run.sends_writes:
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}")
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
@@ -63,21 +89,25 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
     done = "would pause" if dry_run is not DryRun.NONE else "paused"
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to "
                         f"{'false' if owner.resource is gitops.APPLICATIONS else 'true'}",
-                        gitops.reminder(display, owner, paused=True)))
+                        gitops.reminder(display, owner, paused=True)),
+                 owner=owner.display, action=Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED,
+                 undoes_rollbacks=True)
 
 
-def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tuple[str, ...]:
-    """For `history`: the owner, whether it would undo a rollback, and any pause."""
+def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guard:
+    """For `history`: the owner, whether it would undo a rollback, and any pause (as notes; history changes nothing)."""
     owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
-    if owner is None or owner_obj is None:
-        return warnings
+    if owner is None:
+        return Guard()
+    if owner_obj is None:
+        return Guard(notes=warnings, owner=owner.display, action=Action.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     lines = [f"managed by {owner.display}: {assessment.why}"
              + ("; a rollback needs --gitops=pause or --gitops=ignore" if assessment.reverts else "")]
     pause = gitops.describe_pause(owner_obj)
     if pause:
         lines.append(f"{owner.display} {pause}")
-    return tuple(lines)
+    return Guard(notes=tuple(lines), owner=owner.display, undoes_rollbacks=assessment.reverts)
 
 
 @dataclasses.dataclass(frozen=True)

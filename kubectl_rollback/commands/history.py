@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, List, Optional, Sequence
 
 from kubectl_rollback import render
+from kubectl_rollback.commands.gitops import Guard
 from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
@@ -27,10 +28,10 @@ class History(Result):
     # Revision object name -> its config snapshots and whether each still exists (configrefs.SnapshotState); filled by
     # `history KIND/NAME` only, where it is shown.
     config: dict = dataclasses.field(default_factory=dict)
-    gitops: tuple = ()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
+    gitops: Guard = Guard()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
 
     def notes(self) -> Sequence[str]:
-        return self.gitops
+        return self.gitops.notes
 
     @property
     def name(self) -> str:

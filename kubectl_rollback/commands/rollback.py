@@ -42,7 +42,7 @@ class Result(Printed):
     canaries: tuple = ()  # canary workloads deleted (or, in a dry run, that would be)
     apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
-    gitops: tuple = ()  # notes about the Argo CD or Flux owner (commands/gitops.py)
+    gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -51,7 +51,7 @@ class Result(Printed):
         return render.rollback_dict(self)
 
     def notes(self) -> Sequence[str]:
-        return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops)
+        return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops.notes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,20 +148,18 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
             return dataclasses.replace(result, config=config.changes)
         if config.writes:  # only the config differs
-            return _config_only(kube, kind, state, target, request, config, warnings)
+            owner = _before_writing(kube, kind, state, request)
+            return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
         return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
-    kind.check_can_roll_back(state.workload)
-    # GitOps (docs/gitops.md): before the first write, refuse, pause the Argo CD or Flux owner, or warn.
-    owner = gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
-                               request.dry_run)
+    owner = _before_writing(kube, kind, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner.notes)
+                      config=config.changes, gitops=owner)
     configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
@@ -177,13 +175,22 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner.notes)
+                      apply_notes=plan.notes, config=config.changes, gitops=owner)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
     return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
-                               gitops=owner.notes)
+                               gitops=owner)
+
+
+def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
+                    request: RollbackRequest) -> gitops_owner.Guard:
+    """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
+    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
+    kind.check_can_roll_back(state.workload)
+    return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
+                              request.dry_run)
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
@@ -294,7 +301,7 @@ def _already(state: history.History, target: Revision, explicit: bool) -> str:
 
 
 def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, request: RollbackRequest,
-                 config: configsnap.Plan, warnings: tuple) -> Result:
+                 config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard) -> Result:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
     configsnap.apply(kube, config, request.dry_run)
@@ -305,4 +312,4 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
     return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
-                  warnings=warnings, config=config.changes)
+                  warnings=warnings, config=config.changes, gitops=owner)

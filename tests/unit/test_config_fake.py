@@ -5,11 +5,12 @@ import base64
 
 import pytest
 
-from kubectl_rollback import configrefs, render
+from kubectl_rollback import configrefs, gitops, render
 from kubectl_rollback.commands import configsnap
 from kubectl_rollback.configrefs import Action, ConfigMode, ConfigRef, SnapshotMode
 from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, SECRETS
+from kubectl_rollback.options import GitOpsMode
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import add_deployment, recorded
 from tests.unit.entry_points import FLAGS, rollback_workload
@@ -177,3 +178,47 @@ def test_a_missing_snapshot_fails_before_any_write(fake):
     assert len(fake.writes()) == writes
     states = configsnap.states(fake, KIND.revisions(fake, fake.stored(DEPLOYMENTS, "web")))
     assert {s.entry.ref.kind: s.exists for s in states["web-h1"]} == {"ConfigMap": False, "Secret": True}
+
+
+def config_only_and_owned(fake):
+    """deployment/web runs revision 1 (Succeeded, snapshotted with A) and its config has changed to B since; an Argo
+    CD Application with self-heal tracks the Deployment."""
+    web(fake, images=("img:1",))
+    put_config(fake, "A", ENCODED[0])
+    configsnap.take(fake, KIND, revision(fake, 1), SnapshotMode.ALL)
+    put_config(fake, "B", ENCODED[1])
+    fake.server.patch(DEPLOYMENTS, "ns", "web",
+                      {"metadata": {"annotations": {gitops.ARGO_TRACKING_ID: "web:apps/Deployment:ns/web"}}})
+    fake.server.create(gitops.APPLICATIONS, "argocd", {"metadata": {"name": "web"},
+                                                      "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
+    return fake
+
+
+def test_a_config_only_rollback_is_refused_when_gitops_would_undo_it(fake):
+    config_only_and_owned(fake)
+    before = len(fake.writes())
+    with pytest.raises(RollbackError, match="managed by Argo CD Application argocd/web"):
+        rollback_workload(fake, KIND, "web", FLAGS)
+    assert fake.writes()[before:] == [] and fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "B"}
+
+
+def test_a_config_only_rollback_pauses_the_owner_before_its_first_write(fake):
+    config_only_and_owned(fake)
+    before = len(fake.writes())
+    result = rollback_workload(fake, KIND, "web", FLAGS, gitops=GitOpsMode.PAUSE)
+    assert "its config was restored" in result.message and fake.stored(CONFIGMAPS, "cfg")["data"] == {
+        "greeting": "A"}
+    assert fake.writes()[before].resource == gitops.APPLICATIONS
+    assert result.data()["gitops"]["action"] == "paused"
+
+
+def test_a_config_only_rollback_of_a_paused_deployment_is_refused(fake):
+    web(fake, images=("img:1",))
+    put_config(fake, "A", ENCODED[0])
+    configsnap.take(fake, KIND, revision(fake, 1), SnapshotMode.ALL)
+    put_config(fake, "B", ENCODED[1])
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"paused": True}})
+    before = len(fake.writes())
+    with pytest.raises(RollbackError, match="paused"):
+        rollback_workload(fake, KIND, "web", FLAGS)
+    assert fake.writes()[before:] == []

@@ -9,7 +9,7 @@ from kubectl_rollback import gitops
 from kubectl_rollback.commands.rollback import WorkloadTarget
 from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
-from kubectl_rollback.options import GitOpsMode, ResumeRequest, RollbackRequest, parse_gitops_mode
+from kubectl_rollback.options import GitOpsMode, HistoryRequest, ResumeRequest, RollbackRequest, parse_gitops_mode
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import add_deployment, recorded
 from tests.unit.entry_points import FLAGS
@@ -149,6 +149,8 @@ def test_fail_refuses_and_writes_nothing(owned):
 
 def test_pause_rolls_back_and_resume_restores(owned):
     result = roll_back(owned, GitOpsMode.PAUSE)
+    assert result.data()["gitops"] == {"owner": "Argo CD Application argocd/web", "undoesRollbacks": True,
+                                       "action": "paused", "notes": list(result.notes())}
     app = owned.stored(gitops.APPLICATIONS, "web", namespace="argocd")
     assert image(owned) == "img:1" and app["spec"]["syncPolicy"]["automated"] == {"selfHeal": False}
     assert gitops.stamp_of(app)["before"] is True
@@ -163,3 +165,18 @@ def test_an_owner_we_may_not_read_gets_a_warning_and_the_rollback_goes_on(owned)
     owned.fail("get", status=403, resource=gitops.APPLICATIONS)
     result = roll_back(owned, GitOpsMode.FAIL)
     assert image(owned) == "img:1" and any("we may not read (RBAC)" in w for w in result.warnings)
+
+
+def test_the_owner_and_what_was_done_are_in_the_data_for_pipelines(owned):
+    ignored = roll_back(owned, GitOpsMode.IGNORE).data()["gitops"]
+    assert (ignored["action"], ignored["undoesRollbacks"]) == ("ignored", True)
+    assert any("will undo this rollback" in note for note in ignored["notes"])
+    history = WEB.history(owned, HistoryRequest(FLAGS)).data()["gitops"]
+    assert (history["owner"], history["undoesRollbacks"], history["action"]) == (
+        "Argo CD Application argocd/web", True, "none")
+
+
+def test_no_owner_is_null_in_the_data(fake):
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Failed")])
+    assert roll_back(fake, GitOpsMode.FAIL).data()["gitops"] is None
+    assert WEB.history(fake, HistoryRequest(FLAGS)).data()["gitops"] is None

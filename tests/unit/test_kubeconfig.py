@@ -164,6 +164,23 @@ def test_in_cluster(tmp_path, monkeypatch):
     assert conn.ca_file == str(tmp_path / "ca.crt")
 
 
+def test_an_empty_kubeconfig_in_a_pod_means_in_cluster_as_client_go_decides(tmp_path, monkeypatch):
+    monkeypatch.setattr(kubeconfig, "IN_CLUSTER_DIR", str(tmp_path))
+    (tmp_path / "token").write_text("sa-token")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    only_current = write(tmp_path / "current", current="gone")
+    monkeypatch.setenv("KUBECONFIG", f"{empty}{os.pathsep}{only_current}")
+    with pytest.raises(UsageError, match="does not exist in the kubeconfig"):  # not in a pod: kubectl refuses too
+        kubeconfig.load(None, None)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    assert kubeconfig.load(None, None).server == "https://10.0.0.1:443"
+    assert kubeconfig.load(str(empty), "any").server == "https://10.0.0.1:443"
+    defined = one_context(tmp_path)  # a kubeconfig that defines anything is used, in a pod too
+    assert kubeconfig.load(defined, None).server == "https://x"
+
+
 def test_no_current_context(tmp_path):
     path = write(tmp_path / "k", clusters=[("c", {"server": "https://x"})], users=[("u", {"token": "t"})],
                  contexts=[("ctx", {"cluster": "c", "user": "u"})])

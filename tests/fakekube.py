@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from kubectl_rollback import kube as real
 from kubectl_rollback.errors import ConflictError
+from kubectl_rollback.gitops import APPLICATIONS, ARGO_TRACKING_ID
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DEPLOYMENTS, REPLICASETS, Resource
 from kubectl_rollback.records import CLUSTER_NAME, INFRA_ID, RECORDED_AT, SERVICE_ID, STATUS, WORKFLOW_ID
 
@@ -552,6 +553,15 @@ def add_deployment(kube: FakeKube, name: str, images: list, live: int = -1, labe
         }))
     deployment = server.set_status(DEPLOYMENTS, ns, name, rolled_out_deployment_status(deployment))
     return deployment, sets
+
+
+def track_by_argo_cd(kube: FakeKube, name: str) -> None:
+    """deployment/NAME tracked (Argo CD's tracking-id annotation) by Application argocd/NAME with self-heal on: an
+    owner that would undo a rollback (docs/gitops.md)."""
+    kube.server.patch(DEPLOYMENTS, kube.namespace, name, {"metadata": {"annotations": {
+        ARGO_TRACKING_ID: f"{name}:apps/Deployment:{kube.namespace}/{name}"}}})
+    kube.server.create(APPLICATIONS, "argocd", {"metadata": {"name": name},
+                                               "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
 
 
 def rolled_out_deployment_status(deployment: dict) -> dict:

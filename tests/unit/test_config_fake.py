@@ -12,7 +12,7 @@ from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, SECRETS
 from kubectl_rollback.options import GitOpsMode
 from kubectl_rollback.workloads.deployment import DeploymentKind
-from tests.fakekube import add_deployment, recorded
+from tests.fakekube import add_deployment, recorded, track_by_argo_cd
 from tests.unit.entry_points import FLAGS, rollback_workload
 
 KIND = DeploymentKind()
@@ -180,17 +180,19 @@ def test_a_missing_snapshot_fails_before_any_write(fake):
     assert {s.entry.ref.kind: s.exists for s in states["web-h1"]} == {"ConfigMap": False, "Secret": True}
 
 
-def config_only_and_owned(fake):
-    """deployment/web runs revision 1 (Succeeded, snapshotted with A) and its config has changed to B since; an Argo
-    CD Application with self-heal tracks the Deployment."""
+def config_changed_since(fake):
+    """deployment/web runs revision 1 (Succeeded, snapshotted with A) and its config has changed to B since: a
+    rollback restores only the config (and restarts the pods)."""
     web(fake, images=("img:1",))
     put_config(fake, "A", ENCODED[0])
     configsnap.take(fake, KIND, revision(fake, 1), SnapshotMode.ALL)
     put_config(fake, "B", ENCODED[1])
-    fake.server.patch(DEPLOYMENTS, "ns", "web",
-                      {"metadata": {"annotations": {gitops.ARGO_TRACKING_ID: "web:apps/Deployment:ns/web"}}})
-    fake.server.create(gitops.APPLICATIONS, "argocd", {"metadata": {"name": "web"},
-                                                      "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
+    return fake
+
+
+def config_only_and_owned(fake):
+    """config_changed_since, and an Argo CD Application with self-heal tracks the Deployment."""
+    track_by_argo_cd(config_changed_since(fake), "web")
     return fake
 
 
@@ -213,10 +215,7 @@ def test_a_config_only_rollback_pauses_the_owner_before_its_first_write(fake):
 
 
 def test_a_config_only_rollback_of_a_paused_deployment_is_refused(fake):
-    web(fake, images=("img:1",))
-    put_config(fake, "A", ENCODED[0])
-    configsnap.take(fake, KIND, revision(fake, 1), SnapshotMode.ALL)
-    put_config(fake, "B", ENCODED[1])
+    config_changed_since(fake)
     fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"paused": True}})
     before = len(fake.writes())
     with pytest.raises(RollbackError, match="paused"):

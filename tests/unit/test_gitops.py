@@ -11,7 +11,7 @@ from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
 from kubectl_rollback.options import GitOpsMode, HistoryRequest, ResumeRequest, RollbackRequest, parse_gitops_mode
 from kubectl_rollback.workloads.deployment import DeploymentKind
-from tests.fakekube import add_deployment, recorded
+from tests.fakekube import add_deployment, recorded, track_by_argo_cd
 from tests.unit.entry_points import FLAGS
 
 
@@ -126,10 +126,7 @@ WEB = WorkloadTarget(DeploymentKind(), "web")
 def owned(fake):
     """deployment/web (revision 2 Failed and live, 1 Succeeded), tracked by Application argocd/web with self-heal."""
     add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Failed")])
-    fake.server.patch(DEPLOYMENTS, "ns", "web",
-                      {"metadata": {"annotations": {gitops.ARGO_TRACKING_ID: "web:apps/Deployment:ns/web"}}})
-    fake.server.create(gitops.APPLICATIONS, "argocd", {"metadata": {"name": "web"},
-                                                      "spec": {"syncPolicy": {"automated": {"selfHeal": True}}}})
+    track_by_argo_cd(fake, "web")
     return fake
 
 

@@ -9,9 +9,11 @@ fast.
 # No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
 # the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
+import functools
+import inspect
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import click
 import typer
@@ -137,15 +139,15 @@ Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follo
 def _connect(
     kubeconfig: Optional[str],
     context: Optional[str],
+    as_user: Optional[str],
+    as_group: Optional[List[str]],
+    as_uid: Optional[str],
     namespace: Optional[str],
     request_timeout: str,
-    as_user: Optional[str],
-    as_groups: Optional[List[str]],
-    as_uid: Optional[str],
 ) -> "Kube":
     from kubectl_rollback.kube import ConnectionOptions, Kube
 
-    impersonation = Impersonation(as_user, tuple(as_groups or ()), as_uid).validate()
+    impersonation = Impersonation(as_user, tuple(as_group or ()), as_uid).validate()
     options = ConnectionOptions(
         kubeconfig=kubeconfig,
         context=context,
@@ -156,6 +158,38 @@ def _connect(
         impersonate_groups=impersonation.groups,
     )
     return Kube.connect(options)
+
+
+Connect = Callable[[], "Kube"]
+# kubectl's connection flags, last on every verb, in _connect's order.
+CONNECTION_FLAGS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("kubeconfig", Kubeconfig, None),
+        ("context", Context, None),
+        ("as_user", As, None),
+        ("as_group", AsGroup, None),
+        ("as_uid", AsUid, None),
+        ("namespace", Namespace, None),
+        ("request_timeout", RequestTimeout, "30s"),
+    )
+]
+
+
+def connects(verb: Callable[..., None]) -> Callable[..., None]:
+    """Give a verb kubectl's connection flags, declared once here: typer reads a verb's flags from its signature,
+    so the flags are added to the signature it sees, and the verb gets `connect` (validated flags in, a client out)
+    in their place. Nothing connects before the verb has checked its own flags."""
+
+    # Not the annotations: typer evaluates those it finds, and `connect`'s names a type imported for mypy only.
+    @functools.wraps(verb, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+    def with_connection_flags(**given: Any) -> None:
+        flags = {p.name: given.pop(p.name) for p in CONNECTION_FLAGS}
+        verb(connect=lambda: _connect(**flags), **given)
+
+    own = [p for p in inspect.signature(verb).parameters.values() if p.name != "connect"]
+    with_connection_flags.__signature__ = inspect.Signature(own + CONNECTION_FLAGS)  # type: ignore[attr-defined]
+    return with_connection_flags
 
 
 def _identity(
@@ -192,6 +226,7 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
 )
+@connects
 def record(
     workload: Workload,
     status: Annotated[
@@ -230,13 +265,8 @@ def record(
     infra_id: InfraId = None,
     cluster_name: ClusterName = None,
     output: Output = "table",
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    as_user: As = None,
-    as_group: AsGroup = None,
-    as_uid: AsUid = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
+    *,
+    connect: Connect,
 ) -> None:
     """Record the outcome of a deployment on the revision that backs the workload now.
 
@@ -265,7 +295,7 @@ def record(
         config_snapshot=parse_snapshot_mode(config_snapshot),
         rollback_on_failure=rollback_on_failure,
     )
-    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
 
 
@@ -282,6 +312,7 @@ def record(
     "  # Harness's own release history (release Secrets harness.release.R.<n>, else Secret or ConfigMap R)\n"
     f"  {PROG} history --harness-release release-3f2a\n\n" + EXIT_CODES
 )
+@connects
 def history(
     workload: OptionalWorkload = None,
     all_: Annotated[bool, typer.Option("--all", help="Every workload in the namespace.")] = False,
@@ -294,13 +325,8 @@ def history(
     any_workflow: AnyWorkflow = False,
     argocd_namespace: ArgocdNamespace = "argocd",
     output: Output = "table",
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    as_user: As = None,
-    as_group: AsGroup = None,
-    as_uid: AsUid = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
+    *,
+    connect: Connect,
 ) -> None:
     """List every revision, newest first, with its record, the live one and the rollback target.
 
@@ -313,7 +339,7 @@ def history(
     fmt = parse_output(output)
     request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
                              _argocd_namespace(argocd_namespace))
-    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    kube = connect()
     _finish(target.history(kube, request), fmt)
 
 
@@ -333,6 +359,7 @@ def history(
     "  # as Harness's Rolling Rollback would, from Harness's own release history\n"
     f"  {PROG} rollback --harness-release release-3f2a\n\n" + EXIT_CODES
 )
+@connects
 def rollback(
     workload: OptionalWorkload = None,
     release_name: ReleaseName = None,
@@ -385,13 +412,8 @@ def rollback(
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
     output: Output = "table",
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    as_user: As = None,
-    as_group: AsGroup = None,
-    as_uid: AsUid = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
+    *,
+    connect: Connect,
 ) -> None:
     """Roll a workload back to the last revision recorded Succeeded for its deployment identity.
 
@@ -421,7 +443,7 @@ def rollback(
         argocd_namespace=_argocd_namespace(argocd_namespace),
     ).validate()
     target.validate(request)
-    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    kube = connect()
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
 
 
@@ -432,6 +454,7 @@ def rollback(
     "  # the whole cluster, rolling failed rollouts back, as a Deployment of 2 replicas (deploy/watch.yaml)\n"
     f"  {PROG} watch -A --auto-rollback --leader-elect --health-address :8080 --log-format json\n\n" + EXIT_CODES
 )
+@connects
 def watch(
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace, not only -n's.")
@@ -466,13 +489,8 @@ def watch(
         Optional[str], typer.Option("--infra-id", help="Infra Id of unrecorded revisions (default: the namespace).")
     ] = None,
     cluster_name: ClusterName = None,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    as_user: As = None,
-    as_group: AsGroup = None,
-    as_uid: AsUid = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
+    *,
+    connect: Connect,
 ) -> None:
     """Record every rollout's outcome with no pipeline change: a new revision InProgress, then Succeeded or Failed.
 
@@ -494,7 +512,7 @@ def watch(
         lease_duration=parse_duration(lease_duration, "--lease-duration"),
         health_address=parse_address(health_address) if health_address is not None else None,
     ).validate()
-    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    kube = connect()
     command.run(kube, request)
 
 
@@ -504,17 +522,13 @@ def watch(
     f"  {PROG} resume deployment/web\n"
     f"  {PROG} resume service/web --argocd-namespace gitops\n\n" + EXIT_CODES
 )
+@connects
 def resume(
     workload: OptionalWorkload = None,
     argocd_namespace: ArgocdNamespace = "argocd",
     output: Output = "table",
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    as_user: As = None,
-    as_group: AsGroup = None,
-    as_uid: AsUid = None,
-    namespace: Namespace = None,
-    request_timeout: RequestTimeout = "30s",
+    *,
+    connect: Connect,
 ) -> None:
     """Undo what `rollback --gitops=pause` did to the workload's Argo CD Application or Flux Kustomization/HelmRelease.
 
@@ -529,7 +543,7 @@ def resume(
     target = select(workload, None, None)
     fmt = parse_output(output)
     request = ResumeRequest(_argocd_namespace(argocd_namespace))
-    kube = _connect(kubeconfig, context, namespace, request_timeout, as_user, as_group, as_uid)
+    kube = connect()
     _finish(target.resume(kube, request), fmt)
 
 

@@ -91,11 +91,13 @@ class UnansweredWrite:
 
 @dataclasses.dataclass
 class Race:
-    """What earlier attempts learnt from a 409: that another client won (`lost`), or that our own write may have been
-    applied without our hearing back (`unanswered`)."""
+    """What earlier attempts learnt from a 409: that another client won (`lost`), that our own write may have been
+    applied without our hearing back (`unanswered`), or that the config is back but the pods were not restarted
+    (`restored_config`, what was restored: the retry finds nothing left to restore, and must still restart)."""
 
     lost: bool = False
     unanswered: Optional[UnansweredWrite] = None
+    restored_config: Optional[tuple] = None
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
@@ -147,9 +149,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             # Our first write went through; its answer was lost. Finish the job it started.
             result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
             return dataclasses.replace(result, config=config.changes)
-        if config.writes:  # only the config differs
+        if config.writes or race.restored_config is not None:  # only the config differs
             owner = _before_writing(kube, kind, state, request)
-            return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner)
+            return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
@@ -301,10 +303,13 @@ def _already(state: history.History, target: Revision, explicit: bool) -> str:
 
 
 def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, request: RollbackRequest,
-                 config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard) -> Result:
+                 config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard, race: Race) -> Result:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
     configsnap.apply(kube, config, request.dry_run)
+    changes = config.changes if config.writes else race.restored_config or ()
+    if request.dry_run is DryRun.NONE:
+        race.restored_config = changes
     configsnap.restart(kube, kind, state.workload, request.dry_run)
     message = (f"{state.display} runs the template of {describe(target)}; its config was restored from the "
                "revision's snapshots and its pods restarted")
@@ -312,4 +317,4 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
     return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
-                  warnings=warnings, config=config.changes, gitops=owner)
+                  warnings=warnings, config=changes, gitops=owner)

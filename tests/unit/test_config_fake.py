@@ -221,3 +221,17 @@ def test_a_config_only_rollback_of_a_paused_deployment_is_refused(fake):
     with pytest.raises(RollbackError, match="paused"):
         rollback_workload(fake, KIND, "web", FLAGS)
     assert fake.writes()[before:] == []
+
+
+def test_a_restart_that_loses_a_race_is_sent_again_after_the_config_is_back(fake):
+    config_changed_since(fake)
+    status = fake.stored(DEPLOYMENTS, "web")["status"]
+    # The deployment controller writes the status between our read and the restart (pods crash-looping, say).
+    fake.before("patch", lambda server: server.set_status(DEPLOYMENTS, "ns", "web", dict(status)),
+                resource=DEPLOYMENTS)
+    result = rollback_workload(fake, KIND, "web", FLAGS)
+    template = fake.stored(DEPLOYMENTS, "web")["spec"]["template"]
+    assert configrefs.RESTARTED_AT in template["metadata"].get("annotations", {}), "the pods were never restarted"
+    assert fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "A"}
+    assert result.changed and "its config was restored" in result.message
+    assert [c.action for c in result.config] == [Action.UPDATE, Action.UPDATE]  # what the first attempt restored

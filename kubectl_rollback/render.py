@@ -253,6 +253,8 @@ def outcome_dict(o) -> dict:
         "message": o.message,
         "from": o.result.source.number if o.result and o.result.source else None,
         "to": o.result.target.number if o.result else None,
+        "warnings": list(o.result.warnings) if o.result else [],
+        "gitops": o.result.gitops.data() if o.result else None,
     }
 
 

@@ -5,7 +5,7 @@ one failing does not stop the others."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import history, rollback
@@ -46,6 +46,10 @@ class WorkloadOutcome(Printed):
 
     def table(self, wide: bool) -> str:
         return render.outcome_line(self)
+
+    def notes(self) -> Sequence[str]:
+        """The GitOps owner's reminder (revert in Git, resume), as `rollback KIND/NAME` gives it."""
+        return self.result.gitops.notes if self.result else ()
 
     def data(self) -> Any:
         return render.outcome_dict(self)
@@ -142,6 +146,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message)
+    for warning in result.warnings:  # as `rollback KIND/NAME` prints them: on stderr, whatever the output format
+        console.warn(f"{display}: {warning}")
     acted = result.changed or result.dry_run is not DryRun.NONE
     return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result)
 

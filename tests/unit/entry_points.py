@@ -55,14 +55,15 @@ def release_histories(kube, flags: IdentityFlags, release_name: Optional[str] = 
 
 
 def rollback_release(kube, release_name: Optional[str], flags: IdentityFlags, mode: str = "none",
-                     on_outcome: Callable = lambda outcome: None) -> release.ReleaseRollback:
-    """`rollback --release-name R`: the plan, then each workload's outcome (passed to on_outcome as it happens)."""
+                     on_outcome: Callable = lambda outcome: None, **options) -> release.ReleaseRollback:
+    """`rollback --release-name R`: the plan, then each workload's outcome (passed to on_outcome as it happens);
+    options are the request's (gitops, ...)."""
 
     def on_progress(printable) -> None:
         if isinstance(printable, release.WorkloadOutcome):
             on_outcome(printable)
 
-    return release.ReleaseTarget(release_name).rollback(kube, _request(flags, mode), on_progress)
+    return release.ReleaseTarget(release_name).rollback(kube, _request(flags, mode, **options), on_progress)
 
 
 def harness_history(kube, name: str) -> harness.HarnessHistory:

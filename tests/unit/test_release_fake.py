@@ -5,7 +5,8 @@ import pytest
 
 from kubectl_rollback.errors import ApiError, NotFoundError
 from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
-from tests.fakekube import add_controller_revision_workload, add_deployment, recorded
+from kubectl_rollback.options import GitOpsMode
+from tests.fakekube import add_controller_revision_workload, add_deployment, recorded, track_by_argo_cd
 from tests.harness_fixtures import build_history_data, release_entry, workload_entry
 from tests.unit.entry_points import (
     FAILED,
@@ -101,6 +102,25 @@ def test_a_dry_run_counts_as_acted_and_writes_nothing(release):
     result = rollback_release(release, "r1", FLAGS, mode="client")
     assert outcomes(result)[0] == ("deployment/a", ROLLED_BACK)
     assert release.writes() == [] and image(release, DEPLOYMENTS, "a") == "img:a2"
+
+
+def test_a_workload_gitops_would_undo_fails_alone_by_default(release):
+    track_by_argo_cd(release, "a")
+    result = rollback_release(release, "r1", FLAGS)
+    a = result.outcomes[0]
+    assert (a.display, a.outcome) == ("deployment/a", FAILED) and "Argo CD Application argocd/a" in a.message
+    assert image(release, DEPLOYMENTS, "a") == "img:a2" and image(release, STATEFULSETS, "db") == "img:db1"
+    assert int(result.exit_code) == 1
+
+
+def test_each_workload_reports_its_gitops_owner_as_rollback_kind_name_does(release, capsys):
+    track_by_argo_cd(release, "a")
+    a = rollback_release(release, "r1", FLAGS, gitops=GitOpsMode.IGNORE).outcomes[0]
+    assert (a.display, a.outcome) == ("deployment/a", ROLLED_BACK)
+    assert (a.data()["gitops"]["owner"], a.data()["gitops"]["action"]) == ("Argo CD Application argocd/a", "ignored")
+    assert any("revert the change in Git" in note for note in a.notes())
+    err = capsys.readouterr().err
+    assert "warning: deployment/a: Argo CD Application argocd/a (auto-sync with self-heal is on) will undo" in err
 
 
 def test_a_kind_the_role_does_not_allow_is_skipped_with_a_warning(release, capsys):

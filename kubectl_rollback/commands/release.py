@@ -146,7 +146,9 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message)
-    for warning in result.warnings:  # as `rollback KIND/NAME` prints them: on stderr, whatever the output format
+    # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
+    # output format, as `rollback KIND/NAME` prints them; the rest of a workload's warnings are in its JSON outcome.
+    for warning in result.gitops.warnings:
         console.warn(f"{display}: {warning}")
     acted = result.changed or result.dry_run is not DryRun.NONE
     return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result)

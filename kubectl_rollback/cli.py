@@ -39,16 +39,24 @@ from kubectl_rollback.options import (
     parse_output,
     parse_snapshot_mode,
     parse_status,
+    parse_user_extra,
 )
 
 if TYPE_CHECKING:
-    from kubectl_rollback.kube import Kube
+    from kubectl_rollback.kube import ConnectionOptions, Kube
     from kubectl_rollback.output import Result
 
 PROG = "kubectl harness-rollback"
 
 
-EXIT_CODES = """\
+KUBECTL_FLAGS = """\
+\b
+kubectl's other connection flags are taken too, as kubectl takes them (kubectl options):
+  -s/--server, --token, --certificate-authority, --client-certificate, --client-key,
+  --insecure-skip-tls-verify, --tls-server-name, --cluster, --user, --username, --password, --as-user-extra"""
+
+EXIT_CODES = KUBECTL_FLAGS + """
+
 \b
 Exit codes:
   0  done, or nothing to do
@@ -112,6 +120,20 @@ AsGroup = Annotated[
     typer.Option("--as-group", help="Group to impersonate for the operation; repeat it for several groups."),
 ]
 AsUid = Annotated[Optional[str], typer.Option("--as-uid", help="UID to impersonate for the operation.")]
+# kubectl's other connection flags: taken as kubectl takes them, listed once in each verb's help (KUBECTL_FLAGS), as
+# kubectl lists its global flags in `kubectl options` rather than in every command's help.
+AsUserExtra = Annotated[Optional[List[str]], typer.Option("--as-user-extra", hidden=True)]
+Server = Annotated[Optional[str], typer.Option("--server", "-s", hidden=True)]
+Token = Annotated[Optional[str], typer.Option("--token", hidden=True)]
+CertificateAuthority = Annotated[Optional[str], typer.Option("--certificate-authority", hidden=True)]
+ClientCertificate = Annotated[Optional[str], typer.Option("--client-certificate", hidden=True)]
+ClientKey = Annotated[Optional[str], typer.Option("--client-key", hidden=True)]
+InsecureSkipTlsVerify = Annotated[bool, typer.Option("--insecure-skip-tls-verify", hidden=True)]
+TlsServerName = Annotated[Optional[str], typer.Option("--tls-server-name", hidden=True)]
+ClusterEntry = Annotated[Optional[str], typer.Option("--cluster", hidden=True)]
+UserEntry = Annotated[Optional[str], typer.Option("--user", hidden=True)]
+Username = Annotated[Optional[str], typer.Option("--username", hidden=True)]
+Password = Annotated[Optional[str], typer.Option("--password", hidden=True)]
 Namespace = Annotated[
     Optional[str], typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default).")
 ]
@@ -136,44 +158,57 @@ ArgocdNamespace = Annotated[
 Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
 
 
-def _connect(
-    kubeconfig: Optional[str],
-    context: Optional[str],
-    as_user: Optional[str],
-    as_group: Optional[List[str]],
-    as_uid: Optional[str],
-    namespace: Optional[str],
-    request_timeout: str,
-) -> "Kube":
-    from kubectl_rollback.kube import ConnectionOptions, Kube
+def connection_options(
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    as_user: As = None,
+    as_group: AsGroup = None,
+    as_uid: AsUid = None,
+    namespace: Namespace = None,
+    request_timeout: RequestTimeout = "30s",
+    as_user_extra: AsUserExtra = None,
+    server: Server = None,
+    token: Token = None,
+    certificate_authority: CertificateAuthority = None,
+    client_certificate: ClientCertificate = None,
+    client_key: ClientKey = None,
+    insecure_skip_tls_verify: InsecureSkipTlsVerify = False,
+    tls_server_name: TlsServerName = None,
+    cluster: ClusterEntry = None,
+    user: UserEntry = None,
+    username: Username = None,
+    password: Password = None,
+) -> "ConnectionOptions":
+    """The connection flags, checked, as the client takes them (also for shell completion's lookups). Its parameters
+    are the flags every verb gets (CONNECTION_FLAGS)."""
+    from kubectl_rollback.kube import ConnectionOptions
+    from kubectl_rollback.kubeconfig import Overrides
 
-    impersonation = Impersonation(as_user, tuple(as_group or ()), as_uid).validate()
-    options = ConnectionOptions(
-        kubeconfig=kubeconfig,
-        context=context,
-        namespace=check_namespace(namespace),
-        request_timeout=parse_duration(request_timeout, "--request-timeout"),
-        impersonate_user=impersonation.user,
-        impersonate_uid=impersonation.uid,
-        impersonate_groups=impersonation.groups,
+    impersonation = Impersonation(as_user, tuple(as_group or ()), as_uid,
+                                  tuple(parse_user_extra(e) for e in as_user_extra or ())).validate()
+    # As kubectl, the values are taken as typed, and an empty one is not given.
+    overrides = Overrides(
+        cluster=cluster or "", user=user or "", server=server or "", token=token or "",
+        certificate_authority=certificate_authority or "", client_certificate=client_certificate or "",
+        client_key=client_key or "", insecure_skip_tls_verify=insecure_skip_tls_verify,
+        tls_server_name=tls_server_name or "", username=username or "", password=password or "",
+        impersonate=impersonation.user or "", impersonate_uid=impersonation.uid or "",
+        impersonate_groups=impersonation.groups, impersonate_extra=impersonation.extra,
     )
-    return Kube.connect(options)
+    return ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=check_namespace(namespace),
+                             request_timeout=parse_duration(request_timeout, "--request-timeout"), overrides=overrides)
 
 
 Connect = Callable[[], "Kube"]
-# kubectl's connection flags, last on every verb, in _connect's order.
-CONNECTION_FLAGS = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-    for name, annotation, default in (
-        ("kubeconfig", Kubeconfig, None),
-        ("context", Context, None),
-        ("as_user", As, None),
-        ("as_group", AsGroup, None),
-        ("as_uid", AsUid, None),
-        ("namespace", Namespace, None),
-        ("request_timeout", RequestTimeout, "30s"),
-    )
-]
+# kubectl's connection flags, last on every verb: connection_options' parameters, declared there once.
+CONNECTION_FLAGS = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                    for p in inspect.signature(connection_options).parameters.values()]
+
+
+def _connect(options: "ConnectionOptions") -> "Kube":
+    from kubectl_rollback.kube import Kube
+
+    return Kube.connect(options)
 
 
 def connects(verb: Callable[..., None]) -> Callable[..., None]:
@@ -185,7 +220,7 @@ def connects(verb: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(verb, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def with_connection_flags(**given: Any) -> None:
         flags = {p.name: given.pop(p.name) for p in CONNECTION_FLAGS}
-        verb(connect=lambda: _connect(**flags), **given)
+        verb(connect=lambda: _connect(connection_options(**flags)), **given)
 
     own = [p for p in inspect.signature(verb).parameters.values() if p.name != "connect"]
     with_connection_flags.__signature__ = inspect.Signature(own + CONNECTION_FLAGS)  # type: ignore[attr-defined]
@@ -573,7 +608,7 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args = normalise_dry_run(list(sys.argv[1:] if argv is None else argv))
+    args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
@@ -591,7 +626,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-        console.error(" ".join(exc.format_message().split()) + hint)
+        console.error(" ".join(exc.format_message().split()).rstrip(".") + hint)
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything we did not foresee
         if os.environ.get("KUBECTL_HARNESS_ROLLBACK_DEBUG"):
@@ -604,7 +639,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def normalise_dry_run(args: List[str]) -> List[str]:
-    """kubectl spells it --dry-run, --dry-run=client or --dry-run=server; a bare --dry-run means client. Click
-    options cannot take an optional value, so a bare flag gets its value here."""
-    return ["--dry-run=client" if a == "--dry-run" else a for a in args]
+def normalise_kubectl_flags(args: List[str]) -> List[str]:
+    """kubectl's spellings that click does not take: a bare --dry-run means client (click options cannot take an
+    optional value), and a boolean flag may carry its value (--insecure-skip-tls-verify=true|false)."""
+    normal = []
+    for arg in args:
+        flag, sep, value = arg.partition("=")
+        if arg == "--dry-run":
+            arg = "--dry-run=client"
+        elif flag == "--insecure-skip-tls-verify" and value.lower() in ("true", "false"):
+            if value.lower() == "false":
+                continue  # false is the default, as in kubectl
+            arg = flag
+        normal.append(arg)
+    return normal

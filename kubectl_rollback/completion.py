@@ -41,8 +41,6 @@ KIND_NAME_METAVAR = "KIND/NAME"
 SERVICE_VERBS = ("history", "rollback", "resume")
 # A completion waits for the cluster at most this long (or --request-timeout when typed), retries included.
 DEFAULT_DEADLINE_SECONDS = 5.0
-# Flags of the CLI that say where to connect, by their long name: the lookups honour them when they are typed.
-CONNECTION_FLAGS = ("--kubeconfig", "--context", "--namespace", "--request-timeout")
 DEBUG_FILE_VARIABLE = "BASH_COMP_DEBUG_FILE"
 
 Candidate = Tuple[str, str]  # (value, description); the description may be empty
@@ -103,21 +101,22 @@ def deadline(seconds: float) -> Iterator[None]:
 
 class ClusterLookups(Lookups):
     """Lookups through the plugin's own client (kube.py) and kubeconfig reader, with the connection flags typed on
-    the line, as the command itself would connect."""
+    the line (named as cli.connection_options takes them), as the command itself would connect."""
 
     def __init__(self, flags: dict):
-        from kubectl_rollback.options import check_namespace, parse_duration
+        from kubectl_rollback.cli import connection_options
 
-        self.kubeconfig = os.path.expanduser(flags["--kubeconfig"]) if flags.get("--kubeconfig") else None
-        self.context = flags.get("--context") or None
-        self.namespace = check_namespace(flags.get("--namespace") or None)
-        typed_timeout = flags.get("--request-timeout")
-        self.timeout = parse_duration(typed_timeout, "--request-timeout") if typed_timeout else DEFAULT_DEADLINE_SECONDS
+        typed = dict(flags)
+        if typed.get("kubeconfig"):
+            typed["kubeconfig"] = os.path.expanduser(typed["kubeconfig"])  # the shell expands ~ only in whole words
+        options = connection_options(**typed)
+        timeout = options.request_timeout if "request_timeout" in typed else DEFAULT_DEADLINE_SECONDS
+        self.options = dataclasses.replace(options, request_timeout=timeout)
 
     def contexts(self) -> List[str]:
         from kubectl_rollback.kubeconfig import context_names
 
-        return context_names(self.kubeconfig)
+        return context_names(self.options.kubeconfig)
 
     def namespaces(self) -> List[str]:
         from kubectl_rollback.kube import NAMESPACES
@@ -128,10 +127,10 @@ class ClusterLookups(Lookups):
         return self._list(resource)
 
     def _list(self, resource: Resource) -> List[str]:
-        from kubectl_rollback.kube import ConnectionOptions, Kube
+        from kubectl_rollback.kube import Kube
 
-        with deadline(self.timeout):
-            kube = Kube.connect(ConnectionOptions(self.kubeconfig, self.context, self.namespace, self.timeout))
+        with deadline(self.options.request_timeout):
+            kube = Kube.connect(self.options)
             return sorted(item["metadata"]["name"] for item in kube.iter_list(resource))
 
 
@@ -340,6 +339,20 @@ def _argument(line: Line, word: str, lookups: Callable[[], Lookups]) -> Completi
     return Completion((), NO_FILE_COMP)
 
 
+def _connection_flags(line: Line) -> dict:
+    """The connection flags typed on the line, by the names cli.connection_options takes (a repeated flag: its last
+    value, as a list)."""
+    from kubectl_rollback.cli import CONNECTION_FLAGS
+
+    names = {parameter.name for parameter in CONNECTION_FLAGS}
+    typed = {}
+    for option in _options(line.command, line.context):
+        if option.name in names and _flag_name(option) in line.given:
+            value = line.given[_flag_name(option)]
+            typed[option.name] = [value] if option.multiple else value
+    return typed
+
+
 def complete(root: click.Command, words: Sequence[str], make_lookups: Callable[[dict], Lookups],
              prog: str = "kubectl harness-rollback") -> Completion:
     """The candidates for the last of `words` (the word under the cursor), the words before it as typed."""
@@ -349,7 +362,7 @@ def complete(root: click.Command, words: Sequence[str], make_lookups: Callable[[
 
     def lookups() -> Lookups:  # built once, and only when a candidate needs the kubeconfig or the cluster
         if not made:
-            made.append(make_lookups({flag: line.given.get(flag) for flag in CONNECTION_FLAGS}))
+            made.append(make_lookups(_connection_flags(line)))
         return made[0]
 
     if any(o.is_eager and _flag_name(o) in line.given for o in _options(line.command, line.context)):
@@ -371,9 +384,9 @@ def complete(root: click.Command, words: Sequence[str], make_lookups: Callable[[
 def _as_the_cli_reads(words: List[str]) -> List[str]:
     """The words as the CLI rewrites them before click parses them (a bare --dry-run means --dry-run=client), so a
     word after a bare --dry-run is read as an argument here too."""
-    from kubectl_rollback.cli import normalise_dry_run
+    from kubectl_rollback.cli import normalise_kubectl_flags
 
-    return normalise_dry_run(words)
+    return normalise_kubectl_flags(words)
 
 
 def debug(message: str) -> None:

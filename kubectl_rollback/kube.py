@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from kubectl_rollback import console, kubeconfig
 from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError, UsageError
-from kubectl_rollback.kubeconfig import Connection
+from kubectl_rollback.kubeconfig import Connection, Overrides
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
@@ -84,10 +84,8 @@ class ConnectionOptions:
     context: Optional[str] = None
     namespace: Optional[str] = None
     request_timeout: float = 30.0
-    # kubectl's --as, --as-uid, --as-group: they override the kubeconfig user's as, as-uid, as-groups
-    impersonate_user: Optional[str] = None
-    impersonate_uid: Optional[str] = None
-    impersonate_groups: tuple = ()
+    # kubectl's flags over the kubeconfig: --server, --token, --user, --as, ...
+    overrides: Overrides = Overrides()
 
 
 class Kube:
@@ -115,14 +113,13 @@ class Kube:
             pool_args["server_hostname"] = connection.tls_server_name
         if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
+            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify)")
         proxy = connection.proxy
         self._pool: urllib3.PoolManager = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
 
     @classmethod
     def connect(cls, options: ConnectionOptions) -> Kube:
-        connection = kubeconfig.load(options.kubeconfig, options.context, options.impersonate_user,
-                                     options.impersonate_uid, tuple(options.impersonate_groups))
+        connection = kubeconfig.load(options.kubeconfig, options.context, options.overrides)
         return cls(connection, options.request_timeout, options.namespace)
 
     def in_namespace(self, namespace: str) -> Kube:

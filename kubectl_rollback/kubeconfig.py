@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from kubectl_rollback.errors import RollbackError, UsageError
 
@@ -75,36 +75,107 @@ class Connection:
     authorization: Callable[[], Optional[str]] = lambda: None
 
 
-def load(kubeconfig: Optional[str], context: Optional[str], impersonate_user: Optional[str] = None,
-         impersonate_uid: Optional[str] = None, impersonate_groups: tuple = ()) -> Connection:
-    """As kubectl: --kubeconfig, else KUBECONFIG (several files), else ~/.kube/config, else in-cluster. The
-    impersonate_* arguments are kubectl's --as, --as-uid and --as-group: they override the user's `as*` fields."""
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """kubectl's flags over the kubeconfig (clientcmd.ConfigOverrides, as kubectl binds them): `cluster` and `user`
+    pick the kubeconfig's entries instead of the context's; every other value given replaces the entry's field. Empty
+    means not given (a false --insecure-skip-tls-verify overrides nothing, as in Go)."""
+
+    cluster: str = ""  # --cluster
+    user: str = ""  # --user
+    server: str = ""  # -s, --server
+    certificate_authority: str = ""
+    insecure_skip_tls_verify: bool = False
+    tls_server_name: str = ""
+    client_certificate: str = ""
+    client_key: str = ""
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    impersonate: str = ""  # --as
+    impersonate_uid: str = ""  # --as-uid
+    impersonate_groups: Tuple[str, ...] = ()  # --as-group, repeated
+    impersonate_extra: Tuple[Tuple[str, str], ...] = ()  # --as-user-extra KEY=VALUE, repeated
+
+    def over_cluster(self, cluster: dict) -> dict:
+        """client_config.go getCluster: the flags over the entry, where a CA or skip-verify flag replaces all three
+        TLS trust fields, and a --server or --tls-server-name flag replaces tls-server-name (it named the old one)."""
+        merged = dict(cluster)
+        if self.server:
+            merged["server"] = self.server
+        if self.insecure_skip_tls_verify or self.certificate_authority:
+            for key in ("insecure-skip-tls-verify", "certificate-authority", "certificate-authority-data"):
+                merged.pop(key, None)
+            if self.insecure_skip_tls_verify:
+                merged["insecure-skip-tls-verify"] = True
+            if self.certificate_authority:
+                merged["certificate-authority"] = self.certificate_authority
+        if self.server or self.tls_server_name:
+            merged.pop("tls-server-name", None)
+            if self.tls_server_name:
+                merged["tls-server-name"] = self.tls_server_name
+        return merged
+
+    def over_user(self, user: dict) -> dict:
+        """client_config.go getAuthInfo: the flags over the entry; a client certificate or key flag replaces the
+        entry's inline data too."""
+        merged = dict(user)
+        for key, value in (("token", self.token), ("username", self.username), ("password", self.password),
+                           ("as", self.impersonate), ("as-uid", self.impersonate_uid),
+                           ("client-certificate", self.client_certificate), ("client-key", self.client_key)):
+            if value:
+                merged[key] = value
+        for key in ("client-certificate", "client-key"):
+            if getattr(self, key.replace("-", "_")):
+                merged.pop(f"{key}-data", None)
+        if self.impersonate_groups:
+            merged["as-groups"] = list(self.impersonate_groups)
+        if self.impersonate_extra:
+            extra = dict(merged.get("as-user-extra") or {})
+            for key in dict(self.impersonate_extra):
+                extra[key] = [value for k, value in self.impersonate_extra if k == key]
+            merged["as-user-extra"] = extra
+        return merged
+
+
+def load(kubeconfig: Optional[str], context: Optional[str], overrides: Overrides = Overrides()) -> Connection:
+    """As kubectl: --kubeconfig, else KUBECONFIG (several files), else ~/.kube/config, with kubectl's flags over it
+    (`overrides`), else in-cluster."""
     merged, sources = _load_merged(kubeconfig)
-    # client-go's DeferredLoadingClientConfig: no file, or files that define no context, cluster or user (an empty
-    # KUBECONFIG file mounted into a pod), mean in-cluster where that is possible.
-    if not (merged["contexts"] or merged["clusters"] or merged["users"]) and _in_cluster_possible():
-        return _in_cluster()
-    if not sources:
-        raise UsageError(f"no kubeconfig found ({os.pathsep.join(_default_paths())}) and not running in a cluster; "
-                         "pass --kubeconfig or set KUBECONFIG")
-    name = context or merged["current-context"]
-    if not name:
-        raise UsageError(f"the kubeconfig ({os.pathsep.join(sources)}) has no current context; pass --context")
-    ctx = merged["contexts"].get(name)
-    if ctx is None:
-        names = ", ".join(sorted(merged["contexts"])) or "none"
-        raise UsageError(f'context "{name}" does not exist in the kubeconfig (contexts: {names})')
-    cluster_name, user_name = ctx.get("cluster") or "", ctx.get("user") or ""
-    cluster = merged["clusters"].get(cluster_name)
-    if cluster is None:
+    name = context or merged["current-context"] or ""
+    ctx: dict = {}
+    if name:
+        if name not in merged["contexts"]:
+            names = ", ".join(sorted(merged["contexts"])) or "none"
+            raise UsageError(f'context "{name}" does not exist in the kubeconfig (contexts: {names})')
+        ctx = merged["contexts"][name]
+    for flag, wanted, section in (("--cluster", overrides.cluster, "clusters"), ("--user", overrides.user, "users")):
+        if wanted and wanted not in merged[section]:
+            names = ", ".join(sorted(merged[section])) or "none"
+            raise UsageError(f'{flag} "{wanted}": the kubeconfig defines no such {section[:-1]} ({section}: {names})')
+    cluster_name = overrides.cluster or ctx.get("cluster") or ""
+    user_name = overrides.user or ctx.get("user") or ""
+    cluster = overrides.over_cluster(merged["clusters"].get(cluster_name) or {})
+    user = overrides.over_user(merged["users"].get(user_name) or {})  # an undefined user has no credentials
+    if not cluster:
+        # client-go's DeferredLoadingClientConfig: nothing to connect to and nothing to connect as (no file, an
+        # empty one mounted into a pod, no current context) means in-cluster where that is possible.
+        if not user and _in_cluster_possible():
+            return _in_cluster()
+        if not sources:
+            raise UsageError(f"no kubeconfig found ({os.pathsep.join(_default_paths())}) and not running in a "
+                             "cluster; pass --kubeconfig, set KUBECONFIG, or pass --server")
+        if not name:
+            raise UsageError(f"the kubeconfig ({os.pathsep.join(sources)}) has no current context; pass --context "
+                             "(or --server)")
         raise UsageError(f'context "{name}" names cluster "{cluster_name}", which the kubeconfig does not define')
-    user = dict(merged["users"].get(user_name) or {})  # a user the kubeconfig does not define has no credentials
-    for key, value in (("as", impersonate_user), ("as-uid", impersonate_uid), ("as-groups", list(impersonate_groups))):
-        if value:
-            user[key] = value
     _validate_cluster(cluster_name, cluster)
     _validate_user(user_name, user)
-    return _connection(cluster, user, ctx.get("namespace") or "default", cluster_name, name, user_name, kubeconfig)
+    if overrides.user and user.get("auth-provider") is not None:
+        raise UsageError(f'--user "{user_name}" uses an auth-provider, which the plugin reads only through a '
+                         "context; pass --context with a context for that user")
+    return _connection(cluster, user, ctx.get("namespace") or "default", cluster_name or None, name, user_name,
+                       kubeconfig)
 
 
 def context_names(kubeconfig: Optional[str]) -> list:
@@ -236,7 +307,8 @@ def _b64decode(text: str) -> Optional[bytes]:
 
 def _validate_cluster(name: str, cluster: dict) -> None:
     def refuse(what: str) -> None:
-        raise UsageError(f'cluster "{name}" in the kubeconfig {what}; kubectl refuses it too, fix the kubeconfig')
+        where = f'cluster "{name}" in the kubeconfig' if name else "the cluster given by --server"
+        raise UsageError(f"{where} {what}; kubectl refuses it too, fix the kubeconfig or the flags")
 
     if not cluster.get("server"):
         refuse("has no server address")
@@ -255,7 +327,8 @@ def _validate_cluster(name: str, cluster: dict) -> None:
 
 def _validate_user(name: str, user: dict) -> None:
     def refuse(what: str) -> None:
-        raise UsageError(f'user "{name}" in the kubeconfig {what}; kubectl refuses it too, fix the kubeconfig')
+        where = f'user "{name}" in the kubeconfig' if name else "the credentials given by flags"
+        raise UsageError(f"{where} {what}; kubectl refuses it too, fix the kubeconfig or the flags")
 
     for file_key, data_key in (("client-certificate", "client-certificate-data"), ("client-key", "client-key-data")):
         if user.get(file_key) and user.get(data_key):
@@ -304,7 +377,7 @@ def _interactive_mode(exec_spec: dict) -> str:
 # -- the connection (client_config.go ClientConfig, transport/) -----------------------------------------------------
 
 
-def _connection(cluster: dict, user: dict, namespace: str, cluster_name: str, context: str, user_name: str,
+def _connection(cluster: dict, user: dict, namespace: str, cluster_name: Optional[str], context: str, user_name: str,
                 kubeconfig: Optional[str]) -> Connection:
     server = cluster["server"]
     if "://" not in server:
@@ -334,9 +407,11 @@ def _connection(cluster: dict, user: dict, namespace: str, cluster_name: str, co
                   or user.get("auth-provider") is not None or user.get("exec") is not None)
     if not identified:
         # client_config.go canIdentifyUser: kubectl would ask for a username and password on stdin; we never prompt
-        raise UsageError(f'context "{context}" has no credentials (user "{user_name}": no token, client certificate, '
-                         "exec plugin or username); kubectl would prompt for a username and password; "
-                         "add credentials to the kubeconfig")
+        whose = f'context "{context}" has' if context else "the flags give"
+        which = f'user "{user_name}": ' if user_name else ""
+        raise UsageError(f"{whose} no credentials ({which}no token, client certificate, exec plugin or username); "
+                         "kubectl would prompt for a username and password; add credentials to the kubeconfig, or "
+                         "pass --token, or --client-certificate and --client-key")
     authorization = _static_authorization(user)
     static_header = bool(user.get("token") or user.get("tokenFile") or user.get("username"))
     # exec.go: any static credential means the plugin never runs

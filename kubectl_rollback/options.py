@@ -166,13 +166,22 @@ class Impersonation:
     user: Optional[str] = None
     groups: Tuple[str, ...] = ()
     uid: Optional[str] = None
+    extra: Tuple[Tuple[str, str], ...] = ()  # --as-user-extra KEY=VALUE (parse_user_extra)
 
     def validate(self) -> Impersonation:
         for flag, value in [("--as", self.user), ("--as-uid", self.uid)] + [("--as-group", g) for g in self.groups]:
             check_value(flag, value)
-        if self.user is None and (self.groups or self.uid is not None):
-            raise UsageError("--as-group and --as-uid impersonate a user: pass --as USER with them")
+        if self.user is None and (self.groups or self.uid is not None or self.extra):
+            raise UsageError("--as-group, --as-uid and --as-user-extra impersonate a user: pass --as USER with them")
         return self
+
+
+def parse_user_extra(text: str) -> Tuple[str, str]:
+    """kubectl's --as-user-extra KEY=VALUE (an extra attribute of the impersonated user)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--as-user-extra {text!r}: write it as KEY=VALUE, e.g. --as-user-extra reason=incident")
+    return check_value("--as-user-extra", key) or "", value
 
 
 def parse_address(text: str, flag: str = "--health-address") -> Tuple[str, int]:

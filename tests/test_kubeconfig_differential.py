@@ -121,6 +121,7 @@ class Scenario:
     outcome: str = "same"  # same | refuse (kubectl fails, plugin exit 2) | unreachable (both fail to connect, exit 1)
     expect: dict = dataclasses.field(default_factory=dict)  # what must have arrived (see summary())
     args: tuple = ()
+    flags: Callable[[Lab, Path], tuple] = lambda lab, folder: ()  # more args, made from the lab (its ports, files)
     env: Callable[[Lab, Path], dict] = lambda lab, folder: {}
     use_env_kubeconfig: bool = True  # KUBECONFIG=<the files, in order>; else nothing (args name --kubeconfig)
     prepare: Callable[[Lab, Path], None] = lambda lab, folder: None
@@ -314,6 +315,61 @@ SCENARIOS = [
              lambda lab, d: {"k": dict(kubeconfig(main_cluster(lab)), users=[])}, outcome="refuse"),
     Scenario("a password alone identifies no one", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), {"password": "pw"})}, outcome="refuse"),
+    # -- kubectl's other connection flags over the kubeconfig (clientcmd's ConfigOverrides)
+    Scenario("--server, --certificate-authority and --token with no kubeconfig at all", lambda lab, d: {},
+             flags=lambda lab, d: ("--server", lab.main.url(), "--certificate-authority", lab.certs.ca,
+                                   "--token", "from-flag"),
+             expect={"servers": ["main"], "authorization": "Bearer from-flag"}),
+    Scenario("-s replaces the kubeconfig's server, its credentials stay", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"token": "t"})},
+        flags=lambda lab, d: ("-s", lab.second.url()),
+        expect={"servers": ["second"], "authorization": "Bearer t"}),
+    Scenario("--server clears the kubeconfig's tls-server-name", lambda lab, d: {
+        "k": kubeconfig({"server": lab.named.url(), "certificate-authority": lab.certs.ca,
+                         "tls-server-name": "kube.internal"}, {"token": "t"})},
+        flags=lambda lab, d: ("--server", lab.main.url("localhost")),
+        expect={"servers": ["main"], "sni": "localhost"}),
+    Scenario("--tls-server-name", lambda lab, d: {
+        "k": kubeconfig({"server": lab.named.url(), "certificate-authority": lab.certs.ca}, {"token": "t"})},
+        args=("--tls-server-name", "kube.internal"), expect={"servers": ["named"], "sni": "kube.internal"}),
+    Scenario("--insecure-skip-tls-verify=true clears the kubeconfig's CA", lambda lab, d: {
+        "k": kubeconfig({"server": lab.named.url(), "certificate-authority": lab.certs.other_ca}, {"token": "t"})},
+        args=("--insecure-skip-tls-verify=true",), expect={"servers": ["named"]}),
+    Scenario("--certificate-authority replaces the kubeconfig's CA data", lambda lab, d: {
+        "k": kubeconfig({"server": lab.main.url(), "certificate-authority-data": base64.b64encode(
+            Path(lab.certs.other_ca).read_bytes()).decode()}, {"token": "t"})},
+        flags=lambda lab, d: ("--certificate-authority", lab.certs.ca), expect={"servers": ["main"]}),
+    Scenario("--cluster and --user pick other entries than the context's", lambda lab, d: {
+        "k": dict(kubeconfig(main_cluster(lab), {"token": "t"}),
+                  clusters=[{"name": "c", "cluster": main_cluster(lab)},
+                            {"name": "c2", "cluster": main_cluster(lab, server=lab.second.url())}],
+                  users=[{"name": "u", "user": {"token": "t"}}, {"name": "u2", "user": {"token": "t2"}}])},
+        args=("--cluster", "c2", "--user", "u2"), expect={"servers": ["second"], "authorization": "Bearer t2"}),
+    Scenario("--user naming no user", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"token": "t"})}, args=("--user", "nobody"), outcome="refuse"),
+    Scenario("--cluster naming no cluster", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"token": "t"})}, args=("--cluster", "nowhere"), outcome="refuse"),
+    Scenario("--token over a user with a tokenFile: the file still wins", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"tokenFile": "token.txt"})},
+        prepare=lambda lab, d: (d / "token.txt").write_text("from-file\n"), args=("--token", "from-flag"),
+        expect={"authorization": "Bearer from-file"}),
+    Scenario("--client-certificate and --client-key replace the kubeconfig's certificate data", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {
+            "client-certificate-data": base64.b64encode(Path(lab.bob[0]).read_bytes()).decode(),
+            "client-key-data": base64.b64encode(Path(lab.bob[1]).read_bytes()).decode()})},
+        flags=lambda lab, d: ("--client-certificate", lab.alice[0], "--client-key", lab.alice[1]),
+        expect={"client": "commonName=alice,organizationName=devs"}),
+    Scenario("--username and --password over a token user", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"token": "t"})}, args=("--username", "ann", "--password", "pw"),
+        outcome="refuse"),
+    Scenario("--username and --password", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab))}, args=("--username", "ann", "--password", "pw"),
+        expect={"authorization": "Basic " + base64.b64encode(b"ann:pw").decode()}),
+    Scenario("--as-user-extra", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), {"token": "t"})},
+        args=("--as", "root", "--as-user-extra", "scopes=view", "--as-user-extra", "scopes=edit"),
+        expect={"impersonation": (("impersonate-extra-scopes", "view"), ("impersonate-extra-scopes", "edit"),
+                                  ("impersonate-user", "root"))}),
 ]
 
 # The unsigned JWT an oidc provider would have issued (exp far in the future). Expectations name it, the lab's
@@ -346,7 +402,7 @@ def run(lab: Lab, folder: Path, scenario: Scenario, tool: str) -> tuple:
     if scenario.use_env_kubeconfig:
         env["KUBECONFIG"] = os.pathsep.join(str(folder / name) for name in files)
     env.update(scenario.env(lab, folder))
-    args = [a.replace("{folder}", str(folder)) for a in scenario.args]
+    args = [a.replace("{folder}", str(folder)) for a in scenario.args] + list(scenario.flags(lab, folder))
     command = ([str(bin_dir() / "kubectl"), "get", "deployment", "web"] if tool == "kubectl"
                else [str(VENV_BIN / "kubectl-harness-rollback"), "history", "deployment/web"])
     lab.clear()

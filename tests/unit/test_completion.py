@@ -207,12 +207,14 @@ def test_after_double_dash_every_word_is_an_argument():
 
 def test_lookups_get_the_connection_flags_typed_on_the_line():
     FakeLookups.made_with.clear()
-    run("rollback --kubeconfig /tmp/k --context=prod -n shop --request-timeout 3s deployment/")
+    run("rollback --kubeconfig /tmp/k --context=prod -n shop --request-timeout 3s -s https://x --token t "
+        "--insecure-skip-tls-verify --as-group ops deployment/")
     assert FakeLookups.made_with == [
-        {"--kubeconfig": "/tmp/k", "--context": "prod", "--namespace": "shop", "--request-timeout": "3s"}]
+        {"kubeconfig": "/tmp/k", "context": "prod", "namespace": "shop", "request_timeout": "3s",
+         "server": "https://x", "token": "t", "insecure_skip_tls_verify": True, "as_group": ["ops"]}]
     FakeLookups.made_with.clear()
     run("rollback deployment/")
-    assert FakeLookups.made_with == [dict.fromkeys(completion.CONNECTION_FLAGS)]
+    assert FakeLookups.made_with == [{}]
 
 
 def test_no_lookups_for_what_the_line_alone_answers():

@@ -169,15 +169,22 @@ def test_an_empty_kubeconfig_in_a_pod_means_in_cluster_as_client_go_decides(tmp_
     (tmp_path / "token").write_text("sa-token")
     empty = tmp_path / "empty"
     empty.write_text("")
-    only_current = write(tmp_path / "current", current="gone")
-    monkeypatch.setenv("KUBECONFIG", f"{empty}{os.pathsep}{only_current}")
-    with pytest.raises(UsageError, match="does not exist in the kubeconfig"):  # not in a pod: kubectl refuses too
+    monkeypatch.setenv("KUBECONFIG", str(empty))
+    with pytest.raises(UsageError, match="has no current context"):  # not in a pod
         kubeconfig.load(None, None)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     assert kubeconfig.load(None, None).server == "https://10.0.0.1:443"
-    assert kubeconfig.load(str(empty), "any").server == "https://10.0.0.1:443"
-    defined = one_context(tmp_path)  # a kubeconfig that defines anything is used, in a pod too
+    # a context asked for (by --context or current-context) that does not exist is an error in a pod too
+    with pytest.raises(UsageError, match='context "any" does not exist'):
+        kubeconfig.load(str(empty), "any")
+    monkeypatch.setenv("KUBECONFIG", f"{empty}{os.pathsep}{write(tmp_path / 'current', current='gone')}")
+    with pytest.raises(UsageError, match='context "gone" does not exist'):
+        kubeconfig.load(None, None)
+    # credentials from flags are not the service account's: kubectl would send them to localhost:8080
+    with pytest.raises(UsageError, match="pass --context"):
+        kubeconfig.load(str(empty), None, kubeconfig.Overrides(token="t"))
+    defined = one_context(tmp_path)  # a kubeconfig that defines what to connect to is used, in a pod too
     assert kubeconfig.load(defined, None).server == "https://x"
 
 
@@ -280,11 +287,12 @@ def test_impersonation_headers_and_flags_override_the_kubeconfig(tmp_path):
                            ("Impersonate-Group", "b"))
     assert set(headers[4:]) == {("Impersonate-Extra-scopes", "view"), ("Impersonate-Extra-scopes", "edit"),
                                 ("Impersonate-Extra-example.com%2Fteam%20name", "x")}
-    flagged = kubeconfig.load(path, None, impersonate_user="root", impersonate_groups=("ops",))
+    flagged = kubeconfig.load(path, None, kubeconfig.Overrides(impersonate="root", impersonate_groups=("ops",)))
     assert flagged.impersonation[:3] == (("Impersonate-User", "root"), ("Impersonate-Uid", "u-1"),
                                          ("Impersonate-Group", "ops"))
     with pytest.raises(UsageError, match="without a user to impersonate"):
-        kubeconfig.load(one_context(tmp_path, user={"token": "t"}, name="k3"), None, impersonate_groups=("ops",))
+        kubeconfig.load(one_context(tmp_path, user={"token": "t"}, name="k3"), None,
+                        kubeconfig.Overrides(impersonate_groups=("ops",)))
 
 
 def test_exec_is_not_run_when_a_static_credential_is_set(tmp_path):
@@ -367,3 +375,54 @@ def test_context_names(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", os.pathsep.join([a, str(tmp_path / "missing"), b]))
     assert kubeconfig.context_names(None) == ["a-ctx", "b-ctx"]
     assert kubeconfig.context_names(a) == ["b-ctx"]
+
+
+# -- kubectl's flags over the kubeconfig (clientcmd's ConfigOverrides; the differential suite runs them against kubectl)
+
+
+def test_a_ca_or_skip_verify_flag_replaces_all_three_trust_fields():
+    cluster = {"server": "https://x", "certificate-authority-data": "Q0E=", "tls-server-name": "old.name"}
+    assert kubeconfig.Overrides(certificate_authority="ca.crt").over_cluster(cluster) == {
+        "server": "https://x", "certificate-authority": "ca.crt", "tls-server-name": "old.name"}
+    assert kubeconfig.Overrides(insecure_skip_tls_verify=True).over_cluster(cluster) == {
+        "server": "https://x", "insecure-skip-tls-verify": True, "tls-server-name": "old.name"}
+    both = kubeconfig.Overrides(insecure_skip_tls_verify=True, certificate_authority="ca.crt").over_cluster(cluster)
+    assert both["insecure-skip-tls-verify"] is True and both["certificate-authority"] == "ca.crt"  # refused later
+
+
+def test_a_server_flag_drops_the_kubeconfig_tls_server_name_and_nothing_given_changes_nothing():
+    cluster = {"server": "https://x", "tls-server-name": "old.name", "insecure-skip-tls-verify": True}
+    assert kubeconfig.Overrides(server="https://y").over_cluster(cluster) == {
+        "server": "https://y", "insecure-skip-tls-verify": True}
+    assert kubeconfig.Overrides(tls_server_name="new.name").over_cluster(cluster)["tls-server-name"] == "new.name"
+    assert kubeconfig.Overrides().over_cluster(cluster) == cluster
+    user = {"token": "t", "client-certificate-data": "Qw==", "client-key-data": "Sw==", "as": "a"}
+    assert kubeconfig.Overrides().over_user(user) == user
+
+
+def test_credential_flags_over_the_user():
+    user = {"client-certificate-data": "Qw==", "client-key-data": "Sw==", "as-user-extra": {"a": ["1"]}}
+    merged = kubeconfig.Overrides(client_certificate="c.crt", client_key="c.key", token="t", impersonate="root",
+                                  impersonate_extra=(("b", "2"), ("b", "3"))).over_user(user)
+    assert merged == {"client-certificate": "c.crt", "client-key": "c.key", "token": "t", "as": "root",
+                      "as-user-extra": {"a": ["1"], "b": ["2", "3"]}}
+
+
+def test_cluster_and_user_flags_pick_entries_and_name_what_is_missing(tmp_path):
+    path = write(tmp_path / "k", clusters=[("c", {"server": "https://x"}), ("c2", {"server": "https://y"})],
+                 users=[("u", {"token": "t"}), ("u2", {"token": "t2"})],
+                 contexts=[("ctx", {"cluster": "c", "user": "u"})], current="ctx")
+    conn = kubeconfig.load(path, None, kubeconfig.Overrides(cluster="c2", user="u2"))
+    assert (conn.server, conn.cluster_name, conn.authorization()) == ("https://y", "c2", "Bearer t2")
+    with pytest.raises(UsageError, match='--user "nobody": the kubeconfig defines no such user'):
+        kubeconfig.load(path, None, kubeconfig.Overrides(user="nobody"))
+    with pytest.raises(UsageError, match='--cluster "nowhere": the kubeconfig defines no such cluster'):
+        kubeconfig.load(path, None, kubeconfig.Overrides(cluster="nowhere"))
+
+
+def test_server_and_token_flags_need_no_kubeconfig():
+    conn = kubeconfig.load(None, None, kubeconfig.Overrides(server="https://api.example.test:6443", token="t"))
+    assert (conn.server, conn.namespace, conn.cluster_name, conn.authorization()) == (
+        "https://api.example.test:6443", "default", None, "Bearer t")
+    with pytest.raises(UsageError, match="the flags give no credentials"):
+        kubeconfig.load(None, None, kubeconfig.Overrides(server="https://api.example.test:6443"))

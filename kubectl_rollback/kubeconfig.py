@@ -121,13 +121,15 @@ class Overrides:
         entry's inline data too."""
         merged = dict(user)
         for key, value in (("token", self.token), ("username", self.username), ("password", self.password),
-                           ("as", self.impersonate), ("as-uid", self.impersonate_uid),
-                           ("client-certificate", self.client_certificate), ("client-key", self.client_key)):
+                           ("as", self.impersonate), ("as-uid", self.impersonate_uid)):
             if value:
                 merged[key] = value
-        for key in ("client-certificate", "client-key"):
-            if getattr(self, key.replace("-", "_")):
-                merged.pop(f"{key}-data", None)
+        if self.client_certificate:
+            merged.pop("client-certificate-data", None)
+            merged["client-certificate"] = self.client_certificate
+        if self.client_key:
+            merged.pop("client-key-data", None)
+            merged["client-key"] = self.client_key
         if self.impersonate_groups:
             merged["as-groups"] = list(self.impersonate_groups)
         if self.impersonate_extra:
@@ -384,8 +386,9 @@ def _connection(cluster: dict, user: dict, namespace: str, cluster_name: Optiona
         server = "http://" + server  # rest.DefaultServerURL: no scheme and (here) no TLS settings yet means http
     scheme = urllib.parse.urlsplit(server).scheme
     if scheme not in ("http", "https"):
-        raise UsageError(f'cluster "{cluster_name}" has server {cluster["server"]!r}: it must be an https:// '
-                         "(or http://) URL; fix the kubeconfig")
+        where = f'cluster "{cluster_name}" has server' if cluster_name else "--server is"
+        raise UsageError(f'{where} {cluster["server"]!r}: it must be an https:// (or http://) URL; fix the '
+                         "kubeconfig or the flags")
     explicit_proxy = cluster.get("proxy-url") or None
     proxy = explicit_proxy or proxy_from_environment(server)
     common = dict(server=server.rstrip("/"), namespace=namespace, cluster_name=cluster_name, proxy=proxy,

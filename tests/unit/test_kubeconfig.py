@@ -426,3 +426,5 @@ def test_server_and_token_flags_need_no_kubeconfig():
         "https://api.example.test:6443", "default", None, "Bearer t")
     with pytest.raises(UsageError, match="the flags give no credentials"):
         kubeconfig.load(None, None, kubeconfig.Overrides(server="https://api.example.test:6443"))
+    with pytest.raises(UsageError, match="--server is 'ftp://x': it must be an https://"):
+        kubeconfig.load(None, None, kubeconfig.Overrides(server="ftp://x", token="t"))

@@ -7,22 +7,18 @@ from typing import Any, Tuple
 
 from kubectl_rollback import applied
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.workloads.base import WorkloadKind
 
 
-def prepare(kube: Kube, kind: WorkloadKind, workload: dict, target: Revision) -> applied.Plan:
-    try:
-        annotations = kube.get(kind.revision_resource, target.name)["metadata"].get("annotations") or {}
-    except (NotFoundError, ForbiddenError):
-        # Pruned since we listed it, or a role without `get` on revisions (docs/rbac.yaml grants it): derive, and
-        # let the rollback's own write report what it must.
-        annotations = {}
+def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.Plan:
+    """From what `record` kept on the target revision, as this attempt listed it (no second read: the list is as
+    fresh as the rest of the decision)."""
     return applied.plan(
         workload,
-        annotations,
+        target.annotations or {},
         kind.comparable(target.template),
         kind.display(workload["metadata"]["name"]),
         target.number,

@@ -165,7 +165,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
-    plan = consistency.prepare(kube, kind, state.workload, target)
+    plan = consistency.prepare(kind, state.workload, target)
     patch_type, body = consistency.patch(plan, patch_type, body)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)

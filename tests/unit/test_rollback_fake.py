@@ -178,3 +178,11 @@ def test_a_deployment_named_like_a_canary_without_the_track_label_is_not_deleted
     add_deployment(fake, "web-canary", ["img:3"])
     assert rollback_workload(fake, DEPLOYMENT, "web", FLAGS).canaries == ()
     assert fake.stored(DEPLOYMENTS, "web-canary") is not None
+
+
+def test_a_rollback_reads_the_revisions_once(fake, web):
+    before = len(fake.calls)
+    rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
+    reads = [(c.verb, c.resource.plural) for c in fake.calls[before:] if c.verb in ("get", "list")]
+    # kubectl rollout undo reads the same: the Deployment and its ReplicaSets; the plugin adds the canary check
+    assert reads == [("get", "deployments"), ("list", "replicasets"), ("get", "deployments")], reads

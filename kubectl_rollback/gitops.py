@@ -44,6 +44,11 @@ class Owner:
         """What would revert a rollback: self-heal on an Application, not being suspended on a Flux object."""
         return SELF_HEAL if self.resource is APPLICATIONS else SUSPEND
 
+    @property
+    def paused_value(self) -> bool:
+        """What `pause` sets that field to: self-heal off, suspend on."""
+        return self.resource is not APPLICATIONS
+
 
 def find_owner(obj: dict, argocd_namespace: str) -> Optional[Owner]:
     """The owner named on `obj`: Argo CD's tracking-id annotation first, then Flux's labels, then Argo CD's instance
@@ -124,7 +129,7 @@ def pause_patch(owner: Owner, obj: dict, now: str, reason: str) -> dict:
     carries the resourceVersion we decided on, so a concurrent change makes it fail (409) instead of being
     overwritten."""
     before = _get(obj, owner.field)
-    after = False if owner.resource is APPLICATIONS else True
+    after = owner.paused_value
     stamp = {"field": ".".join(owner.field), "before": before, "after": after, "at": now, "by": STAMP_AUTHOR,
              "reason": reason}
     metadata = {"resourceVersion": obj["metadata"]["resourceVersion"], "annotations": {PAUSED_BY: json.dumps(stamp)}}

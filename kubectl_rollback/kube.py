@@ -152,15 +152,21 @@ class Kube:
         field_selector: Optional[str] = None,
     ) -> Iterator[dict]:
         ns = (namespace or self.namespace) if resource.namespaced else None
-        query = {"limit": str(PAGE_SIZE)}
+        query = {}
         if label_selector:
             query["labelSelector"] = label_selector
         if field_selector:
             query["fieldSelector"] = field_selector
+        for page in self._pages(resource, ns, query):
+            yield from page.get("items") or []
+
+    def _pages(self, resource: Resource, ns: Optional[str], query: dict) -> Iterator[dict]:
+        """Every page of a list, PAGE_SIZE items at a time (limit and continue)."""
+        query = {"limit": str(PAGE_SIZE), **query}
         what = _what("list", resource, None, ns)
         while True:
             page = self._send("GET", resource.path(ns), query=query, what=what)
-            yield from page.get("items") or []
+            yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
@@ -228,17 +234,12 @@ class Kube:
 
     def list_versioned(self, resource: Resource, all_namespaces: bool = False) -> tuple:
         """(every item, the list's resourceVersion) in this namespace or all of them: where a watch starts from."""
-        ns = None if all_namespaces else self.namespace
-        query = {"limit": str(PAGE_SIZE)}
         items: list = []
-        what = _what("list", resource, None, ns)
-        while True:
-            page = self._send("GET", resource.path(ns), query=query, what=what)
+        version = ""
+        for page in self._pages(resource, None if all_namespaces else self.namespace, {}):
             items.extend(page.get("items") or [])
-            meta = page.get("metadata") or {}
-            if not meta.get("continue"):
-                return items, meta.get("resourceVersion", "")
-            query = dict(query, **{"continue": meta["continue"]})
+            version = (page.get("metadata") or {}).get("resourceVersion", "")
+        return items, version
 
     def watch(
         self, resource: Resource, resource_version: str, all_namespaces: bool = False, timeout_seconds: int = 300

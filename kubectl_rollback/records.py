@@ -162,5 +162,22 @@ def record_annotations(
     }
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the records' timestamps: RFC 3339, UTC, whole seconds
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
+
+
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(datetime.datetime.now(datetime.timezone.utc))
+
+
+def parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
+    """A timestamp in TIME_FORMAT as an aware datetime; None when absent or written otherwise."""
+    if not text:
+        return None
+    try:
+        return datetime.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None

@@ -10,7 +10,7 @@ from kubectl_rollback import configrefs
 from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
-from kubectl_rollback.records import Identity
+from kubectl_rollback.records import Identity, parse_time
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 
@@ -177,11 +177,8 @@ def _short(text: str, width: int = 48) -> str:
 
 def age(timestamp: Optional[str], now: Optional[datetime.datetime] = None) -> str:
     """kubectl's short age: 45s, 12m, 5h, 3d."""
-    if not timestamp:
-        return "-"
-    try:
-        then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
+    then = parse_time(timestamp)
+    if then is None:
         return "-"
     seconds = max(0, int(((now or datetime.datetime.now(datetime.timezone.utc)) - then).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

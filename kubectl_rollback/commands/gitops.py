@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from typing import Any, Optional, Tuple
 
 from kubectl_rollback import gitops
@@ -86,12 +87,11 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}")
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
         kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace, dry_run=dry_run.server_side)
-    done = "would pause" if dry_run is not DryRun.NONE else "paused"
-    return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to "
-                        f"{'false' if owner.resource is gitops.APPLICATIONS else 'true'}",
+    action = Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED
+    done = "would pause" if action is Action.WOULD_PAUSE else "paused"
+    return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, paused=True)),
-                 owner=owner.display, action=Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED,
-                 undoes_rollbacks=True)
+                 owner=owner.display, action=action, undoes_rollbacks=True)
 
 
 def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guard:

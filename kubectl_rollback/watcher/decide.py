@@ -26,6 +26,8 @@ from kubectl_rollback.records import (
     Identity,
     Record,
     Status,
+    format_time,
+    parse_time,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import RolloutState
@@ -145,7 +147,7 @@ def _past_deadline(workload: Workload, settings: Settings, now: datetime.datetim
     the rollout has run (it survives restarts and a change of leader)."""
     if workload.has_deadline or workload.live is None:
         return None
-    started = _parse_time(workload.live.record.recorded_at)
+    started = parse_time(workload.live.record.recorded_at)
     if started is None or (now - started).total_seconds() < settings.progress_deadline:
         return None
     return Status.FAILED, (f"{workload.display}: not rolled out within --progress-deadline "
@@ -177,16 +179,3 @@ def identity_for(workload: Workload, settings: Settings) -> Identity:
           for field in ("workflow_id", "service_id", "infra_id", "cluster_name"))
     )
     return merge_identity(merged, workload.namespace, None, settings.cluster_name)
-
-
-def format_time(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: Optional[str]) -> Optional[datetime.datetime]:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None

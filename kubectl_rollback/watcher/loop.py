@@ -14,6 +14,7 @@ from kubectl_rollback import events
 from kubectl_rollback.errors import NoTargetError, RollbackError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
+from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.watcher import decide
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
@@ -184,8 +185,8 @@ class Watcher:
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
         # Remembered on the failed revision before acting: whatever happens next, it is acted on once.
-        marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: decide.format_time(
-            datetime.datetime.now(datetime.timezone.utc))}, still_wanted=decide.still_failed_untouched)
+        marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: now_rfc3339()},
+                          still_wanted=decide.still_failed_untouched)
         if marked is None:
             return  # another replica, or the record changed: not ours to act on
         self._remember(workload["metadata"]["uid"], marked)

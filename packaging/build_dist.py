@@ -94,8 +94,11 @@ MAIN_PY = '''\
 
 The first run unpacks the bundled packages into $XDG_CACHE_HOME (default ~/.cache)/kubectl-harness-rollback/zipapp/
 <build id>/, and every run imports them from there, where Python keeps their bytecode: imported straight from the
-zip, the kubernetes client is compiled again on every run, which takes seconds. KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT=1
-imports from the zip instead, as does a run that cannot write the cache.
+zip, they are compiled again on every run. The copy is trusted only as ssh and pip trust a folder: it and every
+folder from the cache root down are this user's, real folders (no links), writable by no one else; and only while
+its files are the ones unpacked (.complete lists each file's size and modification time; a copy that differs is
+unpacked again). Otherwise, with KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT=1, or where the cache cannot be written, the
+packages are imported from the zip. A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
 """
 import os
 import sys
@@ -105,53 +108,128 @@ if sys.version_info < ({major}, {minor}):
     sys.exit(1)
 
 BUILD_ID = "{build_id}"
+UNPACK_PREFIX = ".unpack-"  # then the unpacking process's id: a folder whose process is gone was abandoned
+ABANDONED_AFTER = 3600  # seconds; an unpack takes well under one, so an older folder is abandoned whatever its pid
+UNUSED_AFTER = 30 * 86400  # seconds; the copies of other builds unpacked longer ago are removed
 
 
-def _prune(parent, max_age=30 * 86400):
-    """Remove the copies of other builds unpacked over a month ago (and unpacks abandoned as long)."""
+def _private(path):
+    """A real folder of this user's that no one else may write."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _listing(top, names):
+    """What .complete records: the size, modification time and name of each unpacked file."""
+    lines = []
+    for name in names:
+        st = os.stat(os.path.join(top, name))
+        lines.append("%d %d %s\\n" % (st.st_size, st.st_mtime_ns, name))
+    return "".join(lines)
+
+
+def _intact(target):
+    """The copy's files are still those its .complete lists, in size and modification time."""
+    try:
+        with open(os.path.join(target, ".complete"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        for line in lines:
+            size, mtime, name = line.split(" ", 2)
+            st = os.stat(os.path.join(target, name))
+            if st.st_size != int(size) or st.st_mtime_ns != int(mtime):
+                return False
+    except (OSError, ValueError):
+        return False
+    return bool(lines)
+
+
+def _abandoned(name, path):
+    import time
+
+    try:
+        if time.time() - os.lstat(path).st_mtime > ABANDONED_AFTER:
+            return True
+        os.kill(int(name[len(UNPACK_PREFIX):].split("-", 1)[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _prune(parent):
+    """Remove the copies of other builds unpacked over a month ago, and unpacks whose process is gone."""
     import shutil
     import time
 
     for name in os.listdir(parent):
         path = os.path.join(parent, name)
-        stamp = path if name.startswith(".unpack-") else os.path.join(path, ".complete")
         try:
-            if name != BUILD_ID and time.time() - os.path.getmtime(stamp) > max_age:
-                shutil.rmtree(path, ignore_errors=True)
+            if name.startswith(UNPACK_PREFIX):
+                stale = _abandoned(name, path)
+            else:
+                unpacked_at = os.path.getmtime(os.path.join(path, ".complete"))
+                stale = name != BUILD_ID and time.time() - unpacked_at > UNUSED_AFTER
         except OSError:
-            pass
+            stale = name != BUILD_ID
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _unpack(archive, parent, target):
+    """Unpack into a fresh folder, then put it in the copy's place (a damaged or unfinished copy is moved aside and
+    removed); a run that meets a copy another run just put there keeps that one."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    tmp = tempfile.mkdtemp(prefix="%s%d-" % (UNPACK_PREFIX, os.getpid()), dir=parent)
+    old = tmp + "-old"
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if n != "__main__.py" and not n.endswith("/")]
+            zf.extractall(tmp, names)
+        with open(os.path.join(tmp, ".complete"), "w", encoding="utf-8") as f:
+            f.write(_listing(tmp, names))
+        if os.path.lexists(target) and not (_private(target) and _intact(target)):
+            os.rename(target, old)
+        os.rename(tmp, target)
+    except OSError:  # another run put its copy there first, or the cache cannot be written
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    _prune(parent)
 
 
 def _unpacked(archive):
     if os.environ.get("KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT") or not os.path.isfile(archive):
         return None
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    target = os.path.join(cache, "kubectl-harness-rollback", "zipapp", BUILD_ID)
-    done = os.path.join(target, ".complete")
-    if os.path.isfile(done):
-        return target
-    import shutil
-    import tempfile
-    import zipfile
-
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(root):
+        root = os.path.join(os.path.expanduser("~"), ".cache")
+    parent = os.path.join(root, "kubectl-harness-rollback", "zipapp")
+    folders = (root, os.path.dirname(parent), parent)
+    target = os.path.join(parent, BUILD_ID)
     try:
-        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(target))
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp, [name for name in zf.namelist() if name != "__main__.py"])
-            open(os.path.join(tmp, ".complete"), "w").close()
-            try:
-                os.rename(tmp, target)
-            except OSError:  # another run unpacked it first
-                pass
-            else:
-                _prune(os.path.dirname(target))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    except (OSError, zipfile.BadZipFile):
+        for folder in folders:
+            if not os.path.isdir(folder):
+                os.mkdir(folder, 0o700)
+    except OSError:
         return None
-    return target if os.path.isfile(done) else None
+    if not all(_private(folder) for folder in folders):
+        return None
+    if not (_private(target) and _intact(target)):
+        try:
+            _unpack(archive, parent, target)
+        except Exception:  # a zip that cannot be read whole is imported from directly, and says what is wrong there
+            return None
+    return target if _private(target) and _intact(target) else None
 
 
 _archive = os.path.dirname(os.path.abspath(__file__))

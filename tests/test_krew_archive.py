@@ -107,7 +107,8 @@ class Built:
         lend the bundle a package (PYTHONPATH, user site)."""
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONPATH", "PYTHONHOME", "KUBECTL_HARNESS_ROLLBACK_NO_EXTRACT")}
-        env.update(XDG_CACHE_HOME=str(self.cache), PYTHONNOUSERSITE="1", **extra)
+        env.update(XDG_CACHE_HOME=str(self.cache), PYTHONNOUSERSITE="1")
+        env.update(extra)
         return env
 
     def run(self, cmd: list, **extra) -> subprocess.CompletedProcess:
@@ -240,6 +241,151 @@ def test_kubectl_completes_through_the_archives_completer(built):
     assert proc.stdout.splitlines()[0].startswith("rollback\t") and proc.stdout.splitlines()[-1] == ":4", proc.stdout
     formats = built.run([kubectl, "__complete", "harness-rollback", "history", "-o", ""], PATH=path)
     assert formats.stdout.splitlines() == ["table", "wide", "json", "yaml", ":4"], formats.stdout + formats.stderr
+
+
+def _build_id(built) -> str:
+    with zipfile.ZipFile(built.extracted / BIN) as zf:
+        return re.search(r'^BUILD_ID = "(\w+)"$', zf.read("__main__.py").decode(), re.M).group(1)
+
+
+def _copy_of(built, cache: Path) -> Path:
+    """Where the zipapp keeps its unpacked copy under the cache root `cache`."""
+    return cache / "kubectl-harness-rollback" / "zipapp" / _build_id(built)
+
+
+def _listing(copy: Path) -> str:
+    """A .complete as the zipapp writes it (size, modification time and name of each file): what someone who plants
+    a copy would write so that it passes the check of its files."""
+    files = sorted(p for p in copy.rglob("*") if p.is_file() and p.name != ".complete" and "__pycache__" not in p.parts)
+    return "".join(f"{p.stat().st_size} {p.stat().st_mtime_ns} {p.relative_to(copy).as_posix()}\n" for p in files)
+
+
+def _version_from(built, cache: Path, **extra) -> subprocess.CompletedProcess:
+    proc = built.run([str(built.extracted / BIN), "--version"], XDG_CACHE_HOME=str(cache), **extra)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"kubectl-harness-rollback {VERSION}", (
+        proc.stdout + proc.stderr)
+    assert not proc.stderr, proc.stderr
+    return proc
+
+
+def _plant(built, cache: Path, marker: Path) -> Path:
+    """A copy whose plugin writes `marker` when it runs, with a .complete that matches its files."""
+    copy = _copy_of(built, cache)
+    _version_from(built, cache)  # a real copy to start from
+    cli = copy / "kubectl_rollback" / "cli.py"
+    cli.write_text(f"open({str(marker)!r}, 'w').close()\n" + cli.read_text(encoding="utf-8"), encoding="utf-8")
+    (copy / ".complete").write_text(_listing(copy), encoding="utf-8")
+    return copy
+
+
+def _as_root():
+    if os.getuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the cache ownership tests chown folders: CI runs them as root")
+        pytest.skip("chown needs root (CI runs as root)")
+
+
+NOBODY = 65534
+
+
+def test_a_copy_planted_by_another_user_never_runs(built, tmp_path):
+    """A shared cache (a CI runner's XDG_CACHE_HOME under /tmp): a copy another uid put at the build id's place, with
+    a .complete that matches its files, is moved aside and replaced by one of our own; its code never runs."""
+    _as_root()
+    cache, marker = tmp_path / "shared-cache", tmp_path / "planted-code-ran"
+    copy = _plant(built, cache, marker)
+    subprocess.run(["chown", "-R", str(NOBODY), str(copy)], check=True)
+    _version_from(built, cache)
+    assert not marker.exists()
+    assert copy.stat().st_uid == os.getuid() and (copy / ".complete").stat().st_uid == os.getuid()
+    assert "planted-code-ran" not in (copy / "kubectl_rollback" / "cli.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("level", ["root", "plugin", "zipapp"])
+def test_a_cache_someone_else_can_write_is_not_used(built, tmp_path, level):
+    """A cache root, or a folder on the way down to the copies, owned by another user or writable by others: the
+    copy there is not imported from (the zipapp imports from itself) and nothing is written there."""
+    _as_root()
+    cache, marker = tmp_path / "shared-cache", tmp_path / "planted-code-ran"
+    copy = _plant(built, cache, marker)
+    folder = {"root": cache, "plugin": cache / "kubectl-harness-rollback", "zipapp": copy.parent}[level]
+    for change in (["chown", str(NOBODY), str(folder)], ["chmod", "0777", str(folder)]):
+        before = sorted(str(p) for p in cache.rglob("*") if "__pycache__" not in p.parts)
+        subprocess.run(change, check=True)
+        _version_from(built, cache)
+        assert not marker.exists(), change
+        assert sorted(str(p) for p in cache.rglob("*") if "__pycache__" not in p.parts) == before, change
+        subprocess.run(["chown", str(os.getuid()), str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_a_relative_xdg_cache_home_is_ignored(built, tmp_path):
+    """The XDG spec: a relative path is invalid. The copy goes under $HOME/.cache, nothing into the working folder."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    proc = subprocess.run([str(built.extracted / BIN), "--version"], capture_output=True, text=True, timeout=120,
+                          cwd=work, env=built.env(XDG_CACHE_HOME="relative-cache", HOME=str(home)),
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and VERSION in proc.stdout, proc.stdout + proc.stderr
+    assert list(work.iterdir()) == []
+    assert (_copy_of(built, home / ".cache") / ".complete").is_file()
+
+
+def test_a_damaged_copy_is_unpacked_again(built, tmp_path):
+    """A copy marked complete whose files changed (a disk error, a half-written file) is noticed and repaired on
+    the next run, instead of failing every run with an ImportError."""
+    cache = tmp_path / "cache"
+    _version_from(built, cache)
+    cli = _copy_of(built, cache) / "kubectl_rollback" / "cli.py"
+    with zipfile.ZipFile(built.extracted / BIN) as zf:
+        original = zf.read("kubectl_rollback/cli.py")
+    assert cli.read_bytes() == original
+    cli.write_bytes(b"raise ImportError('damaged')\n")
+    _version_from(built, cache)
+    assert cli.read_bytes() == original
+    (_copy_of(built, cache) / "kubectl_rollback" / "render.py").unlink()
+    _version_from(built, cache)
+    assert (_copy_of(built, cache) / "kubectl_rollback" / "render.py").is_file()
+
+
+def test_a_folder_left_without_complete_is_replaced_once(built, tmp_path):
+    """Garbage at the build id's place (no .complete) is replaced by a real copy on the next run, and the run
+    after that uses it as it is (it used to unpack again on every run)."""
+    cache = tmp_path / "cache"
+    copy = _copy_of(built, cache)
+    copy.mkdir(parents=True)
+    (copy / "garbage").write_text("x")
+    _version_from(built, cache)
+    assert not (copy / "garbage").exists() and (copy / ".complete").is_file()
+    unpacked = (copy / ".complete").stat()
+    _version_from(built, cache)
+    again = (copy / ".complete").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (unpacked.st_ino, unpacked.st_mtime_ns)
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]
+
+
+def test_an_unpack_killed_halfway_is_cleaned_up(built, tmp_path):
+    """A run killed while it unpacks leaves its folder; the next run that unpacks removes it (its process is gone),
+    and keeps the folder of an unpack still under way."""
+    cache = tmp_path / "cache"
+    parent = _copy_of(built, cache).parent
+    parent.mkdir(parents=True)
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os, sys, tempfile\n"
+         f"d = tempfile.mkdtemp(prefix='.unpack-%d-' % os.getpid(), dir={str(parent)!r})\n"
+         "open(os.path.join(d, 'half-written.py'), 'w').write('x' * 100000)\n"
+         "os.kill(os.getpid(), 9)\n"],
+        timeout=60)
+    assert killed.returncode == -9
+    (leftover,) = parent.iterdir()
+    under_way = parent / f".unpack-{os.getpid()}-inflight"  # this test's own process stands for a live unpack
+    under_way.mkdir()
+    _version_from(built, cache)
+    assert not leftover.exists()
+    assert under_way.is_dir()
+    assert sorted(p.name for p in parent.iterdir()) == sorted([_build_id(built), under_way.name])
 
 
 def test_packaging_is_reproducible(built, tmp_path):

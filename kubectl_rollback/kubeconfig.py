@@ -4,7 +4,7 @@ flags and environment, or the refusal kubectl would give (one line, exit 2).
 client-go is the specification (tools/clientcmd: loader.go, validation.go, client_config.go; transport/ and rest/;
 plugin/pkg/client/auth/exec; docs/kubeconfig.md lists each rule and where it comes from). If kubectl would connect
 differently, it is a bug. Reading kubeconfigs here keeps the `kubernetes` package (about 0.5 s of imports) off the
-path of every command; it is used, through its own loader, only for the `oidc` auth-provider's token.
+path of every command; it is used, through its own loader, only to refresh an expired `oidc` auth-provider token.
 """
 
 from __future__ import annotations
@@ -424,7 +424,7 @@ def _connection(cluster: dict, user: dict, namespace: str, cluster_name: Optiona
         cert_file, key_file = plugin.client_certificate() or (None, None)
     elif user.get("auth-provider") is not None and not static_header:
         # the provider's round tripper is inside the static credential's, so a static Authorization header wins
-        authorization = _auth_provider_authorization(kubeconfig, context)
+        authorization = _oidc_authorization(user["auth-provider"].get("config") or {}, kubeconfig, context)
     return Connection(**common, ca_file=ca_file, cert_file=cert_file, key_file=key_file,
                       verify=cluster.get("insecure-skip-tls-verify") is not True,
                       tls_server_name=cluster.get("tls-server-name") or None, authorization=authorization)
@@ -722,16 +722,75 @@ def _in_cluster() -> Connection:
                       authorization=_TokenFile(os.path.join(IN_CLUSTER_DIR, "token"), "").authorization)
 
 
-def _auth_provider_authorization(kubeconfig: Optional[str], context: str) -> Callable[[], Optional[str]]:
-    """The oidc auth-provider's token (refreshed with its refresh-token when expired), through the official client's
-    loader; everything else about the connection stays ours."""
+OIDC_EXPIRY_DELTA_SECONDS = 10  # oidc.go expiryDelta: a token this close to its exp counts as expired
+
+
+def _oidc_authorization(config: dict, kubeconfig: Optional[str], context: str) -> Callable[[], Optional[str]]:
+    """kubectl's oidc auth-provider (client-go plugin/pkg/client/auth/oidc): an id-token that is a JWT whose exp is
+    more than 10 s away is sent as it is, with no extra package; only a refresh (an expired token and a
+    refresh-token) goes through the official client's loader."""
+    def refuse(what: str) -> UsageError:
+        return UsageError(f'cannot use context "{context}": its oidc auth-provider {what}')
+
+    for key in ("idp-issuer-url", "client-id"):  # newOIDCAuthProvider
+        if not config.get(key):
+            raise refuse(f"must provide {key}")
+    if config.get("idp-certificate-authority-data") and _b64decode(config["idp-certificate-authority-data"]) is None:
+        raise refuse("has idp-certificate-authority-data that is not base64")
+    if config.get("idp-certificate-authority") and not os.access(config["idp-certificate-authority"], os.R_OK):
+        raise refuse(f"cannot read idp-certificate-authority {config['idp-certificate-authority']}")
+    token = config.get("id-token") or ""
+    refresh: Optional[Callable[[], Optional[str]]] = None
+
+    def authorization() -> Optional[str]:
+        nonlocal refresh
+        if token:
+            try:
+                valid = _id_token_valid(token)
+            except ValueError as exc:
+                raise refuse(f"has an id-token that {exc}") from None
+            if valid:
+                return f"Bearer {token}"
+        if not config.get("refresh-token"):
+            raise refuse("has no valid id-token, and cannot refresh without refresh-token")
+        if refresh is None:
+            refresh = _refreshed_oidc_authorization(kubeconfig, context)
+        return refresh()
+
+    authorization()  # a token kubectl would refuse is refused before the first request, in one line
+    return authorization
+
+
+def _id_token_valid(token: str) -> bool:
+    """oidc.go idTokenExpired: the JWT's exp claim (a number; none means expired) is more than 10 s away."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("is not a valid JWT")
+    payload = parts[1]
+    try:
+        if "=" in payload:  # base64.RawURLEncoding: no padding
+            raise ValueError
+        claims = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4), altchars=b"-_", validate=True))
+        exp = claims.get("exp", 0)
+        if isinstance(exp, bool):  # JSON true is no number to Go
+            raise ValueError
+        expiry = int(float(exp))  # jsonTime: an integer, or a float truncated to whole seconds
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        raise ValueError("is not a valid JWT (its claims cannot be read)") from None
+    return time.time() + OIDC_EXPIRY_DELTA_SECONDS < expiry
+
+
+def _refreshed_oidc_authorization(kubeconfig: Optional[str], context: str) -> Callable[[], Optional[str]]:
+    """An expired oidc token refreshed with its refresh-token, through the official client's loader; everything else
+    about the connection stays ours. Unlike kubectl, the new token is not written back to the kubeconfig."""
     try:  # an optional install (setup.cfg's `oidc` extra): the krew archive leaves it out, it is 90% of the bundle
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
     except ImportError:
-        raise RollbackError(f'cannot use context "{context}": its oidc auth-provider needs the Python package '
-                            f"kubernetes (>=24), which {sys.executable} does not have: install it for that python3 "
-                            "(pip install 'kubernetes>=24', or the OS package python3-kubernetes)") from None
+        raise RollbackError(f'cannot use context "{context}": its oidc id-token has expired, and refreshing it '
+                            f"needs the Python package kubernetes (>=24), which {sys.executable} does not have: "
+                            "install it for that python3 (pip install 'kubernetes>=24', or the OS package "
+                            "python3-kubernetes)") from None
 
     configuration = client.Configuration()
     try:

@@ -9,6 +9,7 @@ repository's plugin-manifest.yaml must name the sha256 they give (`make dist` wr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -407,24 +408,37 @@ def test_packaging_is_reproducible(built, tmp_path):
     assert _sha256(archive) == _sha256(built.archive)
 
 
-def test_oidc_without_the_kubernetes_package_says_what_to_install(built, tmp_path):
-    """The kubernetes client is not bundled: a context with the oidc auth-provider, the one user of it, gets one
-    line naming the package and exit 1, from the zipapp isolated from every site-packages."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9'}}]\n"
-        "users: [{name: u, user: {auth-provider: {name: oidc, config: {client-id: x, id-token: y,"
-        " idp-issuer-url: 'https://issuer.invalid'}}}}]\n"
-        "contexts: [{name: c, context: {cluster: k, user: u, namespace: ns}}]\n",
-        encoding="utf-8",
-    )
-    proc = built.run([sys.executable, "-I", "-S", str(built.extracted / BIN), "history", "deployment/web",
-                      "--kubeconfig", str(kubeconfig), "--request-timeout", "1s"])
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert 'cannot use context "c": its oidc auth-provider needs the Python package kubernetes' in proc.stderr
-    assert "pip install 'kubernetes>=24'" in proc.stderr
+def _oidc_kubeconfig(path: Path, id_token: str) -> Path:
+    oidc = {"name": "oidc", "config": {"client-id": "x", "idp-issuer-url": "https://issuer.invalid",
+                                       "id-token": id_token, "refresh-token": "r"}}
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"auth-provider": oidc}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "ns"}}],
+    }), encoding="utf-8")
+    return path
+
+
+def _jwt(exp: int) -> str:
+    return ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+                    for part in ({"alg": "none"}, {"sub": "ann", "exp": exp})) + ".c2ln"
+
+
+def test_oidc_needs_the_kubernetes_package_only_to_refresh(built, tmp_path):
+    """The kubernetes client is not bundled. An unexpired oidc id-token is used as it is (as kubectl does): the
+    zipapp, isolated from every site-packages, gets as far as the API server. An expired one needs a refresh, which
+    needs the package: one line naming it, exit 1."""
+    run = [sys.executable, "-I", "-S", str(built.extracted / BIN), "history", "deployment/web",
+           "--request-timeout", "1s", "--kubeconfig"]
+    fresh = built.run([*run, str(_oidc_kubeconfig(tmp_path / "fresh", _jwt(32503680000)))])
+    assert fresh.returncode == 1 and "cannot reach the API server" in fresh.stderr, fresh.stdout + fresh.stderr
+    expired = built.run([*run, str(_oidc_kubeconfig(tmp_path / "expired", _jwt(1_600_000_000)))])
+    assert expired.returncode == 1, expired.stdout + expired.stderr
+    assert expired.stderr.count("\n") == 1 and "Traceback" not in expired.stderr, expired.stderr
+    assert ('cannot use context "c": its oidc id-token has expired, and refreshing it needs the Python package '
+            "kubernetes") in expired.stderr
+    assert "pip install 'kubernetes>=24'" in expired.stderr
 
 
 def test_two_builds_in_two_folders_give_the_same_bytes(built, tmp_path):

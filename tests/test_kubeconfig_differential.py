@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -125,6 +126,7 @@ class Scenario:
     env: Callable[[Lab, Path], dict] = lambda lab, folder: {}
     use_env_kubeconfig: bool = True  # KUBECONFIG=<the files, in order>; else nothing (args name --kubeconfig)
     prepare: Callable[[Lab, Path], None] = lambda lab, folder: None
+    without_kubernetes: bool = False  # the plugin runs where the optional `kubernetes` package cannot be imported
 
 
 def main_cluster(lab: Lab, **extra) -> dict:
@@ -250,6 +252,16 @@ SCENARIOS = [
                             "client-id": "kubectl", "idp-issuer-url": "https://issuer.example.test",
                             "id-token": ID_TOKEN}}})},
         expect={"servers": ["named"], "sni": "kube.internal", "authorization": "Bearer " + "ID_TOKEN"}),
+    Scenario("oidc unexpired id-token, without the kubernetes package", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), oidc_user(ID_TOKEN))},
+        without_kubernetes=True, expect={"authorization": "Bearer " + "ID_TOKEN"}),
+    Scenario("oidc id-token that expires within 10 s, no refresh-token", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), oidc_user(jwt(time.time() + 5)))},
+        without_kubernetes=True, outcome="refuse"),
+    Scenario("oidc id-token that is not a JWT", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), oidc_user("not-a-jwt"))}, outcome="refuse"),
+    Scenario("oidc without client-id", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), oidc_user(ID_TOKEN, **{"client-id": ""}))}, outcome="refuse"),
     # -- exec credential plugins
     Scenario("exec v1 token", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), exec_user(lab, CRED_TOKEN="from-exec"))},
@@ -372,11 +384,21 @@ SCENARIOS = [
                                   ("impersonate-user", "root"))}),
 ]
 
-# The unsigned JWT an oidc provider would have issued (exp far in the future). Expectations name it, the lab's
-# ports ("{port:main}") and its IP ("{ip}") before the lab exists; resolve() fills them in.
-ID_TOKEN = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=") for part in (
-    {"alg": "none", "typ": "JWT"}, {"iss": "https://issuer.example.test", "aud": "kubectl", "sub": "ann",
-                                    "exp": 32503680000})) + ".c2ln"
+def jwt(exp: float) -> str:
+    """The unsigned JWT an oidc provider would have issued, expiring at exp."""
+    return ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=") for part in (
+        {"alg": "none", "typ": "JWT"}, {"iss": "https://issuer.example.test", "aud": "kubectl", "sub": "ann",
+                                        "exp": exp})) + ".c2ln"
+
+
+def oidc_user(id_token: str, **config) -> dict:
+    return {"auth-provider": {"name": "oidc", "config": {
+        "client-id": "kubectl", "idp-issuer-url": "https://issuer.example.test", "id-token": id_token, **config}}}
+
+
+# A token that expires far in the future. Expectations name it, the lab's ports ("{port:main}") and its IP ("{ip}")
+# before the lab exists; resolve() fills them in.
+ID_TOKEN = jwt(32503680000)
 
 
 def resolve(value, lab: Lab):
@@ -403,8 +425,12 @@ def run(lab: Lab, folder: Path, scenario: Scenario, tool: str) -> tuple:
         env["KUBECONFIG"] = os.pathsep.join(str(folder / name) for name in files)
     env.update(scenario.env(lab, folder))
     args = [a.replace("{folder}", str(folder)) for a in scenario.args] + list(scenario.flags(lab, folder))
+    plugin = [str(VENV_BIN / "kubectl-harness-rollback")]
+    if scenario.without_kubernetes:  # an import of a module set to None in sys.modules fails, as when not installed
+        plugin = [sys.executable, "-c", "import sys; sys.modules['kubernetes'] = None\n"
+                  "from kubectl_rollback.cli import main; main()"]
     command = ([str(bin_dir() / "kubectl"), "get", "deployment", "web"] if tool == "kubectl"
-               else [str(VENV_BIN / "kubectl-harness-rollback"), "history", "deployment/web"])
+               else [*plugin, "history", "deployment/web"])
     lab.clear()
     proc = subprocess.run([*command, *args, "--request-timeout", "10s"], env=env, cwd=folder / "cwd",
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import sys
+import time
 
 import pytest
 import yaml
@@ -428,3 +429,41 @@ def test_server_and_token_flags_need_no_kubeconfig():
         kubeconfig.load(None, None, kubeconfig.Overrides(server="https://api.example.test:6443"))
     with pytest.raises(UsageError, match="--server is 'ftp://x': it must be an https://"):
         kubeconfig.load(None, None, kubeconfig.Overrides(server="ftp://x", token="t"))
+
+
+def _jwt_with(payload: str) -> str:
+    return "eyJhbGciOiJub25lIn0." + payload + ".c2ln"
+
+
+def _claims(claims: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("payload, valid", [
+    (_claims({"exp": 32503680000}), True),
+    (_claims({"exp": 32503680000.9}), True),  # a float, truncated to whole seconds as jsonTime does
+    (_claims({"exp": "32503680000"}), True),  # a JSON string holding a number decodes into json.Number too
+    (_claims({"exp": 1_600_000_000}), False),
+    (_claims({"sub": "no exp"}), False),  # the zero time: expired
+])
+def test_oidc_id_token_expiry_as_client_go_reads_it(payload, valid):
+    assert kubeconfig._id_token_valid(_jwt_with(payload)) is valid
+
+
+def test_oidc_id_token_within_ten_seconds_of_exp_is_expired():
+    now = time.time()
+    assert kubeconfig._id_token_valid(_jwt_with(_claims({"exp": now + 5}))) is False
+    assert kubeconfig._id_token_valid(_jwt_with(_claims({"exp": now + 60}))) is True
+
+
+@pytest.mark.parametrize("token", [
+    "not-a-jwt", "a.b", "a.b.c.d",
+    _jwt_with(_claims({"exp": 32503680000}) + "=="),  # RawURLEncoding takes no padding
+    _jwt_with(_claims({"exp": True})),
+    _jwt_with(_claims({"exp": [1]})),
+    _jwt_with(base64.urlsafe_b64encode(b"[1, 2]").decode().rstrip("=")),
+    _jwt_with("!!!"),
+])
+def test_oidc_id_token_that_is_no_valid_jwt_is_refused(token):
+    with pytest.raises(ValueError, match="not a valid JWT"):
+        kubeconfig._id_token_valid(token)

@@ -162,7 +162,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
                       config=config.changes, gitops=owner)
-    configsnap.apply(kube, config, request.dry_run)
+    warnings += configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
     plan = consistency.prepare(kind, state.workload, target)
@@ -306,7 +306,7 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
                  config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard, race: Race) -> Result:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
-    configsnap.apply(kube, config, request.dry_run)
+    warnings += configsnap.apply(kube, config, request.dry_run)
     changes = config.changes if config.writes else race.restored_config or ()
     if request.dry_run is DryRun.NONE:
         race.restored_config = changes

@@ -66,6 +66,9 @@ class WorkloadTarget(Target):
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
         loaded = history.load(kube, self.kind, self.name, request.flags)
+        carried = self.kind.carried_record_keys(loaded.workload)
+        if carried is not None:  # the records shown may be the workload's copies, not what was recorded
+            console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
@@ -189,8 +192,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
                     request: RollbackRequest) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
-    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
+    (not paused), carries no record keys its controller would copy over the records (docs/annotations.md), and its
+    GitOps owner (docs/gitops.md) is refused, paused or warned about."""
     kind.check_can_roll_back(state.workload)
+    kind.refuse_record_keys(state.workload)
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 

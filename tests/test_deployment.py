@@ -223,15 +223,6 @@ def test_records_copied_from_the_deployment_manifest_are_still_read_with_a_warni
     assert "warning: deployment/web carries harness.io/status, harness.io/workflow-id" in proc.stderr
 
 
-def resync(ns, name: str) -> None:
-    """Make the deployment controller sync deployment/NAME (a spec change) and wait until it has: that sync copies
-    the Deployment's annotations onto its live ReplicaSet."""
-    generation = ns.kubectl("patch", f"deployment/{name}", "-o", "jsonpath={.metadata.generation}", "-p",
-                            json.dumps({"spec": {"minReadySeconds": 1}})).stdout
-    ns.wait_until(lambda: ns.get("deployment", name)["status"].get("observedGeneration") == int(generation),
-                  f"the controller to sync deployment/{name}")
-
-
 def test_record_refuses_a_deployment_whose_own_annotations_the_controller_would_copy_over_it(ns):
     ns.apply(manifests.deployment("m", "example.test/m:1", annotations={"harness.io/workflow-id": "wfM"}))
     ns.rollout_status("deployment/m")
@@ -245,7 +236,7 @@ def test_record_refuses_a_deployment_whose_own_annotations_the_controller_would_
     command = proc.stderr[proc.stderr.index("kubectl annotate "):].split()
     ns.kubectl(*command[1:])
     ns.plugin("record", "deployment/m", "--status", "Succeeded", *sc.IDENTITY, check=True)
-    resync(ns, "m")
+    sc.resync(ns, "m")
     (rs,) = sc.replicasets(ns, "m")["m"]
     assert (rs["metadata"]["annotations"][sc.STATUS], rs["metadata"]["annotations"]["harness.io/workflow-id"]) == (
         "Succeeded", "wf1")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 APPLIED_TEMPLATE = "harness.io/applied-template"
@@ -38,9 +38,9 @@ APPLY = "Apply"
 # -- what record keeps -----------------------------------------------------------------------------------------
 
 
-def last_applied(workload: dict) -> Optional[dict]:
+def last_applied(workload: Mapping) -> Optional[dict]:
     """The workload's last-applied configuration, or None (never applied client-side, or unreadable)."""
-    text = (workload["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+    text = ((workload.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
     if not text:
         return None
     try:
@@ -50,11 +50,12 @@ def last_applied(workload: dict) -> Optional[dict]:
     return value if isinstance(value, dict) else None
 
 
-def template_owners(managed_fields: Optional[list]) -> List[dict]:
-    """Who owns which field of the pod template: one entry per managedFields entry that owns any."""
+def template_owners(managed_fields: Optional[list], path: Tuple[str, ...] = TEMPLATE_PATH) -> List[dict]:
+    """Who owns which field of the pod template (or of another subtree): one entry per managedFields entry that owns
+    any."""
     owners = []
     for entry in managed_fields or []:
-        fields = subtree(entry.get("fieldsV1") or {}, TEMPLATE_PATH)
+        fields = subtree(entry.get("fieldsV1") or {}, path)
         if fields and not entry.get("subresource"):
             owners.append({
                 "manager": entry.get("manager", ""),
@@ -72,8 +73,8 @@ def revision_annotations(workload: dict) -> dict:
     template = (applied.get("spec") or {}).get("template") if applied else None
     owners = template_owners(workload["metadata"].get("managedFields"))
     return {
-        APPLIED_TEMPLATE: _compact(template) if isinstance(template, dict) else None,
-        TEMPLATE_OWNERS: _compact(owners) if any(o["operation"] == APPLY for o in owners) else None,
+        APPLIED_TEMPLATE: compact(template) if isinstance(template, dict) else None,
+        TEMPLATE_OWNERS: compact(owners) if any(o["operation"] == APPLY for o in owners) else None,
     }
 
 
@@ -96,7 +97,7 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
     new_last_applied = None
     applied = last_applied(workload)
     if applied is not None:
-        stored = _load(revision_annotations_.get(APPLIED_TEMPLATE))
+        stored = load_json(revision_annotations_.get(APPLIED_TEMPLATE))
         if not isinstance(stored, dict):
             stored = target_template
             notes.append(
@@ -106,8 +107,8 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
             )
         restored = copy.deepcopy(applied)
         restored.setdefault("spec", {})["template"] = stored
-        new_last_applied = _compact(restored) + "\n"  # kubectl's own encoding ends with a newline
-    recorded = _load(revision_annotations_.get(TEMPLATE_OWNERS))
+        new_last_applied = compact(restored) + "\n"  # kubectl's own encoding ends with a newline
+    recorded = load_json(revision_annotations_.get(TEMPLATE_OWNERS))
     recorded_owners = recorded if _valid_owners(recorded) else None
     applies_now = any(o["operation"] == APPLY for o in template_owners(workload["metadata"].get("managedFields")))
     server_side = applies_now or bool(recorded_owners)
@@ -139,19 +140,32 @@ def managed_fields_after(managed_fields: list, plan_: Plan, before: list, now: s
         for owner in plan_.recorded_owners:
             entry = _entry(entries, owner["manager"], owner["operation"], owner["apiVersion"], now)
             entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, TEMPLATE_PATH, owner["fields"])
-    else:
-        appliers = {(o["manager"], o["apiVersion"]) for o in template_owners(before) if o["operation"] == APPLY}
-        ours = next((e for e in entries if e.get("manager") == PLUGIN_MANAGER and e.get("operation") != APPLY), None)
-        if len(appliers) != 1 or ours is None or not subtree(ours.get("fieldsV1") or {}, TEMPLATE_PATH):
-            return None
-        manager, api_version = appliers.pop()
-        taken = subtree(ours["fieldsV1"], TEMPLATE_PATH) or {}
-        ours["fieldsV1"] = without(ours["fieldsV1"], TEMPLATE_PATH)
-        entry = _entry(entries, manager, APPLY, api_version, now)
-        entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, TEMPLATE_PATH, union(
-            subtree(entry.get("fieldsV1") or {}, TEMPLATE_PATH) or {}, taken))
-    result = [e for e in entries if e.get("fieldsV1")]
-    return None if _same_entries(result, managed_fields) else result
+        return _if_changed(entries, managed_fields)
+    return hand_over(managed_fields, before, (TEMPLATE_PATH,), now)
+
+
+def hand_over(managed_fields: list, before: list, paths: Tuple[Tuple[str, ...], ...], now: str) -> Optional[list]:
+    """The managedFields after the plugin's update (`managed_fields`) with the fields it took under `paths` handed to
+    the one manager that applied them server-side before (`before`), so that manager's next apply owns them all and
+    neither conflicts nor leaves behind what it no longer sets. None: nothing to change (no single applier, or the
+    plugin took nothing)."""
+    appliers = {(o["manager"], o["apiVersion"]) for path in paths for o in template_owners(before, path)
+                if o["operation"] == APPLY}
+    entries = copy.deepcopy(managed_fields)
+    ours = next((e for e in entries if e.get("manager") == PLUGIN_MANAGER and e.get("operation") != APPLY), None)
+    if len(appliers) != 1 or ours is None:
+        return None
+    taken = {path: subtree(ours.get("fieldsV1") or {}, path) for path in paths}
+    if not any(taken.values()):
+        return None
+    manager, api_version = appliers.pop()
+    entry = _entry(entries, manager, APPLY, api_version, now)
+    for path, fields in taken.items():
+        if fields:
+            ours["fieldsV1"] = without(ours["fieldsV1"], path)
+            entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, path,
+                                      union(subtree(entry.get("fieldsV1") or {}, path) or {}, fields))
+    return _if_changed(entries, managed_fields)
 
 
 def with_annotation(patch_type: str, body: Any, key: str, value: str) -> Any:
@@ -223,9 +237,15 @@ def _entry(entries: list, manager: str, operation: str, api_version: str, now: s
     return entry
 
 
+def _if_changed(entries: list, managed_fields: list) -> Optional[list]:
+    """The entries that still own something, or None when that is what the object has already."""
+    result = [e for e in entries if e.get("fieldsV1")]
+    return None if _same_entries(result, managed_fields) else result
+
+
 def _same_entries(a: list, b: list) -> bool:
     def key(entries: list) -> list:
-        return sorted(_compact(e) for e in entries)
+        return sorted(compact(e) for e in entries)
 
     return key(a) == key(b)
 
@@ -238,7 +258,7 @@ def _valid_owners(value: Any) -> bool:
     return isinstance(value, list) and all(valid(o) for o in value)
 
 
-def _load(text: Optional[str]) -> Any:
+def load_json(text: Optional[str]) -> Any:
     if not text:
         return None
     try:
@@ -247,7 +267,7 @@ def _load(text: Optional[str]) -> Any:
         return None
 
 
-def _compact(value: Any) -> str:
+def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 

@@ -28,7 +28,18 @@ class Layout:
 
     @property
     def stage_color(self) -> str:
+        """The colour that is not live: where a rollback routes the primary."""
         return other(self.live_color)
+
+    @property
+    def stage_selects(self) -> Optional[str]:
+        """The colour the stage Service selects now (the live colour too, after a swap that died halfway)."""
+        return selector(self.stage).get(COLOR_LABEL)
+
+    @property
+    def half_switched(self) -> bool:
+        """Both Services select the live colour: a switch was interrupted after the primary's write."""
+        return self.stage_selects == self.live_color
 
 
 def other(color: str) -> str:

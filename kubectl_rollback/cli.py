@@ -60,7 +60,8 @@ EXIT_CODES = KUBECTL_FLAGS + """
 \b
 Exit codes:
   0  done, or nothing to do
-  1  error (API failure, RBAC denial, paused or missing workload, a GitOps owner that would undo it)
+  1  error (API failure, RBAC denial, paused or missing workload, a workload carrying record keys,
+     a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
   4  the rollout after the change failed or timed out (--wait, --follow)"""

@@ -22,6 +22,7 @@ import json
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from kubectl_rollback import applied
 from kubectl_rollback.records import PREFIX
 
 # On the revision object: {"ConfigMap/app-config": "app-config-snap-0f3a9c2b1d", "Secret/opt": null, ...}
@@ -32,6 +33,11 @@ SNAPSHOT_NOTE = PREFIX + "config-snapshot-note"
 SNAPSHOT_LABEL = PREFIX + "config-snapshot"
 SNAPSHOT_OF = PREFIX + "snapshot-of"  # annotation "ConfigMap/app-config"; label "app-config" when it fits
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-harness-rollback"}
+# On a snapshot: JSON, the content part (APPLIED_FIELDS) of the original's last-applied configuration at record time.
+APPLIED_CONFIG = PREFIX + "applied-config"
+APPLIED_FIELDS = ("data", "binaryData", "stringData")
+# Where a server-side applier owns the content in managedFields.
+CONTENT_PATHS = (("f:data",), ("f:binaryData",))
 # `kubectl rollout restart` sets this annotation on the pod template; we restart the same way.
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -192,13 +198,21 @@ def snapshot_object(ref: ConfigRef, original: Mapping, name: str, owner: dict) -
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": {SNAPSHOT_OF: ref.key},
+            "annotations": {SNAPSHOT_OF: ref.key, **_applied_content(original)},
             "ownerReferences": [owner],
         },
         "immutable": True,
     }
     body.update({k: v for k, v in content(ref.kind, original).items() if v})
     return body
+
+
+def _applied_content(original: Mapping) -> dict:
+    """{APPLIED_CONFIG: ...} when the original was applied client-side (what its manifest said of the content)."""
+    last = applied.last_applied(original)
+    if last is None:
+        return {}
+    return {APPLIED_CONFIG: applied.compact({k: last[k] for k in APPLIED_FIELDS if k in last})}
 
 
 def with_owner(snapshot: Mapping, owner: dict) -> Optional[list]:
@@ -331,8 +345,12 @@ def data_changes(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> 
 
 def restore_patch(live: Mapping, snapshot: Mapping) -> dict:
     """The merge patch that gives the live object the snapshot's data, preconditioned on what was read: keys the
-    snapshot lacks are removed (null), the rest set."""
+    snapshot lacks are removed (null), the rest set; and its last-applied configuration the content as applied then,
+    so the next `kubectl apply` merges from the restored release, not the failed one."""
     patch: dict = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]}}
+    last_applied = restored_last_applied(live, snapshot)
+    if last_applied is not None:
+        patch["metadata"]["annotations"] = {applied.LAST_APPLIED: last_applied}
     for field in ("data", "binaryData"):
         old, new = live.get(field) or {}, snapshot.get(field) or {}
         delta = {k: v for k, v in new.items() if old.get(k) != v}
@@ -340,6 +358,21 @@ def restore_patch(live: Mapping, snapshot: Mapping) -> dict:
         if delta:
             patch[field] = delta
     return patch
+
+
+def restored_last_applied(live: Mapping, snapshot: Mapping) -> Optional[str]:
+    """The live object's last-applied configuration with its content part as the snapshot's original was applied
+    (else, for a snapshot taken before that was kept or of an object never applied then, the snapshot's content);
+    the rest (metadata) as it is. None: the live object was never applied client-side, leave it so."""
+    last = applied.last_applied(live)
+    if last is None:
+        return None
+    kept = applied.load_json((snapshot["metadata"].get("annotations") or {}).get(APPLIED_CONFIG))
+    if not isinstance(kept, dict):
+        kept = {k: v for k, v in snapshot.items() if k in ("data", "binaryData") and v}
+    restored = {k: v for k, v in last.items() if k not in APPLIED_FIELDS}
+    restored.update(kept)
+    return applied.compact(restored) + "\n"  # kubectl's own encoding ends with a newline
 
 
 def recreated_object(ref: ConfigRef, snapshot: Mapping) -> dict:

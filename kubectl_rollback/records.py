@@ -26,6 +26,11 @@ ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
 RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (the only ones it completes)
 
+# Every key of a record on a revision object. None belongs on the workload itself: its controller copies the
+# workload's annotations onto its revisions, over the records there (workloads/base.py, WorkloadKind.copies).
+RECORD_KEYS = (STATUS, WORKFLOW_ID, SERVICE_ID, INFRA_ID, CLUSTER_NAME, RELEASE_NUMBER, ARTIFACT, RECORDED_AT,
+               ROLLED_BACK_FROM, ROLLED_BACK_AT, RECORDED_BY)
+
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")

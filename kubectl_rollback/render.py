@@ -276,6 +276,7 @@ def bluegreen_dict(state) -> dict:
         "namespace": state.namespace,
         "stageService": f"service/{state.layout.stage['metadata']['name']}",
         "liveColor": state.layout.live_color,
+        "stageColor": state.layout.stage_selects,
         "targetColor": state.target_color,
         "identity": identity_dict(state.identity),
         "problem": state.problem.message if state.problem else None,
@@ -288,10 +289,11 @@ def bluegreen_table(state, wide: bool = False) -> str:
     layout = state.layout
     lines = [
         f"service/{state.name} in namespace {state.namespace}: live colour {layout.live_color}, "
-        f"stage service/{layout.stage['metadata']['name']} on {layout.stage_color}"
+        f"stage service/{layout.stage['metadata']['name']} on {layout.stage_selects}"
+        + (" too (a swap was interrupted halfway)" if layout.half_switched else "")
     ]
     for color, h in state.colors.items():
-        role = "live" if color == layout.live_color else "stage"
+        role = "live" if color == layout.live_color else "stage" if color == layout.stage_selects else "no Service"
         lines.append(f"\n{color} ({role}): " + history_table(h, wide))
     if state.target_color:
         lines.append(f"\nrollback target: route service/{state.name} to {state.target_color}")

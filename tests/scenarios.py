@@ -196,6 +196,15 @@ def deploy_and_record(ns, workload: str, manifest: str, status: str, *record_arg
     ns.plugin("record", workload, "--status", status, *record_args, check=True)
 
 
+def resync(ns, name: str) -> None:
+    """Make the deployment controller sync deployment/NAME (a spec change) and wait until it has: that sync copies
+    the Deployment's annotations onto its live ReplicaSet."""
+    generation = ns.kubectl("patch", f"deployment/{name}", "-o", "jsonpath={.metadata.generation}", "-p",
+                            json.dumps({"spec": {"minReadySeconds": 1}})).stdout
+    ns.wait_until(lambda: ns.get("deployment", name)["status"].get("observedGeneration") == int(generation),
+                  f"the controller to sync deployment/{name}")
+
+
 def annotate(ns, kind: str, names: Iterable[str], *pairs: str) -> None:
     """One `kubectl annotate --overwrite` for many objects of one kind."""
     names = list(names)

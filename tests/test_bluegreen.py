@@ -57,6 +57,27 @@ def test_failed_green_is_routed_back_to_blue(blue_live):
     assert "HarnessRollback" in reasons
 
 
+def test_a_half_swap_to_a_failed_colour_routes_the_primary_back_to_the_good_one(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    # the swap to green dies after its first write: the primary selects green, and the stage still does
+    ns.kubectl("patch", "service/web", "-p", json.dumps({"spec": {"selector": {sc.COLOR: "green"}}}))
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    assert sc.selectors(ns, "web") == ("green", "green")
+
+    table = ns.plugin("history", "service/web", check=True).stdout
+    assert "stage service/web-stage on green too (a swap was interrupted halfway)" in table
+    history = ns.plugin_json("history", "service/web")
+    assert (history["liveColor"], history["stageColor"], history["targetColor"]) == ("green", "green", "blue")
+
+    proc = ns.plugin("rollback", "service/web", "--wait", "--timeout", "60s")
+    assert proc.returncode == 0, proc.stderr
+    assert "routed from green to blue" in proc.stdout
+    assert sc.selectors(ns, "web") == ("blue", "green")
+    blue = pod_ips(ns, "blue")
+    ns.wait_until(lambda: sc.ready_endpoint_ips(ns, "web") == blue, "the primary's endpoints to list only blue pods")
+
+
 def test_green_on_stage_never_swapped_is_nothing_to_do(blue_live):
     ns = blue_live
     deploy_color(ns, "green", "2", "Succeeded")

@@ -7,6 +7,8 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+
 from tests import manifests
 from tests.scenarios import IDENTITY, wait_past_creation_second
 
@@ -130,6 +132,33 @@ def test_rollback_restores_the_config_the_restored_pods_read(ns):
     restored = template(ns)
     assert restored["spec"]["containers"][0]["image"] == "example.test/web:1"
     assert read_config(ns, restored) == {"app-config": "A", "app-secret": MARKERS[0]}
+
+
+@pytest.mark.parametrize("server_side", [False, True], ids=["client-side", "server-side"])
+def test_the_next_apply_of_restored_config_gives_exactly_its_manifest(ns, server_side):
+    """Release 1 applies k and keep, release 2 drops keep and fails; after the rollback restores keep, release 3's
+    apply (without keep) must remove it again, as it would have without the rollback: the restored objects carry
+    the good release's last-applied configuration, and its server-side field owner owns the restored keys."""
+    def apply_config(data: dict) -> None:
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        for obj in ({"kind": "ConfigMap", "data": data}, {"kind": "Secret", "type": "Opaque", "data": encoded}):
+            manifest = dict(obj, apiVersion="v1", metadata={"name": f"app-{obj['kind'].lower()}"})
+            ns.kubectl(*(["apply", "--server-side"] if server_side else ["apply"]), "-f", "-",
+                       input=json.dumps(manifest))
+
+    def live_config() -> tuple:
+        secret = ns.get("secret", "app-secret").get("data") or {}
+        return (ns.get("configmap", "app-configmap").get("data"),
+                {k: base64.b64decode(v).decode() for k, v in secret.items()})
+
+    apply_config({"k": "v1", "keep": "yes"})
+    deploy(ns, "web", "example.test/web:1", "Succeeded", config_map="app-configmap")
+    apply_config({"k": "v2"})
+    deploy(ns, "web", "example.test/web:2", "Failed", config_map="app-configmap")
+    plugin(ns, "rollback", "deployment/web", *IDENTITY)
+    assert live_config() == ({"k": "v1", "keep": "yes"},) * 2
+    apply_config({"k": "v3"})  # server-side: no conflict with the plugin's restore
+    assert live_config() == ({"k": "v3"},) * 2
 
 
 def test_rollback_repoint_leaves_the_live_objects_and_reads_the_snapshots(ns):

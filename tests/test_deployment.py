@@ -1,5 +1,6 @@
 """record, history and rollback of a Deployment, through `kubectl harness-rollback` on the real cluster."""
 
+import json
 
 import pytest
 
@@ -209,14 +210,49 @@ def test_history_table_marks_live_and_target(five):
     assert "rollbackTarget: 2" in yaml_out.stdout
 
 
-def test_annotations_on_the_deployment_manifest_are_read_from_the_replicaset(ns):
-    """A user may put the record in the manifest: the controller copies it onto the ReplicaSet."""
+def test_records_copied_from_the_deployment_manifest_are_still_read_with_a_warning(ns):
+    """Records once put in a manifest (or left on the Deployment by `kubectl rollout undo`) reach the ReplicaSet by
+    the controller's copy: history still reads them, and says the workload must not carry them."""
     record = {sc.STATUS: "Succeeded", "harness.io/workflow-id": "wf1", "harness.io/service-id": "svc",
               "harness.io/infra-id": "infra", "harness.io/cluster-name": "test-cluster"}
     ns.apply(manifests.deployment("web", "example.test/web:1", annotations=record))
     ns.rollout_status("deployment/web")
-    rev = ns.plugin_json("history", "deployment/web")["revisions"][0]
+    proc = ns.plugin("history", "deployment/web", "-o", "json", check=True)
+    rev = json.loads(proc.stdout)["revisions"][0]
     assert (rev["status"], rev["workflowId"]) == ("Succeeded", "wf1")
+    assert "warning: deployment/web carries harness.io/status, harness.io/workflow-id" in proc.stderr
+
+
+def test_record_refuses_a_deployment_whose_own_annotations_the_controller_would_copy_over_it(ns):
+    ns.apply(manifests.deployment("m", "example.test/m:1", annotations={"harness.io/workflow-id": "wfM"}))
+    ns.rollout_status("deployment/m")
+    proc = ns.plugin("record", "deployment/m", "--status", "Succeeded", *sc.IDENTITY)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "deployment/m carries harness.io/workflow-id in its own annotations" in proc.stderr
+    (rs,) = sc.replicasets(ns, "m")["m"]
+    assert sc.STATUS not in rs["metadata"]["annotations"]  # nothing recorded
+    # the fix it prints, as the on-call engineer copies it; then the record holds through the controller's syncs
+    command = proc.stderr[proc.stderr.index("kubectl annotate "):].split()
+    ns.kubectl(*command[1:])
+    ns.plugin("record", "deployment/m", "--status", "Succeeded", *sc.IDENTITY, check=True)
+    sc.resync(ns, "m")
+    (rs,) = sc.replicasets(ns, "m")["m"]
+    assert (rs["metadata"]["annotations"][sc.STATUS], rs["metadata"]["annotations"]["harness.io/workflow-id"]) == (
+        "Succeeded", "wf1")
+
+
+def test_rollback_refuses_a_deployment_carrying_a_release_number_it_would_stamp_on_the_target(ns):
+    for tag, status in (("1", "Succeeded"), ("2", "Failed")):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"), status,
+                             *sc.IDENTITY, "--release-number", tag)
+    ns.kubectl("annotate", "deployment/web", "harness.io/release-number=2")
+    for dry in ((), ("--dry-run",)):
+        proc = ns.plugin("rollback", "deployment/web", *dry)
+        assert proc.returncode == 1 and "carries harness.io/release-number" in proc.stderr, proc.stderr
+    assert sc.live_image(ns) == "example.test/web:2"
+    one = sc.rs_by_image(ns, "web")["example.test/web:1"]
+    assert one["metadata"]["annotations"]["harness.io/release-number"] == "1"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import List
 import pytest
 
 from tests import manifests
-from tests.scenarios import IDENTITY, PREFIX, STATUS
+from tests.scenarios import IDENTITY, PREFIX, STATUS, resync
 from tests.watching import (
     AUTO_ROLLBACK_AT,
     RECORDED_BY,
@@ -40,6 +40,21 @@ def test_watch_records_good_good_broken_and_rollback_finds_revision_2(ns, start_
         (3, "Failed"), (2, "Succeeded"), (1, "Succeeded")]
     result = ns.plugin_json("rollback", "deployment/web")
     assert result["changed"] and result["to"]["revision"] == 2
+
+
+def test_watch_takes_the_identity_defaults_of_the_workload_from_keys_the_records_never_use(ns, start_watch):
+    """harness.io/default-* on the Deployment (the controller copies them onto its ReplicaSets too, where nothing
+    reads them): the watcher's records carry that identity, and a pipeline's record on the same revision stays."""
+    start_watch()
+    defaults = {PREFIX + "default-workflow-id": "wfD", PREFIX + "default-service-id": "svcD"}
+    ns.apply(manifests.deployment("web", "example.test/web:1", annotations=defaults))
+    record = wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    assert (record[PREFIX + "workflow-id"], record[PREFIX + "service-id"]) == ("wfD", "svcD")
+    assert record[PREFIX + "infra-id"] == ns.name
+    ns.plugin("record", "deployment/web", "--status", "Failed", "--workflow-id", "wf1", *IDENTITY, check=True)
+    resync(ns, "web")
+    kept = record_of(ns, "web", "example.test/web:1")
+    assert (kept[STATUS], kept[PREFIX + "workflow-id"]) == ("Failed", "wf1")
 
 
 def test_pipeline_record_is_kept_while_watch_runs(ns, start_watch):

@@ -129,9 +129,11 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     layout = state.layout
     live, target = layout.live_color, state.target_color
     stage_name = layout.stage["metadata"]["name"]
-    if bluegreen.selector(layout.stage).get(bluegreen.COLOR_LABEL) == live:
-        return _complete_switch(kube, state, request)
     if target is None:
+        # The primary serves the last successful colour: if the stage selects it too, our own switch was
+        # interrupted after the primary's write, and only the stage is left to move.
+        if layout.half_switched:
+            return _complete_switch(kube, state, request)
         return Result(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
@@ -142,13 +144,17 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     for warning in owner.warnings:
         console.warn(warning)
     message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
+    if layout.half_switched:  # a swap to the failed colour died halfway: the stage already selects it
+        message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
+                   f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
         return Result(state, False, request.dry_run, message, owner)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run.server_side
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
     try:
-        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
+        if not layout.half_switched:
+            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
     except RollbackError as exc:
         if dry:
             raise
@@ -169,8 +175,8 @@ def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
 
 
 def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
-    """Both Services select the same colour: a switch was interrupted after the primary's write (a lost answer,
-    or a run that died). The primary is what serves traffic, so the stage moves to the other colour."""
+    """Both Services select the live colour, the last successful one: a switch was interrupted after the primary's
+    write (a lost answer, or a run that died). The primary serves the right colour, so the stage moves to the other."""
     layout = state.layout
     stage_name = layout.stage["metadata"]["name"]
     message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
@@ -200,17 +206,21 @@ def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: Ro
 
 def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
     """The target colour must be able to take the traffic: available replicas, and Ready pods behind the stage
-    Service (which selects that colour now)."""
+    Service when it selects that colour (after an interrupted swap no Service does: then its Ready pods)."""
     layout = state.layout
     deployment = layout.deployments[state.target_color]
     available = (deployment.get("status") or {}).get("availableReplicas") or 0
     stage_name = layout.stage["metadata"]["name"]
-    ready = bluegreen.ready_addresses(_endpoints(kube, stage_name))
+    if layout.stage_selects == state.target_color:
+        ready = bluegreen.ready_addresses(_endpoints(kube, stage_name))
+        behind = f"service/{stage_name} {len(ready)} ready endpoints"
+    else:
+        ready = [p for p in _target_pods(kube, state) if _pod_ready(p)]
+        behind = f"{len(ready)} ready pods"
     if available and ready:
         return
     problem = (f"the {state.target_color} colour cannot take the traffic: deployment/"
-               f"{deployment['metadata']['name']} has {available} available replicas and service/{stage_name} "
-               f"{len(ready)} ready endpoints")
+               f"{deployment['metadata']['name']} has {available} available replicas and {behind}")
     if not skip:
         raise RollbackError(f"{problem}; scale it up and wait for it, or pass --skip-ready-check")
     console.warn(f"{problem}; switching anyway because of --skip-ready-check: expect errors for its users")
@@ -238,7 +248,16 @@ def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> 
 
 
 def _pod_ips(kube: Kube, state: BlueGreenHistory) -> Set[Optional[str]]:
+    return {(p.get("status") or {}).get("podIP") for p in _target_pods(kube, state)}
+
+
+def _target_pods(kube: Kube, state: BlueGreenHistory) -> list:
+    """The pods the primary Service selects once routed to the target colour."""
     labels = dict(bluegreen.without_color(bluegreen.selector(state.layout.primary)))
     labels[bluegreen.COLOR_LABEL] = state.target_color
-    pods = kube.list(PODS, label_selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())))
-    return {(p.get("status") or {}).get("podIP") for p in pods}
+    return kube.list(PODS, label_selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+
+
+def _pod_ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

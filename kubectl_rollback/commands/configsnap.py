@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Tuple
 
-from kubectl_rollback import configrefs, console
+from kubectl_rollback import applied, configrefs, console
+from kubectl_rollback.commands import consistency
 from kubectl_rollback.configrefs import (
     Action,
     Change,
@@ -227,19 +228,36 @@ def _other_templates(kube: Kube, kind: WorkloadKind, name: str) -> Dict[str, dic
     return templates
 
 
-def apply(kube: Kube, config: Plan, dry_run: DryRun) -> None:
-    """Give each object the snapshot's content back (preconditioned update, or create if it is gone). Every write is
-    first sent with dryRun=All, so a denial (RBAC, quota, an immutable object) stops the rollback before any change."""
+def apply(kube: Kube, config: Plan, dry_run: DryRun) -> tuple:
+    """Give each object the snapshot's content back (preconditioned update, or create if it is gone), with the
+    bookkeeping of both apply modes (docs/apply-consistency.md): the last-applied configuration in the same write,
+    the content's field owners right after it. Every write is first sent with dryRun=All, so a denial (RBAC, quota,
+    an immutable object) stops the rollback before any change. Returns warnings (the restore itself stands)."""
     if not config.writes or not dry_run.sends_writes:
-        return
+        return ()
+    warnings: tuple = ()
     for server_dry_run in (True,) if dry_run.server_side else (True, False):
         for change in config.writes:
             ref, snapshot, live = change.ref, config.snapshots[change.ref], config.live[change.ref]
+            resource = resource_of(ref)
             if live is None:
-                kube.create(resource_of(ref), configrefs.recreated_object(ref, snapshot), dry_run=server_dry_run)
-            else:
-                kube.patch(resource_of(ref), ref.name, configrefs.restore_patch(live, snapshot),
-                           dry_run=server_dry_run)
+                kube.create(resource, configrefs.recreated_object(ref, snapshot), dry_run=server_dry_run)
+                continue
+            restored = kube.patch(resource, ref.name, configrefs.restore_patch(live, snapshot), dry_run=server_dry_run)
+            if not server_dry_run:
+                warnings += _hand_back(kube, ref, live, restored)
+    return warnings
+
+
+def _hand_back(kube: Kube, ref: ConfigRef, live: dict, restored: dict) -> tuple:
+    """The content keys the restore wrote now belong to the plugin's manager: give them to the manager that applied
+    the object server-side before, or its next apply conflicts with us (and leaves behind keys it no longer sets)."""
+    before = live["metadata"].get("managedFields") or []
+    return consistency.rewrite_managed_fields(
+        kube, resource_of(ref), restored,
+        lambda obj: applied.hand_over(obj["metadata"].get("managedFields") or [], before, configrefs.CONTENT_PATHS,
+                                      now_rfc3339()),
+        f"cannot hand the restored content of {ref.key} back to its manager")
 
 
 def restart(kube: Kube, kind: WorkloadKind, workload: dict, dry_run: DryRun) -> None:

@@ -3,12 +3,12 @@ set the last-applied configuration in the rollback's own write, then hand the te
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from kubectl_rollback import applied
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import Kube, retry_on_conflict
+from kubectl_rollback.kube import Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.workloads.base import WorkloadKind
 
@@ -33,31 +33,41 @@ def patch(plan: applied.Plan, patch_type: str, body: Any) -> Tuple[str, Any]:
 
 
 def restore_ownership(kube: Kube, kind: WorkloadKind, before: dict, after: dict, plan: applied.Plan) -> tuple:
-    """After the rollback's write (`after`, the server's answer): rewrite managedFields alone, preconditioned on the
-    resourceVersion, as client-go's csaupgrade does; on a conflict, from a fresh read. Returns the warning if it could
-    not (the rollback itself stands)."""
+    """After the rollback's write (`after`, the server's answer): the template's field owners back. Returns the
+    warning if it could not (the rollback itself stands)."""
+    if not plan.server_side:
+        return ()
+    name = after["metadata"]["name"]
+    return rewrite_managed_fields(
+        kube, kind.resource, after,
+        lambda obj: applied.managed_fields_after(obj["metadata"].get("managedFields") or [], plan,
+                                                 before["metadata"].get("managedFields") or [], now_rfc3339()),
+        f"cannot hand the template's fields of {kind.display(name)} back to their managers",
+    )
+
+
+def rewrite_managed_fields(kube: Kube, resource: Resource, after: dict,
+                           wanted: Callable[[dict], Optional[list]], what: str) -> tuple:
+    """Rewrite managedFields alone (`wanted(object)`, None: nothing to do), preconditioned on the resourceVersion, as
+    client-go's csaupgrade does; starting from `after` (the answer of our write), on a conflict from a fresh read.
+    Returns the warning if it could not."""
     name = after["metadata"]["name"]
     current: dict = {"object": after}
 
     def attempt() -> None:
-        obj = current["object"] or kube.get(kind.resource, name)
+        obj = current["object"] or kube.get(resource, name)
         current["object"] = None  # a retry starts from a fresh read
-        fields = applied.managed_fields_after(
-            obj["metadata"].get("managedFields") or [], plan, before["metadata"].get("managedFields") or [],
-            now_rfc3339(),
-        )
+        fields = wanted(obj)
         if fields is None:
             return
         ops = [
             {"op": "replace", "path": "/metadata/resourceVersion", "value": obj["metadata"]["resourceVersion"]},
             {"op": "replace", "path": "/metadata/managedFields", "value": fields},
         ]
-        kube.patch(kind.resource, name, ops, "json")
+        kube.patch(resource, name, ops, "json")
 
-    if not plan.server_side:
-        return ()
     try:
-        retry_on_conflict(attempt, f"cannot hand the template's fields of {kind.display(name)} back to their managers")
+        retry_on_conflict(attempt, what)
     except RollbackError as exc:
         return (f"rolled back, but the next server-side apply may conflict: {exc.message}",)
     return ()

@@ -43,6 +43,7 @@ class Result(Printed):
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
+    kind.refuse_record_keys(workload)  # the controller would overwrite the record with them (docs/annotations.md)
     revision = _live_revision(kube, kind, workload)
     if not request.follow:
         assert request.status is not None  # the CLI requires exactly one of --status and --follow

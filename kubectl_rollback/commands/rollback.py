@@ -66,6 +66,9 @@ class WorkloadTarget(Target):
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
         loaded = history.load(kube, self.kind, self.name, request.flags)
+        carried = self.kind.carried_record_keys(loaded.workload)
+        if carried is not None:  # the records shown may be the workload's copies, not what was recorded
+            console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
@@ -162,7 +165,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
                       config=config.changes, gitops=owner)
-    configsnap.apply(kube, config, request.dry_run)
+    warnings += configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
     plan = consistency.prepare(kind, state.workload, target)
@@ -189,8 +192,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
                     request: RollbackRequest) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
-    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
+    (not paused), carries no record keys its controller would copy over the records (docs/annotations.md), and its
+    GitOps owner (docs/gitops.md) is refused, paused or warned about."""
     kind.check_can_roll_back(state.workload)
+    kind.refuse_record_keys(state.workload)
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 
@@ -306,7 +311,7 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
                  config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard, race: Race) -> Result:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
-    configsnap.apply(kube, config, request.dry_run)
+    warnings += configsnap.apply(kube, config, request.dry_run)
     changes = config.changes if config.writes else race.restored_config or ()
     if request.dry_run is DryRun.NONE:
         race.restored_config = changes

@@ -17,12 +17,9 @@ from typing import Callable, Mapping, Optional
 from kubectl_rollback.decide import Revision, merge_identity
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import (
-    CLUSTER_NAME,
-    INFRA_ID,
+    PREFIX,
     RECORDED_BY,
-    SERVICE_ID,
     STATUS,
-    WORKFLOW_ID,
     Identity,
     Record,
     Status,
@@ -36,6 +33,10 @@ WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
 AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back when its live revision fails
 AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when the watcher acted on it (once)
 DEFAULT_WORKFLOW = "watch"
+# On a workload: the identity of its revisions that carry none. Not the record keys themselves, which the
+# controllers would copy onto the revisions, over the records there (docs/annotations.md).
+DEFAULT_PREFIX = PREFIX + "default-"
+IDENTITY_FIELDS = ("workflow_id", "service_id", "infra_id", "cluster_name")
 
 
 class Action(enum.Enum):
@@ -125,13 +126,13 @@ def still_failed_untouched(annotations: Mapping[str, str]) -> bool:
 
 
 def manifest_record(annotations: Mapping[str, str]) -> Record:
-    """The identity a manifest put on the workload itself (harness.io/workflow-id, ... in its metadata)."""
-    def value(key: str) -> Optional[str]:
-        text = annotations.get(key)
+    """The identity a manifest put on the workload itself (harness.io/default-workflow-id, ... in its metadata)."""
+    def value(field: str) -> Optional[str]:
+        text = annotations.get(DEFAULT_PREFIX + field.replace("_", "-"))
         return text.strip() or None if isinstance(text, str) else None
 
-    return Record(workflow_id=value(WORKFLOW_ID), service_id=value(SERVICE_ID), infra_id=value(INFRA_ID),
-                  cluster_name=value(CLUSTER_NAME))
+    return Record(workflow_id=value("workflow_id"), service_id=value("service_id"), infra_id=value("infra_id"),
+                  cluster_name=value("cluster_name"))
 
 
 def _outcome(workload: Workload) -> Optional[tuple]:
@@ -176,6 +177,6 @@ def identity_for(workload: Workload, settings: Settings) -> Identity:
     default = IdentityFlags(DEFAULT_WORKFLOW, workload.name, workload.namespace, settings.cluster_name)
     merged = IdentityFlags(
         *(getattr(carried, field) or getattr(manifest, field) or getattr(flags, field) or getattr(default, field)
-          for field in ("workflow_id", "service_id", "infra_id", "cluster_name"))
+          for field in IDENTITY_FIELDS)
     )
     return merge_identity(merged, workload.namespace, None, settings.cluster_name)

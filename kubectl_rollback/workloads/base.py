@@ -8,14 +8,20 @@ import copy
 import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Optional
 
-from kubectl_rollback import console
+from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import Kube, Resource, retry_on_conflict
-from kubectl_rollback.records import parse_record
+from kubectl_rollback.records import RECORD_KEYS, parse_record
 
 POLL_SECONDS = 0.5
 CHANGE_CAUSE = "kubernetes.io/change-cause"
+# What `record` writes on a revision object: a record and what rollback restores from it. The controllers copy a
+# workload's annotations onto its revisions, skipping only their own keys (the deployment controller's
+# annotationsToSkip: last-applied-configuration, revision, revision-history, desired-replicas, max-replicas,
+# rollback-to), so none of these may be on the workload.
+REVISION_KEYS = RECORD_KEYS + (applied.APPLIED_TEMPLATE, applied.TEMPLATE_OWNERS, configrefs.SNAPSHOTS,
+                               configrefs.SNAPSHOT_NOTE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,7 @@ class WorkloadKind:
     aliases: ClassVar[tuple]  # every spelling kubectl accepts: deploy, deployments, deployments.apps, ...
     resource: ClassVar[Resource]
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
+    copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -75,6 +82,25 @@ class WorkloadKind:
 
     def display(self, name: str) -> str:
         return f"{self.name}/{name}"
+
+    def carried_record_keys(self, workload: dict) -> Optional[str]:
+        """What is wrong when the workload itself carries keys of a record (its controller copies them onto its
+        revisions, over the records there), or None."""
+        annotations = workload["metadata"].get("annotations") or {}
+        carried = [key for key in REVISION_KEYS if key in annotations]
+        if not carried:
+            return None
+        meta = workload["metadata"]
+        display = self.display(meta["name"])
+        return (f"{display} carries {', '.join(carried)} in its own annotations, and {self.copies}, over the "
+                f"records there; take them off the workload and its manifest: kubectl annotate {display} -n "
+                f"{meta.get('namespace', '')} " + " ".join(f"{key}-" for key in carried))
+
+    def refuse_record_keys(self, workload: dict) -> None:
+        """Before writing a record or rolling back: nothing we write would stay as written."""
+        problem = self.carried_record_keys(workload)
+        if problem is not None:
+            raise RollbackError(f"refusing to write: {problem}")
 
     def get(self, kube: Kube, name: str) -> dict:
         return kube.get(self.resource, name)

@@ -11,6 +11,8 @@ class DaemonSetKind(ControllerRevisionKind):
     name = "daemonset"
     aliases = ("daemonset", "daemonsets", "ds", "daemonset.apps", "daemonsets.apps")
     resource = DAEMONSETS
+    # daemon/update.go: snapshot creates each ControllerRevision with Annotations: ds.Annotations
+    copies = "the daemonset controller copies a DaemonSet's annotations onto each ControllerRevision it creates"
 
     def rollout_state(self, workload: dict, revision: str) -> RolloutState:
         """kubectl's `rollout status` rules for a DaemonSet: as kubectl, an OnDelete DaemonSet is done at once (its

@@ -27,6 +27,9 @@ class DeploymentKind(WorkloadKind):
     aliases = ("deployment", "deployments", "deploy", "deployment.apps", "deployments.apps")
     resource = DEPLOYMENTS
     revision_resource = REPLICASETS
+    # deployment/util: copyDeploymentAnnotationsToReplicaSet, at every sync (and `kubectl rollout undo` copies a
+    # ReplicaSet's annotations, records included, onto the Deployment)
+    copies = "the deployment controller copies a Deployment's annotations onto its live ReplicaSet at every sync"
 
     def comparable(self, template: Any) -> Any:
         return without_hash_label(template, HASH_LABEL)

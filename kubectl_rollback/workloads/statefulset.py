@@ -13,6 +13,8 @@ class StatefulSetKind(ControllerRevisionKind):
     name = "statefulset"
     aliases = ("statefulset", "statefulsets", "sts", "statefulset.apps", "statefulsets.apps")
     resource = STATEFULSETS
+    # statefulset/stateful_set_utils.go: newRevision copies set.Annotations onto each new ControllerRevision
+    copies = "the statefulset controller copies a StatefulSet's annotations onto each ControllerRevision it creates"
 
     def is_live(self, workload: dict, obj: dict, template: Any, current: Any) -> bool:
         status = workload.get("status") or {}

@@ -106,6 +106,19 @@ def test_without_recorded_owners_the_plugin_hands_its_template_fields_to_the_one
     assert any("recorded without its field owners" in note for note in plan.notes)
 
 
+def test_restored_config_keys_go_to_the_one_manager_that_applied_the_content_before():
+    data = ("f:data",)
+    before = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+               "fieldsV1": {"f:data": {"f:k": {}}}}]
+    after_restore = before + [{"manager": applied.PLUGIN_MANAGER, "operation": "Update", "apiVersion": "v1",
+                               "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k": {}, "f:keep": {}}}}]
+    assert applied.hand_over(after_restore, before, (data, ("f:binaryData",)), "t") == [
+        dict(before[0], fieldsV1={"f:data": {"f:k": {}, "f:keep": {}}})]
+    # nobody applied it server-side (client-side apply or kubectl create): ownership stays as the server set it
+    updater = [dict(before[0], operation="Update", manager="kubectl-client-side-apply")]
+    assert applied.hand_over(updater + after_restore[1:], updater, (data,), "t") is None
+
+
 def test_already_consistent_ownership_needs_no_write():
     owners = [{"manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "fields": FIELDS_1}]
     managed = [entry("kubectl", "Apply", FIELDS_1, REPLICAS)]

@@ -6,7 +6,7 @@ import pytest
 from kubectl_rollback import bluegreen
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError, UsageError
-from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, EVENTS, SERVICES
+from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, EVENTS, PODS, SERVICES
 from kubectl_rollback.records import ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, InfraMapping, Record, Status
 from tests.fakekube import add_deployment, recorded
 from tests.unit.entry_points import FLAGS, rollback_service, service_history
@@ -133,6 +133,36 @@ def test_an_interrupted_switch_is_completed(pair):
     result = rollback_service(pair, "web", FLAGS)
     assert result.changed and "completed the interrupted switch (stage now green)" in result.message
     assert colours(pair) == ("blue", "green")
+
+
+def half_swapped(fake, blue_ready):
+    """A swap to green that died after the primary's write: both Services select green, which is recorded Failed;
+    no Service selects blue, whose pod is Ready or not."""
+    fake.server.patch(SERVICES, "ns", "web-stage", {"spec": {"selector": {COLOR: "green"}}})
+    ready = {"type": "Ready", "status": "True" if blue_ready else "False"}
+    fake.server.create(PODS, "ns", {"metadata": {"name": "web-blue-1", "labels": {"app": "web", COLOR: "blue"}},
+                                    "status": {"podIP": "192.0.2.11", "conditions": [ready]}})
+    return fake
+
+
+def test_a_half_swap_to_a_failed_colour_routes_the_primary_to_the_good_one(pair):
+    half_swapped(pair, blue_ready=True)
+    state = service_history(pair, "web", FLAGS)
+    assert (state.layout.live_color, state.layout.stage_selects, state.target_color) == ("green", "green", "blue")
+    result = rollback_service(pair, "web", FLAGS)
+    assert result.changed and result.message == ("service/web routed from green to blue (stage service/web-stage "
+                                                  "already on green: a swap to green had been interrupted)")
+    assert colours(pair) == ("blue", "green")
+    assert [c.name for c in pair.writes(SERVICES)] == ["web"]  # the stage already selects the failed colour
+    assert audit(pair) == {ROLLED_BACK_FROM: "green", ROLLED_BACK_TO: "blue"}
+
+
+def test_a_half_swap_checks_the_good_colour_s_own_pods_since_no_service_selects_them(pair):
+    half_swapped(pair, blue_ready=False)
+    with pytest.raises(RollbackError) as refused:
+        rollback_service(pair, "web", FLAGS)
+    assert "deployment/web-blue has 1 available replicas and 0 ready pods" in refused.value.message
+    assert pair.writes() == [] and colours(pair) == ("green", "green")
 
 
 def test_a_switch_made_by_another_client_meanwhile_leaves_nothing_to_do(pair):

@@ -134,6 +134,39 @@ def test_restore_patch_sets_changed_keys_removes_extra_ones_and_is_preconditione
         "apiVersion": "v1", "kind": CM, "metadata": {"name": "c"}, **snapshot}
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def applied_object(data: dict, rv: str = "7") -> dict:
+    manifest = {"apiVersion": "v1", "kind": CM, "metadata": {"name": "c", "labels": {"app": "web"}}, "data": data}
+    return {"metadata": {"resourceVersion": rv, "annotations": {LAST_APPLIED: json.dumps(manifest)}}, "data": data}
+
+
+def test_a_snapshot_keeps_the_content_its_original_was_applied_with():
+    owner = configrefs.owner_reference("ReplicaSet", "web-1", "u1")
+    good = configrefs.snapshot_object(ConfigRef(CM, "c"), applied_object({"k": "v1", "keep": "yes"}), "c-snap", owner)
+    assert json.loads(good["metadata"]["annotations"][configrefs.APPLIED_CONFIG]) == {"data": {"k": "v1",
+                                                                                               "keep": "yes"}}
+    never_applied = configrefs.snapshot_object(ConfigRef(CM, "c"), {"data": {"k": "v1"}}, "c-snap", owner)
+    assert configrefs.APPLIED_CONFIG not in never_applied["metadata"]["annotations"]
+
+
+def test_restore_gives_the_live_object_the_good_release_s_last_applied_content_and_keeps_its_metadata():
+    owner = configrefs.owner_reference("ReplicaSet", "web-1", "u1")
+    snapshot = configrefs.snapshot_object(ConfigRef(CM, "c"), applied_object({"k": "v1", "keep": "yes"}), "s", owner)
+    live = applied_object({"k": "v2"}, rv="9")
+    patch = configrefs.restore_patch(live, snapshot)
+    restored = json.loads(patch["metadata"]["annotations"][LAST_APPLIED])
+    assert restored["data"] == {"k": "v1", "keep": "yes"} and restored["metadata"]["labels"] == {"app": "web"}
+    assert patch["data"] == {"k": "v1", "keep": "yes"} and patch["metadata"]["resourceVersion"] == "9"
+    # a snapshot taken before the applied content was kept: its own content stands for it
+    older = {k: v for k, v in snapshot.items() if k != "metadata"}
+    older["metadata"] = {"annotations": {configrefs.SNAPSHOT_OF: "ConfigMap/c"}}
+    assert json.loads(configrefs.restored_last_applied(live, older))["data"] == {"k": "v1", "keep": "yes"}
+    # never applied client-side: no last-applied configuration is added
+    assert configrefs.restored_last_applied({"metadata": {}, "data": {"k": "v2"}}, snapshot) is None
+
+
 def test_users_are_the_other_workloads_that_read_an_object():
     others = {"deployment/b": template(), "deployment/a": {"spec": {"volumes": [{"configMap": {"name": "cfg"}}]}}}
     assert configrefs.users(others, [ConfigRef(CM, "cfg"), ConfigRef(CM, "nobody")]) == {

@@ -5,9 +5,9 @@ import pytest
 
 from kubectl_rollback.commands import record
 from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import REPLICASETS
+from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags, RecordRequest
-from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, Status, now_rfc3339
+from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID, Status, now_rfc3339
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import add_deployment, recorded
 
@@ -51,3 +51,18 @@ def test_without_a_rollback_the_retry_writes_the_record(fake, restored):
                 resource=REPLICASETS, name="web-h2")
     record_failed(fake)
     assert fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"][STATUS] == "Failed"
+
+
+def test_a_workload_carrying_record_keys_is_refused_and_nothing_is_written(fake):
+    """The deployment controller copies the Deployment's annotations onto its live ReplicaSet at every sync, so a
+    record written there would be overwritten by them a moment later."""
+    add_deployment(fake, "web", ["img:1"], annotations=[recorded("Succeeded")])
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"metadata": {"annotations": {WORKFLOW_ID: "wfM"}}})
+    with pytest.raises(RollbackError) as refused:
+        record.run(fake, DEPLOYMENT, "web", RecordRequest(IdentityFlags("wf1", "svc", "infra"), Status.FAILED))
+    assert refused.value.message == (
+        "refusing to write: deployment/web carries harness.io/workflow-id in its own annotations, and the deployment "
+        "controller copies a Deployment's annotations onto its live ReplicaSet at every sync, over the records "
+        "there; take them off the workload and its manifest: kubectl annotate deployment/web -n ns "
+        "harness.io/workflow-id-")
+    assert fake.writes() == []

@@ -6,6 +6,7 @@ from kubectl_rollback.errors import ConflictError, NoTargetError, RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
 from kubectl_rollback.workloads.deployment import DeploymentKind
+from kubectl_rollback.workloads.statefulset import StatefulSetKind
 from tests.fakekube import add_deployment, pod_template, recorded
 from tests.unit.entry_points import FLAGS, rollback_workload
 
@@ -186,3 +187,22 @@ def test_a_rollback_reads_the_revisions_once(fake, web):
     reads = [(c.verb, c.resource.plural) for c in fake.calls[before:] if c.verb in ("get", "list")]
     # kubectl rollout undo reads the same: the Deployment and its ReplicaSets; the plugin adds the canary check
     assert reads == [("get", "deployments"), ("list", "replicasets"), ("get", "deployments")], reads
+
+
+@pytest.mark.parametrize("mode", ["none", "client", "server"])
+def test_a_deployment_carrying_record_keys_is_not_rolled_back_even_in_a_dry_run(fake, web, mode):
+    """`kubectl rollout undo` copies a ReplicaSet's record onto the Deployment; the controller would then copy it
+    onto the revision the rollback restores, over its own record."""
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"metadata": {"annotations": {STATUS: "Failed"}}})
+    with pytest.raises(RollbackError, match=r"^refusing to write: deployment/web carries harness.io/status in its "
+                                            r"own annotations.* deployment/web -n ns harness.io/status-$"):
+        rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode=mode)
+    assert fake.writes() == []
+
+
+def test_the_controllers_of_controllerrevisions_copy_the_annotations_when_they_create_one():
+    sts = {"metadata": {"name": "db", "namespace": "ns", "annotations": {"harness.io/config-snapshots": "{}"}}}
+    problem = StatefulSetKind().carried_record_keys(sts)
+    assert problem is not None and "annotations onto each ControllerRevision it creates" in problem
+    assert StatefulSetKind().carried_record_keys({"metadata": {"name": "db", "annotations": {
+        "harness.io/default-workflow-id": "wf1", "harness.io/auto-rollback": "true"}}}) is None

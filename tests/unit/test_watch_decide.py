@@ -60,7 +60,8 @@ def test_an_unrecorded_revision_is_claimed_with_the_rollouts_state_and_the_defau
 
 def test_identity_comes_from_the_revision_then_the_manifest_then_the_flags_then_the_default():
     carried = {"harness.io/workflow-id": "from-rs"}  # keys without a status: e.g. copied from the Deployment
-    manifest = {"harness.io/workflow-id": "from-manifest", "harness.io/service-id": "svc-manifest"}
+    manifest = {"harness.io/default-workflow-id": "from-manifest", "harness.io/default-service-id": "svc-manifest",
+                "harness.io/infra-id": "a record key: not the watcher's default"}
     settings = decide.Settings(IdentityFlags(service_id="svc-flag", infra_id="infra-flag"), "ctx", 60, False)
     decision = decide.decide(workload(carried, workload_annotations=manifest), settings, NOW)
     assert decision.annotations is not None

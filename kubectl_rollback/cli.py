@@ -402,8 +402,14 @@ def rollback(
     to_revision: Annotated[
         Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
     ] = None,
+    release_number: Annotated[
+        Optional[int],
+        typer.Option("--release-number", help="--harness-release: roll back release N, as Harness does when its "
+                     "deploy step passes N: to the newest Succeeded release older than N."),
+    ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed.")
+        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed; with "
+                           "--harness-release, roll back although the newest release Succeeded.")
     ] = False,
     dry_run: Annotated[
         Optional[str],
@@ -467,6 +473,7 @@ def rollback(
     request = RollbackRequest(
         flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
+        release_number=release_number,
         force=force,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,

@@ -27,6 +27,8 @@ class Target(abc.ABC):
         numbers: the targets of many workloads (or of a Service) refuse --to-revision."""
         if request.to_revision is not None:
             raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
+        if request.release_number is not None:
+            raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
 
     @abc.abstractmethod
     def history(self, kube: Kube, request: HistoryRequest) -> Result:

@@ -108,7 +108,8 @@ ReleaseName = Annotated[
 HarnessRelease = Annotated[
     Optional[str],
     typer.Option("--harness-release", help="Harness's own release history of release R, found as Harness finds it: "
-                 "declarative release Secrets harness.release.R.<n>, else Secret R, else ConfigMap R (read-only)."),
+                 "declarative release Secrets harness.release.R.<n> (while one Succeeded), else Secret R, else "
+                 "ConfigMap R."),
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]

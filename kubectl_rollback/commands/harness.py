@@ -1,8 +1,9 @@
 """Harness's own release history (`--harness-release R`), found as Harness finds it and rolled back as Harness's
-rollback would: read-only towards Harness's objects, which are never written.
+rollback would, followed by Harness's own book-keeping on its objects (nothing else of them is written).
 
-Lookup (harness-behaviour.md §2, re-checked): the declarative release Secrets `harness.release.R.<n>` when any exist;
-else Secret R; else ConfigMap R. The source used is named, and any other source present is reported as stale.
+Lookup (harness-behaviour.md §2, re-checked): the declarative release Secrets `harness.release.R.<n>` when any exist
+(and one Succeeded: else Harness falls back to the legacy history); else Secret R; else ConfigMap R. The source used
+is named with why, and any other source present is reported as stale.
 
 Rollback, by what the history holds:
 - Blue/Green releases (`bgEnvironment`): the primary/stage Service selector swap of commands/bluegreen.py, towards the
@@ -10,6 +11,8 @@ Rollback, by what the history holds:
 - declarative releases: every stored manifest of the target release re-applied (harness_declarative);
 - legacy releases: each native workload undone to the revision the target recorded, and its custom workloads
   re-applied from their stored specs.
+Then, but for Blue/Green, the book-keeping (§4.2 step 8, §4.3 step 9'): the current release marked Failed, and the
+target's revisions renumbered as `rollout undo` renumbered them, so that Harness's next rollback finds them.
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ class HarnessRollback(release.ReleaseRollback):
 
 @dataclasses.dataclass(frozen=True)
 class HarnessTarget(Target):
-    """--harness-release R: Harness's own release history, read-only."""
+    """--harness-release R: Harness's own release history, rolled back as Harness's rollback would."""
 
     name: str
 

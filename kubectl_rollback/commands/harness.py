@@ -120,9 +120,7 @@ class HarnessTarget(Target):
 
     name: str
 
-    def validate(self, request: RollbackRequest) -> None:
-        """--release-number is this target's own; --to-revision is refused as for every target of many workloads."""
-        super().validate(dataclasses.replace(request, release_number=None))
+    takes_release_number = True
 
     def history(self, kube: Kube, request: HistoryRequest) -> HarnessHistory:
         return load(kube, self.name)

@@ -399,11 +399,14 @@ def test_a_newest_release_that_succeeded_is_no_target_unless_asked_for(fake):
     assert stored_releases(fake) == [(2, "Failed", [2]), (1, "Succeeded", [3])]
 
 
-def test_release_number_belongs_to_harness_release_only():
-    from kubectl_rollback.commands.release import ReleaseTarget
+@pytest.mark.parametrize("selected", ["deployment/web", "service/web", "--release-name"])
+def test_release_number_belongs_to_harness_release_only(selected):
+    from kubectl_rollback.targets import select
 
+    target = select(None, "r", None) if selected == "--release-name" else select(selected, None, None)
     with pytest.raises(UsageError, match="--release-number names a release of Harness's own history"):
-        ReleaseTarget("r").validate(RollbackRequest(release_number=2))
+        target.validate(RollbackRequest(release_number=2))
+    select(None, None, "r").validate(RollbackRequest(release_number=2))  # its own
     with pytest.raises(UsageError, match="--release-number must be a positive"):
         RollbackRequest(release_number=0).validate()
 

@@ -323,7 +323,8 @@ def _write_history(kube: Kube, origin: Origin, failed: Optional[int], target: Op
         except ConflictError:
             continue  # Harness (or another rollback) wrote it since we read it: read it again
         except RollbackError as exc:
-            return HistoryWrite(_display(origin), f"not updated: {exc.message}", failed=True)
+            return HistoryWrite(_display(origin), f"not updated: {exc.message} (then run the same rollback again: "
+                                "it finds the workloads rolled back and writes only this)", failed=True)
     return HistoryWrite(_display(origin), f"not updated: it changed {HISTORY_WRITE_ATTEMPTS} times while we wrote it",
                         failed=True)
 

@@ -1,7 +1,8 @@
 """--harness-release against the real control plane and kubectl, with Harness's history in the bytes Harness writes
 (tests/harness_fixtures.py): legacy (plain / gzip ConfigMap / gzip Secret), Secret R beside a stale ConfigMap R,
 declarative releases (alone, and after legacy with the ConfigMap frozen), Blue/Green, custom workloads only, and
-workload names a YAML 1.1 reader would mangle. Harness's own objects are never written."""
+workload names a YAML 1.1 reader would mangle; Harness's skip rule (newest release Succeeded), its fall-back to the
+legacy history, and its book-keeping after our rollback, which keeps its next `rollout undo --to-revision` working."""
 
 from __future__ import annotations
 

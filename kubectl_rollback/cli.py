@@ -109,7 +109,8 @@ ReleaseName = Annotated[
 HarnessRelease = Annotated[
     Optional[str],
     typer.Option("--harness-release", help="Harness's own release history of release R, found as Harness finds it: "
-                 "declarative release Secrets harness.release.R.<n>, else Secret R, else ConfigMap R (read-only)."),
+                 "declarative release Secrets harness.release.R.<n> (while one Succeeded), else Secret R, else "
+                 "ConfigMap R."),
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
@@ -403,8 +404,14 @@ def rollback(
     to_revision: Annotated[
         Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
     ] = None,
+    release_number: Annotated[
+        Optional[int],
+        typer.Option("--release-number", help="--harness-release: roll back release N, as Harness does when its "
+                     "deploy step passes N: to the newest Succeeded release older than N."),
+    ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed.")
+        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed; with "
+                           "--harness-release, roll back although the newest release Succeeded.")
     ] = False,
     dry_run: Annotated[
         Optional[str],
@@ -468,6 +475,7 @@ def rollback(
     request = RollbackRequest(
         flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
+        release_number=release_number,
         force=force,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,

@@ -21,7 +21,8 @@ APPLICATIONS = Resource("argoproj.io", "v1alpha1", "applications", "Application"
 KUSTOMIZATIONS = Resource(FLUX_KUSTOMIZE, "v1", "kustomizations", "Kustomization")
 HELMRELEASES = Resource(FLUX_HELM, "v2", "helmreleases", "HelmRelease")
 
-SELF_HEAL = ("spec", "syncPolicy", "automated", "selfHeal")
+AUTOMATED = ("spec", "syncPolicy", "automated")
+SELF_HEAL = AUTOMATED + ("selfHeal",)
 SUSPEND = ("spec", "suspend")
 
 
@@ -88,9 +89,13 @@ class Assessment:
 
 def assess(owner: Owner, obj: dict) -> Assessment:
     if owner.resource is APPLICATIONS:
-        automated = _get(obj, ("spec", "syncPolicy", "automated"))
-        if automated is None:
+        # Argo CD's SyncPolicy.IsAutomatedSyncEnabled: `automated` present and its `enabled` (a *bool) nil or true;
+        # self-heal (SyncPolicyAutomated.GetSelfHeal) acts only under it.
+        automated = _get(obj, AUTOMATED)
+        if not isinstance(automated, dict):
             return Assessment(False, "auto-sync is off")
+        if automated.get("enabled") is False:
+            return Assessment(False, "auto-sync is off: automated.enabled is false")
         if _get(obj, SELF_HEAL) is True:
             return Assessment(True, "auto-sync with self-heal is on")
         return Assessment(False, "self-heal is off (auto-sync puts Git's template back at the next Git change)")

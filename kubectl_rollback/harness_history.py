@@ -21,8 +21,9 @@ import contextvars
 import dataclasses
 import functools
 import re
+import struct
 import zlib
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import yaml
 
@@ -69,6 +70,15 @@ BG_ENVIRONMENT_LABEL = "harness.io/bg-environment"
 
 
 @dataclasses.dataclass(frozen=True)
+class Origin:
+    """The object a release is stored in: what Harness's book-keeping after a rollback writes."""
+
+    kind: str  # ConfigMap or Secret
+    name: str
+    declarative: bool  # a release Secret (its status is a label) rather than a legacy history (status in its YAML)
+
+
+@dataclasses.dataclass(frozen=True)
 class ManagedWorkload:
     kind: str
     name: str
@@ -87,6 +97,7 @@ class Release:
     # customWorkloads specs of a legacy one.
     specs: tuple = ()
     bg_environment: Optional[str] = None  # primary | stage: a Blue/Green release
+    origin: Optional[Origin] = dataclasses.field(default=None, compare=False)  # where it is stored
 
     @property
     def native_workloads(self) -> tuple:
@@ -99,6 +110,7 @@ class ReleaseHistory:
     releases: tuple  # of Release, newest first as stored
     warnings: tuple  # of str: what was skipped or guessed while parsing
     kind: str = LEGACY  # LEGACY or DECLARATIVE
+    why: str = ""  # why Harness reads this source (set by the lookup)
 
     @property
     def is_blue_green(self) -> bool:
@@ -139,14 +151,24 @@ def _parse_history(object_kind: str, object_name: str, data: Any, is_secret: boo
     if raw is None or raw == "":
         # Harness treats a missing or empty value as "no history yet" (§4.2 step 1), not as corruption.
         return ReleaseHistory(source, (), (f"{_FIELD} is missing or empty: no release history",))
+    text, _ = _decode(source, raw, data, is_secret)
+    # Specs stored inside the history (customWorkloads) are manifests: they are read again with a manifest's types.
+    history = _history_from_document(source, _load_yaml(source, text),
+                                     lambda: _load_yaml(source, text, _ManifestLoader))
+    origin = Origin(object_kind, object_name, declarative=False)
+    return dataclasses.replace(history, releases=tuple(dataclasses.replace(r, origin=origin)
+                                                       for r in history.releases))
+
+
+def _decode(source: str, raw: Any, data: dict, is_secret: bool) -> Tuple[str, Optional[int]]:
+    """The history's YAML text, and the wbits of the compression it was stored with (None: plain)."""
     payload = _read_value(source, HISTORY_KEY, raw, is_secret)
+    wbits = None
     if _is_compressed(source, data.get(COMPRESSED_FLAG_KEY), is_secret):
         # A Secret's value is already the compressed bytes; a ConfigMap can only hold text, so it adds base64.
         blob = payload if isinstance(payload, bytes) else _b64decode(source, HISTORY_KEY, payload)
-        payload = _inflate(source, blob)
-    text = _utf8(source, payload)
-    # Specs stored inside the history (customWorkloads) are manifests: they are read again with a manifest's types.
-    return _history_from_document(source, _load_yaml(source, text), lambda: _load_yaml(source, text, _ManifestLoader))
+        payload, wbits = _inflate_detecting(source, blob)
+    return _utf8(source, payload), wbits
 
 
 def parse_declarative(release_name: str, secrets: List[dict]) -> ReleaseHistory:
@@ -194,6 +216,7 @@ def _declarative_release(secret: dict, warnings: List[str]) -> Optional[Release]
         resources=tuple(_resource_id(_manifest_ref(m)) for m in objects),
         specs=objects,
         bg_environment=labels.get(BG_ENVIRONMENT_LABEL) or None,
+        origin=Origin("Secret", str(name), declarative=True),
     )
 
 
@@ -214,13 +237,14 @@ def _manifest_workload(manifest: dict) -> Optional[ManagedWorkload]:
                            custom=manifest["kind"] not in NATIVE_WORKLOAD_KINDS)
 
 
-def plan_rollback(history: ReleaseHistory) -> HarnessPlan:
-    """The release to roll back to, chosen as Harness's Rolling Rollback does when given no release number.
+def plan_rollback(history: ReleaseHistory, release_number: Optional[int] = None, force: bool = False) -> HarnessPlan:
+    """The release to roll back to, chosen as Harness's Rolling Rollback does (§4.2 steps 1-4).
 
-    Harness skips when the newest release Succeeded ("No failed release found"); a manual tool is asked for exactly
-    that case, so it goes on to the previous Succeeded release and says so in `reason`. Every case where Harness
-    would silently do nothing raises NoTargetError instead. A declarative release is re-applied whole, so there what
-    counts is that the target stored manifests, not that it names a workload.
+    Given the number of the release to roll back (`release_number`, as Harness's deploy step passes it), the target is
+    the newest Succeeded release older than it. Without one, Harness skips when the newest release Succeeded ("No
+    failed release found"): so does this, unless `force`, which goes on to the previous Succeeded release. Every case
+    where Harness would silently do nothing raises NoTargetError instead. A declarative release is re-applied whole,
+    so there what counts is that the target stored manifests, not that it names a workload.
     """
     if not history.releases:
         raise NoTargetError(f"{history.source}: no release history found")
@@ -228,24 +252,155 @@ def plan_rollback(history: ReleaseHistory) -> HarnessPlan:
     current = history.releases[0]
     if not current.workloads and not declarative:
         raise NoTargetError(f"{history.source}: no managed workload found in release {current.number}")
-    target = next((r for r in history.releases if r.number < current.number and r.status == SUCCEEDED), None)
+    if release_number is None and current.status == SUCCEEDED and not force:
+        raise NoTargetError(
+            f'{history.source}: the newest release {current.number} Succeeded, so Harness\'s Rolling Rollback skips '
+            f'("No failed release found"); to roll it back anyway, pass --release-number {current.number} or --force'
+        )
+    below = current.number if release_number is None else min(release_number, current.number)
+    target = next((r for r in history.releases if r.number < below and r.status == SUCCEEDED), None)
     if target is None:
-        raise NoTargetError(f"{history.source}: no previous Succeeded release older than release {current.number}")
+        raise NoTargetError(f"{history.source}: no previous Succeeded release older than release {below}")
     if not (target.specs if declarative else target.workloads):
         raise NoTargetError(
             f"{history.source}: no {'stored manifest' if declarative else 'managed workload'} found in release "
-            f"{target.number}, the previous Succeeded release older than release {current.number}"
+            f"{target.number}, the previous Succeeded release older than release {below}"
         )
-    return HarnessPlan(current, target, _reason(current, target))
+    return HarnessPlan(current, target, _reason(current, target, release_number))
 
 
-def _reason(current: Release, target: Release) -> str:
+def _reason(current: Release, target: Release, release_number: Optional[int]) -> str:
+    if release_number is not None:
+        return f"--release-number {release_number}: release {target.number} is the newest Succeeded release older"
     if current.status == SUCCEEDED:
         return (
-            f"the newest release {current.number} Succeeded (Harness's Rolling Rollback would skip: "
+            f"--force: the newest release {current.number} Succeeded (Harness's Rolling Rollback would skip: "
             f'"No failed release found"); release {target.number} is the previous Succeeded release'
         )
     return f"release {current.number} is {current.status}; release {target.number} is the newest Succeeded release"
+
+
+def falls_back(declarative: ReleaseHistory) -> bool:
+    """Harness's migration rule (§2.2): a declarative rollback that finds no Succeeded release Secret falls back to
+    the legacy history."""
+    return not any(r.status == SUCCEEDED for r in declarative.releases)
+
+
+def with_fallback(declarative: ReleaseHistory, legacy: ReleaseHistory) -> ReleaseHistory:
+    """The legacy history with the declarative releases in front of it, newest first, as Harness's fall-back reads
+    them: the newest declarative release is the one rolled back (and then marked Failed), the target is a legacy
+    release. Numbering continued from the legacy history, so the declarative releases are the newer ones."""
+    releases = sorted(declarative.releases + legacy.releases, key=lambda r: r.number, reverse=True)
+    return dataclasses.replace(legacy, source=f"{legacy.source} and {declarative.source}", releases=tuple(releases),
+                               warnings=declarative.warnings + legacy.warnings)
+
+
+# --- Harness's book-keeping after a rollback (§4.2 step 8, §4.3 step 9') ----------------------------------------
+
+FAILED = "Failed"
+WorkloadKey = Tuple[str, str, Optional[str]]  # kind, name, namespace of a ManagedWorkload
+
+
+def workload_key(workload: ManagedWorkload) -> WorkloadKey:
+    return workload.kind, workload.name, workload.namespace
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEdit:
+    value: Optional[str]  # the new data.releaseHistory, stored as the old one was; None: nothing to change
+    changes: Tuple[str, ...]  # what changed, in words
+    skipped: Tuple[str, ...]  # what could not be changed, in words
+
+
+def edit_history(object_kind: str, object_name: str, data: Any, is_secret: bool, failed: Optional[int],
+                 target: Optional[int], revisions: Dict[WorkloadKey, int]) -> HistoryEdit:
+    """Harness's book-keeping on a legacy history: release `failed` marked Failed, and in release `target` each
+    workload's revision replaced by the one `revisions` gives (`rollout undo` renumbers the revision it restores).
+
+    Only those scalars change: the YAML text is edited in place (every other byte of it stays as Harness wrote it)
+    and stored as it was (the same compression, the same flag). A field Harness did not write is not added."""
+    source = f'{object_kind} "{object_name}"'
+    data = data or {}
+    raw = data.get(HISTORY_KEY)
+    if not raw:
+        return HistoryEdit(None, (), (f"{source}: no release history to update",))
+    text, wbits = _decode(source, raw, data, is_secret)
+    try:
+        root = yaml.compose(text, Loader=_TextLoader)
+    except Exception as exc:  # as in _load_yaml: parse_history read the same text a moment ago
+        raise HistoryFormatError(f"{source}: {_FIELD}: not valid YAML ({_describe_yaml_error(exc)})") from None
+    edits: List[Tuple[yaml.ScalarNode, str]] = []
+    changes: List[str] = []
+    skipped: List[str] = []
+    for entry in _sequence(_fields(root).get("releases")):
+        fields = _fields(entry)
+        number = _as_number(_scalar_text(fields.get("number")))
+        if number is not None and number == failed:
+            _replace(fields.get("status"), FAILED, f"release {number} status", edits, changes, skipped)
+        if number is not None and number == target:
+            for node, key in _revision_nodes(fields):
+                if key in revisions:
+                    _replace(node, str(revisions[key]), f"release {number} {key[0].lower()}/{key[1]} revision",
+                             edits, changes, skipped)
+    for node, value in sorted(edits, key=lambda edit: edit[0].start_mark.index, reverse=True):
+        text = text[:node.start_mark.index] + value + text[node.end_mark.index:]
+    return HistoryEdit(_encode(text, wbits, is_secret) if edits else None, tuple(changes), tuple(skipped))
+
+
+def _fields(node: Any) -> Dict[str, Any]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {key.value: value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def _sequence(node: Any) -> list:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _scalar_text(node: Any) -> Optional[str]:
+    return node.value if isinstance(node, yaml.ScalarNode) else None
+
+
+def _revision_nodes(fields: Dict[str, Any]) -> List[Tuple[Any, WorkloadKey]]:
+    """(the revision's node or None, the workload) of each workload of a release entry, as `_workloads` reads them."""
+    listed = _sequence(fields.get("managedWorkloads"))
+    pairs = [(_fields(item).get("workload"), _fields(item).get("revision")) for item in listed]
+    if not listed and fields.get("managedWorkload") is not None:
+        pairs = [(fields["managedWorkload"], fields.get("managedWorkloadRevision"))]
+    nodes = []
+    for ref, revision in pairs:
+        kind, name, namespace = (_text(_scalar_text(_fields(ref).get(key))) for key in ("kind", "name", "namespace"))
+        if kind and name:
+            nodes.append((revision, (kind, name, namespace)))
+    return nodes
+
+
+def _replace(node: Any, value: str, what: str, edits: list, changes: List[str], skipped: List[str]) -> None:
+    if not isinstance(node, yaml.ScalarNode):
+        skipped.append(f"{what}: not recorded; left out")
+        return
+    if node.value == value:
+        return
+    quote = node.style if node.style in ("'", '"') else ""  # keep the scalar's style; the values need no escaping
+    edits.append((node, f"{quote}{value}{quote}"))
+    changes.append(f"{what} {node.value} -> {value}")
+
+
+# java.util.zip.GZIPOutputStream's header (magic, deflate, no flags, MTIME 0, XFL 0, OS 0), which Harness writes.
+_JDK_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x00"
+
+
+def _encode(text: str, wbits: Optional[int], is_secret: bool) -> str:
+    """`text` stored as data.releaseHistory was: plain, or compressed in the wrapper it was read from (gzip is the
+    JDK's GZIPOutputStream at level 9, as Harness's EncodingUtils.compressString); base64 where the API wants it."""
+    payload = text.encode("utf-8")
+    if wbits is None:
+        return base64.b64encode(payload).decode() if is_secret else text
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS if wbits != zlib.MAX_WBITS else zlib.MAX_WBITS)
+    blob = compressor.compress(payload) + compressor.flush()
+    if wbits == 16 + zlib.MAX_WBITS:
+        blob = _JDK_GZIP_HEADER + blob + struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
+    return base64.b64encode(blob).decode()
 
 
 # --- decoding the stored value ---------------------------------------------------------------------------------------
@@ -278,10 +433,15 @@ def _b64decode(source: str, key: str, text: str) -> bytes:
 
 
 def _inflate(source: str, blob: bytes) -> bytes:
+    return _inflate_detecting(source, blob)[0]
+
+
+def _inflate_detecting(source: str, blob: bytes) -> Tuple[bytes, int]:
+    """The inflated bytes, and the wbits of the wrapper they were in (a history written back keeps it)."""
     for wbits in _INFLATE_WBITS:
         inflated = _inflate_with(source, blob, wbits)
         if inflated is not None:
-            return inflated
+            return inflated, wbits
     raise HistoryFormatError(
         f"{source}: {_FIELD}: {COMPRESSED_FLAG_KEY} is set but the value is not a complete zlib, gzip "
         f"or raw deflate stream"

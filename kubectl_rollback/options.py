@@ -104,6 +104,7 @@ class RollbackRequest:
 
     flags: IdentityFlags = IdentityFlags()
     to_revision: Optional[int] = None
+    release_number: Optional[int] = None  # --harness-release: the release to roll back, as Harness's deploy passes it
     force: bool = False
     dry_run: DryRun = DryRun.NONE
     wait: bool = False
@@ -118,6 +119,8 @@ class RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
         if self.to_revision is not None and self.to_revision < 1:
             raise UsageError(f"--to-revision must be a positive revision number, got {self.to_revision}")
+        if self.release_number is not None and self.release_number < 1:
+            raise UsageError(f"--release-number must be a positive release number, got {self.release_number}")
         return self
 
 

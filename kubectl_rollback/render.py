@@ -319,6 +319,7 @@ def harness_dict(loaded) -> dict:
     history = loaded.history
     return {
         "source": history.source,
+        "sourceReason": history.why or None,
         "format": history.kind,
         "namespace": loaded.namespace,
         "current": plan.current.number if plan else None,
@@ -358,7 +359,8 @@ def harness_table(loaded) -> str:
             note = "rollback target"
         rows.append([r.number, r.status, workloads or "-", r.bg_environment or "-", len(r.specs), note])
     history = loaded.history
-    lines = [f"{history.source} in namespace {loaded.namespace} (Harness {history.kind} release history, read-only)"]
+    lines = [f"{history.source} in namespace {loaded.namespace} (Harness {history.kind} release history"
+             + (f": {history.why})" if history.why else ")")]
     lines.append(tabulate(rows, headers=["RELEASE", "STATUS", "WORKLOADS", "BG", "STORED", "NOTE"], tablefmt="plain",
                           disable_numparse=True) if rows else "no releases")
     if plan:

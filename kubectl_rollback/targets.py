@@ -22,11 +22,16 @@ SERVICE_ALIASES = ("service", "services", "svc")
 
 
 class Target(abc.ABC):
+    # Only one workload has revision numbers, and only Harness's own history has release numbers.
+    takes_to_revision = False
+    takes_release_number = False
+
     def validate(self, request: RollbackRequest) -> None:
-        """Refuse, before any request, the options this target cannot honour. Only one workload has revision
-        numbers: the targets of many workloads (or of a Service) refuse --to-revision."""
-        if request.to_revision is not None:
+        """Refuse, before any request, the options this target cannot honour."""
+        if request.to_revision is not None and not self.takes_to_revision:
             raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
+        if request.release_number is not None and not self.takes_release_number:
+            raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
 
     @abc.abstractmethod
     def history(self, kube: Kube, request: HistoryRequest) -> Result:

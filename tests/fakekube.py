@@ -33,6 +33,8 @@ from kubectl_rollback.gitops import APPLICATIONS, ARGO_TRACKING_ID
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DEPLOYMENTS, REPLICASETS, Resource
 from kubectl_rollback.records import CLUSTER_NAME, INFRA_ID, RECORDED_AT, SERVICE_ID, STATUS, WORKFLOW_ID
 
+REVISION = "deployment.kubernetes.io/revision"
+
 # Kinds whose registry strategy keeps metadata.generation and serves status only through the /status subresource.
 GENERATION_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
 REPLACE_DIRECTIVE = "$patch"
@@ -545,7 +547,7 @@ def add_deployment(kube: FakeKube, name: str, images: list, live: int = -1, labe
     for number, image in enumerate(images, start=1):
         template = pod_template(dict(labels, **{"pod-template-hash": f"h{number}"}), image)
         rs_annotations = dict((annotations or [{}] * len(images))[number - 1] or {})
-        rs_annotations["deployment.kubernetes.io/revision"] = str(number)
+        rs_annotations[REVISION] = str(number)
         sets.append(server.create(REPLICASETS, ns, {
             "metadata": {"name": f"{name}-h{number}", "labels": template["metadata"]["labels"],
                          "annotations": rs_annotations, "ownerReferences": [owner_reference(deployment)]},
@@ -553,6 +555,34 @@ def add_deployment(kube: FakeKube, name: str, images: list, live: int = -1, labe
         }))
     deployment = server.set_status(DEPLOYMENTS, ns, name, rolled_out_deployment_status(deployment))
     return deployment, sets
+
+
+def observe_deployment(server: FakeApiServer, namespace: str, name: str) -> None:
+    """What the deployment controller does once it sees a new template: the ReplicaSet holding that template becomes
+    the newest revision (a rolled-back-to one is renumbered, its old number kept in revision-history), and the
+    Deployment's new generation is observed and rolled out. Nothing when it has observed its generation already."""
+    deployment = server.get(DEPLOYMENTS, namespace, name)
+    if deployment.get("status", {}).get("observedGeneration") == deployment["metadata"]["generation"]:
+        return
+    uid = deployment["metadata"]["uid"]
+    owned = [rs for rs in server.list(REPLICASETS, namespace)
+             if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences", []))]
+    numbers = {rs["metadata"]["name"]: int(rs["metadata"]["annotations"][REVISION]) for rs in owned}
+    wanted = deployment["spec"]["template"]["spec"]
+    restored = next(rs for rs in owned if rs["spec"]["template"]["spec"] == wanted)
+    number = numbers[restored["metadata"]["name"]]
+    if number != max(numbers.values()):
+        server.patch(REPLICASETS, namespace, restored["metadata"]["name"], {"metadata": {"annotations": {
+            REVISION: str(max(numbers.values()) + 1), f"{REVISION}-history": str(number)}}})
+    server.set_status(DEPLOYMENTS, namespace, name, rolled_out_deployment_status(deployment))
+
+
+def run_deployment_controller(kube: FakeKube, name: str, reads: int = 20) -> None:
+    """`observe_deployment` before each of the next `reads` reads of deployment/NAME: a controller that has caught up
+    by the time anyone looks."""
+    for nth in range(1, reads + 1):
+        kube.before("get", lambda server: observe_deployment(server, kube.namespace, name), nth=nth,
+                    resource=DEPLOYMENTS, name=name)
 
 
 def track_by_argo_cd(kube: FakeKube, name: str) -> None:

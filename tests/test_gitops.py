@@ -89,8 +89,10 @@ def create_owner(ns, spec: tuple, name: str, body_spec: dict) -> str:
 def reverts(owner: dict) -> bool:
     """What the controller does: Argo CD heals drift with self-heal on; Flux reconciles unless suspended."""
     spec = owner.get("spec") or {}
-    if owner["kind"] == "Application":
-        return ((spec.get("syncPolicy") or {}).get("automated") or {}).get("selfHeal") is True
+    if owner["kind"] == "Application":  # Argo CD's IsAutomatedSyncEnabled (`enabled` nil or true), then GetSelfHeal
+        automated = (spec.get("syncPolicy") or {}).get("automated")
+        enabled = isinstance(automated, dict) and automated.get("enabled") is not False
+        return enabled and automated.get("selfHeal") is True
     return spec.get("suspend") is not True
 
 
@@ -255,6 +257,17 @@ def test_argo_auto_sync_off_rolls_back_with_a_note(ns, gitops_crds, controller):
     holds_for(ns, loop, 3)
 
 
+def test_argo_auto_sync_disabled_by_enabled_false_rolls_back_with_a_note(ns, gitops_crds, controller):
+    """Argo CD's SyncPolicyAutomated.Enabled (a *bool): false turns auto-sync, and so self-heal, off."""
+    template = deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": {"automated": {"enabled": False, "selfHeal": True}}})
+    loop = controller(ns, app_path, template)
+    proc = rollback(ns)
+    assert proc.returncode == 0, proc.stderr
+    assert "will not undo the rollback (auto-sync is off: automated.enabled is false)" in proc.stderr, proc.stderr
+    holds_for(ns, loop, 3)
+
+
 def test_a_config_only_rollback_is_guarded_and_pipelines_read_the_owner_in_json(ns, gitops_crds):
     """The live template is the last good one and only its ConfigMap changed: the rollback writes the ConfigMap and
     restarts the pods, so it meets the same GitOps check as a template rollback, and -o json says what was done."""
@@ -307,6 +320,23 @@ def test_rbac_that_hides_the_application_warns_and_rolls_back(ns, gitops_crds):
     assert proc.returncode == 0, proc.stderr
     assert f"Argo CD Application {ns.name}/shop, which we may not read (RBAC)" in proc.stderr
     assert image(ns) == GOOD_IMAGE
+
+
+def test_a_pause_asked_by_a_user_who_may_not_read_the_application_is_refused(ns, gitops_crds):
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    ns.kubectl("apply", "-f", str(RBAC_YAML))
+    ns.kubectl("create", "rolebinding", "gitops-rollback", "--role=harness-rollback-rollback", "--user=gitops-user")
+    before = (ns.get("deployment", "web")["metadata"]["resourceVersion"],
+              ns.cluster.api.get(app_path)["metadata"]["resourceVersion"])
+    proc = rollback(ns, "--gitops=pause", "--as", "gitops-user")
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert "--gitops=pause cannot pause it: nothing was changed" in lines[0], lines[0]
+    after = (ns.get("deployment", "web")["metadata"]["resourceVersion"],
+             ns.cluster.api.get(app_path)["metadata"]["resourceVersion"])
+    assert after == before and image(ns) == GIT_IMAGE
 
 
 def test_flux_pause_and_resume_restore_suspend_exactly(ns, gitops_crds, controller):

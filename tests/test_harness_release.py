@@ -1,7 +1,8 @@
 """--harness-release against the real control plane and kubectl, with Harness's history in the bytes Harness writes
 (tests/harness_fixtures.py): legacy (plain / gzip ConfigMap / gzip Secret), Secret R beside a stale ConfigMap R,
 declarative releases (alone, and after legacy with the ConfigMap frozen), Blue/Green, custom workloads only, and
-workload names a YAML 1.1 reader would mangle. Harness's own objects are never written."""
+workload names a YAML 1.1 reader would mangle; Harness's skip rule (newest release Succeeded), its fall-back to the
+legacy history, and its book-keeping after our rollback, which keeps its next `rollout undo --to-revision` working."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests import harness_fixtures as hf
 from tests import manifests
+from tests import scenarios as sc
 from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
 
 
@@ -49,10 +51,100 @@ def test_legacy_history_in_harness_bytes(ns, kind, compressed, name):
     dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert image(ns, name) == f"example.test/{name}:3-broken"
+    assert versions(ns, (kind.lower(), "rel")) == before  # the dry run wrote nothing
     proc = ns.plugin("rollback", "--harness-release", "rel")
     assert proc.returncode == 0, proc.stderr
     assert image(ns, name) == f"example.test/{name}:2"
-    assert versions(ns, (kind.lower(), "rel")) == before
+    # Harness's book-keeping: release 2 names the revision the rollback gave its ReplicaSet (release 3 was Failed)
+    restored = sc.revision_of(sc.rs_by_image(ns, name)[f"example.test/{name}:2"])
+    assert restored > 3 and stored_revisions(ns) == [(3, "Failed", [3]), (2, "Succeeded", [restored]),
+                                                     (1, "Succeeded", [1])]
+    assert f"{kind.lower()}/rel: history: release 2 deployment/{name} revision 2 -> {restored}" in proc.stdout
+
+
+def stored_revisions(ns, name="rel"):
+    """(number, status, [revision of each workload]) of each release Harness's history holds now."""
+    listed = ns.plugin_json("history", "--harness-release", name)
+    return [(r["number"], r["status"], [w["revision"] for w in r["workloads"]]) for r in listed["releases"]]
+
+
+def test_after_our_rollback_the_rollout_undo_harness_runs_next_succeeds(ns):
+    """Harness's stored history, booked by our rollback, still names revisions that exist: the next `kubectl rollout
+    undo --to-revision=R` Harness runs for release 2 works (before, R was the number the undo had renumbered)."""
+    deploy_three_revisions(ns)
+    history = hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(3, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
+        hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")])])
+    history["metadata"]["labels"] = {"harness.io/owned": "yes"}
+    ns.apply(json.dumps(history))
+    before = ns.get("configmap", "rel")
+
+    dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("configmap/rel: history: release 3 would be marked Failed; release 2 would get the revisions the "
+            "rollback gives its workloads") in dry.stdout
+    assert ns.get("configmap", "rel")["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    ns.plugin("rollback", "--harness-release", "rel", check=True)
+    after = ns.get("configmap", "rel")
+    stored = stored_revisions(ns)
+    assert stored[0] == (3, "Failed", [3]) and stored[1][:2] == (2, "Succeeded")
+    # every other byte of Harness's object as it was: its other key, its labels
+    assert after["data"][hf.FLAG_KEY] == before["data"][hf.FLAG_KEY] == "true"
+    assert after["metadata"]["labels"] == before["metadata"]["labels"]
+
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken"))  # Harness's next deploy fails too
+    ns.wait_until(lambda: "example.test/web:4-broken" in sc.rs_by_image(ns, "web"), "the ReplicaSet of web:4-broken")
+    undo = ns.kubectl("rollout", "undo", "deployment/web", f"--to-revision={stored[1][2][0]}", check=False)
+    assert undo.returncode == 0, undo.stderr
+    assert image(ns, "web") == "example.test/web:2"
+
+
+def test_a_newest_release_that_succeeded_is_not_rolled_back_unless_asked_for(ns):
+    for tag in ("1", "2", "3"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.rollout_status("deployment/web")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(n, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, str(n))]) for n in (3, 2, 1)
+    ])))
+    before = versions(ns, ("deployment", "web"), ("configmap", "rel"))
+
+    assert ns.plugin_json("history", "--harness-release", "rel")["target"] is None
+    proc = ns.plugin("rollback", "--harness-release", "rel")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and '"No failed release found"' in lines[0] and "--release-number 3 or --force" in lines[0]
+    assert versions(ns, ("deployment", "web"), ("configmap", "rel")) == before
+    assert image(ns, "web") == "example.test/web:3"
+
+    proc = ns.plugin("rollback", "--harness-release", "rel", "--release-number", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert image(ns, "web") == "example.test/web:2"
+    assert [status for _, status, _ in stored_revisions(ns)] == ["Failed", "Succeeded", "Succeeded"]
+
+
+@pytest.mark.parametrize("declarative_status", ["Failed", "InProgress"])
+def test_no_succeeded_release_secret_falls_back_to_the_legacy_history(ns, declarative_status):
+    """Harness's migration rule: release Secrets exist but none Succeeded, so it rolls back from the legacy history
+    (ConfigMap R, releases 1-2 from before the switch) and marks the declarative release Failed."""
+    deploy_three_revisions(ns)
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", legacy_releases(ns, "web")[1:])))
+    ns.apply(json.dumps(hf.release_secret("rel", 3, declarative_status, stored("3-broken", "bad", "s3cret-bad"))))
+
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert listed["source"] == 'ConfigMap "rel" and declarative release Secrets "harness.release.rel.<n>"'
+    assert listed["sourceReason"].startswith('no declarative release Secret Succeeded, so Harness falls back to '
+                                             'ConfigMap "rel" (its legacy history)')
+    assert (listed["current"], listed["target"], listed["warnings"]) == (3, 2, [])
+    table = ns.plugin("history", "--harness-release", "rel", check=True).stdout
+    assert "no declarative release Secret Succeeded, so Harness falls back" in table.splitlines()[0]
+
+    proc = ns.plugin("rollback", "--harness-release", "rel")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert image(ns, "web") == "example.test/web:2"
+    secret = ns.get("secret", "harness.release.rel.3")
+    assert secret["metadata"]["labels"]["status"] == "Failed"
+    restored = sc.revision_of(sc.rs_by_image(ns, "web")["example.test/web:2"])
+    assert stored_revisions(ns)[1:] == [(2, "Succeeded", [restored]), (1, "Succeeded", [1])]
 
 
 def test_secret_r_is_used_and_configmap_r_beside_it_is_stale(ns):
@@ -128,7 +220,7 @@ def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
     assert image(ns, "web") == "example.test/web:3"
     assert ns.get("configmap", "web-config")["data"] == {"mode": "good"}
     assert base64.b64decode(ns.get("secret", "web-secret")["data"]["password"]) == b"s3cret-good"
-    assert versions(ns, *harness_objects) == before[:len(harness_objects)]  # Harness's objects never written
+    assert versions(ns, *harness_objects) == before[:len(harness_objects)]  # release 4 was Failed: nothing to book
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

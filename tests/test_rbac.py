@@ -27,6 +27,19 @@ GROUPS = {
 }
 
 
+RELEASE_PLACEHOLDER = "REPLACE-ME-RELEASE-NAME"
+_TABLE_ROW = re.compile(r"^#   (\S.*?)\s{2,}(harness-rollback-\S.*)$")
+
+
+def table_roles(use: str) -> list:
+    """The Roles the table at the top of docs/rbac.yaml names for `use` (its first column), in order."""
+    for line in RBAC_YAML.read_text().splitlines():
+        row = _TABLE_ROW.match(line)
+        if row and row.group(1).strip() == use:
+            return re.findall(r"harness-rollback-[a-z-]+", row.group(2))
+    raise AssertionError(f"docs/rbac.yaml names no Roles for {use!r}")
+
+
 def grants(spec: str) -> frozenset:
     """'deployments,statefulsets:get,list; events:create' -> {(resource, verb), ...}"""
     pairs = set()
@@ -42,6 +55,8 @@ RECORD = "harness-rollback-record"
 ROLLBACK = "harness-rollback-rollback"
 BLUEGREEN = "harness-rollback-bluegreen"
 HARNESS = "harness-rollback-harness-history"
+HARNESS_BOOK = "harness-rollback-harness-book"
+HARNESS_BY_NAME = "harness-rollback-harness-release-by-name"  # a template: resourceNames R
 CONFIG = "harness-rollback-config"
 CONFIG_SECRETS = "harness-rollback-config-secrets"
 ROLES = {
@@ -53,6 +68,8 @@ ROLES = {
     BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
                       "events:create"),
     HARNESS: grants("configmaps:get; secrets:get,list"),
+    HARNESS_BOOK: grants("configmaps,secrets:patch"),
+    HARNESS_BY_NAME: grants("configmaps,secrets:get,patch"),
     CONFIG: grants("configmaps:get,create,patch"),  # config snapshots (tests/test_config_rollback.py)
     CONFIG_SECRETS: grants("secrets:get,create,patch"),
 }
@@ -176,13 +193,16 @@ def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
         assert "namespace" not in role["metadata"], name  # applied with -n NAMESPACE
         granted = set()
         for rule in role["rules"]:
-            assert set(rule) == {"apiGroups", "resources", "verbs"}, (name, rule)  # no resourceNames, no URLs
+            # no URLs; resourceNames only in the by-name template, naming its placeholder
+            names = {"resourceNames"} if name == HARNESS_BY_NAME else set()
+            assert set(rule) == {"apiGroups", "resources", "verbs"} | names, (name, rule)
+            assert rule.get("resourceNames", [RELEASE_PLACEHOLDER]) == [RELEASE_PLACEHOLDER], (name, rule)
             for resource in rule["resources"]:
                 assert rule["apiGroups"] == [GROUPS[resource]], (name, resource)
                 granted |= {(resource, verb) for verb in rule["verbs"]}
         assert granted == ROLES[name], name
     readers = [name for name, pairs in ROLES.items() if any(r == "secrets" for r, _ in pairs)]
-    assert readers == [HARNESS, CONFIG_SECRETS]
+    assert readers == [HARNESS, HARNESS_BOOK, HARNESS_BY_NAME, CONFIG_SECRETS]
     text = RBAC_YAML.read_text()
     assert "# kind: RoleBinding" in text and "REPLACE-ME" in text and "kubectl apply -n" in text
 
@@ -371,13 +391,64 @@ def test_harness_history_role_reads_secrets_only_for_a_secret_history(ns, limite
     assert 'cannot get resource "deployments"' in proc.stdout, proc.stdout
     assert sc.live_image(ns, "deployment", "web") == "example.test/web:3-broken"
 
-    limited.bind(ROLLBACK)
-    assert limited.rules() == ROLES[HARNESS] | ROLES[ROLLBACK]
+    assert table_roles("rollback --harness-release R") == [HARNESS, HARNESS_BOOK, ROLLBACK]
+    limited.bind(ROLLBACK, HARNESS_BOOK)
+    assert limited.rules() == ROLES[HARNESS] | ROLES[HARNESS_BOOK] | ROLES[ROLLBACK]
     limited.proxy.reset_log()
-    before = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
+    configmap = ns.get("configmap", "release-configmap")["metadata"]["resourceVersion"]
     proc = limited.ok("rollback", "--harness-release", "release-secret")
     assert "1 rolled back" in proc.stdout, proc.stdout
     assert sc.live_image(ns, "deployment", "web") == "example.test/web:2"
-    assert ("secrets", "get") in limited.used() <= ROLES[HARNESS] | ROLES[ROLLBACK]
-    after = [ns.get(kind, f"release-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")]
-    assert after == before  # Harness's history is never written
+    assert ("secrets", "patch") in limited.used() <= ROLES[HARNESS] | ROLES[HARNESS_BOOK] | ROLES[ROLLBACK]
+    assert "secret/release-secret: history: release 2 deployment/web revision 2 ->" in proc.stdout, proc.stdout
+    assert ns.get("configmap", "release-configmap")["metadata"]["resourceVersion"] == configmap  # not this release
+
+
+def test_blue_green_harness_history_rolls_back_with_the_roles_the_table_names(ns, limited):
+    ns.apply(manifests.colour_service("shop", "shop", "green", "primary"))
+    ns.apply(manifests.colour_service("shop-stage", "shop", "blue", "stage"))
+    for color, tag in (("blue", "1"), ("green", "2")):
+        ns.apply(manifests.colour_deployment("shop", color, f"example.test/shop:{tag}", replicas=1))
+        ns.rollout_status(f"deployment/shop-{color}")
+    releases = [hf.single_workload_release_entry(2, "Failed", "Deployment", "shop-green", ns.name, "1"),
+                hf.single_workload_release_entry(1, "Succeeded", "Deployment", "shop-blue", ns.name, "1")]
+    releases[0]["bgEnvironment"], releases[1]["bgEnvironment"] = "stage", "primary"
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", releases)))
+
+    roles = table_roles("rollback --harness-release R, a Blue/Green history")
+    limited.bind(*roles)
+    proc = limited.ok("rollback", "--harness-release", "rel")
+    assert "service/shop: rolled back: service/shop routed from green to blue" in proc.stdout, proc.stdout
+    assert sc.selectors(ns, "shop") == ("blue", "green")
+    assert limited.used() <= frozenset().union(*(ROLES[r] for r in roles))
+
+
+def test_the_by_name_role_reads_and_books_release_r_and_no_other_secret(ns, limited):
+    sc.deploy_three_revisions(ns)
+    releases = [hf.release_entry(3, "Failed", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
+                hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")])]
+    ns.apply(json.dumps(hf.history_object("Secret", "rel", releases)))
+    ns.kubectl("create", "secret", "generic", "app-db", "--from-literal=password=db-s3cret")
+    role = RBAC_YAML.read_text().split("\n---\n")
+    by_name = next(doc for doc in role if f"name: {HARNESS_BY_NAME}" in doc)
+    ns.kubectl("apply", "-f", "-", input=by_name.replace(RELEASE_PLACEHOLDER, "rel"))
+    roles = table_roles("history, rollback --harness-release R, legacy history")
+    assert roles == [HARNESS_BY_NAME, ROLLBACK]
+    limited.bind(*roles)
+
+    def run(*args):
+        proc = limited.plugin(*args)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        # the only warning: the declarative release Secrets could not be listed, which this Role cannot grant
+        assert [line for line in proc.stderr.splitlines() if line.startswith("warning:")] == [
+            line for line in proc.stderr.splitlines() if "declarative release Secrets not looked for" in line]
+        return proc
+
+    assert json.loads(run("history", "--harness-release", "rel", "-o", "json").stdout)["target"] == 2
+    proc = run("rollback", "--harness-release", "rel")
+    assert "secret/rel: history: release 2 deployment/web revision 2 ->" in proc.stdout, proc.stdout
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:2"
+    assert ("secrets", "list") not in limited.used()  # the list was refused, never answered
+    for args in (("get", "secret", "app-db", "-o", "yaml"), ("get", "secrets"), ("get", "configmaps")):
+        denied = ns.kubectl(*args, env=limited.direct_env, check=False)
+        assert denied.returncode != 0 and "Forbidden" in denied.stderr and "db-s3cret" not in denied.stdout, args

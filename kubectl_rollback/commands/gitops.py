@@ -46,9 +46,10 @@ class Guard:
                 "notes": list(self.warnings + self.notes)}
 
 
-def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tuple[Optional[gitops.Owner],
-                                                                                      Optional[dict], Tuple[str, ...]]:
-    """(owner, its object, warnings). No owner: (None, None, ()). An owner we may not read: its warning."""
+def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str, must_read: bool = False
+               ) -> Tuple[Optional[gitops.Owner], Optional[dict], Tuple[str, ...]]:
+    """(owner, its object, warnings). No owner: (None, None, ()). An owner we may not read: its warning, or with
+    `must_read` (a pause was asked for, and an owner we cannot read cannot be paused) the error."""
     owner = gitops.find_owner(obj, argocd_namespace)
     if owner is None:
         return None, None, ()
@@ -60,6 +61,10 @@ def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tu
         return owner, None, (f"{display} names {owner.display} as its owner, but it does not exist; "
                              "rolling back without GitOps checks",)
     except ForbiddenError:
+        if must_read:
+            raise RollbackError(f"{display} may be managed by {owner.display}, which we may not read (RBAC), so "
+                                "--gitops=pause cannot pause it: nothing was changed; ask for get and patch on it "
+                                "(docs/gitops.md), or pass --gitops=ignore to roll back without a pause") from None
         return owner, None, (f"{display} may be managed by {owner.display}, which we may not read (RBAC): rolling "
                              "back without knowing whether it will undo it; see docs/gitops.md",)
 
@@ -67,7 +72,7 @@ def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Tu
 def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespace: str, dry_run: DryRun) -> Guard:
     """Before the rollback's first write: refuse (`fail`, RollbackError, nothing changed), pause the owner (`pause`),
     or warn (`ignore`) when the owner would revert the rollback; a note when it would not."""
-    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace, must_read=mode is GitOpsMode.PAUSE)
     if owner is None:
         return Guard()
     if owner_obj is None:

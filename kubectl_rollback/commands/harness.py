@@ -1,8 +1,9 @@
 """Harness's own release history (`--harness-release R`), found as Harness finds it and rolled back as Harness's
-rollback would: read-only towards Harness's objects, which are never written.
+rollback would, followed by Harness's own book-keeping on its objects (nothing else of them is written).
 
-Lookup (harness-behaviour.md §2, re-checked): the declarative release Secrets `harness.release.R.<n>` when any exist;
-else Secret R; else ConfigMap R. The source used is named, and any other source present is reported as stale.
+Lookup (harness-behaviour.md §2, re-checked): the declarative release Secrets `harness.release.R.<n>` when any exist
+(and one Succeeded: else Harness falls back to the legacy history); else Secret R; else ConfigMap R. The source used
+is named with why, and any other source present is reported as stale.
 
 Rollback, by what the history holds:
 - Blue/Green releases (`bgEnvironment`): the primary/stage Service selector swap of commands/bluegreen.py, towards the
@@ -10,28 +11,47 @@ Rollback, by what the history holds:
 - declarative releases: every stored manifest of the target release re-applied (harness_declarative);
 - legacy releases: each native workload undone to the revision the target recorded, and its custom workloads
   re-applied from their stored specs.
+Then, but for Blue/Green, the book-keeping (§4.2 step 8, §4.3 step 9'): the current release marked Failed, and the
+target's revisions renumbered as `rollout undo` renumbered them, so that Harness's next rollback finds them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from kubectl_rollback import bluegreen, console, harness_declarative, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
 from kubectl_rollback.commands import release, wait
 from kubectl_rollback.decide import Outcome
-from kubectl_rollback.errors import ForbiddenError, NoTargetError, NotFoundError, RollbackError, UsageError
+from kubectl_rollback.errors import (
+    ConflictError,
+    ExitCode,
+    ForbiddenError,
+    NoTargetError,
+    NotFoundError,
+    RollbackError,
+    UsageError,
+)
 from kubectl_rollback.harness_history import (
+    FAILED,
+    HISTORY_KEY,
     LEGACY,
     RELEASE_SECRET_TYPE,
+    STATUS_LABEL,
     HarnessPlan,
     ManagedWorkload,
+    Origin,
     Release,
     ReleaseHistory,
+    WorkloadKey,
+    edit_history,
+    falls_back,
     parse_declarative,
     parse_history,
     plan_rollback,
+    with_fallback,
+    workload_key,
 )
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, SECRETS, SERVICES, Kube
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
@@ -42,6 +62,8 @@ from kubectl_rollback.workloads import BY_ALIAS
 
 # The longest label value: a longer release name cannot be on a release Secret's `release` label.
 MAX_LABEL_VALUE = 63
+# Reads and writes of one Harness object before its book-keeping gives up on a history that keeps changing.
+HISTORY_WRITE_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,38 +82,63 @@ class HarnessHistory(Printed):
 
 
 @dataclasses.dataclass(frozen=True)
-class HarnessRollback(release.ReleaseRollback):
-    """A rollback of a Harness release: the plan, each object's diff (dry runs), each object's outcome."""
+class HistoryWrite(Printed):
+    """Harness's book-keeping on one of its objects after the rollback: what was (or would be) written."""
 
-    diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()
+    display: str  # e.g. configmap/release-3f2a
+    message: str
+    failed: bool = False
+
+    def table(self, wide: bool) -> str:
+        return f"{self.display}: {'failed' if self.failed else 'history'}: {self.message}"
 
     def data(self) -> Any:
-        return dict(super().data(), diffs=[d.data() for d in self.diffs])
+        return {"object": self.display, "message": self.message, "failed": self.failed}
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessRollback(release.ReleaseRollback):
+    """A rollback of a Harness release: the plan, each object's diff (dry runs), each object's outcome, and Harness's
+    book-keeping on its own history."""
+
+    diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()
+    history_writes: Tuple[HistoryWrite, ...] = ()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        # Book-keeping that failed leaves Harness's history naming revisions that are gone: an error to act on.
+        return ExitCode.ERROR if any(w.failed for w in self.history_writes) else super().exit_code
+
+    def data(self) -> Any:
+        return dict(super().data(), diffs=[d.data() for d in self.diffs],
+                    history=[w.data() for w in self.history_writes])
 
 
 @dataclasses.dataclass(frozen=True)
 class HarnessTarget(Target):
-    """--harness-release R: Harness's own release history, read-only."""
+    """--harness-release R: Harness's own release history, rolled back as Harness's rollback would."""
 
     name: str
+
+    takes_release_number = True
 
     def history(self, kube: Kube, request: HistoryRequest) -> HarnessHistory:
         return load(kube, self.name)
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
-        loaded = load(kube, self.name)
+        loaded = load(kube, self.name, request.release_number, request.force)
         on_progress(Paragraph(loaded))
         return roll_back(kube, loaded, request, on_progress)
 
 
-def load(kube: Kube, name: str) -> HarnessHistory:
+def load(kube: Kube, name: str, release_number: Optional[int] = None, force: bool = False) -> HarnessHistory:
     """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it."""
     parsed = find(kube, name)
     for warning in parsed.warnings:
         console.warn(f"{parsed.source}: {warning}")
     plan = problem = None
     try:
-        plan = plan_rollback(parsed)
+        plan = plan_rollback(parsed, release_number, force)
     except NoTargetError as exc:
         problem = exc
     return HarnessHistory(name, kube.namespace, parsed, plan, problem)
@@ -118,15 +165,28 @@ def find(kube: Kube, name: str) -> ReleaseHistory:
             pass
         except ForbiddenError as exc:
             denied[resource.kind] = exc
+    # Of Secret R and ConfigMap R, Harness reads the Secret first; the other one is stale.
+    legacy_kind = "Secret" if "Secret" in legacy else "ConfigMap"
+    beside = [_stale(other, name, obj, f'left beside Secret "{name}", which Harness reads first')
+              for other, obj in legacy.items() if other != legacy_kind]
     if secrets:
         history = parse_declarative(name, secrets)
-        stale = [_stale(kind, name, obj, "from before the switch to declarative rollback")
-                 for kind, obj in legacy.items()]
+        if legacy and falls_back(history):
+            history = dataclasses.replace(
+                with_fallback(history, _parse_legacy(legacy_kind, name, legacy[legacy_kind])),
+                why=f"no declarative release Secret Succeeded, so Harness falls back to {legacy_kind} \"{name}\" "
+                    "(its legacy history) and marks the newest declarative release Failed")
+            stale = beside
+        else:
+            history = dataclasses.replace(history, why="Harness reads declarative release Secrets first")
+            stale = [_stale(kind, name, obj, "from before the switch to declarative rollback")
+                     for kind, obj in legacy.items()]
     elif legacy:
-        kind = "Secret" if "Secret" in legacy else "ConfigMap"
-        history = parse_history(kind, name, legacy[kind].get("data"), kind == "Secret")
-        stale = [_stale(other, name, obj, f'left beside Secret "{name}", which Harness reads first')
-                 for other, obj in legacy.items() if other != kind]
+        history = dataclasses.replace(
+            _parse_legacy(legacy_kind, name, legacy[legacy_kind]),
+            why="no declarative release Secrets" + (f', and Harness reads Secret "{name}" before ConfigMap "{name}"'
+                                                     if legacy_kind == "Secret" else ""))
+        stale = beside
     elif denied:
         raise denied.get("ConfigMap") or denied["Secret"]
     else:
@@ -140,10 +200,14 @@ def find(kube: Kube, name: str) -> ReleaseHistory:
     return dataclasses.replace(history, warnings=tuple(stale) + tuple(notes) + history.warnings)
 
 
+def _parse_legacy(kind: str, name: str, obj: dict) -> ReleaseHistory:
+    return parse_history(kind, name, obj.get("data"), kind == "Secret")
+
+
 def _stale(kind: str, name: str, obj: dict, why: str) -> str:
     """The warning for a legacy object Harness no longer reads, with the releases it holds when they can be read."""
     try:
-        held = parse_history(kind, name, obj.get("data"), kind == "Secret").numbers()
+        held = _parse_legacy(kind, name, obj).numbers()
     except RollbackError:
         held = "an unreadable history"
     return f'{kind} "{name}" holds {held} {why}; ignored'
@@ -173,7 +237,96 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         outcomes += applied
     for outcome in outcomes:
         on_progress(outcome)
-    return HarnessRollback(loaded, outcomes, tuple(diffs))
+    # Harness's Blue/Green rollback only swaps selectors back: no revision changes, and its history is not written.
+    writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes, request.dry_run))
+    for write in writes:
+        on_progress(write)
+    return HarnessRollback(loaded, outcomes, tuple(diffs), writes)
+
+
+# -- Harness's book-keeping --------------------------------------------------------------------------------------
+
+
+def _book_keep(kube: Kube, plan: HarnessPlan, outcomes: List[release.WorkloadOutcome],
+               dry_run: DryRun) -> List[HistoryWrite]:
+    """What Harness writes once its rollback succeeded (§4.2 step 8, §4.3 step 9'), so that its own next rollback
+    works: the current release marked Failed, and the target's workloads' new revision numbers (`rollout undo`
+    renumbers the revision it restores, and the old number no longer exists). Each object is written with a
+    resourceVersion precondition, only the fields named; nothing when a rollback above failed, as Harness saves
+    nothing when its rollback fails."""
+    # Each object Harness keeps these releases in: (the release to mark Failed, the release whose revisions to store).
+    objects: Dict[Origin, List[Optional[int]]] = {}
+    if plan.current.origin is not None:
+        objects[plan.current.origin] = [plan.current.number, None]
+    if plan.target.native_workloads and plan.target.origin is not None and not plan.target.origin.declarative:
+        objects.setdefault(plan.target.origin, [None, None])[1] = plan.target.number
+    if any(o.outcome not in (Outcome.ROLLED_BACK, Outcome.NOTHING_TO_DO) for o in outcomes):
+        return [HistoryWrite(_display(origin), "not updated: not every workload was rolled back")
+                for origin in objects]
+    if dry_run is not DryRun.NONE:
+        return [HistoryWrite(_display(origin), _intent(failed, target)) for origin, (failed, target) in objects.items()]
+    try:
+        storing = any(target is not None for _, target in objects.values())
+        revisions = {workload_key(w): _live_revision(kube, w) for w in plan.target.native_workloads if storing}
+    except RollbackError as exc:
+        return [HistoryWrite(_display(origin), f"not updated: {exc.message}", failed=True) for origin in objects]
+    return [_write_history(kube, origin, failed, target, revisions) for origin, (failed, target) in objects.items()]
+
+
+def _display(origin: Origin) -> str:
+    return f"{origin.kind.lower()}/{origin.name}"
+
+
+def _intent(failed: Optional[int], target: Optional[int]) -> str:
+    parts = [f"release {failed} would be marked Failed"] if failed is not None else []
+    if target is not None:
+        parts.append(f"release {target} would get the revisions the rollback gives its workloads")
+    return "; ".join(parts) + " (Harness's book-keeping)"
+
+
+def _live_revision(kube: Kube, workload: ManagedWorkload) -> int:
+    """The workload's live revision number once its controller has seen the rollback (it renumbers then)."""
+    kind = BY_ALIAS[workload.kind.lower()]  # rolled back above, so a kind this plugin knows
+    workload_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
+    live = wait.wait_observed(workload_kube, kind, kind.get(workload_kube, workload.name))
+    number = next((r.number for r in kind.revisions(workload_kube, live) if r.live), None)
+    if number is None:
+        raise RollbackError(f"{kind.display(workload.name)} has no live revision to record")
+    return number
+
+
+def _write_history(kube: Kube, origin: Origin, failed: Optional[int], target: Optional[int],
+                   revisions: Dict[WorkloadKey, int]) -> HistoryWrite:
+    """One object's book-keeping, read fresh and written with its resourceVersion; read again after a conflict."""
+    resource = SECRETS if origin.kind == "Secret" else CONFIGMAPS
+    for _ in range(HISTORY_WRITE_ATTEMPTS):
+        try:
+            obj = kube.get(resource, origin.name)
+            if origin.declarative:
+                labels = obj["metadata"].get("labels") or {}
+                if labels.get(STATUS_LABEL) == FAILED:
+                    return HistoryWrite(_display(origin), f"release {failed} is marked Failed already")
+                body: dict = {"metadata": {"labels": {STATUS_LABEL: FAILED}}}
+                message = f"release {failed} status {labels.get(STATUS_LABEL)} -> {FAILED} (label {STATUS_LABEL})"
+            else:
+                edit = edit_history(origin.kind, origin.name, obj.get("data"), origin.kind == "Secret", failed,
+                                    target, revisions)
+                for skipped in edit.skipped:
+                    console.warn(f"{_display(origin)}: {skipped}")
+                if edit.value is None:
+                    return HistoryWrite(_display(origin), "up to date")
+                body = {"metadata": {}, "data": {HISTORY_KEY: edit.value}}
+                message = "; ".join(edit.changes)
+            body["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+            kube.patch(resource, origin.name, body)
+            return HistoryWrite(_display(origin), message)
+        except ConflictError:
+            continue  # Harness (or another rollback) wrote it since we read it: read it again
+        except RollbackError as exc:
+            return HistoryWrite(_display(origin), f"not updated: {exc.message} (then run the same rollback again: "
+                                "it finds the workloads rolled back and writes only this)", failed=True)
+    return HistoryWrite(_display(origin), f"not updated: it changed {HISTORY_WRITE_ATTEMPTS} times while we wrote it",
+                        failed=True)
 
 
 def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: float) -> release.WorkloadOutcome:

@@ -61,8 +61,7 @@ class WorkloadTarget(Target):
     kind: WorkloadKind
     name: str
 
-    def validate(self, request: RollbackRequest) -> None:
-        pass  # every option applies to one workload
+    takes_to_revision = True
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
         loaded = history.load(kube, self.kind, self.name, request.flags)

@@ -71,9 +71,13 @@ def harness_history(kube, name: str) -> harness.HarnessHistory:
     return harness.HarnessTarget(name).history(kube, HistoryRequest())
 
 
-def rollback_harness_release(kube, name: str, mode: str = "none") -> release.ReleaseRollback:
-    """`rollback --harness-release NAME`: each workload of the last Succeeded release to the revision it recorded."""
-    return harness.HarnessTarget(name).rollback(kube, _request(IdentityFlags(), mode), lambda p: None)
+def rollback_harness_release(kube, name: str, mode: str = "none", **options) -> harness.HarnessRollback:
+    """`rollback --harness-release NAME` (options: release_number, force, wait): each workload of the last Succeeded
+    release to the revision it recorded, then Harness's book-keeping."""
+    target = harness.HarnessTarget(name)
+    request = _request(IdentityFlags(), mode, **options)
+    target.validate(request)
+    return target.rollback(kube, request, lambda p: None)
 
 
 def exit_code_for(outcomes: list) -> int:

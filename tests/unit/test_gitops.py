@@ -52,7 +52,10 @@ def test_instance_label_is_only_a_candidate_and_nothing_is_no_owner():
 
 
 @pytest.mark.parametrize("automated, reverts", [(None, False), ({}, False), ({"selfHeal": False}, False),
-                                                ({"selfHeal": True, "prune": True}, True)])
+                                                ({"selfHeal": True, "prune": True}, True),
+                                                ({"enabled": True, "selfHeal": True}, True),
+                                                ({"enabled": None, "selfHeal": True}, True),
+                                                ({"enabled": False, "selfHeal": True}, False)])
 def test_application_reverts_only_with_self_heal(automated, reverts):
     owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
     assert gitops.assess(owner, application(automated)).reverts is reverts
@@ -162,6 +165,13 @@ def test_an_owner_we_may_not_read_gets_a_warning_and_the_rollback_goes_on(owned)
     owned.fail("get", status=403, resource=gitops.APPLICATIONS)
     result = roll_back(owned, GitOpsMode.FAIL)
     assert image(owned) == "img:1" and any("we may not read (RBAC)" in w for w in result.warnings)
+
+
+def test_a_pause_asked_for_an_owner_we_may_not_read_is_refused_before_any_write(owned):
+    owned.fail("get", status=403, resource=gitops.APPLICATIONS)
+    with pytest.raises(RollbackError, match="we may not read .*--gitops=pause cannot pause it: nothing was changed"):
+        roll_back(owned, GitOpsMode.PAUSE)
+    assert owned.writes() == [] and image(owned) == "img:2"
 
 
 def test_the_owner_and_what_was_done_are_in_the_data_for_pipelines(owned):

@@ -446,11 +446,24 @@ def test_unknown_status_is_not_a_target():
     assert plan.target.number == 1
 
 
-def test_succeeded_newest_still_gets_a_target_and_says_harness_would_skip():
-    plan = plan_rollback(history(rel(4, "Succeeded"), rel(3, "Failed"), rel(2, "Succeeded")))
-    assert plan.target.number == 2
-    assert '"No failed release found"' in plan.reason
-    assert plan.reason.startswith("the newest release 4 Succeeded")
+def test_succeeded_newest_is_no_target_as_harness_skips_it_unless_forced_or_numbered():
+    releases = history(rel(4, "Succeeded"), rel(3, "Failed"), rel(2, "Succeeded"))
+    with pytest.raises(NoTargetError) as skipped:
+        plan_rollback(releases)
+    assert skipped.value.message == (
+        'ConfigMap "r1": the newest release 4 Succeeded, so Harness\'s Rolling Rollback skips ("No failed release '
+        'found"); to roll it back anyway, pass --release-number 4 or --force')
+    forced = plan_rollback(releases, force=True)
+    assert forced.target.number == 2 and forced.reason.startswith("--force: the newest release 4 Succeeded")
+    numbered = plan_rollback(releases, release_number=4)
+    assert (numbered.current.number, numbered.target.number) == (4, 2)
+    assert numbered.reason == "--release-number 4: release 2 is the newest Succeeded release older"
+
+
+@pytest.mark.parametrize("number, target", [(4, 2), (3, 2), (2, 1), (9, 2)])
+def test_a_release_number_picks_the_newest_succeeded_release_older_than_it(number, target):
+    releases = history(rel(4, "Failed"), rel(3, "InProgress"), rel(2, "Succeeded"), rel(1, "Succeeded"))
+    assert plan_rollback(releases, release_number=number).target.number == target
 
 
 def test_only_older_numbers_are_eligible():
@@ -463,7 +476,9 @@ def test_only_older_numbers_are_eligible():
     [
         ((), 'ConfigMap "r1": no release history found'),
         ((rel(1, "Failed"),), 'ConfigMap "r1": no previous Succeeded release older than release 1'),
-        ((rel(1, "Succeeded"),), 'ConfigMap "r1": no previous Succeeded release older than release 1'),
+        ((rel(1, "Succeeded"),), 'ConfigMap "r1": the newest release 1 Succeeded, so Harness\'s Rolling Rollback '
+                                  'skips ("No failed release found"); to roll it back anyway, pass --release-number 1 '
+                                  'or --force'),
         ((rel(3, "Failed"), rel(2, "Failed"), rel(1, "InProgress")),
          'ConfigMap "r1": no previous Succeeded release older than release 3'),
         ((rel(3, "Failed", ()), rel(2, "Succeeded")), 'ConfigMap "r1": no managed workload found in release 3'),
@@ -634,7 +649,8 @@ def test_well_formed_history_round_trips_and_plans_like_harness(releases, compre
     try:
         plan = plan_rollback(parsed)
     except NoTargetError:
-        assert not parsed.releases or not parsed.releases[0].workloads or not eligible or not eligible[0].workloads
+        assert (not parsed.releases or not parsed.releases[0].workloads or parsed.releases[0].status == "Succeeded"
+                or not eligible or not eligible[0].workloads)
         return
     assert plan.target == eligible[0]
 

@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from kubectl_rollback import harness_declarative as declarative
-from kubectl_rollback.errors import NotFoundError
+from kubectl_rollback.errors import NoTargetError, NotFoundError, UsageError
 from kubectl_rollback.harness_history import DECLARATIVE, ManagedWorkload, parse_declarative, parse_history
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, SECRETS, SERVICES, Resource
+from kubectl_rollback.options import RollbackRequest
 from tests import harness_fixtures as hf
-from tests.fakekube import add_deployment
+from tests.fakekube import add_deployment, run_deployment_controller
 from tests.unit.entry_points import FAILED, NOTHING_TO_DO, ROLLED_BACK, harness_history, rollback_harness_release
 
 NAMES = ["0123", "on", "yes", "null"]  # valid Kubernetes names a YAML 1.1 resolver turns into 83, True, True, None
@@ -327,3 +328,101 @@ def test_a_diff_leaves_out_server_defaults_and_never_shows_secret_values():
     # a key the manifest does not send is the server's (or another manager's) business: no change
     assert declarative.object_diff("x", declarative.projected(live, secret_manifest("same")),
                                    secret_manifest("same")) == ""
+
+
+# -- Harness's book-keeping, the skip rule and the legacy fall-back ------------------------------------------------
+
+
+def legacy_history(fake, kind="ConfigMap", statuses=("Failed", "Succeeded")):
+    """deployment/web at revision 2 (img:2); ConfigMap (or Secret) rel: release 2 -> revision 2, release 1 ->
+    revision 1, in Harness's bytes."""
+    add_deployment(fake, "web", ["img:1", "img:2"])
+    releases = [hf.release_entry(2, statuses[0], [hf.workload_entry("Deployment", "web", None, "2")]),
+                hf.release_entry(1, statuses[1], [hf.workload_entry("Deployment", "web", None, "1")])]
+    fake.server.create(CONFIGMAPS if kind == "ConfigMap" else SECRETS, "ns",
+                       hf.history_object(kind, "rel", releases, "gzip"))
+    run_deployment_controller(fake, "web")
+
+
+def stored_releases(fake, kind="ConfigMap"):
+    obj = fake.stored(CONFIGMAPS if kind == "ConfigMap" else SECRETS, "rel")
+    parsed = parse_history(kind, "rel", obj["data"], kind == "Secret")
+    return [(r.number, r.status, [w.revision for w in r.workloads]) for r in parsed.releases]
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
+def test_after_the_rollback_harness_history_is_booked_as_harness_books_it(fake, kind):
+    legacy_history(fake, kind, ("InProgress", "Succeeded"))
+    result = rollback_harness_release(fake, "rel")
+    assert [o.outcome for o in result.outcomes] == [ROLLED_BACK] and int(result.exit_code) == 0
+    # release 2 Failed; release 1 now names revision 3, which the controller gave the restored ReplicaSet
+    assert stored_releases(fake, kind) == [(2, "Failed", [2]), (1, "Succeeded", [3])]
+    assert [w.message for w in result.history_writes] == [
+        "release 2 status InProgress -> Failed; release 1 deployment/web revision 1 -> 3"]
+    writes = fake.writes(CONFIGMAPS if kind == "ConfigMap" else SECRETS)
+    assert len(writes) == 1 and set(writes[0].body) == {"metadata", "data"}
+    assert set(writes[0].body["data"]) == {hf.HISTORY_KEY} and writes[0].body["metadata"]["resourceVersion"]
+    again = rollback_harness_release(fake, "rel")  # the renumbered revision is live: nothing more to do or book
+    assert [o.outcome for o in again.outcomes] == [NOTHING_TO_DO]
+    assert [w.message for w in again.history_writes] == ["up to date"]
+
+
+def test_a_history_written_meanwhile_is_read_again_and_booked_on_top(fake):
+    legacy_history(fake)
+
+    def harness_writes(server):  # Harness adds a label (a change of its own) between our read and our write
+        server.patch(CONFIGMAPS, "ns", "rel", {"metadata": {"labels": {"touched": "yes"}}})
+
+    fake.before("patch", harness_writes, resource=CONFIGMAPS, name="rel")
+    result = rollback_harness_release(fake, "rel")
+    assert int(result.exit_code) == 0 and stored_releases(fake) == [(2, "Failed", [2]), (1, "Succeeded", [3])]
+    assert fake.stored(CONFIGMAPS, "rel")["metadata"]["labels"] == {"touched": "yes"}
+    assert [c.verb for c in fake.writes(CONFIGMAPS)] == ["patch", "patch"]  # the 409, then the write on top
+
+
+def test_a_dry_run_shows_the_book_keeping_and_writes_nothing(fake):
+    legacy_history(fake)
+    result = rollback_harness_release(fake, "rel", "client")
+    assert fake.writes() == []
+    assert [w.table(False) for w in result.history_writes] == [
+        "configmap/rel: history: release 2 would be marked Failed; release 1 would get the revisions the rollback "
+        "gives its workloads (Harness's book-keeping)"]
+
+
+def test_a_newest_release_that_succeeded_is_no_target_unless_asked_for(fake):
+    legacy_history(fake, statuses=("Succeeded", "Succeeded"))
+    with pytest.raises(NoTargetError, match='"No failed release found"'):
+        rollback_harness_release(fake, "rel")
+    assert fake.writes() == [] and history(fake).data()["target"] is None
+    result = rollback_harness_release(fake, "rel", release_number=2)
+    assert [o.outcome for o in result.outcomes] == [ROLLED_BACK]
+    assert stored_releases(fake) == [(2, "Failed", [2]), (1, "Succeeded", [3])]
+
+
+@pytest.mark.parametrize("selected", ["deployment/web", "service/web", "--release-name"])
+def test_release_number_belongs_to_harness_release_only(selected):
+    from kubectl_rollback.targets import select
+
+    target = select(None, "r", None) if selected == "--release-name" else select(selected, None, None)
+    with pytest.raises(UsageError, match="--release-number names a release of Harness's own history"):
+        target.validate(RollbackRequest(release_number=2))
+    select(None, None, "r").validate(RollbackRequest(release_number=2))  # its own
+    with pytest.raises(UsageError, match="--release-number must be a positive"):
+        RollbackRequest(release_number=0).validate()
+
+
+def test_no_succeeded_release_secret_falls_back_to_the_legacy_history(fake):
+    """Harness's migration rule: release Secrets exist but none Succeeded, so the legacy ConfigMap is rolled back
+    from, and the declarative release is marked Failed."""
+    legacy_history(fake, statuses=("Succeeded", "Succeeded"))
+    fake.server.create(SECRETS, "ns", hf.release_secret("rel", 3, "InProgress", [deployment("web", "img:2")]))
+    listed = history(fake).data()
+    assert listed["source"] == 'ConfigMap "rel" and declarative release Secrets "harness.release.rel.<n>"'
+    assert listed["sourceReason"].startswith('no declarative release Secret Succeeded, so Harness falls back to '
+                                             'ConfigMap "rel"')
+    assert (listed["current"], listed["target"], listed["warnings"]) == (3, 2, [])
+    result = rollback_harness_release(fake, "rel")
+    assert [o.outcome for o in result.outcomes] == [NOTHING_TO_DO]  # release 2 is live: revision 2 is the target
+    assert fake.stored(SECRETS, "harness.release.rel.3")["metadata"]["labels"]["status"] == "Failed"
+    assert stored_releases(fake) == [(2, "Succeeded", [2]), (1, "Succeeded", [1])]  # nothing renumbered
+    assert [w.display for w in result.history_writes] == ["secret/harness.release.rel.3", "configmap/rel"]

@@ -6,7 +6,13 @@ import pytest
 from kubectl_rollback.errors import ApiError, NotFoundError
 from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
 from kubectl_rollback.options import GitOpsMode
-from tests.fakekube import add_controller_revision_workload, add_deployment, recorded, track_by_argo_cd
+from tests.fakekube import (
+    add_controller_revision_workload,
+    add_deployment,
+    recorded,
+    run_deployment_controller,
+    track_by_argo_cd,
+)
 from tests.harness_fixtures import build_history_data, release_entry, workload_entry
 from tests.unit.entry_points import (
     FAILED,
@@ -179,7 +185,7 @@ def test_a_harness_release_rolls_each_workload_to_its_recorded_revision_across_n
     assert image(fake, DEPLOYMENTS, "a") == "img:a1"
     assert fake.server.get(STATEFULSETS, "shop", "db")["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "img:db1"
-    assert fake.writes(CONFIGMAPS) == []  # Harness's object is never written
+    assert fake.writes(CONFIGMAPS) == []  # not every workload rolled back: Harness's history is left as it was
 
 
 def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(fake):
@@ -188,8 +194,12 @@ def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(f
                                        "data": build_history_data(HARNESS_RELEASES[:1] + [release_entry(
                                            2, "Succeeded", [workload_entry("Deployment", "a", None, "1")])],
                                            None, secret=True)})
+    run_deployment_controller(fake, "a")
     result = rollback_harness_release(fake, "release-x")
     assert outcomes(result) == [("deployment/a", ROLLED_BACK)] and int(result.exit_code) == 0
+    # Harness's book-keeping, in the Secret it was read from: release 3 Failed already, release 2's revision renumbered
+    assert [(w.display, w.message) for w in result.history_writes] == [
+        ("secret/release-x", "release 2 deployment/a revision 1 -> 3")]
     with pytest.raises(NotFoundError) as missing:
         rollback_harness_release(fake, "release-y")
     assert 'no ConfigMap or Secret named "release-y" in namespace "ns"' in missing.value.message

@@ -30,6 +30,7 @@ RETRY_BUDGET_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 PAGE_SIZE = 500
+DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Kube:
         apply ("apply") names its `field_manager`, and with `force` takes over fields other managers own; sent again,
         it converges on the same object, so its retry is safe too."""
         ns = namespace or self.namespace
-        query = {"dryRun": "All"} if dry_run else {}
+        query = _dry_run_query(dry_run) or {}
         if field_manager:
             query["fieldManager"] = field_manager
         if force:
@@ -205,7 +206,7 @@ class Kube:
 
     def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
         ns = namespace or self.namespace
-        return self._send("POST", resource.path(ns), query={"dryRun": "All"} if dry_run else None, body=body,
+        return self._send("POST", resource.path(ns), query=_dry_run_query(dry_run), body=body,
                           what=_what("create", resource, None, ns), write=True)
 
     def delete(
@@ -221,10 +222,13 @@ class Kube:
         body: dict = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
+        if dry_run:
+            # A DELETE with a body takes its options from the body alone: the query's dryRun would be ignored.
+            body["dryRun"] = [DRY_RUN_ALL]
         return self._send(
             "DELETE",
             resource.path(ns, name),
-            query={"dryRun": "All"} if dry_run else None,
+            query=_dry_run_query(dry_run),
             body=body,
             what=_what("delete", resource, name, ns),
             write=True,
@@ -383,6 +387,10 @@ def _pool_manager(proxy: str, pool_args: dict) -> Any:
             context.load_default_certs()
         proxy_ssl["proxy_ssl_context"] = context
     return urllib3.ProxyManager(f"{parts.scheme}://{hostport}", proxy_headers=headers, **proxy_ssl, **pool_args)
+
+
+def _dry_run_query(dry_run: bool) -> Optional[dict]:
+    return {"dryRun": DRY_RUN_ALL} if dry_run else None
 
 
 def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:

@@ -1,0 +1,85 @@
+"""What kube.Kube puts on the wire for each write, against a tiny recording HTTP server on loopback.
+
+The API server takes a DELETE's options from its body when it has one, ignoring the query (handlers/delete.go): a
+dry run must therefore be in the body, or the object is deleted for real. Patches and creates carry no options
+body, so there the query is what the server reads."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator, List
+
+import pytest
+
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, Kube
+from kubectl_rollback.kubeconfig import Connection
+
+
+class _Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Answer)
+        self.seen: List[dict] = []
+
+
+class _Answer(BaseHTTPRequestHandler):
+    server: _Recorder
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _record(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urllib.parse.urlsplit(self.path)
+        self.server.seen.append({"method": self.command, "path": url.path,
+                                 "query": dict(urllib.parse.parse_qsl(url.query)),
+                                 "body": json.loads(body) if body else None})
+        answer = b'{"kind": "Status"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_DELETE = do_PATCH = do_POST = _record
+
+
+@pytest.fixture
+def recorder() -> Iterator[_Recorder]:
+    server = _Recorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def kube(recorder: _Recorder) -> Kube:
+    host, port = recorder.server_address[:2]
+    return Kube(Connection(server=f"http://{host}:{port}", namespace="ns", cluster_name="c"), request_timeout=5)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_delete_carries_dry_run_in_its_options_body(kube: Kube, recorder: _Recorder, dry_run: bool) -> None:
+    kube.delete(DEPLOYMENTS, "web-canary", uid="u1", dry_run=dry_run)
+    [seen] = recorder.seen
+    assert seen["method"] == "DELETE"
+    assert seen["body"]["preconditions"] == {"uid": "u1"}
+    assert seen["body"].get("dryRun") == (["All"] if dry_run else None)
+    assert seen["query"].get("dryRun") == ("All" if dry_run else None)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_patch_and_create_carry_dry_run_in_the_query(kube: Kube, recorder: _Recorder, dry_run: bool) -> None:
+    kube.patch(DEPLOYMENTS, "web", {"metadata": {"resourceVersion": "1"}}, dry_run=dry_run)
+    kube.patch(DEPLOYMENTS, "web", {"metadata": {"name": "web"}}, "apply", dry_run=dry_run, field_manager="m")
+    kube.create(EVENTS, {"metadata": {"name": "e"}}, dry_run=dry_run)
+    assert [s["method"] for s in recorder.seen] == ["PATCH", "PATCH", "POST"]
+    for seen in recorder.seen:
+        assert seen["query"].get("dryRun") == ("All" if dry_run else None)

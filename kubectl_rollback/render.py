@@ -13,6 +13,8 @@ from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
+# What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
+DRY_RUN_OUTCOME = {Outcome.ROLLED_BACK: "would roll back"}
 
 
 def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
@@ -240,13 +242,19 @@ def workloads_table(histories: list, namespace: str, release: Optional[str]) -> 
 
 
 def outcome_line(outcome) -> str:
-    return f"{outcome.display}: {outcome.outcome.value}: {outcome.message}"
+    return (f"{outcome.display}: {_outcome_name(outcome.outcome, outcome.dry_run)}: {outcome.message}"
+            f"{DRY_RUN_SUFFIX[outcome.dry_run]}")
+
+
+def _outcome_name(outcome: Outcome, dry_run: DryRun) -> str:
+    return DRY_RUN_OUTCOME.get(outcome, outcome.value) if dry_run is not DryRun.NONE else outcome.value
 
 
 def outcome_dict(o) -> dict:
     return {
         "workload": o.display,
         "outcome": o.outcome.value,
+        "dryRun": o.dry_run.value,
         "message": o.message,
         "from": o.result.source.number if o.result and o.result.source else None,
         "to": o.result.target.number if o.result else None,
@@ -262,9 +270,10 @@ def outcome_counts(outcomes: Sequence) -> dict:
     return counts
 
 
-def summary_line(outcomes: Sequence) -> str:
+def summary_line(outcomes: Sequence, dry_run: DryRun) -> str:
     counts = outcome_counts(outcomes)
-    return f"{len(outcomes)} workloads: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items())
+    return f"{len(outcomes)} workloads: {named}{DRY_RUN_SUFFIX[dry_run]}"
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

@@ -171,9 +171,10 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         if request.wait and request.dry_run is DryRun.NONE:
             applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
         outcomes += applied
+    outcomes = [dataclasses.replace(outcome, dry_run=request.dry_run) for outcome in outcomes]
     for outcome in outcomes:
         on_progress(outcome)
-    return HarnessRollback(loaded, outcomes, tuple(diffs))
+    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs))
 
 
 def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: float) -> release.WorkloadOutcome:
@@ -231,9 +232,8 @@ def _swap_colours(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) 
     except RollbackError as exc:
         return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.FAILED, exc.message)
     acted = result.changed or (request.dry_run is not DryRun.NONE and result.state.target_color is not None)
-    message = result.message + render.DRY_RUN_SUFFIX[request.dry_run]
     return release.WorkloadOutcome(f"service/{result.state.name}", Outcome.ROLLED_BACK if acted
-                                   else Outcome.NOTHING_TO_DO, message)
+                                   else Outcome.NOTHING_TO_DO, result.message)
 
 
 def _blue_green_workload(target: Release) -> ManagedWorkload:

@@ -43,6 +43,7 @@ class WorkloadOutcome(Printed):
     outcome: Outcome
     message: str
     result: Optional[rollback.Result] = None
+    dry_run: DryRun = DryRun.NONE  # in a dry run, `outcome` is what the real run will do
 
     def table(self, wide: bool) -> str:
         return render.outcome_line(self)
@@ -61,16 +62,18 @@ class ReleaseRollback(Printed):
 
     plan: Printable
     outcomes: List[WorkloadOutcome]
+    dry_run: DryRun = DryRun.NONE
 
     @property
     def exit_code(self) -> ExitCode:
         return exit_code_for(o.outcome for o in self.outcomes)
 
     def table(self, wide: bool) -> str:
-        return render.summary_line(self.outcomes)
+        return render.summary_line(self.outcomes, self.dry_run)
 
     def data(self) -> Any:
         return {
+            "dryRun": self.dry_run.value,
             "plan": self.plan.data(),
             "results": [o.data() for o in self.outcomes],
             "summary": render.outcome_counts(self.outcomes),
@@ -134,7 +137,7 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
         outcome = roll_back_one(kube, planned.kind, planned.name, request)
         on_progress(outcome)
         outcomes.append(outcome)
-    return ReleaseRollback(plan, outcomes)
+    return ReleaseRollback(plan, outcomes, request.dry_run)
 
 
 def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadOutcome:
@@ -143,15 +146,16 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
     try:
         result = rollback.run(kube, kind, name, request)
     except NoTargetError as exc:
-        return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message)
+        return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
     except RollbackError as exc:
-        return WorkloadOutcome(display, Outcome.FAILED, exc.message)
+        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
     # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
     # output format, as `rollback KIND/NAME` prints them; the rest of a workload's warnings are in its JSON outcome.
     for warning in result.gitops.warnings:
         console.warn(f"{display}: {warning}")
-    acted = result.changed or result.dry_run is not DryRun.NONE
-    return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result)
+    acted = result.changed or result.would_change
+    return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result,
+                           request.dry_run)
 
 
 def _release_of(workload: dict) -> Optional[str]:

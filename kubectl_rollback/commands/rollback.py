@@ -43,6 +43,7 @@ class Result(Printed):
     apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
+    would_change: bool = False  # a dry run that found something to change: the real run will change it
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -161,7 +162,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner)
+                      config=config.changes, gitops=owner, would_change=True)
     configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
@@ -177,7 +178,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner)
+                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
@@ -317,4 +318,4 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
     return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
-                  warnings=warnings, config=changes, gitops=owner)
+                  warnings=warnings, config=changes, gitops=owner, would_change=request.dry_run is not DryRun.NONE)

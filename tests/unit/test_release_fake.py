@@ -98,10 +98,20 @@ def test_all_rolled_back_or_nothing_to_do_exits_0(fake):
     assert int(result.exit_code) == 0
 
 
-def test_a_dry_run_counts_as_acted_and_writes_nothing(release):
-    result = rollback_release(release, "r1", FLAGS, mode="client")
-    assert outcomes(result)[0] == ("deployment/a", ROLLED_BACK)
-    assert release.writes() == [] and image(release, DEPLOYMENTS, "a") == "img:a2"
+@pytest.mark.parametrize("mode, said", [("client", "(dry run)"), ("server", "(server dry run)")])
+def test_a_dry_run_counts_as_the_real_run_will_and_says_would(release, mode, said):
+    dry = rollback_release(release, "r1", FLAGS, mode=mode)
+    assert all(write.dry_run for write in release.writes()) and image(release, DEPLOYMENTS, "a") == "img:a2"
+    lines = [o.table(False) for o in dry.outcomes]
+    assert lines[0].startswith("deployment/a: would roll back: deployment/a rolled back from") and said in lines[0]
+    assert lines[1].startswith("deployment/b: nothing to do: ") and "rolled back" not in lines[1].split(": ")[1]
+    assert dry.table(False) == (f"4 workloads: 2 would roll back, 1 nothing to do, 1 no target, 0 failed {said}")
+    assert dry.data()["dryRun"] == mode and {r["dryRun"] for r in dry.data()["results"]} == {mode}
+
+    real = rollback_release(release, "r1", FLAGS)
+    assert outcomes(real) == outcomes(dry)
+    assert real.table(False) == "4 workloads: 2 rolled back, 1 nothing to do, 1 no target, 0 failed"
+    assert real.data()["dryRun"] == "none" and real.data()["summary"] == dry.data()["summary"]
 
 
 def test_a_workload_gitops_would_undo_fails_alone_by_default(release):

@@ -63,7 +63,8 @@ Exit codes:
   1  error (API failure, RBAC denial, paused or missing workload, a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow)"""
+  4  the rollout after the change failed or timed out (--wait, --follow)
+  130  interrupted (Ctrl-C); after a change, the line says what was changed"""
 
 app = typer.Typer(
     name=PROG,
@@ -413,7 +414,11 @@ def rollback(
             metavar="[client|server]",
         ),
     ] = None,
-    wait_: Annotated[bool, typer.Option("--wait", help="Follow the rollout until it completes.")] = False,
+    wait_: Annotated[bool, typer.Option(
+        "--wait",
+        help="Follow the rollout until it completes (Ctrl-C stops the waiting, not the rollout, and says what was "
+             "rolled back).",
+    )] = False,
     timeout: Timeout = "5m",
     keep_canary: Annotated[
         bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import json
 import random
+import shlex
 import time
 import urllib.parse
 from typing import Any, Callable, Iterator, Optional
@@ -121,7 +122,15 @@ class Kube:
     @classmethod
     def connect(cls, options: ConnectionOptions) -> Kube:
         connection = kubeconfig.load(options.kubeconfig, options.context, options.overrides)
-        return cls(connection, options.request_timeout, options.namespace)
+        kube = cls(connection, options.request_timeout, options.namespace)
+        kube._reach = _reach_flags(options)
+        return kube
+
+    _reach: tuple = ()  # the connection flags the user gave that pick the cluster and user (never a credential)
+
+    def command_flags(self) -> str:
+        """The flags that reach this cluster, as this user, in this namespace: for a command we print to be copied."""
+        return " ".join(shlex.quote(arg) for arg in ("-n", self.namespace, *self._reach))
 
     def in_namespace(self, namespace: str) -> Kube:
         """The same connection, acting in another namespace."""
@@ -387,6 +396,14 @@ def _pool_manager(proxy: str, pool_args: dict) -> Any:
             context.load_default_certs()
         proxy_ssl["proxy_ssl_context"] = context
     return urllib3.ProxyManager(f"{parts.scheme}://{hostport}", proxy_headers=headers, **proxy_ssl, **pool_args)
+
+
+def _reach_flags(options: ConnectionOptions) -> tuple:
+    o = options.overrides
+    given = [("--kubeconfig", options.kubeconfig), ("--context", options.context), ("--cluster", o.cluster),
+             ("--user", o.user), ("--server", o.server), ("--as", o.impersonate)]
+    given += [("--as-group", group) for group in o.impersonate_groups]
+    return tuple(part for flag, value in given if value for part in (flag, value))
 
 
 def _dry_run_query(dry_run: bool) -> Optional[dict]:

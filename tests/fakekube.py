@@ -239,6 +239,9 @@ class FakeKube:
         self.calls: list = []  # every Call made through this client and the ones made from it (in_namespace)
         self.faults: list = []
 
+    def command_flags(self) -> str:
+        return f"-n {self.namespace}"
+
     def in_namespace(self, namespace: str) -> FakeKube:
         other = copy.copy(self)  # shares the server, the call log and the faults, as Kube shares its pool
         other.namespace = namespace

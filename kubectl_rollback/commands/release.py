@@ -10,7 +10,14 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import history, rollback
 from kubectl_rollback.decide import Outcome, exit_code_for
-from kubectl_rollback.errors import ExitCode, ForbiddenError, NoTargetError, ReportedError, RollbackError
+from kubectl_rollback.errors import (
+    ExitCode,
+    ForbiddenError,
+    Interrupted,
+    NoTargetError,
+    ReportedError,
+    RollbackError,
+)
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
@@ -132,12 +139,25 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
 
 def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
     """Roll back each planned workload in turn, each from a fresh read; report every outcome as it comes."""
-    outcomes = []
-    for planned in plan.histories:
-        outcome = roll_back_one(kube, planned.kind, planned.name, request)
-        on_progress(outcome)
-        outcomes.append(outcome)
+    outcomes: List[WorkloadOutcome] = []
+    try:
+        for planned in plan.histories:
+            outcome = roll_back_one(kube, planned.kind, planned.name, request)
+            on_progress(outcome)
+            outcomes.append(outcome)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        raise interrupted(outcomes, exc) from None
     return ReleaseRollback(plan, outcomes, request.dry_run)
+
+
+def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException) -> Interrupted:
+    """Ctrl-C in a rollback of many: which workloads were already written, whatever was printed (-o json prints
+    nothing before the end), and what the one interrupted in its wait says about itself."""
+    written = [o.display for o in outcomes if o.result is not None and o.result.changed]
+    said = [f"already rolled back: {', '.join(written) or 'none'}"]
+    if isinstance(exc, Interrupted):
+        said.append(exc.message)
+    return Interrupted("interrupted; " + "; ".join(said))
 
 
 def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadOutcome:
@@ -145,6 +165,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
     display = kind.display(name)
     try:
         result = rollback.run(kube, kind, name, request)
+    except Interrupted:
+        raise  # not this workload's outcome: the whole command stops
     except NoTargetError as exc:
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
     except RollbackError as exc:

@@ -11,7 +11,7 @@ from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
+from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
@@ -111,12 +111,23 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
+        # Said before waiting: whoever stops the wait must know production changed.
+        console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
         try:
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
             raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
+                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
         result = dataclasses.replace(result, rolled_out=True)
     return result
+
+
+def rolled_back_line(result: Result) -> str:
+    """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`."""
+    source = result.source.number if result.source else "unknown"
+    return f"{result.history.display} rolled back {source} -> {result.target.number}"
 
 
 def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun) -> tuple:

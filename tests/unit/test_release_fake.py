@@ -3,7 +3,8 @@ code they add up to (1 if any failed, else 3 if any had no target, else 0)."""
 
 import pytest
 
-from kubectl_rollback.errors import ApiError, NotFoundError
+from kubectl_rollback.commands import wait
+from kubectl_rollback.errors import ApiError, Interrupted, NotFoundError
 from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
 from kubectl_rollback.options import GitOpsMode
 from tests.fakekube import add_controller_revision_workload, add_deployment, recorded, track_by_argo_cd
@@ -203,3 +204,21 @@ def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(f
     with pytest.raises(NotFoundError) as missing:
         rollback_harness_release(fake, "release-y")
     assert 'no ConfigMap or Secret named "release-y" in namespace "ns"' in missing.value.message
+
+
+def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monkeypatch):
+    waits = []
+
+    def second_wait_interrupted(kube, kind, name, revision, timeout):
+        waits.append(name)
+        if len(waits) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(wait, "wait_for_rollout", second_wait_interrupted)
+    with pytest.raises(Interrupted) as raised:
+        rollback_release(release, "r1", FLAGS, wait=True)
+    assert waits == ["a", "db"]  # b needs nothing, c has no target
+    assert raised.value.message == (
+        "interrupted; already rolled back: deployment/a; interrupted while waiting: statefulset/db rolled back 2 -> 1;"
+        " the rollout goes on; follow it with: kubectl rollout status statefulset/db -n ns")
+    assert image(release, STATEFULSETS, "db") == "img:db1"

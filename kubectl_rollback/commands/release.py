@@ -17,6 +17,7 @@ from kubectl_rollback.errors import (
     NoTargetError,
     ReportedError,
     RollbackError,
+    WaitFailedError,
 )
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
@@ -51,6 +52,7 @@ class WorkloadOutcome(Printed):
     message: str
     result: Optional[rollback.Result] = None
     dry_run: DryRun = DryRun.NONE  # in a dry run, `outcome` is what the real run will do
+    written: bool = False  # the workload was changed, even if what followed failed (the rollout after it)
 
     def table(self, wide: bool) -> str:
         return render.outcome_line(self)
@@ -153,7 +155,7 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
 def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException) -> Interrupted:
     """Ctrl-C in a rollback of many: which workloads were already written, whatever was printed (-o json prints
     nothing before the end), and what the one interrupted in its wait says about itself."""
-    written = [o.display for o in outcomes if o.result is not None and o.result.changed]
+    written = [o.display for o in outcomes if o.written]
     said = [f"already rolled back: {', '.join(written) or 'none'}"]
     if isinstance(exc, Interrupted):
         said.append(exc.message)
@@ -169,6 +171,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         raise  # not this workload's outcome: the whole command stops
     except NoTargetError as exc:
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
+    except WaitFailedError as exc:  # rolled back, but the rollout after it failed
+        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run, written=True)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
     # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
@@ -177,7 +181,7 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         console.warn(f"{display}: {warning}")
     acted = result.changed or result.would_change
     return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result,
-                           request.dry_run)
+                           request.dry_run, result.changed)
 
 
 def _release_of(workload: dict) -> Optional[str]:

@@ -4,7 +4,7 @@ code they add up to (1 if any failed, else 3 if any had no target, else 0)."""
 import pytest
 
 from kubectl_rollback.commands import wait
-from kubectl_rollback.errors import ApiError, Interrupted, NotFoundError
+from kubectl_rollback.errors import ApiError, Interrupted, NotFoundError, WaitFailedError
 from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
 from kubectl_rollback.options import GitOpsMode
 from tests.fakekube import add_controller_revision_workload, add_deployment, recorded, track_by_argo_cd
@@ -209,15 +209,14 @@ def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(f
 def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monkeypatch):
     waits = []
 
-    def second_wait_interrupted(kube, kind, name, revision, timeout):
+    def first_wait_fails_second_interrupted(kube, kind, name, revision, timeout):
         waits.append(name)
-        if len(waits) == 2:
-            raise KeyboardInterrupt
+        raise WaitFailedError("gave up after --timeout 3s") if len(waits) == 1 else KeyboardInterrupt
 
-    monkeypatch.setattr(wait, "wait_for_rollout", second_wait_interrupted)
+    monkeypatch.setattr(wait, "wait_for_rollout", first_wait_fails_second_interrupted)
     with pytest.raises(Interrupted) as raised:
         rollback_release(release, "r1", FLAGS, wait=True)
-    assert waits == ["a", "db"]  # b needs nothing, c has no target
+    assert waits == ["a", "db"]  # b needs nothing, c has no target; a was rolled back, its rollout failed
     assert raised.value.message == (
         "interrupted; already rolled back: deployment/a; interrupted while waiting: statefulset/db rolled back 2 -> 1;"
         " the rollout goes on; follow it with: kubectl rollout status statefulset/db -n ns")

@@ -186,8 +186,11 @@ def pruned_numbers(revisions: Iterable[Revision]) -> list:
 
 
 def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped: Sequence[Skip]) -> str:
+    pruned = pruned_numbers(ordered)
     if len(ordered) <= 1:
         only = f" ({ordered[0].number})" if ordered else ""
+        if pruned:  # the live revision's number says there were earlier ones (revisionHistoryLimit: 0)
+            return f"nothing to roll back to: the only revision kept{only} is the live one; {_pruned_phrase(pruned)}"
         return f"nothing to roll back to: this is the first deployment, the only revision{only} is the live one"
     why = "; ".join(f"{s.revision}: {s.reason}" for s in skipped)
     ours = [r for r in ordered if not r.live and mismatch(r, identity) is None]
@@ -195,11 +198,14 @@ def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped:
         summary = f"every other revision recorded for {identity.describe()} failed"
     else:
         summary = f"no other revision is recorded Succeeded for {identity.describe()}"
-    pruned = pruned_numbers(ordered)
     if pruned:
-        which = f"revisions {_ranges(pruned)} were" if len(pruned) > 1 else f"revision {pruned[0]} was"
-        summary += f"; {which} pruned (revisionHistoryLimit) and cannot be restored"
+        summary += f"; {_pruned_phrase(pruned)}"
     return f"{summary} (skipped {why})"
+
+
+def _pruned_phrase(pruned: Sequence[int]) -> str:
+    which = f"revisions {_ranges(pruned)} were" if len(pruned) > 1 else f"revision {pruned[0]} was"
+    return f"{which} pruned (revisionHistoryLimit) and cannot be restored"
 
 
 def _ranges(numbers: Sequence[int]) -> str:

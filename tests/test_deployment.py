@@ -286,3 +286,14 @@ def test_record_will_not_fail_a_revision_a_rollback_restored(five):
     assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Succeeded"
     ns.plugin("record", "deployment/web", "--status", "Failed", "--force", check=True)
     assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Failed"
+
+
+def test_a_good_revision_pruned_at_history_limit_0_is_not_called_the_first_deployment(ns):
+    deploy(ns, "1", "wf1", "Succeeded", history_limit=0)
+    deploy(ns, "2", "wf1", "Failed", history_limit=0)  # its pods are ready (a failed verification): 1 goes to zero
+    ns.wait_until(lambda: [sc.revision_of(rs) for rs in ns.items("rs", "-l", "app=web")] == [2],
+                  "the controller to prune revision 1 (revisionHistoryLimit 0)")
+    proc = ns.plugin("rollback", "deployment/web")
+    assert proc.returncode == 3, proc.stderr
+    assert "first deployment" not in proc.stderr
+    assert "revision 1 was pruned (revisionHistoryLimit) and cannot be restored" in proc.stderr, proc.stderr

@@ -30,6 +30,7 @@ from kubectl_rollback.options import (
     RollbackRequest,
     WatchRequest,
     check_namespace,
+    check_release_number,
     check_value,
     parse_address,
     parse_config_mode,
@@ -272,7 +273,7 @@ def record(
         bool, typer.Option("--follow", help="Record InProgress, wait for the rollout, then record its outcome.")
     ] = False,
     release_number: Annotated[
-        Optional[str], typer.Option("--release-number", help="The pipeline's release or build number.")
+        Optional[str], typer.Option("--release-number", help="The pipeline's release or build number (127, 1.8.2).")
     ] = None,
     artifact: Annotated[
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
@@ -323,7 +324,7 @@ def record(
     request = RecordRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         status=parse_status(status) if status is not None else None,
-        release_number=check_value("--release-number", release_number),
+        release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
         follow=follow,
         timeout=parse_duration(timeout),

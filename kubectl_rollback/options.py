@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
-from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status
+from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status, release_number_problem
 
 if TYPE_CHECKING:
     from kubectl_rollback.workloads.base import WorkloadKind
@@ -200,6 +200,15 @@ def check_value(flag: str, value: Optional[str]) -> Optional[str]:
     if len(value) > MAX_VALUE_LENGTH or _CONTROL_CHARS.search(value):
         raise UsageError(f"{flag} must be printable text of at most {MAX_VALUE_LENGTH} characters")
     return value.strip()
+
+
+def check_release_number(value: Optional[str]) -> Optional[str]:
+    """record --release-number: what reading would take as a release number (records.release_number_problem)."""
+    value = check_value("--release-number", value)
+    problem = release_number_problem(value) if value is not None else None
+    if problem is not None:
+        raise UsageError(f"--release-number {value!r} {problem}")
+    return value
 
 
 def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[WorkloadKind, str]:

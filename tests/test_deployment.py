@@ -297,3 +297,20 @@ def test_a_good_revision_pruned_at_history_limit_0_is_not_called_the_first_deplo
     assert proc.returncode == 3, proc.stderr
     assert "first deployment" not in proc.stderr
     assert "revision 1 was pruned (revisionHistoryLimit) and cannot be restored" in proc.stderr, proc.stderr
+
+
+def test_a_succeeded_record_with_damaged_fields_is_never_the_target(ns):
+    for tag in ("1", "2", "3", "4"):
+        deploy(ns, tag, "wf1", "Succeeded")
+    deploy(ns, "5-broken", "wf1", "Failed")
+    by_revision = {sc.revision_of(rs): rs["metadata"]["name"] for rs in ns.items("rs", "-l", "app=web")}
+    for revision, damage in ((2, {sc.WORKFLOW_ID: "w" * 120_000}), (3, {sc.PREFIX + "recorded-at": "9999-99-99"}),
+                             (4, {sc.PREFIX + "release-number": "-1e309"})):
+        sc.annotate_quickly(ns, by_revision[revision], damage)
+    listed = ns.plugin_json("history", "deployment/web", "--any-workflow")
+    assert {r["revision"]: r["status"] for r in listed["revisions"]} == {
+        1: "Succeeded", 2: "Unknown", 3: "Unknown", 4: "Unknown", 5: "Failed"}
+    assert listed["rollbackTarget"] == 1
+    proc = ns.plugin("rollback", "deployment/web", "--any-workflow")
+    assert proc.returncode == 0, proc.stderr
+    assert sc.live_image(ns) == "example.test/web:1"

@@ -21,6 +21,7 @@ import typer
 from kubectl_rollback import __version__, console
 from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
 from kubectl_rollback.options import (
+    DryRun,
     HistoryRequest,
     IdentityFlags,
     Impersonation,
@@ -140,7 +141,7 @@ Namespace = Annotated[
     Optional[str], typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default).")
 ]
 RequestTimeout = Annotated[
-    str, typer.Option("--request-timeout", help="How long one API request may take (e.g. 30s).")
+    str, typer.Option("--request-timeout", help="How long one API request may take (e.g. 30s, 500ms; 0: no limit).")
 ]
 WorkflowId = Annotated[Optional[str], typer.Option("--workflow-id", help="Workflow (pipeline) Id of the deployment.")]
 ServiceId = Annotated[Optional[str], typer.Option("--service-id", help="Service Id of the Infrastructure Mapping.")]
@@ -198,7 +199,8 @@ def connection_options(
         impersonate_groups=impersonation.groups, impersonate_extra=impersonation.extra,
     )
     return ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=check_namespace(namespace),
-                             request_timeout=parse_duration(request_timeout, "--request-timeout"), overrides=overrides)
+                             request_timeout=parse_duration(request_timeout, "--request-timeout", zero=True),
+                             overrides=overrides)
 
 
 Connect = Callable[[], "Kube"]
@@ -402,10 +404,11 @@ def rollback(
     release_name: ReleaseName = None,
     harness_release: HarnessRelease = None,
     to_revision: Annotated[
-        Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
+        Optional[int],
+        typer.Option("--to-revision", help="Roll back to this revision instead of the last good one (0: that one)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed.")
+        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed (only with it).")
     ] = False,
     dry_run: Annotated[
         Optional[str],
@@ -484,6 +487,9 @@ def rollback(
         argocd_namespace=_argocd_namespace(argocd_namespace),
     ).validate()
     target.validate(request)
+    if to_revision == 0:
+        console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
+                     "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
 
@@ -614,9 +620,9 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
+        args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
@@ -645,12 +651,44 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:
+    """kubectl's `KIND NAME` (two words, as in `kubectl rollout history deploy web`) as the KIND/NAME we take."""
+    verbs = command.commands if isinstance(command, click.Group) else {}
+    verb = verbs.get(args[0]) if args else None
+    if verb is None:
+        return args
+    takes_value = {name for p in verb.params if isinstance(p, click.Option) and not p.is_flag
+                   for name in p.opts + p.secondary_opts}
+    positions = []
+    after_value_flag = False
+    for i, arg in enumerate(args[1:], start=1):
+        if after_value_flag:
+            after_value_flag = False
+        elif arg.startswith("-"):
+            after_value_flag = arg in takes_value
+        else:
+            positions.append(i)
+    if len(positions) != 2 or "/" in args[positions[0]]:
+        return args
+    from kubectl_rollback.targets import SERVICE_ALIASES
+    from kubectl_rollback.workloads import BY_ALIAS
+
+    kind, name = positions
+    if args[kind].lower() not in set(BY_ALIAS) | set(SERVICE_ALIASES):
+        return args
+    joined = f"{args[kind]}/{args[name]}"
+    return [joined if i == kind else arg for i, arg in enumerate(args) if i != name]
+
+
 def normalise_kubectl_flags(args: List[str]) -> List[str]:
     """kubectl's spellings that click does not take: a bare --dry-run means client (click options cannot take an
     optional value), and a boolean flag may carry its value (--insecure-skip-tls-verify=true|false)."""
-    normal = []
-    for arg in args:
+    normal: List[str] = []
+    for previous, arg in zip([""] + args, args):
         flag, sep, value = arg.partition("=")
+        if previous == "--dry-run" and arg.lower() in {mode.value for mode in DryRun}:
+            normal[-1] = f"--dry-run={arg}"  # kubectl needs the '=', but no KIND/NAME is ever spelt like a mode
+            continue
         if arg == "--dry-run":
             arg = "--dry-run=client"
         elif flag == "--insecure-skip-tls-verify" and value.lower() in ("true", "false"):

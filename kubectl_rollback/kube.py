@@ -31,6 +31,7 @@ RETRY_BUDGET_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 PAGE_SIZE = 500
+CONNECT_TIMEOUT_SECONDS = 10.0
 DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
 
 
@@ -101,7 +102,9 @@ class Kube:
         self.host = connection.server
         self._authorization = connection.authorization
         self._impersonation = connection.impersonation
-        self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
+        # A request timeout of 0 is none, as in kubectl; connecting is still bounded.
+        connect = min(CONNECT_TIMEOUT_SECONDS, request_timeout) if request_timeout else CONNECT_TIMEOUT_SECONDS
+        self._timeout = urllib3.Timeout(connect=connect, read=request_timeout or None)
         pool_args: dict = {
             "num_pools": 2,
             "maxsize": 4,

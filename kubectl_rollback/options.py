@@ -116,8 +116,12 @@ class RollbackRequest:
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
-        if self.to_revision is not None and self.to_revision < 1:
-            raise UsageError(f"--to-revision must be a positive revision number, got {self.to_revision}")
+        if self.to_revision is not None and self.to_revision < 0:
+            raise UsageError(f"--to-revision must be a revision number, got {self.to_revision}")
+        if self.force and not self.to_revision:
+            raise UsageError("--force lets --to-revision name a revision recorded Failed; pass --to-revision N with it")
+        if self.to_revision == 0:  # kubectl rollout undo's "the previous revision": here, the rollback target
+            return dataclasses.replace(self, to_revision=None)
         return self
 
 
@@ -259,24 +263,40 @@ def parse_dry_run(value: Optional[str]) -> DryRun:
         raise UsageError(f"--dry-run {value!r}: must be client, server or none") from None
 
 
+# kubectl's printers this plugin does not offer (kubectl get -o ...): named in the refusal, with what to use instead.
+KUBECTL_ONLY_OUTPUTS = ("name", "jsonpath", "jsonpath-as-json", "jsonpath-file", "go-template", "go-template-file",
+                        "template", "templatefile", "custom-columns", "custom-columns-file")
+
+
 def parse_output(text: str) -> OutputFormat:
     try:
         return OutputFormat(text.lower())
     except ValueError:
-        raise UsageError(f"--output {text!r}: must be one of {', '.join(f.value for f in OutputFormat)}") from None
+        formats = ", ".join(f.value for f in OutputFormat)
+        printer = text.partition("=")[0].lower()
+        if printer in KUBECTL_ONLY_OUTPUTS:
+            raise UsageError(f"--output {printer}: kubectl's -o {printer}{'=...' if '=' in text else ''} is not "
+                             f"offered here; use -o json with jq (or -o yaml), or one of {formats}") from None
+        raise UsageError(f"--output {text!r}: must be one of {formats}") from None
 
 
-def parse_duration(text: str, flag: str = "--timeout") -> float:
-    """'90s', '5m', '1h', '1m30s' or a bare number of seconds, as kubectl accepts."""
-    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text.strip())
-    if re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
-        seconds = float(text)
-    elif match and any(match.groups()):
-        h, m, s = (float(g) if g else 0.0 for g in match.groups())
-        seconds = h * 3600 + m * 60 + s
+# Go's time.ParseDuration units, as kubectl's duration flags take them.
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str, flag: str = "--timeout", zero: bool = False) -> float:
+    """A duration as Go writes it ('90s', '5m', '1m30s', '500ms', '1.5h') or a bare number of seconds, as kubectl
+    accepts. 0 only where `zero` says it means something (--request-timeout 0: no timeout, as in kubectl)."""
+    spelt = text.strip()
+    parts = _DURATION_PART.findall(spelt)
+    if re.fullmatch(r"\d+(?:\.\d+)?", spelt):
+        seconds = float(spelt)
+    elif parts and "".join(number + unit for number, unit in parts) == spelt:
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
     else:
-        raise UsageError(f"{flag} {text!r}: not a duration; write it like 90s, 5m or 1h")
-    if seconds <= 0:
+        raise UsageError(f"{flag} {text!r}: not a duration; write it like 90s, 5m, 1h or 500ms")
+    if seconds < 0 or (seconds == 0 and not zero):
         raise UsageError(f"{flag} {text!r}: must be more than zero")
     return seconds
 

@@ -314,3 +314,29 @@ def test_a_succeeded_record_with_damaged_fields_is_never_the_target(ns):
     proc = ns.plugin("rollback", "deployment/web", "--any-workflow")
     assert proc.returncode == 0, proc.stderr
     assert sc.live_image(ns) == "example.test/web:1"
+
+
+def test_kubectl_habits_are_taken_or_refused_naming_kubectls_spelling(ns):
+    deploy(ns, "1", "wf1", "Succeeded")
+    deploy(ns, "2", "wf1", "Failed")
+    two_words = ns.plugin("history", "deploy", "web")
+    assert two_words.returncode == 0 and "deployment/web in namespace" in two_words.stdout, two_words.stderr
+    for printer, said in (("name", "kubectl's -o name is not offered here"),
+                          ("jsonpath={.revisions[0].revision}", "kubectl's -o jsonpath=... is not offered here")):
+        refused = ns.plugin("history", "deployment/web", "-o", printer)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    for timeout in ("0", "500ms", "1m30s"):
+        proc = ns.plugin("history", "deployment/web", "--request-timeout", timeout)
+        assert proc.returncode == 0, (timeout, proc.stderr)
+    too_short = ns.plugin("history", "deployment/web", "--request-timeout", "1ms")
+    assert too_short.returncode == 1 and len(too_short.stderr.strip().splitlines()) == 1, too_short.stderr
+    assert "Traceback" not in too_short.stderr
+    forced = ns.plugin("rollback", "deployment/web", "--force")
+    assert forced.returncode == 2 and "pass --to-revision N with it" in forced.stderr, forced.stderr
+    spaced = ns.plugin("rollback", "deployment", "web", "--dry-run", "server")
+    assert spaced.returncode == 0 and "(server dry run)" in spaced.stdout, spaced.stderr
+    zero = ns.plugin("rollback", "deployment/web", "--to-revision", "0")
+    assert zero.returncode == 0, zero.stderr
+    assert "--to-revision 0: rolling back to the rollback target" in zero.stderr
+    assert "to revision 1 (Succeeded" in zero.stdout and sc.live_image(ns) == "example.test/web:1"

@@ -349,6 +349,8 @@ class Kube:
                     f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "
                     "check --context/--kubeconfig and that the cluster is up, then try again"
                 )
+                if not _may_succeed_again(exc):
+                    raise failure from None
             else:
                 if response.status < 300:
                     return json.loads(response.data) if response.data else {}
@@ -429,11 +431,22 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _may_succeed_again(exc: Exception) -> bool:
+    """Whether sending the same request again could work: a refused or unresolvable connection, or a TLS failure,
+    fails the same way at once (kubectl does not retry them either); a reset or a timeout may not."""
+    import urllib3
+
+    return not isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError))
+
+
 def _cause(exc: Exception) -> str:
     reason = getattr(exc, "reason", None) or exc
     text = str(reason)
     # urllib3 wraps the socket error in a long repr; the last part is the part that helps.
-    return text.rsplit(": ", 1)[-1].strip(" ')\"") or type(exc).__name__
+    cause = text.rsplit(": ", 1)[-1].strip(" '\"")
+    while cause.endswith(")") and cause.count(")") > cause.count("("):  # the repr's closing, not the message's
+        cause = cause[:-1].rstrip(" '\"")
+    return cause or type(exc).__name__
 
 
 _HINTS = {

@@ -83,3 +83,39 @@ def test_patch_and_create_carry_dry_run_in_the_query(kube: Kube, recorder: _Reco
     assert [s["method"] for s in recorder.seen] == ["PATCH", "PATCH", "POST"]
     for seen in recorder.seen:
         assert seen["query"].get("dryRun") == ("All" if dry_run else None)
+
+
+def test_a_refused_connection_fails_at_once_in_one_line():
+    import socket
+    import time
+
+    from kubectl_rollback.errors import ApiError
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    kube = Kube(Connection(server=f"http://127.0.0.1:{port}", namespace="ns", cluster_name="c"), request_timeout=5)
+    started = time.monotonic()
+    with pytest.raises(ApiError) as raised:
+        kube.get(DEPLOYMENTS, "web")
+    assert time.monotonic() - started < 0.5  # no retries: it would be refused again
+    assert "cannot reach the API server" in raised.value.message and "attempts" not in raised.value.message
+    assert raised.value.message.count("(") == raised.value.message.count(")")
+
+
+def test_a_read_timeout_is_retried_and_said_with_balanced_parentheses():
+    import socket
+
+    from kubectl_rollback.errors import ApiError
+
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        kube = Kube(Connection(server=f"http://127.0.0.1:{port}", namespace="ns", cluster_name="c"),
+                    request_timeout=0.05)
+        with pytest.raises(ApiError) as raised:
+            kube.get(DEPLOYMENTS, "web")
+    message = raised.value.message
+    assert "timed out" in message and "(gave up after 5 attempts)" in message, message
+    assert message.count("(") == message.count(")"), message

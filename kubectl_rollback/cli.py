@@ -21,6 +21,7 @@ import typer
 from kubectl_rollback import __version__, console
 from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
 from kubectl_rollback.options import (
+    DEFAULT_ARGOCD_NAMESPACE,
     DryRun,
     HistoryRequest,
     IdentityFlags,
@@ -362,7 +363,7 @@ def history(
     infra_id: InfraId = None,
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     output: Output = "table",
     *,
     connect: Connect,
@@ -449,7 +450,7 @@ def rollback(
             metavar="fail|pause|ignore",
         ),
     ] = "fail",
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -572,7 +573,7 @@ def watch(
 @connects
 def resume(
     workload: OptionalWorkload = None,
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     output: Output = "table",
     *,
     connect: Connect,

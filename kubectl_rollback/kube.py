@@ -32,6 +32,7 @@ BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 PAGE_SIZE = 500
 CONNECT_TIMEOUT_SECONDS = 10.0
+SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1")  # GA in 1.28, beta in 1.27
 DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
 
 
@@ -245,6 +246,21 @@ class Kube:
             what=_what("delete", resource, name, ns),
             write=True,
         )
+
+    def whoami(self) -> Optional[str]:
+        """The user name the API server takes us for (`kubectl auth whoami`: a SelfSubjectReview, served from
+        Kubernetes 1.27, GA in 1.28), or None where no version of it is served or we may not ask."""
+        for version in SELF_SUBJECT_REVIEW_VERSIONS:
+            path = f"/apis/authentication.k8s.io/{version}/selfsubjectreviews"
+            review = {"apiVersion": f"authentication.k8s.io/{version}", "kind": "SelfSubjectReview"}
+            try:
+                answer = self._send("POST", path, what="cannot ask the API server who we are", body=review)
+            except NotFoundError:
+                continue
+            except ForbiddenError:
+                return None
+            return ((answer.get("status") or {}).get("userInfo") or {}).get("username")
+        return None
 
     # -- watching (kubectl_rollback/watcher) --------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+DEFAULT_ARGOCD_NAMESPACE = "argocd"  # where Argo CD installs itself, and its Applications
+
+
 class OutputFormat(enum.Enum):
     TABLE = "table"
     WIDE = "wide"
@@ -88,14 +91,14 @@ class IdentityFlags:
 @dataclasses.dataclass(frozen=True)
 class HistoryRequest:
     flags: IdentityFlags = IdentityFlags()
-    argocd_namespace: str = "argocd"  # where to look for the Argo CD Application named by a label (docs/gitops.md)
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where an Application named by a label is (docs/gitops.md)
 
 
 @dataclasses.dataclass(frozen=True)
 class ResumeRequest:
     """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
 
-    argocd_namespace: str = "argocd"
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +115,7 @@ class RollbackRequest:
     skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
-    argocd_namespace: str = "argocd"  # --argocd-namespace: where Argo CD's Applications are
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""

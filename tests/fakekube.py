@@ -239,6 +239,9 @@ class FakeKube:
         self.calls: list = []  # every Call made through this client and the ones made from it (in_namespace)
         self.faults: list = []
 
+    def whoami(self) -> Optional[str]:
+        return "alice@example.test"  # as a SelfSubjectReview names the caller
+
     def command_flags(self) -> str:
         return f"-n {self.namespace}"
 

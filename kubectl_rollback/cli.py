@@ -109,10 +109,16 @@ ReleaseName = Annotated[
     Optional[str],
     typer.Option("--release-name", help="Every workload whose pod template has harness.io/release-name=R."),
 ]
+HARNESS_RELEASE_HELP = ("Harness's own release history of release R, found as Harness finds it: declarative release "
+                        "Secrets harness.release.R.<n>, else Secret R, else ConfigMap R")
+HarnessReleaseRollback = Annotated[
+    Optional[str],
+    typer.Option("--harness-release", help=f"{HARNESS_RELEASE_HELP}; rolled back as Harness's rollback would "
+                 "(Harness's own objects are never written)."),
+]
 HarnessRelease = Annotated[
     Optional[str],
-    typer.Option("--harness-release", help="Harness's own release history of release R, found as Harness finds it: "
-                 "declarative release Secrets harness.release.R.<n>, else Secret R, else ConfigMap R (read-only)."),
+    typer.Option("--harness-release", help=f"{HARNESS_RELEASE_HELP} (read-only)."),
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
@@ -159,7 +165,8 @@ Output = Annotated[str, typer.Option("--output", "-o", help="Output format: tabl
 ArgocdNamespace = Annotated[
     str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
 ]
-Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
+WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
+FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
 
 
 def connection_options(
@@ -281,7 +288,7 @@ def record(
     artifact: Annotated[
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
-    timeout: Timeout = "10m",
+    timeout: FollowTimeout = "10m",
     force: Annotated[
         bool,
         typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
@@ -403,7 +410,7 @@ def history(
 def rollback(
     workload: OptionalWorkload = None,
     release_name: ReleaseName = None,
-    harness_release: HarnessRelease = None,
+    harness_release: HarnessReleaseRollback = None,
     to_revision: Annotated[
         Optional[int],
         typer.Option("--to-revision", help="Roll back to this revision instead of the last good one (0: that one)."),
@@ -424,7 +431,7 @@ def rollback(
         help="Follow the rollout until it completes (Ctrl-C stops the waiting, not the rollout, and says what was "
              "rolled back).",
     )] = False,
-    timeout: Timeout = "5m",
+    timeout: WaitTimeout = "5m",
     keep_canary: Annotated[
         bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")
     ] = False,
@@ -635,6 +642,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except click.exceptions.Abort:
         console.error("aborted")
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(int(ExitCode.OK))
     except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG

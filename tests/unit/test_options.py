@@ -148,3 +148,22 @@ def test_kubectl_spellings_of_kind_name_and_dry_run(typed, parsed):
     from kubectl_rollback.cli import app, join_kind_and_name, normalise_kubectl_flags
 
     assert join_kind_and_name(normalise_kubectl_flags(typed), get_command(app)) == parsed
+
+
+def test_no_verb_prints_the_help_as_kubectl_does_not_an_error_line(capsys):
+    from kubectl_rollback.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    printed = capsys.readouterr()
+    assert exited.value.code == 0 and printed.err == ""
+    assert printed.out.startswith("Usage: kubectl harness-rollback") and "\nCommands:" in printed.out
+
+
+@pytest.mark.parametrize("verb, said", [("rollback", "How long --wait may wait"), ("record", "How long --follow")])
+def test_each_timeout_names_its_own_waiting_flag(capsys, verb, said):
+    from kubectl_rollback.cli import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert said in " ".join(capsys.readouterr().out.split())

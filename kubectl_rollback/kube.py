@@ -119,13 +119,16 @@ class Kube:
             pool_args["server_hostname"] = connection.tls_server_name
         if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify)")
         proxy = connection.proxy
         self._pool: urllib3.PoolManager = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
 
     @classmethod
-    def connect(cls, options: ConnectionOptions) -> Kube:
+    def connect(cls, options: ConnectionOptions, quiet: bool = False) -> Kube:
+        """A client for the options; `quiet` (shell completion) says nothing on stderr."""
         connection = kubeconfig.load(options.kubeconfig, options.context, options.overrides)
+        # Said once per command, where the kubeconfig turned it off; typed on the command line, it is known already.
+        if not connection.verify and not options.overrides.insecure_skip_tls_verify and not quiet:
+            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
         kube = cls(connection, options.request_timeout, options.namespace)
         kube._reach = _reach_flags(options)
         return kube

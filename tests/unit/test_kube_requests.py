@@ -119,3 +119,20 @@ def test_a_read_timeout_is_retried_and_said_with_balanced_parentheses():
     message = raised.value.message
     assert "timed out" in message and "(gave up after 5 attempts)" in message, message
     assert message.count("(") == message.count(")"), message
+
+
+@pytest.mark.parametrize("typed, quiet, warned", [(False, False, True), (True, False, False), (False, True, False)])
+def test_tls_off_is_said_once_unless_typed_or_completing(tmp_path, capsys, typed, quiet, warned):
+    from kubectl_rollback.kube import ConnectionOptions
+    from kubectl_rollback.kubeconfig import Overrides
+
+    config = tmp_path / "config"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    options = ConnectionOptions(kubeconfig=str(config), overrides=Overrides(insecure_skip_tls_verify=typed))
+    Kube.connect(options, quiet=quiet).in_namespace("other")
+    said = capsys.readouterr().err
+    assert said.count("TLS verification is off") == (1 if warned else 0), said

@@ -165,7 +165,8 @@ def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], 
             f"revision {number} is not in the history (revisions kept: {known}); it may have been pruned"
         )
     if target.record.status is Status.FAILED and not force:
-        raise NoTargetError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
+        # A usage error, as kubectl's: the revision is there, the command needs a flag to take it.
+        raise UsageError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
     reason = mismatch(target, identity) if identity is not None else None
     if reason is not None:
         warnings.append(f"revision {number} belongs to {reason}; rolling back to it because --to-revision names it")

@@ -226,7 +226,8 @@ def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[Wor
     kind = known_kinds.get(kind_text.lower())
     if kind is None:
         kinds = sorted({k.name for k in known_kinds.values()})
-        raise UsageError(f"cannot roll back a {kind_text!r}: supported kinds are {', '.join(kinds)}")
+        raise UsageError(f"{kind_text!r} is not a workload this plugin keeps a history of: supported kinds are "
+                         f"{', '.join(kinds)}")
     check_name(name, f"{kind_text}/{name}")
     return kind, name
 

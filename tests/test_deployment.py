@@ -229,6 +229,8 @@ def test_annotations_on_the_deployment_manifest_are_read_from_the_replicaset(ns)
         (("rollback", "deployment/web", "--dry-run=maybe"), 2, "must be client, server or none"),
         (("record", "deployment/web", "--status", "Great"), 2, "must be one of Succeeded, Failed, InProgress"),
         (("rollback", "deployment/web", "--to-revision", "x"), 2, "--to-revision"),
+        (("history", "pod/web"), 2, "'pod' is not a workload this plugin keeps a history of"),
+        (("rollback", "deployment/web", "--force"), 2, "pass --to-revision N with it"),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(ns, args, code, message):
@@ -336,6 +338,8 @@ def test_kubectl_habits_are_taken_or_refused_naming_kubectls_spelling(ns):
     assert forced.returncode == 2 and "pass --to-revision N with it" in forced.stderr, forced.stderr
     spaced = ns.plugin("rollback", "deployment", "web", "--dry-run", "server")
     assert spaced.returncode == 0 and "(server dry run)" in spaced.stdout, spaced.stderr
+    failed = ns.plugin("rollback", "deployment/web", "--to-revision", "2")
+    assert failed.returncode == 2 and "recorded Failed; pass --force" in failed.stderr, failed.stderr
     zero = ns.plugin("rollback", "deployment/web", "--to-revision", "0")
     assert zero.returncode == 0, zero.stderr
     assert "--to-revision 0: rolling back to the rollback target" in zero.stderr

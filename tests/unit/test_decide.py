@@ -118,7 +118,7 @@ def test_explicit_revision():
 
 
 def test_explicit_failed_revision_needs_force():
-    with pytest.raises(NoTargetError, match="--force"):
+    with pytest.raises(UsageError, match="--force"):  # exit 2, as a missing flag
         choose_target(FIVE, identity(), to_revision=3)
     assert choose_target(FIVE, identity(), to_revision=3, force=True).target.number == 3
 

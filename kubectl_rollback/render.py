@@ -111,6 +111,7 @@ def rollback_dict(result) -> dict:
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in h.decision.skipped],
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
+        "canaries": list(result.canaries),
         "diff": result.diff or None,
         "applyNotes": list(result.apply_notes),
         "config": [config_change_dict(c) for c in result.config],
@@ -200,13 +201,17 @@ def record_line(result) -> str:
 
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
-    lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]]
-    gone = "would be deleted" if result.dry_run is DryRun.CLIENT else "deleted"
-    lines += [f"{canary} {gone} (canary)" for canary in result.canaries]
+    lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
     lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))
     return "\n".join(lines)
+
+
+def canary_lines(result) -> list:
+    """The canary workloads a rollback deleted, or in a dry run would delete."""
+    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    return [f"{canary} {gone} (canary)" for canary in result.canaries]
 
 
 def skipped_notes(h) -> list:
@@ -242,8 +247,9 @@ def workloads_table(histories: list, namespace: str, release: Optional[str]) -> 
 
 
 def outcome_line(outcome) -> str:
-    return (f"{outcome.display}: {_outcome_name(outcome.outcome, outcome.dry_run)}: {outcome.message}"
+    line = (f"{outcome.display}: {_outcome_name(outcome.outcome, outcome.dry_run)}: {outcome.message}"
             f"{DRY_RUN_SUFFIX[outcome.dry_run]}")
+    return "\n".join([line] + (["  " + canary for canary in canary_lines(outcome.result)] if outcome.result else []))
 
 
 def _outcome_name(outcome: Outcome, dry_run: DryRun) -> str:
@@ -259,6 +265,7 @@ def outcome_dict(o) -> dict:
         "from": o.result.source.number if o.result and o.result.source else None,
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
+        "canaries": list(o.result.canaries) if o.result else [],
         "gitops": o.result.gitops.data() if o.result else None,
     }
 

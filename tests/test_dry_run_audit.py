@@ -52,12 +52,36 @@ def audit(ns, *target: str) -> Dict[str, str]:
     return printed
 
 
-def wait_until_still(ns, what: str, settled: Callable[[dict], bool], kind: str, name: str) -> None:
-    ns.wait_until(lambda: settled(ns.get(kind, name)), what, timeout=180)
+def wait_until_settled(ns, what: str, settled: Callable[[dict], bool], kind: str, name: str) -> None:
+    seen = []
+
+    def check() -> bool:
+        seen[:] = [ns.get(kind, name)]
+        return settled(seen[0])
+
+    try:
+        ns.wait_until(check, what, timeout=180)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: {seen[0].get('status')}") from None
 
 
 def observed(obj: dict) -> bool:
     return (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+
+
+def broken_and_rolled_out(statefulset: dict) -> bool:
+    """Its one pod runs the broken revision, not ready: the controller has nothing left to do."""
+    status = statefulset.get("status") or {}
+    return observed(statefulset) and (status.get("updatedReplicas", 0), status.get("readyReplicas", 0)) == (1, 0)
+
+
+def scheduled_as_wanted(daemonset: dict) -> bool:
+    """The controller has observed the broken revision and scheduled its pods where it wants them (the simulated
+    node may take none): it has nothing left to do."""
+    status = daemonset.get("status") or {}
+    wanted = status.get("desiredNumberScheduled", 0)
+    return observed(daemonset) and status.get("updatedNumberScheduled", 0) == status.get("currentNumberScheduled",
+                                                                                         0) == wanted
 
 
 def with_config(manifest: str, configmap: str) -> str:
@@ -95,8 +119,8 @@ def test_statefulset_dry_runs_change_nothing(ns):
     for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
         sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", f"example.test/db:{tag}"), status,
                              *sc.IDENTITY)
-    wait_until_still(ns, "statefulset/db's broken revision to be rolled out and not ready", lambda s: observed(s) and (
-        s["status"].get("updatedReplicas"), s["status"].get("readyReplicas", 0)) == (1, 0), "statefulset", "db")
+    wait_until_settled(ns, "statefulset/db's broken revision to be rolled out and not ready", broken_and_rolled_out,
+                       "statefulset", "db")
     printed = audit(ns, "statefulset/db")
     assert "statefulset/db rolled back from revision 2" in printed["server"], printed["server"]
 
@@ -105,8 +129,8 @@ def test_daemonset_dry_runs_change_nothing(ns):
     for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
         sc.deploy_and_record(ns, "daemonset/agent", manifests.daemonset("agent", f"example.test/agent:{tag}"), status,
                              *sc.IDENTITY)
-    wait_until_still(ns, "daemonset/agent's broken revision to be scheduled and not ready", lambda d: observed(d) and (
-        d["status"].get("updatedNumberScheduled"), d["status"].get("numberReady")) == (1, 0), "daemonset", "agent")
+    wait_until_settled(ns, "daemonset/agent's broken revision to be scheduled as wanted", scheduled_as_wanted,
+                       "daemonset", "agent")
     printed = audit(ns, "daemonset/agent")
     assert "daemonset/agent rolled back from revision 2" in printed["server"], printed["server"]
 
@@ -126,8 +150,8 @@ def test_release_dry_runs_change_nothing(ns):
     for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
         manifest = sc.labelled(manifests.statefulset("db", f"example.test/db:{tag}"), sc.RELEASE)
         sc.deploy_and_record(ns, "statefulset/db", manifest, status, *sc.IDENTITY)
-    wait_until_still(ns, "statefulset/db's broken revision to be rolled out and not ready", lambda s: observed(s) and (
-        s["status"].get("updatedReplicas"), s["status"].get("readyReplicas", 0)) == (1, 0), "statefulset", "db")
+    wait_until_settled(ns, "statefulset/db's broken revision to be rolled out and not ready", broken_and_rolled_out,
+                       "statefulset", "db")
     printed = audit(ns, "--release-name", "r1")
     for mode in ("client", "server"):
         assert "deployment/web-canary would be deleted (canary)" in printed[mode], printed[mode]

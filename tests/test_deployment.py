@@ -331,9 +331,9 @@ def test_kubectl_habits_are_taken_or_refused_naming_kubectls_spelling(ns):
     for timeout in ("0", "500ms", "1m30s"):
         proc = ns.plugin("history", "deployment/web", "--request-timeout", timeout)
         assert proc.returncode == 0, (timeout, proc.stderr)
-    too_short = ns.plugin("history", "deployment/web", "--request-timeout", "1ms")
-    assert too_short.returncode == 1 and len(too_short.stderr.strip().splitlines()) == 1, too_short.stderr
-    assert "Traceback" not in too_short.stderr
+    short = ns.plugin("history", "deployment/web", "--request-timeout", "1ms")  # taken; loopback may answer in time
+    assert short.returncode == 0 or (short.returncode == 1 and len(short.stderr.strip().splitlines()) == 1), short
+    assert "Traceback" not in short.stderr
     forced = ns.plugin("rollback", "deployment/web", "--force")
     assert forced.returncode == 2 and "pass --to-revision N with it" in forced.stderr, forced.stderr
     spaced = ns.plugin("rollback", "deployment", "web", "--dry-run", "server")

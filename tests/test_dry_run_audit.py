@@ -10,6 +10,8 @@ import base64
 import json
 from typing import Callable, Dict, Tuple
 
+import pytest
+
 from tests import harness_fixtures as hf
 from tests import manifests
 from tests import scenarios as sc
@@ -84,6 +86,10 @@ def scheduled_as_wanted(daemonset: dict) -> bool:
                                                                                          0) == wanted
 
 
+MAKERS = {"statefulset": manifests.statefulset, "daemonset": manifests.daemonset}
+SETTLED = {"statefulset": broken_and_rolled_out, "daemonset": scheduled_as_wanted}
+
+
 def with_config(manifest: str, configmap: str) -> str:
     """The workload's containers read every key of `configmap` (envFrom), so `record` snapshots it."""
     obj = json.loads(manifest)
@@ -115,24 +121,19 @@ def test_deployment_dry_runs_change_nothing(ns):
         assert "config: " in printed[mode], printed[mode]
 
 
-def test_statefulset_dry_runs_change_nothing(ns):
+def broken_second_revision(ns, kind: str, name: str, labels: dict = None) -> None:
+    """KIND/NAME: revision 1 Succeeded, revision 2 broken and Failed, its controller at rest."""
     for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
-        sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", f"example.test/db:{tag}"), status,
-                             *sc.IDENTITY)
-    wait_until_settled(ns, "statefulset/db's broken revision to be rolled out and not ready", broken_and_rolled_out,
-                       "statefulset", "db")
-    printed = audit(ns, "statefulset/db")
-    assert "statefulset/db rolled back from revision 2" in printed["server"], printed["server"]
+        manifest = MAKERS[kind](name, f"example.test/{name}:{tag}")
+        sc.deploy_and_record(ns, f"{kind}/{name}", sc.labelled(manifest, labels or {}), status, *sc.IDENTITY)
+    wait_until_settled(ns, f"{kind}/{name}'s broken revision to be rolled out", SETTLED[kind], kind, name)
 
 
-def test_daemonset_dry_runs_change_nothing(ns):
-    for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
-        sc.deploy_and_record(ns, "daemonset/agent", manifests.daemonset("agent", f"example.test/agent:{tag}"), status,
-                             *sc.IDENTITY)
-    wait_until_settled(ns, "daemonset/agent's broken revision to be scheduled as wanted", scheduled_as_wanted,
-                       "daemonset", "agent")
-    printed = audit(ns, "daemonset/agent")
-    assert "daemonset/agent rolled back from revision 2" in printed["server"], printed["server"]
+@pytest.mark.parametrize("kind, name", [("statefulset", "db"), ("daemonset", "agent")])
+def test_controller_revision_kinds_dry_runs_change_nothing(ns, kind, name):
+    broken_second_revision(ns, kind, name)
+    printed = audit(ns, f"{kind}/{name}")
+    assert f"{kind}/{name} rolled back from revision 2" in printed["server"], printed["server"]
 
 
 def test_blue_green_service_dry_runs_change_nothing(ns):
@@ -147,11 +148,7 @@ def test_blue_green_service_dry_runs_change_nothing(ns):
 
 def test_release_dry_runs_change_nothing(ns):
     web_with_canary_and_config(ns, sc.RELEASE)
-    for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
-        manifest = sc.labelled(manifests.statefulset("db", f"example.test/db:{tag}"), sc.RELEASE)
-        sc.deploy_and_record(ns, "statefulset/db", manifest, status, *sc.IDENTITY)
-    wait_until_settled(ns, "statefulset/db's broken revision to be rolled out and not ready", broken_and_rolled_out,
-                       "statefulset", "db")
+    broken_second_revision(ns, "statefulset", "db", sc.RELEASE)
     printed = audit(ns, "--release-name", "r1")
     for mode in ("client", "server"):
         assert "deployment/web-canary would be deleted (canary)" in printed[mode], printed[mode]

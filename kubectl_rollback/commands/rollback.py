@@ -111,9 +111,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
-        # Said before waiting: whoever stops the wait must know production changed.
-        console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
-        try:
+        try:  # from here on, Ctrl-C must say that production changed
+            console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
             raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None

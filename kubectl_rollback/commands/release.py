@@ -142,8 +142,12 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
 def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
     """Roll back each planned workload in turn, each from a fresh read; report every outcome as it comes."""
     outcomes: List[WorkloadOutcome] = []
+    planned_names = {(h.kind.name, h.name) for h in plan.histories}
     try:
         for planned in plan.histories:
+            primary = planned.kind.canary_of(planned.workload)
+            if not request.keep_canary and (planned.kind.name, primary) in planned_names:
+                continue  # deleted with the rollback of the workload it is the canary of, and named under its line
             outcome = roll_back_one(kube, planned.kind, planned.name, request)
             on_progress(outcome)
             outcomes.append(outcome)

@@ -221,3 +221,14 @@ def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monke
         "interrupted; already rolled back: deployment/a; interrupted while waiting: statefulset/db rolled back 2 -> 1;"
         " the rollout goes on; follow it with: kubectl rollout status statefulset/db -n ns")
     assert image(release, STATEFULSETS, "db") == "img:db1"
+
+
+def test_a_canary_in_the_release_goes_with_its_primary_not_as_a_workload(fake):
+    add(fake, "web", GOOD_THEN_UNFINISHED)
+    add_deployment(fake, "web-canary", ["img:canary"], labels=dict(RELEASE, **{"harness.io/track": "canary"}))
+    dry = rollback_release(fake, "r1", FLAGS, mode="server")
+    assert outcomes(dry) == [("deployment/web", ROLLED_BACK)]
+    assert dry.outcomes[0].table(False).endswith("\n  deployment/web-canary would be deleted (canary)")
+    real = rollback_release(fake, "r1", FLAGS)
+    assert outcomes(real) == outcomes(dry) and real.outcomes[0].data()["canaries"] == ["deployment/web-canary"]
+    assert fake.stored(DEPLOYMENTS, "web-canary") is None

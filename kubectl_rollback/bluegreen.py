@@ -8,7 +8,7 @@ the other colour ("rapid rollback"): nothing is redeployed.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from kubectl_rollback.decide import Revision, mismatch
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
@@ -64,6 +64,11 @@ def find_layout(primary: dict, services: Sequence[dict], deployments: Sequence[d
             "it is not the primary Service of a Blue/Green deployment"
         )
     base = without_color(selector(primary))
+    primaries = _primaries_of(primary, base, services)
+    if primaries:
+        names = " or ".join(f"service/{p['metadata']['name']}" for p in primaries)
+        raise UsageError(f"service/{name} is the stage Service of {names}: name the primary Service, which takes "
+                         "the traffic")
     stage = _find_stage(primary, base, services)
     if stage is None:
         raise UsageError(
@@ -81,12 +86,25 @@ def find_layout(primary: dict, services: Sequence[dict], deployments: Sequence[d
     return Layout(primary, stage, live_color, by_color)
 
 
+def _pair(service: dict, base: dict, services: Sequence[dict]) -> List[dict]:
+    """The other Services that select the same pods as `service` apart from the colour."""
+    name = service["metadata"]["name"]
+    return [s for s in services
+            if s["metadata"]["name"] != name and without_color(selector(s)) == base and COLOR_LABEL in selector(s)]
+
+
+def _primaries_of(service: dict, base: dict, services: Sequence[dict]) -> List[dict]:
+    """The primary Services `service` is the stage of (annotated so, or named after one of them), else []."""
+    name = service["metadata"]["name"]
+    others = [s for s in _pair(service, base, services) if _annotation(s, STAGE_ANNOTATION) != "true"]
+    if _annotation(service, STAGE_ANNOTATION) == "true":
+        return others
+    return [s for s in others if f"{s['metadata']['name']}-stage" == name]
+
+
 def _find_stage(primary: dict, base: dict, services: Sequence[dict]) -> Optional[dict]:
     name = primary["metadata"]["name"]
-    candidates = [
-        s for s in services
-        if s["metadata"]["name"] != name and without_color(selector(s)) == base and COLOR_LABEL in selector(s)
-    ]
+    candidates = _pair(primary, base, services)
     annotated = [s for s in candidates if _annotation(s, STAGE_ANNOTATION) == "true"]
     if annotated:
         return annotated[0]

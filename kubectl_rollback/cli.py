@@ -21,6 +21,8 @@ import typer
 from kubectl_rollback import __version__, console
 from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
 from kubectl_rollback.options import (
+    DEFAULT_ARGOCD_NAMESPACE,
+    DryRun,
     HistoryRequest,
     IdentityFlags,
     Impersonation,
@@ -30,6 +32,7 @@ from kubectl_rollback.options import (
     RollbackRequest,
     WatchRequest,
     check_namespace,
+    check_release_number,
     check_value,
     parse_address,
     parse_config_mode,
@@ -64,7 +67,8 @@ Exit codes:
      a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow)"""
+  4  the rollout after the change failed or timed out (--wait, --follow)
+  130  interrupted (Ctrl-C); after a change, the line says what was changed"""
 
 app = typer.Typer(
     name=PROG,
@@ -106,11 +110,16 @@ ReleaseName = Annotated[
     Optional[str],
     typer.Option("--release-name", help="Every workload whose pod template has harness.io/release-name=R."),
 ]
+HARNESS_RELEASE_HELP = ("Harness's own release history of release R, found as Harness finds it: declarative release "
+                        "Secrets harness.release.R.<n> (while one Succeeded), else Secret R, else ConfigMap R")
+HarnessReleaseRollback = Annotated[
+    Optional[str],
+    typer.Option("--harness-release", help=f"{HARNESS_RELEASE_HELP}; rolled back as Harness's rollback would, "
+                 "with Harness's own book-keeping (docs/releases.md)."),
+]
 HarnessRelease = Annotated[
     Optional[str],
-    typer.Option("--harness-release", help="Harness's own release history of release R, found as Harness finds it: "
-                 "declarative release Secrets harness.release.R.<n> (while one Succeeded), else Secret R, else "
-                 "ConfigMap R."),
+    typer.Option("--harness-release", help=f"{HARNESS_RELEASE_HELP} (read-only)."),
 ]
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", help="Path to the kubeconfig file to use.")]
 Context = Annotated[Optional[str], typer.Option("--context", help="The kubeconfig context to use.")]
@@ -140,7 +149,7 @@ Namespace = Annotated[
     Optional[str], typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default).")
 ]
 RequestTimeout = Annotated[
-    str, typer.Option("--request-timeout", help="How long one API request may take (e.g. 30s).")
+    str, typer.Option("--request-timeout", help="How long one API request may take (e.g. 30s, 500ms; 0: no limit).")
 ]
 WorkflowId = Annotated[Optional[str], typer.Option("--workflow-id", help="Workflow (pipeline) Id of the deployment.")]
 ServiceId = Annotated[Optional[str], typer.Option("--service-id", help="Service Id of the Infrastructure Mapping.")]
@@ -157,7 +166,8 @@ Output = Annotated[str, typer.Option("--output", "-o", help="Output format: tabl
 ArgocdNamespace = Annotated[
     str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
 ]
-Timeout = Annotated[str, typer.Option("--timeout", help="How long --wait/--follow may wait (e.g. 90s, 5m).")]
+WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
+FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
 
 
 def connection_options(
@@ -198,7 +208,8 @@ def connection_options(
         impersonate_groups=impersonation.groups, impersonate_extra=impersonation.extra,
     )
     return ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=check_namespace(namespace),
-                             request_timeout=parse_duration(request_timeout, "--request-timeout"), overrides=overrides)
+                             request_timeout=parse_duration(request_timeout, "--request-timeout", zero=True),
+                             overrides=overrides)
 
 
 Connect = Callable[[], "Kube"]
@@ -273,12 +284,12 @@ def record(
         bool, typer.Option("--follow", help="Record InProgress, wait for the rollout, then record its outcome.")
     ] = False,
     release_number: Annotated[
-        Optional[str], typer.Option("--release-number", help="The pipeline's release or build number.")
+        Optional[str], typer.Option("--release-number", help="The pipeline's release or build number (127, 1.8.2).")
     ] = None,
     artifact: Annotated[
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
-    timeout: Timeout = "10m",
+    timeout: FollowTimeout = "10m",
     force: Annotated[
         bool,
         typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
@@ -324,7 +335,7 @@ def record(
     request = RecordRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         status=parse_status(status) if status is not None else None,
-        release_number=check_value("--release-number", release_number),
+        release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
         follow=follow,
         timeout=parse_duration(timeout),
@@ -360,7 +371,7 @@ def history(
     infra_id: InfraId = None,
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     output: Output = "table",
     *,
     connect: Connect,
@@ -400,9 +411,10 @@ def history(
 def rollback(
     workload: OptionalWorkload = None,
     release_name: ReleaseName = None,
-    harness_release: HarnessRelease = None,
+    harness_release: HarnessReleaseRollback = None,
     to_revision: Annotated[
-        Optional[int], typer.Option("--to-revision", help="Roll back to this revision instead of the last good one.")
+        Optional[int],
+        typer.Option("--to-revision", help="Roll back to this revision instead of the last good one (0: that one)."),
     ] = None,
     release_number: Annotated[
         Optional[int],
@@ -410,8 +422,8 @@ def rollback(
                      "deploy step passes N: to the newest Succeeded release older than N."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed; with "
-                           "--harness-release, roll back although the newest release Succeeded.")
+        bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed (only with it); "
+                           "with --harness-release, roll back although the newest release Succeeded.")
     ] = False,
     dry_run: Annotated[
         Optional[str],
@@ -421,8 +433,12 @@ def rollback(
             metavar="[client|server]",
         ),
     ] = None,
-    wait_: Annotated[bool, typer.Option("--wait", help="Follow the rollout until it completes.")] = False,
-    timeout: Timeout = "5m",
+    wait_: Annotated[bool, typer.Option(
+        "--wait",
+        help="Follow the rollout until it completes (Ctrl-C stops the waiting, not the rollout, and says what was "
+             "rolled back).",
+    )] = False,
+    timeout: WaitTimeout = "5m",
     keep_canary: Annotated[
         bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")
     ] = False,
@@ -448,7 +464,7 @@ def rollback(
             metavar="fail|pause|ignore",
         ),
     ] = "fail",
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -487,6 +503,9 @@ def rollback(
         argocd_namespace=_argocd_namespace(argocd_namespace),
     ).validate()
     target.validate(request)
+    if to_revision == 0:
+        console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
+                     "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
 
@@ -569,7 +588,7 @@ def watch(
 @connects
 def resume(
     workload: OptionalWorkload = None,
-    argocd_namespace: ArgocdNamespace = "argocd",
+    argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
     output: Output = "table",
     *,
     connect: Connect,
@@ -617,9 +636,9 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
+        args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
@@ -631,6 +650,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except click.exceptions.Abort:
         console.error("aborted")
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(int(ExitCode.OK))
     except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
@@ -648,12 +670,44 @@ def main(argv: Optional[List[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:
+    """kubectl's `KIND NAME` (two words, as in `kubectl rollout history deploy web`) as the KIND/NAME we take."""
+    verbs = command.commands if isinstance(command, click.Group) else {}
+    verb = verbs.get(args[0]) if args else None
+    if verb is None:
+        return args
+    takes_value = {name for p in verb.params if isinstance(p, click.Option) and not p.is_flag
+                   for name in p.opts + p.secondary_opts}
+    positions = []
+    after_value_flag = False
+    for i, arg in enumerate(args[1:], start=1):
+        if after_value_flag:
+            after_value_flag = False
+        elif arg.startswith("-"):
+            after_value_flag = arg in takes_value
+        else:
+            positions.append(i)
+    if len(positions) != 2 or "/" in args[positions[0]]:
+        return args
+    from kubectl_rollback.targets import SERVICE_ALIASES
+    from kubectl_rollback.workloads import BY_ALIAS
+
+    kind, name = positions
+    if args[kind].lower() not in set(BY_ALIAS) | set(SERVICE_ALIASES):
+        return args
+    joined = f"{args[kind]}/{args[name]}"
+    return [joined if i == kind else arg for i, arg in enumerate(args) if i != name]
+
+
 def normalise_kubectl_flags(args: List[str]) -> List[str]:
     """kubectl's spellings that click does not take: a bare --dry-run means client (click options cannot take an
     optional value), and a boolean flag may carry its value (--insecure-skip-tls-verify=true|false)."""
-    normal = []
-    for arg in args:
+    normal: List[str] = []
+    for previous, arg in zip([""] + args, args):
         flag, sep, value = arg.partition("=")
+        if previous == "--dry-run" and arg.lower() in {mode.value for mode in DryRun}:
+            normal[-1] = f"--dry-run={arg}"  # kubectl needs the '=', but no KIND/NAME is ever spelt like a mode
+            continue
         if arg == "--dry-run":
             arg = "--dry-run=client"
         elif flag == "--insecure-skip-tls-verify" and value.lower() in ("true", "false"):

@@ -130,7 +130,7 @@ class ClusterLookups(Lookups):
         from kubectl_rollback.kube import Kube
 
         with deadline(self.options.request_timeout):
-            kube = Kube.connect(self.options)
+            kube = Kube.connect(self.options, quiet=True)
             return sorted(item["metadata"]["name"] for item in kube.iter_list(resource))
 
 

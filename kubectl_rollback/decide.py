@@ -165,7 +165,8 @@ def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], 
             f"revision {number} is not in the history (revisions kept: {known}); it may have been pruned"
         )
     if target.record.status is Status.FAILED and not force:
-        raise NoTargetError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
+        # A usage error, as kubectl's: the revision is there, the command needs a flag to take it.
+        raise UsageError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
     reason = mismatch(target, identity) if identity is not None else None
     if reason is not None:
         warnings.append(f"revision {number} belongs to {reason}; rolling back to it because --to-revision names it")
@@ -186,8 +187,11 @@ def pruned_numbers(revisions: Iterable[Revision]) -> list:
 
 
 def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped: Sequence[Skip]) -> str:
+    pruned = pruned_numbers(ordered)
     if len(ordered) <= 1:
         only = f" ({ordered[0].number})" if ordered else ""
+        if pruned:  # the live revision's number says there were earlier ones (revisionHistoryLimit: 0)
+            return f"nothing to roll back to: the only revision kept{only} is the live one; {_pruned_phrase(pruned)}"
         return f"nothing to roll back to: this is the first deployment, the only revision{only} is the live one"
     why = "; ".join(f"{s.revision}: {s.reason}" for s in skipped)
     ours = [r for r in ordered if not r.live and mismatch(r, identity) is None]
@@ -195,11 +199,14 @@ def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped:
         summary = f"every other revision recorded for {identity.describe()} failed"
     else:
         summary = f"no other revision is recorded Succeeded for {identity.describe()}"
-    pruned = pruned_numbers(ordered)
     if pruned:
-        which = f"revisions {_ranges(pruned)} were" if len(pruned) > 1 else f"revision {pruned[0]} was"
-        summary += f"; {which} pruned (revisionHistoryLimit) and cannot be restored"
+        summary += f"; {_pruned_phrase(pruned)}"
     return f"{summary} (skipped {why})"
+
+
+def _pruned_phrase(pruned: Sequence[int]) -> str:
+    which = f"revisions {_ranges(pruned)} were" if len(pruned) > 1 else f"revision {pruned[0]} was"
+    return f"{which} pruned (revisionHistoryLimit) and cannot be restored"
 
 
 def _ranges(numbers: Sequence[int]) -> str:

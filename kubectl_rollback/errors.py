@@ -15,6 +15,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flags or arguments
     NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
     WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 
 
 class RollbackError(Exception):
@@ -37,6 +38,12 @@ class NoTargetError(RollbackError):
 
 class WaitFailedError(RollbackError):
     exit_code = ExitCode.WAIT_FAILED
+
+
+class Interrupted(RollbackError):
+    """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class ApiError(RollbackError):

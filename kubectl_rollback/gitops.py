@@ -16,6 +16,7 @@ FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
 FLUX_HELM = "helm.toolkit.fluxcd.io"
 PAUSED_BY = "harness.io/gitops-paused"  # on the owner object: JSON of what `pause` changed, when and why
 STAMP_AUTHOR = "kubectl-harness-rollback"
+WHOAMI_MISSING = "no SelfSubjectReview answered, which API servers serve from Kubernetes 1.27"
 
 APPLICATIONS = Resource("argoproj.io", "v1alpha1", "applications", "Application")
 KUSTOMIZATIONS = Resource(FLUX_KUSTOMIZE, "v1", "kustomizations", "Kustomization")
@@ -104,15 +105,15 @@ def assess(owner: Owner, obj: dict) -> Assessment:
     return Assessment(True, "it is not suspended")
 
 
-def refusal(display: str, owner: Owner, assessment: Assessment) -> str:
-    """The one line `--gitops=fail` ends with."""
+def refusal(display: str, owner: Owner, assessment: Assessment, resume: str) -> str:
+    """The one line `--gitops=fail` ends with; `resume` is the command that resumes the owner, as it can be copied."""
     return (f"{display} is managed by {owner.display} ({assessment.why}), which would undo the rollback: "
             f"revert the change in Git, or pass --gitops=pause to pause it for the rollback "
-            f"(kubectl harness-rollback resume {display} later), or --gitops=ignore to roll back anyway")
+            f"({resume} later), or --gitops=ignore to roll back anyway")
 
 
-def reminder(display: str, owner: Owner, paused: bool) -> str:
-    then = f", then run: kubectl harness-rollback resume {display}" if paused else ""
+def reminder(display: str, owner: Owner, paused: bool, resume: str) -> str:
+    then = f", then run: {resume}" if paused else ""
     return f"{display} is managed by {owner.display}: revert the change in Git{then}"
 
 
@@ -129,13 +130,18 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def pause_patch(owner: Owner, obj: dict, now: str, reason: str) -> dict:
-    """The merge patch that stops the owner from reverting, with the stamp that lets `resume` undo exactly it; it
-    carries the resourceVersion we decided on, so a concurrent change makes it fail (409) instead of being
-    overwritten."""
+def paused_by(user: Optional[str]) -> str:
+    """Who paused, for the stamp: the user the API server named (SelfSubjectReview), None where it could not."""
+    return f"{user} with {STAMP_AUTHOR}" if user else f"{STAMP_AUTHOR} (user unknown: {WHOAMI_MISSING})"
+
+
+def pause_patch(owner: Owner, obj: dict, now: str, reason: str, by: str) -> dict:
+    """The merge patch that stops the owner from reverting, with the stamp that lets `resume` undo exactly it and
+    says who paused it (`by`); it carries the resourceVersion we decided on, so a concurrent change makes it fail
+    (409) instead of being overwritten."""
     before = _get(obj, owner.field)
     after = owner.paused_value
-    stamp = {"field": ".".join(owner.field), "before": before, "after": after, "at": now, "by": STAMP_AUTHOR,
+    stamp = {"field": ".".join(owner.field), "before": before, "after": after, "at": now, "by": by,
              "reason": reason}
     metadata = {"resourceVersion": obj["metadata"]["resourceVersion"], "annotations": {PAUSED_BY: json.dumps(stamp)}}
     return _merge({"metadata": metadata}, _nested(owner.field, after))

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import json
 import random
+import shlex
 import time
 import urllib.parse
 from typing import Any, Callable, Iterator, Optional
@@ -30,6 +31,9 @@ RETRY_BUDGET_SECONDS = 30.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 PAGE_SIZE = 500
+CONNECT_TIMEOUT_SECONDS = 10.0
+SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1")  # GA in 1.28, beta in 1.27
+DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +103,9 @@ class Kube:
         self.host = connection.server
         self._authorization = connection.authorization
         self._impersonation = connection.impersonation
-        self._timeout = urllib3.Timeout(connect=min(10.0, request_timeout), read=request_timeout)
+        # A request timeout of 0 is none, as in kubectl; connecting is still bounded.
+        connect = min(CONNECT_TIMEOUT_SECONDS, request_timeout) if request_timeout else CONNECT_TIMEOUT_SECONDS
+        self._timeout = urllib3.Timeout(connect=connect, read=request_timeout or None)
         pool_args: dict = {
             "num_pools": 2,
             "maxsize": 4,
@@ -113,14 +119,25 @@ class Kube:
             pool_args["server_hostname"] = connection.tls_server_name
         if not connection.verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify)")
         proxy = connection.proxy
         self._pool: urllib3.PoolManager = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
 
     @classmethod
-    def connect(cls, options: ConnectionOptions) -> Kube:
+    def connect(cls, options: ConnectionOptions, quiet: bool = False) -> Kube:
+        """A client for the options; `quiet` (shell completion) says nothing on stderr."""
         connection = kubeconfig.load(options.kubeconfig, options.context, options.overrides)
-        return cls(connection, options.request_timeout, options.namespace)
+        # Said once per command, where the kubeconfig turned it off; typed on the command line, it is known already.
+        if not connection.verify and not options.overrides.insecure_skip_tls_verify and not quiet:
+            console.warn("TLS verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)")
+        kube = cls(connection, options.request_timeout, options.namespace)
+        kube._reach = _reach_flags(options)
+        return kube
+
+    _reach: tuple = ()  # the connection flags the user gave that pick the cluster and user (never a credential)
+
+    def command_flags(self) -> str:
+        """The flags that reach this cluster, as this user, in this namespace: for a command we print to be copied."""
+        return " ".join(shlex.quote(arg) for arg in ("-n", self.namespace, *self._reach))
 
     def in_namespace(self, namespace: str) -> Kube:
         """The same connection, acting in another namespace."""
@@ -188,7 +205,7 @@ class Kube:
         apply ("apply") names its `field_manager`, and with `force` takes over fields other managers own; sent again,
         it converges on the same object, so its retry is safe too."""
         ns = namespace or self.namespace
-        query = {"dryRun": "All"} if dry_run else {}
+        query = _dry_run_query(dry_run) or {}
         if field_manager:
             query["fieldManager"] = field_manager
         if force:
@@ -205,7 +222,7 @@ class Kube:
 
     def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
         ns = namespace or self.namespace
-        return self._send("POST", resource.path(ns), query={"dryRun": "All"} if dry_run else None, body=body,
+        return self._send("POST", resource.path(ns), query=_dry_run_query(dry_run), body=body,
                           what=_what("create", resource, None, ns), write=True)
 
     def delete(
@@ -221,14 +238,32 @@ class Kube:
         body: dict = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
+        if dry_run:
+            # A DELETE with a body takes its options from the body alone: the query's dryRun would be ignored.
+            body["dryRun"] = [DRY_RUN_ALL]
         return self._send(
             "DELETE",
             resource.path(ns, name),
-            query={"dryRun": "All"} if dry_run else None,
+            query=_dry_run_query(dry_run),
             body=body,
             what=_what("delete", resource, name, ns),
             write=True,
         )
+
+    def whoami(self) -> Optional[str]:
+        """The user name the API server takes us for (`kubectl auth whoami`: a SelfSubjectReview, served from
+        Kubernetes 1.27, GA in 1.28), or None where no version of it is served or we may not ask."""
+        for version in SELF_SUBJECT_REVIEW_VERSIONS:
+            path = f"/apis/authentication.k8s.io/{version}/selfsubjectreviews"
+            review = {"apiVersion": f"authentication.k8s.io/{version}", "kind": "SelfSubjectReview"}
+            try:
+                answer = self._send("POST", path, what="cannot ask the API server who we are", body=review)
+            except NotFoundError:
+                continue
+            except ForbiddenError:
+                return None
+            return ((answer.get("status") or {}).get("userInfo") or {}).get("username")
+        return None
 
     # -- watching (kubectl_rollback/watcher) --------------------------------------------------------------------
 
@@ -333,6 +368,8 @@ class Kube:
                     f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "
                     "check --context/--kubeconfig and that the cluster is up, then try again"
                 )
+                if not _may_succeed_again(exc):
+                    raise failure from None
             else:
                 if response.status < 300:
                     return json.loads(response.data) if response.data else {}
@@ -385,6 +422,18 @@ def _pool_manager(proxy: str, pool_args: dict) -> Any:
     return urllib3.ProxyManager(f"{parts.scheme}://{hostport}", proxy_headers=headers, **proxy_ssl, **pool_args)
 
 
+def _reach_flags(options: ConnectionOptions) -> tuple:
+    o = options.overrides
+    given = [("--kubeconfig", options.kubeconfig), ("--context", options.context), ("--cluster", o.cluster),
+             ("--user", o.user), ("--server", o.server), ("--as", o.impersonate)]
+    given += [("--as-group", group) for group in o.impersonate_groups]
+    return tuple(part for flag, value in given if value for part in (flag, value))
+
+
+def _dry_run_query(dry_run: bool) -> Optional[dict]:
+    return {"dryRun": DRY_RUN_ALL} if dry_run else None
+
+
 def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:
     target = f'{resource.qualified} "{name}"' if name else resource.qualified
     return f'cannot {verb} {target} in namespace "{namespace}"' if namespace else f"cannot {verb} {target}"
@@ -401,11 +450,22 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _may_succeed_again(exc: Exception) -> bool:
+    """Whether sending the same request again could work: a refused or unresolvable connection, or a TLS failure,
+    fails the same way at once (kubectl does not retry them either); a reset or a timeout may not."""
+    import urllib3
+
+    return not isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError))
+
+
 def _cause(exc: Exception) -> str:
     reason = getattr(exc, "reason", None) or exc
     text = str(reason)
     # urllib3 wraps the socket error in a long repr; the last part is the part that helps.
-    return text.rsplit(": ", 1)[-1].strip(" ')\"") or type(exc).__name__
+    cause = text.rsplit(": ", 1)[-1].strip(" '\"")
+    while cause.endswith(")") and cause.count(")") > cause.count("("):  # the repr's closing, not the message's
+        cause = cause[:-1].rstrip(" '\"")
+    return cause or type(exc).__name__
 
 
 _HINTS = {

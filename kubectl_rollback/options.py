@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
-from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status
+from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status, release_number_problem
 
 if TYPE_CHECKING:
     from kubectl_rollback.workloads.base import WorkloadKind
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+DEFAULT_ARGOCD_NAMESPACE = "argocd"  # where Argo CD installs itself, and its Applications
 
 
 class OutputFormat(enum.Enum):
@@ -88,14 +91,14 @@ class IdentityFlags:
 @dataclasses.dataclass(frozen=True)
 class HistoryRequest:
     flags: IdentityFlags = IdentityFlags()
-    argocd_namespace: str = "argocd"  # where to look for the Argo CD Application named by a label (docs/gitops.md)
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where an Application named by a label is (docs/gitops.md)
 
 
 @dataclasses.dataclass(frozen=True)
 class ResumeRequest:
     """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
 
-    argocd_namespace: str = "argocd"
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,14 +116,16 @@ class RollbackRequest:
     skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
-    argocd_namespace: str = "argocd"  # --argocd-namespace: where Argo CD's Applications are
+    argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
-        if self.to_revision is not None and self.to_revision < 1:
-            raise UsageError(f"--to-revision must be a positive revision number, got {self.to_revision}")
+        if self.to_revision is not None and self.to_revision < 0:
+            raise UsageError(f"--to-revision must be a revision number, got {self.to_revision}")
         if self.release_number is not None and self.release_number < 1:
             raise UsageError(f"--release-number must be a positive release number, got {self.release_number}")
+        if self.to_revision == 0:  # kubectl rollout undo's "the previous revision": here, the rollback target
+            return dataclasses.replace(self, to_revision=None)
         return self
 
 
@@ -205,6 +210,15 @@ def check_value(flag: str, value: Optional[str]) -> Optional[str]:
     return value.strip()
 
 
+def check_release_number(value: Optional[str]) -> Optional[str]:
+    """record --release-number: what reading would take as a release number (records.release_number_problem)."""
+    value = check_value("--release-number", value)
+    problem = release_number_problem(value) if value is not None else None
+    if problem is not None:
+        raise UsageError(f"--release-number {value!r} {problem}")
+    return value
+
+
 def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[WorkloadKind, str]:
     """'deployment/web' -> (kind, 'web'). `known_kinds` maps every accepted kind spelling to its handler."""
     kind_text, sep, name = text.partition("/")
@@ -213,7 +227,8 @@ def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[Wor
     kind = known_kinds.get(kind_text.lower())
     if kind is None:
         kinds = sorted({k.name for k in known_kinds.values()})
-        raise UsageError(f"cannot roll back a {kind_text!r}: supported kinds are {', '.join(kinds)}")
+        raise UsageError(f"{kind_text!r} is not a workload this plugin keeps a history of: supported kinds are "
+                         f"{', '.join(kinds)}")
     check_name(name, f"{kind_text}/{name}")
     return kind, name
 
@@ -253,24 +268,40 @@ def parse_dry_run(value: Optional[str]) -> DryRun:
         raise UsageError(f"--dry-run {value!r}: must be client, server or none") from None
 
 
+# kubectl's printers this plugin does not offer (kubectl get -o ...): named in the refusal, with what to use instead.
+KUBECTL_ONLY_OUTPUTS = ("name", "jsonpath", "jsonpath-as-json", "jsonpath-file", "go-template", "go-template-file",
+                        "template", "templatefile", "custom-columns", "custom-columns-file")
+
+
 def parse_output(text: str) -> OutputFormat:
     try:
         return OutputFormat(text.lower())
     except ValueError:
-        raise UsageError(f"--output {text!r}: must be one of {', '.join(f.value for f in OutputFormat)}") from None
+        formats = ", ".join(f.value for f in OutputFormat)
+        printer = text.partition("=")[0].lower()
+        if printer in KUBECTL_ONLY_OUTPUTS:
+            raise UsageError(f"--output {printer}: kubectl's -o {printer}{'=...' if '=' in text else ''} is not "
+                             f"offered here; use -o json with jq (or -o yaml), or one of {formats}") from None
+        raise UsageError(f"--output {text!r}: must be one of {formats}") from None
 
 
-def parse_duration(text: str, flag: str = "--timeout") -> float:
-    """'90s', '5m', '1h', '1m30s' or a bare number of seconds, as kubectl accepts."""
-    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text.strip())
-    if re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
-        seconds = float(text)
-    elif match and any(match.groups()):
-        h, m, s = (float(g) if g else 0.0 for g in match.groups())
-        seconds = h * 3600 + m * 60 + s
+# Go's time.ParseDuration units, as kubectl's duration flags take them.
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str, flag: str = "--timeout", zero: bool = False) -> float:
+    """A duration as Go writes it ('90s', '5m', '1m30s', '500ms', '1.5h') or a bare number of seconds, as kubectl
+    accepts. 0 only where `zero` says it means something (--request-timeout 0: no timeout, as in kubectl)."""
+    spelt = text.strip()
+    parts = _DURATION_PART.findall(spelt)
+    if re.fullmatch(r"\d+(?:\.\d+)?", spelt):
+        seconds = float(spelt)
+    elif parts and "".join(number + unit for number, unit in parts) == spelt:
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
     else:
-        raise UsageError(f"{flag} {text!r}: not a duration; write it like 90s, 5m or 1h")
-    if seconds <= 0:
+        raise UsageError(f"{flag} {text!r}: not a duration; write it like 90s, 5m, 1h or 500ms")
+    if seconds < 0 or (seconds == 0 and not zero):
         raise UsageError(f"{flag} {text!r}: must be more than zero")
     return seconds
 

@@ -129,12 +129,47 @@ def _clean(key: str, value: Any, warnings: list) -> Optional[str]:
     return value or None
 
 
+# A release or build number as pipelines name them (127, 1.8.2, 2026.11.26-3): no sign, no exponent, no spaces.
+RELEASE_NUMBER_FORMAT = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]*")
+
+
+def release_number_problem(value: str) -> Optional[str]:
+    """Why `value` cannot be a release number, or None when it can (checked on `record` and on reading)."""
+    if RELEASE_NUMBER_FORMAT.fullmatch(value):
+        return None
+    return "is not a release or build number (letters, digits, '.', '_', '+', '-', starting with a letter or digit)"
+
+
+def _timestamp_problem(value: str) -> Optional[str]:
+    return None if parse_time(value) is not None else "is not an RFC 3339 UTC time like 2026-11-26T03:12:09Z"
+
+
+def _rolled_back_from_problem(value: str) -> Optional[str]:
+    return None if value.isdigit() or value == "unknown" else "is not a revision number"
+
+
+# The fields whose value has a format of its own, beyond _clean's rules.
+_FORMATS = {RELEASE_NUMBER: release_number_problem, RECORDED_AT: _timestamp_problem,
+            ROLLED_BACK_AT: _timestamp_problem, ROLLED_BACK_FROM: _rolled_back_from_problem}
+
+
+def _checked(key: str, value: Any, warnings: list) -> Optional[str]:
+    cleaned = _clean(key, value, warnings)
+    problem = _FORMATS[key](cleaned) if cleaned is not None and key in _FORMATS else None
+    if cleaned is not None and problem is not None:
+        shown = cleaned if len(cleaned) <= 40 else cleaned[:40] + "..."
+        warnings.append(f"annotation {key}={shown!r} {problem}; ignored")
+        return None
+    return cleaned
+
+
 def parse_record(annotations: Optional[Mapping[Any, Any]]) -> Record:
-    """Read a record from an object's annotations. Never raises: bad values become None/Unknown plus a warning."""
+    """Read a record from an object's annotations. Never raises: bad values become None plus a warning, and a record
+    with any bad value is not trusted at all: its status is Unknown, so it is never a rollback target."""
     if not isinstance(annotations, Mapping):
         return Record()
     warnings: list = []
-    values = {field: _clean(key, annotations.get(key), warnings) for key, field in _FIELDS.items()}
+    values = {field: _checked(key, annotations.get(key), warnings) for key, field in _FIELDS.items()}
     raw_status = _clean(STATUS, annotations.get(STATUS), warnings)
     status = Status.UNKNOWN
     if raw_status is not None:
@@ -142,6 +177,9 @@ def parse_record(annotations: Optional[Mapping[Any, Any]]) -> Record:
         if status is Status.UNKNOWN:
             shown = raw_status if len(raw_status) <= 40 else raw_status[:40] + "..."
             warnings.append(f"annotation {STATUS}={shown!r} is not Succeeded, Failed or InProgress; shown as Unknown")
+        elif warnings:
+            warnings.append(f"the record says {status.value}, but a damaged record is not trusted; shown as Unknown")
+            status = Status.UNKNOWN
     return Record(status=status, warnings=tuple(warnings), **values)
 
 

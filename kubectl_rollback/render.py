@@ -13,6 +13,8 @@ from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
+# What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
+DRY_RUN_OUTCOME = {Outcome.ROLLED_BACK: "would roll back"}
 
 
 def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
@@ -109,6 +111,7 @@ def rollback_dict(result) -> dict:
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in h.decision.skipped],
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
+        "canaries": list(result.canaries),
         "diff": result.diff or None,
         "applyNotes": list(result.apply_notes),
         "config": [config_change_dict(c) for c in result.config],
@@ -198,13 +201,17 @@ def record_line(result) -> str:
 
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
-    lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]]
-    gone = "would be deleted" if result.dry_run is DryRun.CLIENT else "deleted"
-    lines += [f"{canary} {gone} (canary)" for canary in result.canaries]
+    lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
     lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))
     return "\n".join(lines)
+
+
+def canary_lines(result) -> list:
+    """The canary workloads a rollback deleted, or in a dry run would delete."""
+    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    return [f"{canary} {gone} (canary)" for canary in result.canaries]
 
 
 def skipped_notes(h) -> list:
@@ -240,17 +247,25 @@ def workloads_table(histories: list, namespace: str, release: Optional[str]) -> 
 
 
 def outcome_line(outcome) -> str:
-    return f"{outcome.display}: {outcome.outcome.value}: {outcome.message}"
+    line = (f"{outcome.display}: {_outcome_name(outcome.outcome, outcome.dry_run)}: {outcome.message}"
+            f"{DRY_RUN_SUFFIX[outcome.dry_run]}")
+    return "\n".join([line] + (["  " + canary for canary in canary_lines(outcome.result)] if outcome.result else []))
+
+
+def _outcome_name(outcome: Outcome, dry_run: DryRun) -> str:
+    return DRY_RUN_OUTCOME.get(outcome, outcome.value) if dry_run is not DryRun.NONE else outcome.value
 
 
 def outcome_dict(o) -> dict:
     return {
         "workload": o.display,
         "outcome": o.outcome.value,
+        "dryRun": o.dry_run.value,
         "message": o.message,
         "from": o.result.source.number if o.result and o.result.source else None,
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
+        "canaries": list(o.result.canaries) if o.result else [],
         "gitops": o.result.gitops.data() if o.result else None,
     }
 
@@ -262,9 +277,10 @@ def outcome_counts(outcomes: Sequence) -> dict:
     return counts
 
 
-def summary_line(outcomes: Sequence) -> str:
+def summary_line(outcomes: Sequence, dry_run: DryRun) -> str:
     counts = outcome_counts(outcomes)
-    return f"{len(outcomes)} workloads: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items())
+    return f"{len(outcomes)} workloads: {named}{DRY_RUN_SUFFIX[dry_run]}"
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

@@ -241,6 +241,12 @@ class FakeKube:
         self.calls: list = []  # every Call made through this client and the ones made from it (in_namespace)
         self.faults: list = []
 
+    def whoami(self) -> Optional[str]:
+        return "alice@example.test"  # as a SelfSubjectReview names the caller
+
+    def command_flags(self) -> str:
+        return f"-n {self.namespace}"
+
     def in_namespace(self, namespace: str) -> FakeKube:
         other = copy.copy(self)  # shares the server, the call log and the faults, as Kube shares its pool
         other.namespace = namespace

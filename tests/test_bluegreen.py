@@ -125,6 +125,14 @@ def test_a_failed_second_write_leaves_both_selectors_as_they_were(blue_live, pro
     assert sc.selectors(ns, "web") == ("green", "blue")
     assert "harness.io/rolled-back-to" not in ns.get("service", "web")["metadata"].get("annotations", {})
 
+def test_naming_the_stage_service_points_at_the_primary(blue_live):
+    ns = blue_live
+    proc = ns.plugin("rollback", "service/web-stage")
+    assert proc.returncode == 2, proc.stderr
+    assert "service/web-stage is the stage Service of service/web: name the primary Service" in proc.stderr
+    assert "web-stage-stage" not in proc.stderr
+
+
 def test_rollback_deletes_the_canary_unless_kept(ns):
     for tag, state in (("1", "Succeeded"), ("2-broken", "Failed")):
         sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"), state,

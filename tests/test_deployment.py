@@ -265,6 +265,8 @@ def test_rollback_refuses_a_deployment_carrying_a_release_number_it_would_stamp_
         (("rollback", "deployment/web", "--dry-run=maybe"), 2, "must be client, server or none"),
         (("record", "deployment/web", "--status", "Great"), 2, "must be one of Succeeded, Failed, InProgress"),
         (("rollback", "deployment/web", "--to-revision", "x"), 2, "--to-revision"),
+        (("history", "pod/web"), 2, "'pod' is not a workload this plugin keeps a history of"),
+        (("rollback", "deployment/web", "--force"), 2, "pass --to-revision N with it"),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(ns, args, code, message):
@@ -322,3 +324,59 @@ def test_record_will_not_fail_a_revision_a_rollback_restored(five):
     assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Succeeded"
     ns.plugin("record", "deployment/web", "--status", "Failed", "--force", check=True)
     assert ns.plugin_json("history", "deployment/web")["revisions"][0]["status"] == "Failed"
+
+
+def test_a_good_revision_pruned_at_history_limit_0_is_not_called_the_first_deployment(ns):
+    deploy(ns, "1", "wf1", "Succeeded", history_limit=0)
+    deploy(ns, "2", "wf1", "Failed", history_limit=0)  # its pods are ready (a failed verification): 1 goes to zero
+    ns.wait_until(lambda: [sc.revision_of(rs) for rs in ns.items("rs", "-l", "app=web")] == [2],
+                  "the controller to prune revision 1 (revisionHistoryLimit 0)")
+    proc = ns.plugin("rollback", "deployment/web")
+    assert proc.returncode == 3, proc.stderr
+    assert "first deployment" not in proc.stderr
+    assert "revision 1 was pruned (revisionHistoryLimit) and cannot be restored" in proc.stderr, proc.stderr
+
+
+def test_a_succeeded_record_with_damaged_fields_is_never_the_target(ns):
+    for tag in ("1", "2", "3", "4"):
+        deploy(ns, tag, "wf1", "Succeeded")
+    deploy(ns, "5-broken", "wf1", "Failed")
+    by_revision = {sc.revision_of(rs): rs["metadata"]["name"] for rs in ns.items("rs", "-l", "app=web")}
+    for revision, damage in ((2, {sc.WORKFLOW_ID: "w" * 120_000}), (3, {sc.PREFIX + "recorded-at": "9999-99-99"}),
+                             (4, {sc.PREFIX + "release-number": "-1e309"})):
+        sc.annotate_quickly(ns, by_revision[revision], damage)
+    listed = ns.plugin_json("history", "deployment/web", "--any-workflow")
+    assert {r["revision"]: r["status"] for r in listed["revisions"]} == {
+        1: "Succeeded", 2: "Unknown", 3: "Unknown", 4: "Unknown", 5: "Failed"}
+    assert listed["rollbackTarget"] == 1
+    proc = ns.plugin("rollback", "deployment/web", "--any-workflow")
+    assert proc.returncode == 0, proc.stderr
+    assert sc.live_image(ns) == "example.test/web:1"
+
+
+def test_kubectl_habits_are_taken_or_refused_naming_kubectls_spelling(ns):
+    deploy(ns, "1", "wf1", "Succeeded")
+    deploy(ns, "2", "wf1", "Failed")
+    two_words = ns.plugin("history", "deploy", "web")
+    assert two_words.returncode == 0 and "deployment/web in namespace" in two_words.stdout, two_words.stderr
+    for printer, said in (("name", "kubectl's -o name is not offered here"),
+                          ("jsonpath={.revisions[0].revision}", "kubectl's -o jsonpath=... is not offered here")):
+        refused = ns.plugin("history", "deployment/web", "-o", printer)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    for timeout in ("0", "500ms", "1m30s"):
+        proc = ns.plugin("history", "deployment/web", "--request-timeout", timeout)
+        assert proc.returncode == 0, (timeout, proc.stderr)
+    short = ns.plugin("history", "deployment/web", "--request-timeout", "1ms")  # taken; loopback may answer in time
+    assert short.returncode == 0 or (short.returncode == 1 and len(short.stderr.strip().splitlines()) == 1), short
+    assert "Traceback" not in short.stderr
+    forced = ns.plugin("rollback", "deployment/web", "--force")
+    assert forced.returncode == 2 and "pass --to-revision N with it" in forced.stderr, forced.stderr
+    spaced = ns.plugin("rollback", "deployment", "web", "--dry-run", "server")
+    assert spaced.returncode == 0 and "(server dry run)" in spaced.stdout, spaced.stderr
+    failed = ns.plugin("rollback", "deployment/web", "--to-revision", "2")
+    assert failed.returncode == 2 and "recorded Failed; pass --force" in failed.stderr, failed.stderr
+    zero = ns.plugin("rollback", "deployment/web", "--to-revision", "0")
+    assert zero.returncode == 0, zero.stderr
+    assert "--to-revision 0: rolling back to the rollback target" in zero.stderr
+    assert "to revision 1 (Succeeded" in zero.stdout and sc.live_image(ns) == "example.test/web:1"

@@ -3,6 +3,8 @@ Flux's Kustomization (exact groups, versions and names, minimal schemas), and a 
 every second it puts Git's manifest back unless the owner is paused (Argo CD: self-heal off; Flux: suspended)."""
 
 import json
+import re
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -394,3 +396,29 @@ def test_flux_helmrelease_refused_then_paused_and_resumed(ns, gitops_crds):
     release = ns.cluster.api.get(path)
     assert release["spec"] == {"interval": "5m", "suspend": False}  # false before: false again, not removed
     assert PAUSED_BY not in (release["metadata"].get("annotations") or {})
+
+
+def test_the_printed_resume_command_works_when_copied(ns, gitops_crds):
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    proc = rollback(ns, "--gitops=pause")
+    assert proc.returncode == 0, proc.stderr
+    printed = re.search(r"then run: (kubectl harness-rollback resume .*)$", proc.stderr, re.M)
+    assert printed, proc.stderr
+    assert printed.group(1) == (f"kubectl harness-rollback resume deployment/web -n {ns.name} "
+                                f"--argocd-namespace {ns.name}")
+    # The stamp says who paused, or why it cannot: this 1.20 API server serves no SelfSubjectReview.
+    stamp = json.loads(ns.cluster.api.get(app_path)["metadata"]["annotations"][PAUSED_BY])
+    assert stamp["by"].startswith("kubectl-harness-rollback (user unknown: no SelfSubjectReview answered"), stamp
+    copied = ns.cluster.run(*shlex.split(printed.group(1))[1:])  # as typed in a shell, without -n added
+    assert copied.returncode == 0 and "restored to true" in copied.stdout, copied.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"] == APP_SYNC
+
+
+def test_resume_that_cannot_find_the_owner_says_so_in_its_own_words(ns, gitops_crds):
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    proc = ns.plugin("resume", "deployment/web")  # the Application is in ns, not in argocd
+    assert proc.returncode == 1
+    assert "cannot resume:" in proc.stderr and "pass --argocd-namespace" in proc.stderr, proc.stderr
+    assert "rolling back" not in proc.stderr

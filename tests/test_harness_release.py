@@ -206,7 +206,7 @@ def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
     server = ns.plugin("rollback", "--harness-release", "rel", "--dry-run=server")
     assert server.returncode == 0, server.stderr
     assert "-      - image: example.test/web:4-broken\n+      - image: example.test/web:3\n" in server.stdout
-    assert "deployment/web: rolled back: would be configured" in server.stdout
+    assert "deployment/web: would roll back: would be configured" in server.stdout
     assert not any(value in server.stdout + server.stderr for value in secret_values)
     assert versions(ns, *harness_objects, *live) == before
 
@@ -239,7 +239,7 @@ def test_blue_green_history_rolls_back_as_the_selector_swap(ns):
     listed = ns.plugin_json("history", "--harness-release", "rel")
     assert [r["bgEnvironment"] for r in listed["releases"]] == ["stage", "primary"] and listed["target"] == 1
     dry = ns.plugin("rollback", "--harness-release", "rel", "--dry-run")
-    assert dry.returncode == 0 and "service/shop: rolled back: service/shop routed from green to blue" in dry.stdout
+    assert dry.returncode == 0 and "service/shop: would roll back: service/shop routed from green to blue" in dry.stdout
     assert selectors(ns, "shop") == ("green", "blue")
     ns.plugin("rollback", "--harness-release", "rel", check=True)
     assert selectors(ns, "shop") == ("blue", "green")

@@ -50,6 +50,27 @@ def test_release_rolls_back_every_workload(release):
     assert again["summary"]["nothing to do"] == 3
 
 
+def test_a_dry_run_says_would_and_counts_as_the_real_run(release):
+    ns = release
+    ns.plugin("rollback", "daemonset/agent", check=True)  # the release's agent needs nothing any more
+    # web's canary, in the release too: deleted with web's rollback, not a workload of its own
+    ns.apply(sc.labelled(manifests.canary("web", "example.test/web:2-canary"), sc.RELEASE))
+    for mode, said in (("client", "(dry run)"), ("server", "(server dry run)")):
+        dry = ns.plugin("rollback", "--release-name", "r1", f"--dry-run={mode}")
+        assert dry.returncode == 0, dry.stderr
+        assert f"3 workloads: 2 would roll back, 1 nothing to do, 0 no target, 0 failed {said}" in dry.stdout
+        assert "deployment/web: would roll back: deployment/web rolled back from revision 2" in dry.stdout
+        assert "daemonset/agent: nothing to do: " in dry.stdout and ": rolled back:" not in dry.stdout
+        assert "\n  deployment/web-canary would be deleted (canary)\n" in dry.stdout, dry.stdout
+        data = ns.plugin_json("rollback", "--release-name", "r1", f"--dry-run={mode}")
+        assert data["dryRun"] == mode and {r["dryRun"] for r in data["results"]} == {mode}
+        assert data["summary"] == {"rolled back": 2, "nothing to do": 1, "no target": 0, "failed": 0}
+    assert images(ns)["deployment"] == "example.test/web:2-broken"
+    real = ns.plugin_json("rollback", "--release-name", "r1")
+    assert real["dryRun"] == "none" and real["summary"] == data["summary"]
+    assert [r["canaries"] for r in real["results"] if r["workload"] == "deployment/web"] == [["deployment/web-canary"]]
+
+
 def test_one_workload_failing_does_not_stop_the_others(release, cluster):
     ns = release
     ns.kubectl("create", "role", "no-ds-patch", "--verb=get,list,patch",

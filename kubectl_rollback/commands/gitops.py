@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import shlex
 from typing import Any, Optional, Tuple
 
 from kubectl_rollback import gitops
 from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback.gitops import APPLICATIONS
 from kubectl_rollback.kube import Kube
-from kubectl_rollback.options import DryRun, GitOpsMode
+from kubectl_rollback.options import DEFAULT_ARGOCD_NAMESPACE, DryRun, GitOpsMode
 from kubectl_rollback.output import Result
 from kubectl_rollback.records import now_rfc3339
 
@@ -48,8 +50,9 @@ class Guard:
 
 def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str, must_read: bool = False
                ) -> Tuple[Optional[gitops.Owner], Optional[dict], Tuple[str, ...]]:
-    """(owner, its object, warnings). No owner: (None, None, ()). An owner we may not read: its warning, or with
-    `must_read` (a pause was asked for, and an owner we cannot read cannot be paused) the error."""
+    """(owner, its object, why it could not be read). No owner: (None, None, ()). An owner we could not read: what
+    the object says about it and why, as one line without what the command will do about it; with `must_read` (a
+    pause was asked for, and an owner we may not read cannot be paused) the error instead."""
     owner = gitops.find_owner(obj, argocd_namespace)
     if owner is None:
         return None, None, ()
@@ -58,54 +61,65 @@ def read_owner(kube: Kube, obj: dict, display: str, argocd_namespace: str, must_
     except NotFoundError:
         if owner.by_label_only:  # the instance label alone: no Application of that name, so no Argo CD owner
             return None, None, ()
-        return owner, None, (f"{display} names {owner.display} as its owner, but it does not exist; "
-                             "rolling back without GitOps checks",)
+        elsewhere = " (if it is in another namespace, pass --argocd-namespace)" if owner.resource is APPLICATIONS \
+            else ""
+        return owner, None, (f"{display} names {owner.display} as its owner, but it does not exist{elsewhere}",)
     except ForbiddenError:
         if must_read:
             raise RollbackError(f"{display} may be managed by {owner.display}, which we may not read (RBAC), so "
                                 "--gitops=pause cannot pause it: nothing was changed; ask for get and patch on it "
                                 "(docs/gitops.md), or pass --gitops=ignore to roll back without a pause") from None
-        return owner, None, (f"{display} may be managed by {owner.display}, which we may not read (RBAC): rolling "
-                             "back without knowing whether it will undo it; see docs/gitops.md",)
+        return owner, None, (f"{display} may be managed by {owner.display}, which we may not read (RBAC)",)
+
+
+def resume_command(kube: Kube, display: str, owner: gitops.Owner, argocd_namespace: str) -> str:
+    """`resume` as it can be copied: the flags that reach this cluster and namespace, and where the Application is."""
+    command = f"kubectl harness-rollback resume {display} {kube.command_flags()}"
+    if owner.resource is APPLICATIONS and argocd_namespace != DEFAULT_ARGOCD_NAMESPACE:
+        command += f" --argocd-namespace {shlex.quote(argocd_namespace)}"
+    return command
 
 
 def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespace: str, dry_run: DryRun) -> Guard:
     """Before the rollback's first write: refuse (`fail`, RollbackError, nothing changed), pause the owner (`pause`),
     or warn (`ignore`) when the owner would revert the rollback; a note when it would not."""
-    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace, must_read=mode is GitOpsMode.PAUSE)
+    owner, owner_obj, problems = read_owner(kube, obj, display, argocd_namespace, must_read=mode is GitOpsMode.PAUSE)
     if owner is None:
         return Guard()
     if owner_obj is None:
-        return Guard(warnings, owner=owner.display, action=Action.UNCHECKED)
+        return Guard(tuple(f"{problem}: rolling back without knowing whether it will undo it; see docs/gitops.md"
+                           for problem in problems), owner=owner.display, action=Action.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
+    resume = resume_command(kube, display, owner, argocd_namespace)
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
         return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
-                            gitops.reminder(display, owner, paused=gitops.stamp_of(owner_obj) is not None)),
+                            gitops.reminder(display, owner, gitops.stamp_of(owner_obj) is not None, resume)),
                      owner=owner.display, undoes_rollbacks=False)
     if mode is GitOpsMode.FAIL:
-        raise RollbackError(gitops.refusal(display, owner, assessment))
+        raise RollbackError(gitops.refusal(display, owner, assessment, resume))
     if mode is GitOpsMode.IGNORE:
         return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
-                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, paused=False),),
+                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, False, resume),),
                      owner=owner.display, action=Action.IGNORED, undoes_rollbacks=True)
     if dry_run.sends_writes:
-        patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}")
+        patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
+                                   gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
         kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace, dry_run=dry_run.server_side)
     action = Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED
     done = "would pause" if action is Action.WOULD_PAUSE else "paused"
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
-                        gitops.reminder(display, owner, paused=True)),
+                        gitops.reminder(display, owner, True, resume)),
                  owner=owner.display, action=action, undoes_rollbacks=True)
 
 
 def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guard:
     """For `history`: the owner, whether it would undo a rollback, and any pause (as notes; history changes nothing)."""
-    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    owner, owner_obj, problems = read_owner(kube, obj, display, argocd_namespace)
     if owner is None:
         return Guard()
     if owner_obj is None:
-        return Guard(notes=warnings, owner=owner.display, action=Action.UNCHECKED)
+        return Guard(notes=problems, owner=owner.display, action=Action.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     lines = [f"managed by {owner.display}: {assessment.why}"
              + ("; a rollback needs --gitops=pause or --gitops=ignore" if assessment.reverts else "")]
@@ -132,11 +146,11 @@ class ResumeResult(Result):
 def resume(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> ResumeResult:
     """`resume KIND/NAME`: restore exactly what `pause` changed on the owner, from its stamp, preconditioned on the
     resourceVersion read; if someone changed the field since, change nothing and say so (exit 1)."""
-    owner, owner_obj, warnings = read_owner(kube, obj, display, argocd_namespace)
+    owner, owner_obj, problems = read_owner(kube, obj, display, argocd_namespace)
     if owner is None:
         return ResumeResult(display, None, False, f"{display} has no Argo CD or Flux owner: nothing to resume")
     if owner_obj is None:
-        raise RollbackError(warnings[0] if warnings else f"cannot read {owner.display}")
+        raise RollbackError(f"cannot resume: {problems[0]}")
     plan = gitops.resume_plan(owner, owner_obj, display)
     if plan.changed_since:
         raise RollbackError(plan.message)

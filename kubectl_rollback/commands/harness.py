@@ -235,13 +235,14 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         if request.wait and request.dry_run is DryRun.NONE:
             applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
         outcomes += applied
+    outcomes = [dataclasses.replace(outcome, dry_run=request.dry_run) for outcome in outcomes]
     for outcome in outcomes:
         on_progress(outcome)
     # Harness's Blue/Green rollback only swaps selectors back: no revision changes, and its history is not written.
     writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes, request.dry_run))
     for write in writes:
         on_progress(write)
-    return HarnessRollback(loaded, outcomes, tuple(diffs), writes)
+    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
 
 
 # -- Harness's book-keeping --------------------------------------------------------------------------------------
@@ -384,9 +385,8 @@ def _swap_colours(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) 
     except RollbackError as exc:
         return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.FAILED, exc.message)
     acted = result.changed or (request.dry_run is not DryRun.NONE and result.state.target_color is not None)
-    message = result.message + render.DRY_RUN_SUFFIX[request.dry_run]
     return release.WorkloadOutcome(f"service/{result.state.name}", Outcome.ROLLED_BACK if acted
-                                   else Outcome.NOTHING_TO_DO, message)
+                                   else Outcome.NOTHING_TO_DO, result.message)
 
 
 def _blue_green_workload(target: Release) -> ManagedWorkload:

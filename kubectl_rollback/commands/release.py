@@ -10,7 +10,15 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import history, rollback
 from kubectl_rollback.decide import Outcome, exit_code_for
-from kubectl_rollback.errors import ExitCode, ForbiddenError, NoTargetError, ReportedError, RollbackError
+from kubectl_rollback.errors import (
+    ExitCode,
+    ForbiddenError,
+    Interrupted,
+    NoTargetError,
+    ReportedError,
+    RollbackError,
+    WaitFailedError,
+)
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
@@ -43,6 +51,8 @@ class WorkloadOutcome(Printed):
     outcome: Outcome
     message: str
     result: Optional[rollback.Result] = None
+    dry_run: DryRun = DryRun.NONE  # in a dry run, `outcome` is what the real run will do
+    written: bool = False  # the workload was changed, even if what followed failed (the rollout after it)
 
     def table(self, wide: bool) -> str:
         return render.outcome_line(self)
@@ -61,16 +71,18 @@ class ReleaseRollback(Printed):
 
     plan: Printable
     outcomes: List[WorkloadOutcome]
+    dry_run: DryRun = DryRun.NONE
 
     @property
     def exit_code(self) -> ExitCode:
         return exit_code_for(o.outcome for o in self.outcomes)
 
     def table(self, wide: bool) -> str:
-        return render.summary_line(self.outcomes)
+        return render.summary_line(self.outcomes, self.dry_run)
 
     def data(self) -> Any:
         return {
+            "dryRun": self.dry_run.value,
             "plan": self.plan.data(),
             "results": [o.data() for o in self.outcomes],
             "summary": render.outcome_counts(self.outcomes),
@@ -129,12 +141,29 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
 
 def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
     """Roll back each planned workload in turn, each from a fresh read; report every outcome as it comes."""
-    outcomes = []
-    for planned in plan.histories:
-        outcome = roll_back_one(kube, planned.kind, planned.name, request)
-        on_progress(outcome)
-        outcomes.append(outcome)
-    return ReleaseRollback(plan, outcomes)
+    outcomes: List[WorkloadOutcome] = []
+    planned_names = {(h.kind.name, h.name) for h in plan.histories}
+    try:
+        for planned in plan.histories:
+            primary = planned.kind.canary_of(planned.workload)
+            if not request.keep_canary and (planned.kind.name, primary) in planned_names:
+                continue  # deleted with the rollback of the workload it is the canary of, and named under its line
+            outcome = roll_back_one(kube, planned.kind, planned.name, request)
+            on_progress(outcome)
+            outcomes.append(outcome)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        raise interrupted(outcomes, exc) from None
+    return ReleaseRollback(plan, outcomes, request.dry_run)
+
+
+def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException) -> Interrupted:
+    """Ctrl-C in a rollback of many: which workloads were already written, whatever was printed (-o json prints
+    nothing before the end), and what the one interrupted in its wait says about itself."""
+    written = [o.display for o in outcomes if o.written]
+    said = [f"already rolled back: {', '.join(written) or 'none'}"]
+    if isinstance(exc, Interrupted):
+        said.append(exc.message)
+    return Interrupted("interrupted; " + "; ".join(said))
 
 
 def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadOutcome:
@@ -142,16 +171,21 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
     display = kind.display(name)
     try:
         result = rollback.run(kube, kind, name, request)
+    except Interrupted:
+        raise  # not this workload's outcome: the whole command stops
     except NoTargetError as exc:
-        return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message)
+        return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
+    except WaitFailedError as exc:  # rolled back, but the rollout after it failed
+        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run, written=True)
     except RollbackError as exc:
-        return WorkloadOutcome(display, Outcome.FAILED, exc.message)
+        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
     # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
     # output format, as `rollback KIND/NAME` prints them; the rest of a workload's warnings are in its JSON outcome.
     for warning in result.gitops.warnings:
         console.warn(f"{display}: {warning}")
-    acted = result.changed or result.dry_run is not DryRun.NONE
-    return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result)
+    acted = result.changed or result.would_change
+    return WorkloadOutcome(display, Outcome.ROLLED_BACK if acted else Outcome.NOTHING_TO_DO, result.message, result,
+                           request.dry_run, result.changed)
 
 
 def _release_of(workload: dict) -> Optional[str]:

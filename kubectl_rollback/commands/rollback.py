@@ -11,7 +11,7 @@ from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ConflictError, RollbackError, WaitFailedError
+from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
@@ -43,6 +43,7 @@ class Result(Printed):
     apply_notes: tuple = ()  # what the next apply will make of it (commands/consistency.py)
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
+    would_change: bool = False  # a dry run that found something to change: the real run will change it
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -112,12 +113,22 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
     if result.changed and request.wait:
-        try:
+        try:  # from here on, Ctrl-C must say that production changed
+            console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
             raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
+                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
         result = dataclasses.replace(result, rolled_out=True)
     return result
+
+
+def rolled_back_line(result: Result) -> str:
+    """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`."""
+    source = result.source.number if result.source else "unknown"
+    return f"{result.history.display} rolled back {source} -> {result.target.number}"
 
 
 def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun) -> tuple:
@@ -163,7 +174,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner)
+                      config=config.changes, gitops=owner, would_change=True)
     warnings += configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
@@ -179,7 +190,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner)
+                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
@@ -321,4 +332,4 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
     return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
-                  warnings=warnings, config=changes, gitops=owner)
+                  warnings=warnings, config=changes, gitops=owner, would_change=request.dry_run is not DryRun.NONE)

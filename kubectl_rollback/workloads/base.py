@@ -71,6 +71,10 @@ class WorkloadKind:
         """Canary workloads that a rollback of `name` removes (Harness's Canary Delete step); none by default."""
         return []
 
+    def canary_of(self, workload: dict) -> Optional[str]:
+        """The name of the workload whose rollback removes this one (it is that one's canary); None by default."""
+        return None
+
     def check_can_roll_back(self, workload: dict) -> None:
         """Raise RollbackError when the workload is in a state a rollback must not touch."""
 

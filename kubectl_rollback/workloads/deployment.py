@@ -49,8 +49,14 @@ class DeploymentKind(WorkloadKind):
             canary = kube.get(DEPLOYMENTS, f"{name}{CANARY_SUFFIX}")
         except NotFoundError:
             return []
-        labels = ((canary["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-        return [canary] if labels.get(TRACK_LABEL) == "canary" else []
+        return [canary] if self.canary_of(canary) == name else []
+
+    def canary_of(self, workload: dict) -> Optional[str]:
+        name = workload["metadata"]["name"]
+        labels = ((workload["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if name.endswith(CANARY_SUFFIX) and labels.get(TRACK_LABEL) == "canary":
+            return name[: -len(CANARY_SUFFIX)]
+        return None
 
     def check_can_roll_back(self, workload: dict) -> None:
         if workload["spec"].get("paused"):

@@ -274,3 +274,16 @@ def test_the_other_colour_must_be_a_recorded_success_of_the_identity(deployments
     with pytest.raises(NoTargetError) as none:
         bluegreen.choose_color(layout(deployments), revision(2, Status.FAILED), candidate, IDENTITY)
     assert reason in none.value.message
+
+
+@pytest.mark.parametrize("stage_annotated", [True, False])
+def test_naming_the_stage_service_points_at_the_primary(fake, stage_annotated):
+    colour(fake, "blue", "Succeeded")
+    colour(fake, "green", "Failed")
+    fake.server.create(SERVICES, "ns", service("web", "green"))
+    fake.server.create(SERVICES, "ns", service("web-stage", "blue", "stage" if stage_annotated else None))
+    with pytest.raises(UsageError) as refused:
+        rollback_service(fake, "web-stage", FLAGS)
+    assert refused.value.message == ("service/web-stage is the stage Service of service/web: name the primary Service, "
+                                     "which takes the traffic")
+    assert colours(fake) == ("green", "blue")

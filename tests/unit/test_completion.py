@@ -101,7 +101,8 @@ def test_flags_of_the_verb_long_and_short_with_their_help():
             assert set(option.opts) <= set(offered), option.opts
     assert {"-o", "-n", "--output", "--namespace", "--dry-run", "--help", "-h"} <= set(offered)
     assert "--follow" not in offered  # a flag of record, not of rollback
-    assert dict(result.candidates)["--to-revision"] == "Roll back to this revision instead of the last good one."
+    assert dict(result.candidates)["--to-revision"] == ("Roll back to this revision instead of the last good one "
+                                                         "(0: that one).")
     assert result.directive == NO_FILE_COMP
     assert values(run("record --f")) == ["--follow", "--force"]
 

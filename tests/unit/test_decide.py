@@ -75,6 +75,13 @@ def test_first_deployment():
         choose_target([rev(1, Status.FAILED, live=True)], identity())
 
 
+def test_a_lone_live_revision_after_others_were_pruned_is_not_the_first_deployment():
+    with pytest.raises(NoTargetError) as raised:
+        choose_target([rev(2, Status.FAILED, live=True)], identity())
+    assert raised.value.message == ("nothing to roll back to: the only revision kept (2) is the live one; revision 1 "
+                                    "was pruned (revisionHistoryLimit) and cannot be restored")
+
+
 def test_all_failed_names_the_skipped():
     revisions = [rev(1, Status.FAILED), rev(2, Status.FAILED), rev(3, Status.FAILED, live=True)]
     with pytest.raises(NoTargetError, match=r"failed \(skipped 2: recorded Failed; 1: recorded Failed\)"):
@@ -111,7 +118,7 @@ def test_explicit_revision():
 
 
 def test_explicit_failed_revision_needs_force():
-    with pytest.raises(NoTargetError, match="--force"):
+    with pytest.raises(UsageError, match="--force"):  # exit 2, as a missing flag
         choose_target(FIVE, identity(), to_revision=3)
     assert choose_target(FIVE, identity(), to_revision=3, force=True).target.number == 3
 

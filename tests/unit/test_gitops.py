@@ -69,21 +69,24 @@ def test_flux_reverts_unless_suspended(spec, reverts):
 
 def test_refusal_names_the_owner_and_both_ways_forward_in_one_line():
     owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
-    line = gitops.refusal("deployment/web", owner, gitops.assess(owner, application({"selfHeal": True})))
+    resume = "kubectl harness-rollback resume deployment/web -n shop --argocd-namespace gitops"
+    line = gitops.refusal("deployment/web", owner, gitops.assess(owner, application({"selfHeal": True})), resume)
     assert "\n" not in line
     assert "Argo CD Application argocd/web" in line and "revert the change in Git" in line
-    assert "--gitops=pause" in line and "--gitops=ignore" in line
+    assert "--gitops=pause" in line and "--gitops=ignore" in line and f"({resume} later)" in line
+    assert gitops.reminder("deployment/web", owner, True, resume).endswith(f", then run: {resume}")
 
 
 def test_pause_then_resume_restores_exactly_and_removes_the_stamp():
     owner = gitops.Owner(gitops.APPLICATIONS, "web", "argocd")
     before = application({"selfHeal": True, "prune": True}, rv="7")
-    patch = gitops.pause_patch(owner, before, "2026-01-01T00:00:00Z", "rollback of deployment/web")
+    patch = gitops.pause_patch(owner, before, "2026-01-01T00:00:00Z", "rollback of deployment/web",
+                               gitops.paused_by("alice"))
     assert patch["metadata"]["resourceVersion"] == "7"
     assert patch["spec"] == {"syncPolicy": {"automated": {"selfHeal": False}}}
     stamp = json.loads(patch["metadata"]["annotations"][gitops.PAUSED_BY])
     assert stamp == {"field": "spec.syncPolicy.automated.selfHeal", "before": True, "after": False,
-                     "at": "2026-01-01T00:00:00Z", "by": "kubectl-harness-rollback",
+                     "at": "2026-01-01T00:00:00Z", "by": "alice with kubectl-harness-rollback",
                      "reason": "rollback of deployment/web"}
     paused = application({"selfHeal": False, "prune": True}, rv="8")
     paused["metadata"]["annotations"] = patch["metadata"]["annotations"]
@@ -93,9 +96,16 @@ def test_pause_then_resume_restores_exactly_and_removes_the_stamp():
     assert not plan.changed_since
 
 
+def test_the_stamp_says_who_paused_or_why_it_cannot():
+    assert gitops.paused_by("alice") == "alice with kubectl-harness-rollback"
+    assert gitops.paused_by(None) == ("kubectl-harness-rollback (user unknown: no SelfSubjectReview answered, which "
+                                      "API servers serve from Kubernetes 1.27)")
+
+
 def test_flux_resume_removes_a_suspend_that_was_absent():
     owner = gitops.Owner(gitops.KUSTOMIZATIONS, "apps", "flux-system")
-    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r")
+    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r",
+                               gitops.paused_by(None))
     assert patch["spec"] == {"suspend": True}
     paused = {"metadata": {"resourceVersion": "4", "annotations": patch["metadata"]["annotations"]},
               "spec": {"suspend": True}}
@@ -104,7 +114,8 @@ def test_flux_resume_removes_a_suspend_that_was_absent():
 
 def test_resume_changes_nothing_when_someone_changed_it_since_or_no_pause():
     owner = gitops.Owner(gitops.KUSTOMIZATIONS, "apps", "flux-system")
-    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r")
+    patch = gitops.pause_patch(owner, {"metadata": {"resourceVersion": "3"}, "spec": {}}, "t", "r",
+                               gitops.paused_by(None))
     unsuspended = {"metadata": {"resourceVersion": "5", "annotations": patch["metadata"]["annotations"]},
                    "spec": {"suspend": False}}
     plan = gitops.resume_plan(owner, unsuspended, "deployment/web")

@@ -1,7 +1,10 @@
 """Flag handling: every bad value is a UsageError with a message that says what to do."""
 
+import re
+
 import pytest
 
+from kubectl_rollback import targets
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import (
     DryRun,
@@ -60,12 +63,18 @@ def test_output():
         parse_output("xml")
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("1m30s", 90), ("12", 12)])
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("1m30s", 90), ("12", 12),
+                                           ("500ms", 0.5), ("1ms", 0.001), ("1.5h", 5400), ("1h2m3.5s", 3723.5)])
 def test_durations(text, seconds):
-    assert parse_duration(text) == seconds
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "5x", "-1s", "0", "m"])
+def test_a_zero_request_timeout_is_none_as_in_kubectl():
+    assert parse_duration("0", "--request-timeout", zero=True) == 0
+    assert parse_duration("0s", "--request-timeout", zero=True) == 0
+
+
+@pytest.mark.parametrize("text", ["", "5x", "-1s", "0", "m", "0ms", "5 m", "1m30", "ms5"])
 def test_bad_durations(text):
     with pytest.raises(UsageError):
         parse_duration(text)
@@ -89,11 +98,36 @@ def test_dry_run():
         parse_dry_run("maybe")
 
 
-@pytest.mark.parametrize("number", [0, -3])
-def test_to_revision_must_be_positive(number):
-    with pytest.raises(UsageError, match=f"--to-revision must be a positive revision number, got {number}"):
-        RollbackRequest(to_revision=number).validate()
+def test_to_revision_must_not_be_negative():
+    with pytest.raises(UsageError, match="--to-revision must be a revision number, got -3"):
+        RollbackRequest(to_revision=-3).validate()
     assert RollbackRequest(to_revision=1).validate().to_revision == 1
+
+
+def test_to_revision_0_is_the_rollback_target_as_kubectl_undo_takes_0_for_the_previous_revision():
+    assert RollbackRequest(to_revision=0).validate().to_revision is None
+
+
+@pytest.mark.parametrize("to_revision", [None, 0])
+@pytest.mark.parametrize("selection", [("deployment/web", None, None), (None, "rel", None),
+                                       ("service/shop", None, None)])
+def test_force_without_to_revision_is_refused(to_revision, selection):
+    with pytest.raises(UsageError, match="pass --to-revision N with it"):
+        targets.select(*selection).validate(RollbackRequest(to_revision=to_revision, force=True).validate())
+
+
+def test_force_alone_is_taken_by_harness_history_where_it_rolls_back_a_release_that_succeeded():
+    targets.select(None, None, "rel").validate(RollbackRequest(force=True).validate())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name", "--output name: kubectl's -o name is not offered here; use -o json with jq"),
+    ("jsonpath={.revisions[0]}", "--output jsonpath: kubectl's -o jsonpath=... is not offered here"),
+    ("xml", "--output 'xml': must be one of table, wide, json, yaml"),
+])
+def test_kubectl_printers_are_refused_naming_them(text, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parse_output(text)
 
 
 def test_impersonation_needs_a_user_for_groups_and_uid():
@@ -104,3 +138,39 @@ def test_impersonation_needs_a_user_for_groups_and_uid():
         Impersonation(uid="42").validate()
     with pytest.raises(UsageError, match="--as-group is empty"):
         Impersonation("jane", ("",)).validate()
+
+
+@pytest.mark.parametrize("typed, parsed", [
+    (["history", "deploy", "web", "-n", "shop"], ["history", "deploy/web", "-n", "shop"]),
+    (["rollback", "-n", "deploy", "statefulset", "db", "--wait"], ["rollback", "-n", "deploy", "statefulset/db",
+                                                                   "--wait"]),
+    (["rollback", "svc", "shop", "--dry-run", "server"], ["rollback", "svc/shop", "--dry-run=server"]),
+    (["rollback", "deployment/web", "--dry-run"], ["rollback", "deployment/web", "--dry-run=client"]),
+    (["history", "web", "other"], ["history", "web", "other"]),  # not a kind: left for the usual error
+    (["history", "--all", "--dry-run"], ["history", "--all", "--dry-run=client"]),
+])
+def test_kubectl_spellings_of_kind_name_and_dry_run(typed, parsed):
+    from typer.main import get_command
+
+    from kubectl_rollback.cli import app, join_kind_and_name, normalise_kubectl_flags
+
+    assert join_kind_and_name(normalise_kubectl_flags(typed), get_command(app)) == parsed
+
+
+def test_no_verb_prints_the_help_as_kubectl_does_not_an_error_line(capsys):
+    from kubectl_rollback.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    printed = capsys.readouterr()
+    assert exited.value.code == 0 and printed.err == ""
+    assert printed.out.startswith("Usage: kubectl harness-rollback") and "\nCommands:" in printed.out
+
+
+@pytest.mark.parametrize("verb, said", [("rollback", "How long --wait may wait"), ("record", "How long --follow")])
+def test_each_timeout_names_its_own_waiting_flag(capsys, verb, said):
+    from kubectl_rollback.cli import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert said in " ".join(capsys.readouterr().out.split())

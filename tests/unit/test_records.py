@@ -34,6 +34,20 @@ def test_huge_and_wrongly_typed_values_are_ignored():
     assert len(record.warnings) == 3
 
 
+def test_a_succeeded_record_with_any_damaged_field_is_unknown():
+    good = record_annotations(Status.SUCCEEDED, "wf1", InfraMapping("svc", "infra", "c1", "ns"),
+                              "2026-01-01T00:00:00Z", "1.8.2-rc1", "nginx:1")
+    assert parse_record(good).status is Status.SUCCEEDED and parse_record(good).warnings == ()
+    for key, damage in ((records.WORKFLOW_ID, "w" * 120_000), (records.RECORDED_AT, "9999-99-99"),
+                        (records.RELEASE_NUMBER, "-1e309"), (records.ROLLED_BACK_AT, "yesterday"),
+                        (records.ROLLED_BACK_FROM, "2; DROP"), (records.SERVICE_ID, 7)):
+        record = parse_record(dict(good, **{key: damage}))
+        assert record.status is Status.UNKNOWN, key
+        assert record.warnings[-1] == ("the record says Succeeded, but a damaged record is not trusted; shown as "
+                                       "Unknown"), key
+        assert key in record.warnings[0]
+
+
 def test_no_annotations():
     assert parse_record(None) == Record()
     assert not parse_record({}).recorded

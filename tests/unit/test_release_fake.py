@@ -3,7 +3,8 @@ code they add up to (1 if any failed, else 3 if any had no target, else 0)."""
 
 import pytest
 
-from kubectl_rollback.errors import ApiError, NotFoundError
+from kubectl_rollback.commands import wait
+from kubectl_rollback.errors import ApiError, Interrupted, NotFoundError, WaitFailedError
 from kubectl_rollback.kube import CONFIGMAPS, DAEMONSETS, DEPLOYMENTS, SECRETS, STATEFULSETS
 from kubectl_rollback.options import GitOpsMode
 from tests.fakekube import (
@@ -104,10 +105,20 @@ def test_all_rolled_back_or_nothing_to_do_exits_0(fake):
     assert int(result.exit_code) == 0
 
 
-def test_a_dry_run_counts_as_acted_and_writes_nothing(release):
-    result = rollback_release(release, "r1", FLAGS, mode="client")
-    assert outcomes(result)[0] == ("deployment/a", ROLLED_BACK)
-    assert release.writes() == [] and image(release, DEPLOYMENTS, "a") == "img:a2"
+@pytest.mark.parametrize("mode, said", [("client", "(dry run)"), ("server", "(server dry run)")])
+def test_a_dry_run_counts_as_the_real_run_will_and_says_would(release, mode, said):
+    dry = rollback_release(release, "r1", FLAGS, mode=mode)
+    assert all(write.dry_run for write in release.writes()) and image(release, DEPLOYMENTS, "a") == "img:a2"
+    lines = [o.table(False) for o in dry.outcomes]
+    assert lines[0].startswith("deployment/a: would roll back: deployment/a rolled back from") and said in lines[0]
+    assert lines[1].startswith("deployment/b: nothing to do: ") and "rolled back" not in lines[1].split(": ")[1]
+    assert dry.table(False) == (f"4 workloads: 2 would roll back, 1 nothing to do, 1 no target, 0 failed {said}")
+    assert dry.data()["dryRun"] == mode and {r["dryRun"] for r in dry.data()["results"]} == {mode}
+
+    real = rollback_release(release, "r1", FLAGS)
+    assert outcomes(real) == outcomes(dry)
+    assert real.table(False) == "4 workloads: 2 rolled back, 1 nothing to do, 1 no target, 0 failed"
+    assert real.data()["dryRun"] == "none" and real.data()["summary"] == dry.data()["summary"]
 
 
 def test_a_workload_gitops_would_undo_fails_alone_by_default(release):
@@ -203,3 +214,31 @@ def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(f
     with pytest.raises(NotFoundError) as missing:
         rollback_harness_release(fake, "release-y")
     assert 'no ConfigMap or Secret named "release-y" in namespace "ns"' in missing.value.message
+
+
+def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monkeypatch):
+    waits = []
+
+    def first_wait_fails_second_interrupted(kube, kind, name, revision, timeout):
+        waits.append(name)
+        raise WaitFailedError("gave up after --timeout 3s") if len(waits) == 1 else KeyboardInterrupt
+
+    monkeypatch.setattr(wait, "wait_for_rollout", first_wait_fails_second_interrupted)
+    with pytest.raises(Interrupted) as raised:
+        rollback_release(release, "r1", FLAGS, wait=True)
+    assert waits == ["a", "db"]  # b needs nothing, c has no target; a was rolled back, its rollout failed
+    assert raised.value.message == (
+        "interrupted; already rolled back: deployment/a; interrupted while waiting: statefulset/db rolled back 2 -> 1;"
+        " the rollout goes on; follow it with: kubectl rollout status statefulset/db -n ns")
+    assert image(release, STATEFULSETS, "db") == "img:db1"
+
+
+def test_a_canary_in_the_release_goes_with_its_primary_not_as_a_workload(fake):
+    add(fake, "web", GOOD_THEN_UNFINISHED)
+    add_deployment(fake, "web-canary", ["img:canary"], labels=dict(RELEASE, **{"harness.io/track": "canary"}))
+    dry = rollback_release(fake, "r1", FLAGS, mode="server")
+    assert outcomes(dry) == [("deployment/web", ROLLED_BACK)]
+    assert dry.outcomes[0].table(False).endswith("\n  deployment/web-canary would be deleted (canary)")
+    real = rollback_release(fake, "r1", FLAGS)
+    assert outcomes(real) == outcomes(dry) and real.outcomes[0].data()["canaries"] == ["deployment/web-canary"]
+    assert fake.stored(DEPLOYMENTS, "web-canary") is None

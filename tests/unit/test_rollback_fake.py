@@ -2,7 +2,8 @@
 
 import pytest
 
-from kubectl_rollback.errors import ConflictError, NoTargetError, RollbackError
+from kubectl_rollback.commands import wait
+from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
 from kubectl_rollback.workloads.deployment import DeploymentKind
@@ -206,3 +207,18 @@ def test_the_controllers_of_controllerrevisions_copy_the_annotations_when_they_c
     assert problem is not None and "annotations onto each ControllerRevision it creates" in problem
     assert StatefulSetKind().carried_record_keys({"metadata": {"name": "db", "annotations": {
         "harness.io/default-workflow-id": "wf1", "harness.io/auto-rollback": "true"}}}) is None
+
+
+def test_ctrl_c_while_waiting_says_the_rollback_was_written_and_goes_on(fake, web, capsys, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wait, "wait_for_rollout", ctrl_c)
+    with pytest.raises(Interrupted) as raised:
+        rollback_workload(fake, DEPLOYMENT, "web", FLAGS, wait=True)
+    assert image(fake) == "img:2"  # written before the wait
+    assert raised.value.message == ("interrupted while waiting: deployment/web rolled back 3 -> 2; the rollout goes "
+                                    "on; follow it with: kubectl rollout status deployment/web -n ns")
+    assert int(raised.value.exit_code) == 130
+    said_first = capsys.readouterr().err
+    assert "deployment/web rolled back from revision 3" in said_first and "waiting for the rollout" in said_first

@@ -4,7 +4,7 @@ arguments down to the revision."""
 
 import pytest
 
-from kubectl_rollback.errors import ConflictError, NoTargetError, UsageError
+from kubectl_rollback.errors import ConflictError, UsageError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DAEMONSETS, DEPLOYMENTS, REPLICASETS, STATEFULSETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_FROM, STATUS
@@ -244,7 +244,7 @@ def test_a_named_revision_that_was_renumbered_is_found_with_a_warning(fake):
 def test_a_named_failed_revision_needs_force(fake):
     add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Failed"), recorded("Succeeded")])
     refused = history_of(fake, DEPLOYMENT, "web", FLAGS, to_revision=1)
-    assert isinstance(refused.problem, NoTargetError) and "pass --force" in refused.problem.message
+    assert isinstance(refused.problem, UsageError) and "pass --force" in refused.problem.message
     forced = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, to_revision=1, force=True)
     assert forced.changed and forced.target.number == 1
     assert fake.stored(DEPLOYMENTS, "web")["spec"]["template"] == pod_template({"app": "web"}, "img:1")

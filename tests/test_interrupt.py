@@ -1,0 +1,67 @@
+"""Ctrl-C after a rollback has written: the command says what it changed, that the rollout goes on, and how to
+follow it, as kubectl's own users would (exit 130)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+
+from tests import manifests
+from tests import scenarios as sc
+
+
+def started_waiting(proc: subprocess.Popen) -> str:
+    """stderr up to the line that says the rollback was written and the wait began."""
+    seen = ""
+    while "waiting for the rollout" not in seen:
+        line = proc.stderr.readline()
+        assert line, f"the plugin ended before waiting: {seen}"
+        seen += line
+    return seen
+
+
+def interrupt(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    """Ctrl-C, then everything the plugin says until it exits (read through the same buffered pipes as before)."""
+    proc.send_signal(signal.SIGINT)  # kubectl execs the plugin: the signal reaches it as Ctrl-C does
+    timer = threading.Timer(60, proc.kill)  # a plugin that hangs after Ctrl-C fails the test, not the run
+    timer.start()
+    try:
+        err, out = proc.stderr.read(), proc.stdout.read()
+        return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
+    finally:
+        timer.cancel()
+
+
+def test_ctrl_c_during_rollback_wait_says_what_was_rolled_back(ns):
+    # Revision 1 is recorded Succeeded but its pods never get ready, so the wait after the rollback cannot end.
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1-broken-now"),
+                         "Succeeded", *sc.IDENTITY, rollout=False)
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                         *sc.IDENTITY)
+    proc = sc.start_plugin(ns, "rollback", "deployment/web", "--wait", "--timeout", "5m")
+    before = started_waiting(proc)
+    assert "deployment/web rolled back from revision 2" in before, before
+    done = interrupt(proc)
+    assert done.returncode == 130, done.stderr
+    assert (f"interrupted while waiting: deployment/web rolled back 2 -> 1; the rollout goes on; follow it with: "
+            f"kubectl rollout status deployment/web -n {ns.name}") in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sc.live_image(ns) == "example.test/web:1-broken-now"
+
+
+def test_ctrl_c_during_a_release_rollback_names_the_workloads_written(ns):
+    for name in ("api", "web"):  # rolled back in name order: api first, then web, whose wait is interrupted
+        for tag, status in (("1-broken-now", "Succeeded"), ("2-broken", "Failed")):
+            manifest = sc.labelled(manifests.deployment(name, f"example.test/{name}:{tag}"), sc.RELEASE)
+            sc.deploy_and_record(ns, f"deployment/{name}", manifest, status, *sc.IDENTITY, rollout=False)
+    proc = sc.start_plugin(ns, "rollback", "--release-name", "r1", "--wait", "--timeout", "3s", "-o", "json")
+    started_waiting(proc)  # api: its wait times out after 3s, then web's begins
+    before = started_waiting(proc)
+    assert "deployment/web rolled back from revision 2" in before, before
+    done = interrupt(proc)
+    assert done.returncode == 130, done.stderr
+    assert ("interrupted; already rolled back: deployment/api; interrupted while waiting: deployment/web rolled back "
+            f"2 -> 1; the rollout goes on; follow it with: kubectl rollout status deployment/web -n {ns.name}"
+            ) in done.stderr, done.stderr
+    assert done.stdout == ""

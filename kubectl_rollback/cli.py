@@ -277,9 +277,20 @@ def record(
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
     timeout: Timeout = "10m",
+    revision: Annotated[
+        Optional[int],
+        typer.Option("--revision", help="The revision you deployed; refused if another is live (default: the live "
+                     "one, if it runs what the last kubectl apply applied).", show_default=False),
+    ] = None,
+    image: Annotated[
+        Optional[List[str]],
+        typer.Option("--image", help="An image the revision you deployed runs (repeatable); refused if the live "
+                     "revision does not run it.", show_default=False),
+    ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
+        typer.Option("--force", help="Record anyway a revision that a rollback restored as Failed or InProgress, "
+                     "or one recorded for another identity (replacing its record)."),
     ] = False,
     config_snapshot: Annotated[
         str,
@@ -306,7 +317,11 @@ def record(
     """Record the outcome of a deployment on the revision that backs the workload now.
 
     Identity flags left out keep the values already recorded on that revision, so a pipeline can record
-    InProgress with every flag and later Succeeded or Failed with --status alone. The revision also keeps what was
+    InProgress with every flag and later Succeeded or Failed with --status alone. Only the live revision is
+    recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
+    record of another identity is not replaced without --force. With --follow, the followed revision is judged
+    itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
+    docs/annotations.md). The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -329,7 +344,9 @@ def record(
         force=force,
         config_snapshot=parse_snapshot_mode(config_snapshot),
         rollback_on_failure=rollback_on_failure,
-    )
+        revision=revision,
+        images=tuple(check_value("--image", i) for i in image or ()),
+    ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
 

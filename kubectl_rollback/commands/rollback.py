@@ -144,7 +144,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
     target = config.target(target)
-    warnings = state.decision.warnings + config.warnings
+    warnings = state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
     if _same_template_as_workload(kind, state.workload, target) or (
         not config.repoints and source is not None and _same_template(kind, source, target)
     ):

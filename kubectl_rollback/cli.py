@@ -63,7 +63,8 @@ Exit codes:
   1  error (API failure, RBAC denial, paused or missing workload, a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow)"""
+  4  the rollout after the change failed or timed out (--wait, --follow), or the followed
+     revision stopped being live (--follow: a rollback or a newer deploy replaced it)"""
 
 app = typer.Typer(
     name=PROG,
@@ -257,6 +258,9 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     f"  {PROG} record deployment/web --status Succeeded\n"
     "  # or in one line: InProgress now, Succeeded or Failed when the rollout ends\n"
     f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n"
+    "  # name what you deployed: the record lands on no other revision (another pipeline's, say)\n"
+    f"  {PROG} record deployment/web --follow --image example.test/web:1.8.2 --workflow-id wf1 --service-id svc "
+    "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES

@@ -172,23 +172,24 @@ def on_delete(manifest):
     return json.dumps(obj)
 
 
-def pod_on(ns, name, image):
-    """The pod `name`, once it runs `image`."""
-    return ns.wait_until(lambda: next((p for p in ns.items("pods") if p["metadata"]["name"] == name
-                                       and sc.image_of(p) == image and p["status"].get("phase") == "Running"), None),
-                         f"pod {name} running {image}", timeout=90)
+def running_pod(ns, image):
+    """The workload's pod (app=odb) once one runs `image`, as the node simulator leaves it (Ready unless broken)."""
+    return ns.wait_until(lambda: next((p for p in ns.items("pods", "-l", "app=odb") if sc.image_of(p) == image
+                                       and p["status"].get("phase") == "Running"
+                                       and not p["metadata"].get("deletionTimestamp")), None),
+                         f"a pod running {image}", timeout=90)
 
 
 @pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
 def test_on_delete_is_judged_from_its_pods(ns, kind):
     make = manifests.statefulset if kind == "statefulset" else manifests.daemonset
-    sc.deploy_and_record(ns, f"{kind}/odb", on_delete(make("odb", "example.test/odb:1")), "Succeeded", *sc.IDENTITY)
+    ns.apply(on_delete(make("odb", "example.test/odb:1")))  # kubectl rollout status refuses OnDelete: wait for the pod
+    old = running_pod(ns, "example.test/odb:1")
+    ns.plugin("record", f"{kind}/odb", "--status", "Succeeded", *sc.IDENTITY, check=True)
     ns.apply(on_delete(make("odb", "example.test/odb:2-broken")))
-    pod = ns.items("pods", "-l", "app=odb")[0]["metadata"]["name"]
-    ns.kubectl("delete", "pod", pod, "--wait=false")
-    replaced = pod_on(ns, pod, "example.test/odb:2-broken") if kind == "statefulset" else ns.wait_until(
-        lambda: next((p for p in ns.items("pods", "-l", "app=odb") if sc.image_of(p) == "example.test/odb:2-broken"
-                      and p["status"].get("phase") == "Running"), None), "the new daemon pod", timeout=90)
+    ns.wait_until(lambda: ns.get(kind, "odb")["status"].get("observedGeneration") == 2, "generation 2 observed")
+    ns.kubectl("delete", "pod", old["metadata"]["name"], "--wait=false")
+    replaced = running_pod(ns, "example.test/odb:2-broken")
     assert not any(c["type"] == "Ready" and c["status"] == "True" for c in replaced["status"]["conditions"])
     proc = ns.plugin("record", f"{kind}/odb", "--follow", "--timeout", "6s", *sc.IDENTITY)
     assert proc.returncode == 4, proc.stdout + proc.stderr

@@ -142,6 +142,10 @@ def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision
         message = f"{display} revision {revision.number} was {reason} before its rollout completed"
     if mine is None:
         raise WaitFailedError(f"{message}; its revision object is gone, so nothing is recorded")
+    finished = mine.record.status
+    if finished is Status.SUCCEEDED or (finished is Status.FAILED and status is Status.IN_PROGRESS):
+        # An outcome recorded earlier (a re-run naming an old revision, or another client meanwhile) stands.
+        raise WaitFailedError(f"{message}; its record is left as it was ({finished.value})")
     result = _write(kube, kind, workload, mine, request, status, reason)
     rollback_message = (f"not rolled back: revision {live.number if live else '?'} is live, not the revision "
                         "followed" if request.rollback_on_failure else None)

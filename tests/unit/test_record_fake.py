@@ -7,7 +7,7 @@ import pytest
 
 from kubectl_rollback.applied import LAST_APPLIED
 from kubectl_rollback.commands import record
-from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.errors import RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags, RecordRequest
 from kubectl_rollback.records import (
@@ -186,3 +186,12 @@ def test_rollback_on_failure_refuses_when_another_revision_became_live(fake):
         rollback_workload(fake, DEPLOYMENT, "web", WF1, only_from="web-h2")
     assert fake.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "img:3"
     assert rollback_workload(fake, DEPLOYMENT, "web", WF1, only_from="web-h3").changed
+
+
+def test_a_follow_naming_an_old_revision_leaves_its_outcome_as_it_was(fake):
+    add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
+                   annotations=[recorded("Succeeded"), recorded("Succeeded"), recorded("Failed")])
+    with pytest.raises(WaitFailedError, match="revision 2 was superseded by revision 3 before its rollout "
+                                              r"completed; its record is left as it was \(Succeeded\)"):
+        follow(fake, revision=2)
+    assert fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"][STATUS] == "Succeeded"

@@ -167,14 +167,20 @@ def test_a_redeploy_by_another_workflow_does_not_replace_the_record(ns):
 
 
 def on_delete(manifest):
+    """The workload with updateStrategy OnDelete. Its pods tolerate the test node's not-ready:NoSchedule taint, which
+    the API server puts on a new Node and only the node lifecycle controller (not run here) would take off: without
+    it a DaemonSet schedules no pod at all (desiredNumberScheduled 0)."""
     obj = json.loads(manifest)
     obj["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    obj["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}]
     return json.dumps(obj)
 
 
 def running_pod(ns, image):
     """The workload's pod (app=odb) once one runs `image`, as the node simulator leaves it (Ready unless broken)."""
-    return ns.wait_until(lambda: next((p for p in ns.items("pods", "-l", "app=odb") if sc.image_of(p) == image
+    return ns.wait_until(lambda: next((p for p in ns.items("pods", "-l", "app=odb")
+                                       if p["spec"]["containers"][0]["image"] == image
                                        and p["status"].get("phase") == "Running"
                                        and not p["metadata"].get("deletionTimestamp")), None),
                          f"a pod running {image}", timeout=90)

@@ -166,17 +166,6 @@ def test_a_redeploy_by_another_workflow_does_not_replace_the_record(ns):
 # -- issue 27 item 5: OnDelete and partitioned rollouts ---------------------------------------------------------
 
 
-def on_delete(manifest):
-    """The workload with updateStrategy OnDelete. Its pods tolerate the test node's not-ready:NoSchedule taint, which
-    the API server puts on a new Node and only the node lifecycle controller (not run here) would take off: without
-    it a DaemonSet schedules no pod at all (desiredNumberScheduled 0)."""
-    obj = json.loads(manifest)
-    obj["spec"]["updateStrategy"] = {"type": "OnDelete"}
-    obj["spec"]["template"]["spec"]["tolerations"] = [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}]
-    return json.dumps(obj)
-
-
 def running_pod(ns, image):
     """The workload's pod (app=odb) once one runs `image`, as the node simulator leaves it (Ready unless broken)."""
     return ns.wait_until(lambda: next((p for p in ns.items("pods", "-l", "app=odb")
@@ -189,10 +178,11 @@ def running_pod(ns, image):
 @pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
 def test_on_delete_is_judged_from_its_pods(ns, kind):
     make = manifests.statefulset if kind == "statefulset" else manifests.daemonset
-    ns.apply(on_delete(make("odb", "example.test/odb:1")))  # kubectl rollout status refuses OnDelete: wait for the pod
+    # kubectl rollout status refuses OnDelete: wait for the pod instead
+    ns.apply(manifests.on_delete(make("odb", "example.test/odb:1")))
     old = running_pod(ns, "example.test/odb:1")
     ns.plugin("record", f"{kind}/odb", "--status", "Succeeded", *sc.IDENTITY, check=True)
-    ns.apply(on_delete(make("odb", "example.test/odb:2-broken")))
+    ns.apply(manifests.on_delete(make("odb", "example.test/odb:2-broken")))
     ns.wait_until(lambda: ns.get(kind, "odb")["status"].get("observedGeneration") == 2, "generation 2 observed")
     ns.kubectl("delete", "pod", old["metadata"]["name"], "--wait=false")
     replaced = running_pod(ns, "example.test/odb:2-broken")

@@ -109,11 +109,11 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     named = [r for r in revisions if (request.revision is None or r.number == request.revision)
              and set(request.images) <= set(r.images)]
     if not named:
-        wanted = " and ".join(filter(None, (
-            f"revision {request.revision}" if request.revision is not None else "",
-            f"images {', '.join(request.images)}" if request.images else "")))
+        wanted = " ".join(filter(None, (
+            "revision" if request.revision is None else f"revision {request.revision}",
+            f"running {', '.join(request.images)}" if request.images else "")))
         known = ", ".join(f"{r.number} ({', '.join(r.images)})" for r in sorted(revisions, key=lambda r: r.number))
-        raise RollbackError(f"{display} has no revision with {wanted} (revisions: {known or 'none'}); nothing recorded")
+        raise RollbackError(f"{display} has no {wanted} (revisions: {known or 'none'}); nothing recorded")
     return next((r for r in named if r.live), max(named, key=lambda r: r.number))
 
 

@@ -108,7 +108,7 @@ def test_a_named_revision_that_is_not_live_is_refused(fake):
     for options in ({"revision": 2}, {"images": ("img:2",)}):
         with pytest.raises(RollbackError, match="revision 3 is live, not revision 2: nothing recorded"):
             record_as(fake, WF2, **options)
-    with pytest.raises(RollbackError, match=r"has no revision with revision 3 and images img:9 \(revisions: 1 "):
+    with pytest.raises(RollbackError, match=r"has no revision 3 running img:9 \(revisions: 1 "):
         record_as(fake, WF2, revision=3, images=("img:9",))
     assert [rs["metadata"]["name"] for rs in fake.server.list(REPLICASETS, "ns", None, None)
             if STATUS in (rs["metadata"].get("annotations") or {})] == []

@@ -67,7 +67,8 @@ Exit codes:
      a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow)
+  4  the rollout after the change failed or timed out (--wait, --follow), or the followed
+     revision stopped being live (--follow: a rollback or a newer deploy replaced it)
   130  interrupted (Ctrl-C); after a change, the line says what was changed"""
 
 app = typer.Typer(
@@ -270,6 +271,9 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     f"  {PROG} record deployment/web --status Succeeded\n"
     "  # or in one line: InProgress now, Succeeded or Failed when the rollout ends\n"
     f"  {PROG} record deployment/web --follow --timeout 10m --workflow-id wf1 --service-id svc --infra-id infra\n"
+    "  # name what you deployed: the record lands on no other revision (another pipeline's, say)\n"
+    f"  {PROG} record deployment/web --follow --image example.test/web:1.8.2 --workflow-id wf1 --service-id svc "
+    "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
@@ -290,9 +294,20 @@ def record(
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
     timeout: FollowTimeout = "10m",
+    revision: Annotated[
+        Optional[int],
+        typer.Option("--revision", help="The revision you deployed; refused if another is live (default: the live "
+                     "one, if it runs what the last kubectl apply applied).", show_default=False),
+    ] = None,
+    image: Annotated[
+        Optional[List[str]],
+        typer.Option("--image", help="An image the revision you deployed runs (repeatable); refused if the live "
+                     "revision does not run it.", show_default=False),
+    ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Record a revision that a rollback restored as Failed or InProgress anyway."),
+        typer.Option("--force", help="Record anyway a revision that a rollback restored as Failed or InProgress, "
+                     "or one recorded for another identity (replacing its record)."),
     ] = False,
     config_snapshot: Annotated[
         str,
@@ -319,7 +334,11 @@ def record(
     """Record the outcome of a deployment on the revision that backs the workload now.
 
     Identity flags left out keep the values already recorded on that revision, so a pipeline can record
-    InProgress with every flag and later Succeeded or Failed with --status alone. The revision also keeps what was
+    InProgress with every flag and later Succeeded or Failed with --status alone. Only the live revision is
+    recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
+    record of another identity is not replaced without --force. With --follow, the followed revision is judged
+    itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
+    docs/annotations.md). The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -342,7 +361,9 @@ def record(
         force=force,
         config_snapshot=parse_snapshot_mode(config_snapshot),
         rollback_on_failure=rollback_on_failure,
-    )
+        revision=revision,
+        images=tuple(check_value("--image", i) for i in image or ()),
+    ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
 

@@ -115,6 +115,21 @@ def mismatch(revision: Revision, identity: Identity) -> Optional[str]:
     return None
 
 
+def other_deployment(record: Record, identity: Identity) -> Optional[str]:
+    """The deployment another identity's record on a revision names ("workflow wf1, service svc, ..."), or None when
+    the record is this identity's, is no record, or is the watcher's (recorded-by: only the watcher sets it; a
+    pipeline's record replaces it). `record` refuses to replace another identity's record without --force."""
+    if not record.recorded or record.recorded_by is not None:
+        return None
+    mapping = identity.mapping
+    ours = (identity.workflow_id, mapping.service_id, mapping.infra_id, mapping.cluster_name)
+    theirs = (record.workflow_id, record.service_id, record.infra_id, record.cluster_name)
+    if ours == theirs:
+        return None
+    return ", ".join(f"{label} {value or 'unset'}"
+                     for label, value in zip(("workflow", "service", "infra", "cluster"), theirs))
+
+
 def choose_target(
     revisions: Sequence[Revision],
     identity: Optional[Identity],

@@ -117,6 +117,8 @@ class RollbackRequest:
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
+    # record --rollback-on-failure: the name of the revision object that failed; roll back only while it is live
+    only_from: Optional[str] = None
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
@@ -140,6 +142,13 @@ class RecordRequest:
     force: bool = False  # record a revision that a rollback restored as other than Succeeded
     config_snapshot: SnapshotMode = SnapshotMode.ALL  # --config-snapshot: which referenced objects to snapshot
     rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
+    revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
+    images: tuple = ()  # --image: images the revision meant must run
+
+    def validate(self) -> RecordRequest:
+        if self.revision is not None and self.revision < 1:
+            raise UsageError(f"--revision must be a positive revision number, got {self.revision}")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)

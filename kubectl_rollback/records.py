@@ -25,11 +25,14 @@ ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
 RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (the only ones it completes)
+# Why the status is what it is, when the status alone would mislead: "superseded by revision 3", "rolled back to
+# revision 4", "partitioned: 1 of 3 pods" (docs/annotations.md).
+STATUS_REASON = PREFIX + "status-reason"
 
 # Every key of a record on a revision object. None belongs on the workload itself: its controller copies the
 # workload's annotations onto its revisions, over the records there (workloads/base.py, WorkloadKind.copies).
 RECORD_KEYS = (STATUS, WORKFLOW_ID, SERVICE_ID, INFRA_ID, CLUSTER_NAME, RELEASE_NUMBER, ARTIFACT, RECORDED_AT,
-               ROLLED_BACK_FROM, ROLLED_BACK_AT, RECORDED_BY)
+               ROLLED_BACK_FROM, ROLLED_BACK_AT, RECORDED_BY, STATUS_REASON)
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024
@@ -90,6 +93,8 @@ class Record:
     recorded_at: Optional[str] = None
     rolled_back_from: Optional[str] = None
     rolled_back_at: Optional[str] = None
+    status_reason: Optional[str] = None
+    recorded_by: Optional[str] = None
     warnings: tuple = ()
 
     @property
@@ -110,6 +115,8 @@ _FIELDS = {
     RECORDED_AT: "recorded_at",
     ROLLED_BACK_FROM: "rolled_back_from",
     ROLLED_BACK_AT: "rolled_back_at",
+    STATUS_REASON: "status_reason",
+    RECORDED_BY: "recorded_by",
 }
 
 
@@ -190,6 +197,7 @@ def record_annotations(
     recorded_at: str,
     release_number: Optional[str] = None,
     artifact: Optional[str] = None,
+    reason: Optional[str] = None,
 ) -> dict:
     """The annotations that store a record. Optional fields left out are removed (None deletes in a merge patch)."""
     return {
@@ -201,8 +209,23 @@ def record_annotations(
         RELEASE_NUMBER: release_number,
         ARTIFACT: artifact,
         RECORDED_AT: recorded_at,
+        STATUS_REASON: reason,
         RECORDED_BY: None,  # whoever writes a record owns it: the watcher's mark goes (it sets it again on its own)
     }
+
+
+def partitioned_reason(updated: int, replicas: int) -> str:
+    """The reason of a partitioned rollout's Succeeded record: only `updated` of the `replicas` pods ran it."""
+    return f"partitioned: {updated} of {replicas} pods"
+
+
+_PARTITIONED = re.compile(r"partitioned: (\d+) of (\d+) pods")
+
+
+def partitioned_pods(record: Record) -> Optional[int]:
+    """How many pods a partitioned rollout of the recorded revision ran on, or None if it was not partitioned."""
+    match = _PARTITIONED.fullmatch(record.status_reason or "")
+    return int(match.group(1)) if match else None
 
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the records' timestamps: RFC 3339, UTC, whole seconds

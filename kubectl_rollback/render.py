@@ -37,6 +37,7 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "revision": revision.number,
         "name": revision.name,
         "status": r.status.value,
+        "statusReason": r.status_reason,
         "workflowId": r.workflow_id,
         "serviceId": r.service_id,
         "infraId": r.infra_id,
@@ -147,7 +148,7 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
-        row.append(_note(h, r, skipped))
+        row.append("; ".join(filter(None, (_note(h, r, skipped), rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
     if h.identity is not None:
@@ -196,6 +197,7 @@ def record_line(result) -> str:
         f"{result.display} revision {result.revision.number} ({result.revision.name}) recorded {a[keys.STATUS]}: "
         f"workflow {a[keys.WORKFLOW_ID]}, service {a[keys.SERVICE_ID]}, infra {a[keys.INFRA_ID]}, "
         f"cluster {a[keys.CLUSTER_NAME]}, namespace {result.namespace}"
+        + (f" ({a[keys.STATUS_REASON]})" if a.get(keys.STATUS_REASON) else "")
     )
 
 

@@ -26,6 +26,17 @@ def deployment(name: str, image: str, replicas: int = 1, labels: dict = None, hi
     })
 
 
+def on_delete(manifest: str) -> str:
+    """A StatefulSet or DaemonSet manifest with updateStrategy OnDelete. Its pods tolerate the test node's
+    not-ready:NoSchedule taint, which the API server puts on a new Node and only the node lifecycle controller (not
+    run here) would take off: without it a DaemonSet schedules no pod at all (desiredNumberScheduled 0)."""
+    obj = json.loads(manifest)
+    obj["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    obj["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}]
+    return json.dumps(obj)
+
+
 def statefulset(name: str, image: str) -> str:
     return json.dumps({
         "apiVersion": "apps/v1",

@@ -62,7 +62,8 @@ CONFIG_SECRETS = "harness-rollback-config-secrets"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
-    RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:get,list,patch"),
+    RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:get,list,patch;"
+                   "pods:list"),  # pods: --follow of an OnDelete StatefulSet or DaemonSet
     ROLLBACK: grants("deployments:get,list,patch,delete; statefulsets,daemonsets:get,list,patch;"
                      "replicasets,controllerrevisions:get,list,patch; events:create"),
     BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
@@ -277,6 +278,10 @@ def test_record_role_records_every_kind_and_nothing_else(ns, limited):
     ns.apply(manifests.deployment("web", "example.test/web:2"))
     followed = limited.ok("record", "deployment/web", "--follow", "--timeout", "90s", *sc.IDENTITY)
     assert "Succeeded" in followed.stdout, followed.stdout
+    # an OnDelete StatefulSet's rollout is judged from its pods (list pods)
+    ns.apply(manifests.on_delete(manifests.statefulset("odb", "example.test/odb:1")))
+    followed = limited.ok("record", "statefulset/odb", "--follow", "--timeout", "90s", *sc.IDENTITY)
+    assert "Succeeded" in followed.stdout and "1 of 1 pods on this revision ready" in followed.stderr, followed
     assert limited.used() == ROLES[RECORD]
 
     web = revision_annotations(ns, "replicasets", "web")

@@ -328,7 +328,9 @@ def test_record_racing_a_rollback_loses_no_record(ns):
         live = fail_again(ns, broken, "InProgress")
         before = {rs["metadata"]["name"]: sc.harness_annotations(rs) for rs in sc.workload_state_quickly(ns)[1]}
         assert before[target][sc.STATUS] == "Succeeded"
-        record, rollback = sc.run_together(ns, ("record", "deployment/web", "--status", "Failed"),
+        # named by its image: fail_again sets it by hand, so the last apply's images are another revision's
+        record, rollback = sc.run_together(ns, ("record", "deployment/web", "--status", "Failed", "--image",
+                                                "example.test/web:5-broken"),
                                            ("rollback", "deployment/web"))
         context = (f"iteration {iteration}\nrecord: {record.stdout}{record.stderr}\n"
                    f"rollback: {rollback.stdout}{rollback.stderr}")

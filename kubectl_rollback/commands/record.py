@@ -5,15 +5,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, render
+from kubectl_rollback import applied, console, render
 from kubectl_rollback.commands import configsnap, wait
-from kubectl_rollback.decide import Revision, merge_identity, missing_flags
+from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.records import Record, Status, now_rfc3339, parse_record, record_annotations
-from kubectl_rollback.workloads.base import WorkloadKind, annotate
+from kubectl_rollback.records import (
+    STATUS,
+    STATUS_REASON,
+    Record,
+    Status,
+    now_rfc3339,
+    parse_record,
+    record_annotations,
+)
+from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +43,11 @@ class Result(Printed):
         """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
         if self.failure_message is None:
             return None
-        message = f"{self.failure_message}; recorded revision {self.revision.number} Failed"
+        status = self.annotations[STATUS]
+        reason = self.annotations.get(STATUS_REASON)
+        message = f"{self.failure_message}; recorded revision {self.revision.number} {status}"
+        if reason is not None:
+            message += f" ({reason})"
         if self.rollback_message is not None:
             message += f"; {self.rollback_message}"
         return WaitFailedError(message)
@@ -44,7 +56,15 @@ class Result(Printed):
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     kind.refuse_record_keys(workload)  # the controller would overwrite the record with them (docs/annotations.md)
-    revision = _live_revision(kube, kind, workload)
+    revisions = kind.revisions(kube, workload)
+    revision = _meant(kind, workload, revisions, request)
+    if not revision.live:
+        if not request.follow:
+            live = _live_revision(kind, workload, revisions)
+            raise RollbackError(
+                f"{kind.display(name)} revision {live.number} is live, not revision {revision.number}: nothing "
+                "recorded (a record is written on the live revision only)")
+        return _not_live(kube, kind, workload, revision, request)  # superseded before the follow even began
     if not request.follow:
         assert request.status is not None  # the CLI requires exactly one of --status and --follow
         result = _write(kube, kind, workload, revision, request, request.status)
@@ -53,30 +73,114 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
-        wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout)
+        state = wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout, followed=revision)
+    except wait.NotLiveError as exc:
+        return _not_live(kube, kind, exc.workload, revision, request)
     except WaitFailedError as exc:
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
         result = dataclasses.replace(result, failure_message=exc.message)
         if request.rollback_on_failure:
-            result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, request))
+            result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, revision, request))
         return result
-    return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED)
+    except KeyboardInterrupt:
+        # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
+        console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
+                     f"workflow {_workflow(request, revision)}; record its outcome with: kubectl harness-rollback "
+                     f"record {kind.display(name)} --revision {revision.number} --status Succeeded|Failed "
+                     f"-n {kube.namespace}")
+        raise
+    return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
+                  state.reason)
 
 
-def _roll_back(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> str:
-    """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity; the
-    command still fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
+def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordRequest) -> Revision:
+    """The revision the pipeline means: the one --revision and --image name, else the live one, provided it runs
+    the images the last `kubectl apply` applied (when the workload says: its last-applied configuration). A record
+    never lands on a revision another deploy or a hand edit made live meanwhile."""
+    display = kind.display(workload["metadata"]["name"])
+    if request.revision is None and not request.images:
+        live = _live_revision(kind, workload, revisions)
+        applied_images = _last_applied_images(workload)
+        if applied_images is not None and applied_images != live.images:
+            raise RollbackError(
+                f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
+                f"applied {', '.join(applied_images)}: it changed since (another deploy, kubectl set image, rollout "
+                "undo?); nothing recorded. Name the revision you mean with --revision N or --image IMAGE")
+        return live
+    named = [r for r in revisions if (request.revision is None or r.number == request.revision)
+             and set(request.images) <= set(r.images)]
+    if not named:
+        wanted = " ".join(filter(None, (
+            "revision" if request.revision is None else f"revision {request.revision}",
+            f"running {', '.join(request.images)}" if request.images else "")))
+        known = ", ".join(f"{r.number} ({', '.join(r.images)})" for r in sorted(revisions, key=lambda r: r.number))
+        raise RollbackError(f"{display} has no {wanted} (revisions: {known or 'none'}); nothing recorded")
+    return next((r for r in named if r.live), max(named, key=lambda r: r.number))
+
+
+def _last_applied_images(workload: dict) -> Optional[tuple]:
+    """The images of the pod template in the workload's last-applied configuration, or None if it has none."""
+    template = ((applied.last_applied(workload) or {}).get("spec") or {}).get("template")
+    images = images_of(template) if isinstance(template, dict) else ()
+    return images if images and all(images) else None
+
+
+def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest) -> Result:
+    """The followed revision stopped being live before its rollout completed: it is not Succeeded. A rollback
+    back to an older revision makes it Failed ("rolled back to revision N"); a newer template leaves it InProgress
+    ("superseded by revision N"): it was never judged (docs/annotations.md). Exit 4 either way, no rollback."""
+    display = kind.display(workload["metadata"]["name"])
+    workload = wait.wait_observed(kube, kind, workload)
+    revisions = kind.revisions(kube, workload)
+    live = next((r for r in revisions if r.live), None)
+    mine = next((r for r in revisions if r.name == revision.name), None)
+    if live is not None and _went_back(live, revision):
+        status, reason = Status.FAILED, f"rolled back to revision {live.number}"
+        message = f"{display} revision {revision.number} was replaced by a rollback to revision {live.number}"
+    else:
+        status = Status.IN_PROGRESS
+        reason = f"superseded by revision {live.number}" if live is not None else "superseded by a newer template"
+        message = f"{display} revision {revision.number} was {reason} before its rollout completed"
+    if mine is None:
+        raise WaitFailedError(f"{message}; its revision object is gone, so nothing is recorded")
+    finished = mine.record.status
+    if finished is Status.SUCCEEDED or (finished is Status.FAILED and status is Status.IN_PROGRESS):
+        # An outcome recorded earlier (a re-run naming an old revision, or another client meanwhile) stands.
+        raise WaitFailedError(f"{message}; its record is left as it was ({finished.value})")
+    result = _write(kube, kind, workload, mine, request, status, reason)
+    rollback_message = (f"not rolled back: revision {live.number if live else '?'} is live, not the revision "
+                        "followed" if request.rollback_on_failure else None)
+    return dataclasses.replace(result, failure_message=message, rollback_message=rollback_message)
+
+
+def _went_back(live: Revision, followed: Revision) -> bool:
+    """Whether the live revision is an older one put back (a rollback, `kubectl rollout undo`, or an old manifest
+    applied again) rather than a newer template: it says so, it held an older number, or it is an older object."""
+    return (live.record.rolled_back_from == str(followed.number)
+            or any(n < followed.number for n in live.former_numbers)
+            or bool(live.created_at and followed.created_at and live.created_at < followed.created_at))
+
+
+def _workflow(request: RecordRequest, revision: Revision) -> str:
+    return request.flags.workflow_id or revision.record.workflow_id or "?"
+
+
+def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision, request: RecordRequest) -> str:
+    """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity, only
+    while the failed revision is the live one (another pipeline's newer revision is left alone); the command still
+    fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
     from kubectl_rollback.commands.rollback import WorkloadTarget
 
+    rollback = RollbackRequest(flags=request.flags, only_from=failed.name)
     try:
-        result = WorkloadTarget(kind, name).rollback(kube, RollbackRequest(flags=request.flags), lambda item: None)
+        result = WorkloadTarget(kind, name).rollback(kube, rollback, lambda item: None)
     except RollbackError as exc:
         return f"not rolled back: {exc.message}"
     return result.message
 
 
-def _live_revision(kube: Kube, kind: WorkloadKind, workload: dict) -> Revision:
-    live = next((r for r in kind.revisions(kube, workload) if r.live), None)
+def _live_revision(kind: WorkloadKind, workload: dict, revisions: list) -> Revision:
+    live = next((r for r in revisions if r.live), None)
     if live is None:
         raise RollbackError(
             f"{kind.display(workload['metadata']['name'])} has no revision for its current template yet "
@@ -91,7 +195,8 @@ def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) 
 
 
 def _write(
-    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status
+    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status,
+    reason: Optional[str] = None,
 ) -> Result:
     existing: Record = revision.record
     identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
@@ -101,7 +206,18 @@ def _write(
             f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
         )
     assert identity.workflow_id is not None  # missing_flags checked it
-    _refuse_if_restored(kind, workload, revision, existing, status, request.force)
+    display = kind.display(workload["metadata"]["name"])
+
+    def refuse_if_not_ours(record: Record) -> None:
+        _refuse_if_restored(kind, workload, revision, record, status, request.force)
+        other = other_deployment(record, identity)
+        if other is not None and not request.force:
+            raise RollbackError(
+                f"{display} revision {revision.number} is recorded {record.status.value} for {other}; refusing to "
+                f"replace it with a record for workflow {identity.workflow_id} ({identity.mapping.describe()}). "
+                "Pass --force to replace it")
+
+    refuse_if_not_ours(existing)
     artifact = request.artifact or existing.artifact or ", ".join(revision.images) or None
     annotations = record_annotations(
         status,
@@ -110,6 +226,7 @@ def _write(
         now_rfc3339(),
         request.release_number or existing.release_number,
         artifact,
+        reason,
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
@@ -117,11 +234,11 @@ def _write(
     kept = dict(annotations, **applied.revision_annotations(workload))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
-        _refuse_if_restored(kind, workload, revision, parse_record(current), status, request.force)
+        refuse_if_not_ours(parse_record(current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
-    return Result(kind.display(workload["metadata"]["name"]), kube.namespace, revision, annotations)
+    return Result(display, kube.namespace, revision, annotations)
 
 
 def _refuse_if_restored(

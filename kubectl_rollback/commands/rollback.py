@@ -146,6 +146,10 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
     state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
+        # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
+        live = f"revision {state.live.number}" if state.live is not None else "another template"
+        raise RollbackError(f"{state.display} runs {live} now, not the revision that failed; left as it is")
     if state.problem is not None:
         raise state.problem
     target, source = state.target, state.live
@@ -153,7 +157,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
     target = config.target(target)
-    warnings = state.decision.warnings + config.warnings
+    warnings = state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
     if _same_template_as_workload(kind, state.workload, target) or (
         not config.repoints and source is not None and _same_template(kind, source, target)
     ):

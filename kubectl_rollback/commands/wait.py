@@ -4,11 +4,13 @@ has failed, or the timeout passes (rollback --wait, record --follow)."""
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from kubectl_rollback.console import Progress
+from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube
-from kubectl_rollback.workloads.base import POLL_SECONDS, WorkloadKind
+from kubectl_rollback.workloads.base import POLL_SECONDS, RolloutState, WorkloadKind
 
 # How long `record` waits for the controller to observe a new spec before it gives up.
 OBSERVE_TIMEOUT_SECONDS = 60.0
@@ -29,20 +31,36 @@ def wait_observed(kube: Kube, kind: WorkloadKind, workload: dict, timeout: float
     return workload
 
 
-def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, timeout: float) -> dict:
+class NotLiveError(WaitFailedError):
+    """The followed revision stopped backing the workload (a rollback, or a newer template) before its rollout
+    completed; `workload` is the copy that showed it."""
+
+    def __init__(self, message: str, workload: dict):
+        super().__init__(message)
+        self.workload = workload
+
+
+def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, timeout: float,
+                     followed: Optional[Revision] = None) -> RolloutState:
     """Poll the workload until its rollout to `revision` (the name of the revision object) is done; raise
-    WaitFailedError on failure or timeout."""
+    WaitFailedError on failure or timeout. With `followed` (that revision), the rollout is judged as kubectl's
+    `rollout status --revision=N` judges it: the workload's counts are the revision's only while it is the live
+    one, so as soon as it is not, NotLiveError; and an OnDelete rollout, which kubectl calls done at once, is
+    judged from the pods."""
     progress = Progress()
     deadline = time.monotonic() + timeout
     try:
         while True:
             workload = kind.get(kube, name)
-            state = kind.rollout_state(workload, revision)
+            if followed is not None and not kind.backs(workload, followed):
+                raise NotLiveError(f"{kind.display(name)} revision {followed.number} is no longer live", workload)
+            pods = kind.pods(kube, workload) if followed is not None and kind.judged_by_pods(workload) else None
+            state = kind.rollout_state(workload, revision, pods)
             if state.failure:
                 raise WaitFailedError(state.failure)
             progress.update(state.message)
             if state.done:
-                return workload
+                return state
             if time.monotonic() >= deadline:
                 raise WaitFailedError(f"{state.message}; gave up after --timeout {timeout:.0f}s")
             time.sleep(POLL_SECONDS)

@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Iterable, Optional
 from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import Kube, Resource, retry_on_conflict
+from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, parse_record
 
 POLL_SECONDS = 0.5
@@ -29,6 +29,7 @@ class RolloutState:
     done: bool
     message: str
     failure: Optional[str] = None  # set when the rollout has failed for good (e.g. progress deadline exceeded)
+    reason: Optional[str] = None  # with done: what the record must say beside Succeeded ("partitioned: 1 of 3 pods")
 
 
 class WorkloadKind:
@@ -50,10 +51,19 @@ class WorkloadKind:
         """(patch_type, body) that puts the target's template back, preconditioned on the workload's resourceVersion."""
         raise NotImplementedError
 
-    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
+    def rollout_state(self, workload: dict, revision: str, pods: Optional[list] = None) -> RolloutState:
         """Where the rollout to `revision` (the name of its revision object) stands; conditions about other
-        revisions, such as the failed rollout a rollback undoes, are not taken for this rollout's."""
+        revisions, such as the failed rollout a rollback undoes, are not taken for this rollout's. `pods`: the
+        workload's pods, listed when `judged_by_pods` says the workload's counts cannot tell (None: not listed)."""
         raise NotImplementedError
+
+    def judged_by_pods(self, workload: dict) -> bool:
+        """Whether a rollout of this workload is judged from its pods rather than its status counts."""
+        return False
+
+    def rollback_warnings(self, workload: dict, target: Revision) -> list:
+        """What a rollback to `target` should warn about for this kind of workload (none by default)."""
+        return []
 
     def template_of(self, workload: dict) -> dict:
         return workload["spec"].get("template") or {}
@@ -62,10 +72,15 @@ class WorkloadKind:
         """The template as it is compared between revisions (without labels the controller adds)."""
         return template
 
-    def is_live(self, workload: dict, obj: dict, template: Any, current: Any) -> bool:
-        """Whether this revision backs the workload now: by default, its template is the workload's (`current`,
-        already made comparable)."""
+    def is_live(self, workload: dict, name: str, template: Any, current: Any) -> bool:
+        """Whether revision object `name` backs the workload now: by default, its template is the workload's
+        (`current`, already made comparable)."""
         return self.comparable(template) == current
+
+    def backs(self, workload: dict, revision: Revision) -> bool:
+        """Whether `revision` is still the live one of this copy of the workload."""
+        current = self.comparable(self.template_of(workload))
+        return self.is_live(workload, revision.name, revision.template, current)
 
     def canaries(self, kube: Kube, name: str) -> list:
         """Canary workloads that a rollback of `name` removes (Harness's Canary Delete step); none by default."""
@@ -114,6 +129,11 @@ class WorkloadKind:
         selector = label_selector(workload["spec"].get("selector"))
         return self.revisions_from(workload, kube.iter_list(self.revision_resource, label_selector=selector))
 
+    def pods(self, kube: Kube, workload: dict) -> list:
+        """The pods the workload controls."""
+        selector = label_selector(workload["spec"].get("selector"))
+        return [p for p in kube.iter_list(PODS, label_selector=selector) if self.owned_by(p, workload)]
+
     def revisions_from(self, workload: dict, objects: Iterable[dict]) -> list:
         """The revisions among `objects` that the workload controls (pure; `objects` may hold others' too)."""
         revisions = []
@@ -124,7 +144,7 @@ class WorkloadKind:
             parsed = self.parse_revision_object(obj)
             if parsed is not None:
                 number, template, former = parsed
-                live = self.is_live(workload, obj, template, current)
+                live = self.is_live(workload, obj["metadata"]["name"], template, current)
                 revisions.append(self.make_revision(obj, number, template, live, former))
         return revisions
 

@@ -85,7 +85,7 @@ class DeploymentKind(WorkloadKind):
             ops.append({"op": "remove", "path": path})
         return "json", ops
 
-    def rollout_state(self, workload: dict, revision: str) -> RolloutState:
+    def rollout_state(self, workload: dict, revision: str, pods: Optional[list] = None) -> RolloutState:
         """kubectl's `rollout status` rules, except that a ProgressDeadlineExceeded condition about another
         ReplicaSet (the failed rollout we are undoing, say) is not this rollout's failure."""
         name = workload["metadata"]["name"]

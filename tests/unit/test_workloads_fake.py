@@ -4,10 +4,11 @@ arguments down to the revision."""
 
 import pytest
 
+from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, UsageError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DAEMONSETS, DEPLOYMENTS, REPLICASETS, STATEFULSETS
 from kubectl_rollback.options import IdentityFlags
-from kubectl_rollback.records import ROLLED_BACK_FROM, STATUS
+from kubectl_rollback.records import ROLLED_BACK_FROM, STATUS, Record, Status
 from kubectl_rollback.workloads.base import CHANGE_CAUSE
 from kubectl_rollback.workloads.daemonset import DaemonSetKind
 from kubectl_rollback.workloads.deployment import REVISION_HISTORY, DeploymentKind
@@ -248,3 +249,54 @@ def test_a_named_failed_revision_needs_force(fake):
     forced = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, to_revision=1, force=True)
     assert forced.changed and forced.target.number == 1
     assert fake.stored(DEPLOYMENTS, "web")["spec"]["template"] == pod_template({"app": "web"}, "img:1")
+
+
+# -- OnDelete judged from the pods, partitioned rollouts said as such (issue 27) ---------------------------------
+
+
+def pod(label, ready=True):
+    return {"metadata": {"name": "p", "labels": {"controller-revision-hash": label}},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def on_delete(kind_name, replicas=1):
+    return {"metadata": {"name": "odb", "generation": 2},
+            "spec": {"replicas": replicas, "updateStrategy": {"type": "OnDelete"}},
+            "status": {"observedGeneration": 2, "desiredNumberScheduled": replicas}}
+
+
+@pytest.mark.parametrize("kind, label", [(STATEFULSET, "odb-7c9"), (DAEMONSET, "7c9")])
+@pytest.mark.parametrize("pods, done, counts", [
+    ([], False, "0 of 1"),
+    ([("odb-old", True)], False, "0 of 1"),
+    ([("new", False)], False, "0 of 1"),
+    ([("new", True)], True, "1 of 1"),
+])
+def test_on_delete_is_done_when_every_pod_runs_the_revision_and_is_ready(kind, label, pods, done, counts):
+    workload = on_delete(kind)
+    assert kind.judged_by_pods(workload)
+    listed = [pod(label if name == "new" else name, ready) for name, ready in pods]
+    state = kind.rollout_state(workload, "odb-7c9", listed)
+    assert state.done is done and f"{counts} pods on this revision ready" in state.message
+    # without the pods (the watcher), kubectl's rule: done at once
+    assert kind.rollout_state(workload, "odb-7c9").done
+
+
+def partitioned_set(partition, updated):
+    return {"metadata": {"name": "part", "generation": 1},
+            "spec": {"replicas": 3, "updateStrategy": {"type": "RollingUpdate",
+                                                       "rollingUpdate": {"partition": partition}}},
+            "status": {"observedGeneration": 1, "readyReplicas": 3, "updatedReplicas": updated,
+                       "currentRevision": "part-1", "updateRevision": "part-2"}}
+
+
+def test_a_partitioned_rollout_is_done_with_its_reason_and_a_wider_rollback_warns():
+    state = STATEFULSET.rollout_state(partitioned_set(2, 1), "part-2")
+    assert (state.done, state.reason) == (True, "partitioned: 1 of 3 pods")
+    assert STATEFULSET.rollout_state(partitioned_set(0, 3), "part-2").reason is None
+    target = Revision(2, "part-2", Record(Status.SUCCEEDED, status_reason=state.reason), (), None, live=False)
+    assert STATEFULSET.rollback_warnings(partitioned_set(0, 3), target) == [
+        "revision 2 ran on 1 of 3 pods only (partitioned); this rollback takes it to all 3 pods"]
+    assert STATEFULSET.rollback_warnings(partitioned_set(1, 3), target) == [
+        "revision 2 ran on 1 of 3 pods only (partitioned); this rollback takes it to 2 of 3 pods"]
+    assert STATEFULSET.rollback_warnings(partitioned_set(2, 3), target) == []

@@ -86,8 +86,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
         console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
                      f"workflow {_workflow(request, revision)}; record its outcome with: kubectl harness-rollback "
-                     f"record {kind.display(name)} --revision {revision.number} --status Succeeded|Failed "
-                     f"-n {kube.namespace}")
+                     f"record {kind.display(name)} --revision {revision.number} --status Failed "
+                     f"{kube.command_flags()} (or --status Succeeded)")
         raise
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
                   state.reason)

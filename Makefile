@@ -4,8 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' kubectl_rollback/__init__.py)
 DIST := dist
+# The Kubernetes server the cluster tests run against: 1.35 (what users run) or 1.20 (the oldest supported).
+K8S ?= $(or $(KHR_K8S_VERSION),1.35)
+export KHR_K8S_VERSION := $(K8S)
 
-.PHONY: install testenv test unit lint cluster flake-check demo bench dist lock clean
+.PHONY: install testenv test cluster-tests unit lint cluster flake-check demo bench dist lock clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +17,14 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed  ## the plugin and its test tools in .venv (kubectl finds .venv/bin/kubectl-harness_rollback)
 
-testenv:  ## build etcd, kube-apiserver, kube-controller-manager and kubectl into the cache (once)
+testenv:  ## build etcd, kube-apiserver, kube-controller-manager, kubectl and helm for K8S into the cache (once)
 	bash tests/cluster/build.sh
 
-test: install testenv lint  ## lint, unit tests and the real-cluster tests
+test: install testenv lint  ## lint, unit tests and the real-cluster tests (on K8S, default 1.35; make test K8S=1.20)
 	CI=$${CI:-} $(PY) -m pytest
+
+cluster-tests: install testenv  ## only the real-cluster tests, on K8S (CI's second leg)
+	CI=$${CI:-} $(PY) -m pytest -m cluster
 
 unit: install  ## the fast tests only (no cluster)
 	$(PY) -m pytest tests/unit

@@ -119,12 +119,22 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
         )
     helm = (workload["metadata"].get("annotations") or {}).get(HELM_RELEASE)
     if helm:
-        notes.append(
-            f"{display} belongs to Helm release {helm}, whose history does not know about this rollback: the next "
-            "helm upgrade patches from its last release's manifest (the failed one), so fields this rollback "
-            f"restored that the chart no longer sets stay; prefer 'helm rollback {helm}' to keep Helm's history in step"
-        )
+        notes.append(helm_note(display, helm, applies_now))
     return Plan(new_last_applied, recorded_owners, server_side, tuple(notes))
+
+
+def helm_note(display: str, release: str, server_side: bool) -> str:
+    """What the next `helm upgrade` does after this rollback. Applied server-side (Helm 4's default), the template's
+    fields go back to Helm's manager, so its next apply gives exactly the chart's manifest; with Helm's client-side
+    three-way merge (Helm 3, or --server-side=false), fields the chart no longer sets stay (tests/test_helm.py)."""
+    if server_side:
+        upgrade = ("Helm applies it server-side, so the next helm upgrade gives exactly its chart's manifest, but "
+                   "helm history still shows the failed release as the one deployed")
+    else:
+        upgrade = ("the next helm upgrade patches from its last release's manifest (the failed one), so fields this "
+                   "rollback restored that the chart no longer sets stay")
+    return (f"{display} belongs to Helm release {release}, whose history does not know about this rollback: {upgrade}; "
+            f"prefer 'helm rollback {release}' to keep Helm's history in step")
 
 
 def managed_fields_after(managed_fields: list, plan_: Plan, before: list, now: str) -> Optional[list]:

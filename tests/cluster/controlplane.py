@@ -1,5 +1,8 @@
 """Start and stop a real control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
 
+KHR_K8S_VERSION (make's K8S) chooses the server version: 1.35 (the default, what users run) or 1.20 (the oldest
+supported); tests/cluster/build.sh builds each into its own folder.
+
 Everything lives in one work folder (data, certificates, kubeconfigs, logs). RBAC is on; two users exist: `admin`
 (group system:masters) and `limited` (no groups), each with a kubeconfig. Only the processes started here are
 ever stopped.
@@ -24,6 +27,8 @@ LIMITED_TOKEN = "limited-token-for-tests-only"
 # Documentation ranges: no traffic ever goes to them (RFC 5737).
 SERVICE_CIDR = "198.51.100.0/24"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+SERVER_VERSIONS = ("1.35", "1.20")  # the default first
+OLDEST_SERVER = "1.20"
 
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
@@ -44,12 +49,24 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def server_version() -> str:
+    """The Kubernetes minor version the test cluster runs (KHR_K8S_VERSION, default 1.35)."""
+    version = os.environ.get("KHR_K8S_VERSION") or SERVER_VERSIONS[0]
+    if version not in SERVER_VERSIONS:
+        raise RuntimeError(f"KHR_K8S_VERSION={version}: supported server versions are {', '.join(SERVER_VERSIONS)}")
+    return version
+
+
+def on_oldest_server() -> bool:
+    return server_version() == OLDEST_SERVER
+
+
 def bin_dir() -> Path:
     explicit = os.environ.get("KHR_TESTENV_BIN")
     if explicit:
         return Path(explicit)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "kubectl-harness-rollback" / "testenv" / "bin"
+    return Path(cache) / "kubectl-harness-rollback" / "testenv" / server_version() / "bin"
 
 
 def missing_binaries() -> list:
@@ -192,7 +209,6 @@ class ControlPlane:
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
-            "--insecure-port=0",
             f"--cert-dir={certs}",
             f"--token-auth-file={tokens}",
             "--authorization-mode=RBAC",
@@ -204,6 +220,8 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
         ]
+        if on_oldest_server():
+            args.append("--insecure-port=0")  # 1.20 serves plain HTTP on 8080 unless told not to (gone in 1.24)
         if self.audit:
             policy = self.workdir / "audit-policy.yaml"
             policy.write_text(AUDIT_POLICY)
@@ -214,18 +232,17 @@ class ControlPlane:
         self._wait_for(lambda: _api_ok(api, "/readyz"), "kube-apiserver /readyz", 90)
 
     def _start_controller_manager(self) -> None:
-        self._spawn(
-            "kube-controller-manager",
-            [
-                f"--kubeconfig={self.admin_kubeconfig}",
-                f"--controllers={CONTROLLERS}",
-                "--leader-elect=false",
-                "--use-service-account-credentials=false",
-                "--secure-port=0",
-                "--port=0",
-                "--concurrent-deployment-syncs=10",
-            ],
-        )
+        args = [
+            f"--kubeconfig={self.admin_kubeconfig}",
+            f"--controllers={CONTROLLERS}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            "--secure-port=0",
+            "--concurrent-deployment-syncs=10",
+        ]
+        if on_oldest_server():
+            args.append("--port=0")  # 1.20's plain-HTTP port, gone in 1.24
+        self._spawn("kube-controller-manager", args)
 
     def _write_kubeconfigs(self) -> None:
         for path, user, token in (

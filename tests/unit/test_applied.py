@@ -76,9 +76,21 @@ def test_plan_leaves_a_workload_never_applied_alone():
     assert applied.managed_fields_after(managed, plan, managed, "t") is None
 
 
-def test_plan_notes_helm_ownership():
-    plan = applied.plan(workload(TEMPLATE_2, annotations={applied.HELM_RELEASE: "shop"}), {}, TEMPLATE_1, "d/api", 1)
-    assert any("Helm release shop" in note and "helm rollback shop" in note for note in plan.notes)
+def test_plan_notes_helm_ownership_and_what_a_client_side_helm_upgrade_keeps():
+    helm_updates = [entry("helm", "Update", FIELDS_2)]  # Helm 3, or Helm 4 with --server-side=false
+    plan = applied.plan(workload(TEMPLATE_2, managed=helm_updates, annotations={applied.HELM_RELEASE: "shop"}), {},
+                        TEMPLATE_1, "d/api", 1)
+    (note,) = [note for note in plan.notes if "Helm release shop" in note]
+    assert "fields this rollback restored that the chart no longer sets stay" in note and "helm rollback shop" in note
+
+
+def test_a_helm_release_applied_server_side_gets_exactly_its_chart_on_the_next_upgrade():
+    helm_applies = [entry("helm", "Apply", FIELDS_2)]  # Helm 4's default
+    plan = applied.plan(workload(TEMPLATE_2, managed=helm_applies, annotations={applied.HELM_RELEASE: "shop"}), {},
+                        TEMPLATE_1, "d/api", 1)
+    (note,) = [note for note in plan.notes if "Helm release shop" in note]
+    assert "the next helm upgrade gives exactly its chart's manifest" in note and "stay" not in note
+    assert "helm rollback shop" in note
 
 
 def test_recorded_owners_replace_the_template_ownership_of_every_manager():

@@ -309,6 +309,23 @@ def test_the_object_sent_drops_what_the_server_owns_and_fills_the_namespace():
     assert "namespace" not in sent["metadata"]
 
 
+def test_ports_without_a_protocol_get_the_servers_default_in_built_in_objects_only():
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 53, "protocol": "UDP"}]}}
+    stored = deployment("web", "img")
+    stored["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+    custom = {"apiVersion": "example.test/v1", "kind": "Thing", "metadata": {"name": "t"},
+              "spec": {"ports": [{"port": 80}]}}
+    sent = declarative.applicable(service, declarative.builtin_resource(service), "shop")
+    assert sent["spec"]["ports"] == [{"port": 80, "targetPort": 8080, "protocol": "TCP"},
+                                     {"port": 53, "protocol": "UDP"}]
+    sent = declarative.applicable(stored, declarative.builtin_resource(stored), "shop")
+    assert sent["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert "protocol" not in stored["spec"]["template"]["spec"]["containers"][0]["ports"][0]  # the stored one kept
+    thing = Resource("example.test", "v1", "things", "Thing")
+    assert declarative.applicable(custom, thing, "shop")["spec"]["ports"] == [{"port": 80}]
+
+
 @pytest.mark.parametrize("kind, plural", [("Deployment", "deployments"), ("Ingress", "ingresses"),
                                           ("NetworkPolicy", "networkpolicies"), ("Endpoints", "endpoints"),
                                           ("ServiceAccount", "serviceaccounts"), ("Gateway", "gateways")])

@@ -1,8 +1,12 @@
 """The pure parts of the test harness itself: when a Deployment counts as at rest (what the cluster tests wait for
-before counting the plugin's requests), and how make flake-check reads a run's outcome."""
+before counting the plugin's requests), how make flake-check reads a run's outcome, and which server version's
+binaries a run uses."""
 
 from pathlib import Path
 
+import pytest
+
+from tests.cluster.controlplane import bin_dir, on_oldest_server, server_version
 from tests.flake_check import outcomes
 from tests.scenarios import at_rest
 
@@ -56,3 +60,20 @@ def test_flake_check_reads_every_outcome_from_the_junit_report(tmp_path: Path):
          "tests/test_reliability.py::test_fault_matrix[rollback-timeout]"],
         ["tests/test_krew_archive.py::test_bin"],
     )
+
+
+def test_the_server_version_defaults_to_1_35_and_picks_its_own_folder(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("KHR_K8S_VERSION", raising=False)
+    monkeypatch.delenv("KHR_TESTENV_BIN", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert (server_version(), on_oldest_server()) == ("1.35", False)
+    assert bin_dir() == tmp_path / "kubectl-harness-rollback" / "testenv" / "1.35" / "bin"
+    monkeypatch.setenv("KHR_K8S_VERSION", "1.20")
+    assert (server_version(), on_oldest_server()) == ("1.20", True)
+    assert bin_dir() == tmp_path / "kubectl-harness-rollback" / "testenv" / "1.20" / "bin"
+
+
+def test_an_unknown_server_version_is_refused_naming_the_supported_ones(monkeypatch):
+    monkeypatch.setenv("KHR_K8S_VERSION", "1.29")
+    with pytest.raises(RuntimeError, match="KHR_K8S_VERSION=1.29: supported server versions are 1.35, 1.20"):
+        server_version()

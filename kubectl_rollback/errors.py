@@ -15,6 +15,9 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flags or arguments
     NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
     WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
+    # The metric analysis (verify) ended Inconclusive or Error: no verdict, nothing rolled back. 5 and 6 are left to
+    # other issues' plans.
+    INCONCLUSIVE = 7
 
 
 class RollbackError(Exception):
@@ -37,6 +40,10 @@ class NoTargetError(RollbackError):
 
 class WaitFailedError(RollbackError):
     exit_code = ExitCode.WAIT_FAILED
+
+
+class InconclusiveError(RollbackError):
+    exit_code = ExitCode.INCONCLUSIVE
 
 
 class ApiError(RollbackError):

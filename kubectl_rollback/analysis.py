@@ -98,8 +98,9 @@ def check_template(document: Any, source: str) -> Template:
         )
     name = str((document.get("metadata") or {}).get("name") or source)
     spec = _object(document.get("spec"), where.at("spec"), _SPEC_FIELDS)
-    args = tuple(_argument(arg, where.at(f"spec.args[{i}]")) for i, arg in enumerate(_list(spec, "args", where)))
-    metrics = _list(spec, "metrics", where)
+    at_spec = where.at("spec")
+    args = tuple(_argument(arg, where.at(f"spec.args[{i}]")) for i, arg in enumerate(_list(spec, "args", at_spec)))
+    metrics = _list(spec, "metrics", at_spec)
     if not metrics:
         raise where.at("spec.metrics").error("is empty: nothing to measure")
     for i, metric in enumerate(metrics):

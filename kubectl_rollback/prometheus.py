@@ -1,7 +1,7 @@
-"""The Prometheus seam: one instant query over HTTP(S) (`/api/v1/query`), through urllib3 as kube.py talks to the API
-server, and its answer as the `result` a condition sees, as Argo Rollouts' prometheus provider gives it: a scalar is a
-float, a vector (or a matrix) a list of floats. Every failure is one PrometheusError with a line saying why; the
-analysis counts it as a measurement Error.
+"""The Prometheus seam: one instant query over HTTP(S) (`/api/v1/query`), through urllib3 and the proxy handling that
+kube.py talks to the API server with, and its answer as the `result` a condition sees, as Argo Rollouts' prometheus
+provider gives it: a scalar is a float, a vector (or a matrix) a list of floats. Every failure is one
+PrometheusError with a line saying why; the analysis counts it as a measurement Error.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any, Dict, Tuple
 
 from kubectl_rollback.analysis import Prometheus
 from kubectl_rollback.kube import _cause as cause_of
+from kubectl_rollback.kube import _pool_manager
+from kubectl_rollback.kubeconfig import proxy_from_environment
 
 
 class PrometheusError(Exception):
@@ -26,11 +28,15 @@ def query(provider: Prometheus) -> Tuple[Any, str]:
     url = provider.address.rstrip("/") + "/api/v1/query"
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise PrometheusError(f"address {provider.address!r} is not an http:// or https:// URL")
-    pool = urllib3.PoolManager(
-        cert_reqs="CERT_NONE" if provider.insecure else "CERT_REQUIRED",
-        retries=False,  # a failed query is a measurement Error; the analysis retries it (consecutiveErrorLimit)
-        timeout=urllib3.Timeout(connect=min(10.0, provider.timeout), read=provider.timeout),
-    )
+    pool_args: Dict[str, Any] = {
+        "cert_reqs": "CERT_NONE" if provider.insecure else "CERT_REQUIRED",
+        "ca_certs": None,
+        "retries": False,  # a failed query is a measurement Error; the analysis retries it (consecutiveErrorLimit)
+        "timeout": urllib3.Timeout(connect=min(10.0, provider.timeout), read=provider.timeout),
+    }
+    # HTTP(S)_PROXY and NO_PROXY as Argo Rollouts' provider (Go's http.ProxyFromEnvironment) and kubectl take them.
+    proxy = proxy_from_environment(url)
+    pool = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
     if provider.insecure:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     headers = {"Accept": "application/json", "User-Agent": "kubectl-harness-rollback",

@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 class ConditionSyntaxError(ValueError):
     """An expression outside the subset; `position` is the 1-based column where parsing stopped."""
 
-    def __init__(self, message: str, position: int):
-        super().__init__(f"{message} at column {position}")
+    def __init__(self, message: str, position: int, hint: str = ""):
+        super().__init__(f"{message} at column {position}" + (f" ({hint})" if hint else ""))
         self.position = position
 
 
@@ -165,9 +165,9 @@ class _Parser:
             return Name("result")
         if token.text not in _FUNCTIONS:
             raise ConditionSyntaxError(
-                f"unknown name {token.text!r} (supported: result, true, false, and, or, not, "
-                f"{', '.join(f + '()' for f in _FUNCTIONS)})",
+                f"unknown name {token.text!r}",
                 token.position,
+                f"supported: result, true, false, and, or, not, {', '.join(f + '()' for f in _FUNCTIONS)}",
             )
         self.take("(")
         args = [self.expression()]

@@ -23,7 +23,7 @@ RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
 GROUPS = {
     "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
     "controllerrevisions": "apps", "services": "", "endpoints": "", "pods": "", "events": "", "configmaps": "",
-    "secrets": "",
+    "secrets": "", "analysistemplates": "argoproj.io",
 }
 
 
@@ -44,6 +44,7 @@ BLUEGREEN = "harness-rollback-bluegreen"
 HARNESS = "harness-rollback-harness-history"
 CONFIG = "harness-rollback-config"
 CONFIG_SECRETS = "harness-rollback-config-secrets"
+VERIFY = "harness-rollback-verify"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
@@ -55,6 +56,7 @@ ROLES = {
     HARNESS: grants("configmaps:get; secrets:get,list"),
     CONFIG: grants("configmaps:get,create,patch"),  # config snapshots (tests/test_config_rollback.py)
     CONFIG_SECRETS: grants("secrets:get,create,patch"),
+    VERIFY: grants("analysistemplates:get; secrets:get"),  # docs/verify.md: templates and their args' Secrets
 }
 
 _API_PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/v1)/namespaces/[^/]+/([^/]+)(/[^/]+)?$")
@@ -182,7 +184,7 @@ def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
                 granted |= {(resource, verb) for verb in rule["verbs"]}
         assert granted == ROLES[name], name
     readers = [name for name, pairs in ROLES.items() if any(r == "secrets" for r, _ in pairs)]
-    assert readers == [HARNESS, CONFIG_SECRETS]
+    assert readers == [HARNESS, CONFIG_SECRETS, VERIFY]
     text = RBAC_YAML.read_text()
     assert "# kind: RoleBinding" in text and "REPLACE-ME" in text and "kubectl apply -n" in text
 

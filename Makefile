@@ -14,8 +14,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed  ## the plugin and its test tools in .venv (kubectl finds .venv/bin/kubectl-harness_rollback)
 
-testenv:  ## build etcd, kube-apiserver, kube-controller-manager and kubectl into the cache (once)
+testenv:  ## build etcd, kube-apiserver, kube-controller-manager and kubectl, unpack prometheus, into the cache (once)
 	bash tests/cluster/build.sh
+	bash tests/cluster/prometheus.sh
 
 test: install testenv lint  ## lint, unit tests and the real-cluster tests
 	CI=$${CI:-} $(PY) -m pytest

@@ -12,7 +12,6 @@ import urllib.parse
 from typing import Any, Dict, Tuple
 
 from kubectl_rollback.analysis import Prometheus
-from kubectl_rollback.kube import _cause as cause_of
 from kubectl_rollback.kube import _pool_manager
 from kubectl_rollback.kubeconfig import proxy_from_environment
 
@@ -46,7 +45,7 @@ def query(provider: Prometheus) -> Tuple[Any, str]:
     try:
         response = pool.request("POST", url, body=body, headers=headers)
     except urllib3.exceptions.HTTPError as exc:
-        raise PrometheusError(f"cannot reach Prometheus at {provider.address}: {cause_of(exc)}") from None
+        raise PrometheusError(f"cannot reach Prometheus at {provider.address}: {_cause(exc)}") from None
     finally:
         pool.clear()
     return parse_answer(response.status, response.data)
@@ -89,3 +88,10 @@ def _format(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(value).removesuffix(".0") if value == int(value) and abs(value) < 1e16 else repr(value)
+
+
+def _cause(exc: Exception) -> str:
+    """urllib3's error without the object repr it starts with: "Failed to establish a new connection: [Errno 111]
+    Connection refused", "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)", "... Read timed out"."""
+    text = str(getattr(exc, "reason", None) or exc)
+    return text.split(">: ", 1)[-1] if text.startswith("<") else text

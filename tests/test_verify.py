@@ -243,3 +243,20 @@ def test_argo_rollouts_documented_template_unchanged(ns, exporter, prometheus): 
     out = json.loads(proc.stdout)
     assert [m["phase"] for m in out["measurements"]] == ["Successful"]
     assert annotations_of(ns, new)[STATUS] == "Succeeded"
+
+
+def test_recorded_failed_during_the_analysis_stays_failed(ns, tmp_path, exporter, prometheus):  # noqa: F811
+    _, new = two_revisions(ns)
+    exporter.serve(new, 50, 0.01)
+    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.01)
+    spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.05", count=3, interval="2s"))
+    proc = scenarios.start_plugin(ns, "verify", "deployment/web", "--verify", spec, "--arg",
+                                  f"address={prometheus.url}")
+    first = proc.stderr.readline()
+    assert "Successful (1 of 3)" in first, first
+    ns.plugin("record", "deployment/web", "--status", "Failed", check=True)  # the on-call saw it fail meanwhile
+    done = scenarios.finish(proc)
+    assert done.returncode == 1, done.stderr
+    assert "was recorded Failed during the analysis; the Successful verdict is not recorded" in done.stderr
+    annotations = annotations_of(ns, new)
+    assert annotations[STATUS] == "Failed" and VERIFICATION not in annotations

@@ -21,7 +21,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from kubectl_rollback import analysis, prometheus, verdict
 from kubectl_rollback.commands import history, record
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
-from kubectl_rollback.errors import InconclusiveError, NoTargetError, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import (
+    InconclusiveError,
+    NoTargetError,
+    NotFoundError,
+    RollbackError,
+    UsageError,
+    WaitFailedError,
+)
 from kubectl_rollback.kube import SECRETS, Kube, Resource
 from kubectl_rollback.options import RecordRequest, VerifyRequest
 from kubectl_rollback.output import Result as Printed
@@ -131,7 +138,14 @@ def load_template(kube: Kube, spec: str) -> Tuple[analysis.Template, str]:
     cluster_wide = found.group("kind").lower().startswith("cluster")
     resource = CLUSTER_ANALYSIS_TEMPLATES if cluster_wide else ANALYSIS_TEMPLATES
     source = f"{resource.kind.lower()}/{found.group('name')}"
-    return analysis.check_template(kube.get(resource, found.group("name")), source), source
+    try:
+        document = kube.get(resource, found.group("name"))
+    except NotFoundError as exc:
+        if exc.reason == "NotFound":  # the object is missing; otherwise the server does not serve the kind at all
+            raise
+        raise RollbackError(f"--verify {spec}: this cluster serves no {resource.qualified} (Argo Rollouts' CRDs "
+                            "are not installed); install them, or pass the template as a file") from None
+    return analysis.check_template(document, source), source
 
 
 def prepare(
@@ -247,9 +261,19 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
 def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: VerifyRequest,
                    result: Verdict) -> None:
     """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
-    revision a rollback restored, the preconditioned write), then the verification annotations."""
-    record._write(kube, kind, workload, revision, RecordRequest(flags=request.flags), result.status)
-    annotate(kube, kind.revision_resource, revision, verification_annotations(result))
+    revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
+    read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
+    it, a person saw it fail) is not made Succeeded by a measurement that started before."""
+    current = next((r for r in kind.revisions(kube, workload) if r.name == revision.name), None)
+    if current is None:
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} is gone "
+                            f"(pruned during the analysis); the {result.phase.value} verdict is not recorded")
+    if (result.status is not Status.FAILED and current.record.status is Status.FAILED
+            and revision.record.status is not Status.FAILED):
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
+                            f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
+    record._write(kube, kind, workload, current, RecordRequest(flags=request.flags), result.status)
+    annotate(kube, kind.revision_resource, current, verification_annotations(result))
 
 
 def verification_annotations(result: Verdict) -> dict:

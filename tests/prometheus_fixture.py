@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import pytest
 
@@ -37,24 +37,9 @@ class Exporter:
         self._lock = threading.Lock()
         # hash -> (service, requests per second, errors per second, counters at `since`, since)
         self._traffic: Dict[str, Tuple[str, float, float, float, float, float]] = {}
-        exporter = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exporter.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _local_server(lambda method, path, body: (200, "text/plain; version=0.0.4",
+                                                                 self.render().encode()))
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
 
     def serve(self, pod_template_hash: str, requests_per_second: float, error_ratio: float,
               service: str = "web") -> None:
@@ -174,39 +159,48 @@ class ForwardProxy:
     def __init__(self, prometheus: Prometheus):
         target = prometheus.url
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self._forward()
+        def forward(method: str, path: str, body: bytes) -> Tuple[int, str, bytes]:
+            parts = urllib.parse.urlsplit(path)  # a proxy gets the whole URL: http://prometheus.example.com:P/...
+            request = urllib.request.Request(target + parts.path + (f"?{parts.query}" if parts.query else ""),
+                                             data=body or None, method=method,
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, "application/json", response.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, "application/json", exc.read()
 
-            def do_GET(self) -> None:
-                self._forward()
-
-            def _forward(self) -> None:
-                parts = urllib.parse.urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                request = urllib.request.Request(
-                    target + parts.path + (f"?{parts.query}" if parts.query else ""),
-                    data=self.rfile.read(length) if length else None, method=self.command,
-                    headers={"Content-Type": self.headers.get("Content-Type", "")},
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as response:
-                        status, body = response.status, response.read()
-                except urllib.error.HTTPError as exc:
-                    status, body = exc.code, exc.read()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _local_server(forward)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _local_server(respond: Callable[[str, str, bytes], Tuple[int, str, bytes]]) -> http.server.ThreadingHTTPServer:
+    """An HTTP server on a free loopback port, in a daemon thread: `respond(method, path, body)` gives
+    (status, content type, body) for each GET or POST."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            status, content_type, body = respond(self.command, self.path, self.rfile.read(length) if length else b"")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -81,10 +81,16 @@ def wait_for_ratio(prometheus, promql: str, wanted: float) -> float:  # noqa: F8
     return prometheus.wait_for_value(promql, lambda v: abs(v - wanted) < 0.005, f"{promql} = {wanted}")
 
 
-def test_under_threshold_is_verified_and_recorded_succeeded(ns, tmp_path, exporter, prometheus):  # noqa: F811
+def new_revision_erring(ns, exporter, prometheus, error_ratio: float) -> str:  # noqa: F811
+    """two_revisions, the new one serving this error ratio, and Prometheus already answering it: its hash."""
     _, new = two_revisions(ns)
-    exporter.serve(new, 50, 0.01)
-    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.01)
+    exporter.serve(new, 50, error_ratio)
+    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), error_ratio)
+    return new
+
+
+def test_under_threshold_is_verified_and_recorded_succeeded(ns, tmp_path, exporter, prometheus):  # noqa: F811
+    new = new_revision_erring(ns, exporter, prometheus, 0.01)
     spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.05"))
     proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}", "-o", "json")
     assert proc.returncode == 0, proc.stderr
@@ -99,9 +105,7 @@ def test_under_threshold_is_verified_and_recorded_succeeded(ns, tmp_path, export
 
 
 def test_above_threshold_is_recorded_failed_with_the_value(ns, tmp_path, exporter, prometheus):  # noqa: F811
-    _, new = two_revisions(ns)
-    exporter.serve(new, 50, 0.3)
-    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.3)
+    new = new_revision_erring(ns, exporter, prometheus, 0.3)
     spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.05"))
     proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}", "-o", "json")
     assert proc.returncode == 4, proc.stderr
@@ -119,9 +123,7 @@ def test_above_threshold_is_recorded_failed_with_the_value(ns, tmp_path, exporte
 
 
 def test_prometheus_stopped_halfway_is_error_and_stays_in_progress(ns, tmp_path, exporter, prometheus):  # noqa: F811
-    _, new = two_revisions(ns)
-    exporter.serve(new, 50, 0.01)
-    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.01)
+    new = new_revision_erring(ns, exporter, prometheus, 0.01)
     spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.05", count=3, interval="2s",
                                     consecutiveErrorLimit=1))
     proc = scenarios.start_plugin(ns, "verify", "deployment/web", "--verify", spec, "--arg",
@@ -198,9 +200,7 @@ def argo_crds(cluster):
 
 
 def test_templates_from_the_cluster(ns, argo_crds, exporter, prometheus):  # noqa: F811
-    _, new = two_revisions(ns)
-    exporter.serve(new, 50, 0.01)
-    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.01)
+    new = new_revision_erring(ns, exporter, prometheus, 0.01)
     ns.apply(json.dumps(template(ratio_query("pod-template-hash"), "result[0] <= 0.05", count=1, interval="")))
     cluster_wide = template(ratio_query("pod-template-hash"), "result[0] <= 0.001", count=1, interval="",
                             kind="ClusterAnalysisTemplate")
@@ -246,9 +246,7 @@ def test_argo_rollouts_documented_template_unchanged(ns, exporter, prometheus): 
 
 
 def test_recorded_failed_during_the_analysis_stays_failed(ns, tmp_path, exporter, prometheus):  # noqa: F811
-    _, new = two_revisions(ns)
-    exporter.serve(new, 50, 0.01)
-    wait_for_ratio(prometheus, filled(ratio_query("pod-template-hash"), pod_template_hash=new), 0.01)
+    new = new_revision_erring(ns, exporter, prometheus, 0.01)
     spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.05", count=3, interval="2s"))
     proc = scenarios.start_plugin(ns, "verify", "deployment/web", "--verify", spec, "--arg",
                                   f"address={prometheus.url}")

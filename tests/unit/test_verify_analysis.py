@@ -12,11 +12,14 @@ import yaml
 
 from kubectl_rollback import analysis, verdict
 from kubectl_rollback.commands import verify
-from kubectl_rollback.errors import NoTargetError, UsageError
-from kubectl_rollback.kube import SECRETS
+from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
+from kubectl_rollback.kube import REPLICASETS, SECRETS
+from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.prometheus import PrometheusError, parse_answer
 from kubectl_rollback.records import Status
 from kubectl_rollback.verdict import Measurement, Phase
+from kubectl_rollback.workloads.deployment import DeploymentKind
+from tests.fakekube import add_deployment, recorded
 
 DOCUMENTED = Path(__file__).parent.parent / "argo_rollouts" / "success-rate-template.yaml"
 
@@ -314,3 +317,48 @@ def test_args_that_cannot_be_given_a_value_are_refused(fake):
         verify.prepare(fake, args_template({"name": "token", "valueFrom": {"secretKeyRef": {"name": "prom",
                                                                                              "key": "k"}}}),
                        "t", (), BUILTINS, None)
+
+
+# -- recording the verdict (fake API) -----------------------------------------------------------------------------
+
+
+def verdict_of(phase: Phase) -> verify.Verdict:
+    return verify.Verdict(phase, "" if phase is S else "metric m Failed: failed (1) > failureLimit (0)", (),
+                          verdict.recorded_status(phase, False))
+
+
+def live_revision(fake):
+    kind = DeploymentKind()
+    deployment, _ = add_deployment(fake, "web", ["img:1", "img:2"], live=1,
+                                   annotations=[recorded("Succeeded"), recorded("InProgress")])
+    live = next(r for r in kind.revisions(fake, deployment) if r.live)
+    return kind, deployment, live
+
+
+def request() -> verify.VerifyRequest:
+    return verify.VerifyRequest(IdentityFlags(), "t.yaml")
+
+
+def test_the_verdict_is_recorded_with_the_verification_annotations(fake):
+    kind, deployment, live = live_revision(fake)
+    verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(F))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert annotations["harness.io/status"] == "Failed" and annotations[verdict.VERIFICATION] == "Failed"
+    assert annotations[verdict.VERIFICATION_MESSAGE].startswith("metric m Failed")
+    assert annotations["harness.io/workflow-id"] == "wf1"  # the identity kept from the InProgress record
+
+
+def test_a_revision_recorded_failed_meanwhile_keeps_failed(fake):
+    kind, deployment, live = live_revision(fake)
+    fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": "Failed"}}})
+    with pytest.raises(RollbackError, match="was recorded Failed during the analysis"):
+        verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert annotations["harness.io/status"] == "Failed" and verdict.VERIFICATION not in annotations
+
+
+def test_a_revision_pruned_meanwhile_is_not_recorded(fake):
+    kind, deployment, live = live_revision(fake)
+    fake.server.delete(REPLICASETS, "ns", "web-h2")
+    with pytest.raises(RollbackError, match="pruned during the analysis"):
+        verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))

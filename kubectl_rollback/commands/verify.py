@@ -18,8 +18,8 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from kubectl_rollback import analysis, prometheus, verdict
-from kubectl_rollback.commands import history, record
+from kubectl_rollback import analysis, console, prometheus, verdict
+from kubectl_rollback.commands import history, record, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import (
     InconclusiveError,
@@ -234,12 +234,17 @@ def run_analysis(
 def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
         on_progress: Callable[[Progress], None]) -> Result:
     template, source = load_template(kube, request.spec)
-    workload = kind.get(kube, name)
+    # As record: right after an apply, the controller may not have made the new revision yet.
+    workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     seen = history.build(kube, kind, workload, kind.revisions(kube, workload), request.flags)
     live = next((r for r in seen.revisions if r.live), None)
     if live is None:
         raise RollbackError(f"{kind.display(name)} has no revision for its current template yet (is it paused?); "
                             "verify again once the controller has created it")
+    state = kind.rollout_state(workload, live.name)
+    if not state.done:
+        console.warn(f"{kind.display(name)} revision {live.number} has not finished rolling out ({state.message}); "
+                     "measuring it as it is")
     if request.record:
         identity = merge_identity(request.flags, kube.namespace, live.record, kube.cluster_name)
         missing = missing_flags(identity, recording=True)

@@ -608,7 +608,8 @@ def verify(
     spec: Annotated[
         str,
         typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
-                     help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster."),
+                     help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
+                     click_type=click.Path()),  # a path: shell completion offers file names
     ],
     arg: Annotated[
         Optional[List[str]],

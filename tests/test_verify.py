@@ -7,6 +7,7 @@ then runs `kubectl harness-rollback verify` as a user does.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -195,8 +196,14 @@ def argo_crds(cluster):
     """Argo Rollouts' AnalysisTemplate and ClusterAnalysisTemplate CRDs, as it publishes them."""
     for crd in ("analysis-template-crd.yaml", "cluster-analysis-template-crd.yaml"):
         cluster.run("apply", "-f", str(ARGO / crd))
-    cluster.run("wait", "--for=condition=established", "--timeout=60s",
-                "crd/analysistemplates.argoproj.io", "crd/clusteranalysistemplates.argoproj.io")
+
+    def established(name: str) -> bool:
+        # Not `kubectl wait`: a CRD created a moment ago has no status.conditions yet, and kubectl fails on that.
+        conditions = json.loads(cluster.run("get", "crd", name, "-o", "json").stdout).get("status", {})
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions.get("conditions") or [])
+
+    for name in ("analysistemplates.argoproj.io", "clusteranalysistemplates.argoproj.io"):
+        scenarios.wait_until(functools.partial(established, name), f"CRD {name} established")
 
 
 def test_templates_from_the_cluster(ns, argo_crds, exporter, prometheus):  # noqa: F811
@@ -258,3 +265,22 @@ def test_recorded_failed_during_the_analysis_stays_failed(ns, tmp_path, exporter
     assert "was recorded Failed during the analysis; the Successful verdict is not recorded" in done.stderr
     annotations = annotations_of(ns, new)
     assert annotations[STATUS] == "Failed" and VERIFICATION not in annotations
+
+
+def test_inconclusive_stays_in_progress_unless_on_inconclusive_fail(ns, tmp_path, exporter, prometheus):  # noqa: F811
+    new = new_revision_erring(ns, exporter, prometheus, 0.05)  # neither under 0.01 nor over 0.1: Inconclusive
+    spec = write(tmp_path, template(ratio_query("pod-template-hash"), "result[0] <= 0.01", count=2,
+                                    failureCondition="result[0] >= 0.1", inconclusiveLimit=1))
+    verify = ("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}", "-o", "json")
+    proc = ns.plugin(*verify)
+    assert proc.returncode == 7, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [m["phase"] for m in out["measurements"]] == ["Inconclusive", "Inconclusive"]  # the limit allows one
+    assert out["phase"] == "Inconclusive" and out["recorded"] == "InProgress"
+    assert "inconclusive (2) > inconclusiveLimit (1)" in out["message"]
+    assert annotations_of(ns, new)[STATUS] == "InProgress"
+
+    proc = ns.plugin(*verify, "--on-inconclusive=fail")
+    assert proc.returncode == 4, proc.stderr
+    annotations = annotations_of(ns, new)
+    assert annotations[STATUS] == "Failed" and annotations[VERIFICATION] == "Inconclusive"

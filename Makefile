@@ -17,8 +17,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed  ## the plugin and its test tools in .venv (kubectl finds .venv/bin/kubectl-harness_rollback)
 
-testenv:  ## build etcd, kube-apiserver, kube-controller-manager, kubectl and helm for K8S into the cache (once)
+testenv:  ## build etcd, kube-apiserver, kube-controller-manager, kubectl and helm for K8S, unpack prometheus, into the cache (once)
 	bash tests/cluster/build.sh
+	bash tests/cluster/prometheus.sh
 
 test: install testenv lint  ## lint, unit tests and the real-cluster tests (on K8S, default 1.35; make test K8S=1.20)
 	CI=$${CI:-} $(PY) -m pytest

@@ -30,6 +30,7 @@ from kubectl_rollback.options import (
     RecordRequest,
     ResumeRequest,
     RollbackRequest,
+    VerifyRequest,
     WatchRequest,
     check_namespace,
     check_release_number,
@@ -39,6 +40,8 @@ from kubectl_rollback.options import (
     parse_dry_run,
     parse_duration,
     parse_gitops_mode,
+    parse_key_value,
+    parse_on_inconclusive,
     parse_output,
     parse_snapshot_mode,
     parse_status,
@@ -68,7 +71,8 @@ Exit codes:
   2  usage error (bad flag, name or identity)
   3  no rollback target (first deployment, all failed, or pruned)
   4  the rollout after the change failed or timed out (--wait, --follow), or the followed
-     revision stopped being live (--follow: a rollback or a newer deploy replaced it)
+     revision stopped being live (--follow: a rollback or a newer deploy replaced it); verify: Failed
+  7  verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)
   130  interrupted (Ctrl-C); after a change, the line says what was changed"""
 
 app = typer.Typer(
@@ -629,6 +633,75 @@ def resume(
     request = ResumeRequest(_argocd_namespace(argocd_namespace))
     kube = connect()
     _finish(target.resume(kube, request), fmt)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # analyse the live revision with a template file, record Succeeded or Failed on it\n"
+    f"  {PROG} verify deployment/web --verify error-ratio.yaml --arg threshold=0.05\n"
+    "  # with an Argo Rollouts AnalysisTemplate (or clusteranalysistemplate/NAME) from the cluster, no record\n"
+    f"  {PROG} verify deployment/web --verify analysistemplate/success-rate --no-record -o yaml\n\n"
+    + KUBECTL_FLAGS + """
+\b
+Exit codes:
+  0  the analysis is Successful (recorded Succeeded)
+  1  error (API failure, RBAC denial, a Secret that cannot be read)
+  2  usage error (bad flag; a template field, provider or condition outside the supported subset)
+  3  the template needs the baseline (baseline-* args) and there is no rollback target
+  4  the analysis is Failed (recorded Failed), or Inconclusive/Error with --on-inconclusive=fail
+  7  the analysis is Inconclusive or Error (Prometheus down, a query error, NaN, an empty vector):
+     the revision stays InProgress, nothing is rolled back"""
+)
+@connects
+def verify(
+    workload: Workload,
+    spec: Annotated[
+        str,
+        typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
+                     help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
+                     click_type=click.Path()),  # a path: shell completion offers file names
+    ],
+    arg: Annotated[
+        Optional[List[str]],
+        typer.Option("--arg", metavar="KEY=VALUE",
+                     help="A value for one of the template's args (repeatable); wins over its declared value."),
+    ] = None,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Analyse and print only; write nothing on the revision.")
+    ] = False,
+    on_inconclusive: Annotated[
+        str,
+        typer.Option("--on-inconclusive", metavar="inprogress|fail",
+                     help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
+                     "(exit 4)."),
+    ] = "inprogress",
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Run a metric analysis (Prometheus queries of an Argo Rollouts AnalysisTemplate) on the live revision and
+    record its verdict on it: Successful -> Succeeded, Failed -> Failed with the failing metric, its value and
+    condition; Inconclusive or Error leave it InProgress. One line per measurement on stderr. See docs/verify.md.
+    """
+    from kubectl_rollback import console
+    from kubectl_rollback.commands import verify as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    kind, name = parse_kind_name(workload)
+    fmt = parse_output(output)
+    request = VerifyRequest(
+        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        spec=spec,
+        args=tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ()),
+        record=not no_record,
+        inconclusive_fails=parse_on_inconclusive(on_inconclusive),
+    )
+    kube = connect()
+    _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
 
 
 def _argocd_namespace(value: str) -> str:

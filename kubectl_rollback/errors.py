@@ -15,6 +15,9 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flags or arguments
     NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
     WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
+    # The metric analysis (verify) ended Inconclusive or Error: no verdict, nothing rolled back. 5 and 6 are left to
+    # other issues' plans.
+    INCONCLUSIVE = 7
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 
 
@@ -44,6 +47,10 @@ class Interrupted(RollbackError):
     """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class InconclusiveError(RollbackError):
+    exit_code = ExitCode.INCONCLUSIVE
 
 
 class ApiError(RollbackError):

@@ -195,10 +195,15 @@ class Impersonation:
 
 def parse_user_extra(text: str) -> Tuple[str, str]:
     """kubectl's --as-user-extra KEY=VALUE (an extra attribute of the impersonated user)."""
+    return parse_key_value(text, "--as-user-extra", "reason=incident")
+
+
+def parse_key_value(text: str, flag: str, example: str) -> Tuple[str, str]:
+    """A repeatable KEY=VALUE flag; the value may be empty or hold '='."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise UsageError(f"--as-user-extra {text!r}: write it as KEY=VALUE, e.g. --as-user-extra reason=incident")
-    return check_value("--as-user-extra", key) or "", value
+        raise UsageError(f"{flag} {text!r}: write it as KEY=VALUE, e.g. {flag} {example}")
+    return check_value(flag, key) or "", value
 
 
 def parse_address(text: str, flag: str = "--health-address") -> Tuple[str, int]:
@@ -336,3 +341,21 @@ def parse_snapshot_mode(value: str) -> SnapshotMode:
         raise UsageError(
             f"--config-snapshot {value!r}: must be one of {', '.join(m.value for m in SnapshotMode)}"
         ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyRequest:
+    """`verify KIND/NAME --verify SPEC`: the analysis of the live revision and what to record (docs/verify.md)."""
+
+    flags: IdentityFlags
+    spec: str  # a file, or analysistemplate/NAME, clusteranalysistemplate/NAME
+    args: Tuple[Tuple[str, str], ...] = ()  # --arg KEY=VALUE, in order (a later one wins)
+    record: bool = True  # --no-record: analyse and print only
+    inconclusive_fails: bool = False  # --on-inconclusive=fail
+
+
+def parse_on_inconclusive(value: str) -> bool:
+    """--on-inconclusive: 'inprogress' (default: the revision stays InProgress) or 'fail' (recorded Failed)."""
+    if value.lower() not in ("inprogress", "fail"):
+        raise UsageError(f"--on-inconclusive {value!r}: must be inprogress or fail")
+    return value.lower() == "fail"

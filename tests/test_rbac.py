@@ -23,7 +23,7 @@ RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
 GROUPS = {
     "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
     "controllerrevisions": "apps", "services": "", "endpoints": "", "pods": "", "events": "", "configmaps": "",
-    "secrets": "",
+    "secrets": "", "analysistemplates": "argoproj.io",
 }
 
 
@@ -59,6 +59,7 @@ HARNESS_BOOK = "harness-rollback-harness-book"
 HARNESS_BY_NAME = "harness-rollback-harness-release-by-name"  # a template: resourceNames R
 CONFIG = "harness-rollback-config"
 CONFIG_SECRETS = "harness-rollback-config-secrets"
+VERIFY = "harness-rollback-verify"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
@@ -73,6 +74,7 @@ ROLES = {
     HARNESS_BY_NAME: grants("configmaps,secrets:get,patch"),
     CONFIG: grants("configmaps:get,create,patch"),  # config snapshots (tests/test_config_rollback.py)
     CONFIG_SECRETS: grants("secrets:get,create,patch"),
+    VERIFY: grants("analysistemplates:get; secrets:get"),  # docs/verify.md: templates and their args' Secrets
 }
 
 _API_PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/v1)/namespaces/[^/]+/([^/]+)(/[^/]+)?$")
@@ -203,7 +205,7 @@ def test_rbac_yaml_holds_one_role_per_use_with_exactly_the_derived_verbs():
                 granted |= {(resource, verb) for verb in rule["verbs"]}
         assert granted == ROLES[name], name
     readers = [name for name, pairs in ROLES.items() if any(r == "secrets" for r, _ in pairs)]
-    assert readers == [HARNESS, HARNESS_BOOK, HARNESS_BY_NAME, CONFIG_SECRETS]
+    assert readers == [HARNESS, HARNESS_BOOK, HARNESS_BY_NAME, CONFIG_SECRETS, VERIFY]
     text = RBAC_YAML.read_text()
     assert "# kind: RoleBinding" in text and "REPLACE-ME" in text and "kubectl apply -n" in text
 

@@ -61,12 +61,22 @@ def on_oldest_server() -> bool:
     return server_version() == OLDEST_SERVER
 
 
+def cache_root() -> Path:
+    """Where tests/cluster/build.sh keeps what it builds and downloads (its CACHE_ROOT)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "kubectl-harness-rollback"
+
+
+def go_cache() -> Path:
+    """build.sh's Go module and build caches (KHR_GO_CACHE overrides it there too)."""
+    return Path(os.environ.get("KHR_GO_CACHE") or cache_root() / "go")
+
+
 def bin_dir() -> Path:
     explicit = os.environ.get("KHR_TESTENV_BIN")
     if explicit:
         return Path(explicit)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "kubectl-harness-rollback" / "testenv" / server_version() / "bin"
+    return cache_root() / "testenv" / server_version() / "bin"
 
 
 def missing_binaries() -> list:

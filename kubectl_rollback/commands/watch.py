@@ -34,7 +34,7 @@ def run(kube: Kube, request: WatchRequest) -> None:
     if request.health_address is not None:
         from kubectl_rollback.watcher.serve import serve
 
-        serve(request.health_address, metrics, watcher.synced)
+        serve(request.health_address, metrics, watcher.health)
     scope = "all namespaces" if request.all_namespaces else f"namespace {kube.namespace}"
     watcher.start(stop)
     log.line("started", scope=scope, auto_rollback=str(request.auto_rollback).lower(),

@@ -43,6 +43,7 @@ def test_manifest_passes_a_server_side_dry_run(cluster, rbac_applied):
     assert deployment["spec"]["replicas"] == 2
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz" and "--leader-elect" in container["args"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
 
 
 def test_watcher_with_the_manifests_permissions_records_rolls_back_and_serves_metrics(cluster, ns, rbac_applied,

@@ -183,13 +183,16 @@ class Watcher:
     def reconcile(self, item: WorkKey) -> None:
         observed = self.observe(item)
         if observed is None or not self.is_leader():
+            self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
         decision = decide.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is decide.Action.ROLLBACK:
+            self._roll_back(item, kind, workload, view, decision)
+            return
+        self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
         if decision.action is decide.Action.RECORD:
             self._record(kind, workload, view, decision)
-        elif decision.action is decide.Action.ROLLBACK:
-            self._roll_back(item, kind, workload, view, decision)
 
     def _record(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
         live = view.live
@@ -245,10 +248,13 @@ class Watcher:
             self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
             self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
                           why=f"{decision.why}; {result.message}")
-        self._retries.pop(item, None)
-        self.metrics.rollbacks_pending.set(len(self._retries))
+        self._forget_retry(item)
         annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_OUTCOME: outcome},
                  still_wanted=decide.still_failed_unfinished)
+
+    def _forget_retry(self, item: WorkKey) -> None:
+        if self._retries.pop(item, None) is not None:
+            self.metrics.rollbacks_pending.set(len(self._retries))
 
     def _retry_later(self, item: WorkKey, fields: dict, why: str) -> None:
         attempts = self._retries.get(item, (0, 0.0))[0] + 1

@@ -114,9 +114,22 @@ def test_a_revision_rolled_out_again_is_a_new_outcome_recorded_and_rolled_back(n
         ns.apply(manifests.deployment("w", f"example.test/w:{tag}", progress_deadline=10))
         wait_for_status(ns, "w", f"example.test/w:{tag}", "Succeeded")
     # w:1 again, and this time its pods never become Ready (what it needs is gone): the controller scales revision
-    # 1's ReplicaSet back up as revision 3, and its progress deadline expires.
+    # 1's ReplicaSet back up as revision 3, and its progress deadline expires. Applied while paused: a Deployment
+    # whose Progressing condition still says NewReplicaSetAvailable may never time out when an old ReplicaSet comes
+    # back (the controller's DeploymentTimedOut skips that reason, and whether it sees progress first is a race);
+    # resuming sets DeploymentResumed, from which the deadline always counts.
     monkeypatch.setattr(ns.cluster.sim, "broken", re.compile(r"broken|example\.test/w:1$"))
+    ns.kubectl("rollout", "pause", "deployment/w")
     ns.apply(manifests.deployment("w", "example.test/w:1", progress_deadline=10))
+
+    def paused_with_w1():
+        deployment = ns.get("deployment", "w")
+        progressing = [c for c in deployment["status"].get("conditions") or [] if c["type"] == "Progressing"]
+        return (deployment["status"].get("observedGeneration") == deployment["metadata"]["generation"]
+                and [c["reason"] for c in progressing] == ["DeploymentPaused"])
+
+    ns.wait_until(paused_with_w1, "the controller to see w:1 applied while paused", timeout=30)
+    ns.kubectl("rollout", "resume", "deployment/w")
 
     def failed_as_revision_3():
         rs = rs_by_image(ns, "w")["example.test/w:1"]

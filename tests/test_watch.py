@@ -359,3 +359,14 @@ def test_frozen_connections_are_given_up_and_records_resume_within_60_seconds(ns
     assert 'harness_rollback_watch_stream_age_seconds{resource="replicasets"}' in metrics
     assert sorted(o for o in recorded_lines(watcher) if o[1] == "Succeeded") == [
         (1, "Succeeded"), (2, "Succeeded"), (3, "Succeeded")]
+
+
+def test_sigterm_while_every_connection_is_frozen_still_exits_within_5_seconds(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, freeze
+
+    leader = start_watch("--leader-elect", env=proxied.env)
+    ns.wait_until(lambda: leader.lines("leader"), "the watcher to lead", timeout=30)
+    proxied.proxy.add_rule(Rule(freeze(), times=None))
+    proxied.proxy.freeze_connections()
+    assert leader.stop() < 5  # the Lease cannot be released: it expires by itself
+    assert leader.proc.returncode == 0

@@ -17,6 +17,8 @@ from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.loop import Watcher
 from kubectl_rollback.watcher.metrics import Metrics
 
+RELEASE_SECONDS = 3.0  # how long giving the Lease up may hold the exit
+
 
 def run(kube: Kube, request: WatchRequest) -> None:
     stop = threading.Event()
@@ -54,5 +56,9 @@ def run(kube: Kube, request: WatchRequest) -> None:
     while not stop.wait(0.5):
         pass
     if elector is not None:
-        elector.release()
+        # Bounded: through a dead connection the release would take a whole request timeout; the Lease then
+        # expires by itself, and the process still exits within 5 s.
+        releasing = threading.Thread(target=elector.release, name="release", daemon=True)
+        releasing.start()
+        releasing.join(RELEASE_SECONDS)
     log.line("stopped", scope=scope)

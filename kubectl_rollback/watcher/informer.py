@@ -70,7 +70,7 @@ class Informer:
     def blindness(self, now: float) -> str:
         """Why blind_since is set, in words."""
         if self.failing_since is not None:
-            return self.failure
+            return f"failing for {now - self.failing_since:.0f}s: {self.failure}"
         return f"nothing heard for {now - self.heard_at:.0f}s"
 
     def _heard(self) -> None:

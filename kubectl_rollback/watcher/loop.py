@@ -92,7 +92,7 @@ class Watcher:
         if not blind:
             return Health(True, True, "ok")
         since, informer = min(blind, key=lambda pair: pair[0])
-        why = f"{informer.resource.qualified} blind for {now - since:.0f}s: {informer.blindness(now)}"
+        why = f"{informer.resource.qualified}: {informer.blindness(now)}"
         return Health(False, now - since < BLIND_RESTART_SECONDS, why)
 
     def enqueue_all(self) -> None:

@@ -141,7 +141,7 @@ def test_health_is_ready_while_every_kind_sees_changes_and_alive_until_blind_for
     replicasets.failure = "cannot watch replicasets.apps: the stream broke (read timed out)"
     health = w.health()
     assert not health.ready and health.alive
-    assert health.why == "replicasets.apps blind for 30s: cannot watch replicasets.apps: the stream broke " \
+    assert health.why == "replicasets.apps: failing for 30s: cannot watch replicasets.apps: the stream broke " \
                          "(read timed out)"
     replicasets.failing_since = time.monotonic() - BLIND_RESTART_SECONDS - 1
     assert not w.health().alive

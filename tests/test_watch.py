@@ -101,8 +101,13 @@ def test_auto_rollback_rolls_a_failed_revision_back_exactly_once(ns, start_watch
     ns.wait_until(rolled_back, "the watcher to roll web back to example.test/web:1", timeout=30)
     assert AUTO_ROLLBACK_AT in record_of(ns, "web", "example.test/web:2-broken")
     assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
-    # Two resyncs later, still one rollback: the failed revision remembers it was acted on.
-    time.sleep(21)
+    # The failed revision says how its auto-rollback ended, and the watcher has recorded the rollback's own rollout
+    # (web:1 again, as revision 3): it has looked at web since, and rolled back once.
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME)
+                  == "rolled back to revision 1", "the auto-rollback's outcome", timeout=30)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 3 (web:1 again) recorded Succeeded", timeout=60)
     rollbacks = [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
     assert len(rollbacks) == 1, rollbacks
     assert len(watcher.lines("rolled-back")) == 1

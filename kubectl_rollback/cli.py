@@ -565,7 +565,8 @@ def watch(
         str, typer.Option("--lease-duration", help="A dead leader is replaced after this.")
     ] = "15s",
     health_address: Annotated[
-        Optional[str], typer.Option("--health-address", help="Serve /healthz and /metrics here (e.g. :8080).")
+        Optional[str],
+        typer.Option("--health-address", help="Serve /healthz (ready), /livez and /metrics here (e.g. :8080)."),
     ] = None,
     workflow_id: Annotated[
         Optional[str], typer.Option("--workflow-id", help="Workflow Id of unrecorded revisions (default: watch).")

@@ -34,6 +34,8 @@ PAGE_SIZE = 500
 CONNECT_TIMEOUT_SECONDS = 10.0
 SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1")  # GA in 1.28, beta in 1.27
 DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
+# A watch stream silent this much longer than the timeoutSeconds it asked for is dead, though still open.
+WATCH_SILENCE_MARGIN_SECONDS = 15
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,8 +282,9 @@ class Kube:
         self, resource: Resource, resource_version: str, all_namespaces: bool = False, timeout_seconds: int = 300
     ) -> Iterator[dict]:
         """The watch events ({"type", "object"}) after `resource_version`, with bookmarks, until the server ends the
-        stream (after about `timeout_seconds`). A stream that breaks raises ApiError; a 410 Gone arrives as an
-        ApiError with status 410 (before the stream) or as an ERROR event (in it): the caller relists."""
+        stream (after about `timeout_seconds`). A stream that breaks, or stays silent WATCH_SILENCE_MARGIN_SECONDS
+        past `timeout_seconds` (a frozen connection), raises ApiError; a 410 Gone arrives as an ApiError with status
+        410 (before the stream) or as an ERROR event (in it): the caller relists."""
         import urllib3
 
         ns = None if all_namespaces else self.namespace
@@ -289,11 +292,13 @@ class Kube:
                  "timeoutSeconds": str(timeout_seconds)}
         url = self.host + resource.path(ns) + "?" + urllib.parse.urlencode(query)
         what = _what("watch", resource, None, ns)
-        timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=timeout_seconds + 30)
+        timeout = urllib3.Timeout(connect=self._timeout.connect_timeout,
+                                  read=timeout_seconds + WATCH_SILENCE_MARGIN_SECONDS)
         try:
             response = self._pool.request("GET", url, headers=self._headers(None), timeout=timeout,
                                           preload_content=False, redirect=False)
         except urllib3.exceptions.HTTPError as exc:
+            self._drop_idle_connections()
             raise ApiError(f"{what}: cannot reach the API server at {self.host} ({_cause(exc)})") from None
         try:
             if response.status >= 300:
@@ -306,12 +311,20 @@ class Kube:
                     if line.strip():
                         yield json.loads(line)
         except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            if isinstance(exc, urllib3.exceptions.HTTPError):
+                self._drop_idle_connections()
             raise ApiError(f"{what}: the stream broke ({_cause(exc)})") from None
         finally:
             response.close()  # a stream left unfinished cannot go back to the pool as it is
             response.release_conn()
 
     # -- transport ---------------------------------------------------------------------------------------------
+
+    def _drop_idle_connections(self) -> None:
+        """After a connection failed or went silent: the path to the server may be dead for every connection (a
+        frozen proxy, a dropped route), so the next requests start on fresh ones rather than on pooled ones that
+        would each take a full timeout to fail (client-go closes the whole HTTP/2 connection when a ping fails)."""
+        self._pool.clear()
 
     def _headers(self, content_type: Optional[str]) -> Any:
         import urllib3
@@ -363,6 +376,7 @@ class Kube:
                     redirect=False,
                 )
             except urllib3.exceptions.HTTPError as exc:
+                self._drop_idle_connections()
                 unanswered = unanswered or write
                 failure: RollbackError = ApiError(
                     f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "

@@ -4,18 +4,33 @@ simulator, and every check waits for the exact record it asserts."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import List
 
 import pytest
 
 from tests import manifests
-from tests.scenarios import IDENTITY, PREFIX, STATUS, resync
+from tests.scenarios import (
+    IDENTITY,
+    PREFIX,
+    STATUS,
+    annotate,
+    deploy_and_record,
+    live_image,
+    resync,
+    revision_of,
+    rs_by_image,
+)
 from tests.watching import (
     AUTO_ROLLBACK_AT,
+    AUTO_ROLLBACK_OUTCOME,
     RECORDED_BY,
+    RECORDED_REVISION,
     WatchProcess,
     controller_revision_record,
+    free_port,
+    http_get,
     record_of,
     start_watch_fixture,
     wait_for_status,
@@ -86,10 +101,98 @@ def test_auto_rollback_rolls_a_failed_revision_back_exactly_once(ns, start_watch
     ns.wait_until(rolled_back, "the watcher to roll web back to example.test/web:1", timeout=30)
     assert AUTO_ROLLBACK_AT in record_of(ns, "web", "example.test/web:2-broken")
     assert record_of(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
-    # Two resyncs later, still one rollback: the failed revision remembers it was acted on.
-    time.sleep(21)
+    # The failed revision says how its auto-rollback ended, and the watcher has recorded the rollback's own rollout
+    # (web:1 again, as revision 3): it has looked at web since, and rolled back once.
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME)
+                  == "rolled back to revision 1", "the auto-rollback's outcome", timeout=30)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 3 (web:1 again) recorded Succeeded", timeout=60)
     rollbacks = [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
     assert len(rollbacks) == 1, rollbacks
+    assert len(watcher.lines("rolled-back")) == 1
+
+
+def test_a_revision_rolled_out_again_is_a_new_outcome_recorded_and_rolled_back(ns, start_watch, monkeypatch):
+    start_watch("--auto-rollback")
+    for tag in ("1", "3"):
+        ns.apply(manifests.deployment("w", f"example.test/w:{tag}", progress_deadline=10))
+        wait_for_status(ns, "w", f"example.test/w:{tag}", "Succeeded")
+    # w:1 again, and this time its pods never become Ready (what it needs is gone): the controller scales revision
+    # 1's ReplicaSet back up as revision 3, and its progress deadline expires. Applied while paused: a Deployment
+    # whose Progressing condition still says NewReplicaSetAvailable may never time out when an old ReplicaSet comes
+    # back (the controller's DeploymentTimedOut skips that reason, and whether it sees progress first is a race);
+    # resuming sets DeploymentResumed, from which the deadline always counts.
+    monkeypatch.setattr(ns.cluster.sim, "broken", re.compile(r"broken|example\.test/w:1$"))
+    ns.kubectl("rollout", "pause", "deployment/w")
+    ns.apply(manifests.deployment("w", "example.test/w:1", progress_deadline=10))
+
+    def paused_with_w1():
+        deployment = ns.get("deployment", "w")
+        progressing = [c for c in deployment["status"].get("conditions") or [] if c["type"] == "Progressing"]
+        return (deployment["status"].get("observedGeneration") == deployment["metadata"]["generation"]
+                and [c["reason"] for c in progressing] == ["DeploymentPaused"])
+
+    ns.wait_until(paused_with_w1, "the controller to see w:1 applied while paused", timeout=30)
+    ns.kubectl("rollout", "resume", "deployment/w")
+
+    def failed_as_revision_3():
+        rs = rs_by_image(ns, "w")["example.test/w:1"]
+        annotations = rs["metadata"].get("annotations") or {}
+        return revision_of(rs) == 3 and annotations.get(STATUS) == "Failed" and annotations
+
+    failed = ns.wait_until(failed_as_revision_3, "revision 3 (w:1 again) recorded Failed", timeout=90)
+    assert failed[RECORDED_REVISION] == "3" and failed[RECORDED_BY] == "watch"
+    ns.wait_until(lambda: live_image(ns, name="w") == "example.test/w:3", "the rollback to w:3", timeout=60)
+    # The rollback is itself a new rollout of w:3 (revision 4): recorded Succeeded for revision 4.
+    ns.wait_until(lambda: record_of(ns, "w", "example.test/w:3").get(RECORDED_REVISION) == "4"
+                  and record_of(ns, "w", "example.test/w:3")[STATUS] == "Succeeded",
+                  "revision 4 (w:3 again) recorded Succeeded", timeout=60)
+    assert [e["reason"] for e in ns.items("events") if e["reason"].startswith("HarnessRollback")] == \
+        ["HarnessRollback"]
+    history = ns.plugin_json("history", "deployment/w")
+    assert [(r["revision"], r["status"]) for r in history["revisions"]] == [(4, "Succeeded"), (3, "Failed")]
+
+
+def rolled_back_events(ns) -> List[dict]:
+    return [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
+
+
+def test_a_marked_failed_revision_still_live_is_rolled_back_by_the_next_watcher_once(ns, start_watch):
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                      *IDENTITY)
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                      *IDENTITY)
+    # A watcher marked revision 2 and was killed (kill -9) before it rolled back.
+    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]["metadata"]["name"]
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}=2026-12-07T00:00:00Z")
+    watcher = start_watch("--auto-rollback")
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the next watcher to finish the rollback",
+                  timeout=60)
+    outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
+                            "the outcome written on the marked revision", timeout=30)
+    assert outcome == "rolled back to revision 1"
+    assert len(rolled_back_events(ns)) == 1
+    assert [line["outcome"] for line in watcher.lines("rolled-back")] == ["revision 1"]
+
+
+def test_an_auto_rollback_that_fails_is_retried_and_done(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, status
+
+    watcher = start_watch("--auto-rollback", env=proxied.env)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    # Every attempt of the first rollback's template write is refused: that rollback fails after its retries.
+    refused = proxied.proxy.add_rule(Rule(status(503), method="PATCH", path="/deployments/web$", times=5))
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
+    ns.wait_until(lambda: watcher.lines("rollback-failed"), "the first rollback to fail", timeout=60)
+    assert refused.used == 5
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the retried rollback", timeout=60)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
+                  "the outcome written on the failed revision", timeout=30)
+    assert len(rolled_back_events(ns)) == 1
+    assert not [e for e in ns.items("events") if e["reason"] == "HarnessAutoRollbackSkipped"]
     assert len(watcher.lines("rolled-back")) == 1
 
 
@@ -223,3 +326,53 @@ def test_statefulsets_fail_after_the_progress_deadline(ns, start_watch):
         record = wait_for_status(ns, "db", f"example.test/db:{tag}", status, read=controller_revision_record)
         assert record[RECORDED_BY] == "watch" and record[PREFIX + "service-id"] == "db"
     assert ns.plugin_json("history", "statefulset/db")["rollbackTarget"] == 1
+
+
+def health(port: int, path: str = "/healthz") -> int:
+    return http_get(f"http://127.0.0.1:{port}{path}")[0]
+
+
+def test_frozen_connections_are_given_up_and_records_resume_within_60_seconds(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, freeze
+
+    port = free_port()
+    watcher = start_watch("--health-address", f"127.0.0.1:{port}", env=proxied.env)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    # Every connection open now goes silent, kept open with no FIN or RST (watch streams and pooled connections
+    # alike); new connections work.
+    assert proxied.proxy.freeze_connections() > 0
+    frozen_at = time.monotonic()
+    ns.apply(manifests.deployment("web", "example.test/web:2", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded", timeout=60)
+    assert time.monotonic() - frozen_at < 60
+    assert watcher.lines("relist")
+    assert health(port) == 200
+    # Now nothing gets through, new connections included: the watcher says it is blind.
+    proxied.proxy.add_rule(Rule(freeze(), times=None))
+    proxied.proxy.freeze_connections()
+    ns.apply(manifests.deployment("web", "example.test/web:3", progress_deadline=10))
+    ns.wait_until(lambda: health(port) == 503, "/healthz to say the watcher is blind", timeout=60)
+    assert health(port, "/livez") == 200  # not blind long enough for a restart to be the cure
+    assert STATUS not in record_of(ns, "web", "example.test/web:3")
+    proxied.proxy.clear_rules()
+    working_at = time.monotonic()
+    wait_for_status(ns, "web", "example.test/web:3", "Succeeded", timeout=60)
+    assert time.monotonic() - working_at < 60
+    # Every kind sees again once its own request held by the freeze has timed out (a watch: 40 s) and it relisted.
+    ns.wait_until(lambda: health(port) == 200, "/healthz to say the watcher sees again", timeout=60)
+    metrics = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+    assert 'harness_rollback_watch_stream_age_seconds{resource="replicasets"}' in metrics
+    assert sorted(o for o in recorded_lines(watcher) if o[1] == "Succeeded") == [
+        (1, "Succeeded"), (2, "Succeeded"), (3, "Succeeded")]
+
+
+def test_sigterm_while_every_connection_is_frozen_still_exits_within_5_seconds(ns, start_watch, proxied):
+    from tests.cluster.faultproxy import Rule, freeze
+
+    leader = start_watch("--leader-elect", env=proxied.env)
+    ns.wait_until(lambda: leader.lines("leader"), "the watcher to lead", timeout=30)
+    proxied.proxy.add_rule(Rule(freeze(), times=None))
+    proxied.proxy.freeze_connections()
+    assert leader.stop() < 5  # the Lease cannot be released: it expires by itself
+    assert leader.proc.returncode == 0

@@ -4,8 +4,6 @@ running with exactly its ServiceAccount's permissions (impersonated) records, ro
 
 from __future__ import annotations
 
-import socket
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import yaml
 
 from tests import manifests
 from tests.scenarios import PREFIX
-from tests.watching import AUTO_ROLLBACK_AT, record_of, start_watch_fixture, wait_for_status
+from tests.watching import AUTO_ROLLBACK_AT, free_port, http_get, record_of, start_watch_fixture, wait_for_status
 
 start_watch = pytest.fixture(start_watch_fixture)
 
@@ -35,20 +33,6 @@ def rbac_applied(cluster):
         cluster.run("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str) -> tuple:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def test_manifest_passes_a_server_side_dry_run(cluster, rbac_applied):
     proc = cluster.run("apply", "--dry-run=server", "-f", str(MANIFEST))
     kinds = {line.split("/")[0] for line in proc.stdout.splitlines()}
@@ -59,6 +43,7 @@ def test_manifest_passes_a_server_side_dry_run(cluster, rbac_applied):
     assert deployment["spec"]["replicas"] == 2
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz" and "--leader-elect" in container["args"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
 
 
 def test_watcher_with_the_manifests_permissions_records_rolls_back_and_serves_metrics(cluster, ns, rbac_applied,

@@ -4,8 +4,11 @@ the plugin), its JSON decision log in a file, SIGTERM in the fixture's teardown;
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -14,6 +17,8 @@ from tests.scenarios import PREFIX, STATUS, harness_annotations, rs_by_image
 
 RECORDED_BY = PREFIX + "recorded-by"
 AUTO_ROLLBACK_AT = PREFIX + "auto-rollback-at"
+AUTO_ROLLBACK_OUTCOME = PREFIX + "auto-rollback-outcome"
+RECORDED_REVISION = PREFIX + "recorded-revision"
 
 
 class WatchProcess:
@@ -86,3 +91,18 @@ def wait_for_status(ns, app: str, image: str, status: str, timeout: float = 120,
         return annotations if annotations.get(STATUS) == status else None
 
     return ns.wait_until(recorded, f"{app} {image} recorded {status}", timeout=timeout, interval=0.5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str) -> tuple:
+    """(status, body) of a GET to the watcher's health server."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

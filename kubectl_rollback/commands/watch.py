@@ -17,6 +17,8 @@ from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.loop import Watcher
 from kubectl_rollback.watcher.metrics import Metrics
 
+RELEASE_SECONDS = 3.0  # how long giving the Lease up may hold the exit
+
 
 def run(kube: Kube, request: WatchRequest) -> None:
     stop = threading.Event()
@@ -34,7 +36,7 @@ def run(kube: Kube, request: WatchRequest) -> None:
     if request.health_address is not None:
         from kubectl_rollback.watcher.serve import serve
 
-        serve(request.health_address, metrics, watcher.synced)
+        serve(request.health_address, metrics, watcher.health)
     scope = "all namespaces" if request.all_namespaces else f"namespace {kube.namespace}"
     watcher.start(stop)
     log.line("started", scope=scope, auto_rollback=str(request.auto_rollback).lower(),
@@ -54,5 +56,9 @@ def run(kube: Kube, request: WatchRequest) -> None:
     while not stop.wait(0.5):
         pass
     if elector is not None:
-        elector.release()
+        # Bounded: through a dead connection the release would take a whole request timeout; the Lease then
+        # expires by itself, and the process still exits within 5 s.
+        releasing = threading.Thread(target=elector.release, name="release", daemon=True)
+        releasing.start()
+        releasing.join(RELEASE_SECONDS)
     log.line("stopped", scope=scope)

@@ -2,9 +2,14 @@
 
 A revision with no `harness.io/status` is nobody's yet: the watcher claims it (records it InProgress, or straight
 Succeeded/Failed when the rollout is already over) and marks the record as its own (`harness.io/recorded-by:
-watch`). It completes only records that carry that mark; a pipeline's record is never written. A live revision
-recorded Failed (by anyone) is rolled back once when auto-rollback is on, which the failed revision remembers
-(`harness.io/auto-rollback-at`), so neither a restart nor a second watcher does it again.
+watch`) and the revision number it is about (`harness.io/recorded-revision`). It completes only records that carry
+that mark; a pipeline's record is never written. When the controller rolls an old revision object out again (its
+revision number changes), the watcher's record on it is about the earlier rollout: the new one is claimed afresh.
+
+A live revision recorded Failed (by anyone) is rolled back when auto-rollback is on. The watcher marks it first
+(`harness.io/auto-rollback-at`), so that one replica acts; the mark is a promise, not a result: while the marked
+revision is still live and has no `harness.io/auto-rollback-outcome`, the rollback is (re)tried, by this watcher or
+the next. The outcome says how it ended for good: rolled back, or refused and why.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 from typing import Callable, Mapping, Optional
 
 from kubectl_rollback.decide import Revision, merge_identity
@@ -31,7 +37,9 @@ from kubectl_rollback.workloads.base import RolloutState
 
 WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
 AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back when its live revision fails
-AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when the watcher acted on it (once)
+AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when a watcher took on its rollback
+AUTO_ROLLBACK_OUTCOME = "harness.io/auto-rollback-outcome"  # ... and how that ended for good (rolled back, refused)
+RECORDED_REVISION = "harness.io/recorded-revision"  # on the watcher's records: the revision number recorded
 DEFAULT_WORKFLOW = "watch"
 # On a workload: the identity of its revisions that carry none. Not the record keys themselves, which the
 # controllers would copy onto the revisions, over the records there (docs/annotations.md).
@@ -91,14 +99,23 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> De
     if STATUS not in annotations:
         status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
-    if annotations.get(RECORDED_BY) == WATCHER and live.record.status is Status.IN_PROGRESS:
+    ours = annotations.get(RECORDED_BY) == WATCHER
+    earlier = annotations.get(RECORDED_REVISION, str(live.number))
+    if ours and earlier != str(live.number):
+        status, why = _outcome(workload) or (
+            Status.IN_PROGRESS, f"revision {earlier} rolled out again as revision {live.number}, in progress")
+        return _record(workload, settings, status, why, now)
+    if ours and live.record.status is Status.IN_PROGRESS:
         outcome = _outcome(workload) or _past_deadline(workload, settings, now)
         if outcome is None:
             return Decision(Action.NOTHING, "rollout in progress")
         return _record(workload, settings, outcome[0], outcome[1], now)
     if live.record.status is Status.FAILED and wants_auto_rollback(workload, settings):
+        if AUTO_ROLLBACK_OUTCOME in annotations:
+            return Decision(Action.NOTHING, f"auto-rollback ended: {annotations[AUTO_ROLLBACK_OUTCOME]}")
         if AUTO_ROLLBACK_AT in annotations:
-            return Decision(Action.NOTHING, f"auto-rollback already acted at {annotations[AUTO_ROLLBACK_AT]}")
+            return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed and still live; the "
+                                             f"auto-rollback taken on at {annotations[AUTO_ROLLBACK_AT]} is not done")
         return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed")
     return Decision(Action.NOTHING, f"recorded {live.record.status.value}")
 
@@ -108,21 +125,29 @@ def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
 
 
 def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
-    """What must still hold of the revision object, read again, when a RECORD write loses a race (409)."""
-    return still_claimable if STATUS not in workload.live_annotations else still_ours_in_progress
+    """What must still hold of the revision object, read again, when a RECORD write loses a race (409): nobody's
+    yet, or still the very record of ours we decided from (a `record` may have won the race since we read it)."""
+    annotations = workload.live_annotations
+    if STATUS not in annotations:
+        return still_claimable
+    return functools.partial(_same_record, {key: annotations.get(key) for key in (STATUS, RECORDED_BY,
+                                                                                   RECORDED_REVISION)})
 
 
 def still_claimable(annotations: Mapping[str, str]) -> bool:
-    """Whether a revision object is still nobody's (a `record` may have won the race since we read it)."""
     return STATUS not in annotations
 
 
-def still_ours_in_progress(annotations: Mapping[str, str]) -> bool:
-    return annotations.get(RECORDED_BY) == WATCHER and annotations.get(STATUS) == Status.IN_PROGRESS.value
+def _same_record(decided_from: Mapping[str, Optional[str]], annotations: Mapping[str, str]) -> bool:
+    return all(annotations.get(key) == value for key, value in decided_from.items())
 
 
-def still_failed_untouched(annotations: Mapping[str, str]) -> bool:
+def still_failed_unmarked(annotations: Mapping[str, str]) -> bool:
     return annotations.get(STATUS) == Status.FAILED.value and AUTO_ROLLBACK_AT not in annotations
+
+
+def still_failed_unfinished(annotations: Mapping[str, str]) -> bool:
+    return annotations.get(STATUS) == Status.FAILED.value and AUTO_ROLLBACK_OUTCOME not in annotations
 
 
 def manifest_record(annotations: Mapping[str, str]) -> Record:
@@ -163,7 +188,9 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
     annotations = record_annotations(status, identity.workflow_id, identity.mapping, format_time(now),
                                      live.record.release_number,
                                      live.record.artifact or ", ".join(live.images) or None)
-    annotations[RECORDED_BY] = WATCHER
+    annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),
+                        # a new rollout of this revision: any auto-rollback of an earlier one is history
+                        AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None})
     return Decision(Action.RECORD, why, status, annotations)
 
 

@@ -1,18 +1,25 @@
 """A watched copy of one kind of object (client-go's reflector + store, small): list, then watch from the list's
 resourceVersion with bookmarks; on 410 Gone, a broken stream or an unreachable server, list again and hand every
-object to the caller once more, so a transition that happened while the stream was down is reconciled, not lost."""
+object to the caller once more, so a transition that happened while the stream was down is reconciled, not lost.
+
+Each stream asks the server to end it after WATCH_SECONDS, and the next one resumes from the last version: a live
+stream is heard from (an event, a bookmark, its end) at least that often. One silent for SILENCE_LIMIT_SECONDS is
+dead though still open (a frozen connection, a path that dropped without a FIN or RST): kube.watch gives up on it and
+the informer lists again on a fresh connection. The same silence is what `live()` reports to /healthz."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Callable, Dict, Optional, Tuple
 
 from kubectl_rollback.errors import ApiError
-from kubectl_rollback.kube import Kube, Resource
+from kubectl_rollback.kube import WATCH_SILENCE_MARGIN_SECONDS, Kube, Resource
 
 Key = Tuple[str, str]  # (namespace, name)
-WATCH_SECONDS = 300  # the server ends each stream after about this long; the next one resumes from the last version
+WATCH_SECONDS = 25  # the server ends each stream after this long (a 1.20 server sends its bookmark 2 s before)
+SILENCE_LIMIT_SECONDS = WATCH_SECONDS + WATCH_SILENCE_MARGIN_SECONDS  # heard from nothing this long: blind
 BACKOFF_CAP_SECONDS = 5.0
 
 
@@ -40,6 +47,35 @@ class Informer:
         self.store: Dict[Key, dict] = {}
         self.synced = threading.Event()
         self._lock = threading.Lock()
+        self.heard_at = time.monotonic()  # of the last list, event, bookmark or stream end (the start, before any)
+        self.listed_at = 0.0  # time.time() of the last successful list (a metric)
+        self.failing_since: Optional[float] = None  # monotonic: the first failure since the server was last heard
+        self.failure = ""  # what that failure was
+
+    def blind_since(self, now: float) -> Optional[float]:
+        """Since when (monotonic) this informer cannot see changes: its list or stream failed, or it has heard
+        nothing for SILENCE_LIMIT_SECONDS; None while it sees them."""
+        stale = self.heard_at + SILENCE_LIMIT_SECONDS if now - self.heard_at > SILENCE_LIMIT_SECONDS else None
+        moments = [m for m in (stale, self.failing_since) if m is not None]
+        return min(moments) if moments else None
+
+    def silence(self) -> float:
+        """Seconds since the server was last heard on this kind's list or watch."""
+        return time.monotonic() - self.heard_at
+
+    def last_listed(self) -> float:
+        """Unix time of the last successful list (0 before it)."""
+        return self.listed_at
+
+    def blindness(self, now: float) -> str:
+        """Why blind_since is set, in words."""
+        if self.failing_since is not None:
+            return f"failing for {now - self.failing_since:.0f}s: {self.failure}"
+        return f"nothing heard for {now - self.heard_at:.0f}s"
+
+    def _heard(self) -> None:
+        self.heard_at = time.monotonic()
+        self.failing_since = None
 
     def get(self, key: Key) -> Optional[dict]:
         with self._lock:
@@ -69,13 +105,18 @@ class Informer:
                     if stop.is_set():
                         return
                     version = self._apply(event)
+                    self._heard()
                     failures = 0
                 # The server closed the stream at timeoutSeconds: resume from the last version (a bookmark keeps it
                 # recent even when nothing changed).
+                self._heard()
             except (ApiError, KeyError, TypeError) as exc:  # a failure, or an event we cannot read: start afresh
                 version = None
                 failures += 1
-                self.on_restart(self.resource, exc.message if isinstance(exc, ApiError) else f"bad event: {exc!r}")
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.failure = exc.message if isinstance(exc, ApiError) else f"bad event: {exc!r}"
+                self.on_restart(self.resource, self.failure)
                 stop.wait(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.2 * 2 ** failures)))
 
     def _relist(self) -> str:
@@ -89,6 +130,8 @@ class Informer:
         for key, obj in fresh.items():
             self.on_change(old.get(key), obj)
         self.synced.set()
+        self._heard()
+        self.listed_at = time.time()
         return version
 
     def _apply(self, event: dict) -> str:

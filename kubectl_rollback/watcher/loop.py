@@ -5,13 +5,15 @@ preconditions as `record` and the same code as `rollback`."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import functools
 import threading
-from typing import Callable, Deque, Dict, Optional, Set, Tuple
+import time
+from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from kubectl_rollback import events
-from kubectl_rollback.errors import NoTargetError, RollbackError
+from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
 from kubectl_rollback.records import now_rfc3339
@@ -23,8 +25,16 @@ from kubectl_rollback.workloads import KINDS
 from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid
 
 WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
+BLIND_RESTART_SECONDS = 120.0  # blind this long, /livez fails: a restart may help more than waiting
 RESYNC_SECONDS = 10.0  # every workload is looked at again this often: --progress-deadline passes without an event
 AUTO_ROLLBACK_SKIPPED = "HarnessAutoRollbackSkipped"
+ROLLBACK_RETRY_CAP_SECONDS = 60.0  # a failed auto-rollback is tried again after 2, 4, 8, ... up to this many seconds
+
+
+class Health(NamedTuple):
+    ready: bool  # /healthz, /readyz: every watched kind listed, and its stream heard from recently
+    alive: bool  # /livez
+    why: str
 
 
 class Watcher:
@@ -48,6 +58,11 @@ class Watcher:
         self._queue: Deque[WorkKey] = collections.deque()
         self._queued: Set[WorkKey] = set()
         self._ready = threading.Condition()
+        self._retries: Dict[WorkKey, Tuple[int, float]] = {}  # failed auto-rollbacks: (attempts, not before)
+        for informer in self.informers():
+            plural = informer.resource.plural
+            metrics.stream_age.labels(plural).set_function(informer.silence)
+            metrics.last_list.labels(plural).set_function(informer.last_listed)
 
     # -- running -----------------------------------------------------------------------------------------------
 
@@ -59,13 +74,26 @@ class Watcher:
         threading.Thread(target=self._work, args=(stop,), name="reconcile", daemon=True).start()
         threading.Thread(target=self._resync, args=(stop,), name="resync", daemon=True).start()
 
-    def prime(self) -> list:
-        """The first list of every kind, revisions first so that each workload finds its own: (informer, version)."""
-        informers = [*self.revisions.values(), *self.workloads.values()]
-        return [(informer, informer.prime()) for informer in informers]
+    def informers(self) -> List[Informer]:
+        """Every watched kind, revisions first so that each workload finds its own."""
+        return [*self.revisions.values(), *self.workloads.values()]
 
-    def synced(self) -> bool:
-        return all(i.synced.is_set() for i in [*self.workloads.values(), *self.revisions.values()])
+    def prime(self) -> list:
+        """The first list of every kind: (informer, version)."""
+        return [(informer, informer.prime()) for informer in self.informers()]
+
+    def health(self) -> Health:
+        """Ready while every kind is listed and its watch is live; alive unless blind for BLIND_RESTART_SECONDS."""
+        now = time.monotonic()
+        if not all(informer.synced.is_set() for informer in self.informers()):
+            return Health(False, True, "not listed yet")
+        blind = [(since, informer) for informer in self.informers()
+                 if (since := informer.blind_since(now)) is not None]
+        if not blind:
+            return Health(True, True, "ok")
+        since, informer = min(blind, key=lambda pair: pair[0])
+        why = f"{informer.resource.qualified}: {informer.blindness(now)}"
+        return Health(False, now - since < BLIND_RESTART_SECONDS, why)
 
     def enqueue_all(self) -> None:
         for kind_name, informer in self.workloads.items():
@@ -155,13 +183,16 @@ class Watcher:
     def reconcile(self, item: WorkKey) -> None:
         observed = self.observe(item)
         if observed is None or not self.is_leader():
+            self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
         decision = decide.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is decide.Action.ROLLBACK:
+            self._roll_back(item, kind, workload, view, decision)
+            return
+        self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
         if decision.action is decide.Action.RECORD:
             self._record(kind, workload, view, decision)
-        elif decision.action is decide.Action.ROLLBACK:
-            self._roll_back(kind, workload, view, decision)
 
     def _record(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
         live = view.live
@@ -177,30 +208,62 @@ class Watcher:
         self.metrics.outcomes.labels(decision.status.value).inc()
         self.log.line("recorded", **fields, outcome=decision.status.value, why=decision.why)
 
-    def _roll_back(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
+    def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: decide.Workload,
+                   decision: decide.Decision) -> None:
         from kubectl_rollback.commands.rollback import WorkloadTarget
 
         live = view.live
         assert live is not None
+        if time.monotonic() < self._retries.get(item, (0, 0.0))[1]:
+            return  # backing off after a failed attempt; its timer queues the workload again
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
-        # Remembered on the failed revision before acting: whatever happens next, it is acted on once.
-        marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: now_rfc3339()},
-                          still_wanted=decide.still_failed_untouched)
-        if marked is None:
-            return  # another replica, or the record changed: not ours to act on
-        self._remember(workload["metadata"]["uid"], marked)
+        if decide.AUTO_ROLLBACK_AT not in view.live_annotations:
+            # Taken on with a preconditioned write, so one replica acts on each failed revision. The mark promises
+            # the rollback: until an outcome is written below, this watcher or the next one (re)tries it.
+            marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: now_rfc3339()},
+                              still_wanted=decide.still_failed_unmarked)
+            if marked is None:
+                return  # another replica, or the record changed: not ours to act on
+            self._remember(workload["metadata"]["uid"], marked)
+            live = dataclasses.replace(live, resource_version=marked["metadata"]["resourceVersion"])
         try:
             result = WorkloadTarget(kind, view.name).rollback(kube, RollbackRequest(flags=IdentityFlags()),
                                                               lambda item: None)
+        except ApiError as exc:  # the API failed (after its own retries): the promise stands, try again later
+            self._retry_later(item, fields, exc.message)
+            return
         except RollbackError as exc:
-            # No target (first deployment, every other revision failed, pruned) or a failure: nothing changed.
-            result_name, verb = ("no-target", "skipped") if isinstance(exc, NoTargetError) else ("failed", "failed")
+            # Refused for good: no target (first deployment, every other revision failed, pruned), a GitOps owner,
+            # a paused workload. Nothing changed; the outcome says why.
+            result_name = "no-target" if isinstance(exc, NoTargetError) else "refused"
+            outcome = f"refused: {exc.message}"
             self.metrics.rollbacks.labels(result_name).inc()
             events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
-                        f"auto-rollback of revision {live.number} {verb}: {exc.message}")
-            self.log.line(f"rollback-{verb}", **fields, outcome=result_name, why=exc.message)
-            return
-        self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
-        self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
-                      why=f"{decision.why}; {result.message}")
+                        f"auto-rollback of revision {live.number} skipped: {exc.message}")
+            self.log.line("rollback-skipped", **fields, outcome=result_name, why=exc.message)
+        else:
+            outcome = (f"rolled back to revision {result.target.number}" if result.changed
+                       else f"nothing to do: {result.message}")
+            self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
+            self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
+                          why=f"{decision.why}; {result.message}")
+        self._forget_retry(item)
+        annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_OUTCOME: outcome},
+                 still_wanted=decide.still_failed_unfinished)
+
+    def _forget_retry(self, item: WorkKey) -> None:
+        if self._retries.pop(item, None) is not None:
+            self.metrics.rollbacks_pending.set(len(self._retries))
+
+    def _retry_later(self, item: WorkKey, fields: dict, why: str) -> None:
+        attempts = self._retries.get(item, (0, 0.0))[0] + 1
+        delay = min(ROLLBACK_RETRY_CAP_SECONDS, 2.0 ** attempts)
+        self._retries[item] = (attempts, time.monotonic() + delay)
+        self.metrics.rollbacks.labels("failed").inc()
+        self.metrics.rollbacks_pending.set(len(self._retries))
+        self.log.line("rollback-failed", **fields, outcome="retrying", why=f"{why}; attempt {attempts}, "
+                                                                          f"next in {delay:.0f}s")
+        timer = threading.Timer(delay, self._enqueue, (item,))
+        timer.daemon = True
+        timer.start()

@@ -15,5 +15,13 @@ class Metrics:
         self.watch_restarts = Counter("harness_rollback_watch_restarts",
                                       "Relists after 410 Gone, a broken stream or an unreachable API server",
                                       ["resource"], registry=self.registry)
+        self.rollbacks_pending = Gauge("harness_rollback_auto_rollbacks_pending",
+                                       "Auto-rollbacks taken on whose last attempt failed, waiting to be retried",
+                                       registry=self.registry)
+        self.stream_age = Gauge("harness_rollback_watch_stream_age_seconds",
+                                "Seconds since the API server was last heard on this kind's watch (an event, a "
+                                "bookmark, a stream's end) or list", ["resource"], registry=self.registry)
+        self.last_list = Gauge("harness_rollback_watch_last_list_timestamp_seconds",
+                               "Unix time of this kind's last successful list", ["resource"], registry=self.registry)
         self.leader = Gauge("harness_rollback_leader", "1 while this replica holds the lease and acts",
                             registry=self.registry)

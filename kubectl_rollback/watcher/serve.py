@@ -9,6 +9,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.watcher.loop import Health
 from kubectl_rollback.watcher.metrics import Metrics
 
 
@@ -21,15 +22,18 @@ class _ThreadedServer(WSGIServer):
     daemon_threads = True
 
 
-def serve(address: Tuple[str, int], metrics: Metrics, healthy: Callable[[], bool]) -> WSGIServer:
-    """Start serving in a daemon thread; /healthz is 200 once every watched kind is listed, 503 before."""
+def serve(address: Tuple[str, int], metrics: Metrics, health: Callable[[], Health]) -> WSGIServer:
+    """Start serving in a daemon thread: /healthz (or /readyz) is 200 while the watcher sees every change, /livez
+    unless it has been blind long enough that a restart may help; 503 otherwise, with why."""
     exposition = make_wsgi_app(metrics.registry)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            ok = healthy()
+        path = environ.get("PATH_INFO")
+        if path in ("/healthz", "/readyz", "/livez"):
+            now = health()
+            ok = now.alive if path == "/livez" else now.ready
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"ok\n" if ok else b"not synced yet\n"]
+            return [b"ok\n" if ok else f"{now.why}\n".encode()]
         return exposition(environ, start_response)
 
     try:

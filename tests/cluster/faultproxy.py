@@ -14,6 +14,11 @@ upstream over HTTPS, verified against the upstream's CA, unless a rule says othe
         ...
         assert proxy.count("PATCH") == 4
 
+`freeze_connections()` makes every open connection go silent (a watch stream forwards nothing more, a keep-alive
+connection answers nothing), kept open with no FIN or RST, as a path that died without a close; a `freeze()` rule
+does the same to the connections that send matching requests, so `Rule(freeze(), times=None)` lets nothing through.
+Frozen connections stay so until the proxy stops: the client has to notice and give up on them.
+
 Rules are tried in the order they were added; the first live one that matches a request applies to it (one rule per
 request) and uses up one of its `times`. Paths are matched (re.search) without the query string.
 """
@@ -69,7 +74,12 @@ class DropResponse:
     """Forward the request (the server applies it), then reset the client connection: the ambiguous write."""
 
 
-Action = Union[Latency, Status, Reset, DropResponse]
+@dataclass(frozen=True)
+class Freeze:
+    """Never answer, and freeze the connection (nothing forwarded on it again, nothing closed) until the proxy stops."""
+
+
+Action = Union[Latency, Status, Reset, DropResponse, Freeze]
 
 
 def latency(seconds: float) -> Latency:
@@ -86,6 +96,10 @@ def reset() -> Reset:
 
 def drop_response() -> DropResponse:
     return DropResponse()
+
+
+def freeze() -> Freeze:
+    return Freeze()
 
 
 _REASONS = {
@@ -132,7 +146,7 @@ class Seen(NamedTuple):
 
     method: str
     path: str  # without the query string
-    outcome: Union[int, str]  # an HTTP status (forwarded or injected), "reset" or "drop_response"
+    outcome: Union[int, str]  # an HTTP status (forwarded or injected), "reset", "drop_response" or "frozen"
 
 
 # -- the proxy ---------------------------------------------------------------------------------------------------
@@ -166,12 +180,15 @@ class FaultProxy:
         self._rules: List[Rule] = []
         self._log: List[Seen] = []
         self._clients: Set[socket.socket] = set()
+        self._frozen: Set[socket.socket] = set()
+        self._stopping = threading.Event()  # releases the handler threads holding frozen connections
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle
 
     def start(self) -> FaultProxy:
+        self._stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.proxy = self
         if self.tls:
@@ -194,6 +211,7 @@ class FaultProxy:
     def stop(self) -> None:
         if self._server is None:
             return
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         # Handler threads idling on keep-alive connections would otherwise linger until their clients go away.
@@ -220,6 +238,12 @@ class FaultProxy:
             except OSError:
                 pass
         return len(clients)
+
+    def freeze_connections(self) -> int:
+        """Freeze every open client connection (see the module's doc); returns how many. New ones are served."""
+        with self._lock:
+            self._frozen |= self._clients
+            return len(self._clients)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -305,6 +329,15 @@ class FaultProxy:
                 self._clients.add(sock)
             else:
                 self._clients.discard(sock)
+                self._frozen.discard(sock)
+
+    def _freeze(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._frozen.add(sock)
+
+    def _is_frozen(self, sock: socket.socket) -> bool:
+        with self._lock:
+            return sock in self._frozen
 
     def _connect(self) -> http.client.HTTPSConnection:
         # A fresh upstream connection per request: a pooled one gone stale would force the proxy to decide whether
@@ -384,8 +417,16 @@ class _Handler(BaseHTTPRequestHandler):
         path = target.path or "/"
         upstream_target = path + (f"?{target.query}" if target.query else "")
         body = self._read_body()
+        if proxy._is_frozen(self.connection):
+            proxy._record(self.command, path, "frozen")
+            self._hold()
+            return
         action = proxy._take(self.command, path)
-        if isinstance(action, Status):
+        if isinstance(action, Freeze):
+            proxy._record(self.command, path, "frozen")
+            proxy._freeze(self.connection)
+            self._hold()
+        elif isinstance(action, Status):
             proxy._record(self.command, path, action.code)
             self._send_status(action, path)
         elif isinstance(action, Reset):
@@ -414,7 +455,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_status(failed, path)
                     return
                 proxy._record(self.command, path, resp.status)
-                self._relay(resp)
+                try:
+                    self._relay(resp)
+                except _Frozen:
+                    self._hold()
             finally:
                 conn.close()
 
@@ -447,7 +491,18 @@ class _Handler(BaseHTTPRequestHandler):
         named = {h.strip().lower() for h in self.headers.get("Connection", "").split(",") if h.strip()}
         return _HOP_BY_HOP | named
 
+    def _hold(self) -> None:
+        """Keep a frozen connection open, sending nothing, until the proxy stops."""
+        self.close_connection = True
+        self.server.proxy._stopping.wait()
+
+    def _unless_frozen(self) -> None:
+        if self.server.proxy._is_frozen(self.connection):
+            raise _Frozen
+
     def _relay(self, resp: http.client.HTTPResponse) -> None:
+        """Pass the answer on; raises _Frozen, having sent nothing more, once the connection is frozen."""
+        self._unless_frozen()
         self.send_response_only(resp.status, resp.reason)
         for key, value in resp.getheaders():
             if key.lower() not in _HOP_BY_HOP:
@@ -460,6 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
             elif not resp.chunked and resp.length is not None:
                 data = resp.read()
+                self._unless_frozen()
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -469,6 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 while True:
                     data = resp.read1(65536)
+                    self._unless_frozen()
                     if not data:
                         break
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -517,6 +574,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         # detach() leaves the socket object closed (fileno -1), so nothing can touch a reused descriptor number later.
         os.close(sock.detach())
+
+
+class _Frozen(Exception):
+    """The client connection was frozen while an answer was being relayed."""
 
 
 def _read_chunked(rfile: BinaryIO) -> bytes:

@@ -23,6 +23,7 @@ from tests.cluster.faultproxy import (
     Seen,
     Status,
     drop_response,
+    freeze,
     kubeconfig_for,
     latency,
     reset,
@@ -279,6 +280,49 @@ def test_reset_is_a_connection_reset(any_proxy):
     with pytest.raises(ConnectionResetError):
         conn.getresponse()
     conn.close()
+
+
+def silent(conn: http.client.HTTPConnection, path: str) -> bool:
+    """Whether a request on `conn` gets nothing back at all: no answer, no FIN, no RST, until the client gives up."""
+    conn.timeout = 1
+    conn.request("GET", path)
+    try:
+        conn.getresponse()
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_frozen_connections_stay_open_and_silent_while_new_ones_work(any_proxy, upstream):
+    proxy = any_proxy
+    conn = connection(proxy)
+    conn.request("GET", "/one")
+    conn.getresponse().read()
+    assert proxy.freeze_connections() == 1
+    assert silent(conn, "/two")
+    fresh = connection(proxy)
+    fresh.request("GET", "/three")
+    assert json.loads(fresh.getresponse().read())["path"] == "/three"
+    assert ("GET", "/two") not in upstream.calls()
+    assert proxy.requests[-2:] == [Seen("GET", "/two", "frozen"), Seen("GET", "/three", 200)]
+    conn.close()
+    fresh.close()
+
+
+def test_a_freeze_rule_lets_nothing_through_until_it_is_removed(proxy, upstream):
+    proxy.add_rule(Rule(freeze(), times=None))
+    held = connection(proxy)
+    assert silent(held, "/one")
+    assert upstream.calls() == []
+    proxy.clear_rules()
+    assert held.sock is not None
+    with pytest.raises(TimeoutError):  # a connection frozen stays so: still nothing, not even a close
+        held.sock.recv(1)
+    fresh = connection(proxy)
+    fresh.request("GET", "/three")
+    assert fresh.getresponse().status == 200
+    held.close()
+    fresh.close()
 
 
 def test_drop_response_applies_upstream_but_client_sees_an_error(any_proxy, upstream):

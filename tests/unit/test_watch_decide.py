@@ -110,13 +110,37 @@ def test_a_revision_without_status_yet_is_not_decided_before_the_controller_made
     assert decide.decide(workload(live=False), SETTINGS, NOW).action is Action.NOTHING
 
 
-def test_auto_rollback_acts_on_a_failed_live_revision_once():
+def test_auto_rollback_acts_on_a_failed_live_revision_until_an_outcome_is_written():
     on = decide.Settings(IdentityFlags(), "c", 60, auto_rollback=True)
     assert decide.decide(workload(pipelines("Failed")), on, NOW).action is Action.ROLLBACK
-    done = dict(pipelines("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
-    assert decide.decide(workload(done), on, NOW).action is Action.NOTHING
-    assert not decide.still_failed_untouched(done)
-    assert decide.still_failed_untouched(pipelines("Failed"))
+    # Marked but not done (the watcher was killed, or its rollback failed): still live, so it is (re)tried.
+    marked = dict(pipelines("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    decision = decide.decide(workload(marked), on, NOW)
+    assert decision.action is Action.ROLLBACK and "is not done" in decision.why
+    assert not decide.still_failed_unmarked(marked) and decide.still_failed_unmarked(pipelines("Failed"))
+    refused = dict(marked, **{decide.AUTO_ROLLBACK_OUTCOME: "refused: no target"})
+    assert decide.decide(workload(refused), on, NOW).action is Action.NOTHING
+    assert decide.still_failed_unfinished(marked) and not decide.still_failed_unfinished(refused)
+
+
+def test_a_revision_rolled_out_again_is_a_new_outcome():
+    # Revision 3 is an old ReplicaSet scaled up again: the watcher's Succeeded record is about its rollout as 1.
+    earlier = dict(ours("Succeeded"), **{decide.RECORDED_REVISION: "1", decide.AUTO_ROLLBACK_AT: "x"})
+    decision = decide.decide(workload(earlier), SETTINGS, NOW)
+    assert decision.action is Action.RECORD and decision.status is Status.IN_PROGRESS
+    assert decision.annotations is not None
+    assert decision.annotations[decide.RECORDED_REVISION] == "3"
+    assert decision.annotations[decide.AUTO_ROLLBACK_AT] is None  # an earlier rollout's auto-rollback is history
+    assert "revision 1 rolled out again as revision 3" in decision.why
+    failed = decide.decide(workload(earlier, state=FAILED), SETTINGS, NOW)
+    assert failed.action is Action.RECORD and failed.status is Status.FAILED
+    # The same record, about this very rollout: nothing new. A record with no number (an older watcher's) too.
+    assert decide.decide(workload(dict(earlier, **{decide.RECORDED_REVISION: "3"})), SETTINGS, NOW).action \
+        is Action.NOTHING
+    assert decide.decide(workload(ours("Succeeded")), SETTINGS, NOW).action is Action.NOTHING
+    # A pipeline's record is never written, whatever its revision.
+    assert decide.decide(workload(dict(pipelines("Succeeded"), **{decide.RECORDED_REVISION: "1"})), SETTINGS,
+                         NOW).action is Action.NOTHING
 
 
 def test_auto_rollback_per_workload_annotation_and_off_by_default():
@@ -130,9 +154,13 @@ def test_auto_rollback_per_workload_annotation_and_off_by_default():
 
 def test_preconditions_on_a_fresh_read():
     assert decide.still_claimable({}) and not decide.still_claimable(pipelines("InProgress"))
-    assert decide.still_ours_in_progress(ours("InProgress"))
-    assert not decide.still_ours_in_progress(pipelines("InProgress"))  # a pipeline recorded over ours meanwhile
-    assert not decide.still_ours_in_progress(ours("Succeeded"))
+    still_ours = decide.precondition(workload(ours("InProgress")))
+    assert still_ours(ours("InProgress"))
+    assert not still_ours(pipelines("InProgress"))  # a pipeline recorded over ours meanwhile
+    assert not still_ours(ours("Succeeded"))
+    earlier = dict(ours("Succeeded"), **{decide.RECORDED_REVISION: "1"})
+    assert decide.precondition(workload(earlier))(earlier)
+    assert not decide.precondition(workload(earlier))(dict(earlier, **{decide.RECORDED_REVISION: "3"}))
 
 
 def lease(holder, renewed: str, duration: int = 15) -> dict:

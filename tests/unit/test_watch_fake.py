@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import RECORDED_BY, STATUS
 from kubectl_rollback.watcher import decide
 from kubectl_rollback.watcher.log import DecisionLog
-from kubectl_rollback.watcher.loop import Watcher
+from kubectl_rollback.watcher.loop import BLIND_RESTART_SECONDS, Health, Watcher
 from kubectl_rollback.watcher.metrics import Metrics
 from tests.fakekube import FakeKube, add_deployment, recorded, rolled_out_deployment_status
 
@@ -95,3 +96,52 @@ def test_auto_rollback_with_no_target_leaves_the_workload_and_says_why_in_an_eve
     assert [e["reason"] for e in events] == ["HarnessAutoRollbackSkipped"]
     assert "first deployment" in events[0]["message"]
     assert '"event": "rollback-skipped"' in log.getvalue()
+    assert annotations(kube, "web-h1")[decide.AUTO_ROLLBACK_OUTCOME].startswith("refused: ")
+
+
+def test_a_marked_failed_revision_left_undone_is_rolled_back_by_the_next_watcher():
+    kube = FakeKube()
+    marked = dict(recorded("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    add_deployment(kube, "web", ["web:1", "web:2-broken"], annotations=[recorded("Succeeded"), marked])
+    w, log = watcher(kube, auto_rollback=True)
+    w.reconcile(WEB)
+    assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
+    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_AT] == "2026-01-02T03:00:00Z"  # not marked twice
+    assert '"event": "rolled-back"' in log.getvalue()
+
+
+def test_an_auto_rollback_that_fails_is_retried_after_a_backoff_and_done_once():
+    kube = FakeKube()
+    add_deployment(kube, "web", ["web:1", "web:2-broken"], annotations=[recorded("Succeeded"), recorded("Failed")])
+    w, log = watcher(kube, auto_rollback=True)
+    kube.fail("patch", status=503, resource=DEPLOYMENTS)
+    w.reconcile(WEB)
+    assert len(kube.writes(DEPLOYMENTS)) == 1
+    assert decide.AUTO_ROLLBACK_OUTCOME not in annotations(kube, "web-h2")
+    assert '"event": "rollback-failed"' in log.getvalue() and "next in 2s" in log.getvalue()
+    assert w.metrics.rollbacks_pending._value.get() == 1
+    w.reconcile(WEB)  # within the backoff: nothing
+    assert len(kube.writes(DEPLOYMENTS)) == 1
+    w._retries[WEB] = (1, 0.0)  # the backoff is over
+    w.reconcile(WEB)
+    assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
+    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert w.metrics.rollbacks_pending._value.get() == 0
+    assert [e["reason"] for e in kube.server.list(EVENTS, "default")] == ["HarnessRollback"]
+
+
+def test_health_is_ready_while_every_kind_sees_changes_and_alive_until_blind_for_long():
+    kube = FakeKube()
+    add_deployment(kube, "web", ["web:1"])
+    w, _ = watcher(kube)
+    assert w.health() == Health(True, True, "ok")
+    replicasets = w.revisions["ReplicaSet"]
+    replicasets.failing_since = time.monotonic() - 30
+    replicasets.failure = "cannot watch replicasets.apps: the stream broke (read timed out)"
+    health = w.health()
+    assert not health.ready and health.alive
+    assert health.why == "replicasets.apps: failing for 30s: cannot watch replicasets.apps: the stream broke " \
+                         "(read timed out)"
+    replicasets.failing_since = time.monotonic() - BLIND_RESTART_SECONDS - 1
+    assert not w.health().alive

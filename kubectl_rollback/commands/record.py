@@ -55,7 +55,8 @@ class Result(Printed):
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
-    kind.refuse_record_keys(workload)  # the controller would overwrite the record with them (docs/annotations.md)
+    # the controller would overwrite the record with them (docs/annotations.md)
+    kind.refuse_record_keys(workload, kube.command_flags())
     revisions = kind.revisions(kube, workload)
     revision = _meant(kind, workload, revisions, request)
     if not revision.live:

@@ -66,7 +66,7 @@ class WorkloadTarget(Target):
 
     def history(self, kube: Kube, request: HistoryRequest) -> history.History:
         loaded = history.load(kube, self.kind, self.name, request.flags)
-        carried = self.kind.carried_record_keys(loaded.workload)
+        carried = self.kind.carried_record_keys(loaded.workload, kube.command_flags())
         if carried is not None:  # the records shown may be the workload's copies, not what was recorded
             console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
@@ -209,7 +209,7 @@ def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
     (not paused), carries no record keys its controller would copy over the records (docs/annotations.md), and its
     GitOps owner (docs/gitops.md) is refused, paused or warned about."""
     kind.check_can_roll_back(state.workload)
-    kind.refuse_record_keys(state.workload)
+    kind.refuse_record_keys(state.workload, kube.command_flags())
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 

@@ -102,22 +102,22 @@ class WorkloadKind:
     def display(self, name: str) -> str:
         return f"{self.name}/{name}"
 
-    def carried_record_keys(self, workload: dict) -> Optional[str]:
+    def carried_record_keys(self, workload: dict, flags: str) -> Optional[str]:
         """What is wrong when the workload itself carries keys of a record (its controller copies them onto its
-        revisions, over the records there), or None."""
+        revisions, over the records there), or None. `flags` reach the workload's cluster and namespace
+        (Kube.command_flags), so that the fix it prints can be copied."""
         annotations = workload["metadata"].get("annotations") or {}
         carried = [key for key in REVISION_KEYS if key in annotations]
         if not carried:
             return None
-        meta = workload["metadata"]
-        display = self.display(meta["name"])
+        display = self.display(workload["metadata"]["name"])
         return (f"{display} carries {', '.join(carried)} in its own annotations, and {self.copies}, over the "
-                f"records there; take them off the workload and its manifest: kubectl annotate {display} -n "
-                f"{meta.get('namespace', '')} " + " ".join(f"{key}-" for key in carried))
+                f"records there; take them off the workload and its manifest: kubectl annotate {display} {flags} "
+                + " ".join(f"{key}-" for key in carried))
 
-    def refuse_record_keys(self, workload: dict) -> None:
+    def refuse_record_keys(self, workload: dict, flags: str) -> None:
         """Before writing a record or rolling back: nothing we write would stay as written."""
-        problem = self.carried_record_keys(workload)
+        problem = self.carried_record_keys(workload, flags)
         if problem is not None:
             raise RollbackError(f"refusing to write: {problem}")
 

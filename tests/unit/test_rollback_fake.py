@@ -203,10 +203,10 @@ def test_a_deployment_carrying_record_keys_is_not_rolled_back_even_in_a_dry_run(
 
 def test_the_controllers_of_controllerrevisions_copy_the_annotations_when_they_create_one():
     sts = {"metadata": {"name": "db", "namespace": "ns", "annotations": {"harness.io/config-snapshots": "{}"}}}
-    problem = StatefulSetKind().carried_record_keys(sts)
+    problem = StatefulSetKind().carried_record_keys(sts, "-n ns")
     assert problem is not None and "annotations onto each ControllerRevision it creates" in problem
     assert StatefulSetKind().carried_record_keys({"metadata": {"name": "db", "annotations": {
-        "harness.io/default-workflow-id": "wf1", "harness.io/auto-rollback": "true"}}}) is None
+        "harness.io/default-workflow-id": "wf1", "harness.io/auto-rollback": "true"}}}, "-n ns") is None
 
 
 def test_ctrl_c_while_waiting_says_the_rollback_was_written_and_goes_on(fake, web, capsys, monkeypatch):

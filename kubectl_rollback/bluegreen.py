@@ -55,7 +55,7 @@ def without_color(labels: dict) -> dict:
 
 
 def find_layout(primary: dict, services: Sequence[dict], deployments: Sequence[dict]) -> Layout:
-    """The stage Service and each colour's Deployment for a primary Service, or a UsageError saying what is off."""
+    """The stage Service and each colour's Deployment for a primary Service, or an error saying what is off."""
     name = primary["metadata"]["name"]
     live_color = selector(primary).get(COLOR_LABEL)
     if live_color not in COLORS:
@@ -70,10 +70,11 @@ def find_layout(primary: dict, services: Sequence[dict], deployments: Sequence[d
         raise UsageError(f"service/{name} is the stage Service of {names}: name the primary Service, which takes "
                          "the traffic")
     stage = _find_stage(primary, base, services)
-    if stage is None:
-        raise UsageError(
+    if stage is None:  # a missing object, as a missing workload is (exit 1), not a bad name
+        raise RollbackError(
             f'no stage Service for service/{name}: expected one annotated {STAGE_ANNOTATION}: "true" with the same '
-            f"selector apart from {COLOR_LABEL}, or one named {name}-stage"
+            f"selector apart from {COLOR_LABEL}, or one named {name}-stage; create it (or annotate yours), then run "
+            "this again"
         )
     by_color = {}
     for color in COLORS:

@@ -225,9 +225,10 @@ def test_layout_refuses_a_primary_without_a_colour_or_a_stage():
         bluegreen.find_layout(plain, [plain], LAID_OUT)
     colourless_stage = {"metadata": {"name": "web-stage"}, "spec": {"selector": {"app": "web"}}}
     primary = service("web", "blue")
-    with pytest.raises(UsageError, match="no stage Service for service/web"):
+    with pytest.raises(RollbackError, match="no stage Service for service/web") as missing:
         bluegreen.find_layout(primary, [primary, colourless_stage, service("other-stage", "blue", app="x")],
                               LAID_OUT)
+    assert missing.value.exit_code == 1  # a missing object, not a usage error
 
 
 def test_layout_refuses_two_deployments_of_one_colour():

@@ -115,7 +115,8 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     """Read and decide (`decide`, again from a fresh read after a conflict), switch, and with --wait wait until the
     primary serves the target colour only."""
     result = retry_on_conflict(lambda: switch(kube, decide(), request), what)
-    if result.changed and request.wait:
+    # Completing an interrupted switch moves only the stage (no target colour): the primary's traffic is unchanged.
+    if result.changed and request.wait and result.state.target_color is not None:
         _wait_for_endpoints(kube, result.state, request.timeout)
     return result
 

@@ -44,8 +44,8 @@ def service_history(kube, name: str, flags: IdentityFlags) -> bluegreen.BlueGree
 
 
 def rollback_service(kube, name: str, flags: IdentityFlags, mode: str = "none",
-                     skip_ready_check: bool = False) -> bluegreen.Result:
-    request = _request(flags, mode, skip_ready_check=skip_ready_check)
+                     skip_ready_check: bool = False, wait: bool = False, timeout: float = 300.0) -> bluegreen.Result:
+    request = _request(flags, mode, skip_ready_check=skip_ready_check, wait=wait, timeout=timeout)
     return bluegreen.ServiceTarget(name).rollback(kube, request, lambda p: None)
 
 

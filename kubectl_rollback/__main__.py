@@ -1,3 +1,3 @@
-from kubectl_rollback.cli import main
+from kubectl_rollback.launch import plugin
 
-main()
+plugin()

@@ -238,14 +238,12 @@ if _dir:
     sys.path[:] = [_dir] + [p for p in sys.path if os.path.abspath(p) != _archive]
     sys.dont_write_bytecode = False  # the cache is ours: keep the bytecode there whatever PYTHONDONTWRITEBYTECODE says
 
+from kubectl_rollback import launch  # noqa: E402
+
 if sys.argv[1:2] == ["{complete_arg}"]:  # the completer script asks the plugin itself
-    from kubectl_rollback.completion import main  # noqa: E402
-
-    main(sys.argv[2:])
+    launch.completer(sys.argv[2:])
 else:
-    from kubectl_rollback.cli import main  # noqa: E402
-
-    main()
+    launch.plugin()
 '''
 
 COMPLETER_SH = f'''\

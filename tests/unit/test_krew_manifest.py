@@ -85,7 +85,7 @@ def test_platform_ships_the_bin_and_a_licence(manifest):
 
 
 def test_bin_is_the_console_script_name():
-    assert "kubectl-harness_rollback = kubectl_rollback.cli:main" in (ROOT / "setup.cfg").read_text()
+    assert "kubectl-harness_rollback = kubectl_rollback.launch:plugin" in (ROOT / "setup.cfg").read_text()
 
 
 def test_lines_fit_krew_limits(manifest):

@@ -792,12 +792,18 @@ def _refreshed_oidc_authorization(kubeconfig: Optional[str], context: str) -> Ca
                             "install it for that python3 (pip install 'kubernetes>=24', or the OS package "
                             "python3-kubernetes)") from None
 
+    import urllib3  # the official client's HTTP stack, which its refresh goes through
+
     configuration = client.Configuration()
     try:
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
                                 persist_config=False)
     except (ConfigException, OSError, ValueError) as exc:
         raise UsageError(f'cannot use context "{context}": {" ".join(str(exc).split())}') from None
+    except urllib3.exceptions.HTTPError as exc:  # the issuer could not be reached or answered badly
+        raise RollbackError(f'cannot use context "{context}": refreshing its expired oidc id-token failed: '
+                            f"{' '.join(str(exc).split())}; check the issuer (idp-issuer-url) is reachable, or log "
+                            "in again for a new token") from None
 
     def authorization() -> Optional[str]:
         settings: Any = configuration.auth_settings().get("BearerToken") or {}

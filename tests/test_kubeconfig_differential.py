@@ -258,6 +258,9 @@ SCENARIOS = [
     Scenario("oidc id-token that expires within 10 s, no refresh-token", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), oidc_user(jwt(time.time() + 5)))},
         without_kubernetes=True, outcome="refuse"),
+    Scenario("oidc expired id-token whose issuer cannot be reached for the refresh", lambda lab, d: {
+        "k": kubeconfig(main_cluster(lab), oidc_user(jwt(1_600_000_000), **{
+            "idp-issuer-url": "https://127.0.0.1:9", "refresh-token": "r"}))}, outcome="unreachable"),
     Scenario("oidc id-token that is not a JWT", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), oidc_user("not-a-jwt"))}, outcome="refuse"),
     Scenario("oidc without client-id", lambda lab, d: {

@@ -127,6 +127,7 @@ class Scenario:
     use_env_kubeconfig: bool = True  # KUBECONFIG=<the files, in order>; else nothing (args name --kubeconfig)
     prepare: Callable[[Lab, Path], None] = lambda lab, folder: None
     without_kubernetes: bool = False  # the plugin runs where the optional `kubernetes` package cannot be imported
+    says: str = ""  # refuse / unreachable: what the plugin's one line must say
 
 
 def main_cluster(lab: Lab, **extra) -> dict:
@@ -260,7 +261,8 @@ SCENARIOS = [
         without_kubernetes=True, outcome="refuse"),
     Scenario("oidc expired id-token whose issuer cannot be reached for the refresh", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), oidc_user(jwt(1_600_000_000), **{
-            "idp-issuer-url": "https://127.0.0.1:9", "refresh-token": "r"}))}, outcome="unreachable"),
+            "idp-issuer-url": "https://127.0.0.1:9", "refresh-token": "r"}))}, outcome="unreachable",
+        says="refreshing its expired oidc id-token failed"),
     Scenario("oidc id-token that is not a JWT", lambda lab, d: {
         "k": kubeconfig(main_cluster(lab), oidc_user("not-a-jwt"))}, outcome="refuse"),
     Scenario("oidc without client-id", lambda lab, d: {
@@ -487,3 +489,4 @@ def test_kubectl_and_the_plugin_connect_alike(lab, tmp_path, scenario):
         assert {k: by_plugin[k] for k in nothing} == nothing, "the plugin sent something" + report
         assert plugin_rc == (2 if scenario.outcome == "refuse" else 1), report
         assert len(plugin_err.strip().splitlines()) == 1 and "Traceback" not in plugin_err, report
+        assert scenario.says in plugin_err, report

@@ -12,6 +12,7 @@ fast.
 import functools
 import inspect
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
@@ -796,14 +797,17 @@ def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:
 
 def normalise_kubectl_flags(args: List[str]) -> List[str]:
     """kubectl's spellings that click does not take: a bare --dry-run means client (click options cannot take an
-    optional value), and a boolean flag may carry its value (--insecure-skip-tls-verify=true|false)."""
+    optional value), a boolean flag may carry its value (--insecure-skip-tls-verify=true|false), and a shorthand
+    flag its value after '=' (-o=json, -n=NS: pflag's spelling; click reads -ojson)."""
     normal: List[str] = []
     for previous, arg in zip([""] + args, args):
         flag, sep, value = arg.partition("=")
         if previous == "--dry-run" and arg.lower() in {mode.value for mode in DryRun}:
             normal[-1] = f"--dry-run={arg}"  # kubectl needs the '=', but no KIND/NAME is ever spelt like a mode
             continue
-        if arg == "--dry-run":
+        if re.fullmatch(r"-[A-Za-z]=.*", arg):
+            arg = arg[:2] + arg[3:]
+        elif arg == "--dry-run":
             arg = "--dry-run=client"
         elif flag == "--insecure-skip-tls-verify" and value.lower() in ("true", "false"):
             if value.lower() == "false":

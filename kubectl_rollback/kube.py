@@ -15,6 +15,7 @@ import base64
 import copy
 import dataclasses
 import json
+import os
 import random
 import shlex
 import time
@@ -438,7 +439,9 @@ def _pool_manager(proxy: str, pool_args: dict) -> Any:
 
 def _reach_flags(options: ConnectionOptions) -> tuple:
     o = options.overrides
-    given = [("--kubeconfig", options.kubeconfig), ("--context", options.context), ("--cluster", o.cluster),
+    # An absolute path, so that the printed command works from any folder it is copied into.
+    kubeconfig_path = os.path.abspath(options.kubeconfig) if options.kubeconfig else None
+    given = [("--kubeconfig", kubeconfig_path), ("--context", options.context), ("--cluster", o.cluster),
              ("--user", o.user), ("--server", o.server), ("--as", o.impersonate)]
     given += [("--as-group", group) for group in o.impersonate_groups]
     return tuple(part for flag, value in given if value for part in (flag, value))

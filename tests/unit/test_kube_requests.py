@@ -14,7 +14,7 @@ from typing import Iterator, List
 
 import pytest
 
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, Kube
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, ConnectionOptions, Kube, _reach_flags
 from kubectl_rollback.kubeconfig import Connection
 
 
@@ -136,3 +136,11 @@ def test_tls_off_is_said_once_unless_typed_or_completing(tmp_path, capsys, typed
     Kube.connect(options, quiet=quiet).in_namespace("other")
     said = capsys.readouterr().err
     assert said.count("TLS verification is off") == (1 if warned else 0), said
+
+
+def test_printed_commands_reach_the_same_cluster_from_any_folder(tmp_path, monkeypatch):
+    """The flags a printed command (resume, rollout status, kubectl annotate) carries: the kubeconfig as an absolute
+    path, so that the command works when copied into another folder."""
+    monkeypatch.chdir(tmp_path)
+    options = ConnectionOptions(kubeconfig="ctx.yaml", context="admin")
+    assert _reach_flags(options) == ("--kubeconfig", str(tmp_path / "ctx.yaml"), "--context", "admin")

@@ -148,6 +148,7 @@ def test_impersonation_needs_a_user_for_groups_and_uid():
     (["rollback", "deployment/web", "--dry-run"], ["rollback", "deployment/web", "--dry-run=client"]),
     (["history", "web", "other"], ["history", "web", "other"]),  # not a kind: left for the usual error
     (["history", "--all", "--dry-run"], ["history", "--all", "--dry-run=client"]),
+    (["history", "-n=shop", "deploy", "web", "-o=json"], ["history", "-nshop", "deploy/web", "-ojson"]),  # pflag's
 ])
 def test_kubectl_spellings_of_kind_name_and_dry_run(typed, parsed):
     from typer.main import get_command

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from kubectl_rollback import console
@@ -115,9 +116,14 @@ def _condition(workload: dict, kind: str) -> Optional[dict]:
     return next((c for c in (workload.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
 
 
+INT64_MAX = 2 ** 63 - 1
+
+
 def _int(value: object) -> Optional[int]:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
+    """A revision number as the deployment controller reads it (strconv.ParseInt base 10, 64 bits), if positive:
+    anything else (beyond int64, spaces, Python's 1_000) is no revision number."""
+    text = str(value)
+    if not re.fullmatch(r"\+?[0-9]+", text):
         return None
-    return number if number > 0 else None
+    number = int(text)
+    return number if 0 < number <= INT64_MAX else None

@@ -300,3 +300,15 @@ def test_a_partitioned_rollout_is_done_with_its_reason_and_a_wider_rollback_warn
     assert STATEFULSET.rollback_warnings(partitioned_set(1, 3), target) == [
         "revision 2 ran on 1 of 3 pods only (partitioned); this rollback takes it to 2 of 3 pods"]
     assert STATEFULSET.rollback_warnings(partitioned_set(2, 3), target) == []
+
+
+@pytest.mark.parametrize("value, number", [
+    ("7", 7), ("+7", 7), (str(2 ** 63 - 1), 2 ** 63 - 1),
+    (str(2 ** 63), None), ("99999999999999999999999", None),  # beyond int64: the controller cannot read it either
+    (" 7", None), ("1_000", None), ("0", None), ("-3", None), ("abc", None),
+])
+def test_revision_numbers_are_read_as_the_deployment_controller_reads_them(value, number):
+    rs = {"metadata": {"name": "web-h", "annotations": {"deployment.kubernetes.io/revision": value}},
+          "spec": {"template": {}}}
+    parsed = DeploymentKind().parse_revision_object(rs)
+    assert (parsed[0] if parsed else None) == number

@@ -5,6 +5,7 @@ one failing does not stop the others."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from kubectl_rollback import console, render
@@ -143,26 +144,38 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
     """Roll back each planned workload in turn, each from a fresh read; report every outcome as it comes."""
     outcomes: List[WorkloadOutcome] = []
     planned_names = {(h.kind.name, h.name) for h in plan.histories}
+    todo = [h for h in plan.histories
+            if request.keep_canary or (h.kind.name, h.kind.canary_of(h.workload)) not in planned_names]
+    # (a canary is deleted with the rollback of the workload it is the canary of, and named under its line)
     try:
-        for planned in plan.histories:
-            primary = planned.kind.canary_of(planned.workload)
-            if not request.keep_canary and (planned.kind.name, primary) in planned_names:
-                continue  # deleted with the rollback of the workload it is the canary of, and named under its line
+        for planned in todo:
             outcome = roll_back_one(kube, planned.kind, planned.name, request)
             on_progress(outcome)
             outcomes.append(outcome)
     except (KeyboardInterrupt, Interrupted) as exc:
-        raise interrupted(outcomes, exc) from None
+        untouched = [h.display for h in todo[len(outcomes) + 1:]]
+        finish = f"kubectl harness-rollback rollback {_selection(plan.release)} {kube.command_flags()}"
+        raise interrupted(outcomes, exc, untouched, finish) from None
     return ReleaseRollback(plan, outcomes, request.dry_run)
 
 
-def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException) -> Interrupted:
+def _selection(release: Optional[str]) -> str:
+    return f"--release-name {shlex.quote(release)}" if release is not None else "--all"
+
+
+def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException, untouched: Sequence[str] = (),
+                finish: str = "") -> Interrupted:
     """Ctrl-C in a rollback of many: which workloads were already written, whatever was printed (-o json prints
-    nothing before the end), and what the one interrupted in its wait says about itself."""
+    nothing before the end), what the one interrupted in its wait says about itself, and which were not rolled back
+    yet, with the command that does the rest (it finds the ones done and leaves them)."""
     written = [o.display for o in outcomes if o.written]
-    said = [f"already rolled back: {', '.join(written) or 'none'}"]
+    said = []
+    if written or not isinstance(exc, Interrupted):  # an interrupted wait names its own workload, rolled back
+        said.append(f"already rolled back: {', '.join(written) or 'none'}")
     if isinstance(exc, Interrupted):
         said.append(exc.message)
+    if untouched:
+        said.append(f"not rolled back yet: {', '.join(untouched)}; to roll them back, run: {finish}")
     return Interrupted("interrupted; " + "; ".join(said))
 
 

@@ -233,6 +233,19 @@ def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monke
     assert image(release, STATEFULSETS, "db") == "img:db1"
 
 
+def test_ctrl_c_at_the_first_workload_names_the_ones_not_rolled_back_and_how_to_finish(release, monkeypatch):
+    def interrupted_wait(kube, kind, name, revision, timeout):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wait, "wait_for_rollout", interrupted_wait)
+    with pytest.raises(Interrupted) as raised:
+        rollback_release(release, "r1", FLAGS, wait=True)
+    assert raised.value.message == (
+        "interrupted; interrupted while waiting: deployment/a rolled back 2 -> 1; the rollout goes on; follow it with: "
+        "kubectl rollout status deployment/a -n ns; not rolled back yet: deployment/b, deployment/c, statefulset/db; "
+        "to roll them back, run: kubectl harness-rollback rollback --release-name r1 -n ns")
+
+
 def test_a_canary_in_the_release_goes_with_its_primary_not_as_a_workload(fake):
     add(fake, "web", GOOD_THEN_UNFINISHED)
     add_deployment(fake, "web-canary", ["img:canary"], labels=dict(RELEASE, **{"harness.io/track": "canary"}))

@@ -117,9 +117,10 @@ def mismatch(revision: Revision, identity: Identity) -> Optional[str]:
 
 def other_deployment(record: Record, identity: Identity) -> Optional[str]:
     """The deployment another identity's record on a revision names ("workflow wf1, service svc, ..."), or None when
-    the record is this identity's, is no record, or is the watcher's (recorded-by: only the watcher sets it; a
-    pipeline's record replaces it). `record` refuses to replace another identity's record without --force."""
-    if not record.recorded or record.recorded_by is not None:
+    the record is this identity's, has no status we can read (no outcome to keep: keys a controller copied from the
+    workload, or a damaged record), or is the watcher's (recorded-by: only the watcher sets it; a pipeline's record
+    replaces it). `record` refuses to replace another identity's record without --force."""
+    if record.status is Status.UNKNOWN or record.recorded_by is not None:
         return None
     mapping = identity.mapping
     ours = (identity.workflow_id, mapping.service_id, mapping.infra_id, mapping.cluster_name)

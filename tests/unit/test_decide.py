@@ -191,3 +191,15 @@ def test_live_success_with_nothing_older_is_the_target_itself():
     revisions = [rev(1, Status.FAILED), rev(2, Status.FAILED), rev(3, live=True)]
     decision = choose_target(revisions, identity())
     assert decision.target.number == 3 and decision.target.live
+
+
+def test_keys_without_a_status_are_no_other_identitys_record_to_keep():
+    """What a controller leaves on a revision after copying the workload's harness.io/workflow-id (no status): no
+    outcome of another pipeline, so `record` may write there without --force."""
+    from kubectl_rollback.decide import other_deployment
+    from kubectl_rollback.records import Identity, InfraMapping, Record, Status
+
+    ours = Identity("wf1", InfraMapping("svc", "infra", "c", "ns"))
+    assert other_deployment(Record(Status.UNKNOWN, workflow_id="wfM"), ours) is None
+    assert other_deployment(Record(Status.SUCCEEDED, workflow_id="wfM"), ours) == (
+        "workflow wfM, service unset, infra unset, cluster unset")

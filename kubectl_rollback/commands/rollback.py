@@ -146,6 +146,9 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
     state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
+    # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
+    kind.refuse_record_keys(state.workload, kube.command_flags())
     if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
         # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
         live = f"revision {state.live.number}" if state.live is not None else "another template"
@@ -206,10 +209,8 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
                     request: RollbackRequest) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
-    (not paused), carries no record keys its controller would copy over the records (docs/annotations.md), and its
-    GitOps owner (docs/gitops.md) is refused, paused or warned about."""
+    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
     kind.check_can_roll_back(state.workload)
-    kind.refuse_record_keys(state.workload, kube.command_flags())
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 

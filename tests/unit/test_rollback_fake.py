@@ -5,6 +5,7 @@ import pytest
 from kubectl_rollback.commands import wait
 from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
+from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from kubectl_rollback.workloads.statefulset import StatefulSetKind
@@ -222,3 +223,14 @@ def test_ctrl_c_while_waiting_says_the_rollback_was_written_and_goes_on(fake, we
     assert int(raised.value.exit_code) == 130
     said_first = capsys.readouterr().err
     assert "deployment/web rolled back from revision 3" in said_first and "waiting for the rollout" in said_first
+
+
+def test_record_keys_on_the_workload_are_refused_before_nothing_to_do_or_a_missing_identity(fake):
+    """After `kubectl rollout undo` the Deployment carries a revision's record; the controller copies it onto the
+    next revision, which then reads Succeeded: neither "nothing to do" nor "pass --service-id" may hide that."""
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Succeeded")])
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"metadata": {"annotations": {STATUS: "Succeeded"}}})
+    for flags in (FLAGS, IdentityFlags()):
+        with pytest.raises(RollbackError, match="^refusing to write: deployment/web carries harness.io/status"):
+            rollback_workload(fake, DEPLOYMENT, "web", flags)
+    assert fake.writes() == []

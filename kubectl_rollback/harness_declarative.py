@@ -223,6 +223,23 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
     return diffs, outcomes
 
 
+def current_objects(kube: Kube, manifests: Sequence[dict]) -> List[dict]:
+    """Each manifest's live object, or the manifest (as it would be sent) where there is none or it cannot be read:
+    what a GitOps owner is read from before anything is re-applied. A manifest that cannot be resolved is itself:
+    `reapply` reports why."""
+    resolver = _Resolver(kube)
+    objects = []
+    for manifest in manifests:
+        try:
+            resource = resolver.resource(manifest)
+            body = applicable(manifest, resource, kube.namespace)
+            live = _live(kube, resource, body["metadata"]["name"], body["metadata"].get("namespace"))
+        except RollbackError:
+            body, live = manifest, None
+        objects.append(live if live is not None else body)
+    return objects
+
+
 def _live(kube: Kube, resource: Resource, name: str, namespace: Optional[str]) -> Optional[dict]:
     try:
         return kube.get(resource, name, namespace=namespace)

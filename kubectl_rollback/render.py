@@ -268,7 +268,7 @@ def outcome_dict(o) -> dict:
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
         "canaries": list(o.result.canaries) if o.result else [],
-        "gitops": o.result.gitops.data() if o.result else None,
+        "gitops": o.gitops.data() if o.gitops else None,
     }
 
 

@@ -15,6 +15,7 @@ from tests import harness_fixtures as hf
 from tests import manifests
 from tests import scenarios as sc
 from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
+from tests.test_gitops import ARGO, create_owner, gitops_crds  # noqa: F401 (gitops_crds: a fixture used here)
 
 
 def image(ns, name):
@@ -221,6 +222,67 @@ def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
     assert ns.get("configmap", "web-config")["data"] == {"mode": "good"}
     assert base64.b64decode(ns.get("secret", "web-secret")["data"]["password"]) == b"s3cret-good"
     assert versions(ns, *harness_objects) == before[:len(harness_objects)]  # release 4 was Failed: nothing to book
+
+
+def tracked(manifest_list, ns, app):
+    """The manifests with Argo CD's tracking annotation on the Deployment, as Argo CD's sync leaves it."""
+    for manifest in manifest_list:
+        if manifest["kind"] == "Deployment":
+            manifest["metadata"]["annotations"] = {
+                "argocd.argoproj.io/tracking-id": f"{app}:apps/Deployment:{ns.name}/web"}
+    return manifest_list
+
+
+def test_declarative_rollback_of_an_argo_cd_owned_release_is_refused_or_paused(ns, gitops_crds):  # noqa: F811
+    """An Argo CD Application with self-heal on would undo the re-apply: refused (exit 1, nothing changed, the dry
+    run too) as every other rollback is, and rolled back with the Application paused under --gitops=pause."""
+    app_path = create_owner(ns, ARGO, "shop-on", {"syncPolicy": {"automated": {"selfHeal": True}}})
+    ns.apply(json.dumps(hf.release_secret("rel", 2, "Succeeded", tracked(stored("2", "good", "pw-2"), ns, "shop-on"))))
+    ns.apply(json.dumps(hf.release_secret("rel", 3, "InProgress",
+                                          tracked(stored("3-broken", "bad", "pw-3"), ns, "shop-on"))))
+    for manifest in tracked(stored("3-broken", "bad", "pw-3"), ns, "shop-on"):
+        ns.apply(json.dumps(manifest))
+    objects = [("deployment", "web"), ("configmap", "web-config"), ("secret", "web-secret"),
+               ("secret", "harness.release.rel.2"), ("secret", "harness.release.rel.3")]
+    before = versions(ns, *objects) + [ns.cluster.api.get(app_path)["metadata"]["resourceVersion"]]
+
+    for dry in ((), ("--dry-run",)):
+        proc = ns.plugin("rollback", "--harness-release", "rel", "--argocd-namespace", ns.name, *dry)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"Argo CD Application {ns.name}/shop-on" in lines[0], proc.stderr
+        assert "deployment/web" in lines[0] and "--gitops=pause" in lines[0]
+        assert versions(ns, *objects) + [ns.cluster.api.get(app_path)["metadata"]["resourceVersion"]] == before
+
+    proc = ns.plugin("rollback", "--harness-release", "rel", "--argocd-namespace", ns.name, "--gitops=pause",
+                     "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"]["automated"] == {"selfHeal": False}
+    assert image(ns, "web") == "example.test/web:2"
+    result = json.loads(proc.stdout)
+    gitops = {r["workload"]: r["gitops"] for r in result["results"]}
+    assert gitops["deployment/web"]["action"] == "paused" and gitops["configmap/web-config"] is None
+
+
+def test_a_release_number_newer_than_the_history_is_not_a_rollback_past_the_live_release(ns):
+    """--release-number 4 over [3 Succeeded, 2 Succeeded]: as Harness picks it (§4.2 step 4), the newest Succeeded
+    release older than 4 is release 3, the live one: nothing to roll back (exit 3), nothing written; never release 2
+    with release 3 marked Failed."""
+    for tag in ("1", "2", "3"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.rollout_status("deployment/web")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel-web", [
+        hf.release_entry(n, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, str(n))]) for n in (3, 2)
+    ])))
+    before = versions(ns, ("deployment", "web"), ("configmap", "rel-web"))
+    for number, dry in (("4", ("--dry-run",)), ("4", ()), ("99", ())):
+        proc = ns.plugin("rollback", "--harness-release", "rel-web", "--release-number", number, *dry)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"release {number} is not in the history" in lines[0], proc.stderr
+        assert "release 3" in lines[0] and "would be marked Failed" not in proc.stdout
+        assert versions(ns, ("deployment", "web"), ("configmap", "rel-web")) == before
+    assert image(ns, "web") == "example.test/web:3"
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from kubectl_rollback import bluegreen, console, harness_declarative, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
+from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import release, wait
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import (
@@ -225,11 +226,15 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         outcomes = [_swap_colours(kube, loaded, request)]
         diffs: List[harness_declarative.ObjectDiff] = []
     else:
+        # Before any write: the GitOps owner of every object to re-apply refused, paused or warned about (a refusal
+        # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
+        guards = _guard_owners(kube, target.specs, request)
         outcomes = [] if loaded.history.kind != LEGACY else [
             _roll_back_workload(kube, workload, request, target.number) for workload in target.native_workloads
         ]
         # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
         diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
+        applied = [dataclasses.replace(outcome, guard=guard) for outcome, guard in zip(applied, guards)]
         for diff in diffs:
             on_progress(diff)
         if request.wait and request.dry_run is DryRun.NONE:
@@ -243,6 +248,20 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     for write in writes:
         on_progress(write)
     return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
+
+
+def _guard_owners(kube: Kube, specs: Tuple[dict, ...], request: RollbackRequest) -> List[gitops_owner.Guard]:
+    """The guard (commands/gitops.py) of each stored object's Argo CD or Flux owner, read from its live object (the
+    stored manifest where there is none), all before the first write: with --gitops=fail an owner that would undo
+    the re-apply refuses the whole rollback. Its warnings go to stderr, as a workload's rollback prints them."""
+    guards = []
+    for spec, obj in zip(specs, harness_declarative.current_objects(kube, specs)):
+        shown = harness_declarative.display(spec)
+        guard = gitops_owner.guard(kube, obj, shown, request.gitops, request.argocd_namespace, request.dry_run)
+        for warning in guard.warnings:
+            console.warn(f"{shown}: {warning}")
+        guards.append(guard)
+    return guards
 
 
 # -- Harness's book-keeping --------------------------------------------------------------------------------------

@@ -127,14 +127,17 @@ class HarnessTarget(Target):
         return load(kube, self.name)
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
-        loaded = load(kube, self.name, request.release_number, request.force)
+        loaded = load(kube, self.name, request.release_number, request.force,
+                      refuse_unlisted=not request.trust_legacy_history)
         on_progress(Paragraph(loaded))
         return roll_back(kube, loaded, request, on_progress)
 
 
-def load(kube: Kube, name: str, release_number: Optional[int] = None, force: bool = False) -> HarnessHistory:
-    """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it."""
-    parsed = find(kube, name)
+def load(kube: Kube, name: str, release_number: Optional[int] = None, force: bool = False,
+         refuse_unlisted: bool = False) -> HarnessHistory:
+    """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it. With
+    `refuse_unlisted` (a rollback), declarative release Secrets that may not be listed refuse it (see find)."""
+    parsed = find(kube, name, refuse_unlisted)
     for warning in parsed.warnings:
         console.warn(f"{parsed.source}: {warning}")
     plan = problem = None
@@ -145,17 +148,30 @@ def load(kube: Kube, name: str, release_number: Optional[int] = None, force: boo
     return HarnessHistory(name, kube.namespace, parsed, plan, problem)
 
 
-def find(kube: Kube, name: str) -> ReleaseHistory:
+def find(kube: Kube, name: str, refuse_unlisted: bool = False) -> ReleaseHistory:
     """Harness's order: release Secrets (label owner=harness,release=NAME, type harness.io/release/v2), Secret NAME,
     ConfigMap NAME. What could not be read for lack of rights is a warning when another source answers, and the
-    error when none does."""
+    error when none does. Release Secrets that may not be listed are never taken for none: the legacy history is
+    then said to be read without looking for them, and with `refuse_unlisted` (a rollback without
+    --trust-legacy-history) that is refused, nothing changed: a newer declarative release would be rolled back to
+    a stale legacy one."""
     notes: List[str] = []
     secrets: List[dict] = []
+    unlisted = False
     if len(name) <= MAX_LABEL_VALUE:
         try:
             secrets = kube.list(SECRETS, label_selector=f"owner=harness,release={name}",
                                 field_selector=f"type={RELEASE_SECRET_TYPE}")
         except ForbiddenError as exc:
+            if refuse_unlisted:
+                raise RollbackError(
+                    f"refusing to roll back --harness-release {name}: may not list Secrets in namespace "
+                    f"\"{kube.namespace}\" (RBAC), so newer declarative release Secrets harness.release.{name}.<n> "
+                    "could not be looked for and the legacy history may be stale; nothing was changed; ask for list "
+                    "on secrets (harness-rollback-harness-history in docs/rbac.yaml), or, if release "
+                    f"{name} never switched to declarative rollback, pass --trust-legacy-history"
+                ) from None
+            unlisted = True
             notes.append(f"declarative release Secrets not looked for: {exc.message}")
     legacy: dict = {}
     denied: dict = {}
@@ -185,8 +201,9 @@ def find(kube: Kube, name: str) -> ReleaseHistory:
     elif legacy:
         history = dataclasses.replace(
             _parse_legacy(legacy_kind, name, legacy[legacy_kind]),
-            why="no declarative release Secrets" + (f', and Harness reads Secret "{name}" before ConfigMap "{name}"'
-                                                     if legacy_kind == "Secret" else ""))
+            why=("declarative release Secrets not looked for (may not list Secrets: RBAC)" if unlisted
+                 else "no declarative release Secrets")
+            + (f', and Harness reads Secret "{name}" before ConfigMap "{name}"' if legacy_kind == "Secret" else ""))
         stale = beside
     elif denied:
         raise denied.get("ConfigMap") or denied["Secret"]

@@ -60,8 +60,11 @@ class ObjectDiff:
         return {"object": self.display, "diff": self.diff or None}
 
 
-def display(manifest: dict) -> str:
-    return f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
+def display(manifest: dict, namespace: Optional[str] = None) -> str:
+    """kind/name, as NS/kind/name when the manifest names a namespace other than `namespace` (the command's)."""
+    shown = f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
+    other = manifest["metadata"].get("namespace")
+    return f"{other}/{shown}" if namespace is not None and other and other != namespace else shown
 
 
 def split_api_version(api_version: str) -> Tuple[str, str]:
@@ -200,7 +203,7 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
     diffs: List[ObjectDiff] = []
     outcomes: List[WorkloadOutcome] = []
     for manifest in manifests:
-        name = display(manifest)
+        name = display(manifest, kube.namespace)
         try:
             resource = resolver.resource(manifest)
             body = applicable(manifest, resource, kube.namespace)

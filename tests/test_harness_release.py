@@ -285,6 +285,22 @@ def test_a_release_number_newer_than_the_history_is_not_a_rollback_past_the_live
     assert image(ns, "web") == "example.test/web:3"
 
 
+def test_a_workload_in_another_namespace_is_shown_with_its_namespace(ns):
+    """A legacy release of the history in namespace NS whose workload lives in namespace OTHER: the plan and the
+    outcome say OTHER/deployment/web, never a bare deployment/web that reads as NS's."""
+    with ns.cluster.namespace(f"{ns.name}-m3") as other:
+        deploy_three_revisions(other)
+        ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+            hf.release_entry(3, "InProgress", [hf.workload_entry("Deployment", "web", other.name, "3")]),
+            hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", other.name, "2")])])))
+        shown = ns.plugin("history", "--harness-release", "rel", check=True)
+        assert f"{other.name}/deployment/web@2" in shown.stdout, shown.stdout
+        proc = ns.plugin("rollback", "--harness-release", "rel")
+        assert proc.returncode == 0, proc.stderr
+        assert f"{other.name}/deployment/web: rolled back" in proc.stdout, proc.stdout
+        assert image(other, "web") == "example.test/web:2"
+
+
 # -- Blue/Green ------------------------------------------------------------------------------------------------
 
 

@@ -273,7 +273,7 @@ def _guard_owners(kube: Kube, specs: Tuple[dict, ...], request: RollbackRequest)
     the re-apply refuses the whole rollback. Its warnings go to stderr, as a workload's rollback prints them."""
     guards = []
     for spec, obj in zip(specs, harness_declarative.current_objects(kube, specs)):
-        shown = harness_declarative.display(spec)
+        shown = harness_declarative.display(spec, kube.namespace)
         guard = gitops_owner.guard(kube, obj, shown, request.gitops, request.argocd_namespace, request.dry_run)
         for warning in guard.warnings:
             console.warn(f"{shown}: {warning}")
@@ -388,6 +388,8 @@ def _roll_back_workload(
     kube: Kube, workload: ManagedWorkload, request: RollbackRequest, number: int
 ) -> release.WorkloadOutcome:
     display = f"{workload.kind.lower()}/{workload.name}"
+    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
+        display = f"{workload.namespace}/{display}"
     kind = BY_ALIAS.get(workload.kind.lower())
     if kind is None:
         return release.WorkloadOutcome(
@@ -399,7 +401,7 @@ def _roll_back_workload(
         )
     target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
     explicit = dataclasses.replace(request, flags=IdentityFlags(), to_revision=workload.revision, force=True)
-    return release.roll_back_one(target_kube, kind, workload.name, explicit)
+    return dataclasses.replace(release.roll_back_one(target_kube, kind, workload.name, explicit), display=display)
 
 
 # -- Blue/Green ----------------------------------------------------------------------------------------------------

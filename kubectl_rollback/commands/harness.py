@@ -18,6 +18,7 @@ target's revisions renumbered as `rollout undo` renumbered them, so that Harness
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
 from kubectl_rollback import bluegreen, console, harness_declarative, render
@@ -29,6 +30,7 @@ from kubectl_rollback.errors import (
     ConflictError,
     ExitCode,
     ForbiddenError,
+    Interrupted,
     NoTargetError,
     NotFoundError,
     RollbackError,
@@ -55,7 +57,14 @@ from kubectl_rollback.harness_history import (
     workload_key,
 )
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, SECRETS, SERVICES, Kube
-from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.options import (
+    DEFAULT_ARGOCD_NAMESPACE,
+    DryRun,
+    GitOpsMode,
+    HistoryRequest,
+    IdentityFlags,
+    RollbackRequest,
+)
 from kubectl_rollback.output import Paragraph, Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.targets import Target
@@ -246,16 +255,24 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         # Before any write: the GitOps owner of every object to re-apply refused, paused or warned about (a refusal
         # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
         guards = _guard_owners(kube, target.specs, request)
-        outcomes = [] if loaded.history.kind != LEGACY else [
-            _roll_back_workload(kube, workload, request, target.number) for workload in target.native_workloads
-        ]
-        # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
-        diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
-        applied = [dataclasses.replace(outcome, guard=guard) for outcome, guard in zip(applied, guards)]
-        for diff in diffs:
-            on_progress(diff)
-        if request.wait and request.dry_run is DryRun.NONE:
-            applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
+        outcomes = []
+        written: List[str] = []  # what was rolled back, for a Ctrl-C
+        try:
+            for workload in target.native_workloads if loaded.history.kind == LEGACY else ():
+                outcomes.append(_roll_back_workload(kube, workload, request, target.number))
+                written += [outcomes[-1].display] if outcomes[-1].written else []
+            # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
+            diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
+            applied = [dataclasses.replace(outcome, guard=guard) for outcome, guard in zip(applied, guards)]
+            if request.dry_run is DryRun.NONE:
+                written += [o.display for o in applied if o.outcome is Outcome.ROLLED_BACK]
+            for diff in diffs:
+                on_progress(diff)
+            if request.wait and request.dry_run is DryRun.NONE:
+                applied = [_follow(kube, spec, outcome, request.timeout)
+                           for spec, outcome in zip(target.specs, applied)]
+        except (KeyboardInterrupt, Interrupted) as exc:
+            raise _interrupted(kube, loaded, request, written, exc) from None
         outcomes += applied
     outcomes = [dataclasses.replace(outcome, dry_run=request.dry_run) for outcome in outcomes]
     for outcome in outcomes:
@@ -265,6 +282,26 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     for write in writes:
         on_progress(write)
     return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
+
+
+def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, written: List[str],
+                 exc: BaseException) -> Interrupted:
+    """Ctrl-C in a --harness-release rollback (in a wait): what was rolled back, and that Harness's book-keeping was
+    not written, with the command that writes it (the same rollback again finds the objects rolled back, changes
+    nothing else and writes only the book-keeping)."""
+    said = [f"already rolled back: {', '.join(written) or 'none'}"]
+    if isinstance(exc, Interrupted):
+        said.append(exc.message)
+    again = f"kubectl harness-rollback rollback --harness-release {loaded.name}"
+    again += f" --release-number {request.release_number}" if request.release_number is not None else ""
+    again += " --force" if request.force else ""
+    again += " --trust-legacy-history" if request.trust_legacy_history else ""
+    again += f" --gitops={request.gitops.value}" if request.gitops is not GitOpsMode.FAIL else ""
+    again += (f" --argocd-namespace {shlex.quote(request.argocd_namespace)}"
+              if request.argocd_namespace != DEFAULT_ARGOCD_NAMESPACE else "")
+    said.append("Harness's book-keeping (the current release marked Failed, the target's new revisions) was not "
+                f"written: to write it, run the same rollback again: {again} {kube.command_flags()}")
+    return Interrupted("interrupted; " + "; ".join(said))
 
 
 def _guard_owners(kube: Kube, specs: Tuple[dict, ...], request: RollbackRequest) -> List[gitops_owner.Guard]:

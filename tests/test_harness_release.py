@@ -100,6 +100,40 @@ def test_after_our_rollback_the_rollout_undo_harness_runs_next_succeeds(ns):
     assert image(ns, "web") == "example.test/web:2"
 
 
+def test_harness_next_rollout_undo_does_not_poison_the_workload_with_our_audit(ns):
+    """`kubectl rollout undo` copies the restored ReplicaSet's annotations, our audit included, onto the Deployment,
+    whose controller copies them onto every later ReplicaSet. The audit names the ReplicaSet it was written on, so:
+    the workload is not refused, a later revision shows no rollback it never had, and the audit stays on its own."""
+    deploy_three_revisions(ns)
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(3, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
+        hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")])])))
+    ns.plugin("rollback", "--harness-release", "rel", check=True)
+    restored = stored_revisions(ns)[1][2][0]
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken"))  # Harness's next deploy fails
+    ns.wait_until(lambda: "example.test/web:4-broken" in sc.rs_by_image(ns, "web"), "the ReplicaSet of web:4-broken")
+    ns.kubectl("rollout", "undo", "deployment/web", f"--to-revision={restored}")  # Harness's own rollback
+    ns.wait_until(lambda: image(ns, "web") == "example.test/web:2", "the undo")
+    ns.apply(manifests.deployment("web", "example.test/web:5"))
+    ns.rollout_status("deployment/web")
+
+    shown = ns.plugin("history", "deployment/web", "-o", "json")
+    assert shown.returncode == 0 and "carries harness.io/rolled-back" not in shown.stderr, shown.stderr
+    revisions = {r["name"]: r for r in json.loads(shown.stdout)["revisions"]}
+    by_image = sc.rs_by_image(ns, "web")
+    assert revisions[by_image["example.test/web:5"]["metadata"]["name"]]["rolledBackFrom"] is None
+    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == "3"
+    dry = ns.plugin("rollback", "deployment/web", "--to-revision",
+                    str(sc.revision_of(by_image["example.test/web:2"])), "--force", "--dry-run")
+    assert dry.returncode == 0 and "refusing to write" not in dry.stderr, dry.stdout + dry.stderr
+    # the next rollback takes the copy off the Deployment in its template write; the audit stays on its own object
+    ns.plugin("rollback", "deployment/web", "--to-revision", str(sc.revision_of(by_image["example.test/web:2"])),
+              "--force", check=True)
+    assert not {k for k in ns.get("deployment", "web")["metadata"].get("annotations", {}) if "rolled-back" in k}
+    target = sc.rs_by_image(ns, "web")["example.test/web:2"]["metadata"]
+    assert target["annotations"]["harness.io/rolled-back-on"] == target["name"]
+
+
 def test_a_newest_release_that_succeeded_is_not_rolled_back_unless_asked_for(ns):
     for tag in ("1", "2", "3"):
         ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))

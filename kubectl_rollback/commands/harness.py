@@ -172,14 +172,6 @@ def find(kube: Kube, name: str, refuse_unlisted: bool = False) -> ReleaseHistory
             secrets = kube.list(SECRETS, label_selector=f"owner=harness,release={name}",
                                 field_selector=f"type={RELEASE_SECRET_TYPE}")
         except ForbiddenError as exc:
-            if refuse_unlisted:
-                raise RollbackError(
-                    f"refusing to roll back --harness-release {name}: may not list Secrets in namespace "
-                    f"\"{kube.namespace}\" (RBAC), so newer declarative release Secrets harness.release.{name}.<n> "
-                    "could not be looked for and the legacy history may be stale; nothing was changed; ask for list "
-                    "on secrets (harness-rollback-harness-history in docs/rbac.yaml), or, if release "
-                    f"{name} never switched to declarative rollback, pass --trust-legacy-history"
-                ) from None
             unlisted = True
             notes.append(f"declarative release Secrets not looked for: {exc.message}")
     legacy: dict = {}
@@ -208,6 +200,14 @@ def find(kube: Kube, name: str, refuse_unlisted: bool = False) -> ReleaseHistory
             stale = [_stale(kind, name, obj, "from before the switch to declarative rollback")
                      for kind, obj in legacy.items()]
     elif legacy:
+        if unlisted and refuse_unlisted:
+            raise RollbackError(
+                f"refusing to roll back --harness-release {name}: may not list Secrets in namespace "
+                f"\"{kube.namespace}\" (RBAC), so newer declarative release Secrets harness.release.{name}.<n> "
+                "could not be looked for and the legacy history may be stale; nothing was changed; ask for list "
+                "on secrets (harness-rollback-harness-history in docs/rbac.yaml), or, if release "
+                f"{name} never switched to declarative rollback, pass --trust-legacy-history"
+            )
         history = dataclasses.replace(
             _parse_legacy(legacy_kind, name, legacy[legacy_kind]),
             why=("declarative release Secrets not looked for (may not list Secrets: RBAC)" if unlisted

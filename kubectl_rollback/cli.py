@@ -451,6 +451,11 @@ def rollback(
         bool, typer.Option("--force", help="Allow --to-revision to name a revision recorded Failed (only with it); "
                            "with --harness-release, roll back although the newest release Succeeded.")
     ] = False,
+    trust_legacy_history: Annotated[
+        bool, typer.Option("--trust-legacy-history", help="--harness-release, when you may not list Secrets (the "
+                           "by-name Role): roll back from ConfigMap/Secret R although newer declarative release "
+                           "Secrets could not be looked for (refused without it).")
+    ] = False,
     dry_run: Annotated[
         Optional[str],
         typer.Option(
@@ -519,6 +524,7 @@ def rollback(
         to_revision=to_revision,
         release_number=release_number,
         force=force,
+        trust_legacy_history=trust_legacy_history,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,
         timeout=parse_duration(timeout),

@@ -60,8 +60,11 @@ class ObjectDiff:
         return {"object": self.display, "diff": self.diff or None}
 
 
-def display(manifest: dict) -> str:
-    return f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
+def display(manifest: dict, namespace: Optional[str] = None) -> str:
+    """kind/name, as NS/kind/name when the manifest names a namespace other than `namespace` (the command's)."""
+    shown = f"{manifest['kind'].lower()}/{manifest['metadata']['name']}"
+    other = manifest["metadata"].get("namespace")
+    return f"{other}/{shown}" if namespace is not None and other and other != namespace else shown
 
 
 def split_api_version(api_version: str) -> Tuple[str, str]:
@@ -200,7 +203,7 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
     diffs: List[ObjectDiff] = []
     outcomes: List[WorkloadOutcome] = []
     for manifest in manifests:
-        name = display(manifest)
+        name = display(manifest, kube.namespace)
         try:
             resource = resolver.resource(manifest)
             body = applicable(manifest, resource, kube.namespace)
@@ -221,6 +224,23 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
         else:
             outcomes.append(_outcome(name, live, answer))
     return diffs, outcomes
+
+
+def current_objects(kube: Kube, manifests: Sequence[dict]) -> List[dict]:
+    """Each manifest's live object, or the manifest (as it would be sent) where there is none or it cannot be read:
+    what a GitOps owner is read from before anything is re-applied. A manifest that cannot be resolved is itself:
+    `reapply` reports why."""
+    resolver = _Resolver(kube)
+    objects = []
+    for manifest in manifests:
+        try:
+            resource = resolver.resource(manifest)
+            body = applicable(manifest, resource, kube.namespace)
+            live = _live(kube, resource, body["metadata"]["name"], body["metadata"].get("namespace"))
+        except RollbackError:
+            body, live = manifest, None
+        objects.append(live if live is not None else body)
+    return objects
 
 
 def _live(kube: Kube, resource: Resource, name: str, namespace: Optional[str]) -> Optional[dict]:

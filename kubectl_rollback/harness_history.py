@@ -241,7 +241,8 @@ def plan_rollback(history: ReleaseHistory, release_number: Optional[int] = None,
     """The release to roll back to, chosen as Harness's Rolling Rollback does (§4.2 steps 1-4).
 
     Given the number of the release to roll back (`release_number`, as Harness's deploy step passes it), the target is
-    the newest Succeeded release older than it. Without one, Harness skips when the newest release Succeeded ("No
+    the newest Succeeded release older than it; where that is the current release itself (N newer than a newest
+    release that Succeeded), there is none. Without one, Harness skips when the newest release Succeeded ("No
     failed release found"): so does this, unless `force`, which goes on to the previous Succeeded release. Every case
     where Harness would silently do nothing raises NoTargetError instead. A declarative release is re-applied whole,
     so there what counts is that the target stored manifests, not that it names a workload.
@@ -257,7 +258,15 @@ def plan_rollback(history: ReleaseHistory, release_number: Optional[int] = None,
             f'{history.source}: the newest release {current.number} Succeeded, so Harness\'s Rolling Rollback skips '
             f'("No failed release found"); to roll it back anyway, pass --release-number {current.number} or --force'
         )
-    below = current.number if release_number is None else min(release_number, current.number)
+    if release_number is not None and release_number > current.number and current.status == SUCCEEDED:
+        # Harness's target, the newest Succeeded release older than N, is the current release itself: an undo onto
+        # what runs, then that release marked Failed. The live release is no target: never one past it.
+        raise NoTargetError(
+            f"{history.source}: release {release_number} is not in the history; the newest Succeeded release older "
+            f"than it is release {current.number}, the current one: nothing to roll back (to roll back release "
+            f"{current.number}, pass --release-number {current.number})"
+        )
+    below = current.number if release_number is None else release_number
     target = next((r for r in history.releases if r.number < below and r.status == SUCCEEDED), None)
     if target is None:
         raise NoTargetError(f"{history.source}: no previous Succeeded release older than release {below}")

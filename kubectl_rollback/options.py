@@ -109,6 +109,9 @@ class RollbackRequest:
     to_revision: Optional[int] = None
     release_number: Optional[int] = None  # --harness-release: the release to roll back, as Harness's deploy passes it
     force: bool = False
+    # --harness-release: when the declarative release Secrets may not be listed (RBAC), roll back from the legacy
+    # history anyway (without it, such a rollback is refused: a newer declarative release may exist)
+    trust_legacy_history: bool = False
     dry_run: DryRun = DryRun.NONE
     wait: bool = False
     timeout: float = 300.0

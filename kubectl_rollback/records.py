@@ -23,6 +23,11 @@ ARTIFACT = PREFIX + "artifact"
 RECORDED_AT = PREFIX + "recorded-at"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
+# The name of the revision object the audit (rolled-back-from, -at) was written on: `kubectl rollout undo` copies a
+# ReplicaSet's annotations onto the Deployment, whose controller copies them onto every later ReplicaSet; on any
+# other object the audit is such a copy, not a record (docs/annotations.md).
+ROLLED_BACK_ON = PREFIX + "rolled-back-on"
+AUDIT_KEYS = (PREFIX + "rolled-back-from", PREFIX + "rolled-back-at", ROLLED_BACK_ON)
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
 RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (the only ones it completes)
 # Why the status is what it is, when the status alone would mislead: "superseded by revision 3", "rolled back to
@@ -32,7 +37,7 @@ STATUS_REASON = PREFIX + "status-reason"
 # Every key of a record on a revision object. None belongs on the workload itself: its controller copies the
 # workload's annotations onto its revisions, over the records there (workloads/base.py, WorkloadKind.copies).
 RECORD_KEYS = (STATUS, WORKFLOW_ID, SERVICE_ID, INFRA_ID, CLUSTER_NAME, RELEASE_NUMBER, ARTIFACT, RECORDED_AT,
-               ROLLED_BACK_FROM, ROLLED_BACK_AT, RECORDED_BY, STATUS_REASON)
+               ROLLED_BACK_FROM, ROLLED_BACK_AT, ROLLED_BACK_ON, RECORDED_BY, STATUS_REASON)
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024
@@ -168,6 +173,22 @@ def _checked(key: str, value: Any, warnings: list) -> Optional[str]:
         warnings.append(f"annotation {key}={shown!r} {problem}; ignored")
         return None
     return cleaned
+
+
+def own_annotations(name: str, annotations: Optional[Mapping[Any, Any]]) -> Optional[Mapping[Any, Any]]:
+    """The annotations of object NAME without an audit copied from another object (its rolled-back-on names that
+    one): what is read as its record."""
+    if not isinstance(annotations, Mapping) or annotations.get(ROLLED_BACK_ON) in (None, name):
+        return annotations
+    return {key: value for key, value in annotations.items() if key not in AUDIT_KEYS}
+
+
+def copied_audit(annotations: Optional[Mapping[Any, Any]]) -> tuple:
+    """The audit keys a workload carries as a copy of a revision's audit (`kubectl rollout undo` put them there:
+    rolled-back-on names the revision object), which a rollback takes off; () when it carries none that way."""
+    if not isinstance(annotations, Mapping) or annotations.get(ROLLED_BACK_ON) is None:
+        return ()
+    return tuple(key for key in AUDIT_KEYS if key in annotations)
 
 
 def parse_record(annotations: Optional[Mapping[Any, Any]]) -> Record:

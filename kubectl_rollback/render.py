@@ -268,7 +268,7 @@ def outcome_dict(o) -> dict:
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
         "canaries": list(o.result.canaries) if o.result else [],
-        "gitops": o.result.gitops.data() if o.result else None,
+        "gitops": o.gitops.data() if o.gitops else None,
     }
 
 
@@ -369,7 +369,7 @@ def harness_table(loaded) -> str:
     plan = loaded.plan
     rows = []
     for r in loaded.history.releases:
-        workloads = ", ".join(_harness_workload(w) for w in r.workloads)
+        workloads = ", ".join(_harness_workload(w, loaded.namespace) for w in r.workloads)
         note = ""
         if plan and r.number == plan.current.number:
             note = "current"
@@ -388,8 +388,11 @@ def harness_table(loaded) -> str:
     return "\n".join(lines)
 
 
-def _harness_workload(w) -> str:
-    """kind/name@revision; a declarative or custom workload has no revision (it is re-applied, not undone)."""
+def _harness_workload(w, namespace: str) -> str:
+    """kind/name@revision (NS/kind/name@revision in a namespace other than the history's); a declarative or custom
+    workload has no revision (it is re-applied, not undone)."""
+    shown = f"{w.namespace}/" if w.namespace and w.namespace != namespace else ""
+    shown += f"{w.kind.lower()}/{w.name}"
     if w.custom:
-        return f"{w.kind.lower()}/{w.name} (custom)"
-    return f"{w.kind.lower()}/{w.name}" + (f"@{w.revision}" if w.revision is not None else "")
+        return f"{shown} (custom)"
+    return shown + (f"@{w.revision}" if w.revision is not None else "")

@@ -15,6 +15,7 @@ from tests import harness_fixtures as hf
 from tests import manifests
 from tests import scenarios as sc
 from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
+from tests.test_gitops import ARGO, create_owner, gitops_crds  # noqa: F401 (gitops_crds: a fixture used here)
 
 
 def image(ns, name):
@@ -97,6 +98,40 @@ def test_after_our_rollback_the_rollout_undo_harness_runs_next_succeeds(ns):
     undo = ns.kubectl("rollout", "undo", "deployment/web", f"--to-revision={stored[1][2][0]}", check=False)
     assert undo.returncode == 0, undo.stderr
     assert image(ns, "web") == "example.test/web:2"
+
+
+def test_harness_next_rollout_undo_does_not_poison_the_workload_with_our_audit(ns):
+    """`kubectl rollout undo` copies the restored ReplicaSet's annotations, our audit included, onto the Deployment,
+    whose controller copies them onto every later ReplicaSet. The audit names the ReplicaSet it was written on, so:
+    the workload is not refused, a later revision shows no rollback it never had, and the audit stays on its own."""
+    deploy_three_revisions(ns)
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(3, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "3")]),
+        hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "2")])])))
+    ns.plugin("rollback", "--harness-release", "rel", check=True)
+    restored = stored_revisions(ns)[1][2][0]
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken"))  # Harness's next deploy fails
+    ns.wait_until(lambda: "example.test/web:4-broken" in sc.rs_by_image(ns, "web"), "the ReplicaSet of web:4-broken")
+    ns.kubectl("rollout", "undo", "deployment/web", f"--to-revision={restored}")  # Harness's own rollback
+    ns.wait_until(lambda: image(ns, "web") == "example.test/web:2", "the undo")
+    ns.apply(manifests.deployment("web", "example.test/web:5"))
+    ns.rollout_status("deployment/web")
+
+    shown = ns.plugin("history", "deployment/web", "-o", "json")
+    assert shown.returncode == 0 and "carries harness.io/rolled-back" not in shown.stderr, shown.stderr
+    revisions = {r["name"]: r for r in json.loads(shown.stdout)["revisions"]}
+    by_image = sc.rs_by_image(ns, "web")
+    assert revisions[by_image["example.test/web:5"]["metadata"]["name"]]["rolledBackFrom"] is None
+    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == "3"
+    dry = ns.plugin("rollback", "deployment/web", "--to-revision",
+                    str(sc.revision_of(by_image["example.test/web:2"])), "--force", "--dry-run")
+    assert dry.returncode == 0 and "refusing to write" not in dry.stderr, dry.stdout + dry.stderr
+    # the next rollback takes the copy off the Deployment in its template write; the audit stays on its own object
+    ns.plugin("rollback", "deployment/web", "--to-revision", str(sc.revision_of(by_image["example.test/web:2"])),
+              "--force", check=True)
+    assert not {k for k in ns.get("deployment", "web")["metadata"].get("annotations", {}) if "rolled-back" in k}
+    target = sc.rs_by_image(ns, "web")["example.test/web:2"]["metadata"]
+    assert target["annotations"]["harness.io/rolled-back-on"] == target["name"]
 
 
 def test_a_newest_release_that_succeeded_is_not_rolled_back_unless_asked_for(ns):
@@ -221,6 +256,83 @@ def test_declarative_rollback_re_applies_the_target_release(ns, after_legacy):
     assert ns.get("configmap", "web-config")["data"] == {"mode": "good"}
     assert base64.b64decode(ns.get("secret", "web-secret")["data"]["password"]) == b"s3cret-good"
     assert versions(ns, *harness_objects) == before[:len(harness_objects)]  # release 4 was Failed: nothing to book
+
+
+def tracked(manifest_list, ns, app):
+    """The manifests with Argo CD's tracking annotation on the Deployment, as Argo CD's sync leaves it."""
+    for manifest in manifest_list:
+        if manifest["kind"] == "Deployment":
+            manifest["metadata"]["annotations"] = {
+                "argocd.argoproj.io/tracking-id": f"{app}:apps/Deployment:{ns.name}/web"}
+    return manifest_list
+
+
+def test_declarative_rollback_of_an_argo_cd_owned_release_is_refused_or_paused(ns, gitops_crds):  # noqa: F811
+    """An Argo CD Application with self-heal on would undo the re-apply: refused (exit 1, nothing changed, the dry
+    run too) as every other rollback is, and rolled back with the Application paused under --gitops=pause."""
+    app_path = create_owner(ns, ARGO, "shop-on", {"syncPolicy": {"automated": {"selfHeal": True}}})
+    ns.apply(json.dumps(hf.release_secret("rel", 2, "Succeeded", tracked(stored("2", "good", "pw-2"), ns, "shop-on"))))
+    ns.apply(json.dumps(hf.release_secret("rel", 3, "InProgress",
+                                          tracked(stored("3-broken", "bad", "pw-3"), ns, "shop-on"))))
+    for manifest in tracked(stored("3-broken", "bad", "pw-3"), ns, "shop-on"):
+        ns.apply(json.dumps(manifest))
+    objects = [("deployment", "web"), ("configmap", "web-config"), ("secret", "web-secret"),
+               ("secret", "harness.release.rel.2"), ("secret", "harness.release.rel.3")]
+    before = versions(ns, *objects) + [ns.cluster.api.get(app_path)["metadata"]["resourceVersion"]]
+
+    for dry in ((), ("--dry-run",)):
+        proc = ns.plugin("rollback", "--harness-release", "rel", "--argocd-namespace", ns.name, *dry)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"Argo CD Application {ns.name}/shop-on" in lines[0], proc.stderr
+        assert "deployment/web" in lines[0] and "--gitops=pause" in lines[0]
+        assert versions(ns, *objects) + [ns.cluster.api.get(app_path)["metadata"]["resourceVersion"]] == before
+
+    proc = ns.plugin("rollback", "--harness-release", "rel", "--argocd-namespace", ns.name, "--gitops=pause",
+                     "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"]["automated"] == {"selfHeal": False}
+    assert image(ns, "web") == "example.test/web:2"
+    result = json.loads(proc.stdout)
+    gitops = {r["workload"]: r["gitops"] for r in result["results"]}
+    assert gitops["deployment/web"]["action"] == "paused" and gitops["configmap/web-config"] is None
+
+
+def test_a_release_number_newer_than_the_history_is_not_a_rollback_past_the_live_release(ns):
+    """--release-number 4 over [3 Succeeded, 2 Succeeded]: as Harness picks it (§4.2 step 4), the newest Succeeded
+    release older than 4 is release 3, the live one: nothing to roll back (exit 3), nothing written; never release 2
+    with release 3 marked Failed."""
+    for tag in ("1", "2", "3"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.rollout_status("deployment/web")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel-web", [
+        hf.release_entry(n, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, str(n))]) for n in (3, 2)
+    ])))
+    before = versions(ns, ("deployment", "web"), ("configmap", "rel-web"))
+    for number, dry in (("4", ("--dry-run",)), ("4", ()), ("99", ())):
+        proc = ns.plugin("rollback", "--harness-release", "rel-web", "--release-number", number, *dry)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"release {number} is not in the history" in lines[0], proc.stderr
+        assert "release 3" in lines[0] and "would be marked Failed" not in proc.stdout
+        assert versions(ns, ("deployment", "web"), ("configmap", "rel-web")) == before
+    assert image(ns, "web") == "example.test/web:3"
+
+
+def test_a_workload_in_another_namespace_is_shown_with_its_namespace(ns):
+    """A legacy release of the history in namespace NS whose workload lives in namespace OTHER: the plan and the
+    outcome say OTHER/deployment/web, never a bare deployment/web that reads as NS's."""
+    with ns.cluster.namespace(f"{ns.name}-m3") as other:
+        deploy_three_revisions(other)
+        ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+            hf.release_entry(3, "InProgress", [hf.workload_entry("Deployment", "web", other.name, "3")]),
+            hf.release_entry(2, "Succeeded", [hf.workload_entry("Deployment", "web", other.name, "2")])])))
+        shown = ns.plugin("history", "--harness-release", "rel", check=True)
+        assert f"{other.name}/deployment/web@2" in shown.stdout, shown.stdout
+        proc = ns.plugin("rollback", "--harness-release", "rel")
+        assert proc.returncode == 0, proc.stderr
+        assert f"{other.name}/deployment/web: rolled back" in proc.stdout, proc.stdout
+        assert image(other, "web") == "example.test/web:2"
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

@@ -65,3 +65,35 @@ def test_ctrl_c_during_a_release_rollback_names_the_workloads_written(ns):
             f"2 -> 1; the rollout goes on; follow it with: kubectl rollout status deployment/web -n {ns.name}"
             ) in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+def test_ctrl_c_during_a_harness_release_rollback_says_what_was_written_and_how_to_book_keep(ns):
+    """--harness-release with --wait, interrupted: the workload rolled back is named, and so is the command that
+    writes Harness's book-keeping, which was not written; that command, copied, writes it."""
+    import json
+
+    from tests import harness_fixtures as hf
+
+    for tag in ("1-broken-now", "2-broken"):  # release 1's pods never get ready either: the wait cannot end
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.wait_until(lambda tag=tag: f"example.test/web:{tag}" in sc.rs_by_image(ns, "web"), f"web:{tag}")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(2, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
+        hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "1")])])))
+    proc = sc.start_plugin(ns, "rollback", "--harness-release", "rel", "--wait", "--timeout", "5m")
+    started_waiting(proc)
+    done = interrupt(proc)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted while waiting: deployment/web rolled back 2 -> 1" in done.stderr, done.stderr
+    again = f"kubectl harness-rollback rollback --harness-release rel -n {ns.name}"
+    assert "Harness's book-keeping" in done.stderr and f"run the same rollback again: {again}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sc.live_image(ns) == "example.test/web:1-broken-now"
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert [r["status"] for r in listed["releases"]] == ["InProgress", "Succeeded"]  # not written yet
+
+    booked = ns.cluster.run(*again.split()[1:], check=False)
+    assert booked.returncode == 0, booked.stdout + booked.stderr
+    listed = ns.plugin_json("history", "--harness-release", "rel")
+    assert [r["status"] for r in listed["releases"]] == ["Failed", "Succeeded"]
+    assert sc.live_image(ns) == "example.test/web:1-broken-now"

@@ -439,7 +439,7 @@ def test_the_by_name_role_reads_and_books_release_r_and_no_other_secret(ns, limi
     role = RBAC_YAML.read_text().split("\n---\n")
     by_name = next(doc for doc in role if f"name: {HARNESS_BY_NAME}" in doc)
     ns.kubectl("apply", "-f", "-", input=by_name.replace(RELEASE_PLACEHOLDER, "rel"))
-    roles = table_roles("history, rollback --harness-release R, legacy history")
+    roles = table_roles("history, rollback --harness-release R --trust-legacy-history, legacy history")
     assert roles == [HARNESS_BY_NAME, ROLLBACK]
     limited.bind(*roles)
 
@@ -452,10 +452,48 @@ def test_the_by_name_role_reads_and_books_release_r_and_no_other_secret(ns, limi
         return proc
 
     assert json.loads(run("history", "--harness-release", "rel", "-o", "json").stdout)["target"] == 2
-    proc = run("rollback", "--harness-release", "rel")
+    refused = limited.plugin("rollback", "--harness-release", "rel")  # newer release Secrets could not be looked for
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:3-broken"
+    proc = run("rollback", "--harness-release", "rel", "--trust-legacy-history")
     assert "secret/rel: history: release 2 deployment/web revision 2 ->" in proc.stdout, proc.stdout
     assert sc.live_image(ns, "deployment", "web") == "example.test/web:2"
     assert ("secrets", "list") not in limited.used()  # the list was refused, never answered
     for args in (("get", "secret", "app-db", "-o", "yaml"), ("get", "secrets"), ("get", "configmaps")):
         denied = ns.kubectl(*args, env=limited.direct_env, check=False)
         assert denied.returncode != 0 and "Forbidden" in denied.stderr and "db-s3cret" not in denied.stdout, args
+
+
+def test_the_by_name_role_never_takes_unlisted_release_secrets_for_none(ns, limited):
+    """ConfigMap rel-s frozen at [2, 1] after the release went declarative (Secrets 3 Succeeded, 4 InProgress and
+    live): a user who may not list Secrets is told the Secrets were not looked for, never that there are none, and
+    a rollback is refused in one line naming the missing permission, with nothing changed and no --force advised."""
+    for tag in ("1", "2", "3"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.rollout_status("deployment/web")
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken"))
+    ns.wait_until(lambda: "example.test/web:4-broken" in sc.rs_by_image(ns, "web"), "the ReplicaSet of web:4-broken")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel-s", [
+        hf.release_entry(n, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, str(n))]) for n in (2, 1)])))
+    for number, state, tag in ((3, "Succeeded", "3"), (4, "InProgress", "4-broken")):
+        ns.apply(json.dumps(hf.release_secret("rel-s", number, state,
+                                              [json.loads(manifests.deployment("web", f"example.test/web:{tag}"))])))
+    role = RBAC_YAML.read_text().split("\n---\n")
+    by_name = next(doc for doc in role if f"name: {HARNESS_BY_NAME}" in doc)
+    ns.kubectl("apply", "-f", "-", input=by_name.replace(RELEASE_PLACEHOLDER, "rel-s"))
+    limited.bind(HARNESS_BY_NAME, ROLLBACK)
+    objects = [("deployment", "web"), ("configmap", "rel-s"), ("secret", "harness.release.rel-s.4")]
+    before = [ns.get(kind, name)["metadata"]["resourceVersion"] for kind, name in objects]
+
+    shown = limited.plugin("history", "--harness-release", "rel-s", "-o", "json")
+    assert shown.returncode in (0, 3), shown.stderr
+    reason = json.loads(shown.stdout)["sourceReason"]
+    assert "no declarative release Secrets" not in reason and "not looked for" in reason, reason
+    for dry in ((), ("--dry-run",)):
+        proc = limited.plugin("rollback", "--harness-release", "rel-s", *dry)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "list on secrets" in lines[0] and "--trust-legacy-history" in lines[0], lines
+        assert "--force" not in proc.stdout + proc.stderr and "no declarative release Secrets" not in proc.stdout
+        assert [ns.get(kind, name)["metadata"]["resourceVersion"] for kind, name in objects] == before
+    assert sc.live_image(ns, "deployment", "web") == "example.test/web:4-broken"

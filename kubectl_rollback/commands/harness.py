@@ -18,16 +18,19 @@ target's revisions renumbered as `rollout undo` renumbered them, so that Harness
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
 from kubectl_rollback import bluegreen, console, harness_declarative, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
+from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import release, wait
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import (
     ConflictError,
     ExitCode,
     ForbiddenError,
+    Interrupted,
     NoTargetError,
     NotFoundError,
     RollbackError,
@@ -54,7 +57,14 @@ from kubectl_rollback.harness_history import (
     workload_key,
 )
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, SECRETS, SERVICES, Kube
-from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.options import (
+    DEFAULT_ARGOCD_NAMESPACE,
+    DryRun,
+    GitOpsMode,
+    HistoryRequest,
+    IdentityFlags,
+    RollbackRequest,
+)
 from kubectl_rollback.output import Paragraph, Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.targets import Target
@@ -126,14 +136,17 @@ class HarnessTarget(Target):
         return load(kube, self.name)
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
-        loaded = load(kube, self.name, request.release_number, request.force)
+        loaded = load(kube, self.name, request.release_number, request.force,
+                      refuse_unlisted=not request.trust_legacy_history)
         on_progress(Paragraph(loaded))
         return roll_back(kube, loaded, request, on_progress)
 
 
-def load(kube: Kube, name: str, release_number: Optional[int] = None, force: bool = False) -> HarnessHistory:
-    """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it."""
-    parsed = find(kube, name)
+def load(kube: Kube, name: str, release_number: Optional[int] = None, force: bool = False,
+         refuse_unlisted: bool = False) -> HarnessHistory:
+    """The history Harness would read for release NAME, its lookup warnings, and the rollback plan over it. With
+    `refuse_unlisted` (a rollback), declarative release Secrets that may not be listed refuse it (see find)."""
+    parsed = find(kube, name, refuse_unlisted)
     for warning in parsed.warnings:
         console.warn(f"{parsed.source}: {warning}")
     plan = problem = None
@@ -144,17 +157,22 @@ def load(kube: Kube, name: str, release_number: Optional[int] = None, force: boo
     return HarnessHistory(name, kube.namespace, parsed, plan, problem)
 
 
-def find(kube: Kube, name: str) -> ReleaseHistory:
+def find(kube: Kube, name: str, refuse_unlisted: bool = False) -> ReleaseHistory:
     """Harness's order: release Secrets (label owner=harness,release=NAME, type harness.io/release/v2), Secret NAME,
     ConfigMap NAME. What could not be read for lack of rights is a warning when another source answers, and the
-    error when none does."""
+    error when none does. Release Secrets that may not be listed are never taken for none: the legacy history is
+    then said to be read without looking for them, and with `refuse_unlisted` (a rollback without
+    --trust-legacy-history) that is refused, nothing changed: a newer declarative release would be rolled back to
+    a stale legacy one."""
     notes: List[str] = []
     secrets: List[dict] = []
+    unlisted = False
     if len(name) <= MAX_LABEL_VALUE:
         try:
             secrets = kube.list(SECRETS, label_selector=f"owner=harness,release={name}",
                                 field_selector=f"type={RELEASE_SECRET_TYPE}")
         except ForbiddenError as exc:
+            unlisted = True
             notes.append(f"declarative release Secrets not looked for: {exc.message}")
     legacy: dict = {}
     denied: dict = {}
@@ -182,10 +200,19 @@ def find(kube: Kube, name: str) -> ReleaseHistory:
             stale = [_stale(kind, name, obj, "from before the switch to declarative rollback")
                      for kind, obj in legacy.items()]
     elif legacy:
+        if unlisted and refuse_unlisted:
+            raise RollbackError(
+                f"refusing to roll back --harness-release {name}: may not list Secrets in namespace "
+                f"\"{kube.namespace}\" (RBAC), so newer declarative release Secrets harness.release.{name}.<n> "
+                "could not be looked for and the legacy history may be stale; nothing was changed; ask for list "
+                "on secrets (harness-rollback-harness-history in docs/rbac.yaml), or, if release "
+                f"{name} never switched to declarative rollback, pass --trust-legacy-history"
+            )
         history = dataclasses.replace(
             _parse_legacy(legacy_kind, name, legacy[legacy_kind]),
-            why="no declarative release Secrets" + (f', and Harness reads Secret "{name}" before ConfigMap "{name}"'
-                                                     if legacy_kind == "Secret" else ""))
+            why=("declarative release Secrets not looked for (may not list Secrets: RBAC)" if unlisted
+                 else "no declarative release Secrets")
+            + (f', and Harness reads Secret "{name}" before ConfigMap "{name}"' if legacy_kind == "Secret" else ""))
         stale = beside
     elif denied:
         raise denied.get("ConfigMap") or denied["Secret"]
@@ -225,15 +252,27 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         outcomes = [_swap_colours(kube, loaded, request)]
         diffs: List[harness_declarative.ObjectDiff] = []
     else:
-        outcomes = [] if loaded.history.kind != LEGACY else [
-            _roll_back_workload(kube, workload, request, target.number) for workload in target.native_workloads
-        ]
-        # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
-        diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
-        for diff in diffs:
-            on_progress(diff)
-        if request.wait and request.dry_run is DryRun.NONE:
-            applied = [_follow(kube, spec, outcome, request.timeout) for spec, outcome in zip(target.specs, applied)]
+        # Before any write: the GitOps owner of every object to re-apply refused, paused or warned about (a refusal
+        # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
+        guards = _guard_owners(kube, target.specs, request)
+        outcomes = []
+        written: List[str] = []  # what was rolled back, for a Ctrl-C
+        try:
+            for workload in target.native_workloads if loaded.history.kind == LEGACY else ():
+                outcomes.append(_roll_back_workload(kube, workload, request, target.number))
+                written += [outcomes[-1].display] if outcomes[-1].written else []
+            # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
+            diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
+            applied = [dataclasses.replace(outcome, guard=guard) for outcome, guard in zip(applied, guards)]
+            if request.dry_run is DryRun.NONE:
+                written += [o.display for o in applied if o.outcome is Outcome.ROLLED_BACK]
+            for diff in diffs:
+                on_progress(diff)
+            if request.wait and request.dry_run is DryRun.NONE:
+                applied = [_follow(kube, spec, outcome, request.timeout)
+                           for spec, outcome in zip(target.specs, applied)]
+        except (KeyboardInterrupt, Interrupted) as exc:
+            raise _interrupted(kube, loaded, request, written, exc) from None
         outcomes += applied
     outcomes = [dataclasses.replace(outcome, dry_run=request.dry_run) for outcome in outcomes]
     for outcome in outcomes:
@@ -243,6 +282,40 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     for write in writes:
         on_progress(write)
     return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
+
+
+def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, written: List[str],
+                 exc: BaseException) -> Interrupted:
+    """Ctrl-C in a --harness-release rollback (in a wait): what was rolled back, and that Harness's book-keeping was
+    not written, with the command that writes it (the same rollback again finds the objects rolled back, changes
+    nothing else and writes only the book-keeping)."""
+    said = [f"already rolled back: {', '.join(written) or 'none'}"]
+    if isinstance(exc, Interrupted):
+        said.append(exc.message)
+    again = f"kubectl harness-rollback rollback --harness-release {loaded.name}"
+    again += f" --release-number {request.release_number}" if request.release_number is not None else ""
+    again += " --force" if request.force else ""
+    again += " --trust-legacy-history" if request.trust_legacy_history else ""
+    again += f" --gitops={request.gitops.value}" if request.gitops is not GitOpsMode.FAIL else ""
+    again += (f" --argocd-namespace {shlex.quote(request.argocd_namespace)}"
+              if request.argocd_namespace != DEFAULT_ARGOCD_NAMESPACE else "")
+    said.append("Harness's book-keeping (the current release marked Failed, the target's new revisions) was not "
+                f"written: to write it, run the same rollback again: {again} {kube.command_flags()}")
+    return Interrupted("interrupted; " + "; ".join(said))
+
+
+def _guard_owners(kube: Kube, specs: Tuple[dict, ...], request: RollbackRequest) -> List[gitops_owner.Guard]:
+    """The guard (commands/gitops.py) of each stored object's Argo CD or Flux owner, read from its live object (the
+    stored manifest where there is none), all before the first write: with --gitops=fail an owner that would undo
+    the re-apply refuses the whole rollback. Its warnings go to stderr, as a workload's rollback prints them."""
+    guards = []
+    for spec, obj in zip(specs, harness_declarative.current_objects(kube, specs)):
+        shown = harness_declarative.display(spec, kube.namespace)
+        guard = gitops_owner.guard(kube, obj, shown, request.gitops, request.argocd_namespace, request.dry_run)
+        for warning in guard.warnings:
+            console.warn(f"{shown}: {warning}")
+        guards.append(guard)
+    return guards
 
 
 # -- Harness's book-keeping --------------------------------------------------------------------------------------
@@ -352,6 +425,8 @@ def _roll_back_workload(
     kube: Kube, workload: ManagedWorkload, request: RollbackRequest, number: int
 ) -> release.WorkloadOutcome:
     display = f"{workload.kind.lower()}/{workload.name}"
+    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
+        display = f"{workload.namespace}/{display}"
     kind = BY_ALIAS.get(workload.kind.lower())
     if kind is None:
         return release.WorkloadOutcome(
@@ -363,7 +438,7 @@ def _roll_back_workload(
         )
     target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
     explicit = dataclasses.replace(request, flags=IdentityFlags(), to_revision=workload.revision, force=True)
-    return release.roll_back_one(target_kube, kind, workload.name, explicit)
+    return dataclasses.replace(release.roll_back_one(target_kube, kind, workload.name, explicit), display=display)
 
 
 # -- Blue/Green ----------------------------------------------------------------------------------------------------

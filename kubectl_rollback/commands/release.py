@@ -9,6 +9,7 @@ import shlex
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from kubectl_rollback import console, render
+from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import history, rollback
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import (
@@ -54,13 +55,19 @@ class WorkloadOutcome(Printed):
     result: Optional[rollback.Result] = None
     dry_run: DryRun = DryRun.NONE  # in a dry run, `outcome` is what the real run will do
     written: bool = False  # the workload was changed, even if what followed failed (the rollout after it)
+    guard: Optional[gitops_owner.Guard] = None  # an object re-applied without `result`: its GitOps owner's guard
 
     def table(self, wide: bool) -> str:
         return render.outcome_line(self)
 
+    @property
+    def gitops(self) -> Optional[gitops_owner.Guard]:
+        """What was done about the object's GitOps owner: its rollback's, or the guard of a re-applied object."""
+        return self.result.gitops if self.result else self.guard
+
     def notes(self) -> Sequence[str]:
         """The GitOps owner's reminder (revert in Git, resume), as `rollback KIND/NAME` gives it."""
-        return self.result.gitops.notes if self.result else ()
+        return self.gitops.notes if self.gitops else ()
 
     def data(self) -> Any:
         return render.outcome_dict(self)

@@ -19,6 +19,7 @@ from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import (
     ROLLED_BACK_AT,
     ROLLED_BACK_FROM,
+    ROLLED_BACK_ON,
     Status,
     now_rfc3339,
     parse_record,
@@ -238,7 +239,7 @@ def _book_keeping(
     # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
     # revision (commands/record.py), so the window between the template write and it is kept to one request.
     _annotate_quietly(kube, kind, target, {ROLLED_BACK_FROM: str(source.number) if source else "unknown",
-                                           ROLLED_BACK_AT: now})
+                                           ROLLED_BACK_AT: now, ROLLED_BACK_ON: target.name})
     if source is not None:
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record

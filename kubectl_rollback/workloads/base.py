@@ -12,7 +12,7 @@ from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
-from kubectl_rollback.records import RECORD_KEYS, parse_record
+from kubectl_rollback.records import RECORD_KEYS, copied_audit, own_annotations, parse_record
 
 POLL_SECONDS = 0.5
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -107,7 +107,8 @@ class WorkloadKind:
         revisions, over the records there), or None. `flags` reach the workload's cluster and namespace
         (Kube.command_flags), so that the fix it prints can be copied."""
         annotations = workload["metadata"].get("annotations") or {}
-        carried = [key for key in REVISION_KEYS if key in annotations]
+        copied = copied_audit(annotations)  # the audit of a rollback, copied by `kubectl rollout undo`: taken off
+        carried = [key for key in REVISION_KEYS if key in annotations and key not in copied]
         if not carried:
             return None
         display = self.display(workload["metadata"]["name"])
@@ -153,7 +154,7 @@ class WorkloadKind:
 
     def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
         meta = obj["metadata"]
-        record = parse_record(meta.get("annotations"))
+        record = parse_record(own_annotations(meta["name"], meta.get("annotations")))
         for warning in record.warnings:
             console.warn(f"{self.revision_resource.kind} {meta['name']} (revision {number}): {warning}")
         return Revision(

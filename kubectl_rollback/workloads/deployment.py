@@ -9,6 +9,7 @@ from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import NotFoundError, RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS, Kube
+from kubectl_rollback.records import copied_audit
 from kubectl_rollback.workloads.base import (
     CHANGE_CAUSE,
     RolloutState,
@@ -84,6 +85,10 @@ class DeploymentKind(WorkloadKind):
                 ops.append({"op": "add", "path": path, "value": wanted})
         elif CHANGE_CAUSE in current:
             ops.append({"op": "remove", "path": path})
+        # An audit `kubectl rollout undo` copied from a ReplicaSet: off the Deployment in the same write, before its
+        # controller copies it over the audit this rollback writes on the target.
+        for key in copied_audit(current):
+            ops.append({"op": "remove", "path": "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")})
         return "json", ops
 
     def rollout_state(self, workload: dict, revision: str, pods: Optional[list] = None) -> RolloutState:

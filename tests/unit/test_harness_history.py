@@ -466,6 +466,15 @@ def test_a_release_number_picks_the_newest_succeeded_release_older_than_it(numbe
     assert plan_rollback(releases, release_number=number).target.number == target
 
 
+@pytest.mark.parametrize("number", [4, 99])
+def test_a_release_number_past_a_newest_release_that_succeeded_has_no_target(number):
+    """Harness's rule would pick the live release 3 itself (and mark it Failed): no target, never release 2."""
+    releases = history(rel(3, "Succeeded"), rel(2, "Succeeded"))
+    with pytest.raises(NoTargetError, match=f"release {number} is not in the history; the newest Succeeded release "
+                                            "older than it is release 3, the current one"):
+        plan_rollback(releases, release_number=number)
+
+
 def test_only_older_numbers_are_eligible():
     plan = plan_rollback(history(rel(4, "Failed"), rel(6, "Succeeded"), rel(4, "Succeeded"), rel(2, "Succeeded")))
     assert plan.target.number == 2

@@ -68,3 +68,12 @@ def test_never_raises_on_arbitrary_annotations(annotations):
 @given(st.one_of(st.none(), st.text(), st.integers(), st.lists(st.integers())))
 def test_never_raises_on_arbitrary_objects(value):
     assert parse_record(value).status is Status.UNKNOWN
+
+
+def test_an_audit_copied_from_another_revision_object_is_not_read_and_a_workload_may_carry_it():
+    audit = {records.ROLLED_BACK_FROM: "3", records.ROLLED_BACK_AT: "2026-12-07T02:10:35Z",
+             records.ROLLED_BACK_ON: "web-5d9c"}
+    assert parse_record(records.own_annotations("web-5d9c", audit)).rolled_back_from == "3"
+    assert parse_record(records.own_annotations("web-7f00", audit)).rolled_back_from is None
+    assert records.copied_audit(audit) == records.AUDIT_KEYS
+    assert records.copied_audit({records.ROLLED_BACK_FROM: "3"}) == ()  # no rolled-back-on: not known as a copy

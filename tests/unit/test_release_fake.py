@@ -190,7 +190,7 @@ def test_a_harness_release_rolls_each_workload_to_its_recorded_revision_across_n
     fake.server.create(CONFIGMAPS, "ns", {"metadata": {"name": "release-x"},
                                           "data": build_history_data(HARNESS_RELEASES, "zlib", secret=False)})
     result = rollback_harness_release(fake, "release-x")
-    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("statefulset/db", ROLLED_BACK),
+    assert outcomes(result) == [("deployment/a", ROLLED_BACK), ("shop/statefulset/db", ROLLED_BACK),
                                 ("deployment/gone", NO_TARGET), ("cronjob/nightly", FAILED)]
     assert int(result.exit_code) == 1
     assert image(fake, DEPLOYMENTS, "a") == "img:a1"

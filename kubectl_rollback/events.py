@@ -13,6 +13,13 @@ COMPONENT = "kubectl-harness-rollback"
 ROLLBACK_REASON = "HarnessRollback"
 
 
+def by(kube: Kube) -> str:
+    """Who did it, for an Event's message: the user the API server takes the caller for (SelfSubjectReview, served
+    from Kubernetes 1.27), with the plugin's name; the plugin's name alone where the server cannot say."""
+    user = kube.whoami()
+    return f"by {user} with {COMPONENT}" if user else f"by {COMPONENT}"
+
+
 def emit(kube: Kube, resource: Resource, obj: dict, reason: str, message: str) -> None:
     """A Normal event on `obj`. Best effort: the change it reports has happened, so a failure is only a warning."""
     meta = obj["metadata"]

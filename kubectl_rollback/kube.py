@@ -253,9 +253,16 @@ class Kube:
             write=True,
         )
 
+    _who: Any = ()  # whoami's answer, once asked: () until then
+
     def whoami(self) -> Optional[str]:
         """The user name the API server takes us for (`kubectl auth whoami`: a SelfSubjectReview, served from
-        Kubernetes 1.27, GA in 1.28), or None where no version of it is served or we may not ask."""
+        Kubernetes 1.27, GA in 1.28), or None where no version of it is served or we may not ask. Asked once."""
+        if self._who == ():
+            self._who = self._ask_whoami()
+        return self._who
+
+    def _ask_whoami(self) -> Optional[str]:
         for version in SELF_SUBJECT_REVIEW_VERSIONS:
             path = f"/apis/authentication.k8s.io/{version}/selfsubjectreviews"
             review = {"apiVersion": f"authentication.k8s.io/{version}", "kind": "SelfSubjectReview"}

@@ -164,7 +164,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
             raise
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
-                    f"routed back from {live} to {target} by {events.COMPONENT}")
+                    f"routed back from {live} to {target} {events.by(kube)}")
     return Result(state, not dry, request.dry_run, message, owner)
 
 

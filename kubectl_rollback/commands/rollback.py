@@ -222,7 +222,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Opt
     _book_keeping(kube, kind, state, source, target)
     events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                 f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
-                f"({target.record.status.value}) by {events.COMPONENT}")
+                f"({target.record.status.value}) {events.by(kube)}")
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
@@ -336,6 +336,6 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
                "revision's snapshots and its pods restarted")
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
-                    f"restored the config of revision {target.number} and restarted the pods by {events.COMPONENT}")
+                    f"restored the config of revision {target.number} and restarted the pods {events.by(kube)}")
     return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
                   warnings=warnings, config=changes, gitops=owner, would_change=request.dry_run is not DryRun.NONE)

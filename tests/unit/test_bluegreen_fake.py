@@ -66,7 +66,8 @@ def test_the_primary_goes_back_and_the_stage_takes_the_failed_colour(pair):
     assert result.message == "service/web routed from green to blue (stage service/web-stage now green)"
     assert colours(pair) == ("blue", "green")
     assert audit(pair) == {ROLLED_BACK_FROM: "green", ROLLED_BACK_TO: "blue"}
-    assert events(pair) == [("Service", "web", "routed back from green to blue by kubectl-harness-rollback")]
+    assert events(pair) == [("Service", "web",
+                             "routed back from green to blue by alice@example.test with kubectl-harness-rollback")]
 
 
 def test_a_live_colour_recorded_succeeded_is_nothing_to_do(fake):

@@ -49,7 +49,7 @@ def test_the_target_template_comes_back_and_the_books_are_kept(fake, web):
     assert annotations(fake, "web-h3")[STATUS] == "Failed" and annotations(fake, "web-h3")[WORKFLOW_ID] == "wf1"
     assert annotations(fake, "web-h2")[ROLLED_BACK_FROM] == "3" and annotations(fake, "web-h2")[ROLLED_BACK_AT]
     assert events(fake) == [("HarnessRollback", "web", "rolled back from revision 3 to revision 2 (Succeeded) "
-                                                       "by kubectl-harness-rollback")]
+                                                       "by alice@example.test with kubectl-harness-rollback")]
 
 
 def test_nothing_to_do_when_the_last_good_revision_is_live_writes_nothing(fake):

@@ -125,7 +125,12 @@ def test_harness_release_history_rolls_back_to_the_recorded_revision(ns, compres
     proc = ns.plugin("rollback", "--harness-release", "release-abc")
     assert proc.returncode == 0, proc.stderr
     assert sc.live_image(ns) == "example.test/web:2"
-    assert ns.get(kind.lower(), "release-abc")["metadata"]["resourceVersion"] == before  # never written
+    # Harness's book-keeping (docs/releases.md): release 2 now names the number the rollback gave its revision
+    assert ns.get(kind.lower(), "release-abc")["metadata"]["resourceVersion"] != before
+    restored = sc.revision_of(sc.rs_by_image(ns, "web")["example.test/web:2"])
+    listed = ns.plugin_json("history", "--harness-release", "release-abc")
+    assert [(r["number"], [w["revision"] for w in r["workloads"]]) for r in listed["releases"]] == [
+        (3, [3]), (2, [restored]), (1, [1])]
 
 
 def test_harness_release_with_a_pruned_revision_is_reported(ns):

@@ -398,8 +398,10 @@ def test_history_survives_garbage_records(littered):
     assert "Traceback" not in proc.stderr and "error:" not in proc.stderr
     data = json.loads(proc.stdout)
     rows = {r["revision"]: r for r in data["revisions"]}
-    assert [r["status"] for r in data["revisions"]] == ["Failed", "Unknown", "Succeeded", "Unknown", "Succeeded"]
-    assert rows[3]["workflowId"] is None and rows[3]["recordedAt"] == "yesterday"  # shown as found, never parsed
+    # revision 3 says Succeeded, but with damaged fields (a workflow id too long, recorded-at "yesterday"): a record
+    # with any damaged field is not trusted at all (README: garbage records are Unknown, never a target)
+    assert [r["status"] for r in data["revisions"]] == ["Failed", "Unknown", "Unknown", "Unknown", "Succeeded"]
+    assert rows[3]["workflowId"] is None and rows[3]["recordedAt"] is None  # damaged values are not shown as data
     assert rows[2]["artifact"] is None
     assert data["rollbackTarget"] == 1
     skipped = {s["revision"]: s["reason"] for s in data["skipped"]}
@@ -407,6 +409,7 @@ def test_history_survives_garbage_records(littered):
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert any("harness.io/status='Succeded!!'" in w and "Unknown" in w for w in warnings), proc.stderr
     assert any(f"harness.io/workflow-id is {LONG} characters long" in w for w in warnings), proc.stderr
+    assert any("harness.io/recorded-at" in w and "is not an RFC 3339 UTC time" in w for w in warnings), proc.stderr
     assert any(f"harness.io/status is {LONG} characters long" in w for w in warnings), proc.stderr
     assert any("harness.io/artifact contains control characters" in w for w in warnings), proc.stderr
     assert all(len(line) < 400 for line in proc.stderr.splitlines()), "a warning echoes a huge value"

@@ -18,12 +18,14 @@ from kubectl_rollback.watcher.loop import Watcher
 from kubectl_rollback.watcher.metrics import Metrics
 
 RELEASE_SECONDS = 3.0  # how long giving the Lease up may hold the exit
+SIGNAL_POLL_SECONDS = 0.5  # how soon the main loop acts on SIGINT/SIGTERM
 
 
 def run(kube: Kube, request: WatchRequest) -> None:
     stop = threading.Event()
+    signalled = Signalled()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: _set_from_a_signal_handler(stop))
+        signal.signal(signum, signalled)
     log = DecisionLog(request.log_format)
     metrics = Metrics()
     settings = decide.Settings(request.flags, kube.cluster_name, request.progress_deadline, request.auto_rollback)
@@ -53,8 +55,9 @@ def run(kube: Kube, request: WatchRequest) -> None:
 
         elector.on_change = leadership
         threading.Thread(target=elector.run, args=(stop,), name="lease", daemon=True).start()
-    while not stop.wait(0.5):
+    while not (stop.wait(SIGNAL_POLL_SECONDS) or signalled.received):
         pass
+    stop.set()
     if elector is not None:
         # Bounded: through a dead connection the release would take a whole request timeout; the Lease then
         # expires by itself, and the process still exits within 5 s.
@@ -64,7 +67,15 @@ def run(kube: Kube, request: WatchRequest) -> None:
     log.line("stopped", scope=scope)
 
 
-def _set_from_a_signal_handler(stop: threading.Event) -> None:
-    """Set `stop` from another thread: the handler runs in the main thread, which may hold the Event's lock inside
-    stop.wait() when the signal comes, and that lock is not reentrant (setting it here deadlocked 1 run in 14)."""
-    threading.Thread(target=stop.set, name="stop", daemon=True).start()
+
+class Signalled:
+    """SIGINT/SIGTERM, as a flag the main loop turns into `stop` (within SIGNAL_POLL_SECONDS). The handler takes no
+    lock: it runs in the main thread between any two bytecodes, also while that thread holds one of threading's own
+    non-reentrant locks (the Event's inside stop.wait(), the one Thread.start() takes), and taking it there again
+    hung the process until SIGKILL (seen 1 Ctrl-C in 14, with Event.set() and then with Thread.start())."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, *_: Any) -> None:
+        self.received = True

@@ -149,18 +149,20 @@ def test_health_is_ready_while_every_kind_sees_changes_and_alive_until_blind_for
     assert not w.health().alive
 
 
-def test_the_stop_signal_never_deadlocks_on_the_lock_stop_wait_holds():
-    """A signal handler runs in the main thread, which may be inside stop.wait() holding the Event's (CPython:
-    `_cond`) lock when SIGINT or SIGTERM comes; setting the Event right there blocked for ever. The handler runs here
-    in a thread that plays the main thread, with that lock held."""
+def test_the_stop_signal_handler_takes_no_lock_the_main_thread_may_hold():
+    """A signal handler runs in the main thread, which may hold threading's own non-reentrant locks when SIGINT or
+    SIGTERM comes (CPython: the Event's `_cond` inside stop.wait(), `_active_limbo_lock` inside Thread.start());
+    taking one of them again there hung for ever. The handler runs here in a thread that plays the main thread, with
+    both held."""
     stop = threading.Event()
+    signalled = watch_command.Signalled()
     handler_returned = threading.Event()
 
-    def main_thread_inside_wait() -> None:
-        with stop._cond:
-            watch_command._set_from_a_signal_handler(stop)
+    def main_thread_holding_the_locks() -> None:
+        with stop._cond, threading._active_limbo_lock:
+            signalled(2, None)
             handler_returned.set()
 
-    threading.Thread(target=main_thread_inside_wait, daemon=True).start()
-    assert handler_returned.wait(5), "the signal handler blocked on the lock its own thread holds"
-    assert stop.wait(5)
+    threading.Thread(target=main_thread_holding_the_locks, daemon=True).start()
+    assert handler_returned.wait(5), "the signal handler blocked on a lock its own thread holds"
+    assert signalled.received

@@ -34,7 +34,10 @@ def serve(address: Tuple[str, int], metrics: Metrics, health: Callable[[], Healt
             ok = now.alive if path == "/livez" else now.ready
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"ok\n" if ok else f"{now.why}\n".encode()]
-        return exposition(environ, start_response)
+        if path == "/metrics":
+            return exposition(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: /healthz, /readyz, /livez and /metrics are served\n"]
 
     try:
         server = make_server(address[0], address[1], app, server_class=_ThreadedServer, handler_class=_QuietHandler)

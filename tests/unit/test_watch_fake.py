@@ -166,3 +166,25 @@ def test_the_stop_signal_handler_takes_no_lock_the_main_thread_may_hold():
     threading.Thread(target=main_thread_holding_the_locks, daemon=True).start()
     assert handler_returned.wait(5), "the signal handler blocked on a lock its own thread holds"
     assert signalled.received
+
+
+def test_the_health_port_serves_its_four_paths_and_nothing_else():
+    import urllib.error
+    import urllib.request
+
+    from kubectl_rollback.watcher.serve import serve
+
+    server = serve(("127.0.0.1", 0), Metrics(), lambda: Health(True, True, ""))
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        for path in ("/healthz", "/readyz", "/livez", "/metrics"):
+            with urllib.request.urlopen(base + path, timeout=10) as answer:
+                assert answer.status == 200, path
+        try:
+            urllib.request.urlopen(base + "/foo", timeout=10)
+            status = 200
+        except urllib.error.HTTPError as refused:
+            status = refused.code
+        assert status == 404  # it answered 200 with the metrics
+    finally:
+        server.shutdown()

@@ -1,0 +1,55 @@
+"""The exit-code table is kept in one place, errors.ExitCode (issue 30, issue 32 item 2): README's table and every
+verb's --help list exactly its codes, and --timeout without the wait it bounds is a usage error."""
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from click.testing import CliRunner
+
+from kubectl_rollback import cli
+from kubectl_rollback.errors import ExitCode, UsageError
+from kubectl_rollback.options import parse_wait_timeout
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_rows() -> dict:
+    section = README.read_text().split("### Exit codes", 1)[1].split("\n## ", 1)[0]
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) \| (.*) \|$", section, re.MULTILINE)}
+
+
+def help_of(*verb: str) -> str:
+    result = CliRunner().invoke(typer.main.get_command(cli.app), [*verb, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def help_rows(text: str) -> dict:
+    section = text.split("Exit codes:", 1)[1]
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\s+(\d+)\s+(\S.*)$", section, re.MULTILINE)}
+
+
+def test_readme_lists_exactly_the_enums_codes():
+    assert set(readme_rows()) == {int(code) for code in ExitCode}
+
+
+@pytest.mark.parametrize("verb", [(), ("history",), ("rollback",), ("record",), ("resume",), ("watch",)],
+                         ids=lambda v: " ".join(v) or "root")
+def test_help_lists_every_code_with_the_enums_meaning(verb):
+    rows = help_rows(help_of(*verb))
+    assert set(rows) == {int(code) for code in ExitCode}
+    for code in ExitCode:
+        assert code.meaning.startswith(rows[int(code)].strip()), (code, rows[int(code)])
+
+
+def test_verify_lists_its_own_meanings_of_the_enums_codes_only():
+    assert set(help_rows(help_of("verify"))) <= {int(code) for code in ExitCode}
+
+
+def test_timeout_is_refused_without_the_wait_it_bounds():
+    with pytest.raises(UsageError, match="--timeout 5s bounds --wait, which was not given"):
+        parse_wait_timeout("5s", False, "--wait", 300.0)
+    assert parse_wait_timeout(None, False, "--wait", 300.0) == 300.0
+    assert parse_wait_timeout("90s", True, "--follow", 600.0) == 90.0

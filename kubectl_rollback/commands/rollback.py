@@ -45,6 +45,7 @@ class Result(Printed):
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
+    wait_failure: Optional[WaitFailedError] = None  # --wait: rolled back, but the rollout after it failed
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -54,6 +55,10 @@ class Result(Printed):
 
     def notes(self) -> Sequence[str]:
         return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops.notes)
+
+    def failure(self) -> Optional[RollbackError]:
+        """The rollout after the rollback failed (exit 4): the rollback itself is printed first, since it was done."""
+        return self.wait_failure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +123,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
-            raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
+            return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
+                f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
                               f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None

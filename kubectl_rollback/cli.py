@@ -740,6 +740,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
+            raise KeyboardInterrupt
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)

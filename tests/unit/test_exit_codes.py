@@ -103,3 +103,16 @@ def test_without_a_data_format_stdout_stays_empty(monkeypatch, capsys):
 @pytest.mark.parametrize("kind", contract.KINDS)
 def test_the_schemas_are_valid_json_schemas(kind):
     jsonschema.Draft202012Validator.check_schema(contract.schema_of(kind))
+
+
+def test_ctrl_c_is_one_line_exit_130_and_its_document(monkeypatch, capsys):
+    """typer turns a KeyboardInterrupt into a silent return of 130: the line and the document were missing."""
+    from kubectl_rollback import targets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(targets, "select", interrupted)
+    code, out, err = run_main(monkeypatch, capsys, "history", "deployment/web", "-o", "json")
+    assert (code, err) == (ExitCode.INTERRUPTED, "error: interrupted\n")
+    assert contract.validated(out, "json", "HistoryResult")["error"]["reason"] == "INTERRUPTED"

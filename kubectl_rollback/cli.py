@@ -709,6 +709,31 @@ def verify(
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
 
 
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # krew: put kubectl's completer next to the plugin, once (pip installs it already)\n"
+    f"  {PROG} completion install\n"
+    "  # before kubectl krew uninstall harness-rollback\n"
+    f"  {PROG} completion uninstall\n\n" + EXIT_CODES
+)
+def completion(
+    action: Annotated[str, typer.Argument(metavar="install|uninstall", help="Create or remove the completer link.")],
+) -> None:
+    """Link kubectl's completer (kubectl_complete-harness_rollback) next to the plugin krew put on PATH, or remove it.
+
+    kubectl (1.26 and newer) completes `kubectl harness-rollback <TAB>` with it; krew links only the plugin itself.
+    The link points at the plugin's own krew link, so it survives `kubectl krew upgrade`. Remove it before
+    `kubectl krew uninstall harness-rollback`: krew refuses every command while its bin folder holds a file that no
+    installed plugin owns.
+    """
+    from kubectl_rollback.commands import completer_link
+
+    actions = {"install": completer_link.install, "uninstall": completer_link.uninstall}
+    if action not in actions:
+        raise UsageError(f"completion {action!r}: must be install or uninstall")
+    _finish(actions[action](sys.argv[0]), OutputFormat.TABLE)
+
+
 def _argocd_namespace(value: str) -> str:
     checked = check_namespace(value)
     if not checked:

@@ -32,9 +32,15 @@ class Krew:
         tools.mkdir()
         (tools / "kubectl-krew").symlink_to(krew)  # how krew installs itself: kubectl krew ...
         (tools / "kubectl").symlink_to(bin_dir() / "kubectl")
-        path = [str(tools), str(self.root / "bin"), str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+        # python3 for the zipapp, without the test venv's folder: pip put a completer there
+        (tools / "python3").symlink_to(os.path.realpath(sys.executable))
+        path = [str(tools), str(self.root / "bin"), "/usr/bin", "/bin"]
         self.env = {"PATH": os.pathsep.join(path), "HOME": str(tmp), "KREW_ROOT": str(self.root),
                     "KREW_NO_UPGRADE_CHECK": "1", "XDG_CACHE_HOME": str(tmp / "cache"), "LANG": "C.UTF-8"}
+        # An empty local index instead of krew-index's clone (krew update needs GitHub): krew list wants one.
+        index = self.root / "index" / "default"
+        index.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", str(index)], check=True, timeout=60)
         self.manifest = tmp / "harness-rollback.yaml"
         shutil.copyfile(ROOT / "plugin-manifest.yaml", self.manifest)
         out = tmp / "dist"
@@ -56,7 +62,8 @@ class Krew:
 
     def completes(self) -> bool:
         """kubectl's own completion of `kubectl harness-rollback ro<TAB>`, through the completer on PATH."""
-        return "rollback" in self.kubectl("__complete", "harness-rollback", "ro").stdout.splitlines()
+        offered = self.kubectl("__complete", "harness-rollback", "ro").stdout.splitlines()
+        return "rollback" in (line.split("\t")[0] for line in offered)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence
 from kubectl_rollback import console, events, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -25,7 +26,6 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 

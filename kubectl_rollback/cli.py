@@ -813,7 +813,8 @@ def _error_document(args: List[str], failure: BaseException) -> None:
         return
     from kubectl_rollback import output
 
-    print(output.dump(output.document(args[0] if args else "", None, failure), fmt), flush=True)
+    verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
+    print(output.dump(output.document(verb, None, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:

@@ -22,6 +22,7 @@ KINDS = {
     "verify": "VerifyResult",
     "resume": "ResumeResult",
 }
+UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error
 
 
 class Printable(Protocol):
@@ -88,7 +89,7 @@ def document(verb: str, data: Optional[dict], failure: Optional[BaseException]) 
     before it had one), and `error`: the exit code's name and number and the message of stderr's line."""
     if failure is not None and isinstance(failure, RollbackError):
         failure.shown = True
-    return {"apiVersion": API_VERSION, "kind": KINDS.get(verb, "Result"), **(data or {}),
+    return {"apiVersion": API_VERSION, "kind": KINDS.get(verb, UNKNOWN_VERB_KIND), **(data or {}),
             "error": error_dict(failure) if failure is not None else None}
 
 

@@ -11,7 +11,7 @@ import yaml
 from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).parent.parent / "docs" / "schemas"
-KINDS = ("HistoryResult", "RollbackResult", "RecordResult", "VerifyResult", "ResumeResult")
+KINDS = ("HistoryResult", "RollbackResult", "RecordResult", "VerifyResult", "ResumeResult", "Result")
 
 
 def _registry() -> Registry:

@@ -79,6 +79,8 @@ def run_main(monkeypatch, capsys, *argv: str) -> tuple:
     (("record", "deployment/web"), "RecordResult"),
     (("verify", "deployment/web"), "VerifyResult"),
     (("resume",), "ResumeResult"),
+    (("-n", "shop", "history", "deployment/web"), "HistoryResult"),
+    (("rolback", "deployment/web"), "Result"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
 def test_a_usage_error_prints_its_document_on_stdout_and_its_line_on_stderr(monkeypatch, capsys, argv, kind, fmt):
     code, out, err = run_main(monkeypatch, capsys, *argv, "-o", fmt)

@@ -94,3 +94,14 @@ def test_install_complete_upgrade_uninstall_and_krew_still_works(krew):
     listed = krew.kubectl("krew", "list", ok=False)
     assert listed.returncode == 0 and "outdated" not in listed.stderr, listed.stderr
 
+
+
+def test_krew_index_validation_accepts_the_manifest(krew):
+    """krew-index's own check of a submitted manifest (cmd/validate-krew-manifest), on the one `make dist` writes,
+    which names the archive's sha256. --skip-install: its install step downloads the release `uri` (GitHub); the
+    install from the same archive is the lifecycle test's."""
+    validator = bin_dir() / "validate-krew-manifest"
+    assert validator.exists(), f"{validator} is missing: make testenv builds it (tests/cluster/build.sh)"
+    checked = subprocess.run([str(validator), f"--manifest={krew.manifest}", "--skip-install"], capture_output=True,
+                             text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

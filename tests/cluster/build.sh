@@ -109,9 +109,10 @@ fi
 helm_version=$(module_field helm helm.sh/helm/v4 '{{.Version}}')
 go_build helm helm helm.sh/helm/v4/cmd/helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version"
 # krew, for the krew lifecycle test (tests/test_krew_lifecycle.py): the real install, upgrade and uninstall of the
-# archive. Its go.mod raises github.com/modern-go/reflect2 to 1.0.2, the release that works on Go 1.18 and newer.
+# archive, and krew-index's validate-krew-manifest over the manifest. Its go.mod raises github.com/modern-go/reflect2 to 1.0.2, the release that works on Go 1.18 and newer.
 krew_version=$(module_field krew sigs.k8s.io/krew '{{.Version}}')
 go_build krew krew sigs.k8s.io/krew/cmd/krew "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$krew_version"
+go_build validate-krew-manifest krew sigs.k8s.io/krew/cmd/validate-krew-manifest "-s -w"
 
 # -- 1.20 from Debian's packages, and kubectl -----------------------------------------------------------------------
 
@@ -239,5 +240,5 @@ os.replace(target + ".tmp", target)
 PY
 fi
 
-for b in etcd kube-apiserver kube-controller-manager kubectl helm krew; do have "$b" || { say "missing $b after build"; exit 1; }; done
+for b in etcd kube-apiserver kube-controller-manager kubectl helm krew validate-krew-manifest; do have "$b" || { say "missing $b after build"; exit 1; }; done
 say "done: $(ls "$BIN_DIR" | tr '\n' ' ')"

@@ -60,17 +60,26 @@ def audited(failed_number: int, marked_at: str, annotations: Mapping[str, str]) 
 
 def _target(revisions: Sequence[Revision], failed: Revision, namespace: str,
             cluster_name: Optional[str]) -> Optional[Revision]:
-    """The revision `rollback` chose while `failed` was live, as it was numbered then (the controller renumbers
-    the revision it rolls out again; deployment.kubernetes.io/revision-history keeps the old numbers)."""
+    """The revision `rollback` chose while `failed` was live, as it was numbered then. The controller renumbers the
+    revision it rolls out again: a ReplicaSet keeps its old numbers (deployment.kubernetes.io/revision-history); a
+    ControllerRevision does not, so one made before `failed` and numbered after it now was rolled out again since,
+    the newest of all then, and keeps its number now."""
     then = [dataclasses.replace(failed, live=True)]
+    renumbered = {}
     for revision in revisions:
+        if revision.name == failed.name:
+            continue
         earlier = [n for n in (revision.number, *revision.former_numbers) if n < failed.number]
-        if revision.name != failed.name and earlier:
+        if earlier:
             then.append(dataclasses.replace(revision, number=max(earlier), live=False))
+        elif (revision.created_at or "~") <= (failed.created_at or ""):
+            renumbered[revision.name] = revision
+            then.append(dataclasses.replace(revision, number=failed.number, live=False))
     identity = merge_identity(IdentityFlags(), namespace, failed.record, cluster_name)
     if missing_flags(identity):
         return None
     try:
-        return choose_target(then, identity).target
+        chosen = choose_target(then, identity).target
     except RollbackError:  # no target: the rollback was refused, so nothing it wrote can be running
         return None
+    return renumbered.get(chosen.name, chosen) if chosen is not None else None

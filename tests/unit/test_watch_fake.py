@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from typing import Optional
 
 from kubectl_rollback.commands import watch as watch_command
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
@@ -190,14 +191,21 @@ def test_the_health_port_serves_its_four_paths_and_nothing_else():
         server.shutdown()
 
 
+def killed_after_the_template_write(audit: Optional[dict] = None) -> FakeKube:
+    """Revision 2 (web:2-broken) marked; revision 1's template written back, which the controller runs again as
+    revision 3; `audit` on it (what the killed watcher got to write)."""
+    kube = FakeKube()
+    again = dict(recorded("Succeeded"), **{"deployment.kubernetes.io/revision": "3",
+                                           "deployment.kubernetes.io/revision-history": "1"}, **(audit or {}))
+    marked = dict(recorded("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    add_deployment(kube, "web", ["web:1", "web:2-broken"], live=0, annotations=[again, marked])
+    return kube
+
+
 def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_book_keeping_once():
     """Revision 2 marked, the template of revision 1 written (the controller runs it again as revision 3), then
     kill -9: no outcome, no audit, no Event. The next watcher writes them; one more reconcile writes nothing."""
-    kube = FakeKube()
-    again = dict(recorded("Succeeded"), **{"deployment.kubernetes.io/revision": "3",
-                                           "deployment.kubernetes.io/revision-history": "1"})
-    marked = dict(recorded("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
-    add_deployment(kube, "web", ["web:1", "web:2-broken"], live=0, annotations=[again, marked])
+    kube = killed_after_the_template_write()
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
@@ -214,13 +222,8 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_b
 
 
 def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_only_its_outcome():
-    kube = FakeKube()
-    again = dict(recorded("Succeeded"), **{"deployment.kubernetes.io/revision": "3",
-                                           "deployment.kubernetes.io/revision-history": "1",
-                                           "harness.io/rolled-back-from": "2", "harness.io/rolled-back-on": "web-h1",
-                                           "harness.io/rolled-back-at": "2026-01-02T03:00:01Z"})
-    marked = dict(recorded("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
-    add_deployment(kube, "web", ["web:1", "web:2-broken"], live=0, annotations=[again, marked])
+    kube = killed_after_the_template_write({"harness.io/rolled-back-from": "2", "harness.io/rolled-back-on": "web-h1",
+                                            "harness.io/rolled-back-at": "2026-01-02T03:00:01Z"})
     w, _ = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")

@@ -444,7 +444,7 @@ def test_a_marked_revision_replaced_by_a_newer_deploy_gets_an_outcome_that_says_
     watcher = start_watch("--auto-rollback")
     outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
                             "the outcome written on the marked revision", timeout=60)
-    assert outcome.startswith("not rolled back by the watcher: deployment/web runs revision 3 "), outcome
+    assert outcome.startswith("replaced: deployment/web runs revision 3 "), outcome
     wait_for_status(ns, "web", "example.test/web:3", "Succeeded")
     assert live_image(ns) == "example.test/web:3"
     assert not rolled_back_events(ns)

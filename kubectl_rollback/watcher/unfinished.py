@@ -41,9 +41,8 @@ def find(workload: Workload, cluster_name: Optional[str]) -> Optional[Unfinished
     if target is None or target.name != live.name:
         images = ", ".join(live.images) or "no images"
         return Unfinished(failed, marked_at, None, False,
-                          f"not rolled back by the watcher: {workload.display} runs revision {live.number} "
-                          f"({images}) now, not revision {failed.number} nor its rollback target; {stopped} "
-                          f"before it wrote an outcome")
+                          f"replaced: {workload.display} runs revision {live.number} ({images}) now, not revision "
+                          f"{failed.number} nor the revision its rollback chose; {stopped} before it wrote an outcome")
     restored = dataclasses.replace(target, resource_version=live.resource_version)
     return Unfinished(failed, marked_at, restored, audited(failed.number, marked_at, live.annotations or {}),
                       f"rolled back to revision {target.number} (finished after {stopped})")

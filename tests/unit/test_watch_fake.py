@@ -238,7 +238,7 @@ def test_a_marked_revision_a_newer_deploy_replaced_gets_an_outcome_that_says_so(
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME].startswith(
-        "not rolled back by the watcher: deployment/web runs revision 3 (web:3) now")
+        "replaced: deployment/web runs revision 3 (web:3) now")
     assert "harness.io/rolled-back-from" not in annotations(kube, "web-h1")
     assert kube.server.list(EVENTS, "default") == [] and kube.writes(DEPLOYMENTS) == []
     assert '"outcome": "replaced"' in log.getvalue()

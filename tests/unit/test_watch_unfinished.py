@@ -55,8 +55,8 @@ def test_a_newer_deploy_or_another_rollback_target_running_is_said_as_it_is():
     newer = find(revision(1, "1", recorded("Succeeded")), revision(2, "2-broken", dict(recorded("Failed"), **MARK)),
                  revision(3, "3", {}, live=True))
     assert newer is not None and newer.target is None
-    assert newer.outcome.startswith("not rolled back by the watcher: deployment/web runs revision 3 (web:3) now, not "
-                                    "revision 2 nor its rollback target; the watcher that took it on at ")
+    assert newer.outcome.startswith("replaced: deployment/web runs revision 3 (web:3) now, not "
+                                    "revision 2 nor the revision its rollback chose; the watcher that took it on at ")
     # A person rolled back further than the rollback would have (to revision 1, past the good revision 2).
     elsewhere = find(revision(4, "1", recorded("Succeeded"), live=True, former=(1,)),
                      revision(2, "2", recorded("Succeeded")),

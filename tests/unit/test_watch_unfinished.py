@@ -6,11 +6,11 @@ from typing import Optional
 
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.records import parse_record
-from kubectl_rollback.watcher import decide, unfinished
+from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.workloads.base import RolloutState
 from tests.fakekube import recorded
 
-MARK = {decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"}
+MARK = {reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"}
 
 
 def revision(number: int, image: str, annotations: dict, live: bool = False, former: tuple = (),
@@ -19,8 +19,8 @@ def revision(number: int, image: str, annotations: dict, live: bool = False, for
                     created_at=created_at, live=live, former_numbers=former, annotations=annotations)
 
 
-def workload(*revisions: Revision, kind: str = "deployment") -> decide.Workload:
-    return decide.Workload(kind=kind, name="web", namespace="infra", annotations={},
+def workload(*revisions: Revision, kind: str = "deployment") -> reaction.Workload:
+    return reaction.Workload(kind=kind, name="web", namespace="infra", annotations={},
                            live=next((r for r in revisions if r.live), None), live_annotations={},
                            state=RolloutState(True, ""), has_deadline=True, revisions=revisions)
 
@@ -78,7 +78,7 @@ def test_a_controller_revision_rolled_out_again_keeps_its_number_now_having_lost
 
 def test_nothing_is_unfinished_without_a_mark_with_an_outcome_or_while_the_failed_revision_is_live():
     assert find(revision(1, "1", recorded("Succeeded")), revision(2, "2-broken", recorded("Failed"))) is None
-    done = dict(recorded("Failed"), **MARK, **{decide.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
+    done = dict(recorded("Failed"), **MARK, **{reaction.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
     assert find(revision(3, "1", recorded("Succeeded"), live=True, former=(1,)), revision(2, "2-broken", done)) is None
     assert find(revision(1, "1", recorded("Succeeded")),
                 revision(2, "2-broken", dict(recorded("Failed"), **MARK), live=True)) is None

@@ -738,8 +738,8 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
         args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:

@@ -304,14 +304,16 @@ class Change:
     def writes(self) -> bool:
         return self.action in (Action.UPDATE, Action.RECREATE)
 
-    def line(self) -> str:
+    def line(self, dry_run: bool = False) -> str:
+        """What was done to the object, or in a dry run what would be (as the real run will do it)."""
+        done = "would be " if dry_run else ""
         what = {
-            Action.UPDATE: f"restored from {self.snapshot}",
-            Action.RECREATE: f"re-created from {self.snapshot} (it no longer exists)",
+            Action.UPDATE: f"{done}restored from {self.snapshot}",
+            Action.RECREATE: f"{done}re-created from {self.snapshot} (it no longer exists)",
             Action.UNCHANGED: f"already holds the content of {self.snapshot}",
             Action.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
                            "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
-            Action.REPOINT: f"the template reads {self.snapshot} instead",
+            Action.REPOINT: f"the template {'would read' if dry_run else 'reads'} {self.snapshot} instead",
             Action.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
         }[self.action]
         return f"{self.ref.key}: {what}"

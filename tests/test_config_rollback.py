@@ -295,3 +295,27 @@ def test_the_config_roles_are_enough_to_snapshot_and_restore(ns, cluster):
     proc = plugin(ns, "rollback", "deployment/web", *IDENTITY, env=env)
     assert "warning" not in proc.stderr, proc.stderr
     assert read_config(ns, template(ns)) == {"app-config": "A", "app-secret": MARKERS[0]}
+
+
+@pytest.mark.parametrize("mode", ["client", "server"])
+def test_a_dry_run_says_what_it_would_restore_never_restored(ns, mode):
+    """Issue 26: a dry run printed "restored" for config it had not touched. The template change and the config-only
+    change, both dry-run modes: every line says "would", the JSON says it is a dry run, and nothing changed."""
+    two_releases(ns)
+    proc = plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}")
+    printed = proc.stdout + proc.stderr
+    assert "config: ConfigMap/app-config: would be restored from" in proc.stdout, printed
+    assert "config: Secret/app-secret: would be restored from" in proc.stdout, printed
+    assert "restored from" not in printed.replace("would be restored from", ""), printed
+    as_json = json.loads(plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}", "-o", "json").stdout)
+    assert as_json["dryRun"] == mode and as_json["changed"] is False
+    assert {c["object"]: c["action"] for c in as_json["config"]}["ConfigMap/app-config"] == "update"
+    assert read_config(ns, template(ns)) == {"app-config": "B", "app-secret": MARKERS[1]}  # nothing changed
+    plugin(ns, "rollback", "deployment/web", *IDENTITY)  # now the template is the good one's; the config again B:
+    config(ns, "B", MARKERS[1])
+    config_only = plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}")
+    printed = config_only.stdout + config_only.stderr
+    assert "its config would be restored from the revision's snapshots and its pods restarted" in printed, printed
+    assert "config: ConfigMap/app-config: would be restored from" in config_only.stdout, printed
+    assert "was restored" not in printed and "restored from" not in printed.replace("would be restored from", "")
+    assert read_config(ns, template(ns)) == {"app-config": "B", "app-secret": MARKERS[1]}

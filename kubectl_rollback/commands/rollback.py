@@ -332,7 +332,8 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
     if request.dry_run is DryRun.NONE:
         race.restored_config = changes
     configsnap.restart(kube, kind, state.workload, request.dry_run)
-    message = (f"{state.display} runs the template of {describe(target)}; its config was restored from the "
+    done = "would be" if request.dry_run is not DryRun.NONE else "was"
+    message = (f"{state.display} runs the template of {describe(target)}; its config {done} restored from the "
                "revision's snapshots and its pods restarted")
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
@@ -22,7 +23,7 @@ from kubectl_rollback.records import (
     ROLLED_BACK_ON,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.targets import Target
@@ -248,15 +249,17 @@ def _book_keeping(
                 record.workflow_id or state.identity.workflow_id or "",
                 record.mapping(state.namespace) if record.service_id else state.identity.mapping,
                 now,
+                kind.written_on(source),
                 record.release_number,
                 record.artifact,
             )
             # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
-            _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
+            _annotate_quietly(kube, kind, source, annotations,
+                              still_wanted=functools.partial(_unfinished, kind.written_on(source)))
 
 
-def _unfinished(annotations: dict) -> bool:
-    return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
+def _unfinished(on: str, annotations: dict) -> bool:
+    return read_record(on, annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
 
 
 def _annotate_quietly(

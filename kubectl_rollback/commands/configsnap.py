@@ -241,7 +241,11 @@ def apply(kube: Kube, config: Plan, dry_run: DryRun) -> tuple:
             ref, snapshot, live = change.ref, config.snapshots[change.ref], config.live[change.ref]
             resource = resource_of(ref)
             if live is None:
-                kube.create(resource, configrefs.recreated_object(ref, snapshot), dry_run=server_dry_run)
+                body, manager = configrefs.recreated_object(ref, snapshot), configrefs.recreating_manager(snapshot)
+                if manager is None:
+                    kube.create(resource, body, dry_run=server_dry_run)
+                else:  # as the manager that applied the original server-side: its next apply owns every key
+                    kube.patch(resource, ref.name, body, "apply", field_manager=manager, dry_run=server_dry_run)
                 continue
             restored = kube.patch(resource, ref.name, configrefs.restore_patch(live, snapshot), dry_run=server_dry_run)
             if not server_dry_run:

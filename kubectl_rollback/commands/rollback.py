@@ -114,6 +114,9 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     )
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
+    if result.changed:
+        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+            kube, kind.resource, name, result.gitops))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")

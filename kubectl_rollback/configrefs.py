@@ -294,7 +294,7 @@ def parse_snapshots(annotations: Optional[Mapping]) -> List[Entry]:
 # -- what a rollback changes -------------------------------------------------------------------------------------
 
 
-class Action(enum.Enum):
+class ConfigAction(enum.Enum):
     UPDATE = "update"  # the live object gets the snapshot's content back
     RECREATE = "recreate"  # the live object is gone: created again from the snapshot
     UNCHANGED = "unchanged"  # it already holds the snapshot's content
@@ -306,26 +306,26 @@ class Action(enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class Change:
     ref: ConfigRef
-    action: Action
+    action: ConfigAction
     snapshot: Optional[str] = None
     detail: Tuple[str, ...] = ()  # ConfigMap: a unified diff of its data; Secret: only key names
     shared_with: Tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
-        return self.action in (Action.UPDATE, Action.RECREATE)
+        return self.action in (ConfigAction.UPDATE, ConfigAction.RECREATE)
 
     def line(self, dry_run: bool = False) -> str:
         """What was done to the object, or in a dry run what would be (as the real run will do it)."""
         done = "would be " if dry_run else ""
         what = {
-            Action.UPDATE: f"{done}restored from {self.snapshot}",
-            Action.RECREATE: f"{done}re-created from {self.snapshot} (it no longer exists)",
-            Action.UNCHANGED: f"already holds the content of {self.snapshot}",
-            Action.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
-                           "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
-            Action.REPOINT: f"the template {'would read' if dry_run else 'reads'} {self.snapshot} instead",
-            Action.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
+            ConfigAction.UPDATE: f"{done}restored from {self.snapshot}",
+            ConfigAction.RECREATE: f"{done}re-created from {self.snapshot} (it no longer exists)",
+            ConfigAction.UNCHANGED: f"already holds the content of {self.snapshot}",
+            ConfigAction.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
+                                 "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
+            ConfigAction.REPOINT: f"the template {'would read' if dry_run else 'reads'} {self.snapshot} instead",
+            ConfigAction.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
         }[self.action]
         return f"{self.ref.key}: {what}"
 
@@ -411,8 +411,8 @@ def _annotations(obj: Mapping) -> Mapping:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
-def restore_action(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> Action:
+def restore_action(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> ConfigAction:
     if live is None:
-        return Action.RECREATE
+        return ConfigAction.RECREATE
     same = content(ref.kind, live) == content(ref.kind, snapshot)
-    return Action.UNCHANGED if same else Action.UPDATE
+    return ConfigAction.UNCHANGED if same else ConfigAction.UPDATE

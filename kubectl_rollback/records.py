@@ -211,8 +211,7 @@ def read_record(on: str, annotations: Optional[Mapping[Any, Any]]) -> Record:
         return parse_record(own_annotations(on.split("/")[1], annotations))
     kind, name = copied.split("/")[:2]
     return Record(copied_from=copied,
-                  status_reason=f"carries a copy of the record of {kind} {name} (kubectl rollout undo copies it "
-                                "onto the workload, and its controller onto new revisions): not read")
+                  status_reason=f"a copy of the record of {kind} {name} (kubectl rollout undo): not read")
 
 
 def copied_audit(annotations: Optional[Mapping[Any, Any]]) -> tuple:

@@ -170,7 +170,8 @@ AnyWorkflow = Annotated[
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")]
 ArgocdNamespace = Annotated[
-    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
+    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; resume: by default "
+                      "where the pause left it; docs/gitops.md).")
 ]
 WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
 FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]

@@ -379,7 +379,6 @@ def test_sigterm_while_every_connection_is_frozen_still_exits_within_5_seconds(n
     assert leader.proc.returncode == 0
 
 
-<<<<<<< HEAD
 def auto_rollback_metric(port: int, result: str) -> float:
     text = http_get(f"http://127.0.0.1:{port}/metrics")[1]
     found = re.search(rf'harness_rollback_auto_rollbacks_total{{result="{result}"}} (\S+)', text)
@@ -485,7 +484,8 @@ def test_sigint_while_watch_starts_up_stops_it_even_when_it_inherited_sigint_ign
         proc.communicate()
         raise AssertionError(f"watch ignored a SIGINT sent {after}s after it started") from None
     assert proc.returncode in (0, 130), stderr
-=======
+
+
 def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
     """Issue 27: `kubectl rollout undo` copies the restored ReplicaSet's record onto the Deployment, whose controller
     copies it onto the ReplicaSet of the next deploy: a Succeeded record it never earned. Its recorded-on names the
@@ -520,4 +520,3 @@ def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
     failed = wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
     assert failed[RECORDED_BY] == "watch" and failed[PREFIX + "workflow-id"] == "wf1", failed
     ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the watcher's rollback to web:1", timeout=60)
->>>>>>> fix2627

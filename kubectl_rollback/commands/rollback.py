@@ -262,7 +262,6 @@ def _book_keeping(
                               still_wanted=functools.partial(_unfinished, kind.written_on(source)))
 
 
-<<<<<<< HEAD
 def audit_annotations(source: Optional[Revision], target: Revision, now: str) -> dict:
     """What a rollback writes on the revision it restored (docs/annotations.md)."""
     return {ROLLED_BACK_FROM: str(source.number) if source else "unknown", ROLLED_BACK_AT: now,
@@ -277,12 +276,8 @@ def emit_rolled_back(kube: Kube, kind: WorkloadKind, workload: dict, source: Opt
                 f"({target.record.status.value}) {events.by(kube)}")
 
 
-def _unfinished(annotations: dict) -> bool:
-    return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
-=======
 def _unfinished(on: str, annotations: dict) -> bool:
     return read_record(on, annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
->>>>>>> fix2627
 
 
 def _annotate_quietly(

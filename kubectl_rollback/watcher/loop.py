@@ -176,12 +176,9 @@ class Watcher:
             kind=kind.name, name=name, namespace=namespace,
             annotations=workload["metadata"].get("annotations") or {},
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
-<<<<<<< HEAD
             state=state, has_deadline=kind.revision_resource is REPLICASETS, revisions=tuple(revisions),
-=======
-            state=state, has_deadline=kind.revision_resource is REPLICASETS, revision_kind=kind.revision_resource.kind,
+            revision_kind=kind.revision_resource.kind,
             carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
->>>>>>> fix2627
         )
         return kind, workload, view
 

@@ -69,14 +69,11 @@ class Workload:
     live_annotations: Mapping[str, str]  # that revision object's annotations, raw
     state: RolloutState  # of the rollout to the live revision
     has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
-<<<<<<< HEAD
     revisions: tuple = ()  # every revision it has, the live one included (watcher/unfinished.py reads them)
-=======
     revision_kind: str = "ReplicaSet"  # the kind of its revision objects (ReplicaSet, ControllerRevision)
     # What is wrong when the workload itself carries record keys (WorkloadKind.carried_record_keys), else None: its
     # controller copies them over any record written on its live revision.
     carries: Optional[str] = None
->>>>>>> fix2627
 
     @property
     def display(self) -> str:

@@ -358,3 +358,28 @@ def test_resume_that_cannot_find_the_owner_says_so_in_its_own_words(ns, gitops_c
     assert proc.returncode == 1
     assert "cannot resume:" in proc.stderr and "pass --argocd-namespace" in proc.stderr, proc.stderr
     assert "rolling back" not in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["deployment/web", "service/web"])
+def test_resume_typed_by_hand_finds_the_application_the_pause_was_in(ns, gitops_crds, target):
+    """Issue 26: a person typing `resume KIND/NAME` without --argocd-namespace, after a pause of an Application in
+    another namespace than argocd: the pause left on the object where the Application is, and resume uses it."""
+    if target == "deployment/web":
+        deploy_owned(ns, argo_metadata(ns, "shop"))
+    else:
+        sc.apply_all(ns, sc.bluegreen_objects("web"))
+        sc.settle_bluegreen(ns, ["web"])
+        ns.kubectl("annotate", "service/web", f"argocd.argoproj.io/tracking-id=shop:/Service:{ns.name}/web")
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    before = ns.plugin("resume", target)  # nothing paused yet: not found, in its own words
+    assert before.returncode == 1 and "pass --argocd-namespace" in before.stderr, before.stderr
+    dry = ns.plugin("rollback", target, "--gitops=pause", "--argocd-namespace", ns.name, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "harness.io/gitops-paused-in" not in (ns.get(*target.split("/"))["metadata"].get("annotations") or {})
+    paused = ns.plugin("rollback", target, "--gitops=pause", "--argocd-namespace", ns.name)
+    assert paused.returncode == 0, paused.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"]["automated"]["selfHeal"] is False
+    resumed = ns.plugin("resume", target)  # as typed by hand: no --argocd-namespace
+    assert resumed.returncode == 0 and "restored to true" in resumed.stdout, resumed.stdout + resumed.stderr
+    app = ns.cluster.api.get(app_path)
+    assert app["spec"]["syncPolicy"] == APP_SYNC and PAUSED_BY not in (app["metadata"].get("annotations") or {})

@@ -18,7 +18,7 @@ from kubectl_rollback.records import (
     Record,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
@@ -226,6 +226,7 @@ def _write(
         identity.workflow_id,
         identity.mapping,
         now_rfc3339(),
+        kind.written_on(revision),
         request.release_number or existing.release_number,
         artifact,
         reason,
@@ -236,7 +237,7 @@ def _write(
     kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
-        refuse_if_not_ours(parse_record(current))
+        refuse_if_not_ours(read_record(kind.written_on(revision), current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)

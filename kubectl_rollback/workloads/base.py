@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, ClassVar, Iterable, Optional
+from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.decide import Revision
@@ -40,6 +40,7 @@ class WorkloadKind:
     resource: ClassVar[Resource]
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
+    template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -66,7 +67,10 @@ class WorkloadKind:
         return []
 
     def template_of(self, workload: dict) -> dict:
-        return workload["spec"].get("template") or {}
+        node: Any = workload
+        for key in self.template_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node or {}
 
     def comparable(self, template: Any) -> Any:
         """The template as it is compared between revisions (without labels the controller adds)."""

@@ -71,3 +71,25 @@ def test_rollback_wait_that_fails_prints_the_rollback_it_did(ns):
     assert out["changed"] and out["to"]["revision"] == 1 and out["rolledOut"] is False
     assert out["error"]["reason"] == "WAIT_FAILED" and "but the rollout did not complete" in out["error"]["message"]
     assert sc.live_image(ns) == "example.test/web:1-broken-now"
+
+
+def test_blue_green_and_release_documents(ns):
+    sc.apply_all(ns, sc.bluegreen_objects("web"))
+    sc.settle_bluegreen(ns, ["web"])
+    shown = document(ns, "HistoryResult", "history", "service/web")
+    assert (shown["liveColor"], shown["targetColor"]) == ("green", "blue")
+    dry = document(ns, "RollbackResult", "rollback", "service/web", "--dry-run", fmt="yaml")
+    assert dry["dryRun"] == "client" and not dry["changed"]
+
+    for name in ("api", "db"):  # release r1: api's last good revision is 1, db has no target (exit 3)
+        sc.deploy_and_record(ns, f"deployment/{name}", sc.labelled(
+            manifests.deployment(name, f"example.test/{name}:1"), sc.RELEASE), "Succeeded" if name == "api" else
+            "Failed", *sc.IDENTITY, rollout=False)
+    sc.deploy_and_record(ns, "deployment/api", sc.labelled(manifests.deployment("api", "example.test/api:2"),
+                                                           sc.RELEASE), "Failed", *sc.IDENTITY, rollout=False)
+    plan = document(ns, "HistoryResult", "history", "--release-name", "r1")
+    assert {w["workload"]: w["rollbackTarget"] for w in plan["workloads"]} == {"deployment/api": 1,
+                                                                               "deployment/db": None}
+    outcome = document(ns, "RollbackResult", "rollback", "--release-name", "r1", "--dry-run",
+                       code=ExitCode.NO_TARGET)
+    assert outcome["summary"]["no target"] == 1 and outcome["error"]["reason"] == "NO_TARGET"

@@ -18,6 +18,7 @@ from tests.scenarios import (
     STATUS,
     annotate,
     deploy_and_record,
+    harness_annotations,
     live_image,
     resync,
     revision_of,
@@ -520,3 +521,111 @@ def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
     failed = wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
     assert failed[RECORDED_BY] == "watch" and failed[PREFIX + "workflow-id"] == "wf1", failed
     ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the watcher's rollback to web:1", timeout=60)
+
+
+# What `kubectl rollout undo` leaves as it was on the Deployment (kubectl's annotationsToSkip); every other annotation
+# of the ReplicaSet it goes back to replaces the Deployment's.
+UNDO_SKIPS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision",
+              "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+              "deployment.kubernetes.io/max-replicas", "deprecated.deployment.rollback.to")
+
+
+def undo_while_paused(ns, app: str, image: str) -> None:
+    """`kubectl rollout undo deployment/APP --to-revision=<the ReplicaSet of IMAGE>`, written as kubectl writes it
+    (its template, and its annotations over the Deployment's), while paused: kubectl refuses to undo a paused
+    Deployment, and an old ReplicaSet scaled back up from NewReplicaSetAvailable may never time out (see above)."""
+    rs = rs_by_image(ns, app)[image]
+    deployment = ns.get("deployment", app)
+    kept = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if k in UNDO_SKIPS}
+    copied = {k: v for k, v in (rs["metadata"].get("annotations") or {}).items() if k not in UNDO_SKIPS}
+    template = rs["spec"]["template"]
+    template["metadata"]["labels"].pop("pod-template-hash", None)
+    ns.kubectl("rollout", "pause", f"deployment/{app}")
+    ns.kubectl("patch", f"deployment/{app}", "--type", "json", "-p", json.dumps([
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/metadata/annotations", "value": {**kept, **copied}}]))
+    ns.wait_until(lambda: ns.get("deployment", app)["status"].get("observedGeneration")
+                  == ns.get("deployment", app)["metadata"]["generation"], "the controller to see the undo")
+    ns.kubectl("rollout", "resume", f"deployment/{app}")
+
+
+def plugin_keys(obj: dict) -> dict:
+    """The plugin's record and auto-rollback keys an object carries (harness.io/auto-rollback and default-* are a
+    workload's own settings)."""
+    return {k: v for k, v in harness_annotations(obj).items()
+            if k != PREFIX + "auto-rollback" and not k.startswith(PREFIX + "default-")}
+
+
+def test_rollout_undo_onto_a_failed_revision_is_recorded_failed_and_rolled_back_again(ns, start_watch):
+    """Issue 29b.1: `rollout undo` onto a revision recorded Failed (and auto-rolled back) puts its record and its
+    auto-rollback keys on the Deployment, whose controller copies them onto the ReplicaSet on every sync. The watcher
+    went silent; it takes the keys off the Deployment's metadata (log line, Event), then records and rolls back."""
+    watcher = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "the auto-rollback's rollout (web:1 as revision 3) recorded Succeeded", timeout=60)
+    assert AUTO_ROLLBACK_OUTCOME in record_of(ns, "web", "example.test/web:2-broken")
+
+    undo_while_paused(ns, "web", "example.test/web:2-broken")  # revision 4: the broken image again
+    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]
+
+    def failed_as_revision_4():
+        record = record_of(ns, "web", "example.test/web:2-broken")
+        return (record.get(STATUS) == "Failed" and record.get(RECORDED_REVISION) == "4"
+                and record.get(PREFIX + "recorded-on", "").split("/")[1:] == [broken["metadata"]["name"],
+                                                                                broken["metadata"]["uid"]]
+                and record)
+
+    failed = ns.wait_until(failed_as_revision_4, "revision 4 (web:2-broken again) recorded Failed", timeout=90)
+    assert AUTO_ROLLBACK_OUTCOME not in failed or failed[AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 3"
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the rollback of revision 4", timeout=60)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "5"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 5 (web:1 again) recorded Succeeded", timeout=60)
+    assert not plugin_keys(ns.get("deployment", "web"))
+    assert [line["revision"] for line in watcher.lines("rolled-back")] == [2, 4]
+    assert len(rolled_back_events(ns)) == 2
+    cleaned = [e for e in ns.items("events") if e["reason"] == "HarnessRecordKeysRemoved"]
+    assert len(cleaned) == 1 and cleaned[0]["involvedObject"]["name"] == "web", cleaned
+    assert len(watcher.lines("cleaned")) == 1
+    assert len([line for line in watcher.lines("recorded") if line["revision"] == 4]) <= 2
+
+
+def test_rollout_undo_onto_a_succeeded_revision_writes_no_loop_and_a_scale_is_not_a_rollout(ns, start_watch):
+    """Issue 29b.2: after `rollout undo` onto a Succeeded revision, the controller copied the Deployment's keys back
+    over each record the watcher wrote (100 writes in 12 s), then a failed deploy went unrecorded; later every scale
+    flipped the live revision to InProgress ("revision 1 rolled out again")."""
+    port = free_port()
+    watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
+    for tag in ("1", "2"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10))
+        wait_for_status(ns, "web", f"example.test/web:{tag}", "Succeeded")
+    ns.kubectl("rollout", "undo", "deployment/web")  # web:1 again, as revision 3
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded"
+                  and not plugin_keys(ns.get("deployment", "web")),
+                  "revision 3 recorded Succeeded and the Deployment without copied keys", timeout=60)
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken", progress_deadline=10))
+    failed = wait_for_status(ns, "web", "example.test/web:4-broken", "Failed")
+    assert failed[RECORDED_REVISION] == "4", failed
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the rollback of revision 4", timeout=60)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "5"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 5 (web:1 again) recorded Succeeded", timeout=60)
+    before = len(watcher.lines("recorded"))
+    ns.kubectl("scale", "deployment/web", "--replicas", "3")
+    ns.rollout_status("deployment/web")
+    resync(ns, "web")  # the controller has copied the Deployment's annotations onto the live ReplicaSet again
+    # One worker takes workloads in turn: once a Deployment created now is recorded, web's changes were looked at.
+    ns.apply(manifests.deployment("probe", "example.test/probe:1"))
+    wait_for_status(ns, "probe", "example.test/probe:1", "Succeeded")
+    record = record_of(ns, "web", "example.test/web:1")
+    assert (record[STATUS], record[RECORDED_REVISION]) == ("Succeeded", "5"), record
+    assert {line["workload"] for line in watcher.lines("recorded")[before:]} == {"deployment/probe"}, \
+        watcher.lines("recorded")[before:]
+    # Revisions 1 to 5, each InProgress then done at most: no write loop.
+    assert len([line for line in watcher.lines("recorded") if line["workload"] == "deployment/web"]) <= 10

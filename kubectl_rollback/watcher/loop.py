@@ -16,7 +16,7 @@ from kubectl_rollback import events
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
-from kubectl_rollback.records import now_rfc3339
+from kubectl_rollback.records import AUTO_ROLLBACK_AT, AUTO_ROLLBACK_OUTCOME, now_rfc3339
 from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
@@ -28,6 +28,7 @@ WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
 BLIND_RESTART_SECONDS = 120.0  # blind this long, /livez fails: a restart may help more than waiting
 RESYNC_SECONDS = 10.0  # every workload is looked at again this often: --progress-deadline passes without an event
 AUTO_ROLLBACK_SKIPPED = "HarnessAutoRollbackSkipped"
+RECORD_KEYS_REMOVED = "HarnessRecordKeysRemoved"
 ROLLBACK_RETRY_CAP_SECONDS = 60.0  # a failed auto-rollback is tried again after 2, 4, 8, ... up to this many seconds
 
 
@@ -178,7 +179,7 @@ class Watcher:
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
             state=state, has_deadline=kind.revision_resource is REPLICASETS, revisions=tuple(revisions),
             revision_kind=kind.revision_resource.kind,
-            carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
+            carried=kind.carried_keys(workload),
         )
         return kind, workload, view
 
@@ -188,11 +189,14 @@ class Watcher:
             self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
+        decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is reaction.WatchAction.TAKE_OFF_KEYS:  # first: no record would stay as written
+            self._take_off_keys(kind, workload, view, decision)
+            return
         left = unfinished.find(view, self.settings.cluster_name)
         if left is not None:  # before the live revision is recorded: its record may still be the rollback's target's
             self._finish(kind, workload, view, left)
             return
-        decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
         if decision.action is reaction.WatchAction.ROLLBACK:
             self._roll_back(item, kind, workload, view, decision)
             return
@@ -214,6 +218,15 @@ class Watcher:
         self.metrics.outcomes.labels(decision.status.value).inc()
         self.log.line("recorded", **fields, outcome=decision.status.value, why=decision.why)
 
+    def _take_off_keys(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
+                       decision: reaction.Reaction) -> None:
+        """The record keys off the workload's metadata: a merge that removes only them (nothing to lose, so no
+        precondition), said in a log line and an Event. Its template is not touched: no rollout."""
+        kube = self.kube.in_namespace(view.namespace)
+        kube.patch(kind.resource, view.name, {"metadata": {"annotations": decision.annotations}})
+        events.emit(kube, kind.resource, workload, RECORD_KEYS_REMOVED, decision.why)
+        self.log.line("cleaned", workload=view.display, namespace=view.namespace, why=decision.why)
+
     def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                    decision: reaction.Reaction) -> None:
         from kubectl_rollback.commands.rollback import WorkloadTarget
@@ -224,10 +237,10 @@ class Watcher:
             return  # backing off after a failed attempt; its timer queues the workload again
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
-        if reaction.AUTO_ROLLBACK_AT not in view.live_annotations:
+        if AUTO_ROLLBACK_AT not in view.live_annotations:
             # Taken on with a preconditioned write, so one replica acts on each failed revision. The mark promises
             # the rollback: until an outcome is written below, this watcher or the next one (re)tries it.
-            marked = annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_AT: now_rfc3339()},
+            marked = annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_AT: now_rfc3339()},
                               still_wanted=reaction.still_failed_unmarked)
             if marked is None:
                 return  # another replica, or the record changed: not ours to act on
@@ -255,7 +268,7 @@ class Watcher:
             self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
                           why=f"{decision.why}; {result.message}")
         self._forget_retry(item)
-        annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_OUTCOME: outcome},
+        annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_OUTCOME: outcome},
                  still_wanted=reaction.still_failed_unfinished)
 
     def _finish(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
@@ -276,7 +289,7 @@ class Watcher:
                 self._remember(workload["metadata"]["uid"], written)
                 emit_rolled_back(kube, kind, workload, left.failed, target)
                 self.metrics.rollbacks.labels("rolled-back").inc()
-        outcome = annotate(kube, kind.revision_resource, left.failed, {reaction.AUTO_ROLLBACK_OUTCOME: left.outcome},
+        outcome = annotate(kube, kind.revision_resource, left.failed, {AUTO_ROLLBACK_OUTCOME: left.outcome},
                            still_wanted=reaction.still_failed_unfinished)
         if outcome is None:
             return  # another watcher wrote it first

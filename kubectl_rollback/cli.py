@@ -73,7 +73,8 @@ Exit codes:
   3  no rollback target (first deployment, all failed, or pruned)
   4  the rollout after the change failed or timed out (--wait, --follow), or the followed
      revision stopped being live (--follow: a rollback or a newer deploy replaced it); verify: Failed
-  7  verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)
+  7  verify, record --follow --verify: the metric analysis was Inconclusive or Error (the revision
+     stays InProgress, nothing rolled back)
   130  interrupted (Ctrl-C); after a change, the line says what was changed"""
 
 app = typer.Typer(
@@ -174,6 +175,18 @@ ArgocdNamespace = Annotated[
 ]
 WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
 FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
+AnalysisArgs = Annotated[
+    Optional[List[str]],
+    typer.Option("--arg", metavar="KEY=VALUE",
+                 help="A value for one of the template's args (repeatable); wins over its declared value."),
+]
+OnInconclusive = Annotated[
+    str,
+    typer.Option("--on-inconclusive", metavar="inprogress|fail",
+                 help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
+                 "(exit 4)."),
+]
+VERIFY_METAVAR = "FILE|analysistemplate/NAME|clusteranalysistemplate/NAME"
 
 
 def connection_options(
@@ -281,6 +294,10 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n"
+    "  # Succeeded only once a metric analysis of the new revision is Successful too (docs/verify.md)\n"
+    f"  {PROG} record deployment/web --follow --verify analysistemplate/error-ratio --rollback-on-failure "
+    "--workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
 )
 @connects
@@ -328,6 +345,15 @@ def record(
         typer.Option("--rollback-on-failure",
                      help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
     ] = False,
+    verify: Annotated[
+        Optional[str],
+        typer.Option("--verify", metavar=VERIFY_METAVAR, show_default=False,
+                     help="With --follow: once the rollout completes, run this Argo Rollouts AnalysisTemplate on the "
+                     "revision; Succeeded only if it is Successful, Failed if it fails (docs/verify.md).",
+                     click_type=click.Path()),  # a path: shell completion offers file names
+    ] = None,
+    arg: AnalysisArgs = None,
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -343,7 +369,9 @@ def record(
     recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
     record of another identity is not replaced without --force. With --follow, the followed revision is judged
     itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
-    docs/annotations.md). The revision also keeps what was
+    docs/annotations.md). With --verify, a completed rollout is Succeeded only once the metric analysis is
+    Successful (Failed: recorded Failed, exit 4; Inconclusive or Error: left InProgress, exit 7; docs/verify.md).
+    The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -355,9 +383,15 @@ def record(
         raise UsageError("pass exactly one of --status and --follow")
     if rollback_on_failure and not follow:
         raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+    if verify is not None and not follow:
+        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                         "verify command on a revision already rolled out)")
+    if verify is None and (arg or on_inconclusive != "inprogress"):
+        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
     fmt = parse_output(output)
+    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
     request = RecordRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        flags=flags,
         status=parse_status(status) if status is not None else None,
         release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
@@ -368,6 +402,9 @@ def record(
         rollback_on_failure=rollback_on_failure,
         revision=revision,
         images=tuple(check_value("--image", i) for i in image or ()),
+        verify=None if verify is None else VerifyRequest(
+            flags=flags, spec=verify, args=_analysis_args(arg),
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
     ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
@@ -665,24 +702,15 @@ def verify(
     workload: Workload,
     spec: Annotated[
         str,
-        typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
+        typer.Option("--verify", metavar=VERIFY_METAVAR,
                      help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
                      click_type=click.Path()),  # a path: shell completion offers file names
     ],
-    arg: Annotated[
-        Optional[List[str]],
-        typer.Option("--arg", metavar="KEY=VALUE",
-                     help="A value for one of the template's args (repeatable); wins over its declared value."),
-    ] = None,
+    arg: AnalysisArgs = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Analyse and print only; write nothing on the revision.")
     ] = False,
-    on_inconclusive: Annotated[
-        str,
-        typer.Option("--on-inconclusive", metavar="inprogress|fail",
-                     help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
-                     "(exit 4)."),
-    ] = "inprogress",
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -704,12 +732,16 @@ def verify(
     request = VerifyRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         spec=spec,
-        args=tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ()),
+        args=_analysis_args(arg),
         record=not no_record,
         inconclusive_fails=parse_on_inconclusive(on_inconclusive),
     )
     kube = connect()
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
+
+
+def _analysis_args(arg: Optional[List[str]]) -> tuple:
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
 
 
 def _argocd_namespace(value: str) -> str:

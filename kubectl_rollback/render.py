@@ -3,6 +3,7 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Optional, Sequence
 
@@ -128,6 +129,17 @@ def record_dict(result) -> dict:
         "name": result.revision.name,
         "annotations": {k: v for k, v in result.annotations.items() if v is not None},
         "failure": result.failure_message,
+        **({} if result.verification is None else {"verification": dict(
+            analysis=result.analysis, **verification_dict(result.verification))}),
+    }
+
+
+def verification_dict(verdict) -> dict:
+    """An analysis' verdict with every measurement (verify, record --follow --verify)."""
+    return {
+        "phase": verdict.phase.value,
+        "message": verdict.message or None,
+        "measurements": [dataclasses.asdict(m) | {"phase": m.phase.value} for m in verdict.measurements],
     }
 
 
@@ -198,6 +210,7 @@ def record_line(result) -> str:
         f"workflow {a[keys.WORKFLOW_ID]}, service {a[keys.SERVICE_ID]}, infra {a[keys.INFRA_ID]}, "
         f"cluster {a[keys.CLUSTER_NAME]}, namespace {result.namespace}"
         + (f" ({a[keys.STATUS_REASON]})" if a.get(keys.STATUS_REASON) else "")
+        + (f"; analysis {result.analysis} {result.verification.phase.value}" if result.verification else "")
     )
 
 

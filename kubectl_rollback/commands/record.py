@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from kubectl_rollback import applied, console, render
-from kubectl_rollback.commands import configsnap, wait
+from kubectl_rollback.commands import configsnap, history, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
-from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -23,6 +23,9 @@ from kubectl_rollback.records import (
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
 
+if TYPE_CHECKING:
+    from kubectl_rollback.commands.verify import Analysis, Verdict
+
 
 @dataclasses.dataclass(frozen=True)
 class Result(Printed):
@@ -32,6 +35,8 @@ class Result(Printed):
     annotations: dict
     failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
     rollback_message: Optional[str] = None  # with --rollback-on-failure: what the rollback did
+    analysis: Optional[str] = None  # with --verify: the template run once the rollout completed ...
+    verification: Optional[Verdict] = None  # ... and its verdict, every measurement
 
     def table(self, wide: bool) -> str:
         return render.record_line(self)
@@ -40,8 +45,14 @@ class Result(Printed):
         return render.record_dict(self)
 
     def failure(self) -> Optional[RollbackError]:
-        """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
+        """A followed rollout that failed (or whose analysis failed) is recorded Failed, and the command then fails
+        too (exit 4); an analysis that was Inconclusive or Error left it InProgress (exit 7)."""
         if self.failure_message is None:
+            if self.verification is not None and self.verification.status is Status.IN_PROGRESS:
+                return InconclusiveError(
+                    f"{self.display} revision {self.revision.number}: analysis {self.analysis} "
+                    f"{self.verification.phase.value}: {self.verification.message}; left recorded InProgress, "
+                    "nothing rolled back")
             return None
         status = self.annotations[STATUS]
         reason = self.annotations.get(STATUS_REASON)
@@ -54,6 +65,10 @@ class Result(Printed):
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
+    from kubectl_rollback.commands import verify
+
+    # --verify's template is read (a file before any request) and checked before anything is written.
+    loaded = verify.load_template(kube, request.verify.spec) if request.verify is not None else None
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     # the controller would overwrite the record with them (docs/annotations.md)
     kind.refuse_record_keys(workload, kube.command_flags())
@@ -71,6 +86,11 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         result = _write(kube, kind, workload, revision, request, request.status)
         configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
         return result
+    prepared = None
+    if loaded is not None:
+        assert request.verify is not None
+        seen = history.build(kube, kind, workload, revisions, request.flags)
+        prepared = verify.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
@@ -84,14 +104,46 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
             result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, revision, request))
         return result
     except KeyboardInterrupt:
-        # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
-        console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
-                     f"workflow {_workflow(request, revision)}; record its outcome with: kubectl harness-rollback "
-                     f"record {kind.display(name)} --revision {revision.number} --status Failed "
-                     f"{kube.command_flags()} (or --status Succeeded)")
+        _interrupted(kube, kind, name, revision, request, "")
         raise
+    if prepared is not None:
+        return _verified(kube, kind, name, workload, revision, request, prepared)
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
                   state.reason)
+
+
+def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
+              prepared: Analysis) -> Result:
+    """--verify, once the rollout completed: the analysis decides the record (through verify's one writer of a
+    verdict), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
+    from kubectl_rollback.commands import verify
+
+    assert request.verify is not None
+    try:
+        found = verify.run_analysis(prepared, request.verify.inconclusive_fails,
+                                    lambda progress: console.info(progress.line()))
+    except KeyboardInterrupt:
+        _interrupted(kube, kind, name, revision, request, f" (its rollout completed; the analysis {prepared.source} "
+                                                          "was interrupted)")
+        raise
+    result = verify.record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
+    result = dataclasses.replace(result, analysis=prepared.source, verification=found)
+    if found.status is not Status.FAILED:
+        return result
+    result = dataclasses.replace(result, failure_message=f"{kind.display(name)} revision {revision.number}: analysis "
+                                                         f"{prepared.source} {found.phase.value}: {found.message}")
+    if request.rollback_on_failure:
+        result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, revision, request))
+    return result
+
+
+def _interrupted(kube: Kube, kind: WorkloadKind, name: str, revision: Revision, request: RecordRequest,
+                 where: str) -> None:
+    """Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it."""
+    console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
+                 f"workflow {_workflow(request, revision)}{where}; record its outcome with: kubectl harness-rollback "
+                 f"record {kind.display(name)} --revision {revision.number} --status Failed "
+                 f"{kube.command_flags()} (or --status Succeeded)")
 
 
 def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordRequest) -> Revision:

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from kubectl_rollback import analysis, console, prometheus, verdict
+from kubectl_rollback import analysis, console, prometheus, render, verdict
 from kubectl_rollback.commands import history, record, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import (
@@ -103,10 +103,8 @@ class Result(Printed):
             "revision": self.revision.number,
             "name": self.revision.name,
             "analysis": self.source,
-            "phase": self.verdict.phase.value,
-            "message": self.verdict.message or None,
             "recorded": self.verdict.status.value if self.recorded else None,
-            "measurements": [dataclasses.asdict(m) | {"phase": m.phase.value} for m in self.verdict.measurements],
+            **render.verification_dict(self.verdict),
         }
 
     def failure(self) -> Optional[RollbackError]:
@@ -251,20 +249,27 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
         if missing:
             raise UsageError(f"recording the verdict needs {', '.join(missing)} (revision {live.number} has no "
                              "earlier record to take them from), or pass --no-record")
-    target = seen.target if seen.target is not None and seen.target.name != live.name else None
-    baseline = (target.number, pod_template_hash(target)) if target is not None else None
-    no_baseline = None if target is not None else (seen.problem.message if seen.problem else
-                                                   f"revision {live.number} is itself the last good one")
-    builtins = verdict.builtin_args(kube.namespace, name, (live.number, pod_template_hash(live)), baseline)
-    prepared = prepare(kube, template, source, request.args, builtins, no_baseline)
+    prepared = prepare_for(kube, name, live, seen, template, source, request.args)
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
     if request.record:
-        record_verdict(kube, kind, workload, live, request, result)
+        record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
     return Result(kind.display(name), kube.namespace, live, source, result, request.record)
 
 
-def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: VerifyRequest,
-                   result: Verdict) -> None:
+def prepare_for(kube: Kube, name: str, revision: Revision, seen: history.History, template: analysis.Template,
+                source: str, given: Sequence[Tuple[str, str]]) -> Analysis:
+    """The template prepared for this revision of workload `name`: the built-in args are its own and those of the
+    rollback target in `seen` (the baseline)."""
+    target = seen.target if seen.target is not None and seen.target.name != revision.name else None
+    baseline = (target.number, pod_template_hash(target)) if target is not None else None
+    no_baseline = None if target is not None else (seen.problem.message if seen.problem else
+                                                   f"revision {revision.number} is itself the last good one")
+    builtins = verdict.builtin_args(kube.namespace, name, (revision.number, pod_template_hash(revision)), baseline)
+    return prepare(kube, template, source, given, builtins, no_baseline)
+
+
+def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest,
+                   result: Verdict) -> record.Result:
     """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
     revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
     read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
@@ -277,8 +282,9 @@ def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Rev
             and revision.record.status is not Status.FAILED):
         raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
                             f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
-    record._write(kube, kind, workload, current, RecordRequest(flags=request.flags), result.status)
+    written = record._write(kube, kind, workload, current, request, result.status)
     annotate(kube, kind.revision_resource, current, verification_annotations(result))
+    return written
 
 
 def verification_annotations(result: Verdict) -> dict:

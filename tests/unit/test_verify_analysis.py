@@ -12,7 +12,7 @@ from kubectl_rollback import analysis, verdict
 from kubectl_rollback.commands import verify
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import REPLICASETS, SECRETS
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.options import IdentityFlags, RecordRequest
 from kubectl_rollback.prometheus import PrometheusError, parse_answer
 from kubectl_rollback.records import Status
 from kubectl_rollback.verdict import Measurement, Phase
@@ -319,8 +319,8 @@ def live_revision(fake):
     return kind, deployment, live
 
 
-def request() -> verify.VerifyRequest:
-    return verify.VerifyRequest(IdentityFlags(), "t.yaml")
+def request() -> RecordRequest:
+    return RecordRequest(IdentityFlags())
 
 
 def test_the_verdict_is_recorded_with_the_verification_annotations(fake):

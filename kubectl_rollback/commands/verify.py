@@ -146,6 +146,11 @@ def load_template(kube: Kube, spec: str) -> Tuple[analysis.Template, str]:
     return analysis.check_template(document, source), source
 
 
+def names_cluster_template(spec: str) -> bool:
+    """Whether --verify (or harness.io/verify) names an AnalysisTemplate or ClusterAnalysisTemplate, not a file."""
+    return _IN_CLUSTER.fullmatch(spec) is not None
+
+
 def prepare(
     kube: Kube, template: analysis.Template, source: str, given: Sequence[Tuple[str, str]], builtins: Dict[str, str],
     no_baseline: Optional[str],

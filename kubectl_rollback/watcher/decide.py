@@ -10,6 +10,11 @@ A live revision recorded Failed (by anyone) is rolled back when auto-rollback is
 (`harness.io/auto-rollback-at`), so that one replica acts; the mark is a promise, not a result: while the marked
 revision is still live and has no `harness.io/auto-rollback-outcome`, the rollback is (re)tried, by this watcher or
 the next. The outcome says how it ended for good: rolled back, or refused and why.
+
+A workload annotated `harness.io/verify: analysistemplate/NAME` has each rollout the watcher records measured before
+it is Succeeded: a completed rollout stays InProgress until its analysis (watcher/verification.py) is over, and the
+analysis' verdict is its outcome (Failed is then rolled back as any other Failed; Inconclusive or Error stay
+InProgress, with `harness.io/verification` saying why).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from kubectl_rollback.records import (
     parse_time,
     record_annotations,
 )
+from kubectl_rollback.verdict import VERIFICATION, VERIFICATION_MESSAGE, VERIFIED_AT
 from kubectl_rollback.workloads.base import RolloutState
 
 WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
@@ -40,6 +46,7 @@ AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back
 AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when a watcher took on its rollback
 AUTO_ROLLBACK_OUTCOME = "harness.io/auto-rollback-outcome"  # ... and how that ended for good (rolled back, refused)
 RECORDED_REVISION = "harness.io/recorded-revision"  # on the watcher's records: the revision number recorded
+VERIFY = "harness.io/verify"  # on a workload: the analysis (analysistemplate/NAME) each rollout must pass
 DEFAULT_WORKFLOW = "watch"
 # On a workload: the identity of its revisions that carry none. Not the record keys themselves, which the
 # controllers would copy onto the revisions, over the records there (docs/annotations.md).
@@ -51,6 +58,7 @@ class Action(enum.Enum):
     NOTHING = "nothing"
     RECORD = "record"
     ROLLBACK = "rollback"
+    VERIFY = "verify"  # run the workload's analysis on the live revision (its rollout completed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,15 +105,19 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> De
         return Decision(Action.NOTHING, "no revision backs the current template yet")
     annotations = workload.live_annotations
     if STATUS not in annotations:
-        status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
     ours = annotations.get(RECORDED_BY) == WATCHER
     earlier = annotations.get(RECORDED_REVISION, str(live.number))
     if ours and earlier != str(live.number):
-        status, why = _outcome(workload) or (
+        status, why = _claimed_outcome(workload) or (
             Status.IN_PROGRESS, f"revision {earlier} rolled out again as revision {live.number}, in progress")
         return _record(workload, settings, status, why, now)
     if ours and live.record.status is Status.IN_PROGRESS:
+        if wants_verification(workload) and workload.state.done and not workload.state.failure:
+            if VERIFICATION in annotations:  # an Inconclusive or Error verdict: a person decides from here
+                return Decision(Action.NOTHING, f"analysis {annotations[VERIFICATION]}: left InProgress")
+            return Decision(Action.VERIFY, f"revision {live.number} rolled out; its analysis comes next")
         outcome = _outcome(workload) or _past_deadline(workload, settings, now)
         if outcome is None:
             return Decision(Action.NOTHING, "rollout in progress")
@@ -122,6 +134,15 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> De
 
 def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
     return settings.auto_rollback or workload.annotations.get(AUTO_ROLLBACK, "").strip().lower() == "true"
+
+
+def wants_verification(workload: Workload) -> bool:
+    return bool(workload.annotations.get(VERIFY, "").strip())
+
+
+def verdict(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Decision:
+    """The watcher's record of an analysis' verdict on the revision it measured (Action.RECORD, as any outcome)."""
+    return _record(workload, settings, status, why, now)
 
 
 def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
@@ -160,6 +181,14 @@ def manifest_record(annotations: Mapping[str, str]) -> Record:
                   cluster_name=value("cluster_name"))
 
 
+def _claimed_outcome(workload: Workload) -> Optional[tuple]:
+    """The outcome a claim records at once: a completed rollout of a workload with an analysis is not one yet."""
+    outcome = _outcome(workload)
+    if outcome is not None and outcome[0] is Status.SUCCEEDED and wants_verification(workload):
+        return Status.IN_PROGRESS, f"{outcome[1]}; its analysis comes next"
+    return outcome
+
+
 def _outcome(workload: Workload) -> Optional[tuple]:
     if workload.state.failure:
         return Status.FAILED, workload.state.failure
@@ -190,7 +219,9 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
                                      live.record.artifact or ", ".join(live.images) or None)
     annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),
                         # a new rollout of this revision: any auto-rollback of an earlier one is history
-                        AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None})
+                        AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None,
+                        # ... and so is its verification (a verdict adds its own after this)
+                        VERIFICATION: None, VERIFICATION_MESSAGE: None, VERIFIED_AT: None})
     return Decision(Action.RECORD, why, status, annotations)
 
 

@@ -12,6 +12,7 @@ from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
+from kubectl_rollback.verdict import Verification, recorded_verification
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 # What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
@@ -54,8 +55,16 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
         "rollbackTarget": target is not None and revision.number == target.number,
+        "verification": _verification_data(recorded_verification(revision.annotations)),
         "warnings": list(r.warnings),
     }
+
+
+def _verification_data(found: Optional[Verification]) -> Optional[dict]:
+    if found is None:
+        return None
+    return {"phase": found.phase, "metric": found.metric, "value": found.value, "message": found.message,
+            "verifiedAt": found.verified_at}
 
 
 def history_dict(h) -> dict:
@@ -149,7 +158,7 @@ def history_table(h, wide: bool = False) -> str:
     skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -160,6 +169,8 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
+            verified = recorded_verification(r.annotations)
+            row.append(_short(verified.cell(), 40) if verified is not None else "-")
         row.append("; ".join(filter(None, (_note(h, r, skipped), rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]

@@ -82,6 +82,15 @@ def test_follow_verify_failed_is_recorded_failed_and_rolled_back(ns, tmp_path, e
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "analysis" in last and "rolled back from revision 2" in last, proc.stderr
     assert scenarios.live_image(ns) == "example.test/web:1"
+    # history shows each revision's verification: phase, failing metric and value
+    revisions = {r["name"]: r for r in ns.plugin_json("history", "deployment/web")["revisions"]}
+    failed = next(r for r in revisions.values() if new in r["name"])
+    assert failed["verification"]["phase"] == "Failed" and failed["verification"]["metric"] == "error-ratio"
+    assert failed["verification"]["value"] == measured["value"]
+    assert [r["verification"] for r in revisions.values() if r is not failed] == [None]
+    wide = ns.plugin("history", "deployment/web", "-o", "wide", check=True).stdout
+    row = next(line for line in wide.splitlines() if new in line)
+    assert f"Failed error-ratio={measured['value']}" in row, wide
 
 
 def test_follow_verify_error_stays_in_progress_and_rolls_nothing_back(ns, tmp_path, exporter, prometheus):  # noqa: F811,E501

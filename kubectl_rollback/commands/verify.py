@@ -62,6 +62,8 @@ class Verdict:
     message: str  # which metric decided, its value and condition; "" when Successful
     measurements: Tuple[Measurement, ...]
     status: Status  # the record it gives the revision (verdict.recorded_status)
+    metric: Optional[str] = None  # the metric that decided, when not Successful ...
+    value: Optional[str] = None  # ... and its last value that was not Successful
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,12 +228,14 @@ def run_analysis(
         taken[metric.name].append(measurement)
         finished[metric.name] = clock()
         on_progress(Progress(measurement, verdict.counted(taken[metric.name]), metric.count))
-    message = ""
-    if phase is not Phase.SUCCESSFUL:
-        name = next(m.name for m in prepared.metrics if assessments[m.name].phase is phase)
-        message = _redact(verdict.deciding(name, assessments[name], taken[name]), prepared.secrets)
     every = tuple(m for metric in prepared.metrics for m in taken[metric.name])
-    return Verdict(phase, message, every, verdict.recorded_status(phase, inconclusive_fails))
+    status = verdict.recorded_status(phase, inconclusive_fails)
+    if phase is Phase.SUCCESSFUL:
+        return Verdict(phase, "", every, status)
+    name = next(m.name for m in prepared.metrics if assessments[m.name].phase is phase)
+    message = _redact(verdict.deciding(name, assessments[name], taken[name]), prepared.secrets)
+    last = verdict.last_unsuccessful(taken[name])
+    return Verdict(phase, message, every, status, name, last.value if last is not None else None)
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
@@ -296,6 +300,8 @@ def verification_annotations(result: Verdict) -> dict:
     return {
         verdict.VERIFICATION: result.phase.value,
         verdict.VERIFICATION_MESSAGE: result.message[: 1000] or None,
+        verdict.VERIFICATION_METRIC: result.metric,
+        verdict.VERIFICATION_VALUE: result.value[: 200] if result.value is not None else None,
         verdict.VERIFIED_AT: now_rfc3339(),
     }
 

@@ -38,7 +38,13 @@ from kubectl_rollback.records import (
     parse_time,
     record_annotations,
 )
-from kubectl_rollback.verdict import VERIFICATION, VERIFICATION_MESSAGE, VERIFIED_AT
+from kubectl_rollback.verdict import (
+    VERIFICATION,
+    VERIFICATION_MESSAGE,
+    VERIFICATION_METRIC,
+    VERIFICATION_VALUE,
+    VERIFIED_AT,
+)
 from kubectl_rollback.workloads.base import RolloutState
 
 WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
@@ -221,7 +227,8 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
                         # a new rollout of this revision: any auto-rollback of an earlier one is history
                         AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None,
                         # ... and so is its verification (a verdict adds its own after this)
-                        VERIFICATION: None, VERIFICATION_MESSAGE: None, VERIFIED_AT: None})
+                        VERIFICATION: None, VERIFICATION_MESSAGE: None, VERIFIED_AT: None,
+                        VERIFICATION_METRIC: None, VERIFICATION_VALUE: None})
     return Decision(Action.RECORD, why, status, annotations)
 
 

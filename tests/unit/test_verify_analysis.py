@@ -346,3 +346,20 @@ def test_a_revision_pruned_meanwhile_is_not_recorded(fake):
     fake.server.delete(REPLICASETS, "ns", "web-h2")
     with pytest.raises(RollbackError, match="pruned during the analysis"):
         verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+
+
+def test_a_failed_verdict_names_its_metric_and_value_and_history_reads_them_back(fake):
+    kind, deployment, live = live_revision(fake)
+    failed = dataclasses.replace(verdict_of(F), metric="m", value="[0.31]")
+    verify.record_verdict(fake, kind, deployment, live, request(), failed)
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    found = verdict.recorded_verification(annotations)
+    assert found is not None and (found.phase, found.metric, found.value) == ("Failed", "m", "[0.31]")
+    assert found.cell() == "Failed m=[0.31]" and found.message is not None and found.verified_at
+    # a later Successful verdict (after the revision was recorded InProgress again) takes the metric and value away
+    fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": "InProgress"}}})
+    verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert verdict.recorded_verification(annotations) == verdict.Verification(
+        "Successful", None, None, None, annotations[verdict.VERIFIED_AT])
+    assert verdict.recorded_verification({}) is None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from kubectl_rollback import applied, console, render
-from kubectl_rollback.commands import configsnap, history, wait
+from kubectl_rollback.commands import configsnap, history, measure, wait
+from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
 from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
@@ -22,9 +23,6 @@ from kubectl_rollback.records import (
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
-
-if TYPE_CHECKING:
-    from kubectl_rollback.commands.verify import Analysis, Verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +63,8 @@ class Result(Printed):
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
-    from kubectl_rollback.commands import verify
-
     # --verify's template is read (a file before any request) and checked before anything is written.
-    loaded = verify.load_template(kube, request.verify.spec) if request.verify is not None else None
+    loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     # the controller would overwrite the record with them (docs/annotations.md)
     kind.refuse_record_keys(workload, kube.command_flags())
@@ -90,7 +86,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
     if loaded is not None:
         assert request.verify is not None
         seen = history.build(kube, kind, workload, revisions, request.flags)
-        prepared = verify.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
+        prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
@@ -116,17 +112,15 @@ def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revisio
               prepared: Analysis) -> Result:
     """--verify, once the rollout completed: the analysis decides the record (through verify's one writer of a
     verdict), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
-    from kubectl_rollback.commands import verify
-
     assert request.verify is not None
     try:
-        found = verify.run_analysis(prepared, request.verify.inconclusive_fails,
+        found = measure.run_analysis(prepared, request.verify.inconclusive_fails,
                                     lambda progress: console.info(progress.line()))
     except KeyboardInterrupt:
         _interrupted(kube, kind, name, revision, request, f" (its rollout completed; the analysis {prepared.source} "
                                                           "was interrupted)")
         raise
-    result = verify.record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
+    result = record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
     result = dataclasses.replace(result, analysis=prepared.source, verification=found)
     if found.status is not Status.FAILED:
         return result
@@ -245,6 +239,27 @@ def _live_revision(kind: WorkloadKind, workload: dict, revisions: list) -> Revis
 def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) -> Revision:
     """The revision again after a rollout: its record now holds what the InProgress write stored."""
     return next((r for r in kind.revisions(kube, workload) if r.name == revision.name), revision)
+
+
+def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest,
+                   result: Verdict) -> Result:
+    """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
+    revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
+    read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
+    it, a person saw it fail) is not made Succeeded by a measurement that started before."""
+    current = next((r for r in kind.revisions(kube, workload) if r.name == revision.name), None)
+    if current is None:
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} is gone "
+                            f"(pruned during the analysis); the {result.phase.value} verdict is not recorded")
+    if (result.status is not Status.FAILED and current.record.status is Status.FAILED
+            and revision.record.status is not Status.FAILED):
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
+                            f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
+    written = _write(kube, kind, workload, current, request, result.status)
+    annotate(kube, kind.revision_resource, current, measure.verification_annotations(result))
+    return written
+
+
 
 
 def _write(

@@ -15,7 +15,7 @@ import datetime
 import threading
 from typing import Callable, Optional, Set, Tuple
 
-from kubectl_rollback.commands import history, verify
+from kubectl_rollback.commands import history, measure
 from kubectl_rollback.errors import ApiError, ForbiddenError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
@@ -69,7 +69,7 @@ class Analyses:
             decision = decide.verdict(view, self.settings, found.status, why + (f": {found.message}" if
                                       found.message else ""), datetime.datetime.now(datetime.timezone.utc))
             assert decision.annotations is not None
-            decision.annotations.update(verify.verification_annotations(found))
+            decision.annotations.update(measure.verification_annotations(found))
             self.write(kind, workload, view, decision)
         except Exception as exc:  # a bug must not end the thread silently: the next resync tries again
             why = exc.message if isinstance(exc, RollbackError) else f"unexpected {type(exc).__name__}: {exc}"
@@ -80,7 +80,7 @@ class Analyses:
                 self.metrics.analyses_running.set(len(self._running))
             requeue()
 
-    def _analyse(self, kind: WorkloadKind, workload: dict, view: decide.Workload) -> Optional[verify.Verdict]:
+    def _analyse(self, kind: WorkloadKind, workload: dict, view: decide.Workload) -> Optional[measure.Verdict]:
         """The verdict, or None after an API failure worth retrying. A template that cannot be used (not a cluster
         template, missing, forbidden, refused, no baseline) is an Error verdict: it stays InProgress, saying why."""
         live = view.live
@@ -89,23 +89,23 @@ class Analyses:
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
         kube = self.kube.in_namespace(view.namespace)
         try:
-            if not verify.names_cluster_template(spec):
+            if not measure.names_cluster_template(spec):
                 raise UsageError(f"{decide.VERIFY} {spec!r}: the watcher reads analysistemplate/NAME or "
                                  "clusteranalysistemplate/NAME only (not a file)")
-            template, source = verify.load_template(kube, spec)
+            template, source = measure.load_template(kube, spec)
             seen = history.build(kube, kind, workload, kind.revisions(kube, workload), IdentityFlags())
-            prepared = verify.prepare_for(kube, view.name, live, seen, template, source, ())
+            prepared = measure.prepare_for(kube, view.name, live, seen, template, source, ())
         except ApiError as exc:
             if not isinstance(exc, (NotFoundError, ForbiddenError)):
                 self.log.line("error", **fields, why=f"analysis not started: {exc.message}")
                 return None
-            return verify.Verdict(Phase.ERROR, exc.message, (), Status.IN_PROGRESS)
+            return measure.Verdict(Phase.ERROR, exc.message, (), Status.IN_PROGRESS)
         except RollbackError as exc:  # refused: the template, its args, no baseline, no Argo Rollouts CRDs
-            return verify.Verdict(Phase.ERROR, exc.message, (), Status.IN_PROGRESS)
+            return measure.Verdict(Phase.ERROR, exc.message, (), Status.IN_PROGRESS)
 
-        def measured(progress: verify.Progress) -> None:
+        def measured(progress: measure.Progress) -> None:
             m = progress.measurement
             self.log.line("measured", **fields, metric=m.metric, value=m.value, outcome=m.phase.value,
                           count=f"{progress.number} of {progress.count}", why=m.message)
 
-        return verify.run_analysis(prepared, False, measured)
+        return measure.run_analysis(prepared, False, measured)

@@ -143,7 +143,8 @@ class Verification:
     verified_at: Optional[str]
 
     def cell(self) -> str:
-        return self.phase + (f" {self.metric}={self.value}" if self.metric and self.value is not None else "")
+        measured = f"={self.value}" if self.value is not None else ""
+        return self.phase + (f" {self.metric}{measured}" if self.metric else "")
 
 
 def recorded_verification(annotations: Optional[Mapping[str, Any]]) -> Optional[Verification]:

@@ -363,3 +363,5 @@ def test_a_failed_verdict_names_its_metric_and_value_and_history_reads_them_back
     assert verdict.recorded_verification(annotations) == verdict.Verification(
         "Successful", None, None, None, annotations[verdict.VERIFIED_AT])
     assert verdict.recorded_verification({}) is None
+    # an Error with no value (Prometheus unreachable) still names its metric
+    assert verdict.Verification("Error", "m", None, "x", None).cell() == "Error m"

@@ -13,13 +13,13 @@ from typing import Any, Optional, Tuple
 from kubectl_rollback import gitops
 from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.gitops import APPLICATIONS
-from kubectl_rollback.kube import Kube
+from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DEFAULT_ARGOCD_NAMESPACE, DryRun, GitOpsMode
 from kubectl_rollback.output import Result
 from kubectl_rollback.records import now_rfc3339
 
 
-class Action(str, enum.Enum):
+class GitOpsAction(str, enum.Enum):
     """What a rollback did about the workload's GitOps owner (`gitops.action` in `rollback -o json`)."""
 
     NONE = "none"  # the owner will not undo the rollback
@@ -37,8 +37,14 @@ class Guard:
     warnings: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = ()
     owner: Optional[str] = None  # e.g. "Argo CD Application argocd/shop"; None: no GitOps owner
-    action: Action = Action.NONE
+    action: GitOpsAction = GitOpsAction.NONE
     undoes_rollbacks: Optional[bool] = None  # whether the owner, as it was read, puts Git's version back; None: unread
+    paused_in: Optional[str] = None  # the namespace of the Argo CD Application this rollback paused
+
+    def pointer(self) -> dict:
+        """The annotation that tells `resume` where the paused Application is ({} when none was paused): for the
+        object that names it (docs/gitops.md)."""
+        return {gitops.PAUSED_APPLICATION_NAMESPACE: self.paused_in} if self.paused_in is not None else {}
 
     def data(self) -> Optional[dict]:
         """`gitops` in `history` and `rollback -o json`: null without an owner."""
@@ -88,29 +94,46 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         return Guard()
     if owner_obj is None:
         return Guard(tuple(f"{problem}: rolling back without knowing whether it will undo it; see docs/gitops.md"
-                           for problem in problems), owner=owner.display, action=Action.UNCHECKED)
+                           for problem in problems), owner=owner.display, action=GitOpsAction.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     resume = resume_command(kube, display, owner, argocd_namespace)
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
+        paused = gitops.stamp_of(owner_obj) is not None
         return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
-                            gitops.reminder(display, owner, gitops.stamp_of(owner_obj) is not None, resume)),
-                     owner=owner.display, undoes_rollbacks=False)
+                            gitops.reminder(display, owner, paused, resume)),
+                     owner=owner.display, undoes_rollbacks=False,
+                     paused_in=owner.namespace if paused and owner.resource is APPLICATIONS else None)
     if mode is GitOpsMode.FAIL:
         raise RollbackError(gitops.refusal(display, owner, assessment, resume))
     if mode is GitOpsMode.IGNORE:
         return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
                                "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, False, resume),),
-                     owner=owner.display, action=Action.IGNORED, undoes_rollbacks=True)
+                     owner=owner.display, action=GitOpsAction.IGNORED, undoes_rollbacks=True)
     if dry_run.sends_writes:
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
                                    gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
         kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
-    action = Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED
-    done = "would pause" if action is Action.WOULD_PAUSE else "paused"
+    action = GitOpsAction.WOULD_PAUSE if dry_run is not DryRun.NONE else GitOpsAction.PAUSED
+    done = "would pause" if action is GitOpsAction.WOULD_PAUSE else "paused"
+    paused_in = owner.namespace if action is GitOpsAction.PAUSED and owner.resource is APPLICATIONS else None
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, True, resume)),
-                 owner=owner.display, action=action, undoes_rollbacks=True)
+                 owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in)
+
+
+def remember_pause(kube: Kube, resource: Resource, name: str, guard_: Guard) -> Tuple[str, ...]:
+    """After the rollback's own writes (not in a dry run): put the pointer to the Application it paused on the
+    object, so that `resume` typed without --argocd-namespace finds it. Returns the warning if it could not (the
+    rollback stands)."""
+    pointer = guard_.pointer()
+    if not pointer:
+        return ()
+    try:
+        kube.patch(resource, name, {"metadata": {"annotations": pointer}})
+    except RollbackError as exc:
+        return (f"rolled back, but `resume` will need --argocd-namespace {guard_.paused_in}: {exc.message}",)
+    return ()
 
 
 def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guard:
@@ -119,7 +142,7 @@ def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guar
     if owner is None:
         return Guard()
     if owner_obj is None:
-        return Guard(notes=problems, owner=owner.display, action=Action.UNCHECKED)
+        return Guard(notes=problems, owner=owner.display, action=GitOpsAction.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     lines = [f"managed by {owner.display}: {assessment.why}"
              + ("; a rollback needs --gitops=pause or --gitops=ignore" if assessment.reverts else "")]
@@ -145,7 +168,10 @@ class ResumeResult(Result):
 
 def resume(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> ResumeResult:
     """`resume KIND/NAME`: restore exactly what `pause` changed on the owner, from its stamp, preconditioned on the
-    resourceVersion read; if someone changed the field since, change nothing and say so (exit 1)."""
+    resourceVersion read; if someone changed the field since, change nothing and say so (exit 1). Without
+    --argocd-namespace, the Application is looked for where the pause said it is (Guard.pointer)."""
+    if argocd_namespace == DEFAULT_ARGOCD_NAMESPACE:
+        argocd_namespace = gitops.paused_application_namespace(obj) or argocd_namespace
     owner, owner_obj, problems = read_owner(kube, obj, display, argocd_namespace)
     if owner is None:
         return ResumeResult(display, None, False, f"{display} has no Argo CD or Flux owner: nothing to resume")

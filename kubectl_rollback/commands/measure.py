@@ -13,7 +13,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from kubectl_rollback import analysis, prometheus, verdict
-from kubectl_rollback.commands import history
+from kubectl_rollback.commands import workload_history
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import NoTargetError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kube import SECRETS, Kube, Resource
@@ -51,7 +51,7 @@ class Verdict:
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
+class Measured:
     """One measurement as it is taken: the line on stderr."""
 
     measurement: Measurement
@@ -149,7 +149,7 @@ def take_measurement(metric: analysis.Metric) -> Measurement:
 def run_analysis(
     prepared: Analysis,
     inconclusive_fails: bool,
-    on_progress: Callable[[Progress], None],
+    on_progress: Callable[[Measured], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     measure: Callable[[analysis.Metric], Measurement] = take_measurement,
@@ -171,7 +171,7 @@ def run_analysis(
         measurement = _redacted(measure(metric), prepared.secrets)
         taken[metric.name].append(measurement)
         finished[metric.name] = clock()
-        on_progress(Progress(measurement, verdict.counted(taken[metric.name]), metric.count))
+        on_progress(Measured(measurement, verdict.counted(taken[metric.name]), metric.count))
     every = tuple(m for metric in prepared.metrics for m in taken[metric.name])
     status = verdict.recorded_status(phase, inconclusive_fails)
     if phase is Phase.SUCCESSFUL:
@@ -182,8 +182,8 @@ def run_analysis(
     return Verdict(phase, message, every, status, name, last.value if last is not None else None)
 
 
-def prepare_for(kube: Kube, name: str, revision: Revision, seen: history.History, template: analysis.Template,
-                source: str, given: Sequence[Tuple[str, str]]) -> Analysis:
+def prepare_for(kube: Kube, name: str, revision: Revision, seen: workload_history.WorkloadHistory,
+                template: analysis.Template, source: str, given: Sequence[Tuple[str, str]]) -> Analysis:
     """The template prepared for this revision of workload `name`: the built-in args are its own and those of the
     rollback target in `seen` (the baseline)."""
     target = seen.target if seen.target is not None and seen.target.name != revision.name else None

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Optional
 
 from kubectl_rollback import applied, console, render
-from kubectl_rollback.commands import configsnap, history, measure, wait
+from kubectl_rollback.commands import configsnap, measure, wait, workload_history
 from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
 from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
@@ -19,14 +19,14 @@ from kubectl_rollback.records import (
     Record,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class RecordResult(Printed):
     display: str
     namespace: str
     revision: Revision
@@ -62,7 +62,7 @@ class Result(Printed):
         return WaitFailedError(message)
 
 
-def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
     # --verify's template is read (a file before any request) and checked before anything is written.
     loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
@@ -85,7 +85,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
     prepared = None
     if loaded is not None:
         assert request.verify is not None
-        seen = history.build(kube, kind, workload, revisions, request.flags)
+        seen = workload_history.from_revisions(kube, kind, workload, revisions, request.flags)
         prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
@@ -109,7 +109,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
 
 
 def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
-              prepared: Analysis) -> Result:
+              prepared: Analysis) -> RecordResult:
     """--verify, once the rollout completed: the analysis decides the record (through verify's one writer of a
     verdict), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
     assert request.verify is not None
@@ -147,7 +147,7 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     display = kind.display(workload["metadata"]["name"])
     if request.revision is None and not request.images:
         live = _live_revision(kind, workload, revisions)
-        applied_images = _last_applied_images(workload)
+        applied_images = _last_applied_images(kind, workload)
         if applied_images is not None and applied_images != live.images:
             raise RollbackError(
                 f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
@@ -165,14 +165,15 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     return next((r for r in named if r.live), max(named, key=lambda r: r.number))
 
 
-def _last_applied_images(workload: dict) -> Optional[tuple]:
+def _last_applied_images(kind: WorkloadKind, workload: dict) -> Optional[tuple]:
     """The images of the pod template in the workload's last-applied configuration, or None if it has none."""
-    template = ((applied.last_applied(workload) or {}).get("spec") or {}).get("template")
-    images = images_of(template) if isinstance(template, dict) else ()
+    template = applied.applied_template(workload, kind.template_path)
+    images = images_of(template) if template is not None else ()
     return images if images and all(images) else None
 
 
-def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest) -> Result:
+def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
+              request: RecordRequest) -> RecordResult:
     """The followed revision stopped being live before its rollout completed: it is not Succeeded. A rollback
     back to an older revision makes it Failed ("rolled back to revision N"); a newer template leaves it InProgress
     ("superseded by revision N"): it was never judged (docs/annotations.md). Exit 4 either way, no rollback."""
@@ -242,7 +243,7 @@ def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) 
 
 
 def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest,
-                   result: Verdict) -> Result:
+                   result: Verdict) -> RecordResult:
     """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
     revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
     read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
@@ -265,7 +266,7 @@ def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Rev
 def _write(
     kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status,
     reason: Optional[str] = None,
-) -> Result:
+) -> RecordResult:
     existing: Record = revision.record
     identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
     missing = missing_flags(identity, recording=True)
@@ -292,6 +293,7 @@ def _write(
         identity.workflow_id,
         identity.mapping,
         now_rfc3339(),
+        kind.written_on(revision),
         request.release_number or existing.release_number,
         artifact,
         reason,
@@ -299,14 +301,14 @@ def _write(
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
     # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload))
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
-        refuse_if_not_ours(parse_record(current))
+        refuse_if_not_ours(read_record(kind.written_on(revision), current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
-    return Result(display, kube.namespace, revision, annotations)
+    return RecordResult(display, kube.namespace, revision, annotations)
 
 
 def _refuse_if_restored(

@@ -12,8 +12,8 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 from kubectl_rollback import console, render
-from kubectl_rollback.commands import history, record, wait
-from kubectl_rollback.commands.measure import Progress, Verdict, load_template, prepare_for, run_analysis
+from kubectl_rollback.commands import record, wait, workload_history
+from kubectl_rollback.commands.measure import Measured, Verdict, load_template, prepare_for, run_analysis
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
@@ -25,7 +25,7 @@ from kubectl_rollback.workloads.base import WorkloadKind
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class VerifyResult(Printed):
     display: str
     namespace: str
     revision: Revision
@@ -65,11 +65,11 @@ class Result(Printed):
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
-        on_progress: Callable[[Progress], None]) -> Result:
+        on_progress: Callable[[Measured], None]) -> VerifyResult:
     template, source = load_template(kube, request.spec)
     # As record: right after an apply, the controller may not have made the new revision yet.
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
-    seen = history.build(kube, kind, workload, kind.revisions(kube, workload), request.flags)
+    seen = workload_history.from_revisions(kube, kind, workload, kind.revisions(kube, workload), request.flags)
     live = next((r for r in seen.revisions if r.live), None)
     if live is None:
         raise RollbackError(f"{kind.display(name)} has no revision for its current template yet (is it paused?); "
@@ -88,6 +88,6 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
     if request.record:
         record.record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
-    return Result(kind.display(name), kube.namespace, live, source, result, request.record)
+    return VerifyResult(kind.display(name), kube.namespace, live, source, result, request.record)
 
 

@@ -15,24 +15,24 @@ import datetime
 import threading
 from typing import Callable, Optional, Set, Tuple
 
-from kubectl_rollback.commands import history, measure
+from kubectl_rollback.commands import measure, workload_history
 from kubectl_rollback.errors import ApiError, ForbiddenError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import Status
 from kubectl_rollback.verdict import Phase
-from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
 from kubectl_rollback.workloads.base import WorkloadKind
 
-Write = Callable[[WorkloadKind, dict, decide.Workload, decide.Decision], None]
+Write = Callable[[WorkloadKind, dict, reaction.Workload, reaction.Reaction], None]
 
 
 class Analyses:
     """The analyses running now, at most one per revision object; `write` records a verdict as the loop records."""
 
-    def __init__(self, kube: Kube, settings: decide.Settings, log: DecisionLog, metrics: Metrics,
+    def __init__(self, kube: Kube, settings: reaction.Settings, log: DecisionLog, metrics: Metrics,
                  is_leader: Callable[[], bool], write: Write):
         self.kube = kube
         self.settings = settings
@@ -43,7 +43,7 @@ class Analyses:
         self._running: Set[Tuple[str, str, int]] = set()  # (namespace, revision object, revision number)
         self._lock = threading.Lock()
 
-    def start(self, kind: WorkloadKind, workload: dict, view: decide.Workload, requeue: Callable[[], None]) -> None:
+    def start(self, kind: WorkloadKind, workload: dict, view: reaction.Workload, requeue: Callable[[], None]) -> None:
         """Start the analysis of the live revision, unless it is running already (every resync asks again);
         `requeue` queues the workload once it is over (so that a Failed verdict is rolled back at once)."""
         assert view.live is not None
@@ -54,19 +54,19 @@ class Analyses:
             self._running.add(key)
             self.metrics.analyses_running.set(len(self._running))
         self.log.line("verifying", workload=view.display, namespace=view.namespace, revision=view.live.number,
-                      analysis=view.annotations[decide.VERIFY].strip())
+                      analysis=view.annotations[reaction.VERIFY].strip())
         threading.Thread(target=self._run, args=(key, kind, workload, view, requeue),
                          name=f"verify-{view.live.name}", daemon=True).start()
 
-    def _run(self, key: Tuple[str, str, int], kind: WorkloadKind, workload: dict, view: decide.Workload,
+    def _run(self, key: Tuple[str, str, int], kind: WorkloadKind, workload: dict, view: reaction.Workload,
              requeue: Callable[[], None]) -> None:
         try:
             found = self._analyse(kind, workload, view)
             if found is None or not self.is_leader():
                 return  # an API failure (logged; the next resync tries again), or another replica acts now
             self.metrics.analyses.labels(found.phase.value).inc()
-            why = f"analysis {view.annotations[decide.VERIFY].strip()} {found.phase.value}"
-            decision = decide.verdict(view, self.settings, found.status, why + (f": {found.message}" if
+            why = f"analysis {view.annotations[reaction.VERIFY].strip()} {found.phase.value}"
+            decision = reaction.verdict(view, self.settings, found.status, why + (f": {found.message}" if
                                       found.message else ""), datetime.datetime.now(datetime.timezone.utc))
             assert decision.annotations is not None
             decision.annotations.update(measure.verification_annotations(found))
@@ -80,20 +80,21 @@ class Analyses:
                 self.metrics.analyses_running.set(len(self._running))
             requeue()
 
-    def _analyse(self, kind: WorkloadKind, workload: dict, view: decide.Workload) -> Optional[measure.Verdict]:
+    def _analyse(self, kind: WorkloadKind, workload: dict, view: reaction.Workload) -> Optional[measure.Verdict]:
         """The verdict, or None after an API failure worth retrying. A template that cannot be used (not a cluster
         template, missing, forbidden, refused, no baseline) is an Error verdict: it stays InProgress, saying why."""
         live = view.live
         assert live is not None
-        spec = view.annotations[decide.VERIFY].strip()
+        spec = view.annotations[reaction.VERIFY].strip()
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
         kube = self.kube.in_namespace(view.namespace)
         try:
             if not measure.names_cluster_template(spec):
-                raise UsageError(f"{decide.VERIFY} {spec!r}: the watcher reads analysistemplate/NAME or "
+                raise UsageError(f"{reaction.VERIFY} {spec!r}: the watcher reads analysistemplate/NAME or "
                                  "clusteranalysistemplate/NAME only (not a file)")
             template, source = measure.load_template(kube, spec)
-            seen = history.build(kube, kind, workload, kind.revisions(kube, workload), IdentityFlags())
+            revisions = kind.revisions(kube, workload)
+            seen = workload_history.from_revisions(kube, kind, workload, revisions, IdentityFlags())
             prepared = measure.prepare_for(kube, view.name, live, seen, template, source, ())
         except ApiError as exc:
             if not isinstance(exc, (NotFoundError, ForbiddenError)):
@@ -103,7 +104,7 @@ class Analyses:
         except RollbackError as exc:  # refused: the template, its args, no baseline, no Argo Rollouts CRDs
             return measure.Verdict(Phase.ERROR, exc.message, (), Status.IN_PROGRESS)
 
-        def measured(progress: measure.Progress) -> None:
+        def measured(progress: measure.Measured) -> None:
             m = progress.measurement
             self.log.line("measured", **fields, metric=m.metric, value=m.value, outcome=m.phase.value,
                           count=f"{progress.number} of {progress.count}", why=m.message)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kubectl_rollback import configrefs
-from kubectl_rollback.configrefs import Action, ConfigRef, Entry
+from kubectl_rollback.configrefs import ConfigAction, ConfigRef, Entry
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import parse_config_mode, parse_snapshot_mode
 
@@ -127,9 +127,10 @@ def test_restore_patch_sets_changed_keys_removes_extra_ones_and_is_preconditione
     snapshot = {"data": {"a": "1", "b": "3"}, "binaryData": {"bin": "AAE="}}
     assert configrefs.restore_patch(live, snapshot) == {
         "metadata": {"resourceVersion": "7"}, "data": {"b": "3", "extra": None}, "binaryData": {"bin": "AAE="}}
-    assert configrefs.restore_action(ConfigRef(CM, "c"), live, snapshot) is Action.UPDATE
-    assert configrefs.restore_action(ConfigRef(CM, "c"), None, snapshot) is Action.RECREATE
-    assert configrefs.restore_action(ConfigRef(CM, "c"), dict(snapshot, metadata={}), snapshot) is Action.UNCHANGED
+    assert configrefs.restore_action(ConfigRef(CM, "c"), live, snapshot) is ConfigAction.UPDATE
+    assert configrefs.restore_action(ConfigRef(CM, "c"), None, snapshot) is ConfigAction.RECREATE
+    unchanged = dict(snapshot, metadata={})
+    assert configrefs.restore_action(ConfigRef(CM, "c"), unchanged, snapshot) is ConfigAction.UNCHANGED
     assert configrefs.recreated_object(ConfigRef(CM, "c"), dict(snapshot, immutable=True)) == {
         "apiVersion": "v1", "kind": CM, "metadata": {"name": "c"}, **snapshot}
 
@@ -188,3 +189,24 @@ def test_the_flags_parse_to_their_modes_and_refuse_anything_else():
             parse_config_mode(bad)
     with pytest.raises(UsageError, match="--config-snapshot"):
         parse_snapshot_mode("secrets")
+
+
+def test_a_recreated_object_is_applied_as_its_manifest_applied_it():
+    """Issue 27 item 8: an object the rollback re-creates gets the last-applied configuration its manifest gave it
+    (client-side apply) and is applied as the manager that applied it (server-side), as an updated one is."""
+    manifest = {"apiVersion": "v1", "kind": CM, "metadata": {"name": "c"}, "data": {"k": "v1", "keep": "yes"}}
+    original = {"metadata": {"name": "c", "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                                                           json.dumps(manifest)},
+                             "managedFields": [{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1",
+                                                "fieldsV1": {"f:data": {"f:k": {}, "f:keep": {}}}}]},
+                "data": {"k": "v1", "keep": "yes"}}
+    snapshot = configrefs.snapshot_object(ConfigRef(CM, "c"), original, "c-snap-1", {"uid": "u"})
+    assert configrefs.recreating_manager(snapshot) == "kubectl"
+    recreated = configrefs.recreated_object(ConfigRef(CM, "c"), snapshot)
+    last = json.loads(recreated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last == {"apiVersion": "v1", "kind": CM, "metadata": {"annotations": {}, "name": "c"},
+                    "data": {"k": "v1", "keep": "yes"}}
+    never_applied = configrefs.snapshot_object(ConfigRef(CM, "c"), {"metadata": {"name": "c"}, "data": {"k": "v"}},
+                                               "c-snap-2", {"uid": "u"})
+    assert configrefs.recreating_manager(never_applied) is None
+    assert "annotations" not in configrefs.recreated_object(ConfigRef(CM, "c"), never_applied)["metadata"]

@@ -1,10 +1,12 @@
 """The watcher's state machine, pure: from what one workload looks like now, the one thing to do about it.
 
-A revision with no `harness.io/status` is nobody's yet: the watcher claims it (records it InProgress, or straight
-Succeeded/Failed when the rollout is already over) and marks the record as its own (`harness.io/recorded-by:
-watch`) and the revision number it is about (`harness.io/recorded-revision`). It completes only records that carry
-that mark; a pipeline's record is never written. When the controller rolls an old revision object out again (its
-revision number changes), the watcher's record on it is about the earlier rollout: the new one is claimed afresh.
+A revision with no `harness.io/status`, or with a copy of another revision's record (its `harness.io/recorded-on`
+names another object: `kubectl rollout undo` and the controller copied it), is nobody's yet: the watcher claims it
+(records it InProgress, or straight Succeeded/Failed when the rollout is already over) and marks the record as its
+own (`harness.io/recorded-by: watch`) and the revision number it is about (`harness.io/recorded-revision`). It
+completes only records that carry that mark; a pipeline's record is never written. When the controller rolls an
+old revision object out again (its revision number changes), the watcher's record on it is about the earlier
+rollout: the new one is claimed afresh.
 
 A live revision recorded Failed (by anyone) is rolled back when auto-rollback is on. The watcher marks it first
 (`harness.io/auto-rollback-at`), so that one replica acts; the mark is a promise, not a result: while the marked
@@ -30,6 +32,7 @@ from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import (
     PREFIX,
     RECORDED_BY,
+    RECORDED_ON,
     STATUS,
     Identity,
     Record,
@@ -37,6 +40,7 @@ from kubectl_rollback.records import (
     format_time,
     parse_time,
     record_annotations,
+    written_on,
 )
 from kubectl_rollback.verdict import (
     VERIFICATION,
@@ -60,7 +64,7 @@ DEFAULT_PREFIX = PREFIX + "default-"
 IDENTITY_FIELDS = ("workflow_id", "service_id", "infra_id", "cluster_name")
 
 
-class Action(enum.Enum):
+class WatchAction(enum.Enum):
     NOTHING = "nothing"
     RECORD = "record"
     ROLLBACK = "rollback"
@@ -79,6 +83,11 @@ class Workload:
     live_annotations: Mapping[str, str]  # that revision object's annotations, raw
     state: RolloutState  # of the rollout to the live revision
     has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
+    revisions: tuple = ()  # every revision it has, the live one included (watcher/unfinished.py reads them)
+    revision_kind: str = "ReplicaSet"  # the kind of its revision objects (ReplicaSet, ControllerRevision)
+    # What is wrong when the workload itself carries record keys (WorkloadKind.carried_record_keys), else None: its
+    # controller copies them over any record written on its live revision.
+    carries: Optional[str] = None
 
     @property
     def display(self) -> str:
@@ -94,25 +103,33 @@ class Settings:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
-    action: Action
+class Reaction:
+    action: WatchAction
     why: str
     status: Optional[Status] = None  # with RECORD: the status written
     annotations: Optional[dict] = None  # with RECORD: the annotations written on the live revision
 
     @property
     def acts(self) -> bool:
-        return self.action is not Action.NOTHING
+        return self.action is not WatchAction.NOTHING
 
 
-def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Decision:
+def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Reaction:
     live = workload.live
     if live is None:
-        return Decision(Action.NOTHING, "no revision backs the current template yet")
+        return Reaction(WatchAction.NOTHING, "no revision backs the current template yet")
     annotations = workload.live_annotations
     if STATUS not in annotations:
         status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
+    if live.record.copied_from is not None and workload.carries is not None:
+        # The copy comes from the workload, which the controller copies again over any record we write: no record
+        # would stay (and each write would start another round). `rollback` and `record` refuse it the same way.
+        return Reaction(WatchAction.NOTHING, f"not recorded: {workload.carries}")
+    if live.record.copied_from is not None:  # another revision's record, copied: not a record, judged afresh
+        status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        return _record(workload, settings, status, f"{why} (it carried a copy of the record of "
+                                                   f"{live.record.copied_from}, not read)", now)
     ours = annotations.get(RECORDED_BY) == WATCHER
     earlier = annotations.get(RECORDED_REVISION, str(live.number))
     if ours and earlier != str(live.number):
@@ -122,20 +139,20 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> De
     if ours and live.record.status is Status.IN_PROGRESS:
         if wants_verification(workload) and workload.state.done and not workload.state.failure:
             if VERIFICATION in annotations:  # an Inconclusive or Error verdict: a person decides from here
-                return Decision(Action.NOTHING, f"analysis {annotations[VERIFICATION]}: left InProgress")
-            return Decision(Action.VERIFY, f"revision {live.number} rolled out; its analysis comes next")
+                return Reaction(WatchAction.NOTHING, f"analysis {annotations[VERIFICATION]}: left InProgress")
+            return Reaction(WatchAction.VERIFY, f"revision {live.number} rolled out; its analysis comes next")
         outcome = _outcome(workload) or _past_deadline(workload, settings, now)
         if outcome is None:
-            return Decision(Action.NOTHING, "rollout in progress")
+            return Reaction(WatchAction.NOTHING, "rollout in progress")
         return _record(workload, settings, outcome[0], outcome[1], now)
     if live.record.status is Status.FAILED and wants_auto_rollback(workload, settings):
         if AUTO_ROLLBACK_OUTCOME in annotations:
-            return Decision(Action.NOTHING, f"auto-rollback ended: {annotations[AUTO_ROLLBACK_OUTCOME]}")
+            return Reaction(WatchAction.NOTHING, f"auto-rollback ended: {annotations[AUTO_ROLLBACK_OUTCOME]}")
         if AUTO_ROLLBACK_AT in annotations:
-            return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed and still live; the "
+            return Reaction(WatchAction.ROLLBACK, f"revision {live.number} is recorded Failed and still live; the "
                                              f"auto-rollback taken on at {annotations[AUTO_ROLLBACK_AT]} is not done")
-        return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed")
-    return Decision(Action.NOTHING, f"recorded {live.record.status.value}")
+        return Reaction(WatchAction.ROLLBACK, f"revision {live.number} is recorded Failed")
+    return Reaction(WatchAction.NOTHING, f"recorded {live.record.status.value}")
 
 
 def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
@@ -146,8 +163,8 @@ def wants_verification(workload: Workload) -> bool:
     return bool(workload.annotations.get(VERIFY, "").strip())
 
 
-def verdict(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Decision:
-    """The watcher's record of an analysis' verdict on the revision it measured (Action.RECORD, as any outcome)."""
+def verdict(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Reaction:
+    """The watcher's record of an analysis' verdict on the revision it measured (WatchAction.RECORD, as any outcome)."""
     return _record(workload, settings, status, why, now)
 
 
@@ -158,7 +175,7 @@ def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
     if STATUS not in annotations:
         return still_claimable
     return functools.partial(_same_record, {key: annotations.get(key) for key in (STATUS, RECORDED_BY,
-                                                                                   RECORDED_REVISION)})
+                                                                                   RECORDED_REVISION, RECORDED_ON)})
 
 
 def still_claimable(annotations: Mapping[str, str]) -> bool:
@@ -215,12 +232,13 @@ def _past_deadline(workload: Workload, settings: Settings, now: datetime.datetim
                            f"{settings.progress_deadline:.0f}s ({workload.state.message})")
 
 
-def _record(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Decision:
+def _record(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Reaction:
     live = workload.live
     assert live is not None
     identity = identity_for(workload, settings)
     assert identity.workflow_id is not None
     annotations = record_annotations(status, identity.workflow_id, identity.mapping, format_time(now),
+                                     written_on(workload.revision_kind, live.name, live.uid),
                                      live.record.release_number,
                                      live.record.artifact or ", ".join(live.images) or None)
     annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),
@@ -229,7 +247,7 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
                         # ... and so is its verification (a verdict adds its own after this)
                         VERIFICATION: None, VERIFICATION_MESSAGE: None, VERIFIED_AT: None,
                         VERIFICATION_METRIC: None, VERIFICATION_VALUE: None})
-    return Decision(Action.RECORD, why, status, annotations)
+    return Reaction(WatchAction.RECORD, why, status, annotations)
 
 
 def identity_for(workload: Workload, settings: Settings) -> Identity:

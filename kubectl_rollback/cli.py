@@ -631,7 +631,10 @@ def watch(
     Runs until SIGTERM or Ctrl-C. A revision's identity is what it already carries (a pipeline's record, or
     harness.io/* keys on the workload), else the flags, else workflow watch, service = the workload, infra = its
     namespace, cluster = the context's. A pipeline's record is never overwritten: the watcher completes only the
-    records it wrote itself (harness.io/recorded-by: watch). See docs/watch.md.
+    records it wrote itself (harness.io/recorded-by: watch). A workload annotated harness.io/verify:
+    analysistemplate/NAME has each rollout measured with that Argo Rollouts template before it is Succeeded: a
+    Failed analysis is Failed (rolled back with --auto-rollback), an Inconclusive one stays InProgress. See
+    docs/watch.md.
     """
     from kubectl_rollback.commands import watch as command
 

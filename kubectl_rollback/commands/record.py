@@ -110,8 +110,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
 
 def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
               prepared: Analysis) -> RecordResult:
-    """--verify, once the rollout completed: the analysis decides the record (through verify's one writer of a
-    verdict), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
+    """--verify, once the rollout completed: the analysis decides the record (record_verdict, the writer `verify`
+    uses too), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
     assert request.verify is not None
     try:
         found = measure.run_analysis(prepared, request.verify.inconclusive_fails,
@@ -259,8 +259,6 @@ def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Rev
     written = _write(kube, kind, workload, current, request, result.status)
     annotate(kube, kind.revision_resource, current, measure.verification_annotations(result))
     return written
-
-
 
 
 def _write(

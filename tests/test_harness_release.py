@@ -122,7 +122,7 @@ def test_harness_next_rollout_undo_does_not_poison_the_workload_with_our_audit(n
     revisions = {r["name"]: r for r in json.loads(shown.stdout)["revisions"]}
     by_image = sc.rs_by_image(ns, "web")
     assert revisions[by_image["example.test/web:5"]["metadata"]["name"]]["rolledBackFrom"] is None
-    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == "3"
+    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == 3
     dry = ns.plugin("rollback", "deployment/web", "--to-revision",
                     str(sc.revision_of(by_image["example.test/web:2"])), "--force", "--dry-run")
     assert dry.returncode == 0 and "refusing to write" not in dry.stderr, dry.stdout + dry.stderr

@@ -58,7 +58,7 @@ def test_follow_verify_records_succeeded_only_after_a_successful_analysis(ns, tm
     proc = ns.plugin(*record_verify(tmp_path, prometheus, "-o", "json"))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["revision"] == 2 and out["annotations"][STATUS] == "Succeeded"
+    assert out["revision"] == 2 and out["status"] == "Succeeded"
     assert out["verification"]["phase"] == "Successful"
     assert [m["phase"] for m in out["verification"]["measurements"]] == ["Successful"] * 3
     assert all(abs(json.loads(m["value"])[0] - 0.01) < 0.005 for m in out["verification"]["measurements"])
@@ -72,7 +72,7 @@ def test_follow_verify_failed_is_recorded_failed_and_rolled_back(ns, tmp_path, e
     proc = ns.plugin(*record_verify(tmp_path, prometheus, "--rollback-on-failure", "-o", "json"))
     assert proc.returncode == 4, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["annotations"][STATUS] == "Failed" and out["verification"]["phase"] == "Failed"
+    assert out["status"] == "Failed" and out["verification"]["phase"] == "Failed"
     (measured,) = out["verification"]["measurements"]
     assert abs(json.loads(measured["value"])[0] - 0.3) < 0.005
     annotations = annotations_of(ns, new)
@@ -106,7 +106,7 @@ def test_follow_verify_error_stays_in_progress_and_rolls_nothing_back(ns, tmp_pa
     done = scenarios.finish(proc)
     assert done.returncode == 7, done.stderr
     out = json.loads(done.stdout)
-    assert out["annotations"][STATUS] == "InProgress" and out["verification"]["phase"] == "Error"
+    assert out["status"] == "InProgress" and out["verification"]["phase"] == "Error"
     assert [m["phase"] for m in out["verification"]["measurements"]] == ["Successful", "Error", "Error"]
     annotations = annotations_of(ns, new)
     assert annotations[STATUS] == "InProgress" and annotations[VERIFICATION] == "Error"

@@ -27,6 +27,7 @@ from kubectl_rollback.options import (
     HistoryRequest,
     IdentityFlags,
     Impersonation,
+    MarkRequest,
     OutputFormat,
     RecordRequest,
     ResumeRequest,
@@ -70,7 +71,7 @@ Exit codes:
   1  error (API failure, RBAC denial, paused or missing workload, a workload carrying record keys,
      a GitOps owner that would undo it)
   2  usage error (bad flag, name or identity)
-  3  no rollback target (first deployment, all failed, or pruned)
+  3  no rollback target (first deployment, all failed, marked bad, behind a barrier, or pruned)
   4  the rollout after the change failed or timed out (--wait, --follow), or the followed
      revision stopped being live (--follow: a rollback or a newer deploy replaced it); verify: Failed
   7  verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)
@@ -496,6 +497,13 @@ def rollback(
         ),
     ] = "fail",
     argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
+    override_barrier: Annotated[
+        bool, typer.Option("--override-barrier", help="Go behind a barrier (set with `barrier`); needs --reason, "
+                           "recorded on the target with who crossed it (harness.io/barrier-crossed).")
+    ] = False,
+    reason: Annotated[
+        Optional[str], typer.Option("--reason", help="Why --override-barrier crosses the barrier.")
+    ] = None,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -519,6 +527,8 @@ def rollback(
 
     target = select(workload, release_name, harness_release)
     fmt = parse_output(output)
+    if override_barrier != (reason is not None):
+        raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
     request = RollbackRequest(
         flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
@@ -533,6 +543,7 @@ def rollback(
         config=parse_config_mode(config),
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
+        override_barrier=check_value("--reason", reason),
     ).validate()
     target.validate(request)
     if to_revision == 0:
@@ -540,6 +551,73 @@ def rollback(
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
+
+
+MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
+                                            show_default=False)]
+MarkReason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept with who set it and when.")]
+
+
+@app.command(
+    "mark-bad",
+    epilog="\b\nExamples:\n"
+    "  # revision 3 succeeded, but corrupts carts: no rollback goes to it again\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --reason 'corrupts carts (INC-214)'\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --clear\n\n" + EXIT_CODES
+)
+@connects
+def mark_bad(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Take the mark off.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Mark a revision bad: it is never a rollback target again (history: "skipped: marked bad (REASON)"), and
+    rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
+    marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
+    """
+    from kubectl_rollback.commands import marks as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    kind, name = parse_kind_name(workload)
+    fmt = parse_output(output)
+    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
+    kube = connect()
+    _finish(command.mark_bad(kube, kind, name, request), fmt)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # revision 7 migrated the schema: no rollback may go to a revision older than 7\n"
+    f"  {PROG} barrier deployment/web --revision 7 --reason 'orders schema v2'\n"
+    f"  {PROG} barrier deployment/web --revision 7 --clear\n\n" + EXIT_CODES
+)
+@connects
+def barrier(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Lift the barrier.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Set a barrier at a revision: no rollback goes to an older revision (exit 3 naming it), unless
+    rollback --override-barrier --reason TEXT, which is recorded on the target; watch --auto-rollback never crosses
+    one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
+    (harness.io/barrier), so pruning the revision does not lift it.
+    """
+    from kubectl_rollback.commands import marks as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    kind, name = parse_kind_name(workload)
+    fmt = parse_output(output)
+    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
+    kube = connect()
+    _finish(command.barrier(kube, kind, name, request), fmt)
 
 
 @app.command(

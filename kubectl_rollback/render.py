@@ -4,9 +4,10 @@ Nothing here decides, and nothing here imports the commands: each result's table
 from __future__ import annotations
 
 import datetime
-from typing import Optional, Sequence
+import json
+from typing import Any, Mapping, Optional, Sequence
 
-from kubectl_rollback import configrefs
+from kubectl_rollback import configrefs, marks
 from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
@@ -53,6 +54,8 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
         "rollbackTarget": target is not None and revision.number == target.number,
+        "markedBad": marks.stamp_data(revision.marked_bad) if revision.marked_bad else None,
+        "barrierCrossed": _json_annotation(revision.annotations, marks.BARRIER_CROSSED),
         "warnings": list(r.warnings),
     }
 
@@ -67,6 +70,7 @@ def history_dict(h) -> dict:
         "problem": h.problem.message if h.problem else None,
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
         "gitops": h.gitops.data(),
+        "barriers": [b.data() for b in h.barriers],
         "revisions": [
             dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
             for r in h.revisions
@@ -110,6 +114,7 @@ def rollback_dict(result) -> dict:
         "from": revision_dict(result.source, h.namespace) if result.source else None,
         "to": revision_dict(result.target, h.namespace),
         "skipped": [{"revision": s.revision, "reason": s.reason} for s in h.decision.skipped],
+        "barrierCrossed": crossing_dict(h.decision.crossed),
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
         "canaries": list(result.canaries),
@@ -118,6 +123,25 @@ def rollback_dict(result) -> dict:
         "config": [config_change_dict(c) for c in result.config],
         "gitops": result.gitops.data(),
     }
+
+
+def crossing_dict(crossing: Optional[marks.Crossing]) -> Optional[dict]:
+    return {"barrier": crossing.barrier.data(), "reason": crossing.reason} if crossing else None
+
+
+def _json_annotation(annotations: Optional[Mapping], key: str) -> Any:
+    """An annotation holding JSON (the audit of a barrier crossed), as its data; None when absent or unreadable."""
+    try:
+        return json.loads((annotations or {})[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def mark_dict(result) -> dict:
+    """`mark-bad -o json`, `barrier -o json`."""
+    return {"verb": result.verb, "workload": result.display, "namespace": result.namespace,
+            "revision": result.revision, "name": result.name, "changed": result.changed, "message": result.message,
+            "cleared": result.stamp is None, **(marks.stamp_data(result.stamp) if result.stamp else {})}
 
 
 def record_dict(result) -> dict:
@@ -153,6 +177,7 @@ def history_table(h, wide: bool = False) -> str:
     lines = [f"{h.display} in namespace {h.namespace}"]
     if h.identity is not None:
         lines.append(f"identity: {h.identity.describe()}")
+    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
     lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
     if h.target is not None and h.target.live:
         lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
@@ -164,6 +189,19 @@ def history_table(h, wide: bool = False) -> str:
 
 
 def _note(h, r: Revision, skipped: dict) -> str:
+    return "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped))))
+
+
+def _marks(h, r: Revision, skipped: dict) -> str:
+    """What people said about the revision since its rollout, where the decision did not already say it."""
+    said = []
+    if r.marked_bad is not None and r.number not in skipped:
+        said.append(f"marked bad ({r.marked_bad.reason})")
+    said += [f"barrier ({b.stamp.reason})" for b in h.barriers if b.revision == r.number]
+    return "; ".join(said)
+
+
+def _role(h, r: Revision, skipped: dict) -> str:
     if r.live:
         return "live"
     if h.target is not None and r.number == h.target.number:

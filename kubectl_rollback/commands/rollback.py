@@ -7,7 +7,7 @@ import dataclasses
 import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, events, render
+from kubectl_rollback import console, events, marks, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.decide import Revision
@@ -146,7 +146,8 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
 
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
-    state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    state = history.load(kube, kind, name, request.flags, request.to_revision, request.force,
+                         request.override_barrier)
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
@@ -238,8 +239,10 @@ def _book_keeping(
     now = now_rfc3339()
     # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
     # revision (commands/record.py), so the window between the template write and it is kept to one request.
+    crossed = state.decision.crossed if state.decision else None  # --override-barrier: who crossed it, and why
     _annotate_quietly(kube, kind, target, {ROLLED_BACK_FROM: str(source.number) if source else "unknown",
-                                           ROLLED_BACK_AT: now, ROLLED_BACK_ON: target.name})
+                                           ROLLED_BACK_AT: now, ROLLED_BACK_ON: target.name,
+                                           **marks.crossing_annotations(crossed, kube.whoami, now)})
     if source is not None:
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record

@@ -8,7 +8,7 @@ import copy
 import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Optional
 
-from kubectl_rollback import applied, configrefs, console
+from kubectl_rollback import applied, configrefs, console, marks
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
@@ -21,7 +21,7 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # annotationsToSkip: last-applied-configuration, revision, revision-history, desired-replicas, max-replicas,
 # rollback-to), so none of these may be on the workload.
 REVISION_KEYS = RECORD_KEYS + (applied.APPLIED_TEMPLATE, applied.TEMPLATE_OWNERS, configrefs.SNAPSHOTS,
-                               configrefs.SNAPSHOT_NOTE)
+                               configrefs.SNAPSHOT_NOTE) + marks.REVISION_KEYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ class WorkloadKind:
     resource: ClassVar[Resource]
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
+    hash_label: ClassVar[str]  # the label of a revision object that holds its template's hash
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -154,6 +155,8 @@ class WorkloadKind:
 
     def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
         meta = obj["metadata"]
+        annotations = meta.get("annotations") or {}
+        template_hash = ((meta.get("labels") or {}).get(self.hash_label) or meta["name"].rsplit("-", 1)[-1])
         record = parse_record(own_annotations(meta["name"], meta.get("annotations")))
         for warning in record.warnings:
             console.warn(f"{self.revision_resource.kind} {meta['name']} (revision {number}): {warning}")
@@ -167,9 +170,12 @@ class WorkloadKind:
             resource_version=meta.get("resourceVersion", ""),
             template=template,
             former_numbers=former,
-            change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE),
+            change_cause=annotations.get(CHANGE_CAUSE),
             uid=meta.get("uid", ""),
-            annotations=meta.get("annotations") or {},
+            annotations=annotations,
+            template_hash=template_hash,
+            marked_bad=marks.parse_marked_bad(annotations),
+            barrier=marks.parse_revision_barrier(annotations, number, template_hash),
         )
 
 

@@ -20,6 +20,7 @@ POD_REVISION = "controller-revision-hash"
 
 class ControllerRevisionKind(WorkloadKind):
     revision_resource = CONTROLLER_REVISIONS
+    hash_label = "controller.kubernetes.io/hash"
 
     def parse_revision_object(self, obj: dict) -> Optional[tuple]:
         number = obj.get("revision")

@@ -635,7 +635,7 @@ def watch(
     auto_rollback: Annotated[
         bool,
         typer.Option("--auto-rollback", help="Roll a live revision recorded Failed back to the last Succeeded one, "
-                     "once (per workload: annotation harness.io/auto-rollback: \"true\")."),
+                     "once, never behind a barrier (per workload: annotation harness.io/auto-rollback: \"true\")."),
     ] = False,
     progress_deadline: Annotated[
         str, typer.Option("--progress-deadline", help="StatefulSets/DaemonSets: Failed if not rolled out in this.")

@@ -504,6 +504,10 @@ def rollback(
     reason: Annotated[
         Optional[str], typer.Option("--reason", help="Why --override-barrier crosses the barrier.")
     ] = None,
+    pin_digests: Annotated[
+        bool, typer.Option("--pin-digests", help="Write the target's images as image:tag@sha256:..., the digests "
+                           "recorded for it (a new pod template: docs/apply-consistency.md).")
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -544,6 +548,7 @@ def rollback(
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
         override_barrier=check_value("--reason", reason),
+        pin_digests=pin_digests,
     ).validate()
     target.validate(request)
     if to_revision == 0:

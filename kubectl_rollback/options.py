@@ -140,6 +140,7 @@ class RollbackRequest:
     only_from: Optional[str] = None
     # --override-barrier --reason TEXT: the reason, recorded on the target; None: never go behind a barrier
     override_barrier: Optional[str] = None
+    pin_digests: bool = False  # --pin-digests: the target's images as image:tag@sha256:... (its recorded digests)
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""

@@ -7,7 +7,7 @@ import datetime
 import json
 from typing import Any, Mapping, Optional, Sequence
 
-from kubectl_rollback import configrefs, marks
+from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
@@ -55,6 +55,8 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "live": revision.live,
         "rollbackTarget": target is not None and revision.number == target.number,
         "markedBad": marks.stamp_data(revision.marked_bad) if revision.marked_bad else None,
+        "digests": digests.parse(revision.annotations),
+        "digestsNote": (revision.annotations or {}).get(digests.DIGESTS_NOTE),
         "barrierCrossed": _json_annotation(revision.annotations, marks.BARRIER_CROSSED),
         "warnings": list(r.warnings),
     }
@@ -161,7 +163,7 @@ def history_table(h, wide: bool = False) -> str:
     skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "DIGESTS"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -172,6 +174,8 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
+            row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
+                       or "-")
         row.append("; ".join(filter(None, (_note(h, r, skipped), rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]

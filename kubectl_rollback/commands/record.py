@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, render
+from kubectl_rollback import applied, console, digests, render
 from kubectl_rollback.commands import configsnap, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
-from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import ForbiddenError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -231,8 +231,10 @@ def _write(
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
-    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload))
+    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply;
+    # and the image digests its pods run.
+    kept = dict(annotations, **applied.revision_annotations(workload),
+                **_digests(kube, kind, workload, revision, status))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
         refuse_if_not_ours(parse_record(current))
@@ -240,6 +242,23 @@ def _write(
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
     return Result(display, kube.namespace, revision, annotations)
+
+
+def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, status: Status) -> dict:
+    """The image digests the revision's pods run (docs/annotations.md), with an outcome only: an InProgress
+    revision's pods may not run yet. What cannot be known is said, and not recorded."""
+    if status is Status.IN_PROGRESS:
+        return {}
+    where = f"{kind.display(workload['metadata']['name'])} revision {revision.number}"
+    try:
+        pods = kind.revision_pods(kube, workload, revision)
+    except ForbiddenError as exc:
+        console.warn(f"{where}: no image digest recorded: {exc.message}")
+        return {}
+    found, notes = digests.from_pods([name for name, _ in digests.containers(revision.template)], pods)
+    for note in notes:
+        console.warn(f"{where}: no image digest recorded for container {note}")
+    return digests.digest_annotations(found, notes)
 
 
 def _refuse_if_restored(

@@ -7,7 +7,7 @@ import dataclasses
 import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, events, marks, render
+from kubectl_rollback import console, digests, events, marks, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.decide import Revision
@@ -161,8 +161,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
-    target = config.target(target)
-    warnings = state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
+    target, pinned = _digests(state, config.target(target), request.pin_digests)
+    warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
+                + pinned)
     if _same_template_as_workload(kind, state.workload, target) or (
         not config.repoints and source is not None and _same_template(kind, source, target)
     ):
@@ -206,6 +207,22 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
     return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
                                gitops=owner)
+
+
+def _digests(state: history.History, target: Revision, pin: bool) -> tuple:
+    """(target, warnings): whether a tag of the target moved since it was recorded (a newer revision recorded another
+    digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
+    recorded = digests.parse(target.annotations)
+    warnings = digests.tag_moves(target.template, recorded, [(r.number, r.template, digests.parse(r.annotations))
+                                                             for r in state.revisions if r.number > target.number])
+    if not pin:
+        return target, tuple(warnings)
+    template = digests.pinned(target.template, recorded)
+    if template == target.template:
+        return target, tuple(warnings + [f"--pin-digests: revision {target.number} has no recorded digest to pin"])
+    warnings.append(f"--pin-digests: the images of revision {target.number} are pinned to their recorded digests: a "
+                    "new pod template, so a new revision (docs/apply-consistency.md)")
+    return dataclasses.replace(target, template=template), tuple(warnings)
 
 
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,

@@ -8,7 +8,7 @@ import copy
 import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Optional
 
-from kubectl_rollback import applied, configrefs, console, marks
+from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
@@ -21,7 +21,7 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # annotationsToSkip: last-applied-configuration, revision, revision-history, desired-replicas, max-replicas,
 # rollback-to), so none of these may be on the workload.
 REVISION_KEYS = RECORD_KEYS + (applied.APPLIED_TEMPLATE, applied.TEMPLATE_OWNERS, configrefs.SNAPSHOTS,
-                               configrefs.SNAPSHOT_NOTE) + marks.REVISION_KEYS
+                               configrefs.SNAPSHOT_NOTE, digests.DIGESTS, digests.DIGESTS_NOTE) + marks.REVISION_KEYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +135,15 @@ class WorkloadKind:
         """The pods the workload controls."""
         selector = label_selector(workload["spec"].get("selector"))
         return [p for p in kube.iter_list(PODS, label_selector=selector) if self.owned_by(p, workload)]
+
+    def revision_pods(self, kube: Kube, workload: dict, revision: Revision) -> list:
+        """The pods that run `revision` of the workload."""
+        selector = label_selector(workload["spec"].get("selector"))
+        return [p for p in kube.iter_list(PODS, label_selector=selector) if self.runs(p, workload, revision)]
+
+    def runs(self, pod: dict, workload: dict, revision: Revision) -> bool:
+        """Whether `pod` runs `revision` (by default: the revision object is its controller, as a ReplicaSet is)."""
+        return controller_uid(pod) == revision.uid
 
     def revisions_from(self, workload: dict, objects: Iterable[dict]) -> list:
         """The revisions among `objects` that the workload controls (pure; `objects` may hold others' too)."""

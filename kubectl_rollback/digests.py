@@ -36,13 +36,13 @@ def from_pods(containers: Sequence[str], pods: Sequence[dict]) -> Tuple[Dict[str
             seen |= {repository_digest(s.get("imageID")) for s in statuses if s.get("name") == name}
         found = {d for d in seen if d}
         if len(found) > 1:
-            notes.append(f"{name}: its pods run {len(found)} different digests")
+            notes.append(f"container {name}: its pods run {len(found)} different digests")
         elif found and None in seen:
-            notes.append(f"{name}: some of its pods report no repository digest")
+            notes.append(f"container {name}: some of its pods report no repository digest")
         elif found:
             digests[name] = found.pop()
         else:
-            notes.append(f"{name}: no pod reports a repository digest" if pods else f"{name}: no pod runs")
+            notes.append(f"container {name}: " + ("no pod reports a repository digest" if pods else "no pod runs"))
     return digests, notes
 
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests import manifests
 from tests import scenarios as sc
+from tests.watching import start_watch_fixture, wait_for_status
+
+start_watch = pytest.fixture(start_watch_fixture)
 
 DIGESTS = sc.PREFIX + "digests"
 DIGESTS_NOTE = sc.PREFIX + "digests-note"
@@ -63,10 +68,20 @@ def test_no_digest_is_recorded_where_the_pods_report_no_repository_digest(ns):
     ns.apply(stable(ns, "1"))
     ns.rollout_status("deployment/web")
     recorded = ns.plugin("record", "deployment/web", "--status", "Succeeded", *sc.IDENTITY, check=True)
-    assert "no image digest recorded for container app: no pod reports a repository digest" in recorded.stderr
+    assert "revision 1: no image digest recorded: container app: no pod reports a repository digest" in recorded.stderr
     annotations = sc.rs_by_image(ns, "web")[image]["metadata"]["annotations"]
     assert DIGESTS not in annotations
-    assert annotations[DIGESTS_NOTE] == "app: no pod reports a repository digest"
+    assert annotations[DIGESTS_NOTE] == "container app: no pod reports a repository digest"
     assert ns.plugin_json("history", "deployment/web")["revisions"][0]["digests"] == {}
     dumped = json.dumps(ns.plugin_json("history", "deployment/web"))
     assert "no pod reports a repository digest" in dumped
+
+
+def test_the_watcher_records_the_digests_with_the_outcome(ns, start_watch):
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    start_watch()
+    ns.apply(stable(ns, "1"))
+    recorded = wait_for_status(ns, "web", image, "Succeeded")
+    assert json.loads(recorded[DIGESTS]) == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert DIGESTS_NOTE not in recorded

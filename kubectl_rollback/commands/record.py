@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, digests, render
+from kubectl_rollback import applied, console, render
 from kubectl_rollback.commands import configsnap, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
-from kubectl_rollback.errors import ForbiddenError, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -21,7 +21,7 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
-from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
+from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of, revision_digests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,16 +249,11 @@ def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
     revision's pods may not run yet. What cannot be known is said, and not recorded."""
     if status is Status.IN_PROGRESS:
         return {}
-    where = f"{kind.display(workload['metadata']['name'])} revision {revision.number}"
-    try:
-        pods = kind.revision_pods(kube, workload, revision)
-    except ForbiddenError as exc:
-        console.warn(f"{where}: no image digest recorded: {exc.message}")
-        return {}
-    found, notes = digests.from_pods([name for name, _ in digests.containers(revision.template)], pods)
+    annotations, notes = revision_digests(kube, kind, workload, revision)
     for note in notes:
-        console.warn(f"{where}: no image digest recorded for container {note}")
-    return digests.digest_annotations(found, notes)
+        console.warn(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest "
+                     f"recorded: {note}")
+    return annotations
 
 
 def _refuse_if_restored(

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar, Iterable, Optional
 
 from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, copied_audit, own_annotations, parse_record
 
@@ -223,6 +223,17 @@ def annotate(
             raise
 
     return retry_on_conflict(attempt, what)
+
+
+def revision_digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) -> tuple:
+    """(the record's digest annotations, what could not be known): each container's image digest as the pods of
+    `revision` report it (digests.py). Pods we may not list give no digest, and say so."""
+    try:
+        pods = kind.revision_pods(kube, workload, revision)
+    except ForbiddenError as exc:
+        return {}, [f"cannot list its pods: {exc.message}"]
+    found, notes = digests.from_pods([name for name, _ in digests.containers(revision.template)], pods)
+    return digests.digest_annotations(found, notes), notes
 
 
 def images_of(template: Any) -> tuple:

@@ -25,19 +25,19 @@ def test_pods_that_agree_give_the_digest_and_the_others_a_note():
     agree = [pod(f"docker-pullable://r/web@{OLD}"), pod(f"r/web@{OLD}")]
     assert digests.from_pods(["app"], agree) == ({"app": f"r/web@{OLD}"}, [])
     disagree = [pod(f"r/web@{OLD}"), pod(f"r/web@{NEW}")]
-    assert digests.from_pods(["app"], disagree) == ({}, ["app: its pods run 2 different digests"])
+    assert digests.from_pods(["app"], disagree) == ({}, ["container app: its pods run 2 different digests"])
     partly = [pod(f"r/web@{OLD}"), pod("")]
-    assert digests.from_pods(["app"], partly) == ({}, ["app: some of its pods report no repository digest"])
-    assert digests.from_pods(["app"], [pod(OLD)]) == ({}, ["app: no pod reports a repository digest"])
-    assert digests.from_pods(["app"], []) == ({}, ["app: no pod runs"])
+    assert digests.from_pods(["app"], partly) == ({}, ["container app: some of its pods report no repository digest"])
+    assert digests.from_pods(["app"], [pod(OLD)]) == ({}, ["container app: no pod reports a repository digest"])
+    assert digests.from_pods(["app"], []) == ({}, ["container app: no pod runs"])
 
 
 def test_the_keys_round_trip_and_none_removes_them():
     written = digests.digest_annotations({"app": f"r/web@{OLD}"}, [])
     assert written[digests.DIGESTS_NOTE] is None
     assert digests.parse(written) == {"app": f"r/web@{OLD}"}
-    assert digests.digest_annotations({}, ["app: no pod runs"]) == {digests.DIGESTS: None,
-                                                                    digests.DIGESTS_NOTE: "app: no pod runs"}
+    assert digests.digest_annotations({}, ["container app: no pod runs"]) == {digests.DIGESTS: None,
+                                                                    digests.DIGESTS_NOTE: "container app: no pod runs"}
     assert digests.parse({digests.DIGESTS: '{"app": "not a digest"}'}) == {}
     assert digests.parse({digests.DIGESTS: "[1"}) == {}
 

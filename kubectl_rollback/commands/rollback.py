@@ -10,6 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence
 from kubectl_rollback import console, digests, events, marks, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -25,7 +26,6 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
@@ -75,7 +75,7 @@ class WorkloadTarget(Target):
                                                                 request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
-        result = run(kube, self.kind, self.name, request)
+        result = run(kube.bound_to(request.dry_run), self.kind, self.name, request)
         for warning in result.warnings:
             console.warn(warning)
         return result
@@ -106,13 +106,15 @@ class Race:
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
-    (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
+    (409), decide again from a new read (bounded), so we never overwrite a change we did not see. Every write goes
+    in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
+    kube = kube.bound_to(request.dry_run)
     race = Race()
     result = retry_on_conflict(
         lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
     )
     if not request.keep_canary:
-        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
+        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
@@ -138,8 +140,7 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
     for canary in kind.canaries(kube, name):
         display = kind.display(canary["metadata"]["name"])
         if dry_run.sends_writes:
-            kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"],
-                        dry_run=dry_run.server_side)
+            kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"])
         removed.append(display)
     return tuple(removed)
 
@@ -191,9 +192,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     plan = consistency.prepare(kind, state.workload, target)
     patch_type, body = consistency.patch(plan, patch_type, body)
     try:
-        patched = kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
+        patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
-        if exc.ambiguous:
+        if exc.ambiguous and request.dry_run is DryRun.NONE:  # a dry run's write cannot have landed
             race.unanswered = UnansweredWrite(source, target)
         else:
             race.lost = True
@@ -244,7 +245,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Opt
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return Result(state, source, target, True, DryRun.NONE, message, diff, warnings)
+    return Result(state, source, target, True, kube.dry_run, message, diff, warnings)
 
 
 def _book_keeping(

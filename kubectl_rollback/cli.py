@@ -584,14 +584,7 @@ def mark_bad(
     rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
     marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
     """
-    from kubectl_rollback.commands import marks as command
-    from kubectl_rollback.targets import parse_kind_name
-
-    kind, name = parse_kind_name(workload)
-    fmt = parse_output(output)
-    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
-    kube = connect()
-    _finish(command.mark_bad(kube, kind, name, request), fmt)
+    _mark("mark_bad", workload, revision, reason, clear, output, connect)
 
 
 @app.command(
@@ -615,6 +608,12 @@ def barrier(
     one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
     (harness.io/barrier), so pruning the revision does not lift it.
     """
+    _mark("barrier", workload, revision, reason, clear, output, connect)
+
+
+def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear: bool, output: str,
+          connect: Connect) -> None:
+    """mark-bad and barrier: the same flags, checked the same way; `verb` names the function of commands/marks.py."""
     from kubectl_rollback.commands import marks as command
     from kubectl_rollback.targets import parse_kind_name
 
@@ -622,7 +621,8 @@ def barrier(
     fmt = parse_output(output)
     request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
     kube = connect()
-    _finish(command.barrier(kube, kind, name, request), fmt)
+    act = command.mark_bad if verb == "mark_bad" else command.barrier
+    _finish(act(kube, kind, name, request), fmt)
 
 
 @app.command(

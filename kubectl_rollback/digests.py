@@ -24,25 +24,28 @@ def repository_digest(image_id: Any) -> Optional[str]:
     return value if _SHA256 in value and not value.startswith(_SHA256[1:]) else None
 
 
+NOT_STARTED = "no pod has started it yet"
+
+
 def from_pods(containers: Sequence[str], pods: Sequence[dict]) -> Tuple[Dict[str, str], List[str]]:
-    """Each container's digest as every pod running it reports it, and a note for each container that gets none
-    (no pod reports a repository digest, or the pods disagree: a tag pushed again while they started)."""
+    """Each container's digest as every pod that started it reports it (an imageID is reported once the image is
+    pulled), and a note for each container that gets none: no pod has started it yet, no pod reports a repository
+    digest, or the pods disagree (a tag pushed again while they started)."""
     digests: Dict[str, str] = {}
     notes: List[str] = []
     for name in containers:
-        seen = set()
-        for pod in pods:
-            statuses = (pod.get("status") or {}).get("containerStatuses") or []
-            seen |= {repository_digest(s.get("imageID")) for s in statuses if s.get("name") == name}
-        found = {d for d in seen if d}
-        if len(found) > 1:
-            notes.append(f"container {name}: its pods run {len(found)} different digests")
-        elif found and None in seen:
-            notes.append(f"container {name}: some of its pods report no repository digest")
+        reported = [s.get("imageID") for pod in pods for s in (pod.get("status") or {}).get("containerStatuses") or []
+                    if s.get("name") == name and s.get("imageID")]
+        found = {repository_digest(i) for i in reported}
+        if len(found - {None}) > 1:
+            notes.append(f"container {name}: its pods run {len(found - {None})} different digests")
+        elif None in found:
+            which = "some of its pods report no" if len(found) > 1 else "no pod reports a"
+            notes.append(f"container {name}: {which} repository digest")
         elif found:
-            digests[name] = found.pop()
+            digests[name] = str(found.pop())
         else:
-            notes.append(f"container {name}: " + ("no pod reports a repository digest" if pods else "no pod runs"))
+            notes.append(f"container {name}: {NOT_STARTED}")
     return digests, notes
 
 

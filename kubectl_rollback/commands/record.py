@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, render
+from kubectl_rollback import applied, console, digests, render
 from kubectl_rollback.commands import configsnap, wait
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
@@ -251,8 +251,10 @@ def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
         return {}
     annotations, notes = revision_digests(kube, kind, workload, revision)
     for note in notes:
-        console.warn(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest "
-                     f"recorded: {note}")
+        # Pods not started yet are no surprise right after an apply; the rest is worth a warning.
+        say = console.info if note.endswith(digests.NOT_STARTED) else console.warn
+        say(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest recorded: "
+            f"{note}")
     return annotations
 
 

@@ -26,10 +26,13 @@ def test_pods_that_agree_give_the_digest_and_the_others_a_note():
     assert digests.from_pods(["app"], agree) == ({"app": f"r/web@{OLD}"}, [])
     disagree = [pod(f"r/web@{OLD}"), pod(f"r/web@{NEW}")]
     assert digests.from_pods(["app"], disagree) == ({}, ["container app: its pods run 2 different digests"])
-    partly = [pod(f"r/web@{OLD}"), pod("")]
+    partly = [pod(f"r/web@{OLD}"), pod(OLD)]
     assert digests.from_pods(["app"], partly) == ({}, ["container app: some of its pods report no repository digest"])
     assert digests.from_pods(["app"], [pod(OLD)]) == ({}, ["container app: no pod reports a repository digest"])
-    assert digests.from_pods(["app"], []) == ({}, ["container app: no pod runs"])
+    # a pod that has not pulled its image yet reports no imageID: left out, not taken for a disagreement
+    assert digests.from_pods(["app"], [pod(f"r/web@{OLD}"), pod("")]) == ({"app": f"r/web@{OLD}"}, [])
+    assert digests.from_pods(["app"], [pod("")]) == ({}, ["container app: no pod has started it yet"])
+    assert digests.from_pods(["app"], []) == ({}, ["container app: no pod has started it yet"])
 
 
 def test_the_keys_round_trip_and_none_removes_them():

@@ -264,6 +264,8 @@ def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped:
     ours = [r for r in ordered if not r.live and mismatch(r, identity) is None]
     if ours and all(r.record.status is Status.FAILED for r in ours):
         summary = f"every other revision recorded for {identity.describe()} failed"
+    elif any(s.reason.startswith(("marked bad", "behind the barrier")) for s in skipped):
+        summary = f"no other revision recorded Succeeded for {identity.describe()} may be rolled back to"
     else:
         summary = f"no other revision is recorded Succeeded for {identity.describe()}"
     if pruned:

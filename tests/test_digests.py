@@ -50,9 +50,16 @@ def test_a_tag_pushed_again_is_noticed_and_pinned(ns):
             f"example.test/{ns.name}@{NEW}") in dry.stderr
 
     result = ns.plugin_json("rollback", "deployment/web", "--pin-digests")
-    assert result["to"]["revision"] == 1
     assert any("pinned to their recorded digests" in w for w in result["warnings"])
     assert sc.live_image(ns) == f"{image}@{OLD}"
+    # A new template, so a new revision (3), which takes revision 1's record: history and the next rollback work
+    # without identity flags, and a second pinned rollback has nothing to do.
+    assert (result["to"]["revision"], result["to"]["status"]) == (3, "Succeeded")
+    assert result["to"]["statusReason"] == "revision 1 pinned to its recorded digests"
+    assert result["to"]["digests"] == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert ns.plugin_json("history", "deployment/web")["rollbackTarget"] == 3
+    again = ns.plugin("rollback", "deployment/web", "--pin-digests")
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again
     ns.rollout_status("deployment/web")
     # The pods of the rollback run the recorded bytes, not what the tag points at now.
     ns.wait_until(lambda: all(p["spec"]["containers"][0]["image"] == f"{image}@{OLD}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import time
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, digests, events, marks, render
@@ -26,7 +27,7 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
-from kubectl_rollback.workloads.base import WorkloadKind, annotate
+from kubectl_rollback.workloads.base import POLL_SECONDS, WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +163,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
-    target, pinned = _digests(state, config.target(target), request.pin_digests)
+    target, moved, pinned = _digests(state, config.target(target), request.pin_digests)
     warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
-                + pinned)
+                + moved)
     if _same_template_as_workload(kind, state.workload, target) or (
         not config.repoints and source is not None and _same_template(kind, source, target)
     ):
@@ -202,6 +203,8 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
                       apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True)
+    if pinned:
+        target = _adopt_pinned(kube, kind, name, state, target)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
@@ -211,19 +214,45 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
 
 
 def _digests(state: history.History, target: Revision, pin: bool) -> tuple:
-    """(target, warnings): whether a tag of the target moved since it was recorded (a newer revision recorded another
-    digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
+    """(target, warnings, pinned): whether a tag of the target moved since it was recorded (a newer revision recorded
+    another digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
     recorded = digests.parse(target.annotations)
     warnings = digests.tag_moves(target.template, recorded, [(r.number, r.template, digests.parse(r.annotations))
                                                              for r in state.revisions if r.number > target.number])
-    if not pin:
-        return target, tuple(warnings)
-    template = digests.pinned(target.template, recorded)
+    template = digests.pinned(target.template, recorded) if pin else target.template
     if template == target.template:
-        return target, tuple(warnings + [f"--pin-digests: revision {target.number} has no recorded digest to pin"])
+        if pin and not recorded:
+            warnings.append(f"--pin-digests: revision {target.number} has no recorded digest to pin")
+        return target, tuple(warnings), False
     warnings.append(f"--pin-digests: the images of revision {target.number} are pinned to their recorded digests: a "
                     "new pod template, so a new revision (docs/apply-consistency.md)")
-    return dataclasses.replace(target, template=template), tuple(warnings)
+    return dataclasses.replace(target, template=template), tuple(warnings), True
+
+
+def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: history.History, target: Revision) -> Revision:
+    """--pin-digests wrote a template no revision had: the controller makes a new revision object for it. It runs
+    the target's recorded bytes, so it takes the target's record (Succeeded, with the reason) and digests, and the
+    audit goes on it; until the controller has made it (bounded), the audit goes on the target, with a warning."""
+    deadline = time.monotonic() + wait.OBSERVE_TIMEOUT_SECONDS
+    while True:
+        live = next((r for r in kind.revisions(kube, kind.get(kube, name)) if r.live), None)
+        if live is not None and live.name != target.name:
+            break
+        if time.monotonic() > deadline:
+            console.warn(f"--pin-digests: the controller made no revision of the pinned template yet; revision "
+                         f"{target.number} keeps the audit")
+            return target
+        time.sleep(POLL_SECONDS)
+    record = target.record
+    if not record.recorded:
+        return live
+    annotations = record_annotations(Status.SUCCEEDED, record.workflow_id or "", record.mapping(state.namespace),
+                                     now_rfc3339(), record.release_number, record.artifact,
+                                     f"revision {target.number} pinned to its recorded digests")
+    annotations[digests.DIGESTS] = (target.annotations or {}).get(digests.DIGESTS)
+    _annotate_quietly(kube, kind, live, annotations)
+    written = {key: value for key, value in dict(live.annotations or {}, **annotations).items() if value is not None}
+    return dataclasses.replace(live, record=parse_record(written), annotations=written)
 
 
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,

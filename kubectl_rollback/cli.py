@@ -613,8 +613,8 @@ def barrier(
 
 def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear: bool, output: str,
           connect: Connect) -> None:
-    """mark-bad and barrier: the same flags, checked the same way; `verb` names the function of commands/marks.py."""
-    from kubectl_rollback.commands import marks as command
+    """mark-bad and barrier: the same flags, checked the same way (commands/revision_marks.py)."""
+    from kubectl_rollback.commands import revision_marks as command
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)

@@ -1,5 +1,5 @@
-"""KIND/NAME, one workload (WorkloadTarget): its history is commands/history.py; its rollback puts back the last
-successful revision for the identity (or the one named), with bookkeeping."""
+"""KIND/NAME, one workload (WorkloadTarget): its history is commands/workload_history.py; its rollback puts back the
+last successful revision for the identity (or the one named), with bookkeeping."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import time
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, digests, events, marks, render
-from kubectl_rollback.commands import configsnap, consistency, history, wait
+from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands.target import Target
+from kubectl_rollback.commands.workload_history import WorkloadHistory
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -31,8 +32,8 @@ from kubectl_rollback.workloads.base import POLL_SECONDS, WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
-    history: history.History
+class WorkloadRollback(Printed):
+    history: WorkloadHistory
     source: Optional[Revision]  # the live revision we rolled back from
     target: Revision
     changed: bool  # False: nothing to do (already there), or a dry run
@@ -66,8 +67,8 @@ class WorkloadTarget(Target):
 
     takes_to_revision = True
 
-    def history(self, kube: Kube, request: HistoryRequest) -> history.History:
-        loaded = history.load(kube, self.kind, self.name, request.flags)
+    def history(self, kube: Kube, request: HistoryRequest) -> WorkloadHistory:
+        loaded = workload_history.load(kube, self.kind, self.name, request.flags)
         carried = self.kind.carried_record_keys(loaded.workload, kube.command_flags())
         if carried is not None:  # the records shown may be the workload's copies, not what was recorded
             console.warn(carried)
@@ -75,7 +76,7 @@ class WorkloadTarget(Target):
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
 
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> WorkloadRollback:
         result = run(kube.bound_to(request.dry_run), self.kind, self.name, request)
         for warning in result.warnings:
             console.warn(warning)
@@ -105,7 +106,7 @@ class Race:
     restored_config: Optional[tuple] = None
 
 
-def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadRollback:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
     (409), decide again from a new read (bounded), so we never overwrite a change we did not see. Every write goes
     in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
@@ -129,7 +130,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     return result
 
 
-def rolled_back_line(result: Result) -> str:
+def rolled_back_line(result: WorkloadRollback) -> str:
     """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`."""
     source = result.source.number if result.source else "unknown"
     return f"{result.history.display} rolled back {source} -> {result.target.number}"
@@ -146,10 +147,10 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
     return tuple(removed)
 
 
-def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
+def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> WorkloadRollback:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
-    state = history.load(kube, kind, name, request.flags, request.to_revision, request.force,
-                         request.override_barrier)
+    state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force,
+                                  request.override_barrier)
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
@@ -180,13 +181,14 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
-        return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
+        return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
+                                config=config.changes)
     owner = _before_writing(kube, kind, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner, would_change=True)
+        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
+                                warnings, config=config.changes, gitops=owner, would_change=True)
     warnings += configsnap.apply(kube, config, request.dry_run)
     patch_type, body = kind.rollback_patch(state.workload, target)
     # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
@@ -201,8 +203,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             race.lost = True
         raise
     if request.dry_run.server_side:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True)
+        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
+                                warnings, apply_notes=plan.notes, config=config.changes, gitops=owner,
+                                would_change=True)
     if pinned:
         target = _adopt_pinned(kube, kind, name, state, target)
     result = _applied(kube, kind, state, source, target, warnings, diff)
@@ -213,7 +216,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
                                gitops=owner)
 
 
-def _digests(state: history.History, target: Revision, pin: bool) -> tuple:
+def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:
     """(target, warnings, pinned): whether a tag of the target moved since it was recorded (a newer revision recorded
     another digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
     recorded = digests.parse(target.annotations)
@@ -229,7 +232,7 @@ def _digests(state: history.History, target: Revision, pin: bool) -> tuple:
     return dataclasses.replace(target, template=template), tuple(warnings), True
 
 
-def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: history.History, target: Revision) -> Revision:
+def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHistory, target: Revision) -> Revision:
     """--pin-digests wrote a template no revision had: the controller makes a new revision object for it. It runs
     the target's recorded bytes, so it takes the target's record (Succeeded, with the reason) and digests, and the
     audit goes on it; until the controller has made it (bounded), the audit goes on the target, with a warning."""
@@ -255,7 +258,7 @@ def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: history.Hist
     return dataclasses.replace(live, record=parse_record(written), annotations=written)
 
 
-def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
+def _before_writing(kube: Kube, kind: WorkloadKind, state: WorkloadHistory,
                     request: RollbackRequest) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
     (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
@@ -264,8 +267,8 @@ def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
                               request.dry_run)
 
 
-def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
-             warnings: tuple, diff: str, confirmed: bool = False) -> Result:
+def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,
+             warnings: tuple, diff: str, confirmed: bool = False) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
     events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
@@ -274,11 +277,11 @@ def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Opt
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return Result(state, source, target, True, kube.dry_run, message, diff, warnings)
+    return WorkloadRollback(state, source, target, True, kube.dry_run, message, diff, warnings)
 
 
 def _book_keeping(
-    kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision
+    kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision
 ) -> None:
     """After the template is back: a live revision that never finished (InProgress or unrecorded) is recorded
     Failed, and the target gets the audit annotations. The rollback itself has happened; a failure here is reported
@@ -357,11 +360,11 @@ def describe(revision: Optional[Revision]) -> str:
     return f"revision {revision.number} ({'; '.join(parts)})"
 
 
-def _summary(state: history.History, source: Optional[Revision], target: Revision) -> str:
+def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revision) -> str:
     return f"{state.display} rolled back from {describe(source)} to {describe(target)}"
 
 
-def _already(state: history.History, target: Revision, explicit: bool) -> str:
+def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:
     message = f"{state.display} already runs the template of {describe(target)}: nothing to do"
     if target.live and not explicit:
         message += " (it is the last good revision; to go further back, record it Failed or pass --to-revision)"
@@ -373,8 +376,9 @@ def _already(state: history.History, target: Revision, explicit: bool) -> str:
 # -- config snapshots (docs/config-rollback.md) --------------------------------------------------------------------
 
 
-def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, request: RollbackRequest,
-                 config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard, race: Race) -> Result:
+def _config_only(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: Revision, request: RollbackRequest,
+                 config: configsnap.ConfigPlan, warnings: tuple, owner: gitops_owner.Guard,
+                 race: Race) -> WorkloadRollback:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
     warnings += configsnap.apply(kube, config, request.dry_run)
@@ -387,5 +391,5 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods {events.by(kube)}")
-    return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
+    return WorkloadRollback(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
                   warnings=warnings, config=changes, gitops=owner, would_change=request.dry_run is not DryRun.NONE)

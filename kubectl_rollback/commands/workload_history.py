@@ -1,4 +1,5 @@
-"""history: every revision of a workload with its record, the live one, and the rollback target."""
+"""A workload's revision history read and its target decided: every revision with its record, the live one and the
+rollback target. `history KIND/NAME` prints it; rollback, releases, Blue/Green and verify load through it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kubectl_rollback.workloads.base import WorkloadKind
 
 
 @dataclasses.dataclass(frozen=True)
-class History(Result):
+class WorkloadHistory(Result):
     kind: WorkloadKind
     workload: dict
     namespace: str
@@ -29,7 +30,7 @@ class History(Result):
     # `history KIND/NAME` only, where it is shown.
     config: dict = dataclasses.field(default_factory=dict)
     gitops: Guard = Guard()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
-    barriers: tuple = ()  # marks.Barrier, newest first: the workload's and its revisions' (commands/marks.py)
+    barriers: tuple = ()  # marks.Barrier, newest first: the workload's and its revisions' (commands/revision_marks.py)
 
     def notes(self) -> Sequence[str]:
         return self.gitops.notes
@@ -65,13 +66,14 @@ def load(
     to_revision: Optional[int] = None,
     force: bool = False,
     override_barrier: Optional[str] = None,
-) -> History:
+) -> WorkloadHistory:
     """Read the workload and its revisions (two requests) and decide the target."""
     workload = kind.get(kube, name)
-    return build(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force, override_barrier)
+    return from_revisions(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force,
+                          override_barrier)
 
 
-def build(
+def from_revisions(
     kube: Kube,
     kind: WorkloadKind,
     workload: dict,
@@ -80,7 +82,7 @@ def build(
     to_revision: Optional[int] = None,
     force: bool = False,
     override_barrier: Optional[str] = None,
-) -> History:
+) -> WorkloadHistory:
     """Decide the target from what was read. Never raises for "no target": the reason is kept in `problem`, so
     history can show it and rollback can turn it into its exit code. With `to_revision` the identity is optional:
     it only adds a warning when the named revision belongs to another deployment."""
@@ -100,4 +102,4 @@ def build(
         decision = choose_target(revisions, identity, to_revision, force, barriers, override_barrier)
     except RollbackError as exc:  # UsageError, NoTargetError: no identity, no target
         problem = exc
-    return History(kind, workload, kube.namespace, revisions, identity, decision, problem, barriers=barriers)
+    return WorkloadHistory(kind, workload, kube.namespace, revisions, identity, decision, problem, barriers=barriers)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, ClassVar, Iterable, Optional
+from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
-from kubectl_rollback.records import RECORD_KEYS, copied_audit, own_annotations, parse_record
+from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
 
 POLL_SECONDS = 0.5
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -41,6 +41,7 @@ class WorkloadKind:
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
     hash_label: ClassVar[str]  # the label of a revision object that holds its template's hash
+    template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -67,7 +68,10 @@ class WorkloadKind:
         return []
 
     def template_of(self, workload: dict) -> dict:
-        return workload["spec"].get("template") or {}
+        node: Any = workload
+        for key in self.template_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node or {}
 
     def comparable(self, template: Any) -> Any:
         """The template as it is compared between revisions (without labels the controller adds)."""
@@ -123,6 +127,10 @@ class WorkloadKind:
         if problem is not None:
             raise RollbackError(f"refusing to write: {problem}")
 
+    def written_on(self, revision: Revision) -> str:
+        """Where a record written on `revision` says it was written (records.RECORDED_ON)."""
+        return written_on(self.revision_resource.kind, revision.name, revision.uid)
+
     def get(self, kube: Kube, name: str) -> dict:
         return kube.get(self.resource, name)
 
@@ -166,7 +174,8 @@ class WorkloadKind:
         meta = obj["metadata"]
         annotations = meta.get("annotations") or {}
         template_hash = ((meta.get("labels") or {}).get(self.hash_label) or meta["name"].rsplit("-", 1)[-1])
-        record = parse_record(own_annotations(meta["name"], meta.get("annotations")))
+        record = read_record(written_on(self.revision_resource.kind, meta["name"], meta.get("uid", "")),
+                             meta.get("annotations"))
         for warning in record.warnings:
             console.warn(f"{self.revision_resource.kind} {meta['name']} (revision {number}): {warning}")
         return Revision(

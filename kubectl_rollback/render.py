@@ -32,7 +32,7 @@ def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
     }
 
 
-def revision_dict(revision: Revision, namespace: str, target: Optional[Revision] = None) -> dict:
+def revision_dict(revision: Revision, namespace: str) -> dict:
     r = revision.record
     return {
         "revision": revision.number,
@@ -50,10 +50,9 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "recordedAt": r.recorded_at,
         "createdAt": revision.created_at,
         "changeCause": revision.change_cause,
-        "rolledBackFrom": r.rolled_back_from,
+        "rolledBackFrom": revision_number(r.rolled_back_from),
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
-        "rollbackTarget": target is not None and revision.number == target.number,
         "markedBad": marks.stamp_data(revision.marked_bad) if revision.marked_bad else None,
         "digests": digests.parse(revision.annotations),
         "digestsNote": (revision.annotations or {}).get(digests.DIGESTS_NOTE),
@@ -62,7 +61,14 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
     }
 
 
+def revision_number(text: Optional[str]) -> Optional[int]:
+    """An annotation that names a revision (harness.io/rolled-back-from) as the integer `revision` is; a damaged one
+    is null (the record's warnings say why)."""
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def history_dict(h) -> dict:
+    notes = revision_notes(h)
     return {
         "workload": h.display,
         "namespace": h.namespace,
@@ -70,11 +76,12 @@ def history_dict(h) -> dict:
         "liveRevision": h.live.number if h.live else None,
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
-        "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
+        "skipped": skipped_list(h),
         "gitops": h.gitops.data(),
         "barriers": [b.data() for b in h.barriers],
         "revisions": [
-            dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
+            dict(revision_dict(r, h.namespace), note=notes[r.number] or None,
+                 configSnapshots=[c.data() for c in config_states(h, r)])
             for r in h.revisions
         ],
     }
@@ -112,10 +119,10 @@ def rollback_dict(result) -> dict:
         "identity": identity_dict(h.identity),
         "changed": result.changed,
         "dryRun": result.dry_run.value,
-        "message": result.message,
+        "message": result.message + DRY_RUN_SUFFIX[result.dry_run],
         "from": revision_dict(result.source, h.namespace) if result.source else None,
         "to": revision_dict(result.target, h.namespace),
-        "skipped": [{"revision": s.revision, "reason": s.reason} for s in h.decision.skipped],
+        "skipped": skipped_list(h),
         "barrierCrossed": crossing_dict(h.decision.crossed),
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
@@ -147,20 +154,32 @@ def mark_dict(result) -> dict:
 
 
 def record_dict(result) -> dict:
+    a = result.annotations
+    rollback = result.rollback
     return {
         "workload": result.display,
         "namespace": result.namespace,
         "revision": result.revision.number,
         "name": result.revision.name,
-        "annotations": {k: v for k, v in result.annotations.items() if v is not None},
+        "status": a[keys.STATUS],
+        "statusReason": a.get(keys.STATUS_REASON),
+        "workflowId": a[keys.WORKFLOW_ID],
+        "serviceId": a[keys.SERVICE_ID],
+        "infraId": a[keys.INFRA_ID],
+        "clusterName": a[keys.CLUSTER_NAME],
+        "releaseNumber": a.get(keys.RELEASE_NUMBER),
+        "artifact": a.get(keys.ARTIFACT),
+        "recordedAt": a.get(keys.RECORDED_AT),
         "failure": result.failure_message,
+        "rollback": None if rollback is None else {
+            "rolledBack": rollback.rolled_back, "toRevision": rollback.to, "message": rollback.message},
     }
 
 
 def history_table(h, wide: bool = False) -> str:
     from tabulate import tabulate
 
-    skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
+    notes = revision_notes(h)
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
         headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "DIGESTS"]
@@ -176,7 +195,7 @@ def history_table(h, wide: bool = False) -> str:
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
             row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
                        or "-")
-        row.append("; ".join(filter(None, (_note(h, r, skipped), rec.status_reason))))
+        row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
     if h.identity is not None:
@@ -192,8 +211,26 @@ def history_table(h, wide: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _note(h, r: Revision, skipped: dict) -> str:
-    return "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped))))
+def revision_notes(h) -> dict:
+    """The NOTE column, by revision number: live, rollback target, why a revision was skipped on the way to the
+    target, or why it does not match the identity; "" for none."""
+    skipped = _skipped(h)
+    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped)))) for r in h.revisions}
+
+
+def skipped_list(h) -> list:
+    """The revisions the NOTE column passes over, with its reason (the JSON `skipped`)."""
+    skipped = _skipped(h)
+    roles = {r.number: _role(h, r, skipped) for r in h.revisions}
+    return [{"revision": number, "reason": role.removeprefix(SKIPPED)}
+            for number, role in roles.items() if role not in ("", LIVE, TARGET)]
+
+
+def _skipped(h) -> dict:
+    return {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
+
+
+LIVE, TARGET, SKIPPED = "live", "rollback target", "skipped: "
 
 
 def _marks(h, r: Revision, skipped: dict) -> str:
@@ -207,11 +244,11 @@ def _marks(h, r: Revision, skipped: dict) -> str:
 
 def _role(h, r: Revision, skipped: dict) -> str:
     if r.live:
-        return "live"
+        return LIVE
     if h.target is not None and r.number == h.target.number:
-        return "rollback target"
+        return TARGET
     if r.number in skipped:
-        return f"skipped: {skipped[r.number]}"
+        return SKIPPED + skipped[r.number]
     if h.identity is not None and (reason := mismatch(r, h.identity)) is not None:
         return reason
     return ""

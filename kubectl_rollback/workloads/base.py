@@ -42,6 +42,9 @@ class WorkloadKind:
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
     hash_label: ClassVar[str]  # the label of a revision object that holds its template's hash
     template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
+    # Its controller fails a stuck rollout by itself (a Deployment's progressDeadlineSeconds); for the others the
+    # watcher's --progress-deadline does.
+    has_progress_deadline: ClassVar[bool] = False
 
     # -- per kind ----------------------------------------------------------------------------------------------
 

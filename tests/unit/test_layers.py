@@ -26,7 +26,7 @@ LAYERS = (
         "decisions and flags",
         (
             "options", "decide", "bluegreen", "harness_history", "records", "analysis", "condition", "verdict",
-            "configrefs", "applied",
+            "configrefs", "applied", "marks", "digests",
         ),
     ),
     ("foundation", (PACKAGE, "errors", "console")),

@@ -55,14 +55,11 @@ def revision_dict(revision: Revision, namespace: str) -> dict:
         "rolledBackFrom": revision_number(r.rolled_back_from),
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
-<<<<<<< HEAD
         "verification": _verification_data(recorded_verification(revision.annotations)),
-=======
         "markedBad": marks.stamp_data(revision.marked_bad) if revision.marked_bad else None,
         "digests": digests.parse(revision.annotations),
         "digestsNote": (revision.annotations or {}).get(digests.DIGESTS_NOTE),
         "barrierCrossed": _json_annotation(revision.annotations, marks.BARRIER_CROSSED),
->>>>>>> hist22
         "warnings": list(r.warnings),
     }
 
@@ -206,11 +203,8 @@ def history_table(h, wide: bool = False) -> str:
     notes = revision_notes(h)
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-<<<<<<< HEAD
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION"]
-=======
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "DIGESTS"]
->>>>>>> hist22
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION",
+                    "DIGESTS"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -221,13 +215,10 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
-<<<<<<< HEAD
             verified = recorded_verification(r.annotations)
             row.append(_short(verified.cell(), 40) if verified is not None else "-")
-=======
             row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
                        or "-")
->>>>>>> hist22
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]

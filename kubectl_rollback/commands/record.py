@@ -5,14 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-<<<<<<< HEAD
-from kubectl_rollback import applied, console, render
+from kubectl_rollback import applied, console, digests, render
 from kubectl_rollback.commands import configsnap, measure, wait, workload_history
 from kubectl_rollback.commands.measure import Analysis, Verdict
-=======
-from kubectl_rollback import applied, console, digests, render
-from kubectl_rollback.commands import configsnap, wait
->>>>>>> hist22
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
 from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube

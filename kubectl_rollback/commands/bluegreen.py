@@ -8,14 +8,14 @@ from typing import Any, Callable, Dict, Optional, Sequence, Set
 
 from kubectl_rollback import bluegreen, console, events, render
 from kubectl_rollback.commands import gitops as gitops_owner
-from kubectl_rollback.commands import history
+from kubectl_rollback.commands import workload_history
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, now_rfc3339
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import POLL_SECONDS
 from kubectl_rollback.workloads.deployment import DeploymentKind
 
@@ -27,7 +27,7 @@ AUDIT_KEYS = (ROLLED_BACK_FROM, ROLLED_BACK_TO, ROLLED_BACK_AT)
 class BlueGreenHistory(Printed):
     layout: bluegreen.Layout
     namespace: str
-    colors: Dict[str, history.History]  # colour -> the history of its Deployment
+    colors: Dict[str, workload_history.WorkloadHistory]  # colour -> the history of its Deployment
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
@@ -49,7 +49,7 @@ class BlueGreenHistory(Printed):
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class BlueGreenRollback(Printed):
     state: BlueGreenHistory
     changed: bool
     dry_run: DryRun
@@ -78,8 +78,8 @@ class ServiceTarget(Target):
                                                                         f"service/{self.name}",
                                                                         request.argocd_namespace))
 
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
-        return rollback(kube, self.name, request)
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> BlueGreenRollback:
+        return rollback(kube.bound_to(request.dry_run), self.name, request)
 
     def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
         return gitops_owner.resume(kube, kube.get(SERVICES, self.name), f"service/{self.name}",
@@ -90,7 +90,8 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
     primary = kube.get(SERVICES, name)
     layout = bluegreen.find_layout(primary, kube.list(SERVICES), kube.list(DEPLOYMENTS))
     colors = {
-        color: history.build(kube, DEPLOYMENT, deployment, DEPLOYMENT.revisions(kube, deployment), flags)
+        color: workload_history.from_revisions(kube, DEPLOYMENT, deployment, DEPLOYMENT.revisions(kube, deployment),
+                                               flags)
         for color, deployment in layout.deployments.items()
     }
     live = colors.get(layout.live_color)
@@ -107,11 +108,11 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
     return BlueGreenHistory(layout, kube.namespace, colors, identity, target, problem)
 
 
-def rollback(kube: Kube, name: str, request: RollbackRequest) -> Result:
+def rollback(kube: Kube, name: str, request: RollbackRequest) -> BlueGreenRollback:
     return route(kube, lambda: load(kube, name, request.flags), request, f"cannot roll back service/{name}")
 
 
-def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackRequest, what: str) -> Result:
+def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackRequest, what: str) -> BlueGreenRollback:
     """Read and decide (`decide`, again from a fresh read after a conflict), switch, and with --wait wait until the
     primary serves the target colour only."""
     result = retry_on_conflict(lambda: switch(kube, decide(), request), what)
@@ -121,7 +122,7 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     return result
 
 
-def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
+def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> BlueGreenRollback:
     """Route the primary Service to `state.target_color` (decided by the caller: from the plugin's records here, from
     Harness's release history in commands/harness.py) and the stage Service to the other colour."""
     name = state.name
@@ -135,7 +136,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         # interrupted after the primary's write, and only the stage is left to move.
         if layout.half_switched:
             return _complete_switch(kube, state, request)
-        return Result(state, False, request.dry_run,
+        return BlueGreenRollback(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
@@ -149,13 +150,13 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
                    f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
-        return Result(state, False, request.dry_run, message, owner)
+        return BlueGreenRollback(state, False, request.dry_run, message, owner)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run.server_side
-    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
+    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit))
     try:
         if not layout.half_switched:
-            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
+            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live))
     except RollbackError as exc:
         if dry:
             raise
@@ -165,7 +166,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} {events.by(kube)}")
-    return Result(state, not dry, request.dry_run, message, owner)
+    return BlueGreenRollback(state, not dry, request.dry_run, message, owner)
 
 
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
@@ -175,7 +176,7 @@ def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
         return False
 
 
-def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
+def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> BlueGreenRollback:
     """Both Services select the live colour, the last successful one: a switch was interrupted after the primary's
     write (a lost answer, or a run that died). The primary serves the right colour, so the stage moves to the other."""
     layout = state.layout
@@ -183,9 +184,8 @@ def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackReque
     message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
                f"the interrupted switch (stage now {layout.stage_color})")
     if request.dry_run.sends_writes:
-        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color),
-                   dry_run=request.dry_run.server_side)
-    return Result(state, request.dry_run is DryRun.NONE, request.dry_run, message)
+        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color))
+    return BlueGreenRollback(state, request.dry_run is DryRun.NONE, request.dry_run, message)
 
 
 def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: RollbackError) -> None:

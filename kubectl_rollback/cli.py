@@ -741,7 +741,7 @@ def _root(
 def main(argv: Optional[List[str]] = None) -> None:
     try:
         args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
-        command = _command_for(args)
+        command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
         code = command.main(args=join_kind_and_name(args, command), prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already

@@ -19,6 +19,13 @@ INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED, which this module does not imp
 def plugin() -> None:
     """kubectl-harness-rollback, kubectl-harness_rollback."""
     args = sys.argv[1:]
+    if args[:1] == ["watch"]:
+        import signal  # here, not above: its enums would cost a kept --help a tenth of its time
+
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Started with SIGINT ignored (a background job of a shell script): `watch` stops on SIGINT once it runs
+            # (commands/watch.py), so one sent while it is still starting up must not be dropped (it ran on for good).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     cacheable = helpcache.cacheable(args)
     try:
         kept = helpcache.lookup(args) if cacheable else None

@@ -224,9 +224,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Opt
              warnings: tuple, diff: str, confirmed: bool = False) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
-    events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
-                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
-                f"({target.record.status.value}) {events.by(kube)}")
+    emit_rolled_back(kube, kind, state.workload, source, target)
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
@@ -242,8 +240,7 @@ def _book_keeping(
     now = now_rfc3339()
     # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
     # revision (commands/record.py), so the window between the template write and it is kept to one request.
-    _annotate_quietly(kube, kind, target, {ROLLED_BACK_FROM: str(source.number) if source else "unknown",
-                                           ROLLED_BACK_AT: now, ROLLED_BACK_ON: target.name})
+    _annotate_quietly(kube, kind, target, audit_annotations(source, target, now))
     if source is not None:
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record
@@ -257,6 +254,20 @@ def _book_keeping(
             )
             # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
             _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
+
+
+def audit_annotations(source: Optional[Revision], target: Revision, now: str) -> dict:
+    """What a rollback writes on the revision it restored (docs/annotations.md)."""
+    return {ROLLED_BACK_FROM: str(source.number) if source else "unknown", ROLLED_BACK_AT: now,
+            ROLLED_BACK_ON: target.name}
+
+
+def emit_rolled_back(kube: Kube, kind: WorkloadKind, workload: dict, source: Optional[Revision],
+                     target: Revision) -> None:
+    """The HarnessRollback Event of a rollback whose template write has happened."""
+    events.emit(kube, kind.resource, workload, events.ROLLBACK_REASON,
+                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
+                f"({target.record.status.value}) {events.by(kube)}")
 
 
 def _unfinished(annotations: dict) -> bool:

@@ -65,6 +65,7 @@ class Workload:
     live_annotations: Mapping[str, str]  # that revision object's annotations, raw
     state: RolloutState  # of the rollout to the live revision
     has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
+    revisions: tuple = ()  # every revision it has, the live one included (watcher/unfinished.py reads them)
 
     @property
     def display(self) -> str:

@@ -324,9 +324,12 @@ def install_krew_archive(bench: Bench) -> None:
                 raise BenchmarkBroke(f"the krew archive holds an unexpected member {member.name!r}")
             (folder / member.name).write_bytes(tar.extractfile(member).read())
             (folder / member.name).chmod(member.mode)
-    # The zipapp's `#!/usr/bin/env python3` finds the interpreter this bench runs on (its real binary, not a pyenv
-    # shim, which is a shell script), and kubectl finds the archive's plugin before the pip install's.
-    path = [str(folder), str(Path(sys.base_prefix) / "bin"), str(bin_dir()), os.environ.get("PATH", "")]
+    # The zipapp's `#!/usr/bin/env python3` finds the interpreter this bench runs on, in a virtual environment with
+    # nothing installed: a user's plain python3, not a pyenv shim (a shell script) nor one whose site-packages hooks
+    # import something at every start. kubectl finds the archive's plugin before the pip install's.
+    python = bench.workdir / "krew-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(python)], check=True, timeout=120)
+    path = [str(folder), str(python / "bin"), str(bin_dir()), os.environ.get("PATH", "")]
     bench.krew_env = dict(bench.env, PATH=os.pathsep.join(path), XDG_CACHE_HOME=str(bench.workdir / "krew-cache"))
 
 
@@ -334,7 +337,8 @@ def krew_twin(bench: Bench, command: Command) -> list:
     """The same kubectl command with the krew archive's plugin, when it is installed."""
     if bench.krew_env is None:
         return []
-    return [Command(f"{command.key}-krew", command.argv, f"{command.label} (krew archive)", env=bench.krew_env)]
+    label = command.label.replace("(pip)", "(krew archive)")
+    return [Command(f"{command.key}-krew", command.argv, label, env=bench.krew_env)]
 
 
 def help_case(bench: Bench) -> Case:

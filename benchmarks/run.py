@@ -689,7 +689,8 @@ def report(facts: list, cases: list, results: dict, watch_lines: list = ()) -> s
            "the timed runs; peak RSS is the child's ru_maxrss from os.wait4 (through kubectl, the maximum over "
            "kubectl and the plugin it execs); API requests are the audit log's ResponseComplete events whose "
            "user agent is kubectl's or the plugin's, for the first timed run. Shared machines are noisy: read the "
-           "ratios rather than the milliseconds.", ""]
+           "ratios rather than the milliseconds. Where the plugin's start-up time goes, before and after issue 24, "
+           "counted in instructions: [startup.md](startup.md).", ""]
     out += table(["", ""], [[k, v] for k, v in facts]) + ["", "## Targets", ""]
     out += table(["target", "measured", "limit", "result"],
                  [judge(t, results) for case in cases for t in case.targets]) + [""]

@@ -15,6 +15,7 @@ import inspect
 import os
 import re
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import click
@@ -48,6 +49,7 @@ from kubectl_rollback.options import (
     parse_snapshot_mode,
     parse_status,
     parse_user_extra,
+    parse_wait_timeout,
 )
 
 if TYPE_CHECKING:
@@ -63,19 +65,9 @@ kubectl's other connection flags are taken too, as kubectl takes them (kubectl o
   -s/--server, --token, --certificate-authority, --client-certificate, --client-key,
   --insecure-skip-tls-verify, --tls-server-name, --cluster, --user, --username, --password, --as-user-extra"""
 
-EXIT_CODES = KUBECTL_FLAGS + """
-
-\b
-Exit codes:
-  0  done, or nothing to do
-  1  error (API failure, RBAC denial, paused or missing workload, a workload carrying record keys,
-     a GitOps owner that would undo it)
-  2  usage error (bad flag, name or identity)
-  3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow), or the followed
-     revision stopped being live (--follow: a rollback or a newer deploy replaced it); verify: Failed
-  7  verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)
-  130  interrupted (Ctrl-C); after a change, the line says what was changed"""
+EXIT_CODES = KUBECTL_FLAGS + "\n\n\b\nExit codes:\n" + "\n".join(
+    textwrap.fill(code.meaning, 108, initial_indent=f"  {int(code):<3}  ", subsequent_indent=" " * 7)
+    for code in ExitCode)
 
 app = typer.Typer(
     name=PROG,
@@ -171,10 +163,16 @@ AnyWorkflow = Annotated[
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")]
 ArgocdNamespace = Annotated[
-    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
+    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; resume: by default "
+                      "where the pause left it; docs/gitops.md).")
 ]
-WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
-FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
+WaitTimeout = Annotated[
+    Optional[str], typer.Option("--timeout", help="How long --wait may wait (e.g. 90s; default 5m); only with --wait.")
+]
+FollowTimeout = Annotated[
+    Optional[str],
+    typer.Option("--timeout", help="How long --follow may wait (e.g. 90s; default 10m); only with --follow."),
+]
 
 
 def connection_options(
@@ -261,8 +259,8 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     """Print the result, then end with the error it carries, if any (its exit code leaves from main)."""
     from kubectl_rollback import output
 
-    output.show(result, fmt)
     failure = result.failure()
+    output.show(result, fmt, click.get_current_context().info_name or "", failure)
     if failure is not None:
         raise failure
 
@@ -299,7 +297,7 @@ def record(
     artifact: Annotated[
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
-    timeout: FollowTimeout = "10m",
+    timeout: FollowTimeout = None,
     revision: Annotated[
         Optional[int],
         typer.Option("--revision", help="The revision you deployed; refused if another is live (default: the live "
@@ -363,7 +361,7 @@ def record(
         release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
         follow=follow,
-        timeout=parse_duration(timeout),
+        timeout=parse_wait_timeout(timeout, follow, "--follow", RecordRequest.timeout),
         force=force,
         config_snapshot=parse_snapshot_mode(config_snapshot),
         rollback_on_failure=rollback_on_failure,
@@ -470,7 +468,7 @@ def rollback(
         help="Follow the rollout until it completes (Ctrl-C stops the waiting, not the rollout, and says what was "
              "rolled back).",
     )] = False,
-    timeout: WaitTimeout = "5m",
+    timeout: WaitTimeout = None,
     keep_canary: Annotated[
         bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")
     ] = False,
@@ -528,7 +526,7 @@ def rollback(
         trust_legacy_history=trust_legacy_history,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,
-        timeout=parse_duration(timeout),
+        timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
         config=parse_config_mode(config),
@@ -713,6 +711,31 @@ def verify(
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
 
 
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # krew: put kubectl's completer next to the plugin, once (pip installs it already)\n"
+    f"  {PROG} completion install\n"
+    "  # before kubectl krew uninstall harness-rollback\n"
+    f"  {PROG} completion uninstall\n\n" + EXIT_CODES
+)
+def completion(
+    action: Annotated[str, typer.Argument(metavar="install|uninstall", help="Create or remove the completer link.")],
+) -> None:
+    """Link kubectl's completer (kubectl_complete-harness_rollback) next to the plugin krew put on PATH, or remove it.
+
+    kubectl (1.26 and newer) completes `kubectl harness-rollback <TAB>` with it; krew links only the plugin itself.
+    The link points at the plugin's own krew link, so it survives `kubectl krew upgrade`. Remove it before
+    `kubectl krew uninstall harness-rollback`: krew refuses every command while its bin folder holds a file that no
+    installed plugin owns.
+    """
+    from kubectl_rollback.commands import completer_link
+
+    actions = {"install": completer_link.install, "uninstall": completer_link.uninstall}
+    if action not in actions:
+        raise UsageError(f"completion {action!r}: must be install or uninstall")
+    _finish(actions[action](sys.argv[0]), OutputFormat.TABLE)
+
+
 def _argocd_namespace(value: str) -> str:
     checked = check_namespace(value)
     if not checked:
@@ -739,20 +762,27 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    args: List[str] = []
     try:
         args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
         command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
-        code = command.main(args=join_kind_and_name(args, command), prog_name=PROG, standalone_mode=False)
+        args = join_kind_and_name(args, command)
+        code = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
+            raise KeyboardInterrupt
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
+        _error_document(args, exc)
         sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         console.error("interrupted")
-        sys.exit(130)
+        _error_document(args, exc)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except click.exceptions.Abort:
         console.error("aborted")
-        sys.exit(130)
+        _error_document(args, KeyboardInterrupt())
+        sys.exit(int(ExitCode.INTERRUPTED))
     except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(int(ExitCode.OK))
@@ -760,15 +790,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-        console.error(" ".join(exc.format_message().split()).rstrip(".") + hint)
+        line = " ".join(exc.format_message().split()).rstrip(".") + hint
+        console.error(line)
+        failure = UsageError(line) if exc.exit_code == ExitCode.USAGE else RollbackError(line)
+        _error_document(args, failure)
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything we did not foresee
         if os.environ.get("KUBECTL_HARNESS_ROLLBACK_DEBUG"):
             raise
-        console.error(
-            f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it "
-            "(KUBECTL_HARNESS_ROLLBACK_DEBUG=1 shows the traceback)"
-        )
+        line = (f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it "
+                "(KUBECTL_HARNESS_ROLLBACK_DEBUG=1 shows the traceback)")
+        console.error(line)
+        _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -784,6 +817,37 @@ def _command_for(args: List[str]) -> click.Command:
     one_verb = copy.copy(app)
     one_verb.registered_commands = verb
     return typer.main.get_command(one_verb)
+
+
+def _error_document(args: List[str], failure: BaseException) -> None:
+    """With -o json|yaml a script gets a document on every exit: the command ended before its result was printed,
+    so the document holds only the error (the one line on stderr stays)."""
+    if getattr(failure, "shown", False):
+        return
+    fmt = requested_output(args)
+    if fmt is None or not fmt.is_data:
+        return
+    from kubectl_rollback import output
+
+    verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
+    print(output.dump(output.document(verb, None, failure), fmt), flush=True)
+
+
+def requested_output(args: List[str]) -> Optional[OutputFormat]:
+    """The --output the command line asked for (the last one, as click takes it), read from the words themselves:
+    it must be known when the flags could not be parsed at all. None when absent or not a format."""
+    wanted = None
+    for previous, arg in zip([""] + args, args):
+        if previous in ("-o", "--output"):
+            wanted = arg
+        elif arg.startswith("--output="):
+            wanted = arg.partition("=")[2]
+        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
+            wanted = arg[2:]
+    try:
+        return parse_output(wanted) if wanted is not None else None
+    except UsageError:
+        return None
 
 
 def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:

@@ -329,6 +329,17 @@ def parse_duration(text: str, flag: str = "--timeout", zero: bool = False) -> fl
     return seconds
 
 
+def parse_wait_timeout(text: Optional[str], waits: bool, wait_flag: str, default: float) -> float:
+    """--timeout bounds the wait of `wait_flag` (--wait, --follow), and nothing else: given without it, it would be
+    ignored while the script that passed it believes the command waited, so it is refused."""
+    if text is None:
+        return default
+    if not waits:
+        raise UsageError(f"--timeout {text} bounds {wait_flag}, which was not given: pass {wait_flag} with it, "
+                         "or leave --timeout out")
+    return parse_duration(text)
+
+
 def parse_config_mode(value: Optional[str]) -> ConfigMode:
     """rollback --config: restore, repoint or none; absent, the default (restore what only this workload reads)."""
     if value is None:

@@ -4,6 +4,7 @@ simulator, and every check waits for the exact record it asserts."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import List
@@ -483,3 +484,39 @@ def test_sigint_while_watch_starts_up_stops_it_even_when_it_inherited_sigint_ign
         proc.communicate()
         raise AssertionError(f"watch ignored a SIGINT sent {after}s after it started") from None
     assert proc.returncode in (0, 130), stderr
+
+
+def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
+    """Issue 27: `kubectl rollout undo` copies the restored ReplicaSet's record onto the Deployment, whose controller
+    copies it onto the ReplicaSet of the next deploy: a Succeeded record it never earned. Its recorded-on names the
+    ReplicaSet it was written on, so history, rollback and the watcher read it as the copy it is."""
+    def deploy(tag: str) -> str:
+        return manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10)
+
+    deploy_and_record(ns, "deployment/web", deploy("1"), "Succeeded", *IDENTITY)
+    deploy_and_record(ns, "deployment/web", deploy("2-broken"), "Failed", *IDENTITY, rollout=False)
+    ns.kubectl("rollout", "undo", "deployment/web")  # back to web:1, its record copied onto the Deployment
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the undo")
+    good = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
+    ns.apply(deploy("3-broken"))  # the next deploy fails; client-side apply keeps the copied keys on the Deployment
+    copy = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:3-broken").get(STATUS),
+                         "the controller's copy on the new ReplicaSet")
+    assert copy == "Succeeded"  # what the controller copied: not a record
+
+    shown = ns.plugin("history", "deployment/web", *IDENTITY, "-o", "json", check=True)
+    revisions = {r["images"][0]: r for r in json.loads(shown.stdout)["revisions"]}
+    live = revisions["example.test/web:3-broken"]
+    assert live["status"] == "Unknown" and f"copy of the record of ReplicaSet {good}" in live["statusReason"], live
+    assert json.loads(shown.stdout)["rollbackTarget"] == revisions["example.test/web:1"]["revision"]
+
+    refused = ns.plugin("rollback", "deployment/web", *IDENTITY)  # the Deployment still carries the copies
+    assert refused.returncode == 1 and "kubectl annotate " in refused.stderr, refused.stderr
+    ns.kubectl(*refused.stderr[refused.stderr.index("kubectl annotate "):].split()[1:])
+    dry = ns.plugin("rollback", "deployment/web", *IDENTITY, "--dry-run", check=True)
+    assert "to revision" in dry.stdout and "example.test/web:1" in dry.stdout.split(" to revision ")[1], dry.stdout
+
+    # The watcher judges the live revision itself: its pods never become Ready, so it fails and is rolled back.
+    start_watch("--auto-rollback", *IDENTITY)
+    failed = wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
+    assert failed[RECORDED_BY] == "watch" and failed[PREFIX + "workflow-id"] == "wf1", failed
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the watcher's rollback to web:1", timeout=60)

@@ -151,7 +151,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
                    f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
         return BlueGreenRollback(state, False, request.dry_run, message, owner)
-    audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
+    audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339(), **owner.pointer()}
     dry = request.dry_run.server_side
     switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit))
     try:

@@ -18,10 +18,19 @@ from kubectl_rollback.records import (
     Record,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
+
+
+@dataclasses.dataclass(frozen=True)
+class RollbackOutcome:
+    """What --rollback-on-failure did: whether the template went back, to which revision, and its line."""
+
+    rolled_back: bool
+    to: Optional[int]
+    message: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +40,7 @@ class RecordResult(Printed):
     revision: Revision
     annotations: dict
     failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
-    rollback_message: Optional[str] = None  # with --rollback-on-failure: what the rollback did
+    rollback: Optional[RollbackOutcome] = None  # with --rollback-on-failure: what the rollback did
 
     def table(self, wide: bool) -> str:
         return render.record_line(self)
@@ -48,8 +57,8 @@ class RecordResult(Printed):
         message = f"{self.failure_message}; recorded revision {self.revision.number} {status}"
         if reason is not None:
             message += f" ({reason})"
-        if self.rollback_message is not None:
-            message += f"; {self.rollback_message}"
+        if self.rollback is not None:
+            message += f"; {self.rollback.message}"
         return WaitFailedError(message)
 
 
@@ -81,7 +90,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
         result = dataclasses.replace(result, failure_message=exc.message)
         if request.rollback_on_failure:
-            result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, revision, request))
+            result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
         return result
     except KeyboardInterrupt:
         # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
@@ -101,7 +110,7 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     display = kind.display(workload["metadata"]["name"])
     if request.revision is None and not request.images:
         live = _live_revision(kind, workload, revisions)
-        applied_images = _last_applied_images(workload)
+        applied_images = _last_applied_images(kind, workload)
         if applied_images is not None and applied_images != live.images:
             raise RollbackError(
                 f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
@@ -119,10 +128,10 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     return next((r for r in named if r.live), max(named, key=lambda r: r.number))
 
 
-def _last_applied_images(workload: dict) -> Optional[tuple]:
+def _last_applied_images(kind: WorkloadKind, workload: dict) -> Optional[tuple]:
     """The images of the pod template in the workload's last-applied configuration, or None if it has none."""
-    template = ((applied.last_applied(workload) or {}).get("spec") or {}).get("template")
-    images = images_of(template) if isinstance(template, dict) else ()
+    template = applied.applied_template(workload, kind.template_path)
+    images = images_of(template) if template is not None else ()
     return images if images and all(images) else None
 
 
@@ -150,9 +159,9 @@ def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision
         # An outcome recorded earlier (a re-run naming an old revision, or another client meanwhile) stands.
         raise WaitFailedError(f"{message}; its record is left as it was ({finished.value})")
     result = _write(kube, kind, workload, mine, request, status, reason)
-    rollback_message = (f"not rolled back: revision {live.number if live else '?'} is live, not the revision "
-                        "followed" if request.rollback_on_failure else None)
-    return dataclasses.replace(result, failure_message=message, rollback_message=rollback_message)
+    rollback = (RollbackOutcome(False, None, f"not rolled back: revision {live.number if live else '?'} is live, not "
+                                "the revision followed") if request.rollback_on_failure else None)
+    return dataclasses.replace(result, failure_message=message, rollback=rollback)
 
 
 def _went_back(live: Revision, followed: Revision) -> bool:
@@ -167,7 +176,8 @@ def _workflow(request: RecordRequest, revision: Revision) -> str:
     return request.flags.workflow_id or revision.record.workflow_id or "?"
 
 
-def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision, request: RecordRequest) -> str:
+def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision,
+               request: RecordRequest) -> RollbackOutcome:
     """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity, only
     while the failed revision is the live one (another pipeline's newer revision is left alone); the command still
     fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
@@ -177,8 +187,8 @@ def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision, requ
     try:
         result = WorkloadTarget(kind, name).rollback(kube, rollback, lambda item: None)
     except RollbackError as exc:
-        return f"not rolled back: {exc.message}"
-    return result.message
+        return RollbackOutcome(False, None, f"not rolled back: {exc.message}")
+    return RollbackOutcome(result.changed, result.target.number if result.changed else None, result.message)
 
 
 def _live_revision(kind: WorkloadKind, workload: dict, revisions: list) -> Revision:
@@ -226,6 +236,7 @@ def _write(
         identity.workflow_id,
         identity.mapping,
         now_rfc3339(),
+        kind.written_on(revision),
         request.release_number or existing.release_number,
         artifact,
         reason,
@@ -233,10 +244,10 @@ def _write(
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
     # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload))
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
-        refuse_if_not_ours(parse_record(current))
+        refuse_if_not_ours(read_record(kind.written_on(revision), current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)

@@ -20,7 +20,6 @@ from kubectl_rollback.errors import (
     NoTargetError,
     ReportedError,
     RollbackError,
-    WaitFailedError,
 )
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
@@ -132,7 +131,7 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
         except ForbiddenError as exc:
             forbidden.append(exc)
             continue
-        workloads = [w for w in listed if release is None or _release_of(w) == release]
+        workloads = [w for w in listed if release is None or _release_of(kind, w) == release]
         if not workloads:
             continue
         resource = kind.revision_resource
@@ -197,10 +196,11 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         raise  # not this workload's outcome: the whole command stops
     except NoTargetError as exc:
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
-    except WaitFailedError as exc:  # rolled back, but the rollout after it failed
-        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run, written=True)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
+    if result.wait_failure is not None:  # rolled back, but the rollout after it failed
+        return WorkloadOutcome(display, Outcome.FAILED, result.wait_failure.message, dry_run=request.dry_run,
+                               written=True)
     # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
     # output format, as `rollback KIND/NAME` prints them; the rest of a workload's warnings are in its JSON outcome.
     for warning in result.gitops.warnings:
@@ -210,8 +210,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
                            request.dry_run, result.changed)
 
 
-def _release_of(workload: dict) -> Optional[str]:
-    template = (workload.get("spec") or {}).get("template") or {}
+def _release_of(kind: WorkloadKind, workload: dict) -> Optional[str]:
+    template = kind.template_of(workload)
     return ((template.get("metadata") or {}).get("labels") or {}).get(RELEASE_LABEL)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, render
@@ -24,7 +25,7 @@ from kubectl_rollback.records import (
     ROLLED_BACK_ON,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
@@ -46,6 +47,7 @@ class WorkloadRollback(Printed):
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
+    wait_failure: Optional[WaitFailedError] = None  # --wait: rolled back, but the rollout after it failed
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -55,6 +57,10 @@ class WorkloadRollback(Printed):
 
     def notes(self) -> Sequence[str]:
         return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops.notes)
+
+    def failure(self) -> Optional[RollbackError]:
+        """The rollout after the rollback failed (exit 4): the rollback itself is printed first, since it was done."""
+        return self.wait_failure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,12 +122,16 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     )
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
+    if result.changed:
+        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+            kube, kind.resource, name, result.gitops))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
-            raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
+            return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
+                f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
                               f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
@@ -152,6 +162,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
+    # As kubectl rollout undo, a paused workload is refused before anything else: the same exit code whether or not
+    # an identity or a target could be found, and "nothing to do" is never said of a workload that would not roll.
+    kind.check_can_roll_back(state.workload)
     if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
         # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
         live = f"revision {state.live.number}" if state.live is not None else "another template"
@@ -173,14 +186,14 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
             return dataclasses.replace(result, config=config.changes)
         if config.writes or race.restored_config is not None:  # only the config differs
-            owner = _before_writing(kube, kind, state, request)
+            owner = _before_writing(kube, state, request)
             return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
         return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
                                 config=config.changes)
-    owner = _before_writing(kube, kind, state, request)
+    owner = _before_writing(kube, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
@@ -211,11 +224,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
                                gitops=owner)
 
 
-def _before_writing(kube: Kube, kind: WorkloadKind, state: WorkloadHistory,
+def _before_writing(kube: Kube, state: WorkloadHistory,
                     request: RollbackRequest) -> gitops_owner.Guard:
-    """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
-    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
-    kind.check_can_roll_back(state.workload)
+    """What must hold before any write of a rollback, the template's or only the config's: its GitOps owner
+    (docs/gitops.md) is refused, paused or warned about."""
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 
@@ -249,11 +261,13 @@ def _book_keeping(
                 record.workflow_id or state.identity.workflow_id or "",
                 record.mapping(state.namespace) if record.service_id else state.identity.mapping,
                 now,
+                kind.written_on(source),
                 record.release_number,
                 record.artifact,
             )
             # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
-            _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
+            _annotate_quietly(kube, kind, source, annotations,
+                              still_wanted=functools.partial(_unfinished, kind.written_on(source)))
 
 
 def audit_annotations(source: Optional[Revision], target: Revision, now: str) -> dict:
@@ -270,8 +284,8 @@ def emit_rolled_back(kube: Kube, kind: WorkloadKind, workload: dict, source: Opt
                 f"({target.record.status.value}) {events.by(kube)}")
 
 
-def _unfinished(annotations: dict) -> bool:
-    return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
+def _unfinished(on: str, annotations: dict) -> bool:
+    return read_record(on, annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
 
 
 def _annotate_quietly(
@@ -348,7 +362,8 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target:
     if request.dry_run is DryRun.NONE:
         race.restored_config = changes
     configsnap.restart(kube, kind, state.workload, request.dry_run)
-    message = (f"{state.display} runs the template of {describe(target)}; its config was restored from the "
+    done = "would be" if request.dry_run is not DryRun.NONE else "was"
+    message = (f"{state.display} runs the template of {describe(target)}; its config {done} restored from the "
                "revision's snapshots and its pods restarted")
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,

@@ -14,7 +14,7 @@ from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from kubectl_rollback import events
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
-from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
+from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
 from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.watcher import reaction, unfinished
@@ -52,7 +52,8 @@ class Watcher:
             for kind in KINDS
         }
         self.revisions = {resource.kind: Informer(kube, resource, all_namespaces, self._revision_changed,
-                                                  self._restarted) for resource in (REPLICASETS, CONTROLLER_REVISIONS)}
+                                                  self._restarted)
+                          for resource in dict.fromkeys(kind.revision_resource for kind in KINDS)}
         self._by_owner: Dict[str, Dict[Key, dict]] = {}  # controller uid -> its revision objects
         self._index_lock = threading.Lock()
         self._queue: Deque[WorkKey] = collections.deque()
@@ -176,7 +177,9 @@ class Watcher:
             kind=kind.name, name=name, namespace=namespace,
             annotations=workload["metadata"].get("annotations") or {},
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
-            state=state, has_deadline=kind.revision_resource is REPLICASETS, revisions=tuple(revisions),
+            state=state, has_deadline=kind.has_progress_deadline, revisions=tuple(revisions),
+            revision_kind=kind.revision_resource.kind,
+            carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
         )
         return kind, workload, view
 

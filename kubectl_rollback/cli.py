@@ -173,6 +173,18 @@ FollowTimeout = Annotated[
     Optional[str],
     typer.Option("--timeout", help="How long --follow may wait (e.g. 90s; default 10m); only with --follow."),
 ]
+AnalysisArgs = Annotated[
+    Optional[List[str]],
+    typer.Option("--arg", metavar="KEY=VALUE",
+                 help="A value for one of the template's args (repeatable); wins over its declared value."),
+]
+OnInconclusive = Annotated[
+    str,
+    typer.Option("--on-inconclusive", metavar="inprogress|fail",
+                 help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
+                 "(exit 4)."),
+]
+VERIFY_METAVAR = "FILE|analysistemplate/NAME|clusteranalysistemplate/NAME"
 
 
 def connection_options(
@@ -280,6 +292,10 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n"
+    "  # Succeeded only once a metric analysis of the new revision is Successful too (docs/verify.md)\n"
+    f"  {PROG} record deployment/web --follow --verify analysistemplate/error-ratio --rollback-on-failure "
+    "--workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
 )
 @connects
@@ -327,6 +343,15 @@ def record(
         typer.Option("--rollback-on-failure",
                      help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
     ] = False,
+    verify: Annotated[
+        Optional[str],
+        typer.Option("--verify", metavar=VERIFY_METAVAR, show_default=False,
+                     help="With --follow: once the rollout completes, run this Argo Rollouts AnalysisTemplate on the "
+                     "revision; Succeeded only if it is Successful, Failed if it fails (docs/verify.md).",
+                     click_type=click.Path()),  # a path: shell completion offers file names
+    ] = None,
+    arg: AnalysisArgs = None,
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -342,7 +367,9 @@ def record(
     recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
     record of another identity is not replaced without --force. With --follow, the followed revision is judged
     itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
-    docs/annotations.md). The revision also keeps what was
+    docs/annotations.md). With --verify, a completed rollout is Succeeded only once the metric analysis is
+    Successful (Failed: recorded Failed, exit 4; Inconclusive or Error: left InProgress, exit 7; docs/verify.md).
+    The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -354,9 +381,15 @@ def record(
         raise UsageError("pass exactly one of --status and --follow")
     if rollback_on_failure and not follow:
         raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+    if verify is not None and not follow:
+        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                         "verify command on a revision already rolled out)")
+    if verify is None and (arg or on_inconclusive != "inprogress"):
+        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
     fmt = parse_output(output)
+    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
     request = RecordRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        flags=flags,
         status=parse_status(status) if status is not None else None,
         release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
@@ -367,6 +400,9 @@ def record(
         rollback_on_failure=rollback_on_failure,
         revision=revision,
         images=tuple(check_value("--image", i) for i in image or ()),
+        verify=None if verify is None else VerifyRequest(
+            flags=flags, spec=verify, args=_analysis_args(arg),
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
     ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
@@ -592,7 +628,10 @@ def watch(
     Runs until SIGTERM or Ctrl-C. A revision's identity is what it already carries (a pipeline's record, or
     harness.io/* keys on the workload), else the flags, else workflow watch, service = the workload, infra = its
     namespace, cluster = the context's. A pipeline's record is never overwritten: the watcher completes only the
-    records it wrote itself (harness.io/recorded-by: watch). See docs/watch.md.
+    records it wrote itself (harness.io/recorded-by: watch). A workload annotated harness.io/verify:
+    analysistemplate/NAME has each rollout measured with that Argo Rollouts template before it is Succeeded: a
+    Failed analysis is Failed (rolled back with --auto-rollback), an Inconclusive one stays InProgress. See
+    docs/watch.md.
     """
     from kubectl_rollback.commands import watch as command
 
@@ -664,24 +703,15 @@ def verify(
     workload: Workload,
     spec: Annotated[
         str,
-        typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
+        typer.Option("--verify", metavar=VERIFY_METAVAR,
                      help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
                      click_type=click.Path()),  # a path: shell completion offers file names
     ],
-    arg: Annotated[
-        Optional[List[str]],
-        typer.Option("--arg", metavar="KEY=VALUE",
-                     help="A value for one of the template's args (repeatable); wins over its declared value."),
-    ] = None,
+    arg: AnalysisArgs = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Analyse and print only; write nothing on the revision.")
     ] = False,
-    on_inconclusive: Annotated[
-        str,
-        typer.Option("--on-inconclusive", metavar="inprogress|fail",
-                     help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
-                     "(exit 4)."),
-    ] = "inprogress",
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -703,12 +733,16 @@ def verify(
     request = VerifyRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         spec=spec,
-        args=tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ()),
+        args=_analysis_args(arg),
         record=not no_record,
         inconclusive_fails=parse_on_inconclusive(on_inconclusive),
     )
     kube = connect()
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
+
+
+def _analysis_args(arg: Optional[List[str]]) -> tuple:
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
 
 
 @app.command(

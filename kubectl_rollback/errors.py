@@ -36,7 +36,8 @@ MEANINGS = {
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
                           "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
                           "verify: Failed",
-    ExitCode.INCONCLUSIVE: "verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)",
+    ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
+                           "revision stays InProgress, nothing rolled back)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
 }
 

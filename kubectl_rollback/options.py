@@ -144,6 +144,7 @@ class RecordRequest:
     rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
     revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
     images: tuple = ()  # --image: images the revision meant must run
+    verify: Optional[VerifyRequest] = None  # with follow: the analysis run once the rollout completes (--verify)
 
     def validate(self) -> RecordRequest:
         if self.revision is not None and self.revision < 1:

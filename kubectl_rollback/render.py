@@ -3,6 +3,7 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Optional, Sequence
 
@@ -11,6 +12,7 @@ from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
+from kubectl_rollback.verdict import Verification, recorded_verification
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 # What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
@@ -52,8 +54,16 @@ def revision_dict(revision: Revision, namespace: str) -> dict:
         "rolledBackFrom": revision_number(r.rolled_back_from),
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
+        "verification": _verification_data(recorded_verification(revision.annotations)),
         "warnings": list(r.warnings),
     }
+
+
+def _verification_data(found: Optional[Verification]) -> Optional[dict]:
+    if found is None:
+        return None
+    return {"phase": found.phase, "metric": found.metric, "value": found.value, "message": found.message,
+            "verifiedAt": found.verified_at}
 
 
 def revision_number(text: Optional[str]) -> Optional[int]:
@@ -147,6 +157,17 @@ def record_dict(result) -> dict:
         "failure": result.failure_message,
         "rollback": None if rollback is None else {
             "rolledBack": rollback.rolled_back, "toRevision": rollback.to, "message": rollback.message},
+        **({} if result.verification is None else {"verification": dict(
+            analysis=result.analysis, **verification_dict(result.verification))}),
+    }
+
+
+def verification_dict(verdict) -> dict:
+    """An analysis' verdict with every measurement (verify, record --follow --verify)."""
+    return {
+        "phase": verdict.phase.value,
+        "message": verdict.message or None,
+        "measurements": [dataclasses.asdict(m) | {"phase": m.phase.value} for m in verdict.measurements],
     }
 
 
@@ -156,7 +177,7 @@ def history_table(h, wide: bool = False) -> str:
     notes = revision_notes(h)
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -167,6 +188,8 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
+            verified = recorded_verification(r.annotations)
+            row.append(_short(verified.cell(), 40) if verified is not None else "-")
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
@@ -233,6 +256,7 @@ def record_line(result) -> str:
         f"workflow {a[keys.WORKFLOW_ID]}, service {a[keys.SERVICE_ID]}, infra {a[keys.INFRA_ID]}, "
         f"cluster {a[keys.CLUSTER_NAME]}, namespace {result.namespace}"
         + (f" ({a[keys.STATUS_REASON]})" if a.get(keys.STATUS_REASON) else "")
+        + (f"; analysis {result.analysis} {result.verification.phase.value}" if result.verification else "")
     )
 
 

@@ -21,6 +21,7 @@ from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
+from kubectl_rollback.watcher.verification import Analyses
 from kubectl_rollback.workloads import KINDS
 from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid
 
@@ -60,6 +61,7 @@ class Watcher:
         self._queued: Set[WorkKey] = set()
         self._ready = threading.Condition()
         self._retries: Dict[WorkKey, Tuple[int, float]] = {}  # failed auto-rollbacks: (attempts, not before)
+        self.analyses = Analyses(kube, settings, log, metrics, is_leader, self._record)  # harness.io/verify
         for informer in self.informers():
             plural = informer.resource.plural
             metrics.stream_age.labels(plural).set_function(informer.silence)
@@ -200,6 +202,8 @@ class Watcher:
         self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
         if decision.action is reaction.WatchAction.RECORD:
             self._record(kind, workload, view, decision)
+        elif decision.action is reaction.WatchAction.VERIFY:
+            self.analyses.start(kind, workload, view, functools.partial(self._enqueue, item))
 
     def _record(self, kind: WorkloadKind, workload: dict, view: reaction.Workload, decision: reaction.Reaction) -> None:
         live = view.live

@@ -9,6 +9,7 @@ fast.
 # No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
 # the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
+import copy
 import functools
 import inspect
 import os
@@ -880,8 +881,9 @@ def _root(
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     try:
-        command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
-        args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
+        args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
+        command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
+        args = join_kind_and_name(args, command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
             raise KeyboardInterrupt
@@ -919,6 +921,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_for(args: List[str]) -> click.Command:
+    """The click command that runs these arguments. With a verb first, a group of that verb alone: typer builds each
+    verb's options from its signature, and building all of them would cost a command about a tenth of its start-up.
+    Anything else (no verb, a flag first, a mistyped verb) gets the whole group, as its help and errors need."""
+    verb = [info for info in app.registered_commands
+            if args and args[0] == (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))]
+    if not verb:
+        return typer.main.get_command(app)
+    one_verb = copy.copy(app)
+    one_verb.registered_commands = verb
+    return typer.main.get_command(one_verb)
 
 
 def _error_document(args: List[str], failure: BaseException) -> None:

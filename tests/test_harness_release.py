@@ -14,8 +14,7 @@ import pytest
 from tests import harness_fixtures as hf
 from tests import manifests
 from tests import scenarios as sc
-from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
-from tests.test_gitops import ARGO, create_owner, gitops_crds  # noqa: F401 (gitops_crds: a fixture used here)
+from tests.scenarios import ARGO, bluegreen_objects, create_owner, deploy_three_revisions, ready_endpoint_ips, selectors
 
 
 def image(ns, name):

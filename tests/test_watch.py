@@ -629,3 +629,36 @@ def test_rollout_undo_onto_a_succeeded_revision_writes_no_loop_and_a_scale_is_no
         watcher.lines("recorded")[before:]
     # Revisions 1 to 5, each InProgress then done at most: no write loop.
     assert len([line for line in watcher.lines("recorded") if line["workload"] == "deployment/web"]) <= 10
+
+
+def test_a_leader_killed_between_the_audit_and_the_event_is_finished_with_one_event_and_one_count(ns, start_watch):
+    """Issue 29b.3: the leader wrote the template of revision 3 (web:1) and its audit, and was killed before the
+    HarnessRollback Event. The next watcher took the audit for 'Event written too': no Event, no metric count."""
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                      *IDENTITY)
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                      *IDENTITY, rollout=False)
+    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]["metadata"]["name"]
+    marked_at = "2026-12-07T00:00:00Z"
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
+    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
+    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == 3,
+                  "web:1 to run again as revision 3")
+    good = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
+    annotate(ns, "rs", [good], f"{PREFIX}rolled-back-from=2", f"{PREFIX}rolled-back-at=2026-12-07T00:00:01Z",
+             f"{PREFIX}rolled-back-on={good}")  # its audit, and then the kill
+    port = free_port()
+    watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
+    outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
+                            "the next watcher to write the outcome", timeout=60)
+    assert outcome.startswith("rolled back to revision 1 "), outcome
+    events = rolled_back_events(ns)
+    assert len(events) == 1 and "rolled back from revision 2 to revision 1" in events[0]["message"], events
+    assert auto_rollback_metric(port, "rolled-back") == 1
+    assert [line["outcome"] for line in watcher.lines("rolled-back")] == ["revision 1"]
+    # A watcher after it finds the Event there: not written twice.
+    watcher.stop()
+    again = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:4"))
+    wait_for_status(ns, "web", "example.test/web:4", "Succeeded")
+    assert len(rolled_back_events(ns)) == 1 and not again.lines("rolled-back")

@@ -284,21 +284,26 @@ class Watcher:
     def _finish(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                 left: unfinished.Unfinished) -> None:
         """A promised rollback that is no longer the live revision's: its outcome, and the book-keeping that a
-        watcher killed after the template write left undone (the audit, the Event), each written once."""
-        from kubectl_rollback.commands.rollback import audit_annotations, emit_rolled_back
+        watcher killed after the template write left undone (the audit, the Event), each written once: the audit
+        under its precondition, the Event unless one about this rollback is there (a watcher may be killed between
+        the two), and the outcome, with the metric and the log line, by the one watcher whose outcome write wins."""
+        from kubectl_rollback.commands.rollback import audit_annotations, emit_rolled_back, rolled_back_message
 
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=left.failed.number)
         target = left.target
-        if target is not None and not left.audited:
-            number, marked_at = left.failed.number, left.marked_at
-            written = annotate(kube, kind.revision_resource, target,
-                               audit_annotations(left.failed, target, now_rfc3339()),
-                               still_wanted=lambda annotations: not unfinished.audited(number, marked_at, annotations))
-            if written is not None:  # else another watcher wrote it first, and the Event with it
-                self._remember(workload["metadata"]["uid"], written)
+        if target is not None:
+            if not left.audited:
+                number, marked_at = left.failed.number, left.marked_at
+                written = annotate(kube, kind.revision_resource, target,
+                                   audit_annotations(left.failed, target, now_rfc3339()),
+                                   still_wanted=lambda annotations: not unfinished.audited(number, marked_at,
+                                                                                           annotations))
+                if written is not None:
+                    self._remember(workload["metadata"]["uid"], written)
+            if not events.emitted(kube, workload, events.ROLLBACK_REASON, rolled_back_message(left.failed, target),
+                                  left.marked_at):
                 emit_rolled_back(kube, kind, workload, left.failed, target)
-                self.metrics.rollbacks.labels("rolled-back").inc()
         outcome = annotate(kube, kind.revision_resource, left.failed, {AUTO_ROLLBACK_OUTCOME: left.outcome},
                            still_wanted=reaction.still_failed_unfinished)
         if outcome is None:
@@ -308,6 +313,7 @@ class Watcher:
             self.metrics.rollbacks.labels("replaced").inc()
             self.log.line("rollback-skipped", **fields, outcome="replaced", why=left.outcome)
         else:
+            self.metrics.rollbacks.labels("rolled-back").inc()
             self.log.line("rolled-back", **fields, outcome=f"revision {target.number}", why=left.outcome)
 
     def _forget_retry(self, item: WorkKey) -> None:

@@ -222,14 +222,25 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_b
     assert len(kube.writes(EVENTS)) == 1 and len(kube.server.list(EVENTS, "default")) == 1
 
 
-def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_only_its_outcome():
+def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_its_event_and_outcome_once():
+    """Killed between the audit and the Event (issue 29b): the audit stays as written, the Event and the metric
+    count come from the watcher that writes the outcome; the next one finds the Event and writes no second."""
     kube = killed_after_the_template_write({"harness.io/rolled-back-from": "2", "harness.io/rolled-back-on": "web-h1",
                                             "harness.io/rolled-back-at": "2026-01-02T03:00:01Z"})
     w, _ = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
     assert annotations(kube, "web-h1")["harness.io/rolled-back-at"] == "2026-01-02T03:00:01Z"
-    assert kube.server.list(EVENTS, "default") == []
+    assert [e["message"].split(" by ")[0] for e in kube.server.list(EVENTS, "default")] == [
+        "rolled back from revision 2 to revision 1 (Succeeded)"]
+    assert w.metrics.rollbacks.labels("rolled-back")._value.get() == 1
+    # Killed again, after the Event and before the outcome: the next watcher writes the outcome, not the Event.
+    kube.server.patch(REPLICASETS, "default", "web-h2", {"metadata": {"annotations": {
+        records.AUTO_ROLLBACK_OUTCOME: None}}})
+    next_watcher, _ = watcher(kube, auto_rollback=True)
+    next_watcher.reconcile(WEB)
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    assert len(kube.server.list(EVENTS, "default")) == 1
 
 
 def test_a_marked_revision_a_newer_deploy_replaced_gets_an_outcome_that_says_so():

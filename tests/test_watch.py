@@ -662,3 +662,26 @@ def test_a_leader_killed_between_the_audit_and_the_event_is_finished_with_one_ev
     ns.apply(manifests.deployment("web", "example.test/web:4"))
     wait_for_status(ns, "web", "example.test/web:4", "Succeeded")
     assert len(rolled_back_events(ns)) == 1 and not again.lines("rolled-back")
+
+
+def test_a_lease_that_cannot_be_taken_is_said_once_and_the_watcher_is_not_ready(ns, start_watch):
+    """Issue 29b.5: --leader-elect with a Lease namespace that does not exist: a silent follower for ever, /healthz
+    200, leader metric 0. One line says why (the API's 404), and readiness says not ready while it lasts."""
+    port = free_port()
+    missing = f"{ns.name}-missing"
+    watcher = start_watch("-n", missing, "--leader-elect", "--lease-duration", "3s",
+                          "--health-address", f"127.0.0.1:{port}")
+    line = ns.wait_until(lambda: [x for x in watcher.lines("error") if x.get("lease")], "the line about the lease",
+                         timeout=30)[0]
+    assert "not found" in line["why"] and missing in line["why"], line
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 503 and "lease" in body, (status, body)
+    assert re.search(r"^harness_rollback_leader 0\.0$", http_get(f"http://127.0.0.1:{port}/metrics")[1], re.M)
+    ns.kubectl("create", "namespace", missing)
+    try:
+        ns.wait_until(lambda: watcher.lines("leader"), "the watcher to lead once the namespace exists", timeout=30)
+        ns.wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, "ready again", timeout=30)
+        # It tried every 0.5 s until then: the line is said when the problem starts, not at every try.
+        assert len([x for x in watcher.lines("error") if x.get("lease")]) == 1
+    finally:
+        ns.kubectl("delete", "namespace", missing, "--wait=false")

@@ -685,3 +685,28 @@ def test_a_lease_that_cannot_be_taken_is_said_once_and_the_watcher_is_not_ready(
         assert len([x for x in watcher.lines("error") if x.get("lease")]) == 1
     finally:
         ns.kubectl("delete", "namespace", missing, "--wait=false")
+
+
+def test_repeated_signals_while_watch_stops_still_exit_0(ns, tmp_path):
+    """Issue 29b.6: a script's background job (SIGINT ignored when it starts) given `kill -INT; sleep .2; kill -INT;
+    kill -TERM; kill -INT` once running exited 130; docs/watch.md says 0 once it has started, as one SIGINT does."""
+    import signal
+    import subprocess
+
+    log = tmp_path / "watch.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "watch", "-n", ns.name, "--leader-elect",
+                                 "--log-format", "json"], env=ns.cluster.env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            ns.wait_until(lambda: '"event": "leader"' in log.read_text(), "the watcher to lead", timeout=60)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)  # the pattern of the report, not a wait for a state
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+                proc.send_signal(signum)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert '"event": "stopped"' in log.read_text() and "Traceback" not in log.read_text()

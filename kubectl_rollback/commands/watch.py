@@ -60,6 +60,11 @@ def run(kube: Kube, request: WatchRequest) -> None:
         threading.Thread(target=elector.run, args=(stop,), name="lease", daemon=True).start()
     while not (stop.wait(SIGNAL_POLL_SECONDS) or signalled.received):
         pass
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Stopping (bounded, within 5 s): more signals change nothing. Ignored rather than left to the handler:
+        # Python puts the default action back on a signal it handles while it shuts down, so a repeated Ctrl-C or
+        # TERM then killed the exit itself (status 130/143 where 0 is documented).
+        signal.signal(signum, signal.SIG_IGN)
     stop.set()
     if elector is not None:
         # Bounded: through a dead connection the release would take a whole request timeout; the Lease then

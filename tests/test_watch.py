@@ -710,3 +710,38 @@ def test_repeated_signals_while_watch_stops_still_exit_0(ns, tmp_path):
                 proc.kill()
                 proc.wait()
     assert '"event": "stopped"' in log.read_text() and "Traceback" not in log.read_text()
+
+
+DECISIONS = ("recorded", "skipped", "cleaned", "rolled-back", "rollback-skipped", "rollback-failed")
+
+
+def test_a_paused_leader_resumed_after_a_takeover_writes_and_decides_nothing(ns, start_watch):
+    """Issue 29b.4: a leader paused (SIGSTOP) while a follower took over and rolled back, then resumed (SIGCONT),
+    acted on its backlog before its lease loop ran: 'rolled-back ... nothing to do' and a second HarnessRollback
+    Event. A deposed leader makes no write and logs no decision: the lease is checked right before each write."""
+    import signal
+
+    args = ("--leader-elect", "--lease-duration", "6s", "--auto-rollback")
+    first = start_watch(*args)
+    ns.wait_until(lambda: first.lines("leader"), "the first watcher to lead", timeout=30)
+    second = start_watch(*args)
+    ns.wait_until(lambda: second.lines("follower"), "the second watcher to follow", timeout=30)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+        ns.wait_until(lambda: second.lines("leader"), "the second watcher to take over", timeout=30)
+        ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                      and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                      "the takeover's rollback (web:1 as revision 3) recorded Succeeded", timeout=90)
+        before = len(first.lines())
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    ns.wait_until(lambda: first.lines("follower"), "the resumed watcher to see it follows", timeout=30)
+    ns.apply(manifests.deployment("probe", "example.test/probe:1"))
+    wait_for_status(ns, "probe", "example.test/probe:1", "Succeeded")
+    after = [line for line in first.lines()[before:] if line["event"] in DECISIONS]
+    assert after == [], after
+    assert len(rolled_back_events(ns)) == 1
+    assert record_of(ns, "web", "example.test/web:2-broken")[AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"

@@ -35,7 +35,7 @@ def run(kube: Kube, request: WatchRequest) -> None:
         identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
         elector = Elector(kube, request.lease_name, identity, request.lease_duration, lambda _: None)
     watcher = Watcher(kube, settings, request.all_namespaces, log, metrics,
-                      is_leader=(lambda: elector.leader) if elector else (lambda: True))
+                      is_leader=elector.holds if elector else (lambda: True))
     if request.health_address is not None:
         from kubectl_rollback.watcher.serve import serve
 

@@ -63,6 +63,14 @@ class Elector:
             self._set(held)
             stop.wait(self.retry)
 
+    def holds(self) -> bool:
+        """Whether this replica may write now: it leads, and renewed the lease recently enough that no other replica
+        can have taken it over since. Checked right before each write: a process paused (SIGSTOP) or starved past
+        that still believes it leads until its next try, and must not act on its backlog meanwhile."""
+        import time
+
+        return self.leader and time.monotonic() - self._last_renewal < self.duration * 2 / 3
+
     def release(self) -> None:
         """Give the lease up (on the way out), if we hold it."""
         if not self.leader:

@@ -256,6 +256,8 @@ class Watcher:
                 return  # another replica, or the record changed: not ours to act on
             self._remember(workload["metadata"]["uid"], marked)
             live = dataclasses.replace(live, resource_version=marked["metadata"]["resourceVersion"])
+        if not self.is_leader():
+            return  # deposed since the decision (paused, starved): the new leader acts
         try:
             result = WorkloadTarget(kind, view.name).rollback(kube, RollbackRequest(flags=IdentityFlags()),
                                                               lambda item: None)
@@ -264,22 +266,29 @@ class Watcher:
             return
         except RollbackError as exc:
             # Refused for good: no target (first deployment, every other revision failed, pruned), a GitOps owner,
-            # a paused workload. Nothing changed; the outcome says why.
+            # a paused workload. Nothing changed; the outcome says why, and so does an Event.
             result_name = "no-target" if isinstance(exc, NoTargetError) else "refused"
-            outcome = f"refused: {exc.message}"
-            self.metrics.rollbacks.labels(result_name).inc()
-            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
-                        f"auto-rollback of revision {live.number} skipped: {exc.message}")
-            self.log.line("rollback-skipped", **fields, outcome=result_name, why=exc.message)
+            outcome, line = f"refused: {exc.message}", ("rollback-skipped", result_name, exc.message)
+            skipped: Optional[str] = f"auto-rollback of revision {live.number} skipped: {exc.message}"
         else:
-            outcome = (f"rolled back to revision {result.target.number}" if result.changed
-                       else f"nothing to do: {result.message}")
-            self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
-            self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
-                          why=f"{decision.why}; {result.message}")
+            why, skipped = f"{decision.why}; {result.message}", None
+            if result.changed:
+                result_name, outcome = "rolled-back", f"rolled back to revision {result.target.number}"
+                line = ("rolled-back", f"revision {result.target.number}", why)
+            else:
+                result_name, outcome = "nothing-to-do", f"nothing to do: {result.message}"
+                line = ("rollback-skipped", result_name, why)
         self._forget_retry(item)
-        annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_OUTCOME: outcome},
-                 still_wanted=reaction.still_failed_unfinished)
+        # The outcome first: its precondition makes one watcher the one that says how it ended (a deposed leader
+        # resumed after the new one wrote it says nothing).
+        if not self.is_leader() or annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_OUTCOME: outcome},
+                                            still_wanted=reaction.still_failed_unfinished) is None:
+            return
+        self.metrics.rollbacks.labels(result_name).inc()
+        if skipped is not None:
+            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED, skipped)
+        event, shown, why = line
+        self.log.line(event, **fields, outcome=shown, why=why)
 
     def _finish(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                 left: unfinished.Unfinished) -> None:
@@ -301,6 +310,8 @@ class Watcher:
                                                                                            annotations))
                 if written is not None:
                     self._remember(workload["metadata"]["uid"], written)
+            if not self.is_leader():
+                return  # deposed since the decision: the new leader finishes it
             if not events.emitted(kube, workload, events.ROLLBACK_REASON, rolled_back_message(left.failed, target),
                                   left.marked_at):
                 emit_rolled_back(kube, kind, workload, left.failed, target)

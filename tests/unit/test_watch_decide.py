@@ -218,3 +218,19 @@ def test_a_record_copied_from_another_revision_is_judged_afresh_unless_the_workl
     assert taken_off.action is WatchAction.TAKE_OFF_KEYS, taken_off
     assert taken_off.annotations == {STATUS: None, records.AUTO_ROLLBACK_OUTCOME: None}
     assert "carries harness.io/status, harness.io/auto-rollback-outcome in its own annotations" in taken_off.why
+
+
+def test_a_leader_whose_last_renewal_is_too_old_does_not_hold_the_lease():
+    """A leader paused (SIGSTOP) past its lease still has `leader` set until its next try; `holds`, checked right
+    before each write, says no from the moment another replica may have taken over (issue 29b)."""
+    import time
+
+    from kubectl_rollback.watcher.lease import Elector
+
+    elector = Elector(None, "harness-rollback-watch", "me", 6.0, lambda leader: None)  # type: ignore[arg-type]
+    elector.leader, elector._last_renewal = True, time.monotonic()
+    assert elector.holds()
+    elector._last_renewal = time.monotonic() - 4.1  # more than 2/3 of the lease duration ago
+    assert not elector.holds()
+    elector.leader, elector._last_renewal = False, time.monotonic()
+    assert not elector.holds()

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from kubectl_rollback.output import Result
 
 PROG = "kubectl harness-rollback"
+# click 8.2 raises NoArgsIsHelpError for a bare command; 8.0 and 8.1 (the krew archive's, for Python 3.9) print the
+# help themselves and exit 0, so there is nothing to catch: an empty tuple matches no exception.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 KUBECTL_FLAGS = """\
@@ -900,7 +903,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         console.error("aborted")
         _error_document(args, KeyboardInterrupt())
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
+    except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(int(ExitCode.OK))
     except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them

@@ -7,6 +7,7 @@ its code. Anything else is a bug and is reported as such (still one line, exit 1
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -15,8 +16,11 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flags or arguments
     NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
     WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
-    # The metric analysis (verify) ended Inconclusive or Error: no verdict, nothing rolled back. 5 and 6 are left to
-    # other issues' plans.
+    # The pre-flight of the rollback's target found it would not recover (kubectl_rollback/preflight.py): nothing was
+    # written.
+    PREFLIGHT_BLOCKED = 5
+    # The metric analysis (verify) ended Inconclusive or Error: no verdict, nothing rolled back. 6 is left to another
+    # issue's plan.
     INCONCLUSIVE = 7
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 
@@ -54,12 +58,14 @@ class InconclusiveError(RollbackError):
 
 
 class ApiError(RollbackError):
-    """An API request that failed after retries; `status` is the HTTP status, 0 when the server was not reached."""
+    """An API request that failed after retries; `status` is the HTTP status, 0 when the server was not reached;
+    `server_message` the server's own words (the Status's message), where it answered."""
 
-    def __init__(self, message: str, status: int = 0, reason: str = ""):
+    def __init__(self, message: str, status: int = 0, reason: str = "", server_message: str = ""):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.server_message = server_message
 
 
 class ConflictError(ApiError):
@@ -77,6 +83,17 @@ class NotFoundError(ApiError):
 
 class ForbiddenError(ApiError):
     """403: RBAC denied the request (docs/rbac.yaml lists what the plugin needs)."""
+
+
+class PreflightBlockedError(RollbackError):
+    """The pre-flight blocked the rollback: nothing was written. `result`: what the command prints before it exits
+    (the target and the findings), where it has one."""
+
+    exit_code = ExitCode.PREFLIGHT_BLOCKED
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 class ReportedError(RollbackError):

@@ -75,6 +75,10 @@ CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+PERSISTENT_VOLUME_CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
+RUNTIME_CLASSES = Resource("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", namespaced=False)
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -517,7 +521,7 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
         text += f": {message}"
     text += f"; {hint}"
     cls = {403: ForbiddenError, 404: NotFoundError, 409: ConflictError}.get(status, ApiError)
-    return cls(" ".join(text.split()), status=status, reason=reason)
+    return cls(" ".join(text.split()), status=status, reason=reason, server_message=" ".join(message.split()))
 
 
 def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) -> Any:

@@ -117,6 +117,7 @@ def rollback_dict(result) -> dict:
         "applyNotes": list(result.apply_notes),
         "config": [config_change_dict(c) for c in result.config],
         "gitops": result.gitops.data(),
+        "preflight": result.preflight.data(),
     }
 
 
@@ -204,6 +205,8 @@ def record_line(result) -> str:
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
+    if result.preflight.findings or result.preflight.skipped:
+        lines.append(result.preflight.summary())
     lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))

@@ -90,6 +90,8 @@ class FakeApiServer:
     def create(self, resource: Resource, namespace: str, body: dict, dry_run: bool = False) -> dict:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):  # as the API server does: a random suffix
+            meta["name"] = f"{meta['generateName']}{next(self._uids):05d}"
         name = meta.get("name")
         if not name:
             raise StatusError(422, "Invalid", f"{resource.kind} is invalid: metadata.name: Required value")
@@ -324,10 +326,10 @@ class FakeKube:
 
     # -- what the tests read back ------------------------------------------------------------------------------
 
-    def writes(self, resource: Optional[Resource] = None) -> list:
-        """The write calls made (on `resource`), dry runs included, in order."""
+    def writes(self, resource: Optional[Resource] = None, dry_runs: bool = True) -> list:
+        """The write calls made (on `resource`), dry runs included unless `dry_runs` is False, in order."""
         return [c for c in self.calls if c.verb in ("patch", "create", "delete")
-                and (resource is None or c.resource == resource)]
+                and (resource is None or c.resource == resource) and (dry_runs or not c.dry_run)]
 
     def stored(self, resource: Resource, name: str, namespace: Optional[str] = None) -> Optional[dict]:
         return self.server.find(resource, namespace or self.namespace, name)

@@ -7,11 +7,12 @@ import dataclasses
 import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, events, render
+from kubectl_rollback import console, events, preflight, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
+from kubectl_rollback.errors import ConflictError, Interrupted, PreflightBlockedError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
@@ -45,6 +46,12 @@ class Result(Printed):
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
+    preflight: preflight.Report = preflight.Report()  # what was checked before the first write (preflight.py)
+
+    def failure(self) -> Optional[RollbackError]:
+        if self.preflight.blocked:  # nothing written: exit 5, once the findings are printed
+            return PreflightBlockedError(preflight_check.blocked_line(self.history.display, self.preflight))
+        return None
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -171,23 +178,23 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
             return dataclasses.replace(result, config=config.changes)
         if config.writes or race.restored_config is not None:  # only the config differs
+            checked = _preflight(kube, kind, state, target, config, request, warnings)
             owner = _before_writing(kube, kind, state, request)
-            return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
+            result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
+            return dataclasses.replace(result, preflight=checked)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
         return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
+    checked = _preflight(kube, kind, state, target, config, request, warnings)
     owner = _before_writing(kube, kind, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner, would_change=True)
+                      config=config.changes, gitops=owner, would_change=True, preflight=checked)
     warnings += configsnap.apply(kube, config, request.dry_run)
-    patch_type, body = kind.rollback_patch(state.workload, target)
-    # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
-    plan = consistency.prepare(kind, state.workload, target)
-    patch_type, body = consistency.patch(plan, patch_type, body)
+    plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
     except ConflictError as exc:
@@ -198,13 +205,37 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True)
+                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True,
+                      preflight=checked)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
     return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
-                               gitops=owner)
+                               gitops=owner, preflight=checked)
+
+
+def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tuple:
+    """(consistency plan, patch type, body) of the write that puts the target's template back, with apply
+    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it."""
+    patch_type, body = kind.rollback_patch(workload, target)
+    plan = consistency.prepare(kind, workload, target)
+    return (plan, *consistency.patch(plan, patch_type, body))
+
+
+def _preflight(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, config: configsnap.Plan,
+               request: RollbackRequest, warnings: tuple) -> preflight.Report:
+    """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
+    dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
+    _, patch_type, body = _template_write(kind, state.workload, target)
+    restored = {c.ref.key for c in config.changes if c.writes}
+    report = preflight_check.check(kube, preflight_check.Target(
+        state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
+        target.template, restored), request.skip_preflight)
+    message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
+    preflight_check.refuse(state.display, report, Result(state, state.live, target, False, request.dry_run, message,
+                                                         warnings=warnings, config=config.changes, preflight=report))
+    return report
 
 
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,

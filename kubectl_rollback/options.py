@@ -5,14 +5,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import Mapping, Optional, Protocol, Tuple, TypeVar
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.records import MAX_VALUE_LENGTH, RECORDABLE_STATUSES, Status, release_number_problem
-
-if TYPE_CHECKING:
-    from kubectl_rollback.workloads.base import WorkloadKind
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -237,7 +234,16 @@ def check_release_number(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def parse_workload(text: str, known_kinds: Dict[str, WorkloadKind]) -> Tuple[WorkloadKind, str]:
+class NamedKind(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+# The registry (workloads.BY_ALIAS) is handed in: flags sit below the workload kinds (docs/architecture.md).
+Kind = TypeVar("Kind", bound=NamedKind)
+
+
+def parse_workload(text: str, known_kinds: Mapping[str, Kind]) -> Tuple[Kind, str]:
     """'deployment/web' -> (kind, 'web'). `known_kinds` maps every accepted kind spelling to its handler."""
     kind_text, sep, name = text.partition("/")
     if not sep:

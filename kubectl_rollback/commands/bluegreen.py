@@ -9,13 +9,13 @@ from typing import Any, Callable, Dict, Optional, Sequence, Set
 from kubectl_rollback import bluegreen, console, events, render
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import history
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, now_rfc3339
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import POLL_SECONDS
 from kubectl_rollback.workloads.deployment import DeploymentKind
 

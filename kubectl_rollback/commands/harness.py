@@ -21,10 +21,11 @@ import dataclasses
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from kubectl_rollback import bluegreen, console, harness_declarative, render
+from kubectl_rollback import bluegreen, console, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
 from kubectl_rollback.commands import gitops as gitops_owner
-from kubectl_rollback.commands import release, wait
+from kubectl_rollback.commands import harness_declarative, release, wait
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import (
     ConflictError,
@@ -67,7 +68,6 @@ from kubectl_rollback.options import (
 )
 from kubectl_rollback.output import Paragraph, Progress
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads import BY_ALIAS
 
 # The longest label value: a longer release name cannot be on a release Secret's `release` label.

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import history, rollback
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import (
     ExitCode,
@@ -25,7 +26,6 @@ from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads import KINDS
 from kubectl_rollback.workloads.base import WorkloadKind, controller_uid
 

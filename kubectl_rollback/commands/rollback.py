@@ -11,6 +11,7 @@ from kubectl_rollback import console, events, preflight, render
 from kubectl_rollback.commands import configsnap, consistency, history, wait
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
+from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ConflictError, Interrupted, PreflightBlockedError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube, retry_on_conflict
@@ -26,7 +27,6 @@ from kubectl_rollback.records import (
     parse_record,
     record_annotations,
 )
-from kubectl_rollback.targets import Target
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 

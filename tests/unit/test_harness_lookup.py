@@ -10,7 +10,7 @@ import gzip
 import pytest
 import yaml
 
-from kubectl_rollback import harness_declarative as declarative
+from kubectl_rollback.commands import harness_declarative as declarative
 from kubectl_rollback.errors import NoTargetError, NotFoundError, UsageError
 from kubectl_rollback.harness_history import DECLARATIVE, ManagedWorkload, parse_declarative, parse_history
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, SECRETS, SERVICES, Resource

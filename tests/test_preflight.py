@@ -43,7 +43,7 @@ def test_a_target_whose_service_account_claim_and_secret_are_gone_is_blocked_unt
     for dry_run in ((), ("--dry-run",)):
         proc = ns.plugin("rollback", "deployment/web", *dry_run)
         assert proc.returncode == BLOCKED, (proc.returncode, proc.stdout, proc.stderr)
-        blocked = [line for line in proc.stderr.splitlines() if "pre-flight blocked" in line]
+        blocked = [line for line in proc.stderr.splitlines() if line.startswith("deployment/web: pre-flight blocked")]
         assert [line.split(": ")[2] for line in blocked] == [
             "Secret/db", "PersistentVolumeClaim/data", "ServiceAccount/web-sa"], proc.stderr
         assert "nothing was written" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
@@ -106,7 +106,7 @@ def test_an_admission_refusal_of_the_targets_pod_is_blocked_with_the_servers_mes
     before = resource_version(ns, "deployment", "web")
     proc = ns.plugin("rollback", "deployment/web")
     assert proc.returncode == BLOCKED, (proc.stdout, proc.stderr)
-    blocked = [line for line in proc.stderr.splitlines() if "pre-flight blocked" in line]
+    blocked = [line for line in proc.stderr.splitlines() if line.startswith("deployment/web: pre-flight blocked")]
     assert len(blocked) == 1 and "a pod of deployment/web's target" in blocked[0], proc.stderr
     assert "maximum cpu usage per Container is 200m" in blocked[0], blocked
     assert resource_version(ns, "deployment", "web") == before

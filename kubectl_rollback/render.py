@@ -118,6 +118,7 @@ def rollback_dict(result) -> dict:
         "config": [config_change_dict(c) for c in result.config],
         "gitops": result.gitops.data(),
         "preflight": result.preflight.data(),
+        "stuckPods": list(result.stuck_pods),
     }
 
 
@@ -205,6 +206,8 @@ def record_line(result) -> str:
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
+    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    lines += [f"{pod} {gone} (not Ready on the revision left)" for pod in result.stuck_pods]
     if result.preflight.findings or result.preflight.skipped:
         lines.append(result.preflight.summary())
     lines += config_lines(result.config, result.dry_run is not DryRun.NONE)

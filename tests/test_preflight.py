@@ -16,6 +16,10 @@ def with_pod_spec(manifest: str, **fields) -> str:
     return json.dumps(obj)
 
 
+def pod_image(ns, name: str) -> str:
+    return ns.get("pod", name)["spec"]["containers"][0]["image"]
+
+
 def resource_version(ns, kind: str, name: str) -> str:
     return ns.get(kind, name)["metadata"]["resourceVersion"]
 
@@ -110,3 +114,24 @@ def test_an_admission_refusal_of_the_targets_pod_is_blocked_with_the_servers_mes
     assert len(blocked) == 1 and "a pod of deployment/web's target" in blocked[0], proc.stderr
     assert "maximum cpu usage per Container is 200m" in blocked[0], blocked
     assert resource_version(ns, "deployment", "web") == before
+
+
+def test_a_statefulset_stuck_on_a_bad_revision_is_ready_at_the_target_after_rollback_wait(ns):
+    sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", "example.test/db:1"), "Succeeded",
+                         *sc.IDENTITY)
+    sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", "example.test/db:2-broken"), "Failed",
+                         *sc.IDENTITY)
+    ns.wait_until(lambda: pod_image(ns, "db-0") == "example.test/db:2-broken",
+                  "db-0 on the broken revision")
+
+    dry = ns.plugin("rollback", "statefulset/db", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "pod/db-0 would be deleted (not Ready on the revision left)" in dry.stdout, dry.stdout
+    assert pod_image(ns, "db-0") == "example.test/db:2-broken"
+
+    proc = ns.plugin("rollback", "statefulset/db", "--wait", "--timeout", "60s")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert "pod/db-0 deleted (not Ready on the revision left)" in proc.stdout, proc.stdout
+    status = ns.get("statefulset", "db")["status"]
+    assert status.get("readyReplicas") == 1 and status["currentRevision"] == status["updateRevision"], status
+    assert pod_image(ns, "db-0") == "example.test/db:1"

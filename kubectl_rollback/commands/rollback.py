@@ -13,8 +13,15 @@ from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ConflictError, Interrupted, PreflightBlockedError, RollbackError, WaitFailedError
-from kubectl_rollback.kube import Kube, retry_on_conflict
+from kubectl_rollback.errors import (
+    ConflictError,
+    Interrupted,
+    NotFoundError,
+    PreflightBlockedError,
+    RollbackError,
+    WaitFailedError,
+)
+from kubectl_rollback.kube import PODS, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
@@ -47,6 +54,7 @@ class Result(Printed):
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
     preflight: preflight.Report = preflight.Report()  # what was checked before the first write (preflight.py)
+    stuck_pods: tuple = ()  # pods of the revision left, not Ready, deleted so they come back at the target
 
     def failure(self) -> Optional[RollbackError]:
         if self.preflight.blocked:  # nothing written: exit 5, once the findings are printed
@@ -120,6 +128,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     )
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
+    result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
@@ -149,6 +158,33 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
                         dry_run=dry_run.server_side)
         removed.append(display)
     return tuple(removed)
+
+
+def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Result) -> tuple:
+    """After the template write (StatefulSets, kind.stuck_pods): the pods still on the revision left and not Ready
+    are deleted so that the controller recreates them at the target; in a dry run, listed. Only once the controller
+    has seen the new template: before that it would recreate them at the revision left."""
+    source = result.source
+    if source is None or source.name == result.target.name or not (result.changed or result.would_change):
+        return ()
+    stuck = kind.stuck_pods(kube, kind.get(kube, name), source)
+    if stuck and result.changed:
+        try:
+            wait.wait_observed(kube, kind, kind.get(kube, name))
+        except RollbackError as exc:
+            console.warn(f"{rolled_back_line(result)}, but its pods not Ready on revision {source.number} were left: "
+                         f"{exc.message}")
+            return ()
+    deleted = []
+    for pod in stuck:
+        if result.dry_run.sends_writes:
+            try:
+                kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"],
+                            dry_run=result.dry_run.server_side)
+            except (NotFoundError, ConflictError):
+                continue  # gone or replaced meanwhile: nothing left to do for it
+        deleted.append(f"pod/{pod['metadata']['name']}")
+    return tuple(deleted)
 
 
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:

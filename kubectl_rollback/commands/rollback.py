@@ -167,7 +167,7 @@ def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Resu
     source = result.source
     if source is None or source.name == result.target.name or not (result.changed or result.would_change):
         return ()
-    stuck = kind.stuck_pods(kube, kind.get(kube, name), source)
+    stuck = kind.stuck_pods(kube, result.history.workload, source)  # the selector the write left as it was
     if stuck and result.changed:
         try:
             wait.wait_observed(kube, kind, kind.get(kube, name))

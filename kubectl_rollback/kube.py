@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 from kubectl_rollback import console, kubeconfig
 from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kubeconfig import Connection, Overrides
+from kubectl_rollback.options import DryRun
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
@@ -35,6 +36,7 @@ PAGE_SIZE = 500
 CONNECT_TIMEOUT_SECONDS = 10.0
 SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1")  # GA in 1.28, beta in 1.27
 DRY_RUN_ALL = "All"  # the one dry-run value the API server knows: every stage runs, nothing is stored
+DRY_RUN_STRICTNESS = (DryRun.NONE, DryRun.SERVER, DryRun.CLIENT)  # what a write may change, from most to nothing
 # A watch stream silent this much longer than the timeoutSeconds it asked for is dead, though still open.
 WATCH_SILENCE_MARGIN_SECONDS = 15
 
@@ -152,6 +154,24 @@ class Kube:
         other.namespace = namespace
         return other
 
+    dry_run: DryRun = DryRun.NONE  # the mode of every write this client sends
+
+    def bound_to(self, dry_run: DryRun) -> Kube:
+        """The same connection, every write in `dry_run`'s mode: each one sent with dryRun=All in a server dry run,
+        none sent at all in a client one (write_query refuses). A verb binds its request's mode once, so no step
+        picks a mode of its own, and clients made from this one (in_namespace, bound_to) keep it: binding never
+        loosens (a server dry run's client bound to a real run still sends dryRun=All)."""
+        other = copy.copy(self)
+        other.dry_run = max(self.dry_run, dry_run, key=DRY_RUN_STRICTNESS.index)
+        return other
+
+    def checking(self) -> Kube:
+        """The same connection for checks: every write sent with dryRun=All, whatever this client's mode. A client dry
+        run's pre-flight (commands/preflight.py) asks the server what the real run would meet; nothing is stored."""
+        other = copy.copy(self)
+        other.dry_run = DryRun.SERVER
+        return other
+
     # -- verbs -------------------------------------------------------------------------------------------------
 
     def get(self, resource: Resource, name: str, namespace: Optional[str] = None) -> dict:
@@ -203,7 +223,6 @@ class Kube:
         body: Any,
         patch_type: str = "merge",
         namespace: Optional[str] = None,
-        dry_run: bool = False,
         field_manager: Optional[str] = None,
         force: bool = False,
     ) -> dict:
@@ -212,7 +231,8 @@ class Kube:
         apply ("apply") names its `field_manager`, and with `force` takes over fields other managers own; sent again,
         it converges on the same object, so its retry is safe too."""
         ns = namespace or self.namespace
-        query = _dry_run_query(dry_run) or {}
+        what = _what("patch", resource, name, ns)
+        query = write_query(self.dry_run, what)
         if field_manager:
             query["fieldManager"] = field_manager
         if force:
@@ -223,14 +243,15 @@ class Kube:
             query=query or None,
             body=body,
             content_type=PATCH_TYPES[patch_type],
-            what=_what("patch", resource, name, ns),
+            what=what,
             write=True,
         )
 
-    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
+    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None) -> dict:
         ns = namespace or self.namespace
-        return self._send("POST", resource.path(ns), query=_dry_run_query(dry_run), body=body,
-                          what=_what("create", resource, None, ns), write=True)
+        what = _what("create", resource, None, ns)
+        return self._send("POST", resource.path(ns), query=write_query(self.dry_run, what) or None, body=body,
+                          what=what, write=True)
 
     def delete(
         self,
@@ -238,24 +259,18 @@ class Kube:
         name: str,
         namespace: Optional[str] = None,
         uid: Optional[str] = None,
-        dry_run: bool = False,
     ) -> dict:
         """Delete in the background (dependents go too), only the object with `uid` when given."""
         ns = namespace or self.namespace
+        what = _what("delete", resource, name, ns)
+        query = write_query(self.dry_run, what)
         body: dict = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
-        if dry_run:
+        if query:
             # A DELETE with a body takes its options from the body alone: the query's dryRun would be ignored.
-            body["dryRun"] = [DRY_RUN_ALL]
-        return self._send(
-            "DELETE",
-            resource.path(ns, name),
-            query=_dry_run_query(dry_run),
-            body=body,
-            what=_what("delete", resource, name, ns),
-            write=True,
-        )
+            body["dryRun"] = [query["dryRun"]]
+        return self._send("DELETE", resource.path(ns, name), query=query or None, body=body, what=what, write=True)
 
     _who: Any = ()  # whoami's answer, once asked: () until then
 
@@ -458,8 +473,12 @@ def _reach_flags(options: ConnectionOptions) -> tuple:
     return tuple(part for flag, value in given if value for part in (flag, value))
 
 
-def _dry_run_query(dry_run: bool) -> Optional[dict]:
-    return {"dryRun": DRY_RUN_ALL} if dry_run else None
+def write_query(dry_run: DryRun, what: str) -> dict:
+    """The query every write carries in `dry_run`'s mode; in a client dry run there is no write to send, and one that
+    gets here is refused before it leaves (a step that forgot the mode must not change the cluster)."""
+    if not dry_run.sends_writes:
+        raise RollbackError(f"{what}: not sent, this is a client-side dry run (a bug: please report it)")
+    return {"dryRun": DRY_RUN_ALL} if dry_run.server_side else {}
 
 
 def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:

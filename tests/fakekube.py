@@ -31,6 +31,7 @@ from kubectl_rollback import kube as real
 from kubectl_rollback.errors import ConflictError
 from kubectl_rollback.gitops import APPLICATIONS, ARGO_TRACKING_ID
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DEPLOYMENTS, REPLICASETS, Resource
+from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import CLUSTER_NAME, INFRA_ID, RECORDED_AT, SERVICE_ID, STATUS, WORKFLOW_ID
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -254,6 +255,22 @@ class FakeKube:
         other.namespace = namespace
         return other
 
+    dry_run = DryRun.NONE
+
+    def bound_to(self, dry_run: DryRun) -> FakeKube:
+        other = copy.copy(self)
+        other.dry_run = max(self.dry_run, dry_run, key=real.DRY_RUN_STRICTNESS.index)
+        return other
+
+    def checking(self) -> FakeKube:
+        other = copy.copy(self)
+        other.dry_run = DryRun.SERVER
+        return other
+
+    def _dry_run(self, verb: str, resource: Resource, name: Optional[str], namespace: str) -> bool:
+        """Kube.write_query's answer for this client's mode: a client dry run's write is refused, never served."""
+        return bool(real.write_query(self.dry_run, real._what(verb, resource, name, namespace)))
+
     # -- arming faults -----------------------------------------------------------------------------------------
 
     def fail(self, verb: str, nth: int = 1, status: int = 500, applied: bool = False,
@@ -262,10 +279,11 @@ class FakeKube:
         return self._arm(Fault(verb, nth, resource, name, status=status, applied=applied))
 
     def lose_answer(self, verb: str, nth: int = 1, resource: Optional[Resource] = None,
-                    name: Optional[str] = None) -> Fault:
+                    name: Optional[str] = None, meanwhile: Optional[Callable[[FakeApiServer], None]] = None) -> Fault:
         """The nth write of `verb` reaches the server but its answer does not come back; the same request is sent
-        again, as kube.py does, and a preconditioned write then gets a 409 marked ambiguous."""
-        return self._arm(Fault(verb, nth, resource, name, lose_answer=True))
+        again, as kube.py does, and a preconditioned write then gets a 409 marked ambiguous. `meanwhile`: another
+        client acts between the lost answer and the retry (so even a dry run's retry meets a changed object)."""
+        return self._arm(Fault(verb, nth, resource, name, lose_answer=True, before=meanwhile))
 
     def before(self, verb: str, writer: Callable[[FakeApiServer], None], nth: int = 1,
                resource: Optional[Resource] = None, name: Optional[str] = None) -> Fault:
@@ -303,9 +321,9 @@ class FakeKube:
         return self.list(resource), "0"
 
     def patch(self, resource: Resource, name: str, body: Any, patch_type: str = "merge",
-              namespace: Optional[str] = None, dry_run: bool = False, field_manager: Optional[str] = None,
-              force: bool = False) -> dict:
+              namespace: Optional[str] = None, field_manager: Optional[str] = None, force: bool = False) -> dict:
         ns = namespace or self.namespace
+        dry_run = self._dry_run("patch", resource, name, ns)
         if patch_type == "apply" and not (field_manager and force):
             raise ValueError("the plugin's server-side applies name their field manager and force")
         if patch_type not in real.PATCH_TYPES:
@@ -313,14 +331,16 @@ class FakeKube:
         return self._serve(Call("patch", resource, ns, name, copy.deepcopy(body), dry_run),
                            lambda: self.server.patch(resource, ns, name, body, patch_type, dry_run))
 
-    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None, dry_run: bool = False) -> dict:
+    def create(self, resource: Resource, body: dict, namespace: Optional[str] = None) -> dict:
         ns = namespace or self.namespace
+        dry_run = self._dry_run("create", resource, None, ns)
         return self._serve(Call("create", resource, ns, None, copy.deepcopy(body), dry_run),
                            lambda: self.server.create(resource, ns, body, dry_run))
 
-    def delete(self, resource: Resource, name: str, namespace: Optional[str] = None, uid: Optional[str] = None,
-               dry_run: bool = False) -> dict:
+    def delete(self, resource: Resource, name: str, namespace: Optional[str] = None,
+               uid: Optional[str] = None) -> dict:
         ns = namespace or self.namespace
+        dry_run = self._dry_run("delete", resource, name, ns)
         return self._serve(Call("delete", resource, ns, name, {"uid": uid}, dry_run),
                            lambda: self.server.delete(resource, ns, name, uid, dry_run))
 
@@ -343,11 +363,10 @@ class FakeKube:
         try:
             if fault is None:
                 return handler()
-            if fault.before is not None:
-                fault.before(self.server)
-                return handler()
             if fault.lose_answer:
                 handler()  # it lands; the answer is lost on the way back
+                if fault.before is not None:
+                    fault.before(self.server)
                 try:
                     return handler()  # kube.py sends the same request again
                 except StatusError as again:
@@ -355,6 +374,9 @@ class FakeKube:
                     if isinstance(error, ConflictError):
                         error.ambiguous = True
                     raise error from None
+            if fault.before is not None:
+                fault.before(self.server)
+                return handler()
             if fault.applied:
                 handler()
             injected = StatusError(fault.status, _REASONS.get(fault.status, "InternalError"), "injected by the test")

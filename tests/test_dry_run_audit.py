@@ -176,3 +176,16 @@ def test_declarative_harness_release_dry_runs_change_nothing(ns):
     sc.wait_at_rest(ns, ["web"])
     printed = audit(ns, "--harness-release", "rel")
     assert "example.test/web:3" in printed["server"], printed["server"]
+
+
+def test_config_only_dry_runs_change_nothing(ns):
+    """The live template is the last good one and only its ConfigMap changed since: the real run would restore the
+    ConfigMap (preflight, write, field owners) and restart the pods; the dry runs do neither."""
+    manifest = with_config(manifests.deployment("web", "example.test/web:1"), "web-config")
+    ns.apply(config("good"))
+    sc.deploy_and_record(ns, "deployment/web", manifest, "Succeeded", *sc.IDENTITY)
+    ns.apply(config("bad"))
+    sc.wait_at_rest(ns, ["web"])
+    printed = audit(ns, "deployment/web")
+    for mode in ("client", "server"):
+        assert "its config was restored" in printed[mode] and "web-config" in printed[mode], printed[mode]

@@ -79,7 +79,7 @@ class ServiceTarget(Target):
                                                                         request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
-        return rollback(kube, self.name, request)
+        return rollback(kube.bound_to(request.dry_run), self.name, request)
 
     def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
         return gitops_owner.resume(kube, kube.get(SERVICES, self.name), f"service/{self.name}",
@@ -152,10 +152,10 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         return Result(state, False, request.dry_run, message, owner)
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
     dry = request.dry_run.server_side
-    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit), dry_run=dry)
+    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit))
     try:
         if not layout.half_switched:
-            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live), dry_run=dry)
+            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live))
     except RollbackError as exc:
         if dry:
             raise
@@ -183,8 +183,7 @@ def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackReque
     message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
                f"the interrupted switch (stage now {layout.stage_color})")
     if request.dry_run.sends_writes:
-        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color),
-                   dry_run=request.dry_run.server_side)
+        kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color))
     return Result(state, request.dry_run is DryRun.NONE, request.dry_run, message)
 
 

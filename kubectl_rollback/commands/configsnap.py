@@ -236,15 +236,16 @@ def apply(kube: Kube, config: Plan, dry_run: DryRun) -> tuple:
     if not config.writes or not dry_run.sends_writes:
         return ()
     warnings: tuple = ()
-    for server_dry_run in (True,) if dry_run.server_side else (True, False):
+    for preflight in (True,) if dry_run.server_side else (True, False):
+        writer = kube.bound_to(DryRun.SERVER) if preflight else kube
         for change in config.writes:
             ref, snapshot, live = change.ref, config.snapshots[change.ref], config.live[change.ref]
             resource = resource_of(ref)
             if live is None:
-                kube.create(resource, configrefs.recreated_object(ref, snapshot), dry_run=server_dry_run)
+                writer.create(resource, configrefs.recreated_object(ref, snapshot))
                 continue
-            restored = kube.patch(resource, ref.name, configrefs.restore_patch(live, snapshot), dry_run=server_dry_run)
-            if not server_dry_run:
+            restored = writer.patch(resource, ref.name, configrefs.restore_patch(live, snapshot))
+            if not preflight:
                 warnings += _hand_back(kube, ref, live, restored)
     return warnings
 
@@ -267,4 +268,4 @@ def restart(kube: Kube, kind: WorkloadKind, workload: dict, dry_run: DryRun) -> 
         return
     body = {"metadata": {"resourceVersion": workload["metadata"]["resourceVersion"]},
             "spec": {"template": {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}}}
-    kube.patch(kind.resource, workload["metadata"]["name"], body, dry_run=dry_run.server_side)
+    kube.patch(kind.resource, workload["metadata"]["name"], body)

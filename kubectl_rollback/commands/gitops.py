@@ -105,7 +105,7 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
                                    gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
-        kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace, dry_run=dry_run.server_side)
+        kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
     action = Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED
     done = "would pause" if action is Action.WOULD_PAUSE else "paused"
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",

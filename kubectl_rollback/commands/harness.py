@@ -136,6 +136,7 @@ class HarnessTarget(Target):
         return load(kube, self.name)
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> HarnessRollback:
+        kube = kube.bound_to(request.dry_run)
         loaded = load(kube, self.name, request.release_number, request.force,
                       refuse_unlisted=not request.trust_legacy_history)
         on_progress(Paragraph(loaded))

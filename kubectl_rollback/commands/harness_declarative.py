@@ -214,7 +214,7 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
                 outcomes.append(_dry_outcome(name, live, diffs[-1], dry_run))
                 continue
             answer = kube.patch(resource, body["metadata"]["name"], body, "apply", namespace=namespace,
-                                dry_run=dry_run.server_side, field_manager=FIELD_MANAGER, force=True)
+                                field_manager=FIELD_MANAGER, force=True)
         except RollbackError as exc:
             outcomes.append(WorkloadOutcome(name, Outcome.FAILED, exc.message))
             continue

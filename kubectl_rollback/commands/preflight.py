@@ -56,16 +56,17 @@ def check(kube: Kube, target: Target, skip: bool) -> Report:
                      "can run")
         return Report(skipped=True)
     findings = []
+    kube = kube.checking()
     if target.template is not None:
         findings += [_exists(kube, ref, target.restored) for ref in preflight.references(target.template)]
     for write in target.writes:
         findings.append(preflight.admission("write", f"{write.resource.kind.lower()}/{write.name}",
                                             _refusal(functools.partial(kube.patch, write.resource, write.name,
-                                                                       write.body, write.patch_type, dry_run=True))))
+                                                                       write.body, write.patch_type))))
     if target.template is not None:
         pod = preflight.pod_from(target.template, target.display.rpartition("/")[2])
         findings.append(preflight.admission("pod", f"a pod of {target.display}'s target", _refusal(
-            lambda: kube.create(PODS, pod, dry_run=True))))
+            lambda: kube.create(PODS, pod))))
     report = Report(tuple(findings))
     for finding in report.said:
         console.info(f"{target.display}: {finding.line()}")

@@ -111,6 +111,7 @@ class ReleaseTarget(Target):
         return load(kube, request.flags, self.release)
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> ReleaseRollback:
+        kube = kube.bound_to(request.dry_run)
         plan = load(kube, request.flags, self.release)
         if not plan.histories:
             raise NoTargetError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="

@@ -90,7 +90,7 @@ class WorkloadTarget(Target):
                                                                 request.argocd_namespace))
 
     def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
-        result = run(kube, self.kind, self.name, request)
+        result = run(kube.bound_to(request.dry_run), self.kind, self.name, request)
         for warning in result.warnings:
             console.warn(warning)
         return result
@@ -121,13 +121,15 @@ class Race:
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
-    (409), decide again from a new read (bounded), so we never overwrite a change we did not see."""
+    (409), decide again from a new read (bounded), so we never overwrite a change we did not see. Every write goes
+    in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
+    kube = kube.bound_to(request.dry_run)
     race = Race()
     result = retry_on_conflict(
         lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
     )
     if not request.keep_canary:
-        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, result.dry_run))
+        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
     result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
@@ -154,8 +156,7 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
     for canary in kind.canaries(kube, name):
         display = kind.display(canary["metadata"]["name"])
         if dry_run.sends_writes:
-            kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"],
-                        dry_run=dry_run.server_side)
+            kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"])
         removed.append(display)
     return tuple(removed)
 
@@ -179,8 +180,7 @@ def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Resu
     for pod in stuck:
         if result.dry_run.sends_writes:
             try:
-                kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"],
-                            dry_run=result.dry_run.server_side)
+                kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"])
             except (NotFoundError, ConflictError):
                 continue  # gone or replaced meanwhile: nothing left to do for it
         deleted.append(f"pod/{pod['metadata']['name']}")
@@ -232,9 +232,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     warnings += configsnap.apply(kube, config, request.dry_run)
     plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
-        patched = kube.patch(kind.resource, name, body, patch_type, dry_run=request.dry_run.server_side)
+        patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
-        if exc.ambiguous:
+        if exc.ambiguous and request.dry_run is DryRun.NONE:  # a dry run's write cannot have landed
             race.unanswered = UnansweredWrite(source, target)
         else:
             race.lost = True
@@ -293,7 +293,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Opt
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return Result(state, source, target, True, DryRun.NONE, message, diff, warnings)
+    return Result(state, source, target, True, kube.dry_run, message, diff, warnings)
 
 
 def _book_keeping(

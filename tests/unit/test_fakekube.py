@@ -4,6 +4,7 @@ import pytest
 
 from kubectl_rollback.errors import ApiError, ConflictError, NotFoundError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DEPLOYMENTS, REPLICASETS, SERVICES
+from kubectl_rollback.options import DryRun
 from tests.fakekube import add_deployment, parse_selector
 
 
@@ -81,7 +82,7 @@ def test_delete_checks_the_uid_and_takes_the_dependents(fake):
     deployment, sets = add_deployment(fake, "web", ["img:1", "img:2"])
     with pytest.raises(ConflictError):
         fake.delete(DEPLOYMENTS, "web", uid="someone-else")
-    fake.delete(DEPLOYMENTS, "web", uid=deployment["metadata"]["uid"], dry_run=True)
+    fake.bound_to(DryRun.SERVER).delete(DEPLOYMENTS, "web", uid=deployment["metadata"]["uid"])
     assert fake.stored(DEPLOYMENTS, "web") is not None
     fake.delete(DEPLOYMENTS, "web", uid=deployment["metadata"]["uid"])
     assert fake.stored(DEPLOYMENTS, "web") is None and fake.list(REPLICASETS) == []
@@ -92,7 +93,7 @@ def test_delete_checks_the_uid_and_takes_the_dependents(fake):
 def test_a_dry_run_patch_answers_the_result_and_stores_nothing(fake):
     fake.create(SERVICES, service("web"))
     before = fake.stored(SERVICES, "web")
-    answer = fake.patch(SERVICES, "web", {"spec": {"selector": {"harness.io/color": "green"}}}, dry_run=True)
+    answer = fake.bound_to(DryRun.SERVER).patch(SERVICES, "web", {"spec": {"selector": {"harness.io/color": "green"}}})
     assert answer["spec"]["selector"]["harness.io/color"] == "green"
     assert fake.stored(SERVICES, "web") == before
 

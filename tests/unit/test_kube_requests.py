@@ -1,4 +1,5 @@
-"""What kube.Kube puts on the wire for each write, against a tiny recording HTTP server on loopback.
+"""What kube.Kube puts on the wire for each write, in the mode it is bound to (dry runs are checked here, in the one
+seam, not by each step), against a tiny recording HTTP server on loopback.
 
 The API server takes a DELETE's options from its body when it has one, ignoring the query (handlers/delete.go): a
 dry run must therefore be in the body, or the object is deleted for real. Patches and creates carry no options
@@ -14,8 +15,10 @@ from typing import Iterator, List
 
 import pytest
 
+from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, ConnectionOptions, Kube, _reach_flags
 from kubectl_rollback.kubeconfig import Connection
+from kubectl_rollback.options import DryRun
 
 
 class _Recorder(ThreadingHTTPServer):
@@ -46,7 +49,7 @@ class _Answer(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
-    do_DELETE = do_PATCH = do_POST = _record
+    do_DELETE = do_GET = do_PATCH = do_POST = _record
 
 
 @pytest.fixture
@@ -67,7 +70,7 @@ def kube(recorder: _Recorder) -> Kube:
 
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_delete_carries_dry_run_in_its_options_body(kube: Kube, recorder: _Recorder, dry_run: bool) -> None:
-    kube.delete(DEPLOYMENTS, "web-canary", uid="u1", dry_run=dry_run)
+    kube.bound_to(DryRun.SERVER if dry_run else DryRun.NONE).delete(DEPLOYMENTS, "web-canary", uid="u1")
     [seen] = recorder.seen
     assert seen["method"] == "DELETE"
     assert seen["body"]["preconditions"] == {"uid": "u1"}
@@ -77,12 +80,30 @@ def test_delete_carries_dry_run_in_its_options_body(kube: Kube, recorder: _Recor
 
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_patch_and_create_carry_dry_run_in_the_query(kube: Kube, recorder: _Recorder, dry_run: bool) -> None:
-    kube.patch(DEPLOYMENTS, "web", {"metadata": {"resourceVersion": "1"}}, dry_run=dry_run)
-    kube.patch(DEPLOYMENTS, "web", {"metadata": {"name": "web"}}, "apply", dry_run=dry_run, field_manager="m")
-    kube.create(EVENTS, {"metadata": {"name": "e"}}, dry_run=dry_run)
+    bound = kube.bound_to(DryRun.SERVER if dry_run else DryRun.NONE)
+    bound.patch(DEPLOYMENTS, "web", {"metadata": {"resourceVersion": "1"}})
+    bound.patch(DEPLOYMENTS, "web", {"metadata": {"name": "web"}}, "apply", field_manager="m")
+    bound.in_namespace("other").create(EVENTS, {"metadata": {"name": "e"}})
     assert [s["method"] for s in recorder.seen] == ["PATCH", "PATCH", "POST"]
     for seen in recorder.seen:
         assert seen["query"].get("dryRun") == ("All" if dry_run else None)
+
+
+def test_a_client_dry_run_sends_no_write_and_reads_as_usual(kube: Kube, recorder: _Recorder) -> None:
+    client = kube.bound_to(DryRun.CLIENT)
+    for write in (lambda: client.patch(DEPLOYMENTS, "web", {}), lambda: client.create(EVENTS, {}),
+                  lambda: client.delete(DEPLOYMENTS, "web")):
+        with pytest.raises(RollbackError, match="not sent, this is a client-side dry run"):
+            write()
+    assert recorder.seen == []
+    client.get(DEPLOYMENTS, "web")
+    assert [s["method"] for s in recorder.seen] == ["GET"]
+
+
+def test_binding_never_loosens_the_mode(kube: Kube, recorder: _Recorder) -> None:
+    assert kube.bound_to(DryRun.SERVER).bound_to(DryRun.NONE).dry_run is DryRun.SERVER
+    assert kube.bound_to(DryRun.CLIENT).bound_to(DryRun.SERVER).dry_run is DryRun.CLIENT
+    assert kube.bound_to(DryRun.NONE).dry_run is DryRun.NONE
 
 
 def test_a_refused_connection_fails_at_once_in_one_line():

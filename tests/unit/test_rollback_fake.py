@@ -108,6 +108,19 @@ def test_an_unanswered_write_is_confirmed_from_a_fresh_read_and_the_books_are_ke
     assert len(events(fake)) == 1
 
 
+def test_a_dry_run_whose_answer_is_lost_writes_nothing_real_after(fake, web):
+    """A server dry run's patch loses its answer and another client rolls web back before the retry (409, ambiguous):
+    the fresh read finds the target live, which is not our doing; no audit, Event or canary delete is sent for real."""
+    add_deployment(fake, "web-canary", ["img:3"], labels={"harness.io/track": "canary"})
+    fake.lose_answer("patch", resource=DEPLOYMENTS, meanwhile=roll_back_template)
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="server")
+    writes = [(c.verb, c.name, c.dry_run) for c in fake.writes()]
+    assert writes == [("patch", "web", True), ("delete", "web-canary", True)]
+    assert not result.changed and result.dry_run.value == "server"
+    assert fake.stored(DEPLOYMENTS, "web-canary") is not None and events(fake) == []
+    assert ROLLED_BACK_FROM not in annotations(fake, "web-h2") and annotations(fake, "web-h3")[STATUS] == "InProgress"
+
+
 def test_the_failed_mark_yields_to_a_record_written_meanwhile(fake, web):
     def racing_record(server):
         server.patch(REPLICASETS, "ns", "web-h3", {"metadata": {"annotations": recorded("Succeeded", "wf9")}})

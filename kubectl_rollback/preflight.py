@@ -152,13 +152,18 @@ def admission(check: str, what: str, refusal: Optional[Refusal]) -> Finding:
     refusing a new pod holds the rollout back only until old pods go, so it is a warning."""
     if refusal is None:
         return Finding(check, Verdict.OK, what, "accepted by the API server (dry run)")
-    if _RBAC_DENIAL.search(refusal.message) or _NO_DRY_RUN in refusal.message or refusal.status in (0, 429) \
+    if rbac_denial(refusal.message) or _NO_DRY_RUN in refusal.message or refusal.status in (0, 429) \
             or refusal.status >= 500:
         return Finding(check, Verdict.INCONCLUSIVE, what, _cannot_tell(refusal))
     if check == "pod" and _QUOTA in refusal.message:
         return Finding(check, Verdict.WARNING, what, f"{refusal.message}; the new pods wait for old ones to go: the "
                                                      "rollout is slowed (or held, if the quota never has room)")
     return Finding(check, Verdict.BLOCKED, what, refusal.message)
+
+
+def rbac_denial(message: str) -> bool:
+    """Whether a 403's message is RBAC's (the caller may not), not an admission plugin's."""
+    return _RBAC_DENIAL.search(message) is not None
 
 
 def _cannot_tell(refusal: Refusal) -> str:

@@ -287,7 +287,8 @@ def outcome_counts(outcomes: Sequence) -> dict:
 
 def summary_line(outcomes: Sequence, dry_run: DryRun) -> str:
     counts = outcome_counts(outcomes)
-    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items())
+    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items()
+                      if n or value != Outcome.BLOCKED.value)  # blocked (by a pre-flight): named when it happened
     return f"{len(outcomes)} workloads: {named}{DRY_RUN_SUFFIX[dry_run]}"
 
 

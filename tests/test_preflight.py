@@ -48,7 +48,7 @@ def test_a_target_whose_service_account_claim_and_secret_are_gone_is_blocked_unt
         proc = ns.plugin("rollback", "deployment/web", *dry_run)
         assert proc.returncode == BLOCKED, (proc.returncode, proc.stdout, proc.stderr)
         blocked = [line for line in proc.stderr.splitlines() if line.startswith("deployment/web: pre-flight blocked")]
-        assert [line.split(": ")[2] for line in blocked] == [
+        assert [line.split(": ")[2] for line in blocked] == [  # in the template's order
             "Secret/db", "PersistentVolumeClaim/data", "ServiceAccount/web-sa"], proc.stderr
         assert "nothing was written" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
     assert resource_version(ns, "deployment", "web") == before

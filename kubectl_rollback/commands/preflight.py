@@ -9,7 +9,7 @@ import functools
 from typing import Any, Callable, Collection, Optional, Tuple
 
 from kubectl_rollback import configrefs, console, preflight
-from kubectl_rollback.errors import ApiError, ConflictError, PreflightBlockedError
+from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, PreflightBlockedError
 from kubectl_rollback.kube import (
     CONFIGMAPS,
     PERSISTENT_VOLUME_CLAIMS,
@@ -57,12 +57,12 @@ def check(kube: Kube, target: Target, skip: bool) -> Report:
         return Report(skipped=True)
     findings = []
     kube = kube.checking()
+    for write in target.writes:  # a write RBAC denies fails here as the real one would: exit 1, that one line
+        findings.append(preflight.admission("write", f"{write.resource.kind.lower()}/{write.name}", _refusal(
+            functools.partial(kube.patch, write.resource, write.name, write.body, write.patch_type),
+            denial_raises=True)))
     if target.template is not None:
         findings += [_exists(kube, ref, target.restored) for ref in preflight.references(target.template)]
-    for write in target.writes:
-        findings.append(preflight.admission("write", f"{write.resource.kind.lower()}/{write.name}",
-                                            _refusal(functools.partial(kube.patch, write.resource, write.name,
-                                                                       write.body, write.patch_type))))
     if target.template is not None:
         pod = preflight.pod_from(target.template, target.display.rpartition("/")[2])
         findings.append(preflight.admission("pod", f"a pod of {target.display}'s target", _refusal(
@@ -94,13 +94,18 @@ def _exists(kube: Kube, ref: Reference, restored: Collection[str]) -> Finding:
     return preflight.existence(ref, refusal, terminating, restored)
 
 
-def _refusal(request: Callable[[], Any]) -> Optional[Refusal]:
+def _refusal(request: Callable[[], Any], denial_raises: bool = False) -> Optional[Refusal]:
     """None when the request was answered, else the server's refusal. A conflict (the workload changed since it was
-    read) is the caller's to handle: it reads again and decides again."""
+    read) is the caller's to handle: it reads again and decides again. With `denial_raises`, so is an RBAC denial:
+    the server authorizes a dry run as the write itself, so the write would be denied too."""
     try:
         request()
     except ConflictError:
         raise
+    except ForbiddenError as exc:
+        if denial_raises and preflight.rbac_denial(exc.server_message):
+            raise
+        return Refusal(exc.status, exc.server_message or exc.message)
     except ApiError as exc:
         return Refusal(exc.status, exc.server_message or exc.message)
     return None

@@ -331,7 +331,7 @@ def bluegreen_table(state, wide: bool = False) -> str:
 
 def bluegreen_rollback_dict(result) -> dict:
     return dict(bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run.value,
-                message=result.message, gitops=result.gitops.data())
+                message=result.message, gitops=result.gitops.data(), preflight=result.preflight.data())
 
 
 # -- Harness release history -----------------------------------------------------------------------------------

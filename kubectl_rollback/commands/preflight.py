@@ -73,10 +73,13 @@ def check(kube: Kube, target: Target, skip: bool) -> Report:
     return report
 
 
-def refuse(display: str, report: Report, result: object = None) -> None:
-    """A blocked report ends the rollback before its first write (exit 5), carrying what the command prints."""
+def gate(kube: Kube, target: Target, skip: bool, blocked: Callable[[Report], Any]) -> Report:
+    """check(), and a blocked report ends the rollback before its first write (exit 5), carrying what the command
+    prints: `blocked(report)`, the result it would have had, with the findings."""
+    report = check(kube, target, skip)
     if report.blocked:
-        raise PreflightBlockedError(blocked_line(display, report), result)
+        raise PreflightBlockedError(blocked_line(target.display, report), blocked(report))
+    return report
 
 
 def blocked_line(display: str, report: Report) -> str:

@@ -265,13 +265,12 @@ def _preflight(kube: Kube, kind: WorkloadKind, state: history.History, target: R
     dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
     _, patch_type, body = _template_write(kind, state.workload, target)
     restored = {c.ref.key for c in config.changes if c.writes}
-    report = preflight_check.check(kube, preflight_check.Target(
-        state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
-        target.template, restored), request.skip_preflight)
     message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
-    preflight_check.refuse(state.display, report, Result(state, state.live, target, False, request.dry_run, message,
-                                                         warnings=warnings, config=config.changes, preflight=report))
-    return report
+    return preflight_check.gate(kube, preflight_check.Target(
+        state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
+        target.template, restored), request.skip_preflight,
+        lambda report: Result(state, state.live, target, False, request.dry_run, message, warnings=warnings,
+                              config=config.changes, preflight=report))
 
 
 def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,

@@ -82,7 +82,7 @@ def revision_annotations(workload: dict) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class ApplyPlan:
     """What a rollback changes besides the template so that the next apply stays consistent."""
 
     last_applied: Optional[str]  # the new annotation value; None: leave it (the workload was never applied)
@@ -91,7 +91,7 @@ class Plan:
     notes: Tuple[str, ...] = ()
 
 
-def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int) -> Plan:
+def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int) -> ApplyPlan:
     """Decide from the workload (before the rollback) and the target revision object's annotations."""
     notes: List[str] = []
     new_last_applied = None
@@ -120,7 +120,7 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
     helm = (workload["metadata"].get("annotations") or {}).get(HELM_RELEASE)
     if helm:
         notes.append(helm_note(display, helm, applies_now))
-    return Plan(new_last_applied, recorded_owners, server_side, tuple(notes))
+    return ApplyPlan(new_last_applied, recorded_owners, server_side, tuple(notes))
 
 
 def helm_note(display: str, release: str, server_side: bool) -> str:
@@ -137,7 +137,7 @@ def helm_note(display: str, release: str, server_side: bool) -> str:
             f"prefer 'helm rollback {release}' to keep Helm's history in step")
 
 
-def managed_fields_after(managed_fields: list, plan_: Plan, before: list, now: str) -> Optional[list]:
+def managed_fields_after(managed_fields: list, plan_: ApplyPlan, before: list, now: str) -> Optional[list]:
     """The managedFields the workload should have after the rollback's write (`managed_fields`): the template's
     ownership as recorded with the target revision, or without a record, the plugin's template fields handed to the
     one manager that applied the template server-side before (`before`). None: nothing to change."""

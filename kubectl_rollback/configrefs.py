@@ -283,7 +283,7 @@ def parse_snapshots(annotations: Optional[Mapping]) -> List[Entry]:
 # -- what a rollback changes -------------------------------------------------------------------------------------
 
 
-class Action(enum.Enum):
+class ConfigAction(enum.Enum):
     UPDATE = "update"  # the live object gets the snapshot's content back
     RECREATE = "recreate"  # the live object is gone: created again from the snapshot
     UNCHANGED = "unchanged"  # it already holds the snapshot's content
@@ -295,24 +295,24 @@ class Action(enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class Change:
     ref: ConfigRef
-    action: Action
+    action: ConfigAction
     snapshot: Optional[str] = None
     detail: Tuple[str, ...] = ()  # ConfigMap: a unified diff of its data; Secret: only key names
     shared_with: Tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
-        return self.action in (Action.UPDATE, Action.RECREATE)
+        return self.action in (ConfigAction.UPDATE, ConfigAction.RECREATE)
 
     def line(self) -> str:
         what = {
-            Action.UPDATE: f"restored from {self.snapshot}",
-            Action.RECREATE: f"re-created from {self.snapshot} (it no longer exists)",
-            Action.UNCHANGED: f"already holds the content of {self.snapshot}",
-            Action.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
+            ConfigAction.UPDATE: f"restored from {self.snapshot}",
+            ConfigAction.RECREATE: f"re-created from {self.snapshot} (it no longer exists)",
+            ConfigAction.UNCHANGED: f"already holds the content of {self.snapshot}",
+            ConfigAction.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
                            "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
-            Action.REPOINT: f"the template reads {self.snapshot} instead",
-            Action.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
+            ConfigAction.REPOINT: f"the template reads {self.snapshot} instead",
+            ConfigAction.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
         }[self.action]
         return f"{self.ref.key}: {what}"
 
@@ -382,8 +382,8 @@ def recreated_object(ref: ConfigRef, snapshot: Mapping) -> dict:
     return body
 
 
-def restore_action(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> Action:
+def restore_action(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> ConfigAction:
     if live is None:
-        return Action.RECREATE
+        return ConfigAction.RECREATE
     same = content(ref.kind, live) == content(ref.kind, snapshot)
-    return Action.UNCHANGED if same else Action.UPDATE
+    return ConfigAction.UNCHANGED if same else ConfigAction.UPDATE

@@ -17,7 +17,7 @@ def info(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-class Progress:
+class StatusLine:
     """One status line that rewrites itself on a terminal, and prints each new state once elsewhere (CI logs)."""
 
     def __init__(self) -> None:

@@ -83,29 +83,29 @@ def _get(obj: dict, path: Tuple[str, ...]) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class Assessment:
+class OwnerAssessment:
     reverts: bool  # the owner will put Git's template back by itself
     why: str  # what makes it so, in words
 
 
-def assess(owner: Owner, obj: dict) -> Assessment:
+def assess(owner: Owner, obj: dict) -> OwnerAssessment:
     if owner.resource is APPLICATIONS:
         # Argo CD's SyncPolicy.IsAutomatedSyncEnabled: `automated` present and its `enabled` (a *bool) nil or true;
         # self-heal (SyncPolicyAutomated.GetSelfHeal) acts only under it.
         automated = _get(obj, AUTOMATED)
         if not isinstance(automated, dict):
-            return Assessment(False, "auto-sync is off")
+            return OwnerAssessment(False, "auto-sync is off")
         if automated.get("enabled") is False:
-            return Assessment(False, "auto-sync is off: automated.enabled is false")
+            return OwnerAssessment(False, "auto-sync is off: automated.enabled is false")
         if _get(obj, SELF_HEAL) is True:
-            return Assessment(True, "auto-sync with self-heal is on")
-        return Assessment(False, "self-heal is off (auto-sync puts Git's template back at the next Git change)")
+            return OwnerAssessment(True, "auto-sync with self-heal is on")
+        return OwnerAssessment(False, "self-heal is off (auto-sync puts Git's template back at the next Git change)")
     if _get(obj, SUSPEND) is True:
-        return Assessment(False, "it is suspended")
-    return Assessment(True, "it is not suspended")
+        return OwnerAssessment(False, "it is suspended")
+    return OwnerAssessment(True, "it is not suspended")
 
 
-def refusal(display: str, owner: Owner, assessment: Assessment, resume: str) -> str:
+def refusal(display: str, owner: Owner, assessment: OwnerAssessment, resume: str) -> str:
     """The one line `--gitops=fail` ends with; `resume` is the command that resumes the owner, as it can be copied."""
     return (f"{display} is managed by {owner.display} ({assessment.why}), which would undo the rollback: "
             f"revert the change in Git, or pass --gitops=pause to pause it for the rollback "

@@ -29,7 +29,7 @@ _NO_DRY_RUN = "does not support dry run"
 _QUOTA = "exceeded quota"
 
 
-class Verdict(enum.Enum):
+class Severity(enum.Enum):
     OK = "ok"
     BLOCKED = "blocked"
     WARNING = "warning"
@@ -39,7 +39,7 @@ class Verdict(enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class Finding:
     check: str  # "exists", "write" (a dry run of the rollback's write), "pod" (a dry-run create of a target pod)
-    verdict: Verdict
+    verdict: Severity
     object: str  # "Secret/db", "deployment/web", "Pod (from revision 3)"
     message: str  # why, with the server's own message where it answered
 
@@ -57,12 +57,12 @@ class Report:
 
     @property
     def blocked(self) -> tuple:
-        return tuple(f for f in self.findings if f.verdict is Verdict.BLOCKED)
+        return tuple(f for f in self.findings if f.verdict is Severity.BLOCKED)
 
     @property
     def said(self) -> tuple:
         """The findings worth a line on stderr: every one but `ok`."""
-        return tuple(f for f in self.findings if f.verdict is not Verdict.OK)
+        return tuple(f for f in self.findings if f.verdict is not Severity.OK)
 
     def data(self) -> list:
         return [f.data() for f in self.findings]
@@ -70,7 +70,7 @@ class Report:
     def summary(self) -> str:
         if self.skipped:
             return "pre-flight: skipped (--skip-preflight)"
-        counts = [f"{sum(1 for f in self.findings if f.verdict is v)} {v.value}" for v in Verdict
+        counts = [f"{sum(1 for f in self.findings if f.verdict is v)} {v.value}" for v in Severity
                   if any(f.verdict is v for f in self.findings)]
         return f"pre-flight: {', '.join(counts) or 'nothing to check'}"
 
@@ -135,15 +135,15 @@ def existence(ref: Reference, refusal: Optional[Refusal], terminating: bool, res
     """Whether `ref` is there for the target's pods: `refusal` is the server's answer to reading it (None: read),
     `restored` the keys (Secret/db) the rollback itself puts back from its config snapshots."""
     if ref.key in restored:
-        return Finding("exists", Verdict.OK, ref.key, "restored by this rollback from its config snapshot")
+        return Finding("exists", Severity.OK, ref.key, "restored by this rollback from its config snapshot")
     if refusal is None and not terminating:
-        return Finding("exists", Verdict.OK, ref.key, "exists")
+        return Finding("exists", Severity.OK, ref.key, "exists")
     if refusal is not None and refusal.status != 404:
-        return Finding("exists", Verdict.INCONCLUSIVE, ref.key, _cannot_tell(refusal))
+        return Finding("exists", Severity.INCONCLUSIVE, ref.key, _cannot_tell(refusal))
     gone = "is being deleted" if terminating else f"does not exist ({refusal.message})" if refusal else ""
     if not ref.required:
-        return Finding("exists", Verdict.WARNING, ref.key, f"{gone}; the pods do not need it (optional)")
-    return Finding("exists", Verdict.BLOCKED, ref.key, f"{gone}; the target's pods need it: create it, then roll back")
+        return Finding("exists", Severity.WARNING, ref.key, f"{gone}; the pods do not need it (optional)")
+    return Finding("exists", Severity.BLOCKED, ref.key, f"{gone}; the target's pods need it: create it, then roll back")
 
 
 def admission(check: str, what: str, refusal: Optional[Refusal]) -> Finding:
@@ -151,14 +151,14 @@ def admission(check: str, what: str, refusal: Optional[Refusal]) -> Finding:
     request (RBAC on the check itself, a webhook that cannot run dry, a failing server) is inconclusive; a quota
     refusing a new pod holds the rollout back only until old pods go, so it is a warning."""
     if refusal is None:
-        return Finding(check, Verdict.OK, what, "accepted by the API server (dry run)")
+        return Finding(check, Severity.OK, what, "accepted by the API server (dry run)")
     if rbac_denial(refusal.message) or _NO_DRY_RUN in refusal.message or refusal.status in (0, 429) \
             or refusal.status >= 500:
-        return Finding(check, Verdict.INCONCLUSIVE, what, _cannot_tell(refusal))
+        return Finding(check, Severity.INCONCLUSIVE, what, _cannot_tell(refusal))
     if check == "pod" and _QUOTA in refusal.message:
-        return Finding(check, Verdict.WARNING, what, f"{refusal.message}; the new pods wait for old ones to go: the "
+        return Finding(check, Severity.WARNING, what, f"{refusal.message}; the new pods wait for old ones to go: the "
                                                      "rollout is slowed (or held, if the quota never has room)")
-    return Finding(check, Verdict.BLOCKED, what, refusal.message)
+    return Finding(check, Severity.BLOCKED, what, refusal.message)
 
 
 def rbac_denial(message: str) -> bool:

@@ -44,7 +44,7 @@ class Measurement:
 
 
 @dataclasses.dataclass(frozen=True)
-class Assessment:
+class PhaseAssessment:
     phase: Phase
     reason: str  # for a completed phase: why, in Argo Rollouts' words ("failed (2) > failureLimit (1)")
 
@@ -77,7 +77,7 @@ def counted(measurements: Iterable[Measurement]) -> int:
     return sum(1 for m in measurements if m.phase is not Phase.ERROR)
 
 
-def assess_metric(metric: Metric, measurements: Sequence[Measurement]) -> Assessment:
+def assess_metric(metric: Metric, measurements: Sequence[Measurement]) -> PhaseAssessment:
     """Argo Rollouts' assessMetricStatus: the limits first (a later rule wins: Error over Inconclusive over Failed),
     then Successful once `count` measurements counted, else still Running."""
     failed = sum(1 for m in measurements if m.phase is Phase.FAILED)
@@ -88,19 +88,19 @@ def assess_metric(metric: Metric, measurements: Sequence[Measurement]) -> Assess
             break
         consecutive_errors += 1
     if consecutive_errors > metric.consecutive_error_limit:
-        return Assessment(Phase.ERROR, f"consecutiveErrors ({consecutive_errors}) > consecutiveErrorLimit "
+        return PhaseAssessment(Phase.ERROR, f"consecutiveErrors ({consecutive_errors}) > consecutiveErrorLimit "
                                        f"({metric.consecutive_error_limit})")
     if inconclusive > metric.inconclusive_limit:
-        return Assessment(Phase.INCONCLUSIVE, f"inconclusive ({inconclusive}) > inconclusiveLimit "
+        return PhaseAssessment(Phase.INCONCLUSIVE, f"inconclusive ({inconclusive}) > inconclusiveLimit "
                                               f"({metric.inconclusive_limit})")
     if metric.failure_limit >= 0 and failed > metric.failure_limit:
-        return Assessment(Phase.FAILED, f"failed ({failed}) > failureLimit ({metric.failure_limit})")
+        return PhaseAssessment(Phase.FAILED, f"failed ({failed}) > failureLimit ({metric.failure_limit})")
     if counted(measurements) >= metric.count:
-        return Assessment(Phase.SUCCESSFUL, f"count ({metric.count}) reached")
-    return Assessment(Phase.RUNNING, "")
+        return PhaseAssessment(Phase.SUCCESSFUL, f"count ({metric.count}) reached")
+    return PhaseAssessment(Phase.RUNNING, "")
 
 
-def analysis_phase(assessments: Iterable[Assessment]) -> Phase:
+def analysis_phase(assessments: Iterable[PhaseAssessment]) -> Phase:
     """The worst phase of the metrics; an analysis with a metric Failed, Error or Inconclusive ends there, as an
     AnalysisRun terminates (metrics still Running are not measured further)."""
     phases = [a.phase for a in assessments]
@@ -130,7 +130,7 @@ def recorded_status(phase: Phase, inconclusive_fails: bool) -> Status:
     return Status.IN_PROGRESS
 
 
-def deciding(metric: str, assessment: Assessment, measurements: Sequence[Measurement]) -> str:
+def deciding(metric: str, assessment: PhaseAssessment, measurements: Sequence[Measurement]) -> str:
     """One line saying why the analysis ended as it did: the metric, its last value and what decided."""
     last = next((m for m in reversed(measurements) if m.phase is not Phase.SUCCESSFUL), None)
     line = f"metric {metric} {assessment.phase.value}: {assessment.reason}"

@@ -8,8 +8,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Set
 
 from kubectl_rollback import bluegreen, console, events, preflight, render
 from kubectl_rollback.commands import gitops as gitops_owner
-from kubectl_rollback.commands import history
 from kubectl_rollback.commands import preflight as preflight_check
+from kubectl_rollback.commands import workload_history
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.errors import NotFoundError, PreflightBlockedError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
@@ -28,7 +28,7 @@ AUDIT_KEYS = (ROLLED_BACK_FROM, ROLLED_BACK_TO, ROLLED_BACK_AT)
 class BlueGreenHistory(Printed):
     layout: bluegreen.Layout
     namespace: str
-    colors: Dict[str, history.History]  # colour -> the history of its Deployment
+    colors: Dict[str, workload_history.WorkloadHistory]  # colour -> the history of its Deployment
     identity: Optional[Identity]
     target_color: Optional[str]  # None: nothing to do (or a problem)
     problem: Optional[RollbackError]
@@ -50,7 +50,7 @@ class BlueGreenHistory(Printed):
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class BlueGreenRollback(Printed):
     state: BlueGreenHistory
     changed: bool
     dry_run: DryRun
@@ -85,7 +85,7 @@ class ServiceTarget(Target):
                                                                         f"service/{self.name}",
                                                                         request.argocd_namespace))
 
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> BlueGreenRollback:
         return rollback(kube.bound_to(request.dry_run), self.name, request)
 
     def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
@@ -97,7 +97,8 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
     primary = kube.get(SERVICES, name)
     layout = bluegreen.find_layout(primary, kube.list(SERVICES), kube.list(DEPLOYMENTS))
     colors = {
-        color: history.build(kube, DEPLOYMENT, deployment, DEPLOYMENT.revisions(kube, deployment), flags)
+        color: workload_history.from_revisions(kube, DEPLOYMENT, deployment, DEPLOYMENT.revisions(kube, deployment),
+                                               flags)
         for color, deployment in layout.deployments.items()
     }
     live = colors.get(layout.live_color)
@@ -114,11 +115,11 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
     return BlueGreenHistory(layout, kube.namespace, colors, identity, target, problem)
 
 
-def rollback(kube: Kube, name: str, request: RollbackRequest) -> Result:
+def rollback(kube: Kube, name: str, request: RollbackRequest) -> BlueGreenRollback:
     return route(kube, lambda: load(kube, name, request.flags), request, f"cannot roll back service/{name}")
 
 
-def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackRequest, what: str) -> Result:
+def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackRequest, what: str) -> BlueGreenRollback:
     """Read and decide (`decide`, again from a fresh read after a conflict), switch, and with --wait wait until the
     primary serves the target colour only."""
     result = retry_on_conflict(lambda: switch(kube, decide(), request), what)
@@ -128,7 +129,7 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     return result
 
 
-def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
+def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> BlueGreenRollback:
     """Route the primary Service to `state.target_color` (decided by the caller: from the plugin's records here, from
     Harness's release history in commands/harness.py) and the stage Service to the other colour."""
     name = state.name
@@ -142,7 +143,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         # interrupted after the primary's write, and only the stage is left to move.
         if layout.half_switched:
             return _complete_switch(kube, state, request)
-        return Result(state, False, request.dry_run,
+        return BlueGreenRollback(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
@@ -150,9 +151,10 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     writes = ((SERVICES, name, bluegreen.selector_patch(primary, target, audit)),) + (
         () if layout.half_switched else ((SERVICES, stage_name, bluegreen.selector_patch(stage, live)),))
     checked = preflight_check.gate(
-        kube, preflight_check.Target(f"service/{name}", tuple(preflight_check.Write(*w) for w in writes)),
-        request.skip_preflight, lambda report: Result(state, False, request.dry_run, f"service/{name} not routed "
-                                                      f"from {live} to {target}: pre-flight blocked", preflight=report))
+        kube, preflight_check.CheckedRollback(f"service/{name}", tuple(preflight_check.Write(*w) for w in writes)),
+        request.skip_preflight,
+        lambda report: BlueGreenRollback(state, False, request.dry_run, f"service/{name} not routed from {live} to "
+                                         f"{target}: pre-flight blocked", preflight=report))
     # GitOps (docs/gitops.md): before the first write, refuse, pause the Argo CD or Flux owner, or warn.
     owner = gitops_owner.guard(kube, primary, f"service/{name}", request.gitops, request.argocd_namespace,
                                request.dry_run)
@@ -163,7 +165,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
         message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
                    f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
-        return Result(state, False, request.dry_run, message, owner, checked)
+        return BlueGreenRollback(state, False, request.dry_run, message, owner, checked)
     dry = request.dry_run.server_side
     switched = kube.patch(*writes[0])
     try:
@@ -178,7 +180,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Res
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} {events.by(kube)}")
-    return Result(state, not dry, request.dry_run, message, owner, checked)
+    return BlueGreenRollback(state, not dry, request.dry_run, message, owner, checked)
 
 
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
@@ -188,7 +190,7 @@ def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
         return False
 
 
-def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Result:
+def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> BlueGreenRollback:
     """Both Services select the live colour, the last successful one: a switch was interrupted after the primary's
     write (a lost answer, or a run that died). The primary serves the right colour, so the stage moves to the other."""
     layout = state.layout
@@ -197,7 +199,7 @@ def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackReque
                f"the interrupted switch (stage now {layout.stage_color})")
     if request.dry_run.sends_writes:
         kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color))
-    return Result(state, request.dry_run is DryRun.NONE, request.dry_run, message)
+    return BlueGreenRollback(state, request.dry_run is DryRun.NONE, request.dry_run, message)
 
 
 def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: RollbackError) -> None:

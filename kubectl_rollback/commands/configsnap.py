@@ -13,8 +13,8 @@ from typing import Dict, List, Optional, Tuple
 from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.commands import consistency
 from kubectl_rollback.configrefs import (
-    Action,
     Change,
+    ConfigAction,
     ConfigMode,
     ConfigRef,
     Entry,
@@ -140,7 +140,7 @@ def _exists(kube: Kube, resource: Resource, name: str) -> Optional[bool]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class ConfigPlan:
     """What a rollback does to the config of its target revision; the objects read are kept for the writes (never
     printed: they may be Secrets)."""
 
@@ -155,43 +155,43 @@ class Plan:
 
     @property
     def repoints(self) -> bool:
-        return any(c.action is Action.REPOINT for c in self.changes)
+        return any(c.action is ConfigAction.REPOINT for c in self.changes)
 
     @property
     def warnings(self) -> tuple:
-        return tuple(c.line() for c in self.changes if c.action is Action.SHARED)
+        return tuple(c.line() for c in self.changes if c.action is ConfigAction.SHARED)
 
     def target(self, target: Revision) -> Revision:
         """The revision whose template the rollback writes: with REPOINT, one that reads the snapshots."""
-        names = {c.ref: c.snapshot for c in self.changes if c.action is Action.REPOINT and c.snapshot}
+        names = {c.ref: c.snapshot for c in self.changes if c.action is ConfigAction.REPOINT and c.snapshot}
         return dataclasses.replace(target, template=configrefs.repoint(target.template, names)) if names else target
 
 
-def plan(kube: Kube, kind: WorkloadKind, name: str, target: Revision, mode: ConfigMode) -> Plan:
+def plan(kube: Kube, kind: WorkloadKind, name: str, target: Revision, mode: ConfigMode) -> ConfigPlan:
     """Read the target's snapshots (and with RESTORE/AUTO the live objects); nothing is written. A snapshot that is
     gone fails the rollback before anything changes."""
     entries = configrefs.parse_snapshots(target.annotations)
     if mode is ConfigMode.NONE or not entries:
-        return Plan(mode)
+        return ConfigPlan(mode)
     changes, snapshots, live = [], {}, {}
     for entry in entries:
         ref = entry.ref
         if entry.snapshot is None:
-            changes.append(Change(ref, Action.NO_SNAPSHOT))
+            changes.append(Change(ref, ConfigAction.NO_SNAPSHOT))
             continue
         snapshots[ref] = _read_snapshot(kube, entry, target)
         if mode is ConfigMode.REPOINT:
-            changes.append(Change(ref, Action.REPOINT, entry.snapshot))
+            changes.append(Change(ref, ConfigAction.REPOINT, entry.snapshot))
             continue
         live[ref] = _get_or_none(kube, resource_of(ref), ref.name)
         action = configrefs.restore_action(ref, live[ref], snapshots[ref])
-        detail = configrefs.data_changes(ref, live[ref], snapshots[ref]) if action is not Action.UNCHANGED else ()
+        detail = configrefs.data_changes(ref, live[ref], snapshots[ref]) if action is not ConfigAction.UNCHANGED else ()
         changes.append(Change(ref, action, entry.snapshot, detail))
     if mode is ConfigMode.AUTO and any(c.writes for c in changes):
         shared = configrefs.users(_other_templates(kube, kind, name), [c.ref for c in changes if c.writes])
-        changes = [dataclasses.replace(c, action=Action.SHARED, shared_with=tuple(shared[c.ref]))
+        changes = [dataclasses.replace(c, action=ConfigAction.SHARED, shared_with=tuple(shared[c.ref]))
                    if c.writes and c.ref in shared else c for c in changes]
-    return Plan(mode, tuple(changes), snapshots, live)
+    return ConfigPlan(mode, tuple(changes), snapshots, live)
 
 
 def _read_snapshot(kube: Kube, entry: Entry, target: Revision) -> dict:
@@ -228,7 +228,7 @@ def _other_templates(kube: Kube, kind: WorkloadKind, name: str) -> Dict[str, dic
     return templates
 
 
-def apply(kube: Kube, config: Plan, dry_run: DryRun) -> tuple:
+def apply(kube: Kube, config: ConfigPlan, dry_run: DryRun) -> tuple:
     """Give each object the snapshot's content back (preconditioned update, or create if it is gone), with the
     bookkeeping of both apply modes (docs/apply-consistency.md): the last-applied configuration in the same write,
     the content's field owners right after it. Every write is first sent with dryRun=All, so a denial (RBAC, quota,

@@ -13,7 +13,7 @@ from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.workloads.base import WorkloadKind
 
 
-def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.Plan:
+def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.ApplyPlan:
     """From what `record` kept on the target revision, as this attempt listed it (no second read: the list is as
     fresh as the rest of the decision)."""
     return applied.plan(
@@ -25,14 +25,14 @@ def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.Pla
     )
 
 
-def patch(plan: applied.Plan, patch_type: str, body: Any) -> Tuple[str, Any]:
+def patch(plan: applied.ApplyPlan, patch_type: str, body: Any) -> Tuple[str, Any]:
     """The rollback patch, with the last-applied configuration set in the same write when there is one."""
     if plan.last_applied is None:
         return patch_type, body
     return patch_type, applied.with_annotation(patch_type, body, applied.LAST_APPLIED, plan.last_applied)
 
 
-def restore_ownership(kube: Kube, kind: WorkloadKind, before: dict, after: dict, plan: applied.Plan) -> tuple:
+def restore_ownership(kube: Kube, kind: WorkloadKind, before: dict, after: dict, plan: applied.ApplyPlan) -> tuple:
     """After the rollback's write (`after`, the server's answer): the template's field owners back. Returns the
     warning if it could not (the rollback itself stands)."""
     if not plan.server_side:

@@ -19,7 +19,7 @@ from kubectl_rollback.output import Result
 from kubectl_rollback.records import now_rfc3339
 
 
-class Action(str, enum.Enum):
+class GitOpsAction(str, enum.Enum):
     """What a rollback did about the workload's GitOps owner (`gitops.action` in `rollback -o json`)."""
 
     NONE = "none"  # the owner will not undo the rollback
@@ -37,7 +37,7 @@ class Guard:
     warnings: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = ()
     owner: Optional[str] = None  # e.g. "Argo CD Application argocd/shop"; None: no GitOps owner
-    action: Action = Action.NONE
+    action: GitOpsAction = GitOpsAction.NONE
     undoes_rollbacks: Optional[bool] = None  # whether the owner, as it was read, puts Git's version back; None: unread
 
     def data(self) -> Optional[dict]:
@@ -88,7 +88,7 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         return Guard()
     if owner_obj is None:
         return Guard(tuple(f"{problem}: rolling back without knowing whether it will undo it; see docs/gitops.md"
-                           for problem in problems), owner=owner.display, action=Action.UNCHECKED)
+                           for problem in problems), owner=owner.display, action=GitOpsAction.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     resume = resume_command(kube, display, owner, argocd_namespace)
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
@@ -100,14 +100,14 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
     if mode is GitOpsMode.IGNORE:
         return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
                                "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, False, resume),),
-                     owner=owner.display, action=Action.IGNORED, undoes_rollbacks=True)
+                     owner=owner.display, action=GitOpsAction.IGNORED, undoes_rollbacks=True)
     if dry_run.sends_writes:
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
                                    gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
         kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
-    action = Action.WOULD_PAUSE if dry_run is not DryRun.NONE else Action.PAUSED
-    done = "would pause" if action is Action.WOULD_PAUSE else "paused"
+    action = GitOpsAction.WOULD_PAUSE if dry_run is not DryRun.NONE else GitOpsAction.PAUSED
+    done = "would pause" if action is GitOpsAction.WOULD_PAUSE else "paused"
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, True, resume)),
                  owner=owner.display, action=action, undoes_rollbacks=True)
@@ -119,7 +119,7 @@ def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guar
     if owner is None:
         return Guard()
     if owner_obj is None:
-        return Guard(notes=problems, owner=owner.display, action=Action.UNCHECKED)
+        return Guard(notes=problems, owner=owner.display, action=GitOpsAction.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     lines = [f"managed by {owner.display}: {assessment.why}"
              + ("; a rollback needs --gitops=pause or --gitops=ignore" if assessment.reverts else "")]

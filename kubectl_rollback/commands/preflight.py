@@ -39,7 +39,7 @@ class Write:
 
 
 @dataclasses.dataclass(frozen=True)
-class Target:
+class CheckedRollback:
     """What a rollback writes and the pod template its pods will run (None: it starts no pod, a Service switch)."""
 
     display: str  # deployment/web, as the findings' lines name it
@@ -48,7 +48,7 @@ class Target:
     restored: Collection[str] = ()  # Secret/db, ...: what the rollback restores from its config snapshots
 
 
-def check(kube: Kube, target: Target, skip: bool) -> Report:
+def check(kube: Kube, target: CheckedRollback, skip: bool) -> Report:
     """Every check of `target`, each finding but `ok` one line on stderr; with `skip` (--skip-preflight), none, and
     a line that says so."""
     if skip:
@@ -73,7 +73,7 @@ def check(kube: Kube, target: Target, skip: bool) -> Report:
     return report
 
 
-def gate(kube: Kube, target: Target, skip: bool, blocked: Callable[[Report], Any]) -> Report:
+def gate(kube: Kube, target: CheckedRollback, skip: bool, blocked: Callable[[Report], Any]) -> Report:
     """check(), and a blocked report ends the rollback before its first write (exit 5), carrying what the command
     prints: `blocked(report)`, the result it would have had, with the findings."""
     report = check(kube, target, skip)

@@ -25,7 +25,7 @@ from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class RecordResult(Printed):
     display: str
     namespace: str
     revision: Revision
@@ -53,7 +53,7 @@ class Result(Printed):
         return WaitFailedError(message)
 
 
-def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Result:
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     # the controller would overwrite the record with them (docs/annotations.md)
     kind.refuse_record_keys(workload, kube.command_flags())
@@ -126,7 +126,8 @@ def _last_applied_images(workload: dict) -> Optional[tuple]:
     return images if images and all(images) else None
 
 
-def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest) -> Result:
+def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
+              request: RecordRequest) -> RecordResult:
     """The followed revision stopped being live before its rollout completed: it is not Succeeded. A rollback
     back to an older revision makes it Failed ("rolled back to revision N"); a newer template leaves it InProgress
     ("superseded by revision N"): it was never judged (docs/annotations.md). Exit 4 either way, no rollback."""
@@ -198,7 +199,7 @@ def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) 
 def _write(
     kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status,
     reason: Optional[str] = None,
-) -> Result:
+) -> RecordResult:
     existing: Record = revision.record
     identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
     missing = missing_flags(identity, recording=True)
@@ -239,7 +240,7 @@ def _write(
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
-    return Result(display, kube.namespace, revision, annotations)
+    return RecordResult(display, kube.namespace, revision, annotations)
 
 
 def _refuse_if_restored(

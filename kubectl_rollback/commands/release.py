@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import gitops as gitops_owner
-from kubectl_rollback.commands import history, rollback
+from kubectl_rollback.commands import rollback, workload_history
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import (
@@ -39,7 +39,7 @@ class Workloads(Printed):
 
     namespace: str
     release: Optional[str]  # None: every workload in the namespace
-    histories: List[history.History]
+    histories: List[workload_history.WorkloadHistory]
 
     def table(self, wide: bool) -> str:
         return render.workloads_table(self.histories, self.namespace, self.release)
@@ -53,7 +53,7 @@ class WorkloadOutcome(Printed):
     display: str
     outcome: Outcome
     message: str
-    result: Optional[rollback.Result] = None
+    result: Optional[rollback.WorkloadRollback] = None
     dry_run: DryRun = DryRun.NONE  # in a dry run, `outcome` is what the real run will do
     written: bool = False  # the workload was changed, even if what followed failed (the rollout after it)
     guard: Optional[gitops_owner.Guard] = None  # an object re-applied without `result`: its GitOps owner's guard
@@ -141,7 +141,8 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
             revision_objects[resource] = _group_by_controller(kube.iter_list(resource))
         for workload in sorted(workloads, key=lambda w: w["metadata"]["name"]):
             owned = revision_objects[resource].get(workload["metadata"]["uid"], [])
-            histories.append(history.build(kube, kind, workload, kind.revisions_from(workload, owned), flags))
+            revisions = kind.revisions_from(workload, owned)
+            histories.append(workload_history.from_revisions(kube, kind, workload, revisions, flags))
     if len(forbidden) == len(KINDS):
         raise forbidden[0]
     for denied in forbidden:  # least privilege: a team allowed only some kinds still gets those

@@ -1,5 +1,5 @@
-"""KIND/NAME, one workload (WorkloadTarget): its history is commands/history.py; its rollback puts back the last
-successful revision for the identity (or the one named), with bookkeeping."""
+"""KIND/NAME, one workload (WorkloadTarget): its history is commands/workload_history.py; its rollback puts back the
+last successful revision for the identity (or the one named), with bookkeeping."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import difflib
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, preflight, render
-from kubectl_rollback.commands import configsnap, consistency, history, wait
+from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.target import Target
+from kubectl_rollback.commands.workload_history import WorkloadHistory
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import (
     ConflictError,
@@ -38,8 +39,8 @@ from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
-    history: history.History
+class WorkloadRollback(Printed):
+    history: WorkloadHistory
     source: Optional[Revision]  # the live revision we rolled back from
     target: Revision
     changed: bool  # False: nothing to do (already there), or a dry run
@@ -80,8 +81,8 @@ class WorkloadTarget(Target):
 
     takes_to_revision = True
 
-    def history(self, kube: Kube, request: HistoryRequest) -> history.History:
-        loaded = history.load(kube, self.kind, self.name, request.flags)
+    def history(self, kube: Kube, request: HistoryRequest) -> WorkloadHistory:
+        loaded = workload_history.load(kube, self.kind, self.name, request.flags)
         carried = self.kind.carried_record_keys(loaded.workload, kube.command_flags())
         if carried is not None:  # the records shown may be the workload's copies, not what was recorded
             console.warn(carried)
@@ -89,7 +90,7 @@ class WorkloadTarget(Target):
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
 
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> Result:
+    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> WorkloadRollback:
         result = run(kube.bound_to(request.dry_run), self.kind, self.name, request)
         for warning in result.warnings:
             console.warn(warning)
@@ -119,7 +120,7 @@ class Race:
     restored_config: Optional[tuple] = None
 
 
-def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> Result:
+def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadRollback:
     """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
     (409), decide again from a new read (bounded), so we never overwrite a change we did not see. Every write goes
     in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
@@ -144,7 +145,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     return result
 
 
-def rolled_back_line(result: Result) -> str:
+def rolled_back_line(result: WorkloadRollback) -> str:
     """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`."""
     source = result.source.number if result.source else "unknown"
     return f"{result.history.display} rolled back {source} -> {result.target.number}"
@@ -161,7 +162,7 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
     return tuple(removed)
 
 
-def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Result) -> tuple:
+def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: WorkloadRollback) -> tuple:
     """After the template write (StatefulSets, kind.stuck_pods): the pods still on the revision left and not Ready
     are deleted so that the controller recreates them at the target; in a dry run, listed. Only once the controller
     has seen the new template: before that it would recreate them at the revision left."""
@@ -187,9 +188,9 @@ def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Resu
     return tuple(deleted)
 
 
-def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> Result:
+def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> WorkloadRollback:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
-    state = history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force)
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
@@ -221,14 +222,15 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
-        return Result(state, source, target, False, request.dry_run, message, warnings=warnings, config=config.changes)
+        return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
+                                config=config.changes)
     checked = _preflight(kube, kind, state, target, config, request, warnings)
     owner = _before_writing(kube, kind, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      config=config.changes, gitops=owner, would_change=True, preflight=checked)
+        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
+                                warnings, config=config.changes, gitops=owner, would_change=True, preflight=checked)
     warnings += configsnap.apply(kube, config, request.dry_run)
     plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
@@ -240,9 +242,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             race.lost = True
         raise
     if request.dry_run.server_side:
-        return Result(state, source, target, False, request.dry_run, _summary(state, source, target), diff, warnings,
-                      apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True,
-                      preflight=checked)
+        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
+                                warnings, apply_notes=plan.notes, config=config.changes, gitops=owner,
+                                would_change=True, preflight=checked)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
@@ -259,21 +261,21 @@ def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tup
     return (plan, *consistency.patch(plan, patch_type, body))
 
 
-def _preflight(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, config: configsnap.Plan,
+def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: Revision, config: configsnap.ConfigPlan,
                request: RollbackRequest, warnings: tuple) -> preflight.Report:
     """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
     dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
     _, patch_type, body = _template_write(kind, state.workload, target)
     restored = {c.ref.key for c in config.changes if c.writes}
     message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
-    return preflight_check.gate(kube, preflight_check.Target(
+    return preflight_check.gate(kube, preflight_check.CheckedRollback(
         state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
         target.template, restored), request.skip_preflight,
-        lambda report: Result(state, state.live, target, False, request.dry_run, message, warnings=warnings,
-                              config=config.changes, preflight=report))
+        lambda report: WorkloadRollback(state, state.live, target, False, request.dry_run, message,
+                                        warnings=warnings, config=config.changes, preflight=report))
 
 
-def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
+def _before_writing(kube: Kube, kind: WorkloadKind, state: WorkloadHistory,
                     request: RollbackRequest) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
     (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
@@ -282,8 +284,8 @@ def _before_writing(kube: Kube, kind: WorkloadKind, state: history.History,
                               request.dry_run)
 
 
-def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision,
-             warnings: tuple, diff: str, confirmed: bool = False) -> Result:
+def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,
+             warnings: tuple, diff: str, confirmed: bool = False) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
     events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
@@ -292,11 +294,11 @@ def _applied(kube: Kube, kind: WorkloadKind, state: history.History, source: Opt
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return Result(state, source, target, True, kube.dry_run, message, diff, warnings)
+    return WorkloadRollback(state, source, target, True, kube.dry_run, message, diff, warnings)
 
 
 def _book_keeping(
-    kube: Kube, kind: WorkloadKind, state: history.History, source: Optional[Revision], target: Revision
+    kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision
 ) -> None:
     """After the template is back: a live revision that never finished (InProgress or unrecorded) is recorded
     Failed, and the target gets the audit annotations. The rollback itself has happened; a failure here is reported
@@ -373,11 +375,11 @@ def describe(revision: Optional[Revision]) -> str:
     return f"revision {revision.number} ({'; '.join(parts)})"
 
 
-def _summary(state: history.History, source: Optional[Revision], target: Revision) -> str:
+def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revision) -> str:
     return f"{state.display} rolled back from {describe(source)} to {describe(target)}"
 
 
-def _already(state: history.History, target: Revision, explicit: bool) -> str:
+def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:
     message = f"{state.display} already runs the template of {describe(target)}: nothing to do"
     if target.live and not explicit:
         message += " (it is the last good revision; to go further back, record it Failed or pass --to-revision)"
@@ -389,8 +391,9 @@ def _already(state: history.History, target: Revision, explicit: bool) -> str:
 # -- config snapshots (docs/config-rollback.md) --------------------------------------------------------------------
 
 
-def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target: Revision, request: RollbackRequest,
-                 config: configsnap.Plan, warnings: tuple, owner: gitops_owner.Guard, race: Race) -> Result:
+def _config_only(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: Revision, request: RollbackRequest,
+                 config: configsnap.ConfigPlan, warnings: tuple, owner: gitops_owner.Guard,
+                 race: Race) -> WorkloadRollback:
     """The workload runs the target's template already and only its config differs from the snapshots: restore the
     config, then restart the pods as `kubectl rollout restart` does, so that they read it."""
     warnings += configsnap.apply(kube, config, request.dry_run)
@@ -403,5 +406,5 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: history.History, target:
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
                     f"restored the config of revision {target.number} and restarted the pods {events.by(kube)}")
-    return Result(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
+    return WorkloadRollback(state, target, target, request.dry_run is DryRun.NONE, request.dry_run, message,
                   warnings=warnings, config=changes, gitops=owner, would_change=request.dry_run is not DryRun.NONE)

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from kubectl_rollback import analysis, console, prometheus, verdict
-from kubectl_rollback.commands import history, record, wait
+from kubectl_rollback.commands import record, wait, workload_history
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags
 from kubectl_rollback.errors import (
     InconclusiveError,
@@ -65,7 +65,7 @@ class Verdict:
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
+class Measured:
     """One measurement as it is taken: the line on stderr."""
 
     measurement: Measurement
@@ -79,7 +79,7 @@ class Progress:
 
 
 @dataclasses.dataclass(frozen=True)
-class Result(Printed):
+class VerifyResult(Printed):
     display: str
     namespace: str
     revision: Revision
@@ -200,7 +200,7 @@ def take_measurement(metric: analysis.Metric) -> Measurement:
 def run_analysis(
     prepared: Analysis,
     inconclusive_fails: bool,
-    on_progress: Callable[[Progress], None],
+    on_progress: Callable[[Measured], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     measure: Callable[[analysis.Metric], Measurement] = take_measurement,
@@ -222,7 +222,7 @@ def run_analysis(
         measurement = _redacted(measure(metric), prepared.secrets)
         taken[metric.name].append(measurement)
         finished[metric.name] = clock()
-        on_progress(Progress(measurement, verdict.counted(taken[metric.name]), metric.count))
+        on_progress(Measured(measurement, verdict.counted(taken[metric.name]), metric.count))
     message = ""
     if phase is not Phase.SUCCESSFUL:
         name = next(m.name for m in prepared.metrics if assessments[m.name].phase is phase)
@@ -232,11 +232,11 @@ def run_analysis(
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
-        on_progress: Callable[[Progress], None]) -> Result:
+        on_progress: Callable[[Measured], None]) -> VerifyResult:
     template, source = load_template(kube, request.spec)
     # As record: right after an apply, the controller may not have made the new revision yet.
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
-    seen = history.build(kube, kind, workload, kind.revisions(kube, workload), request.flags)
+    seen = workload_history.from_revisions(kube, kind, workload, kind.revisions(kube, workload), request.flags)
     live = next((r for r in seen.revisions if r.live), None)
     if live is None:
         raise RollbackError(f"{kind.display(name)} has no revision for its current template yet (is it paused?); "
@@ -260,7 +260,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
     if request.record:
         record_verdict(kube, kind, workload, live, request, result)
-    return Result(kind.display(name), kube.namespace, live, source, result, request.record)
+    return VerifyResult(kind.display(name), kube.namespace, live, source, result, request.record)
 
 
 def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: VerifyRequest,

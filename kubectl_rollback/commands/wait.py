@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from kubectl_rollback.console import Progress
+from kubectl_rollback.console import StatusLine
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube
@@ -47,7 +47,7 @@ def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, t
     `rollout status --revision=N` judges it: the workload's counts are the revision's only while it is the live
     one, so as soon as it is not, NotLiveError; and an OnDelete rollout, which kubectl calls done at once, is
     judged from the pods."""
-    progress = Progress()
+    progress = StatusLine()
     deadline = time.monotonic() + timeout
     try:
         while True:

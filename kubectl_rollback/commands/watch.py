@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import WatchRequest
-from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.lease import Elector
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.loop import Watcher
@@ -28,7 +28,7 @@ def run(kube: Kube, request: WatchRequest) -> None:
         signal.signal(signum, signalled)
     log = DecisionLog(request.log_format)
     metrics = Metrics()
-    settings = decide.Settings(request.flags, kube.cluster_name, request.progress_deadline, request.auto_rollback)
+    settings = reaction.Settings(request.flags, kube.cluster_name, request.progress_deadline, request.auto_rollback)
     elector: Optional[Elector] = None
     if request.leader_elect:
         identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"

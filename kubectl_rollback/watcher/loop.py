@@ -1,5 +1,5 @@
 """The reconcile loop: every change to a workload or to one of its revision objects queues the workload; a worker
-reads it from the watched copies, asks decide.py what to do, and (on the leader only) does it, with the same
+reads it from the watched copies, asks reaction.py what to do, and (on the leader only) does it, with the same
 preconditions as `record` and the same code as `rollback`."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
 from kubectl_rollback.records import now_rfc3339
-from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
@@ -38,7 +38,7 @@ class Health(NamedTuple):
 
 
 class Watcher:
-    def __init__(self, kube: Kube, settings: decide.Settings, all_namespaces: bool, log: DecisionLog,
+    def __init__(self, kube: Kube, settings: reaction.Settings, all_namespaces: bool, log: DecisionLog,
                  metrics: Metrics, is_leader: Callable[[], bool] = lambda: True):
         self.kube = kube
         self.settings = settings
@@ -160,7 +160,7 @@ class Watcher:
 
     # -- one workload ------------------------------------------------------------------------------------------
 
-    def observe(self, item: WorkKey) -> Optional[Tuple[WorkloadKind, dict, decide.Workload]]:
+    def observe(self, item: WorkKey) -> Optional[Tuple[WorkloadKind, dict, reaction.Workload]]:
         kind_name, namespace, name = item
         kind = self.kinds[kind_name]
         workload = self.workloads[kind_name].get((namespace, name))
@@ -172,7 +172,7 @@ class Watcher:
         live = max((r for r in revisions if r.live), key=lambda r: r.number, default=None)
         live_object = next((o for o in objects if live is not None and o["metadata"]["name"] == live.name), None)
         state = kind.rollout_state(workload, live.name) if live is not None else RolloutState(False, "")
-        view = decide.Workload(
+        view = reaction.Workload(
             kind=kind.name, name=name, namespace=namespace,
             annotations=workload["metadata"].get("annotations") or {},
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
@@ -186,19 +186,19 @@ class Watcher:
             self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
-        decision = decide.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
-        if decision.action is decide.Action.ROLLBACK:
+        decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is reaction.WatchAction.ROLLBACK:
             self._roll_back(item, kind, workload, view, decision)
             return
         self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
-        if decision.action is decide.Action.RECORD:
+        if decision.action is reaction.WatchAction.RECORD:
             self._record(kind, workload, view, decision)
 
-    def _record(self, kind: WorkloadKind, workload: dict, view: decide.Workload, decision: decide.Decision) -> None:
+    def _record(self, kind: WorkloadKind, workload: dict, view: reaction.Workload, decision: reaction.Reaction) -> None:
         live = view.live
         assert live is not None and decision.annotations is not None and decision.status is not None
         written = annotate(self.kube.in_namespace(view.namespace), kind.revision_resource, live,
-                           decision.annotations, still_wanted=decide.precondition(view))
+                           decision.annotations, still_wanted=reaction.precondition(view))
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
         if written is None:
             self.log.line("skipped", **fields, outcome=decision.status.value,
@@ -208,8 +208,8 @@ class Watcher:
         self.metrics.outcomes.labels(decision.status.value).inc()
         self.log.line("recorded", **fields, outcome=decision.status.value, why=decision.why)
 
-    def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: decide.Workload,
-                   decision: decide.Decision) -> None:
+    def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: reaction.Workload,
+                   decision: reaction.Reaction) -> None:
         from kubectl_rollback.commands.rollback import WorkloadTarget
 
         live = view.live
@@ -218,11 +218,11 @@ class Watcher:
             return  # backing off after a failed attempt; its timer queues the workload again
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
-        if decide.AUTO_ROLLBACK_AT not in view.live_annotations:
+        if reaction.AUTO_ROLLBACK_AT not in view.live_annotations:
             # Taken on with a preconditioned write, so one replica acts on each failed revision. The mark promises
             # the rollback: until an outcome is written below, this watcher or the next one (re)tries it.
-            marked = annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_AT: now_rfc3339()},
-                              still_wanted=decide.still_failed_unmarked)
+            marked = annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_AT: now_rfc3339()},
+                              still_wanted=reaction.still_failed_unmarked)
             if marked is None:
                 return  # another replica, or the record changed: not ours to act on
             self._remember(workload["metadata"]["uid"], marked)
@@ -249,8 +249,8 @@ class Watcher:
             self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
                           why=f"{decision.why}; {result.message}")
         self._forget_retry(item)
-        annotate(kube, kind.revision_resource, live, {decide.AUTO_ROLLBACK_OUTCOME: outcome},
-                 still_wanted=decide.still_failed_unfinished)
+        annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_OUTCOME: outcome},
+                 still_wanted=reaction.still_failed_unfinished)
 
     def _forget_retry(self, item: WorkKey) -> None:
         if self._retries.pop(item, None) is not None:

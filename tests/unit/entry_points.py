@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from kubectl_rollback import decide, targets
-from kubectl_rollback.commands import bluegreen, harness, history, release, rollback
+from kubectl_rollback.commands import bluegreen, harness, release, rollback, workload_history
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 
 FLAGS = IdentityFlags(service_id="svc", infra_id="infra")  # the mapping of tests.fakekube.recorded; workflow from it
@@ -29,12 +29,13 @@ def _request(flags: IdentityFlags, mode: str, **options) -> RollbackRequest:
 
 
 def history_of(kube, kind, name: str, flags: IdentityFlags, to_revision: Optional[int] = None,
-               force: bool = False) -> history.History:
+               force: bool = False) -> workload_history.WorkloadHistory:
     """The history a rollback decides on (with --to-revision and --force, which `history` itself does not take)."""
-    return history.load(kube, kind, name, flags, to_revision, force)
+    return workload_history.load(kube, kind, name, flags, to_revision, force)
 
 
-def rollback_workload(kube, kind, name: str, flags: IdentityFlags, mode: str = "none", **options) -> rollback.Result:
+def rollback_workload(kube, kind, name: str, flags: IdentityFlags, mode: str = "none",
+                      **options) -> rollback.WorkloadRollback:
     """`rollback KIND/NAME`; options are the request's (to_revision, force, keep_canary)."""
     return rollback.WorkloadTarget(kind, name).rollback(kube, _request(flags, mode, **options), lambda p: None)
 
@@ -44,7 +45,8 @@ def service_history(kube, name: str, flags: IdentityFlags) -> bluegreen.BlueGree
 
 
 def rollback_service(kube, name: str, flags: IdentityFlags, mode: str = "none",
-                     skip_ready_check: bool = False, wait: bool = False, timeout: float = 300.0) -> bluegreen.Result:
+                     skip_ready_check: bool = False, wait: bool = False,
+                     timeout: float = 300.0) -> bluegreen.BlueGreenRollback:
     request = _request(flags, mode, skip_ready_check=skip_ready_check, wait=wait, timeout=timeout)
     return bluegreen.ServiceTarget(name).rollback(kube, request, lambda p: None)
 

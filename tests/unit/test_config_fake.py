@@ -7,7 +7,7 @@ import pytest
 
 from kubectl_rollback import configrefs, gitops, render
 from kubectl_rollback.commands import configsnap
-from kubectl_rollback.configrefs import Action, ConfigMode, ConfigRef, SnapshotMode
+from kubectl_rollback.configrefs import ConfigAction, ConfigMode, ConfigRef, SnapshotMode
 from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS, SECRETS
 from kubectl_rollback.options import GitOpsMode
@@ -119,7 +119,7 @@ def test_restore_puts_the_snapshot_back_before_the_template_and_prints_no_value(
              if c.resource in (CONFIGMAPS, SECRETS, DEPLOYMENTS)]
     assert order == [("deployments", True), ("configmaps", True), ("secrets", True), ("configmaps", False),
                      ("secrets", False), ("deployments", False)]  # pre-flights, writes, then the template
-    assert [c.action for c in result.config] == [Action.UPDATE, Action.UPDATE]
+    assert [c.action for c in result.config] == [ConfigAction.UPDATE, ConfigAction.UPDATE]
     no_values(render.rollback_text(result), str(render.rollback_dict(result)), capsys.readouterr().err)
 
 
@@ -155,7 +155,8 @@ def test_the_default_leaves_what_another_workload_reads(fake, capsys):
     fake.server.objects[(DEPLOYMENTS.qualified, "ns", "other")]["spec"]["template"]["spec"]["volumes"] = [
         {"name": "v", "configMap": {"name": "cfg"}}]
     result = rollback_workload(fake, KIND, "web", FLAGS)
-    assert {c.ref.kind: c.action for c in result.config} == {"ConfigMap": Action.SHARED, "Secret": Action.UPDATE}
+    actions = {c.ref.kind: c.action for c in result.config}
+    assert actions == {"ConfigMap": ConfigAction.SHARED, "Secret": ConfigAction.UPDATE}
     assert fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "B"}
     assert "also read by deployment/other" in capsys.readouterr().err
 
@@ -236,4 +237,5 @@ def test_a_restart_that_loses_a_race_is_sent_again_after_the_config_is_back(fake
     assert configrefs.RESTARTED_AT in template["metadata"].get("annotations", {}), "the pods were never restarted"
     assert fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "A"}
     assert result.changed and "its config was restored" in result.message
-    assert [c.action for c in result.config] == [Action.UPDATE, Action.UPDATE]  # what the first attempt restored
+    # what the first attempt restored
+    assert [c.action for c in result.config] == [ConfigAction.UPDATE, ConfigAction.UPDATE]

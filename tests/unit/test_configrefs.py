@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kubectl_rollback import configrefs
-from kubectl_rollback.configrefs import Action, ConfigRef, Entry
+from kubectl_rollback.configrefs import ConfigAction, ConfigRef, Entry
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import parse_config_mode, parse_snapshot_mode
 
@@ -127,9 +127,10 @@ def test_restore_patch_sets_changed_keys_removes_extra_ones_and_is_preconditione
     snapshot = {"data": {"a": "1", "b": "3"}, "binaryData": {"bin": "AAE="}}
     assert configrefs.restore_patch(live, snapshot) == {
         "metadata": {"resourceVersion": "7"}, "data": {"b": "3", "extra": None}, "binaryData": {"bin": "AAE="}}
-    assert configrefs.restore_action(ConfigRef(CM, "c"), live, snapshot) is Action.UPDATE
-    assert configrefs.restore_action(ConfigRef(CM, "c"), None, snapshot) is Action.RECREATE
-    assert configrefs.restore_action(ConfigRef(CM, "c"), dict(snapshot, metadata={}), snapshot) is Action.UNCHANGED
+    assert configrefs.restore_action(ConfigRef(CM, "c"), live, snapshot) is ConfigAction.UPDATE
+    assert configrefs.restore_action(ConfigRef(CM, "c"), None, snapshot) is ConfigAction.RECREATE
+    unchanged = dict(snapshot, metadata={})
+    assert configrefs.restore_action(ConfigRef(CM, "c"), unchanged, snapshot) is ConfigAction.UNCHANGED
     assert configrefs.recreated_object(ConfigRef(CM, "c"), dict(snapshot, immutable=True)) == {
         "apiVersion": "v1", "kind": CM, "metadata": {"name": "c"}, **snapshot}
 

@@ -146,3 +146,21 @@ def test_no_import_circle():
 )
 def test_the_cycle_finder_finds_cycles(graph, expected):
     assert cycles(graph) == expected
+
+
+# Where one idea has a pure half (decisions) and an I/O half (commands), the two modules share its name.
+SAME_IDEA_MODULES = {"bluegreen", "gitops", "preflight"}
+
+
+def test_one_name_per_idea():
+    """No two classes of the plugin share a name, and no two modules do unless they are the two halves above."""
+    classes: Dict[str, List[str]] = {}
+    modules: Dict[str, List[str]] = {}
+    for module, path in MODULES.items():
+        if path.name != "__init__.py":
+            modules.setdefault(path.stem, []).append(module)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, []).append(module)
+    assert {name: where for name, where in classes.items() if len(where) > 1} == {}
+    assert {name for name, where in modules.items() if len(where) > 1} == SAME_IDEA_MODULES

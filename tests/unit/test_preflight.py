@@ -6,7 +6,7 @@ from kubectl_rollback import preflight
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import ExitCode, PreflightBlockedError
 from kubectl_rollback.kube import DEPLOYMENTS, PODS, REPLICASETS, SERVICE_ACCOUNTS
-from kubectl_rollback.preflight import Reference, Refusal, Verdict
+from kubectl_rollback.preflight import Reference, Refusal, Severity
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import FakeKube, add_deployment, recorded
 from tests.unit.entry_points import FLAGS, rollback_release, rollback_workload
@@ -31,37 +31,37 @@ def test_references_name_every_object_the_pods_need_once():
 def test_existence_blocks_what_the_pods_need_and_only_that():
     gone = Refusal(404, 'secrets "db" not found')
     needed, optional = Reference("Secret", "db"), Reference("Secret", "db", required=False)
-    assert preflight.existence(needed, gone, False, ()).verdict is Verdict.BLOCKED
+    assert preflight.existence(needed, gone, False, ()).verdict is Severity.BLOCKED
     assert 'secrets "db" not found' in preflight.existence(needed, gone, False, ()).message
-    assert preflight.existence(needed, gone, False, {"Secret/db"}).verdict is Verdict.OK  # restored by the rollback
-    assert preflight.existence(optional, gone, False, ()).verdict is Verdict.WARNING
+    assert preflight.existence(needed, gone, False, {"Secret/db"}).verdict is Severity.OK  # restored by the rollback
+    assert preflight.existence(optional, gone, False, ()).verdict is Severity.WARNING
     assert preflight.existence(needed, None, True, ()).message.startswith("is being deleted")
-    assert preflight.existence(needed, None, False, ()).verdict is Verdict.OK
+    assert preflight.existence(needed, None, False, ()).verdict is Severity.OK
     denied = preflight.existence(needed, Refusal(403, RBAC.replace("create", "get")), False, ())
-    assert denied.verdict is Verdict.INCONCLUSIVE and "may not get pods" in denied.message
+    assert denied.verdict is Severity.INCONCLUSIVE and "may not get pods" in denied.message
 
 
 @pytest.mark.parametrize("refusal, verdict", [
-    (None, Verdict.OK),
-    (Refusal(403, 'pods "x" is forbidden: violates PodSecurity "restricted:latest"'), Verdict.BLOCKED),
-    (Refusal(422, "ValidatingAdmissionPolicy 'no-old' denied request"), Verdict.BLOCKED),
-    (Refusal(403, RBAC), Verdict.INCONCLUSIVE),
-    (Refusal(400, 'admission webhook "check.example.com" does not support dry run'), Verdict.INCONCLUSIVE),
-    (Refusal(500, "etcdserver: request timed out"), Verdict.INCONCLUSIVE),
-    (Refusal(0, "cannot reach the API server"), Verdict.INCONCLUSIVE),
+    (None, Severity.OK),
+    (Refusal(403, 'pods "x" is forbidden: violates PodSecurity "restricted:latest"'), Severity.BLOCKED),
+    (Refusal(422, "ValidatingAdmissionPolicy 'no-old' denied request"), Severity.BLOCKED),
+    (Refusal(403, RBAC), Severity.INCONCLUSIVE),
+    (Refusal(400, 'admission webhook "check.example.com" does not support dry run'), Severity.INCONCLUSIVE),
+    (Refusal(500, "etcdserver: request timed out"), Severity.INCONCLUSIVE),
+    (Refusal(0, "cannot reach the API server"), Severity.INCONCLUSIVE),
     (Refusal(403, 'pods "x" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=4, limited: pods=4'),
-     Verdict.WARNING),
+     Severity.WARNING),
 ])
 def test_admission_of_a_pod(refusal, verdict):
     finding = preflight.admission("pod", "a pod of deployment/web's target", refusal)
     assert finding.verdict is verdict
-    if refusal is not None and verdict is Verdict.BLOCKED:
+    if refusal is not None and verdict is Severity.BLOCKED:
         assert finding.message == refusal.message  # the server's own words
 
 
 def test_a_quota_refusing_the_write_itself_blocks():
     refusal = Refusal(403, "exceeded quota: count/deployments.apps")
-    assert preflight.admission("write", "deployment/web", refusal).verdict is Verdict.BLOCKED
+    assert preflight.admission("write", "deployment/web", refusal).verdict is Severity.BLOCKED
 
 
 def test_a_blocked_release_workload_exits_5_unless_another_failed():
@@ -112,7 +112,7 @@ def test_a_check_the_server_fails_is_inconclusive_and_does_not_block():
     result = rollback_workload(fake, DeploymentKind(), "a", FLAGS)
     assert result.changed
     pod = [f for f in result.preflight.findings if f.check == "pod"]
-    assert [f.verdict for f in pod] == [Verdict.INCONCLUSIVE]
+    assert [f.verdict for f in pod] == [Severity.INCONCLUSIVE]
 
 
 def test_skip_preflight_checks_nothing():

@@ -105,12 +105,12 @@ def test_only_a_workload_takes_a_revision_number():
 
 def test_a_followed_rollout_that_failed_ends_record_with_exit_4():
     revision = Revision(3, "web-5d8f", Record(), (), None, live=True)
-    assert record.Result("deployment/web", "ns", revision, {}).failure() is None
+    assert record.RecordResult("deployment/web", "ns", revision, {}).failure() is None
     failed = {STATUS: "Failed"}
-    failure = record.Result("deployment/web", "ns", revision, failed, failure_message="timed out").failure()
+    failure = record.RecordResult("deployment/web", "ns", revision, failed, failure_message="timed out").failure()
     assert isinstance(failure, WaitFailedError) and failure.message == "timed out; recorded revision 3 Failed"
     superseded = {STATUS: "InProgress", STATUS_REASON: "superseded by revision 4"}
-    failure = record.Result("deployment/web", "ns", revision, superseded,
+    failure = record.RecordResult("deployment/web", "ns", revision, superseded,
                             failure_message="revision 3 was superseded by revision 4").failure()
     assert isinstance(failure, WaitFailedError) and failure.message == (
         "revision 3 was superseded by revision 4; recorded revision 3 InProgress (superseded by revision 4)")

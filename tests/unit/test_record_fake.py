@@ -40,7 +40,7 @@ def audit(server):
                  {"metadata": {"annotations": {ROLLED_BACK_FROM: "3", ROLLED_BACK_AT: now_rfc3339()}}})
 
 
-def record_failed(fake, force: bool = False) -> record.Result:
+def record_failed(fake, force: bool = False) -> record.RecordResult:
     return record.run(fake, DEPLOYMENT, "web", RecordRequest(IdentityFlags(), Status.FAILED, force=force))
 
 
@@ -86,7 +86,7 @@ def test_a_workload_carrying_record_keys_is_refused_and_nothing_is_written(fake)
 WF1, WF2 = IdentityFlags("wf1", "svc", "infra"), IdentityFlags("wf2", "svc", "infra")
 
 
-def record_as(fake, flags, status=Status.SUCCEEDED, **options) -> record.Result:
+def record_as(fake, flags, status=Status.SUCCEEDED, **options) -> record.RecordResult:
     return record.run(fake, DEPLOYMENT, "web", RecordRequest(flags, status, **options).validate())
 
 
@@ -167,7 +167,7 @@ def make_live(number, image, former=None, rolled_back_from=None):
     return writer
 
 
-def follow(fake, **options) -> record.Result:
+def follow(fake, **options) -> record.RecordResult:
     return record.run(fake, DEPLOYMENT, "web", RecordRequest(IdentityFlags("wf1", "svc", "infra"), follow=True,
                                                              timeout=30, **options).validate())
 

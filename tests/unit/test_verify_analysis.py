@@ -153,7 +153,7 @@ def test_metric_phase_follows_argo_rollouts_assess_metric_status(fields, phases,
 
 
 def test_analysis_phase_is_the_worst_metric_and_ends_at_the_first_bad_one():
-    a = verdict.Assessment
+    a = verdict.PhaseAssessment
     assert verdict.analysis_phase([a(S, ""), a(S, "")]) is S
     assert verdict.analysis_phase([a(S, ""), a(Phase.RUNNING, "")]) is Phase.RUNNING
     assert verdict.analysis_phase([a(Phase.RUNNING, ""), a(INC, "")]) is INC

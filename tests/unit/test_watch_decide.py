@@ -1,4 +1,4 @@
-"""The watcher's state machine (kubectl_rollback/watcher/decide.py) and the lease rule, as pure functions."""
+"""The watcher's state machine (kubectl_rollback/watcher/reaction.py) and the lease rule, as pure functions."""
 
 from __future__ import annotations
 
@@ -10,24 +10,24 @@ from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import IdentityFlags, WatchRequest, parse_address
 from kubectl_rollback.records import RECORDED_BY, STATUS, Status, parse_record
-from kubectl_rollback.watcher import decide
-from kubectl_rollback.watcher.decide import Action
+from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.lease import expired
+from kubectl_rollback.watcher.reaction import WatchAction
 from kubectl_rollback.workloads.base import RolloutState
 
 NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
 IN_PROGRESS = RolloutState(False, "deployment/web: 0 updated: waiting")
 DONE = RolloutState(True, "deployment/web: rolled out")
 FAILED = RolloutState(False, "", failure="deployment/web exceeded its progress deadline")
-SETTINGS = decide.Settings(IdentityFlags(), "ctx-cluster", progress_deadline=60, auto_rollback=False)
+SETTINGS = reaction.Settings(IdentityFlags(), "ctx-cluster", progress_deadline=60, auto_rollback=False)
 
 
 def workload(annotations: dict = None, state: RolloutState = IN_PROGRESS, kind: str = "deployment",
-             workload_annotations: dict = None, live: bool = True) -> decide.Workload:
+             workload_annotations: dict = None, live: bool = True) -> reaction.Workload:
     annotations = annotations or {}
     revision = Revision(number=3, name="web-abc", record=parse_record(annotations), images=("web:3",),
                         created_at=None, live=True)
-    return decide.Workload(kind=kind, name="web", namespace="shop", annotations=workload_annotations or {},
+    return reaction.Workload(kind=kind, name="web", namespace="shop", annotations=workload_annotations or {},
                            live=revision if live else None, live_annotations=annotations, state=state,
                            has_deadline=kind == "deployment")
 
@@ -46,8 +46,8 @@ def pipelines(status: str) -> dict:
 @pytest.mark.parametrize("state, status", [(IN_PROGRESS, Status.IN_PROGRESS), (DONE, Status.SUCCEEDED),
                                            (FAILED, Status.FAILED)])
 def test_an_unrecorded_revision_is_claimed_with_the_rollouts_state_and_the_default_identity(state, status):
-    decision = decide.decide(workload(state=state), SETTINGS, NOW)
-    assert decision.action is Action.RECORD and decision.status is status
+    decision = reaction.decide(workload(state=state), SETTINGS, NOW)
+    assert decision.action is WatchAction.RECORD and decision.status is status
     assert decision.annotations is not None
     assert decision.annotations[RECORDED_BY] == "watch"
     assert decision.annotations["harness.io/workflow-id"] == "watch"
@@ -62,8 +62,8 @@ def test_identity_comes_from_the_revision_then_the_manifest_then_the_flags_then_
     carried = {"harness.io/workflow-id": "from-rs"}  # keys without a status: e.g. copied from the Deployment
     manifest = {"harness.io/default-workflow-id": "from-manifest", "harness.io/default-service-id": "svc-manifest",
                 "harness.io/infra-id": "a record key: not the watcher's default"}
-    settings = decide.Settings(IdentityFlags(service_id="svc-flag", infra_id="infra-flag"), "ctx", 60, False)
-    decision = decide.decide(workload(carried, workload_annotations=manifest), settings, NOW)
+    settings = reaction.Settings(IdentityFlags(service_id="svc-flag", infra_id="infra-flag"), "ctx", 60, False)
+    decision = reaction.decide(workload(carried, workload_annotations=manifest), settings, NOW)
     assert decision.annotations is not None
     assert decision.annotations["harness.io/workflow-id"] == "from-rs"
     assert decision.annotations["harness.io/service-id"] == "svc-manifest"
@@ -73,94 +73,94 @@ def test_identity_comes_from_the_revision_then_the_manifest_then_the_flags_then_
 
 @pytest.mark.parametrize("state, status", [(DONE, Status.SUCCEEDED), (FAILED, Status.FAILED)])
 def test_the_watchers_own_in_progress_record_is_completed(state, status):
-    decision = decide.decide(workload(ours("InProgress"), state=state), SETTINGS, NOW)
-    assert decision.action is Action.RECORD and decision.status is status
-    assert decide.precondition(workload(ours("InProgress")))(ours("InProgress"))
+    decision = reaction.decide(workload(ours("InProgress"), state=state), SETTINGS, NOW)
+    assert decision.action is WatchAction.RECORD and decision.status is status
+    assert reaction.precondition(workload(ours("InProgress")))(ours("InProgress"))
 
 
 def test_a_rollout_still_going_is_left_in_progress():
-    assert decide.decide(workload(ours("InProgress")), SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(workload(ours("InProgress")), SETTINGS, NOW).action is WatchAction.NOTHING
 
 
 @pytest.mark.parametrize("status", ["InProgress", "Succeeded", "Failed"])
 @pytest.mark.parametrize("state", [IN_PROGRESS, DONE, FAILED])
 def test_a_pipelines_record_is_never_written(status, state):
-    decision = decide.decide(workload(pipelines(status), state=state), SETTINGS, NOW)
-    assert decision.action is Action.NOTHING
+    decision = reaction.decide(workload(pipelines(status), state=state), SETTINGS, NOW)
+    assert decision.action is WatchAction.NOTHING
 
 
 def test_a_status_nobody_can_read_is_someone_elses_and_left_alone():
-    assert decide.decide(workload({STATUS: "Bogus"}, state=DONE), SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(workload({STATUS: "Bogus"}, state=DONE), SETTINGS, NOW).action is WatchAction.NOTHING
 
 
 def test_statefulsets_fail_after_the_progress_deadline_counted_from_the_watchers_in_progress_record():
     early = workload(ours("InProgress", "2026-01-02T03:03:10Z"), kind="statefulset")  # 55s ago
     late = workload(ours("InProgress", "2026-01-02T03:03:00Z"), kind="statefulset")  # 65s ago
-    assert decide.decide(early, SETTINGS, NOW).action is Action.NOTHING
-    decision = decide.decide(late, SETTINGS, NOW)
+    assert reaction.decide(early, SETTINGS, NOW).action is WatchAction.NOTHING
+    decision = reaction.decide(late, SETTINGS, NOW)
     assert decision.status is Status.FAILED and "--progress-deadline 60s" in decision.why
 
 
 def test_deployments_ignore_the_progress_deadline_flag_they_have_their_own():
     old = workload(ours("InProgress", "2026-01-01T00:00:00Z"))
-    assert decide.decide(old, SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(old, SETTINGS, NOW).action is WatchAction.NOTHING
 
 
 def test_a_revision_without_status_yet_is_not_decided_before_the_controller_made_it():
-    assert decide.decide(workload(live=False), SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(workload(live=False), SETTINGS, NOW).action is WatchAction.NOTHING
 
 
 def test_auto_rollback_acts_on_a_failed_live_revision_until_an_outcome_is_written():
-    on = decide.Settings(IdentityFlags(), "c", 60, auto_rollback=True)
-    assert decide.decide(workload(pipelines("Failed")), on, NOW).action is Action.ROLLBACK
+    on = reaction.Settings(IdentityFlags(), "c", 60, auto_rollback=True)
+    assert reaction.decide(workload(pipelines("Failed")), on, NOW).action is WatchAction.ROLLBACK
     # Marked but not done (the watcher was killed, or its rollback failed): still live, so it is (re)tried.
-    marked = dict(pipelines("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
-    decision = decide.decide(workload(marked), on, NOW)
-    assert decision.action is Action.ROLLBACK and "is not done" in decision.why
-    assert not decide.still_failed_unmarked(marked) and decide.still_failed_unmarked(pipelines("Failed"))
-    refused = dict(marked, **{decide.AUTO_ROLLBACK_OUTCOME: "refused: no target"})
-    assert decide.decide(workload(refused), on, NOW).action is Action.NOTHING
-    assert decide.still_failed_unfinished(marked) and not decide.still_failed_unfinished(refused)
+    marked = dict(pipelines("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    decision = reaction.decide(workload(marked), on, NOW)
+    assert decision.action is WatchAction.ROLLBACK and "is not done" in decision.why
+    assert not reaction.still_failed_unmarked(marked) and reaction.still_failed_unmarked(pipelines("Failed"))
+    refused = dict(marked, **{reaction.AUTO_ROLLBACK_OUTCOME: "refused: no target"})
+    assert reaction.decide(workload(refused), on, NOW).action is WatchAction.NOTHING
+    assert reaction.still_failed_unfinished(marked) and not reaction.still_failed_unfinished(refused)
 
 
 def test_a_revision_rolled_out_again_is_a_new_outcome():
     # Revision 3 is an old ReplicaSet scaled up again: the watcher's Succeeded record is about its rollout as 1.
-    earlier = dict(ours("Succeeded"), **{decide.RECORDED_REVISION: "1", decide.AUTO_ROLLBACK_AT: "x"})
-    decision = decide.decide(workload(earlier), SETTINGS, NOW)
-    assert decision.action is Action.RECORD and decision.status is Status.IN_PROGRESS
+    earlier = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "1", reaction.AUTO_ROLLBACK_AT: "x"})
+    decision = reaction.decide(workload(earlier), SETTINGS, NOW)
+    assert decision.action is WatchAction.RECORD and decision.status is Status.IN_PROGRESS
     assert decision.annotations is not None
-    assert decision.annotations[decide.RECORDED_REVISION] == "3"
-    assert decision.annotations[decide.AUTO_ROLLBACK_AT] is None  # an earlier rollout's auto-rollback is history
+    assert decision.annotations[reaction.RECORDED_REVISION] == "3"
+    assert decision.annotations[reaction.AUTO_ROLLBACK_AT] is None  # an earlier rollout's auto-rollback is history
     assert "revision 1 rolled out again as revision 3" in decision.why
-    failed = decide.decide(workload(earlier, state=FAILED), SETTINGS, NOW)
-    assert failed.action is Action.RECORD and failed.status is Status.FAILED
+    failed = reaction.decide(workload(earlier, state=FAILED), SETTINGS, NOW)
+    assert failed.action is WatchAction.RECORD and failed.status is Status.FAILED
     # The same record, about this very rollout: nothing new. A record with no number (an older watcher's) too.
-    assert decide.decide(workload(dict(earlier, **{decide.RECORDED_REVISION: "3"})), SETTINGS, NOW).action \
-        is Action.NOTHING
-    assert decide.decide(workload(ours("Succeeded")), SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(workload(dict(earlier, **{reaction.RECORDED_REVISION: "3"})), SETTINGS, NOW).action \
+        is WatchAction.NOTHING
+    assert reaction.decide(workload(ours("Succeeded")), SETTINGS, NOW).action is WatchAction.NOTHING
     # A pipeline's record is never written, whatever its revision.
-    assert decide.decide(workload(dict(pipelines("Succeeded"), **{decide.RECORDED_REVISION: "1"})), SETTINGS,
-                         NOW).action is Action.NOTHING
+    assert reaction.decide(workload(dict(pipelines("Succeeded"), **{reaction.RECORDED_REVISION: "1"})), SETTINGS,
+                         NOW).action is WatchAction.NOTHING
 
 
 def test_auto_rollback_per_workload_annotation_and_off_by_default():
     failed = pipelines("Failed")
-    assert decide.decide(workload(failed), SETTINGS, NOW).action is Action.NOTHING
-    annotated = workload(failed, workload_annotations={decide.AUTO_ROLLBACK: "True"})
-    assert decide.decide(annotated, SETTINGS, NOW).action is Action.ROLLBACK
-    off = workload(failed, workload_annotations={decide.AUTO_ROLLBACK: "false"})
-    assert decide.decide(off, SETTINGS, NOW).action is Action.NOTHING
+    assert reaction.decide(workload(failed), SETTINGS, NOW).action is WatchAction.NOTHING
+    annotated = workload(failed, workload_annotations={reaction.AUTO_ROLLBACK: "True"})
+    assert reaction.decide(annotated, SETTINGS, NOW).action is WatchAction.ROLLBACK
+    off = workload(failed, workload_annotations={reaction.AUTO_ROLLBACK: "false"})
+    assert reaction.decide(off, SETTINGS, NOW).action is WatchAction.NOTHING
 
 
 def test_preconditions_on_a_fresh_read():
-    assert decide.still_claimable({}) and not decide.still_claimable(pipelines("InProgress"))
-    still_ours = decide.precondition(workload(ours("InProgress")))
+    assert reaction.still_claimable({}) and not reaction.still_claimable(pipelines("InProgress"))
+    still_ours = reaction.precondition(workload(ours("InProgress")))
     assert still_ours(ours("InProgress"))
     assert not still_ours(pipelines("InProgress"))  # a pipeline recorded over ours meanwhile
     assert not still_ours(ours("Succeeded"))
-    earlier = dict(ours("Succeeded"), **{decide.RECORDED_REVISION: "1"})
-    assert decide.precondition(workload(earlier))(earlier)
-    assert not decide.precondition(workload(earlier))(dict(earlier, **{decide.RECORDED_REVISION: "3"}))
+    earlier = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "1"})
+    assert reaction.precondition(workload(earlier))(earlier)
+    assert not reaction.precondition(workload(earlier))(dict(earlier, **{reaction.RECORDED_REVISION: "3"}))
 
 
 def lease(holder, renewed: str, duration: int = 15) -> dict:

@@ -10,7 +10,7 @@ from kubectl_rollback.commands import watch as watch_command
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import RECORDED_BY, STATUS
-from kubectl_rollback.watcher import decide
+from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.loop import BLIND_RESTART_SECONDS, Health, Watcher
 from kubectl_rollback.watcher.metrics import Metrics
@@ -21,7 +21,7 @@ WEB = ("Deployment", "default", "web")
 
 def watcher(kube: FakeKube, auto_rollback: bool = False, leader: bool = True) -> tuple:
     log = io.StringIO()
-    settings = decide.Settings(IdentityFlags(), kube.cluster_name, 600, auto_rollback)
+    settings = reaction.Settings(IdentityFlags(), kube.cluster_name, 600, auto_rollback)
     w = Watcher(kube, settings, False, DecisionLog("json", log), Metrics(), is_leader=lambda: leader)
     w.prime()
     return w, log
@@ -74,7 +74,7 @@ def test_auto_rollback_goes_to_the_last_succeeded_revision_once():
     w.reconcile(WEB)
     image = kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "web:1"
-    assert decide.AUTO_ROLLBACK_AT in annotations(kube, "web-h2")
+    assert reaction.AUTO_ROLLBACK_AT in annotations(kube, "web-h2")
     # The template is back on web:1, but a restarted watcher that still saw web:2 live must not act again.
     kube.server.patch(DEPLOYMENTS, "default", "web", {"spec": {"template": {"spec": {"containers": [
         {"name": "app", "image": "web:2-broken"}]}}}}, "strategic")
@@ -98,18 +98,18 @@ def test_auto_rollback_with_no_target_leaves_the_workload_and_says_why_in_an_eve
     assert [e["reason"] for e in events] == ["HarnessAutoRollbackSkipped"]
     assert "first deployment" in events[0]["message"]
     assert '"event": "rollback-skipped"' in log.getvalue()
-    assert annotations(kube, "web-h1")[decide.AUTO_ROLLBACK_OUTCOME].startswith("refused: ")
+    assert annotations(kube, "web-h1")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("refused: ")
 
 
 def test_a_marked_failed_revision_left_undone_is_rolled_back_by_the_next_watcher():
     kube = FakeKube()
-    marked = dict(recorded("Failed"), **{decide.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
     add_deployment(kube, "web", ["web:1", "web:2-broken"], annotations=[recorded("Succeeded"), marked])
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
-    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
-    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_AT] == "2026-01-02T03:00:00Z"  # not marked twice
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_AT] == "2026-01-02T03:00:00Z"  # not marked twice
     assert '"event": "rolled-back"' in log.getvalue()
 
 
@@ -120,7 +120,7 @@ def test_an_auto_rollback_that_fails_is_retried_after_a_backoff_and_done_once():
     kube.fail("patch", nth=2, status=503, resource=DEPLOYMENTS)  # 1: the pre-flight's dry run
     w.reconcile(WEB)
     assert len(kube.writes(DEPLOYMENTS, dry_runs=False)) == 1
-    assert decide.AUTO_ROLLBACK_OUTCOME not in annotations(kube, "web-h2")
+    assert reaction.AUTO_ROLLBACK_OUTCOME not in annotations(kube, "web-h2")
     assert '"event": "rollback-failed"' in log.getvalue() and "next in 2s" in log.getvalue()
     assert w.metrics.rollbacks_pending._value.get() == 1
     w.reconcile(WEB)  # within the backoff: nothing
@@ -128,7 +128,7 @@ def test_an_auto_rollback_that_fails_is_retried_after_a_backoff_and_done_once():
     w._retries[WEB] = (1, 0.0)  # the backoff is over
     w.reconcile(WEB)
     assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
-    assert annotations(kube, "web-h2")[decide.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
     assert w.metrics.rollbacks_pending._value.get() == 0
     assert [e["reason"] for e in kube.server.list(EVENTS, "default")] == ["HarnessRollback"]
 

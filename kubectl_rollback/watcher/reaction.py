@@ -47,7 +47,7 @@ DEFAULT_PREFIX = PREFIX + "default-"
 IDENTITY_FIELDS = ("workflow_id", "service_id", "infra_id", "cluster_name")
 
 
-class Action(enum.Enum):
+class WatchAction(enum.Enum):
     NOTHING = "nothing"
     RECORD = "record"
     ROLLBACK = "rollback"
@@ -80,21 +80,21 @@ class Settings:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
-    action: Action
+class Reaction:
+    action: WatchAction
     why: str
     status: Optional[Status] = None  # with RECORD: the status written
     annotations: Optional[dict] = None  # with RECORD: the annotations written on the live revision
 
     @property
     def acts(self) -> bool:
-        return self.action is not Action.NOTHING
+        return self.action is not WatchAction.NOTHING
 
 
-def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Decision:
+def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Reaction:
     live = workload.live
     if live is None:
-        return Decision(Action.NOTHING, "no revision backs the current template yet")
+        return Reaction(WatchAction.NOTHING, "no revision backs the current template yet")
     annotations = workload.live_annotations
     if STATUS not in annotations:
         status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
@@ -108,16 +108,16 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> De
     if ours and live.record.status is Status.IN_PROGRESS:
         outcome = _outcome(workload) or _past_deadline(workload, settings, now)
         if outcome is None:
-            return Decision(Action.NOTHING, "rollout in progress")
+            return Reaction(WatchAction.NOTHING, "rollout in progress")
         return _record(workload, settings, outcome[0], outcome[1], now)
     if live.record.status is Status.FAILED and wants_auto_rollback(workload, settings):
         if AUTO_ROLLBACK_OUTCOME in annotations:
-            return Decision(Action.NOTHING, f"auto-rollback ended: {annotations[AUTO_ROLLBACK_OUTCOME]}")
+            return Reaction(WatchAction.NOTHING, f"auto-rollback ended: {annotations[AUTO_ROLLBACK_OUTCOME]}")
         if AUTO_ROLLBACK_AT in annotations:
-            return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed and still live; the "
+            return Reaction(WatchAction.ROLLBACK, f"revision {live.number} is recorded Failed and still live; the "
                                              f"auto-rollback taken on at {annotations[AUTO_ROLLBACK_AT]} is not done")
-        return Decision(Action.ROLLBACK, f"revision {live.number} is recorded Failed")
-    return Decision(Action.NOTHING, f"recorded {live.record.status.value}")
+        return Reaction(WatchAction.ROLLBACK, f"revision {live.number} is recorded Failed")
+    return Reaction(WatchAction.NOTHING, f"recorded {live.record.status.value}")
 
 
 def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
@@ -180,7 +180,7 @@ def _past_deadline(workload: Workload, settings: Settings, now: datetime.datetim
                            f"{settings.progress_deadline:.0f}s ({workload.state.message})")
 
 
-def _record(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Decision:
+def _record(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Reaction:
     live = workload.live
     assert live is not None
     identity = identity_for(workload, settings)
@@ -191,7 +191,7 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
     annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),
                         # a new rollout of this revision: any auto-rollback of an earlier one is history
                         AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None})
-    return Decision(Action.RECORD, why, status, annotations)
+    return Reaction(WatchAction.RECORD, why, status, annotations)
 
 
 def identity_for(workload: Workload, settings: Settings) -> Identity:

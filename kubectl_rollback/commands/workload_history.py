@@ -1,4 +1,5 @@
-"""history: every revision of a workload with its record, the live one, and the rollback target."""
+"""A workload's revision history read and its target decided: every revision with its record, the live one and the
+rollback target. `history KIND/NAME` prints it; rollback, releases, Blue/Green and verify load through it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kubectl_rollback.workloads.base import WorkloadKind
 
 
 @dataclasses.dataclass(frozen=True)
-class History(Result):
+class WorkloadHistory(Result):
     kind: WorkloadKind
     workload: dict
     namespace: str
@@ -63,13 +64,13 @@ def load(
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
-) -> History:
+) -> WorkloadHistory:
     """Read the workload and its revisions (two requests) and decide the target."""
     workload = kind.get(kube, name)
-    return build(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force)
+    return from_revisions(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force)
 
 
-def build(
+def from_revisions(
     kube: Kube,
     kind: WorkloadKind,
     workload: dict,
@@ -77,7 +78,7 @@ def build(
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
-) -> History:
+) -> WorkloadHistory:
     """Decide the target from what was read. Never raises for "no target": the reason is kept in `problem`, so
     history can show it and rollback can turn it into its exit code. With `to_revision` the identity is optional:
     it only adds a warning when the named revision belongs to another deployment."""
@@ -93,4 +94,4 @@ def build(
         decision = choose_target(revisions, identity, to_revision, force)
     except (UsageError, NoTargetError) as exc:
         problem = exc
-    return History(kind, workload, kube.namespace, revisions, identity, decision, problem)
+    return WorkloadHistory(kind, workload, kube.namespace, revisions, identity, decision, problem)

@@ -135,3 +135,30 @@ def test_a_statefulset_stuck_on_a_bad_revision_is_ready_at_the_target_after_roll
     status = ns.get("statefulset", "db")["status"]
     assert status.get("readyReplicas") == 1 and status["currentRevision"] == status["updateRevision"], status
     assert pod_image(ns, "db-0") == "example.test/db:1"
+
+
+def test_a_harness_declarative_dry_run_names_the_writes_the_run_makes(ns):
+    """kubectl apply'd objects that the target release stores unchanged: the re-apply still writes (it takes their
+    fields over with server-side apply), so the dry run must not say "unchanged" for them."""
+    from tests import harness_fixtures as hf
+
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+    def release(tag):
+        return [json.loads(manifests.deployment("web", f"example.test/web:{tag}")), service]
+
+    ns.apply(json.dumps(hf.release_secret("rel", 3, "Succeeded", release("3"))))
+    ns.apply(json.dumps(hf.release_secret("rel", 4, "Failed", release("4-broken"))))
+    for manifest in release("4-broken"):  # what release 4 applied, client-side as Harness does
+        ns.apply(json.dumps(manifest))
+
+    def outcomes(*args):
+        data = ns.plugin_json("rollback", "--harness-release", "rel", *args)
+        return {o["workload"]: o["outcome"] for o in data["results"]}
+
+    dry = outcomes("--dry-run")
+    server = outcomes("--dry-run=server")
+    real = outcomes()
+    assert dry == server == real == {"deployment/web": "rolled back", "service/web": "rolled back"}, (dry, real)
+    assert outcomes("--dry-run") == outcomes() == {"deployment/web": "nothing to do", "service/web": "nothing to do"}

@@ -31,7 +31,6 @@ HELM_RELEASE = "meta.helm.sh/release-name"
 # The manager the API server books our writes under: the User-Agent's product (kube.py), as for any client that
 # sends no fieldManager.
 PLUGIN_MANAGER = "kubectl-harness-rollback"
-TEMPLATE_PATH = ("f:spec", "f:template")
 APPLY = "Apply"
 
 
@@ -50,9 +49,22 @@ def last_applied(workload: Mapping) -> Optional[dict]:
     return value if isinstance(value, dict) else None
 
 
-def template_owners(managed_fields: Optional[list], path: Tuple[str, ...] = TEMPLATE_PATH) -> List[dict]:
-    """Who owns which field of the pod template (or of another subtree): one entry per managedFields entry that owns
-    any."""
+def applied_template(workload: Mapping, template_path: Tuple[str, ...]) -> Optional[dict]:
+    """The pod template in the workload's last-applied configuration (at the kind's `template_path`), or None."""
+    node: Any = last_applied(workload)
+    for key in template_path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def fields_path(template_path: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The kind's template path as managedFields' fieldsV1 spells it: (spec, template) -> (f:spec, f:template)."""
+    return tuple(f"f:{key}" for key in template_path)
+
+
+def template_owners(managed_fields: Optional[list], path: Tuple[str, ...]) -> List[dict]:
+    """Who owns which field of the subtree at `path` (fieldsV1 keys: the pod template's is `fields_path`): one entry
+    per managedFields entry that owns any."""
     owners = []
     for entry in managed_fields or []:
         fields = subtree(entry.get("fieldsV1") or {}, path)
@@ -66,14 +78,13 @@ def template_owners(managed_fields: Optional[list], path: Tuple[str, ...] = TEMP
     return owners
 
 
-def revision_annotations(workload: dict) -> dict:
+def revision_annotations(workload: dict, template_path: Tuple[str, ...]) -> dict:
     """The annotations `record` writes on the live revision (None removes a stale key: this revision was not applied
-    that way)."""
-    applied = last_applied(workload)
-    template = (applied.get("spec") or {}).get("template") if applied else None
-    owners = template_owners(workload["metadata"].get("managedFields"))
+    that way); `template_path` is where the kind keeps its pod template."""
+    template = applied_template(workload, template_path)
+    owners = template_owners(workload["metadata"].get("managedFields"), fields_path(template_path))
     return {
-        APPLIED_TEMPLATE: compact(template) if isinstance(template, dict) else None,
+        APPLIED_TEMPLATE: compact(template) if template is not None else None,
         TEMPLATE_OWNERS: compact(owners) if any(o["operation"] == APPLY for o in owners) else None,
     }
 
@@ -88,10 +99,12 @@ class ApplyPlan:
     last_applied: Optional[str]  # the new annotation value; None: leave it (the workload was never applied)
     recorded_owners: Optional[List[dict]]  # template ownership stored by record; None: none stored
     server_side: bool  # some manager applies this template server-side: put its ownership back after the write
+    template_path: Tuple[str, ...]  # where the kind keeps its pod template
     notes: Tuple[str, ...] = ()
 
 
-def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int) -> ApplyPlan:
+def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int,
+         template_path: Tuple[str, ...]) -> ApplyPlan:
     """Decide from the workload (before the rollback) and the target revision object's annotations."""
     notes: List[str] = []
     new_last_applied = None
@@ -106,11 +119,15 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
                 "so the next kubectl apply also resets defaulted fields the manifest leaves out"
             )
         restored = copy.deepcopy(applied)
-        restored.setdefault("spec", {})["template"] = stored
+        parent = restored
+        for key in template_path[:-1]:
+            parent = parent.setdefault(key, {})
+        parent[template_path[-1]] = stored
         new_last_applied = compact(restored) + "\n"  # kubectl's own encoding ends with a newline
     recorded = load_json(revision_annotations_.get(TEMPLATE_OWNERS))
     recorded_owners = recorded if _valid_owners(recorded) else None
-    applies_now = any(o["operation"] == APPLY for o in template_owners(workload["metadata"].get("managedFields")))
+    owners_now = template_owners(workload["metadata"].get("managedFields"), fields_path(template_path))
+    applies_now = any(o["operation"] == APPLY for o in owners_now)
     server_side = applies_now or bool(recorded_owners)
     if server_side and recorded_owners is None:
         notes.append(
@@ -120,7 +137,7 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
     helm = (workload["metadata"].get("annotations") or {}).get(HELM_RELEASE)
     if helm:
         notes.append(helm_note(display, helm, applies_now))
-    return ApplyPlan(new_last_applied, recorded_owners, server_side, tuple(notes))
+    return ApplyPlan(new_last_applied, recorded_owners, server_side, template_path, tuple(notes))
 
 
 def helm_note(display: str, release: str, server_side: bool) -> str:
@@ -143,15 +160,16 @@ def managed_fields_after(managed_fields: list, plan_: ApplyPlan, before: list, n
     one manager that applied the template server-side before (`before`). None: nothing to change."""
     if not plan_.server_side:
         return None
+    path = fields_path(plan_.template_path)
     entries = copy.deepcopy(managed_fields)
     if plan_.recorded_owners is not None:
         for entry in entries:
-            entry["fieldsV1"] = without(entry.get("fieldsV1") or {}, TEMPLATE_PATH)
+            entry["fieldsV1"] = without(entry.get("fieldsV1") or {}, path)
         for owner in plan_.recorded_owners:
             entry = _entry(entries, owner["manager"], owner["operation"], owner["apiVersion"], now)
-            entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, TEMPLATE_PATH, owner["fields"])
+            entry["fieldsV1"] = graft(entry.get("fieldsV1") or {}, path, owner["fields"])
         return _if_changed(entries, managed_fields)
-    return hand_over(managed_fields, before, (TEMPLATE_PATH,), now)
+    return hand_over(managed_fields, before, (path,), now)
 
 
 def hand_over(managed_fields: list, before: list, paths: Tuple[Tuple[str, ...], ...], now: str) -> Optional[list]:

@@ -172,7 +172,8 @@ AnyWorkflow = Annotated[
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")]
 ArgocdNamespace = Annotated[
-    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; docs/gitops.md).")
+    str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; resume: by default "
+                      "where the pause left it; docs/gitops.md).")
 ]
 WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
 FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
@@ -752,8 +753,8 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
         args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except RollbackError as exc:

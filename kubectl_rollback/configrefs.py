@@ -36,6 +36,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-harness-rollback"}
 # On a snapshot: JSON, the content part (APPLIED_FIELDS) of the original's last-applied configuration at record time.
 APPLIED_CONFIG = PREFIX + "applied-config"
 APPLIED_FIELDS = ("data", "binaryData", "stringData")
+# On a snapshot: the one field manager that applied the original's content server-side at record time. A rollback
+# that re-creates the object applies it as that manager, so that its next apply owns every key (no conflict with
+# the plugin, and the keys it no longer sets go), as the restore of an existing object hands them back.
+APPLIED_BY = PREFIX + "applied-by"
 # Where a server-side applier owns the content in managedFields.
 CONTENT_PATHS = (("f:data",), ("f:binaryData",))
 # `kubectl rollout restart` sets this annotation on the pod template; we restart the same way.
@@ -208,11 +212,18 @@ def snapshot_object(ref: ConfigRef, original: Mapping, name: str, owner: dict) -
 
 
 def _applied_content(original: Mapping) -> dict:
-    """{APPLIED_CONFIG: ...} when the original was applied client-side (what its manifest said of the content)."""
+    """{APPLIED_CONFIG: ...} when the original was applied client-side (what its manifest said of the content), and
+    {APPLIED_BY: manager} when one manager applied its content server-side."""
+    kept = {}
     last = applied.last_applied(original)
-    if last is None:
-        return {}
-    return {APPLIED_CONFIG: applied.compact({k: last[k] for k in APPLIED_FIELDS if k in last})}
+    if last is not None:
+        kept[APPLIED_CONFIG] = applied.compact({k: last[k] for k in APPLIED_FIELDS if k in last})
+    managed_fields = (original.get("metadata") or {}).get("managedFields")
+    appliers = {o["manager"] for path in CONTENT_PATHS for o in applied.template_owners(managed_fields, path)
+                if o["operation"] == applied.APPLY}
+    if len(appliers) == 1:
+        kept[APPLIED_BY] = appliers.pop()
+    return kept
 
 
 def with_owner(snapshot: Mapping, owner: dict) -> Optional[list]:
@@ -304,14 +315,16 @@ class Change:
     def writes(self) -> bool:
         return self.action in (ConfigAction.UPDATE, ConfigAction.RECREATE)
 
-    def line(self) -> str:
+    def line(self, dry_run: bool = False) -> str:
+        """What was done to the object, or in a dry run what would be (as the real run will do it)."""
+        done = "would be " if dry_run else ""
         what = {
-            ConfigAction.UPDATE: f"restored from {self.snapshot}",
-            ConfigAction.RECREATE: f"re-created from {self.snapshot} (it no longer exists)",
+            ConfigAction.UPDATE: f"{done}restored from {self.snapshot}",
+            ConfigAction.RECREATE: f"{done}re-created from {self.snapshot} (it no longer exists)",
             ConfigAction.UNCHANGED: f"already holds the content of {self.snapshot}",
             ConfigAction.SHARED: f"also read by {', '.join(self.shared_with)}: left as it is "
-                           "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
-            ConfigAction.REPOINT: f"the template reads {self.snapshot} instead",
+                                 "(--config=restore restores it anyway, --config=repoint reads the snapshot instead)",
+            ConfigAction.REPOINT: f"the template {'would read' if dry_run else 'reads'} {self.snapshot} instead",
             ConfigAction.NO_SNAPSHOT: "left as it is (no snapshot was taken)",
         }[self.action]
         return f"{self.ref.key}: {what}"
@@ -376,10 +389,26 @@ def restored_last_applied(live: Mapping, snapshot: Mapping) -> Optional[str]:
 
 
 def recreated_object(ref: ConfigRef, snapshot: Mapping) -> dict:
-    """The object as it is created again from its snapshot: the content, no snapshot labels, not immutable."""
-    body = {"apiVersion": "v1", "kind": ref.kind, "metadata": {"name": ref.name}}
+    """The object as it is created again from its snapshot: the content, no snapshot labels, not immutable; and when
+    the original was applied client-side, the last-applied configuration its manifest gave it (as kubectl writes it),
+    so that the next `kubectl apply` merges from the restored release."""
+    body: dict = {"apiVersion": "v1", "kind": ref.kind, "metadata": {"name": ref.name}}
     body.update({k: v for k, v in content(ref.kind, snapshot).items() if v})
+    kept = applied.load_json(_annotations(snapshot).get(APPLIED_CONFIG))
+    if isinstance(kept, dict):
+        last = {"apiVersion": "v1", "kind": ref.kind, "metadata": {"annotations": {}, "name": ref.name}, **kept}
+        body["metadata"]["annotations"] = {applied.LAST_APPLIED: applied.compact(last) + "\n"}
     return body
+
+
+def recreating_manager(snapshot: Mapping) -> Optional[str]:
+    """The field manager a re-created object is applied as (APPLIED_BY), or None: created by the plugin."""
+    manager = _annotations(snapshot).get(APPLIED_BY)
+    return manager if isinstance(manager, str) and manager else None
+
+
+def _annotations(obj: Mapping) -> Mapping:
+    return (obj.get("metadata") or {}).get("annotations") or {}
 
 
 def restore_action(ref: ConfigRef, live: Optional[Mapping], snapshot: Mapping) -> ConfigAction:

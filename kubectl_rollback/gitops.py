@@ -15,6 +15,9 @@ ARGO_INSTANCE_LABEL = "app.kubernetes.io/instance"
 FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
 FLUX_HELM = "helm.toolkit.fluxcd.io"
 PAUSED_BY = "harness.io/gitops-paused"  # on the owner object: JSON of what `pause` changed, when and why
+# On the workload or Service a rollback paused an Argo CD Application for: the Application's namespace, where
+# `resume` looks for it without --argocd-namespace.
+PAUSED_APPLICATION_NAMESPACE = "harness.io/gitops-paused-in"
 STAMP_AUTHOR = "kubectl-harness-rollback"
 WHOAMI_MISSING = "no SelfSubjectReview answered, which API servers serve from Kubernetes 1.27"
 
@@ -71,6 +74,12 @@ def find_owner(obj: dict, argocd_namespace: str) -> Optional[Owner]:
     if instance:
         return Owner(APPLICATIONS, instance, argocd_namespace, by_label_only=True)
     return None
+
+
+def paused_application_namespace(obj: dict) -> Optional[str]:
+    """Where the Argo CD Application a rollback of `obj` paused is (PAUSED_APPLICATION_NAMESPACE), or None."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(PAUSED_APPLICATION_NAMESPACE)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _get(obj: dict, path: Tuple[str, ...]) -> Any:

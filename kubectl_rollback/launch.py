@@ -4,6 +4,7 @@ Ctrl-C does: one line, exit 130, no traceback."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import List, Optional
 
@@ -14,6 +15,10 @@ INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED, which this module does not imp
 
 def plugin() -> None:
     """kubectl-harness-rollback, kubectl-harness_rollback."""
+    if sys.argv[1:2] == ["watch"] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started with SIGINT ignored (a background job of a shell script): `watch` stops on SIGINT once it runs
+        # (commands/watch.py), so one sent while it is still starting up must not be dropped (it ran on for good).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from kubectl_rollback.cli import main
     except KeyboardInterrupt:

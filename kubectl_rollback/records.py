@@ -29,6 +29,11 @@ ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_ON = PREFIX + "rolled-back-on"
 AUDIT_KEYS = (PREFIX + "rolled-back-from", PREFIX + "rolled-back-at", ROLLED_BACK_ON)
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"  # on a Blue/Green primary Service: the colour it was routed back to
+# The revision object a record was written on, "<Kind>/<name>/<uid>": `kubectl rollout undo` copies a ReplicaSet's
+# annotations onto the Deployment, whose controller copies them onto the next ReplicaSet it creates; a record read on
+# an object this does not name is such a copy, not a record. The uid tells a ReplicaSet the controller deleted and
+# created again under the same name (same template) from the one the record was written on.
+RECORDED_ON = PREFIX + "recorded-on"
 RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (the only ones it completes)
 # Why the status is what it is, when the status alone would mislead: "superseded by revision 3", "rolled back to
 # revision 4", "partitioned: 1 of 3 pods" (docs/annotations.md).
@@ -37,7 +42,7 @@ STATUS_REASON = PREFIX + "status-reason"
 # Every key of a record on a revision object. None belongs on the workload itself: its controller copies the
 # workload's annotations onto its revisions, over the records there (workloads/base.py, WorkloadKind.copies).
 RECORD_KEYS = (STATUS, WORKFLOW_ID, SERVICE_ID, INFRA_ID, CLUSTER_NAME, RELEASE_NUMBER, ARTIFACT, RECORDED_AT,
-               ROLLED_BACK_FROM, ROLLED_BACK_AT, ROLLED_BACK_ON, RECORDED_BY, STATUS_REASON)
+               ROLLED_BACK_FROM, ROLLED_BACK_AT, ROLLED_BACK_ON, RECORDED_BY, STATUS_REASON, RECORDED_ON)
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024
@@ -101,6 +106,7 @@ class Record:
     status_reason: Optional[str] = None
     recorded_by: Optional[str] = None
     warnings: tuple = ()
+    copied_from: Optional[str] = None  # set on a copy of the record written on that object (never trusted)
 
     @property
     def recorded(self) -> bool:
@@ -183,6 +189,31 @@ def own_annotations(name: str, annotations: Optional[Mapping[Any, Any]]) -> Opti
     return {key: value for key, value in annotations.items() if key not in AUDIT_KEYS}
 
 
+def written_on(kind: str, name: str, uid: str) -> str:
+    """The value of RECORDED_ON for a record written on this object."""
+    return f"{kind}/{name}/{uid}"
+
+
+def copied_record(on: str, annotations: Optional[Mapping[Any, Any]]) -> Optional[str]:
+    """The object whose record the annotations of object `on` (written_on) carry as a copy, or None: no record, its
+    own, or one written before RECORDED_ON existed (read as before)."""
+    if not isinstance(annotations, Mapping):
+        return None
+    where = annotations.get(RECORDED_ON)
+    return where if isinstance(where, str) and where != on else None
+
+
+def read_record(on: str, annotations: Optional[Mapping[Any, Any]]) -> Record:
+    """The record of object `on` (written_on), from its annotations: a copy of another object's record is none
+    (status Unknown, `copied_from` and the reason say whose it is)."""
+    copied = copied_record(on, annotations)
+    if copied is None:
+        return parse_record(own_annotations(on.split("/")[1], annotations))
+    kind, name = copied.split("/")[:2]
+    return Record(copied_from=copied,
+                  status_reason=f"a copy of the record of {kind} {name} (kubectl rollout undo): not read")
+
+
 def copied_audit(annotations: Optional[Mapping[Any, Any]]) -> tuple:
     """The audit keys a workload carries as a copy of a revision's audit (`kubectl rollout undo` put them there:
     rolled-back-on names the revision object), which a rollback takes off; () when it carries none that way."""
@@ -216,11 +247,13 @@ def record_annotations(
     workflow_id: str,
     mapping: InfraMapping,
     recorded_at: str,
+    on: str,
     release_number: Optional[str] = None,
     artifact: Optional[str] = None,
     reason: Optional[str] = None,
 ) -> dict:
-    """The annotations that store a record. Optional fields left out are removed (None deletes in a merge patch)."""
+    """The annotations that store a record on object `on` (written_on). Optional fields left out are removed (None
+    deletes in a merge patch)."""
     return {
         STATUS: status.value,
         WORKFLOW_ID: workflow_id,
@@ -230,6 +263,7 @@ def record_annotations(
         RELEASE_NUMBER: release_number,
         ARTIFACT: artifact,
         RECORDED_AT: recorded_at,
+        RECORDED_ON: on,
         STATUS_REASON: reason,
         RECORDED_BY: None,  # whoever writes a record owns it: the watcher's mark goes (it sets it again on its own)
     }

@@ -92,7 +92,7 @@ def config_lines(changes: Sequence[configrefs.Change], dry_run: bool) -> list:
     """The config part of a rollback's text: one line per object, and in a dry run what would change."""
     lines = []
     for change in changes:
-        lines.append("config: " + change.line())
+        lines.append("config: " + change.line(dry_run))
         if dry_run:
             lines += ["  " + line for line in change.detail]
     return lines

@@ -16,7 +16,7 @@ import pytest
 
 from tests.cluster.controlplane import ControlPlane, bin_dir, sigterm_as_interrupt
 from tests.cluster.nodesim import NodeSimulator
-from tests.scenarios import wait_until
+from tests.scenarios import gitops_crds_installed, wait_until
 
 _namespaces = itertools.count(1)
 VENV_BIN = str(Path(sys.executable).parent)
@@ -142,6 +142,13 @@ def proxied(cluster, tmp_path):
         path = tmp_path / "proxy.kubeconfig"
         path.write_text(kubeconfig_for(proxy, ADMIN_TOKEN))
         yield Proxied(proxy, str(path), cluster)
+
+
+@pytest.fixture(scope="module")
+def gitops_crds(cluster):
+    """The GitOps owners' CustomResourceDefinitions (scenarios.gitops_crds_installed) for one module."""
+    with gitops_crds_installed(cluster):
+        yield
 
 
 def pytest_collection_modifyitems(items) -> None:

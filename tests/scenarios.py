@@ -11,9 +11,11 @@ import json
 import re
 import subprocess
 import time
-from typing import Callable, Dict, Iterable, List, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, TypeVar
 
 from tests import manifests
+from tests.cluster.api import ApiFailure
 from tests.cluster.controlplane import on_oldest_server
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -347,3 +349,84 @@ def deploy_three_revisions(ns, name: str = "web") -> None:
         ns.apply(manifests.deployment(name, f"example.test/{name}:{tag}"))
         if "broken" not in tag:
             ns.rollout_status(f"deployment/{name}")
+
+
+# -- GitOps owners' CustomResourceDefinitions (docs/gitops.md): the exact groups, versions and names, minimal schemas
+
+ARGO = ("argoproj.io", "v1alpha1", "applications", "Application", "application")
+FLUX = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization", "kustomization")
+HELM = ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease", "helmrelease")
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def crd(group: str, version: str, plural: str, kind: str, singular: str) -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": singular, "kind": kind, "listKind": f"{kind}List"},
+            "versions": [{"name": version, "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }
+
+
+@contextmanager
+def gitops_crds_installed(cluster) -> Iterator[None]:
+    """Argo CD's Application and Flux's Kustomization and HelmRelease CRDs, Established; deleted on the way out."""
+    paths = []
+    try:
+        for spec in (ARGO, FLUX, HELM):
+            body = crd(*spec)
+            path = f"{CRDS}/{body['metadata']['name']}"
+
+            def created(body=body) -> bool:  # 409 while another module's copy is still being deleted
+                try:
+                    cluster.api.post(CRDS, body)
+                    return True
+                except ApiFailure as exc:
+                    if exc.status != 409:
+                        raise
+                    return False
+
+            wait_until(created, f"{path} to be created", timeout=120)
+            paths.append(path)
+
+            def established(path=path) -> bool:
+                conditions = (cluster.api.get(path).get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+            wait_until(established, f"{path} to be Established")
+        yield
+    finally:
+        for path in paths:
+            try:
+                cluster.api.delete(path)
+            except (ApiFailure, OSError):
+                pass
+
+
+def owner_path(ns, spec: tuple, name: str) -> str:
+    group, version, plural = spec[:3]
+    return f"/apis/{group}/{version}/namespaces/{ns.name}/{plural}/{name}"
+
+
+def create_owner(ns, spec: tuple, name: str, body_spec: dict) -> str:
+    group, version, plural, kind = spec[:4]
+    collection = f"/apis/{group}/{version}/namespaces/{ns.name}/{plural}"
+
+    def created():  # the first write right after Established may still meet a 404 while the handler starts
+        try:
+            ns.cluster.api.post(collection, {"apiVersion": f"{group}/{version}", "kind": kind,
+                                             "metadata": {"name": name}, "spec": body_spec})
+            return True
+        except ApiFailure as exc:
+            if exc.status != 404:
+                raise
+            return False
+
+    wait_until(created, f"{kind} {name} to be created")
+    return owner_path(ns, spec, name)

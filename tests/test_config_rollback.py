@@ -134,31 +134,40 @@ def test_rollback_restores_the_config_the_restored_pods_read(ns):
     assert read_config(ns, restored) == {"app-config": "A", "app-secret": MARKERS[0]}
 
 
+def apply_config(ns, data: dict, server_side: bool) -> None:
+    """`kubectl apply` (client- or server-side) of ConfigMap app-configmap and Secret app-secret holding `data`."""
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    for obj in ({"kind": "ConfigMap", "data": data}, {"kind": "Secret", "type": "Opaque", "data": encoded}):
+        manifest = dict(obj, apiVersion="v1", metadata={"name": f"app-{obj['kind'].lower()}"})
+        ns.kubectl(*(["apply", "--server-side"] if server_side else ["apply"]), "-f", "-",
+                   input=json.dumps(manifest))
+
+
+def live_config(ns) -> tuple:
+    """The data of app-configmap and app-secret (decoded)."""
+    secret = ns.get("secret", "app-secret").get("data") or {}
+    return (ns.get("configmap", "app-configmap").get("data"),
+            {k: base64.b64decode(v).decode() for k, v in secret.items()})
+
+
 @pytest.mark.parametrize("server_side", [False, True], ids=["client-side", "server-side"])
-def test_the_next_apply_of_restored_config_gives_exactly_its_manifest(ns, server_side):
+@pytest.mark.parametrize("deleted", [False, True], ids=["updated", "re-created"])
+def test_the_next_apply_of_restored_config_gives_exactly_its_manifest(ns, server_side, deleted):
     """Release 1 applies k and keep, release 2 drops keep and fails; after the rollback restores keep, release 3's
     apply (without keep) must remove it again, as it would have without the rollback: the restored objects carry
-    the good release's last-applied configuration, and its server-side field owner owns the restored keys."""
-    def apply_config(data: dict) -> None:
-        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-        for obj in ({"kind": "ConfigMap", "data": data}, {"kind": "Secret", "type": "Opaque", "data": encoded}):
-            manifest = dict(obj, apiVersion="v1", metadata={"name": f"app-{obj['kind'].lower()}"})
-            ns.kubectl(*(["apply", "--server-side"] if server_side else ["apply"]), "-f", "-",
-                       input=json.dumps(manifest))
-
-    def live_config() -> tuple:
-        secret = ns.get("secret", "app-secret").get("data") or {}
-        return (ns.get("configmap", "app-configmap").get("data"),
-                {k: base64.b64decode(v).decode() for k, v in secret.items()})
-
-    apply_config({"k": "v1", "keep": "yes"})
+    the good release's last-applied configuration, and its server-side field owner owns the restored keys. The
+    same when the objects had been deleted and the rollback re-creates them (issue 27 item 8)."""
+    apply_config(ns, {"k": "v1", "keep": "yes"}, server_side)
     deploy(ns, "web", "example.test/web:1", "Succeeded", config_map="app-configmap")
-    apply_config({"k": "v2"})
+    apply_config(ns, {"k": "v2"}, server_side)
     deploy(ns, "web", "example.test/web:2", "Failed", config_map="app-configmap")
-    plugin(ns, "rollback", "deployment/web", *IDENTITY)
-    assert live_config() == ({"k": "v1", "keep": "yes"},) * 2
-    apply_config({"k": "v3"})  # server-side: no conflict with the plugin's restore
-    assert live_config() == ({"k": "v3"},) * 2
+    if deleted:
+        ns.kubectl("delete", "configmap/app-configmap", "secret/app-secret")
+    out = plugin(ns, "rollback", "deployment/web", *IDENTITY).stdout
+    assert ("re-created from" in out) is deleted, out
+    assert live_config(ns) == ({"k": "v1", "keep": "yes"},) * 2
+    apply_config(ns, {"k": "v3"}, server_side)  # exit 0 (checked); server-side: no conflict with the restore
+    assert live_config(ns) == ({"k": "v3"},) * 2
 
 
 def test_rollback_repoint_leaves_the_live_objects_and_reads_the_snapshots(ns):
@@ -295,3 +304,27 @@ def test_the_config_roles_are_enough_to_snapshot_and_restore(ns, cluster):
     proc = plugin(ns, "rollback", "deployment/web", *IDENTITY, env=env)
     assert "warning" not in proc.stderr, proc.stderr
     assert read_config(ns, template(ns)) == {"app-config": "A", "app-secret": MARKERS[0]}
+
+
+@pytest.mark.parametrize("mode", ["client", "server"])
+def test_a_dry_run_says_what_it_would_restore_never_restored(ns, mode):
+    """Issue 26: a dry run printed "restored" for config it had not touched. The template change and the config-only
+    change, both dry-run modes: every line says "would", the JSON says it is a dry run, and nothing changed."""
+    two_releases(ns)
+    proc = plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}")
+    printed = proc.stdout + proc.stderr
+    assert "config: ConfigMap/app-config: would be restored from" in proc.stdout, printed
+    assert "config: Secret/app-secret: would be restored from" in proc.stdout, printed
+    assert "restored from" not in printed.replace("would be restored from", ""), printed
+    as_json = json.loads(plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}", "-o", "json").stdout)
+    assert as_json["dryRun"] == mode and as_json["changed"] is False
+    assert {c["object"]: c["action"] for c in as_json["config"]}["ConfigMap/app-config"] == "update"
+    assert read_config(ns, template(ns)) == {"app-config": "B", "app-secret": MARKERS[1]}  # nothing changed
+    plugin(ns, "rollback", "deployment/web", *IDENTITY)  # now the template is the good one's; the config again B:
+    config(ns, "B", MARKERS[1])
+    config_only = plugin(ns, "rollback", "deployment/web", *IDENTITY, f"--dry-run={mode}")
+    printed = config_only.stdout + config_only.stderr
+    assert "its config would be restored from the revision's snapshots and its pods restarted" in printed, printed
+    assert "config: ConfigMap/app-config: would be restored from" in config_only.stdout, printed
+    assert "was restored" not in printed and "restored from" not in printed.replace("would be restored from", "")
+    assert read_config(ns, template(ns)) == {"app-config": "B", "app-secret": MARKERS[1]}

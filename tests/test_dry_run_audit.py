@@ -26,9 +26,13 @@ AUDITED = ("/apis/apps/v1/namespaces/{ns}/deployments", "/apis/apps/v1/namespace
 Snapshot = Dict[Tuple[str, str], Tuple[str, str]]
 
 
-def snapshot(ns) -> Snapshot:
-    """(kind, name) -> (uid, resourceVersion) of every audited object in the namespace."""
+def snapshot(ns, owners: Tuple[str, ...] = ()) -> Snapshot:
+    """(kind, name) -> (uid, resourceVersion) of every audited object in the namespace, and of each object at a path
+    in `owners`."""
     found = {}
+    for path in owners:
+        meta = ns.cluster.api.get(path)["metadata"]
+        found[("owner", path)] = (meta["uid"], meta["resourceVersion"])
     for path in AUDITED:
         listed = ns.cluster.api.get(path.format(ns=ns.name))
         kind = listed["kind"].removesuffix("List")
@@ -38,19 +42,19 @@ def snapshot(ns) -> Snapshot:
     return found
 
 
-def audit(ns, *target: str) -> Dict[str, str]:
-    """Run `rollback TARGET --dry-run=MODE` in both modes; each must succeed and leave every object as it was.
-    Returns each mode's stdout."""
-    before = snapshot(ns)
+def audit(ns, *target: str, owners: Tuple[str, ...] = ()) -> Dict[str, str]:
+    """Run `rollback TARGET --dry-run=MODE` in both modes; each must succeed and leave every object (and each GitOps
+    owner at the paths `owners`) as it was. Returns what each mode printed (stdout, then stderr)."""
+    before = snapshot(ns, owners)
     printed = {}
     for mode in ("client", "server"):
         proc = ns.plugin("rollback", *target, f"--dry-run={mode}")
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        after = snapshot(ns)
+        after = snapshot(ns, owners)
         changed = {key: (before.get(key), after.get(key)) for key in before.keys() | after.keys()
                    if before.get(key) != after.get(key)}
         assert changed == {}, f"--dry-run={mode} changed {changed}\n{proc.stdout}"
-        printed[mode] = proc.stdout
+        printed[mode] = proc.stdout + proc.stderr
     return printed
 
 
@@ -189,3 +193,18 @@ def test_config_only_dry_runs_change_nothing(ns):
     printed = audit(ns, "deployment/web")
     for mode in ("client", "server"):
         assert "its config was restored" in printed[mode] and "web-config" in printed[mode], printed[mode]
+
+
+
+def test_gitops_pause_dry_runs_change_nothing(ns, gitops_crds):
+    """--gitops=pause would turn the Argo CD Application's self-heal off before the template write: the dry runs
+    leave the Application as it is too."""
+    for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
+        manifest = json.loads(manifests.deployment("web", f"example.test/web:{tag}"))
+        manifest["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": f"shop:apps/Deployment:{ns.name}/web"}
+        sc.deploy_and_record(ns, "deployment/web", json.dumps(manifest), status, *sc.IDENTITY)
+    app = sc.create_owner(ns, sc.ARGO, "shop", {"syncPolicy": {"automated": {"selfHeal": True}}})
+    sc.wait_at_rest(ns, ["web"])
+    printed = audit(ns, "deployment/web", "--gitops=pause", "--argocd-namespace", ns.name, owners=(app,))
+    for mode in ("client", "server"):
+        assert f"would pause Argo CD Application {ns.name}/shop" in printed[mode], printed[mode]

@@ -13,82 +13,13 @@ import pytest
 
 from tests import manifests
 from tests import scenarios as sc
-from tests.cluster.api import ApiFailure
 from tests.cluster.controlplane import on_oldest_server
+from tests.scenarios import ARGO, FLUX, HELM, create_owner
 
 RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
 GIT_IMAGE = "example.test/web:2-broken"  # what Git says: the failed release 2
 GOOD_IMAGE = "example.test/web:1"
 PAUSED_BY = "harness.io/gitops-paused"
-ARGO = ("argoproj.io", "v1alpha1", "applications", "Application", "application")
-FLUX = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization", "kustomization")
-HELM = ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease", "helmrelease")
-
-
-def crd(group: str, version: str, plural: str, kind: str, singular: str) -> dict:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": plural, "singular": singular, "kind": kind, "listKind": f"{kind}List"},
-            "versions": [{"name": version, "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def gitops_crds(cluster):
-    """Argo CD's Application and Flux's Kustomization and HelmRelease CustomResourceDefinitions, Established;
-    deleted after this module."""
-    paths = []
-    try:
-        for spec in (ARGO, FLUX, HELM):
-            body = crd(*spec)
-            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{body['metadata']['name']}"
-            cluster.api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)
-            paths.append(path)
-
-            def established(path=path):
-                conditions = (cluster.api.get(path).get("status") or {}).get("conditions") or []
-                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-            sc.wait_until(established, f"{path} to be Established")
-        yield
-    finally:
-        for path in paths:
-            try:
-                cluster.api.delete(path)
-            except (ApiFailure, OSError):
-                pass
-
-
-def owner_path(ns, spec: tuple, name: str) -> str:
-    group, version, plural = spec[:3]
-    return f"/apis/{group}/{version}/namespaces/{ns.name}/{plural}/{name}"
-
-
-def create_owner(ns, spec: tuple, name: str, body_spec: dict) -> str:
-    group, version, plural, kind = spec[:4]
-    collection = f"/apis/{group}/{version}/namespaces/{ns.name}/{plural}"
-
-    def created():  # the first write right after Established may still meet a 404 while the handler starts
-        try:
-            ns.cluster.api.post(collection, {"apiVersion": f"{group}/{version}", "kind": kind,
-                                             "metadata": {"name": name}, "spec": body_spec})
-            return True
-        except ApiFailure as exc:
-            if exc.status != 404:
-                raise
-            return False
-
-    sc.wait_until(created, f"{kind} {name} to be created")
-    return owner_path(ns, spec, name)
-
-
 def reverts(owner: dict) -> bool:
     """What the controller does: Argo CD heals drift with self-heal on; Flux reconciles unless suspended."""
     spec = owner.get("spec") or {}
@@ -427,3 +358,28 @@ def test_resume_that_cannot_find_the_owner_says_so_in_its_own_words(ns, gitops_c
     assert proc.returncode == 1
     assert "cannot resume:" in proc.stderr and "pass --argocd-namespace" in proc.stderr, proc.stderr
     assert "rolling back" not in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["deployment/web", "service/web"])
+def test_resume_typed_by_hand_finds_the_application_the_pause_was_in(ns, gitops_crds, target):
+    """Issue 26: a person typing `resume KIND/NAME` without --argocd-namespace, after a pause of an Application in
+    another namespace than argocd: the pause left on the object where the Application is, and resume uses it."""
+    if target == "deployment/web":
+        deploy_owned(ns, argo_metadata(ns, "shop"))
+    else:
+        sc.apply_all(ns, sc.bluegreen_objects("web"))
+        sc.settle_bluegreen(ns, ["web"])
+        ns.kubectl("annotate", "service/web", f"argocd.argoproj.io/tracking-id=shop:/Service:{ns.name}/web")
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    before = ns.plugin("resume", target)  # nothing paused yet: not found, in its own words
+    assert before.returncode == 1 and "pass --argocd-namespace" in before.stderr, before.stderr
+    dry = ns.plugin("rollback", target, "--gitops=pause", "--argocd-namespace", ns.name, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "harness.io/gitops-paused-in" not in (ns.get(*target.split("/"))["metadata"].get("annotations") or {})
+    paused = ns.plugin("rollback", target, "--gitops=pause", "--argocd-namespace", ns.name)
+    assert paused.returncode == 0, paused.stderr
+    assert ns.cluster.api.get(app_path)["spec"]["syncPolicy"]["automated"]["selfHeal"] is False
+    resumed = ns.plugin("resume", target)  # as typed by hand: no --argocd-namespace
+    assert resumed.returncode == 0 and "restored to true" in resumed.stdout, resumed.stdout + resumed.stderr
+    app = ns.cluster.api.get(app_path)
+    assert app["spec"]["syncPolicy"] == APP_SYNC and PAUSED_BY not in (app["metadata"].get("annotations") or {})

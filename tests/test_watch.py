@@ -4,6 +4,7 @@ simulator, and every check waits for the exact record it asserts."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import List
@@ -377,3 +378,146 @@ def test_sigterm_while_every_connection_is_frozen_still_exits_within_5_seconds(n
     proxied.proxy.freeze_connections()
     assert leader.stop() < 5  # the Lease cannot be released: it expires by itself
     assert leader.proc.returncode == 0
+
+
+def auto_rollback_metric(port: int, result: str) -> float:
+    text = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+    found = re.search(rf'harness_rollback_auto_rollbacks_total{{result="{result}"}} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def rs_annotations(ns, app: str, image: str) -> dict:
+    return rs_by_image(ns, app)[image]["metadata"].get("annotations") or {}
+
+
+def test_a_rollback_whose_watcher_was_killed_after_the_template_write_is_finished_by_the_next_once(ns, start_watch):
+    """The leader marked revision 4, wrote the template of revision 3 (web:1) and was killed (kill -9) before its
+    book-keeping: web:1 runs again as revision 5, still carrying the audit of an older rollback (from 2), and revision
+    4 has the mark and no outcome. The next watcher finishes the book-keeping, once."""
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                      *IDENTITY)
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                      *IDENTITY, rollout=False)
+    ns.plugin("rollback", "deployment/web", check=True)  # the older rollback: web:1 again as revision 3
+    ns.rollout_status("deployment/web")
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:4-broken"), "Failed",
+                      *IDENTITY, rollout=False)
+    broken = rs_by_image(ns, "web")["example.test/web:4-broken"]["metadata"]["name"]
+    marked_at = "2026-12-07T00:00:00Z"
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
+    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
+    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == 5,
+                  "web:1 to run again as revision 5")
+    assert rs_annotations(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
+    port = free_port()
+    watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
+    outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:4-broken").get(AUTO_ROLLBACK_OUTCOME),
+                            "the next watcher to write the outcome", timeout=60)
+    assert outcome.startswith("rolled back to revision 3 ") and "stopped" in outcome, outcome
+    audit = rs_annotations(ns, "web", "example.test/web:1")
+    restored = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
+    assert (audit[PREFIX + "rolled-back-from"], audit[PREFIX + "rolled-back-on"]) == ("4", restored)
+    assert audit[PREFIX + "rolled-back-at"] > marked_at
+    events = rolled_back_events(ns)
+    assert len(events) == 2, events
+    assert len([e for e in events if "rolled back from revision 4 to revision 3" in e["message"]]) == 1, events
+    assert [line["outcome"] for line in watcher.lines("rolled-back")] == ["revision 3"]
+    assert auto_rollback_metric(port, "rolled-back") == 1
+    assert live_image(ns) == "example.test/web:1"
+    # Another watcher, after this one: nothing left to finish. It records web:6 only after it has looked at web.
+    watcher.stop()
+    again = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:6"))
+    wait_for_status(ns, "web", "example.test/web:6", "Succeeded")
+    assert len(rolled_back_events(ns)) == 2
+    assert not again.lines("rolled-back") and not again.lines("rollback-skipped")
+
+
+def test_a_marked_revision_replaced_by_a_newer_deploy_gets_an_outcome_that_says_so(ns, start_watch):
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                      *IDENTITY)
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                      *IDENTITY, rollout=False)
+    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]["metadata"]["name"]
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}=2026-12-07T00:00:00Z")
+    # Killed before its template write; a pipeline deployed web:3 since.
+    ns.apply(manifests.deployment("web", "example.test/web:3"))
+    ns.rollout_status("deployment/web")
+    watcher = start_watch("--auto-rollback")
+    outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
+                            "the outcome written on the marked revision", timeout=60)
+    assert outcome.startswith("replaced: deployment/web runs revision 3 "), outcome
+    wait_for_status(ns, "web", "example.test/web:3", "Succeeded")
+    assert live_image(ns) == "example.test/web:3"
+    assert not rolled_back_events(ns)
+    assert [line["outcome"] for line in watcher.lines("rollback-skipped")] == ["replaced"]
+
+
+def test_a_watcher_that_starts_as_follower_says_so(ns, start_watch):
+    args = ("--leader-elect", "--lease-duration", "6s")
+    first = start_watch(*args)
+    ns.wait_until(lambda: first.lines("leader"), "the first watcher to lead", timeout=30)
+    second = start_watch(*args)
+    follower = ns.wait_until(lambda: second.lines("follower"), "the second watcher to say it follows", timeout=30)
+    assert follower[0]["lease"] == "harness-rollback-watch" and follower[0]["identity"]
+    assert lease_holder(ns) == first.lines("leader")[0]["identity"]
+    assert not second.lines("leader")
+
+
+@pytest.mark.parametrize("after", [1.0, 1.5, 2.0])
+def test_sigint_while_watch_starts_up_stops_it_even_when_it_inherited_sigint_ignored(ns, after):
+    """A shell script's background job (`kubectl harness-rollback watch &`) starts with SIGINT ignored. The watcher
+    took SIGINT over only once it ran, after its imports and connection (~2.5 s here): one sent before was dropped
+    by the kernel, and the watcher ran on for good (issue 29's 'first SIGINT ignored for ~10 minutes'). It takes it
+    over first thing now (kubectl_rollback/launch.py); only the start of kubectl and of Python stand before that."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "watch", "-n", ns.name], env=ns.cluster.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    time.sleep(after)  # a moment of its start-up, not a wait for a state: any moment must do
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"watch ignored a SIGINT sent {after}s after it started") from None
+    assert proc.returncode in (0, 130), stderr
+
+
+def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
+    """Issue 27: `kubectl rollout undo` copies the restored ReplicaSet's record onto the Deployment, whose controller
+    copies it onto the ReplicaSet of the next deploy: a Succeeded record it never earned. Its recorded-on names the
+    ReplicaSet it was written on, so history, rollback and the watcher read it as the copy it is."""
+    def deploy(tag: str) -> str:
+        return manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10)
+
+    deploy_and_record(ns, "deployment/web", deploy("1"), "Succeeded", *IDENTITY)
+    deploy_and_record(ns, "deployment/web", deploy("2-broken"), "Failed", *IDENTITY, rollout=False)
+    ns.kubectl("rollout", "undo", "deployment/web")  # back to web:1, its record copied onto the Deployment
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the undo")
+    good = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
+    ns.apply(deploy("3-broken"))  # the next deploy fails; client-side apply keeps the copied keys on the Deployment
+    copy = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:3-broken").get(STATUS),
+                         "the controller's copy on the new ReplicaSet")
+    assert copy == "Succeeded"  # what the controller copied: not a record
+
+    shown = ns.plugin("history", "deployment/web", *IDENTITY, "-o", "json", check=True)
+    revisions = {r["images"][0]: r for r in json.loads(shown.stdout)["revisions"]}
+    live = revisions["example.test/web:3-broken"]
+    assert live["status"] == "Unknown" and f"copy of the record of ReplicaSet {good}" in live["statusReason"], live
+    assert json.loads(shown.stdout)["rollbackTarget"] == revisions["example.test/web:1"]["revision"]
+
+    refused = ns.plugin("rollback", "deployment/web", *IDENTITY)  # the Deployment still carries the copies
+    assert refused.returncode == 1 and "kubectl annotate " in refused.stderr, refused.stderr
+    ns.kubectl(*refused.stderr[refused.stderr.index("kubectl annotate "):].split()[1:])
+    dry = ns.plugin("rollback", "deployment/web", *IDENTITY, "--dry-run", check=True)
+    assert "to revision" in dry.stdout and "example.test/web:1" in dry.stdout.split(" to revision ")[1], dry.stdout
+
+    # The watcher judges the live revision itself: its pods never become Ready, so it fails and is rolled back.
+    start_watch("--auto-rollback", *IDENTITY)
+    failed = wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
+    assert failed[RECORDED_BY] == "watch" and failed[PREFIX + "workflow-id"] == "wf1", failed
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the watcher's rollback to web:1", timeout=60)

@@ -148,10 +148,15 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
-    writes = ((SERVICES, name, bluegreen.selector_patch(primary, target, audit)),) + (
-        () if layout.half_switched else ((SERVICES, stage_name, bluegreen.selector_patch(stage, live)),))
+
+    def writes(audit: dict) -> tuple:
+        """(resource, name, patch) of the switch: the primary with `audit`, then the stage unless it is there."""
+        return ((SERVICES, name, bluegreen.selector_patch(primary, target, audit)),) + (
+            () if layout.half_switched else ((SERVICES, stage_name, bluegreen.selector_patch(stage, live)),))
+
     checked = preflight_check.gate(
-        kube, preflight_check.CheckedRollback(f"service/{name}", tuple(preflight_check.Write(*w) for w in writes)),
+        kube, preflight_check.CheckedRollback(f"service/{name}",
+                                              tuple(preflight_check.Write(*w) for w in writes(audit))),
         request.skip_preflight,
         lambda report: BlueGreenRollback(state, False, request.dry_run, f"service/{name} not routed from {live} to "
                                          f"{target}: pre-flight blocked", preflight=report))
@@ -166,11 +171,12 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
                    f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
         return BlueGreenRollback(state, False, request.dry_run, message, owner, checked)
+    switch = writes(dict(audit, **owner.pointer()))
     dry = request.dry_run.server_side
-    switched = kube.patch(*writes[0])
+    switched = kube.patch(*switch[0])
     try:
-        if len(writes) > 1:
-            kube.patch(*writes[1])
+        if len(switch) > 1:
+            kube.patch(*switch[1])
     except RollbackError as exc:
         if dry:
             raise

@@ -242,7 +242,11 @@ def apply(kube: Kube, config: ConfigPlan, dry_run: DryRun) -> tuple:
             ref, snapshot, live = change.ref, config.snapshots[change.ref], config.live[change.ref]
             resource = resource_of(ref)
             if live is None:
-                writer.create(resource, configrefs.recreated_object(ref, snapshot))
+                body, manager = configrefs.recreated_object(ref, snapshot), configrefs.recreating_manager(snapshot)
+                if manager is None:
+                    writer.create(resource, body)
+                else:  # as the manager that applied the original server-side: its next apply owns every key
+                    writer.patch(resource, ref.name, body, "apply", field_manager=manager)
                 continue
             restored = writer.patch(resource, ref.name, configrefs.restore_patch(live, snapshot))
             if not preflight:

@@ -22,6 +22,7 @@ def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.App
         kind.comparable(target.template),
         kind.display(workload["metadata"]["name"]),
         target.number,
+        kind.template_path,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Optional, Tuple
 from kubectl_rollback import gitops
 from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.gitops import APPLICATIONS
-from kubectl_rollback.kube import Kube
+from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DEFAULT_ARGOCD_NAMESPACE, DryRun, GitOpsMode
 from kubectl_rollback.output import Result
 from kubectl_rollback.records import now_rfc3339
@@ -39,6 +39,12 @@ class Guard:
     owner: Optional[str] = None  # e.g. "Argo CD Application argocd/shop"; None: no GitOps owner
     action: GitOpsAction = GitOpsAction.NONE
     undoes_rollbacks: Optional[bool] = None  # whether the owner, as it was read, puts Git's version back; None: unread
+    paused_in: Optional[str] = None  # the namespace of the Argo CD Application this rollback paused
+
+    def pointer(self) -> dict:
+        """The annotation that tells `resume` where the paused Application is ({} when none was paused): for the
+        object that names it (docs/gitops.md)."""
+        return {gitops.PAUSED_APPLICATION_NAMESPACE: self.paused_in} if self.paused_in is not None else {}
 
     def data(self) -> Optional[dict]:
         """`gitops` in `history` and `rollback -o json`: null without an owner."""
@@ -92,9 +98,11 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
     assessment = gitops.assess(owner, owner_obj)
     resume = resume_command(kube, display, owner, argocd_namespace)
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
+        paused = gitops.stamp_of(owner_obj) is not None
         return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
-                            gitops.reminder(display, owner, gitops.stamp_of(owner_obj) is not None, resume)),
-                     owner=owner.display, undoes_rollbacks=False)
+                            gitops.reminder(display, owner, paused, resume)),
+                     owner=owner.display, undoes_rollbacks=False,
+                     paused_in=owner.namespace if paused and owner.resource is APPLICATIONS else None)
     if mode is GitOpsMode.FAIL:
         raise RollbackError(gitops.refusal(display, owner, assessment, resume))
     if mode is GitOpsMode.IGNORE:
@@ -108,9 +116,24 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
     action = GitOpsAction.WOULD_PAUSE if dry_run is not DryRun.NONE else GitOpsAction.PAUSED
     done = "would pause" if action is GitOpsAction.WOULD_PAUSE else "paused"
+    paused_in = owner.namespace if action is GitOpsAction.PAUSED and owner.resource is APPLICATIONS else None
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, True, resume)),
-                 owner=owner.display, action=action, undoes_rollbacks=True)
+                 owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in)
+
+
+def remember_pause(kube: Kube, resource: Resource, name: str, guard_: Guard) -> Tuple[str, ...]:
+    """After the rollback's own writes (not in a dry run): put the pointer to the Application it paused on the
+    object, so that `resume` typed without --argocd-namespace finds it. Returns the warning if it could not (the
+    rollback stands)."""
+    pointer = guard_.pointer()
+    if not pointer:
+        return ()
+    try:
+        kube.patch(resource, name, {"metadata": {"annotations": pointer}})
+    except RollbackError as exc:
+        return (f"rolled back, but `resume` will need --argocd-namespace {guard_.paused_in}: {exc.message}",)
+    return ()
 
 
 def describe(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> Guard:
@@ -145,7 +168,10 @@ class ResumeResult(Result):
 
 def resume(kube: Kube, obj: dict, display: str, argocd_namespace: str) -> ResumeResult:
     """`resume KIND/NAME`: restore exactly what `pause` changed on the owner, from its stamp, preconditioned on the
-    resourceVersion read; if someone changed the field since, change nothing and say so (exit 1)."""
+    resourceVersion read; if someone changed the field since, change nothing and say so (exit 1). Without
+    --argocd-namespace, the Application is looked for where the pause said it is (Guard.pointer)."""
+    if argocd_namespace == DEFAULT_ARGOCD_NAMESPACE:
+        argocd_namespace = gitops.paused_application_namespace(obj) or argocd_namespace
     owner, owner_obj, problems = read_owner(kube, obj, display, argocd_namespace)
     if owner is None:
         return ResumeResult(display, None, False, f"{display} has no Argo CD or Flux owner: nothing to resume")

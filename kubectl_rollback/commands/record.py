@@ -18,7 +18,7 @@ from kubectl_rollback.records import (
     Record,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
@@ -101,7 +101,7 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     display = kind.display(workload["metadata"]["name"])
     if request.revision is None and not request.images:
         live = _live_revision(kind, workload, revisions)
-        applied_images = _last_applied_images(workload)
+        applied_images = _last_applied_images(kind, workload)
         if applied_images is not None and applied_images != live.images:
             raise RollbackError(
                 f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
@@ -119,10 +119,10 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
     return next((r for r in named if r.live), max(named, key=lambda r: r.number))
 
 
-def _last_applied_images(workload: dict) -> Optional[tuple]:
+def _last_applied_images(kind: WorkloadKind, workload: dict) -> Optional[tuple]:
     """The images of the pod template in the workload's last-applied configuration, or None if it has none."""
-    template = ((applied.last_applied(workload) or {}).get("spec") or {}).get("template")
-    images = images_of(template) if isinstance(template, dict) else ()
+    template = applied.applied_template(workload, kind.template_path)
+    images = images_of(template) if template is not None else ()
     return images if images and all(images) else None
 
 
@@ -226,6 +226,7 @@ def _write(
         identity.workflow_id,
         identity.mapping,
         now_rfc3339(),
+        kind.written_on(revision),
         request.release_number or existing.release_number,
         artifact,
         reason,
@@ -233,10 +234,10 @@ def _write(
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
     # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload))
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
-        refuse_if_not_ours(parse_record(current))
+        refuse_if_not_ours(read_record(kind.written_on(revision), current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)

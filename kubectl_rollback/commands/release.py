@@ -133,7 +133,7 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
         except ForbiddenError as exc:
             forbidden.append(exc)
             continue
-        workloads = [w for w in listed if release is None or _release_of(w) == release]
+        workloads = [w for w in listed if release is None or _release_of(kind, w) == release]
         if not workloads:
             continue
         resource = kind.revision_resource
@@ -213,8 +213,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
                            request.dry_run, result.changed)
 
 
-def _release_of(workload: dict) -> Optional[str]:
-    template = (workload.get("spec") or {}).get("template") or {}
+def _release_of(kind: WorkloadKind, workload: dict) -> Optional[str]:
+    template = kind.template_of(workload)
     return ((template.get("metadata") or {}).get("labels") or {}).get(RELEASE_LABEL)
 
 

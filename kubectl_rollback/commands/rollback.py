@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from typing import Any, Callable, List, Optional, Sequence
 
 from kubectl_rollback import console, events, preflight, render
@@ -32,7 +33,7 @@ from kubectl_rollback.records import (
     ROLLED_BACK_ON,
     Status,
     now_rfc3339,
-    parse_record,
+    read_record,
     record_annotations,
 )
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
@@ -131,6 +132,9 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     )
     if not request.keep_canary:
         result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
+    if result.changed:
+        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+            kube, kind.resource, name, result.gitops))
     result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
@@ -288,9 +292,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Opt
              warnings: tuple, diff: str, confirmed: bool = False) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
-    events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,
-                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
-                f"({target.record.status.value}) {events.by(kube)}")
+    emit_rolled_back(kube, kind, state.workload, source, target)
     message = _summary(state, source, target)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
@@ -306,8 +308,7 @@ def _book_keeping(
     now = now_rfc3339()
     # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
     # revision (commands/record.py), so the window between the template write and it is kept to one request.
-    _annotate_quietly(kube, kind, target, {ROLLED_BACK_FROM: str(source.number) if source else "unknown",
-                                           ROLLED_BACK_AT: now, ROLLED_BACK_ON: target.name})
+    _annotate_quietly(kube, kind, target, audit_annotations(source, target, now))
     if source is not None:
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record
@@ -316,15 +317,31 @@ def _book_keeping(
                 record.workflow_id or state.identity.workflow_id or "",
                 record.mapping(state.namespace) if record.service_id else state.identity.mapping,
                 now,
+                kind.written_on(source),
                 record.release_number,
                 record.artifact,
             )
             # Only while nobody else has recorded an outcome for it since we read it: a racing `record` wins.
-            _annotate_quietly(kube, kind, source, annotations, still_wanted=_unfinished)
+            _annotate_quietly(kube, kind, source, annotations,
+                              still_wanted=functools.partial(_unfinished, kind.written_on(source)))
 
 
-def _unfinished(annotations: dict) -> bool:
-    return parse_record(annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
+def audit_annotations(source: Optional[Revision], target: Revision, now: str) -> dict:
+    """What a rollback writes on the revision it restored (docs/annotations.md)."""
+    return {ROLLED_BACK_FROM: str(source.number) if source else "unknown", ROLLED_BACK_AT: now,
+            ROLLED_BACK_ON: target.name}
+
+
+def emit_rolled_back(kube: Kube, kind: WorkloadKind, workload: dict, source: Optional[Revision],
+                     target: Revision) -> None:
+    """The HarnessRollback Event of a rollback whose template write has happened."""
+    events.emit(kube, kind.resource, workload, events.ROLLBACK_REASON,
+                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
+                f"({target.record.status.value}) {events.by(kube)}")
+
+
+def _unfinished(on: str, annotations: dict) -> bool:
+    return read_record(on, annotations).status in (Status.IN_PROGRESS, Status.UNKNOWN)
 
 
 def _annotate_quietly(
@@ -401,7 +418,8 @@ def _config_only(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target:
     if request.dry_run is DryRun.NONE:
         race.restored_config = changes
     configsnap.restart(kube, kind, state.workload, request.dry_run)
-    message = (f"{state.display} runs the template of {describe(target)}; its config was restored from the "
+    done = "would be" if request.dry_run is not DryRun.NONE else "was"
+    message = (f"{state.display} runs the template of {describe(target)}; its config {done} restored from the "
                "revision's snapshots and its pods restarted")
     if request.dry_run is DryRun.NONE:
         events.emit(kube, kind.resource, state.workload, events.ROLLBACK_REASON,

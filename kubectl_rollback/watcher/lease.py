@@ -36,6 +36,7 @@ class Elector:
         self.retry = max(0.5, duration / 7)  # client-go's defaults: 15s lease, 2s retry
         self.on_change = on_change
         self.leader = False
+        self._told = False  # on_change has been called: the first try is told too, follower included
         self._last_renewal = 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -69,7 +70,8 @@ class Elector:
             pass  # the lease then expires by itself
 
     def _set(self, leader: bool) -> None:
-        if leader != self.leader:
+        if leader != self.leader or not self._told:
+            self._told = True
             self.leader = leader
             self.on_change(leader)
 

@@ -17,7 +17,7 @@ from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
 from kubectl_rollback.records import now_rfc3339
-from kubectl_rollback.watcher import reaction
+from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
@@ -176,7 +176,9 @@ class Watcher:
             kind=kind.name, name=name, namespace=namespace,
             annotations=workload["metadata"].get("annotations") or {},
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
-            state=state, has_deadline=kind.revision_resource is REPLICASETS,
+            state=state, has_deadline=kind.revision_resource is REPLICASETS, revisions=tuple(revisions),
+            revision_kind=kind.revision_resource.kind,
+            carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
         )
         return kind, workload, view
 
@@ -186,6 +188,10 @@ class Watcher:
             self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
+        left = unfinished.find(view, self.settings.cluster_name)
+        if left is not None:  # before the live revision is recorded: its record may still be the rollback's target's
+            self._finish(kind, workload, view, left)
+            return
         decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
         if decision.action is reaction.WatchAction.ROLLBACK:
             self._roll_back(item, kind, workload, view, decision)
@@ -251,6 +257,35 @@ class Watcher:
         self._forget_retry(item)
         annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_OUTCOME: outcome},
                  still_wanted=reaction.still_failed_unfinished)
+
+    def _finish(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
+                left: unfinished.Unfinished) -> None:
+        """A promised rollback that is no longer the live revision's: its outcome, and the book-keeping that a
+        watcher killed after the template write left undone (the audit, the Event), each written once."""
+        from kubectl_rollback.commands.rollback import audit_annotations, emit_rolled_back
+
+        kube = self.kube.in_namespace(view.namespace)
+        fields = dict(workload=view.display, namespace=view.namespace, revision=left.failed.number)
+        target = left.target
+        if target is not None and not left.audited:
+            number, marked_at = left.failed.number, left.marked_at
+            written = annotate(kube, kind.revision_resource, target,
+                               audit_annotations(left.failed, target, now_rfc3339()),
+                               still_wanted=lambda annotations: not unfinished.audited(number, marked_at, annotations))
+            if written is not None:  # else another watcher wrote it first, and the Event with it
+                self._remember(workload["metadata"]["uid"], written)
+                emit_rolled_back(kube, kind, workload, left.failed, target)
+                self.metrics.rollbacks.labels("rolled-back").inc()
+        outcome = annotate(kube, kind.revision_resource, left.failed, {reaction.AUTO_ROLLBACK_OUTCOME: left.outcome},
+                           still_wanted=reaction.still_failed_unfinished)
+        if outcome is None:
+            return  # another watcher wrote it first
+        self._remember(workload["metadata"]["uid"], outcome)
+        if target is None:
+            self.metrics.rollbacks.labels("replaced").inc()
+            self.log.line("rollback-skipped", **fields, outcome="replaced", why=left.outcome)
+        else:
+            self.log.line("rolled-back", **fields, outcome=f"revision {target.number}", why=left.outcome)
 
     def _forget_retry(self, item: WorkKey) -> None:
         if self._retries.pop(item, None) is not None:

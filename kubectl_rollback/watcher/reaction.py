@@ -1,10 +1,12 @@
 """The watcher's state machine, pure: from what one workload looks like now, the one thing to do about it.
 
-A revision with no `harness.io/status` is nobody's yet: the watcher claims it (records it InProgress, or straight
-Succeeded/Failed when the rollout is already over) and marks the record as its own (`harness.io/recorded-by:
-watch`) and the revision number it is about (`harness.io/recorded-revision`). It completes only records that carry
-that mark; a pipeline's record is never written. When the controller rolls an old revision object out again (its
-revision number changes), the watcher's record on it is about the earlier rollout: the new one is claimed afresh.
+A revision with no `harness.io/status`, or with a copy of another revision's record (its `harness.io/recorded-on`
+names another object: `kubectl rollout undo` and the controller copied it), is nobody's yet: the watcher claims it
+(records it InProgress, or straight Succeeded/Failed when the rollout is already over) and marks the record as its
+own (`harness.io/recorded-by: watch`) and the revision number it is about (`harness.io/recorded-revision`). It
+completes only records that carry that mark; a pipeline's record is never written. When the controller rolls an
+old revision object out again (its revision number changes), the watcher's record on it is about the earlier
+rollout: the new one is claimed afresh.
 
 A live revision recorded Failed (by anyone) is rolled back when auto-rollback is on. The watcher marks it first
 (`harness.io/auto-rollback-at`), so that one replica acts; the mark is a promise, not a result: while the marked
@@ -25,6 +27,7 @@ from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import (
     PREFIX,
     RECORDED_BY,
+    RECORDED_ON,
     STATUS,
     Identity,
     Record,
@@ -32,6 +35,7 @@ from kubectl_rollback.records import (
     format_time,
     parse_time,
     record_annotations,
+    written_on,
 )
 from kubectl_rollback.workloads.base import RolloutState
 
@@ -65,6 +69,11 @@ class Workload:
     live_annotations: Mapping[str, str]  # that revision object's annotations, raw
     state: RolloutState  # of the rollout to the live revision
     has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
+    revisions: tuple = ()  # every revision it has, the live one included (watcher/unfinished.py reads them)
+    revision_kind: str = "ReplicaSet"  # the kind of its revision objects (ReplicaSet, ControllerRevision)
+    # What is wrong when the workload itself carries record keys (WorkloadKind.carried_record_keys), else None: its
+    # controller copies them over any record written on its live revision.
+    carries: Optional[str] = None
 
     @property
     def display(self) -> str:
@@ -99,6 +108,14 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Re
     if STATUS not in annotations:
         status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
+    if live.record.copied_from is not None and workload.carries is not None:
+        # The copy comes from the workload, which the controller copies again over any record we write: no record
+        # would stay (and each write would start another round). `rollback` and `record` refuse it the same way.
+        return Reaction(WatchAction.NOTHING, f"not recorded: {workload.carries}")
+    if live.record.copied_from is not None:  # another revision's record, copied: not a record, judged afresh
+        status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        return _record(workload, settings, status, f"{why} (it carried a copy of the record of "
+                                                   f"{live.record.copied_from}, not read)", now)
     ours = annotations.get(RECORDED_BY) == WATCHER
     earlier = annotations.get(RECORDED_REVISION, str(live.number))
     if ours and earlier != str(live.number):
@@ -131,7 +148,7 @@ def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
     if STATUS not in annotations:
         return still_claimable
     return functools.partial(_same_record, {key: annotations.get(key) for key in (STATUS, RECORDED_BY,
-                                                                                   RECORDED_REVISION)})
+                                                                                   RECORDED_REVISION, RECORDED_ON)})
 
 
 def still_claimable(annotations: Mapping[str, str]) -> bool:
@@ -186,6 +203,7 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
     identity = identity_for(workload, settings)
     assert identity.workflow_id is not None
     annotations = record_annotations(status, identity.workflow_id, identity.mapping, format_time(now),
+                                     written_on(workload.revision_kind, live.name, live.uid),
                                      live.record.release_number,
                                      live.record.artifact or ", ".join(live.images) or None)
     annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),

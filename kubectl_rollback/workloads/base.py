@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, ClassVar, Iterable, Optional
+from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
-from kubectl_rollback.records import RECORD_KEYS, copied_audit, own_annotations, parse_record
+from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
 
 POLL_SECONDS = 0.5
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -40,6 +40,7 @@ class WorkloadKind:
     resource: ClassVar[Resource]
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
+    template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -66,7 +67,10 @@ class WorkloadKind:
         return []
 
     def template_of(self, workload: dict) -> dict:
-        return workload["spec"].get("template") or {}
+        node: Any = workload
+        for key in self.template_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node or {}
 
     def comparable(self, template: Any) -> Any:
         """The template as it is compared between revisions (without labels the controller adds)."""
@@ -127,6 +131,10 @@ class WorkloadKind:
         if problem is not None:
             raise RollbackError(f"refusing to write: {problem}")
 
+    def written_on(self, revision: Revision) -> str:
+        """Where a record written on `revision` says it was written (records.RECORDED_ON)."""
+        return written_on(self.revision_resource.kind, revision.name, revision.uid)
+
     def get(self, kube: Kube, name: str) -> dict:
         return kube.get(self.resource, name)
 
@@ -159,7 +167,8 @@ class WorkloadKind:
 
     def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
         meta = obj["metadata"]
-        record = parse_record(own_annotations(meta["name"], meta.get("annotations")))
+        record = read_record(written_on(self.revision_resource.kind, meta["name"], meta.get("uid", "")),
+                             meta.get("annotations"))
         for warning in record.warnings:
             console.warn(f"{self.revision_resource.kind} {meta['name']} (revision {number}): {warning}")
         return Revision(

@@ -143,7 +143,7 @@ def test_a_recreated_object_and_a_dry_run_that_lists_keys_only(fake):
     result = rollback_workload(fake, KIND, "web", FLAGS, mode="client")
     assert fake.writes(dry_runs=False)[before:] == []
     text = render.rollback_text(result)
-    assert "Secret/creds: re-created from" in text and "key password: added" in text and "+  A" in text
+    assert "Secret/creds: would be re-created from" in text and "key password: added" in text and "+  A" in text
     no_values(text, str(render.rollback_dict(result)))
     rollback_workload(fake, KIND, "web", FLAGS)
     assert fake.stored(SECRETS, "creds")["data"] == {"password": ENCODED[0]}

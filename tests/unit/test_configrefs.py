@@ -189,3 +189,24 @@ def test_the_flags_parse_to_their_modes_and_refuse_anything_else():
             parse_config_mode(bad)
     with pytest.raises(UsageError, match="--config-snapshot"):
         parse_snapshot_mode("secrets")
+
+
+def test_a_recreated_object_is_applied_as_its_manifest_applied_it():
+    """Issue 27 item 8: an object the rollback re-creates gets the last-applied configuration its manifest gave it
+    (client-side apply) and is applied as the manager that applied it (server-side), as an updated one is."""
+    manifest = {"apiVersion": "v1", "kind": CM, "metadata": {"name": "c"}, "data": {"k": "v1", "keep": "yes"}}
+    original = {"metadata": {"name": "c", "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                                                           json.dumps(manifest)},
+                             "managedFields": [{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1",
+                                                "fieldsV1": {"f:data": {"f:k": {}, "f:keep": {}}}}]},
+                "data": {"k": "v1", "keep": "yes"}}
+    snapshot = configrefs.snapshot_object(ConfigRef(CM, "c"), original, "c-snap-1", {"uid": "u"})
+    assert configrefs.recreating_manager(snapshot) == "kubectl"
+    recreated = configrefs.recreated_object(ConfigRef(CM, "c"), snapshot)
+    last = json.loads(recreated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last == {"apiVersion": "v1", "kind": CM, "metadata": {"annotations": {}, "name": "c"},
+                    "data": {"k": "v1", "keep": "yes"}}
+    never_applied = configrefs.snapshot_object(ConfigRef(CM, "c"), {"metadata": {"name": "c"}, "data": {"k": "v"}},
+                                               "c-snap-2", {"uid": "u"})
+    assert configrefs.recreating_manager(never_applied) is None
+    assert "annotations" not in configrefs.recreated_object(ConfigRef(CM, "c"), never_applied)["metadata"]

@@ -198,3 +198,11 @@ def test_no_owner_is_null_in_the_data(fake):
     add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), recorded("Failed")])
     assert roll_back(fake, GitOpsMode.FAIL).data()["gitops"] is None
     assert WEB.history(fake, HistoryRequest(FLAGS)).data()["gitops"] is None
+
+
+def test_where_the_paused_application_is_is_read_from_the_pointer_only():
+    assert gitops.paused_application_namespace(
+        {"metadata": {"annotations": {gitops.PAUSED_APPLICATION_NAMESPACE: " apps "}}}) == "apps"
+    for obj in ({}, {"metadata": {"annotations": {gitops.PAUSED_APPLICATION_NAMESPACE: ""}}},
+                {"metadata": {"annotations": {gitops.PAUSED_APPLICATION_NAMESPACE: 7}}}):
+        assert gitops.paused_application_namespace(obj) is None

@@ -4,12 +4,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubectl_rollback import records
-from kubectl_rollback.records import InfraMapping, Record, Status, parse_record, record_annotations
+from kubectl_rollback.records import InfraMapping, Record, Status, parse_record, read_record, record_annotations
+
+ON = records.written_on("ReplicaSet", "web-5d8f7c9b6", "uid-1")
 
 
 def test_round_trip():
     annotations = record_annotations(
-        Status.SUCCEEDED, "wf1", InfraMapping("svc", "infra", "c1", "ns"), "2026-01-01T00:00:00Z", "42", "nginx:1"
+        Status.SUCCEEDED, "wf1", InfraMapping("svc", "infra", "c1", "ns"), "2026-01-01T00:00:00Z", ON, "42", "nginx:1"
     )
     record = parse_record(annotations)
     assert record == Record(
@@ -36,7 +38,7 @@ def test_huge_and_wrongly_typed_values_are_ignored():
 
 def test_a_succeeded_record_with_any_damaged_field_is_unknown():
     good = record_annotations(Status.SUCCEEDED, "wf1", InfraMapping("svc", "infra", "c1", "ns"),
-                              "2026-01-01T00:00:00Z", "1.8.2-rc1", "nginx:1")
+                              "2026-01-01T00:00:00Z", ON, "1.8.2-rc1", "nginx:1")
     assert parse_record(good).status is Status.SUCCEEDED and parse_record(good).warnings == ()
     for key, damage in ((records.WORKFLOW_ID, "w" * 120_000), (records.RECORDED_AT, "9999-99-99"),
                         (records.RELEASE_NUMBER, "-1e309"), (records.ROLLED_BACK_AT, "yesterday"),
@@ -54,7 +56,7 @@ def test_no_annotations():
 
 
 def test_optional_fields_are_removed_when_absent():
-    annotations = record_annotations(Status.FAILED, "wf", InfraMapping("s", "i", "c", "n"), "t")
+    annotations = record_annotations(Status.FAILED, "wf", InfraMapping("s", "i", "c", "n"), "t", ON)
     assert annotations[records.RELEASE_NUMBER] is None and annotations[records.ARTIFACT] is None
 
 
@@ -77,3 +79,18 @@ def test_an_audit_copied_from_another_revision_object_is_not_read_and_a_workload
     assert parse_record(records.own_annotations("web-7f00", audit)).rolled_back_from is None
     assert records.copied_audit(audit) == records.AUDIT_KEYS
     assert records.copied_audit({records.ROLLED_BACK_FROM: "3"}) == ()  # no rolled-back-on: not known as a copy
+
+
+def test_a_record_is_read_only_on_the_object_it_was_written_on():
+    """`kubectl rollout undo` copies a ReplicaSet's record onto the Deployment, and its controller onto the next
+    ReplicaSet (issue 27): there, recorded-on names another object, so it is a copy, not a record."""
+    annotations = record_annotations(Status.SUCCEEDED, "wf1", InfraMapping("s", "i", "c", "n"),
+                                     "2026-01-01T00:00:00Z", ON)
+    assert read_record(ON, annotations).status is Status.SUCCEEDED
+    for elsewhere in (records.written_on("ReplicaSet", "web-7c6b5d4f3", "uid-2"),
+                      records.written_on("ReplicaSet", "web-5d8f7c9b6", "uid-3")):  # the same name, created again
+        copy = read_record(elsewhere, annotations)
+        assert copy.status is Status.UNKNOWN and not copy.recorded and copy.copied_from == ON
+        assert "copy of the record of ReplicaSet web-5d8f7c9b6" in (copy.status_reason or "")
+    older = {key: value for key, value in annotations.items() if key != records.RECORDED_ON}
+    assert read_record(ON, older).status is Status.SUCCEEDED  # written before recorded-on existed: read as before

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
 
+from kubectl_rollback import records
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import UsageError
 from kubectl_rollback.options import IdentityFlags, WatchRequest, parse_address
@@ -194,3 +196,22 @@ def test_a_bad_health_address_is_a_usage_error(text):
 def test_watch_flags_are_checked_before_any_request(request_, message):
     with pytest.raises(UsageError, match=message):
         request_.validate()
+
+
+def test_a_record_copied_from_another_revision_is_judged_afresh_unless_the_workload_carries_it():
+    """`kubectl rollout undo` copies a ReplicaSet's record onto the Deployment, its controller onto the next
+    ReplicaSet: there, recorded-on names another object, and the watcher decides from the rollout, not the copy."""
+    on = records.written_on("ReplicaSet", "web-abc", "uid-9")
+    copy = dict(pipelines("Succeeded"), **{records.RECORDED_ON: "ReplicaSet/web-old/uid-1",
+                                           reaction.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
+    revision = Revision(number=3, name="web-abc", record=records.read_record(on, copy), images=("web:3",),
+                        created_at=None, live=True, uid="uid-9")
+    view = dataclasses.replace(workload(copy, state=FAILED), live=revision)
+    decision = reaction.decide(view, SETTINGS, NOW)
+    assert decision.action is WatchAction.RECORD and decision.status is Status.FAILED, decision
+    assert decision.annotations is not None and decision.annotations[records.RECORDED_ON] == on
+    assert decision.annotations[reaction.AUTO_ROLLBACK_OUTCOME] is None and "copy of the record" in decision.why
+    still = reaction.precondition(view)
+    assert still(copy) and not still(dict(copy, **{records.RECORDED_ON: on, STATUS: "Failed"}))
+    carried = dataclasses.replace(view, carries="deployment/web carries harness.io/status in its own annotations")
+    assert reaction.decide(carried, SETTINGS, NOW).action is WatchAction.NOTHING

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from typing import Optional
 
 from kubectl_rollback.commands import watch as watch_command
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
@@ -188,3 +189,58 @@ def test_the_health_port_serves_its_four_paths_and_nothing_else():
         assert status == 404  # it answered 200 with the metrics
     finally:
         server.shutdown()
+
+
+def killed_after_the_template_write(audit: Optional[dict] = None) -> FakeKube:
+    """Revision 2 (web:2-broken) marked; revision 1's template written back, which the controller runs again as
+    revision 3; `audit` on it (what the killed watcher got to write)."""
+    kube = FakeKube()
+    again = dict(recorded("Succeeded"), **{"deployment.kubernetes.io/revision": "3",
+                                           "deployment.kubernetes.io/revision-history": "1"}, **(audit or {}))
+    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    add_deployment(kube, "web", ["web:1", "web:2-broken"], live=0, annotations=[again, marked])
+    return kube
+
+
+def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_book_keeping_once():
+    """Revision 2 marked, the template of revision 1 written (the controller runs it again as revision 3), then
+    kill -9: no outcome, no audit, no Event. The next watcher writes them; one more reconcile writes nothing."""
+    kube = killed_after_the_template_write()
+    w, log = watcher(kube, auto_rollback=True)
+    w.reconcile(WEB)
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    audit = annotations(kube, "web-h1")
+    assert (audit["harness.io/rolled-back-from"], audit["harness.io/rolled-back-on"]) == ("2", "web-h1")
+    assert [e["message"].split(" by ")[0] for e in kube.server.list(EVENTS, "default")] == [
+        "rolled back from revision 2 to revision 1 (Succeeded)"]
+    assert w.metrics.rollbacks.labels("rolled-back")._value.get() == 1
+    assert '"event": "rolled-back"' in log.getvalue()
+    assert kube.writes(DEPLOYMENTS) == []  # the template was written already
+    next_watcher, _ = watcher(kube, auto_rollback=True)
+    next_watcher.reconcile(WEB)
+    assert len(kube.writes(EVENTS)) == 1 and len(kube.server.list(EVENTS, "default")) == 1
+
+
+def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_only_its_outcome():
+    kube = killed_after_the_template_write({"harness.io/rolled-back-from": "2", "harness.io/rolled-back-on": "web-h1",
+                                            "harness.io/rolled-back-at": "2026-01-02T03:00:01Z"})
+    w, _ = watcher(kube, auto_rollback=True)
+    w.reconcile(WEB)
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    assert annotations(kube, "web-h1")["harness.io/rolled-back-at"] == "2026-01-02T03:00:01Z"
+    assert kube.server.list(EVENTS, "default") == []
+
+
+def test_a_marked_revision_a_newer_deploy_replaced_gets_an_outcome_that_says_so():
+    kube = FakeKube()
+    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    add_deployment(kube, "web", ["web:1", "web:2-broken", "web:3"], annotations=[recorded("Succeeded"), marked, {}])
+    w, log = watcher(kube, auto_rollback=True)
+    w.reconcile(WEB)
+    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith(
+        "replaced: deployment/web runs revision 3 (web:3) now")
+    assert "harness.io/rolled-back-from" not in annotations(kube, "web-h1")
+    assert kube.server.list(EVENTS, "default") == [] and kube.writes(DEPLOYMENTS) == []
+    assert '"outcome": "replaced"' in log.getvalue()
+    w.reconcile(WEB)  # now the live revision is recorded, as any other
+    assert annotations(kube, "web-h3")[STATUS] == "Succeeded"

@@ -63,7 +63,6 @@ def check(kube: Kube, target: CheckedRollback, skip: bool) -> Report:
             denial_raises=True)))
     if target.template is not None:
         findings += [_exists(kube, ref, target.restored) for ref in preflight.references(target.template)]
-    if target.template is not None:
         pod = preflight.pod_from(target.template, target.display.rpartition("/")[2])
         findings.append(preflight.admission("pod", f"a pod of {target.display}'s target", _refusal(
             lambda: kube.create(PODS, pod))))

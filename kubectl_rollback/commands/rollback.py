@@ -169,26 +169,26 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
 def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: WorkloadRollback) -> tuple:
     """After the template write (StatefulSets, kind.stuck_pods): the pods still on the revision left and not Ready
     are deleted so that the controller recreates them at the target; in a dry run, listed. Only once the controller
-    has seen the new template: before that it would recreate them at the revision left."""
+    has seen the new template: before that it would recreate them at the revision left. The rollback has happened
+    by then: what fails here (RBAC on pods, a controller that does not observe) is a warning."""
     source = result.source
     if source is None or source.name == result.target.name or not (result.changed or result.would_change):
         return ()
-    stuck = kind.stuck_pods(kube, result.history.workload, source)  # the selector the write left as it was
-    if stuck and result.changed:
-        try:
-            wait.wait_observed(kube, kind, kind.get(kube, name))
-        except RollbackError as exc:
-            console.warn(f"{rolled_back_line(result)}, but its pods not Ready on revision {source.number} were left: "
-                         f"{exc.message}")
-            return ()
     deleted = []
-    for pod in stuck:
-        if result.dry_run.sends_writes:
-            try:
-                kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"])
-            except (NotFoundError, ConflictError):
-                continue  # gone or replaced meanwhile: nothing left to do for it
-        deleted.append(f"pod/{pod['metadata']['name']}")
+    try:
+        stuck = kind.stuck_pods(kube, result.history.workload, source)  # the selector the write left as it was
+        if stuck and result.changed:
+            wait.wait_observed(kube, kind, kind.get(kube, name))
+        for pod in stuck:
+            if result.dry_run.sends_writes:
+                try:
+                    kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"])
+                except (NotFoundError, ConflictError):
+                    continue  # gone or replaced meanwhile: nothing left to do for it
+            deleted.append(f"pod/{pod['metadata']['name']}")
+    except RollbackError as exc:
+        console.warn(f"{rolled_back_line(result)}{' (dry run)' if not result.changed else ''}, but its pods not Ready "
+                     f"on revision {source.number} were left as they are: {exc.message}")
     return tuple(deleted)
 
 

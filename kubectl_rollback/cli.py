@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import click
@@ -47,6 +48,7 @@ from kubectl_rollback.options import (
     parse_snapshot_mode,
     parse_status,
     parse_user_extra,
+    parse_wait_timeout,
 )
 
 if TYPE_CHECKING:
@@ -62,21 +64,9 @@ kubectl's other connection flags are taken too, as kubectl takes them (kubectl o
   -s/--server, --token, --certificate-authority, --client-certificate, --client-key,
   --insecure-skip-tls-verify, --tls-server-name, --cluster, --user, --username, --password, --as-user-extra"""
 
-EXIT_CODES = KUBECTL_FLAGS + """
-
-\b
-Exit codes:
-  0  done, or nothing to do
-  1  error (API failure, RBAC denial, paused or missing workload, a workload carrying record keys,
-     a GitOps owner that would undo it)
-  2  usage error (bad flag, name or identity)
-  3  no rollback target (first deployment, all failed, or pruned)
-  4  the rollout after the change failed or timed out (--wait, --follow), or the followed
-     revision stopped being live (--follow: a rollback or a newer deploy replaced it); verify: Failed
-  5  the pre-flight blocked the rollback: its target would not run (a referenced object is gone,
-     admission refuses it); nothing was written (--dry-run too; --skip-preflight goes ahead)
-  7  verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)
-  130  interrupted (Ctrl-C); after a change, the line says what was changed"""
+EXIT_CODES = KUBECTL_FLAGS + "\n\n\b\nExit codes:\n" + "\n".join(
+    textwrap.fill(code.meaning, 108, initial_indent=f"  {int(code):<3}  ", subsequent_indent=" " * 7)
+    for code in ExitCode)
 
 app = typer.Typer(
     name=PROG,
@@ -175,8 +165,25 @@ ArgocdNamespace = Annotated[
     str, typer.Option("--argocd-namespace", help="Where Argo CD's Applications are (label tracking; resume: by default "
                       "where the pause left it; docs/gitops.md).")
 ]
-WaitTimeout = Annotated[str, typer.Option("--timeout", help="How long --wait may wait (e.g. 90s, 5m).")]
-FollowTimeout = Annotated[str, typer.Option("--timeout", help="How long --follow may wait (e.g. 90s, 10m).")]
+WaitTimeout = Annotated[
+    Optional[str], typer.Option("--timeout", help="How long --wait may wait (e.g. 90s; default 5m); only with --wait.")
+]
+FollowTimeout = Annotated[
+    Optional[str],
+    typer.Option("--timeout", help="How long --follow may wait (e.g. 90s; default 10m); only with --follow."),
+]
+AnalysisArgs = Annotated[
+    Optional[List[str]],
+    typer.Option("--arg", metavar="KEY=VALUE",
+                 help="A value for one of the template's args (repeatable); wins over its declared value."),
+]
+OnInconclusive = Annotated[
+    str,
+    typer.Option("--on-inconclusive", metavar="inprogress|fail",
+                 help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
+                 "(exit 4)."),
+]
+VERIFY_METAVAR = "FILE|analysistemplate/NAME|clusteranalysistemplate/NAME"
 
 
 def connection_options(
@@ -263,8 +270,8 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     """Print the result, then end with the error it carries, if any (its exit code leaves from main)."""
     from kubectl_rollback import output
 
-    output.show(result, fmt)
     failure = result.failure()
+    output.show(result, fmt, click.get_current_context().info_name or "", failure)
     if failure is not None:
         raise failure
 
@@ -284,6 +291,10 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n"
+    "  # Succeeded only once a metric analysis of the new revision is Successful too (docs/verify.md)\n"
+    f"  {PROG} record deployment/web --follow --verify analysistemplate/error-ratio --rollback-on-failure "
+    "--workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
 )
 @connects
@@ -301,7 +312,7 @@ def record(
     artifact: Annotated[
         Optional[str], typer.Option("--artifact", help="What was deployed (default: the template's images).")
     ] = None,
-    timeout: FollowTimeout = "10m",
+    timeout: FollowTimeout = None,
     revision: Annotated[
         Optional[int],
         typer.Option("--revision", help="The revision you deployed; refused if another is live (default: the live "
@@ -331,6 +342,15 @@ def record(
         typer.Option("--rollback-on-failure",
                      help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
     ] = False,
+    verify: Annotated[
+        Optional[str],
+        typer.Option("--verify", metavar=VERIFY_METAVAR, show_default=False,
+                     help="With --follow: once the rollout completes, run this Argo Rollouts AnalysisTemplate on the "
+                     "revision; Succeeded only if it is Successful, Failed if it fails (docs/verify.md).",
+                     click_type=click.Path()),  # a path: shell completion offers file names
+    ] = None,
+    arg: AnalysisArgs = None,
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -346,7 +366,9 @@ def record(
     recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
     record of another identity is not replaced without --force. With --follow, the followed revision is judged
     itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
-    docs/annotations.md). The revision also keeps what was
+    docs/annotations.md). With --verify, a completed rollout is Succeeded only once the metric analysis is
+    Successful (Failed: recorded Failed, exit 4; Inconclusive or Error: left InProgress, exit 7; docs/verify.md).
+    The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -358,19 +380,28 @@ def record(
         raise UsageError("pass exactly one of --status and --follow")
     if rollback_on_failure and not follow:
         raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+    if verify is not None and not follow:
+        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                         "verify command on a revision already rolled out)")
+    if verify is None and (arg or on_inconclusive != "inprogress"):
+        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
     fmt = parse_output(output)
+    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
     request = RecordRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        flags=flags,
         status=parse_status(status) if status is not None else None,
         release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
         follow=follow,
-        timeout=parse_duration(timeout),
+        timeout=parse_wait_timeout(timeout, follow, "--follow", RecordRequest.timeout),
         force=force,
         config_snapshot=parse_snapshot_mode(config_snapshot),
         rollback_on_failure=rollback_on_failure,
         revision=revision,
         images=tuple(check_value("--image", i) for i in image or ()),
+        verify=None if verify is None else VerifyRequest(
+            flags=flags, spec=verify, args=_analysis_args(arg),
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
     ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
@@ -472,7 +503,7 @@ def rollback(
         help="Follow the rollout until it completes (Ctrl-C stops the waiting, not the rollout, and says what was "
              "rolled back).",
     )] = False,
-    timeout: WaitTimeout = "5m",
+    timeout: WaitTimeout = None,
     keep_canary: Annotated[
         bool, typer.Option("--keep-canary", help="Do not delete the canary Deployment NAME-canary.")
     ] = False,
@@ -535,7 +566,7 @@ def rollback(
         trust_legacy_history=trust_legacy_history,
         dry_run=parse_dry_run(dry_run),
         wait=wait_,
-        timeout=parse_duration(timeout),
+        timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
         skip_preflight=skip_preflight,
@@ -608,7 +639,10 @@ def watch(
     Runs until SIGTERM or Ctrl-C. A revision's identity is what it already carries (a pipeline's record, or
     harness.io/* keys on the workload), else the flags, else workflow watch, service = the workload, infra = its
     namespace, cluster = the context's. A pipeline's record is never overwritten: the watcher completes only the
-    records it wrote itself (harness.io/recorded-by: watch). See docs/watch.md.
+    records it wrote itself (harness.io/recorded-by: watch). A workload annotated harness.io/verify:
+    analysistemplate/NAME has each rollout measured with that Argo Rollouts template before it is Succeeded: a
+    Failed analysis is Failed (rolled back with --auto-rollback), an Inconclusive one stays InProgress. See
+    docs/watch.md.
     """
     from kubectl_rollback.commands import watch as command
 
@@ -680,24 +714,15 @@ def verify(
     workload: Workload,
     spec: Annotated[
         str,
-        typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
+        typer.Option("--verify", metavar=VERIFY_METAVAR,
                      help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
                      click_type=click.Path()),  # a path: shell completion offers file names
     ],
-    arg: Annotated[
-        Optional[List[str]],
-        typer.Option("--arg", metavar="KEY=VALUE",
-                     help="A value for one of the template's args (repeatable); wins over its declared value."),
-    ] = None,
+    arg: AnalysisArgs = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Analyse and print only; write nothing on the revision.")
     ] = False,
-    on_inconclusive: Annotated[
-        str,
-        typer.Option("--on-inconclusive", metavar="inprogress|fail",
-                     help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
-                     "(exit 4)."),
-    ] = "inprogress",
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -719,12 +744,41 @@ def verify(
     request = VerifyRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         spec=spec,
-        args=tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ()),
+        args=_analysis_args(arg),
         record=not no_record,
         inconclusive_fails=parse_on_inconclusive(on_inconclusive),
     )
     kube = connect()
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
+
+
+def _analysis_args(arg: Optional[List[str]]) -> tuple:
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # krew: put kubectl's completer next to the plugin, once (pip installs it already)\n"
+    f"  {PROG} completion install\n"
+    "  # before kubectl krew uninstall harness-rollback\n"
+    f"  {PROG} completion uninstall\n\n" + EXIT_CODES
+)
+def completion(
+    action: Annotated[str, typer.Argument(metavar="install|uninstall", help="Create or remove the completer link.")],
+) -> None:
+    """Link kubectl's completer (kubectl_complete-harness_rollback) next to the plugin krew put on PATH, or remove it.
+
+    kubectl (1.26 and newer) completes `kubectl harness-rollback <TAB>` with it; krew links only the plugin itself.
+    The link points at the plugin's own krew link, so it survives `kubectl krew upgrade`. Remove it before
+    `kubectl krew uninstall harness-rollback`: krew refuses every command while its bin folder holds a file that no
+    installed plugin owns.
+    """
+    from kubectl_rollback.commands import completer_link
+
+    actions = {"install": completer_link.install, "uninstall": completer_link.uninstall}
+    if action not in actions:
+        raise UsageError(f"completion {action!r}: must be install or uninstall")
+    _finish(actions[action](sys.argv[0]), OutputFormat.TABLE)
 
 
 def _argocd_namespace(value: str) -> str:
@@ -753,20 +807,26 @@ def _root(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    args: List[str] = []
     try:
         command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
         args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
+            raise KeyboardInterrupt
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
+        _error_document(args, exc)
         sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         console.error("interrupted")
-        sys.exit(130)
+        _error_document(args, exc)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except click.exceptions.Abort:
         console.error("aborted")
-        sys.exit(130)
+        _error_document(args, KeyboardInterrupt())
+        sys.exit(int(ExitCode.INTERRUPTED))
     except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(int(ExitCode.OK))
@@ -774,17 +834,51 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-        console.error(" ".join(exc.format_message().split()).rstrip(".") + hint)
+        line = " ".join(exc.format_message().split()).rstrip(".") + hint
+        console.error(line)
+        failure = UsageError(line) if exc.exit_code == ExitCode.USAGE else RollbackError(line)
+        _error_document(args, failure)
         sys.exit(exc.exit_code)
     except Exception as exc:  # anything we did not foresee
         if os.environ.get("KUBECTL_HARNESS_ROLLBACK_DEBUG"):
             raise
-        console.error(
-            f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it "
-            "(KUBECTL_HARNESS_ROLLBACK_DEBUG=1 shows the traceback)"
-        )
+        line = (f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it "
+                "(KUBECTL_HARNESS_ROLLBACK_DEBUG=1 shows the traceback)")
+        console.error(line)
+        _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error_document(args: List[str], failure: BaseException) -> None:
+    """With -o json|yaml a script gets a document on every exit: the command ended before its result was printed,
+    so the document holds only the error (the one line on stderr stays)."""
+    if getattr(failure, "shown", False):
+        return
+    fmt = requested_output(args)
+    if fmt is None or not fmt.is_data:
+        return
+    from kubectl_rollback import output
+
+    verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
+    print(output.dump(output.document(verb, None, failure), fmt), flush=True)
+
+
+def requested_output(args: List[str]) -> Optional[OutputFormat]:
+    """The --output the command line asked for (the last one, as click takes it), read from the words themselves:
+    it must be known when the flags could not be parsed at all. None when absent or not a format."""
+    wanted = None
+    for previous, arg in zip([""] + args, args):
+        if previous in ("-o", "--output"):
+            wanted = arg
+        elif arg.startswith("--output="):
+            wanted = arg.partition("=")[2]
+        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
+            wanted = arg[2:]
+    try:
+        return parse_output(wanted) if wanted is not None else None
+    except UsageError:
+        return None
 
 
 def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:

@@ -11,24 +11,47 @@ from typing import Any
 
 
 class ExitCode(enum.IntEnum):
-    OK = 0  # done, or nothing to do
-    ERROR = 1  # the API server refused or failed, or the workload is in a state we cannot roll back
-    USAGE = 2  # bad flags or arguments
-    NO_TARGET = 3  # no revision to roll back to (first deployment, all failed, pruned)
-    WAIT_FAILED = 4  # the rollout after the change failed or did not finish in --timeout
-    # The pre-flight of the rollback's target found it would not recover (kubectl_rollback/preflight.py): nothing was
-    # written.
-    PREFLIGHT_BLOCKED = 5
-    # The metric analysis (verify) ended Inconclusive or Error: no verdict, nothing rolled back. 6 is left to another
-    # issue's plan.
+    """The one exit-code table: `--help` prints MEANINGS, README's "Exit codes" explains each row, and with
+    `-o json|yaml` the `error` object names the code (tests/unit/test_exit_codes.py keeps the copies in step)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NO_TARGET = 3
+    WAIT_FAILED = 4
+    PREFLIGHT_BLOCKED = 5  # nothing written: the target would not run (kubectl_rollback/preflight.py)
+    # 6 is left to another issue's plan.
     INCONCLUSIVE = 7
-    INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
+    INTERRUPTED = 130  # as a shell reports SIGINT
+
+    @property
+    def meaning(self) -> str:
+        return MEANINGS[self]
+
+
+MEANINGS = {
+    ExitCode.OK: "done, or nothing to do; history: shown, with or without a rollback target",
+    ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release history, a "
+                    "workload carrying record keys, a GitOps owner that would undo it)",
+    ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
+    ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, or pruned)",
+    ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
+                          "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
+                          "verify: Failed",
+    ExitCode.PREFLIGHT_BLOCKED: "rollback: the pre-flight blocked it, nothing was written: its target would not run "
+                                "(a referenced object is gone, admission refuses it); --dry-run too; "
+                                "--skip-preflight goes ahead",
+    ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
+                           "revision stays InProgress, nothing rolled back)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
+}
 
 
 class RollbackError(Exception):
     """An error with a message meant for the user and the exit code it maps to."""
 
     exit_code = ExitCode.ERROR
+    shown = False  # in the -o json|yaml document already printed (output.document): main prints no second one
 
     def __init__(self, message: str):
         super().__init__(message)

@@ -145,6 +145,7 @@ class RecordRequest:
     rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
     revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
     images: tuple = ()  # --image: images the revision meant must run
+    verify: Optional[VerifyRequest] = None  # with follow: the analysis run once the rollout completes (--verify)
 
     def validate(self) -> RecordRequest:
         if self.revision is not None and self.revision < 1:
@@ -328,6 +329,17 @@ def parse_duration(text: str, flag: str = "--timeout", zero: bool = False) -> fl
     if seconds < 0 or (seconds == 0 and not zero):
         raise UsageError(f"{flag} {text!r}: must be more than zero")
     return seconds
+
+
+def parse_wait_timeout(text: Optional[str], waits: bool, wait_flag: str, default: float) -> float:
+    """--timeout bounds the wait of `wait_flag` (--wait, --follow), and nothing else: given without it, it would be
+    ignored while the script that passed it believes the command waited, so it is refused."""
+    if text is None:
+        return default
+    if not waits:
+        raise UsageError(f"--timeout {text} bounds {wait_flag}, which was not given: pass {wait_flag} with it, "
+                         "or leave --timeout out")
+    return parse_duration(text)
 
 
 def parse_config_mode(value: Optional[str]) -> ConfigMode:

@@ -9,8 +9,20 @@ import json
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from kubectl_rollback import console
-from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.errors import ExitCode, RollbackError
 from kubectl_rollback.options import OutputFormat
+
+# The versioned output contract (docs/output.md, schemas in docs/schemas/): every `-o json|yaml` document is one
+# object with this apiVersion and its verb's kind, as kubectl's own objects are, and an `error` (null on success).
+API_VERSION = "harness.io/v1"
+KINDS = {
+    "history": "HistoryResult",
+    "rollback": "RollbackResult",
+    "record": "RecordResult",
+    "verify": "VerifyResult",
+    "resume": "ResumeResult",
+}
+UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error
 
 
 class Printable(Protocol):
@@ -58,10 +70,11 @@ class Paragraph:
 Progress = Callable[[Printable], None]
 
 
-def show(result: Printable, fmt: OutputFormat) -> None:
-    """Print a result as --output asks: the data as JSON or YAML, else the table (and its notes on stderr)."""
+def show(result: Printable, fmt: OutputFormat, verb: str = "", failure: Optional[RollbackError] = None) -> None:
+    """Print a result as --output asks: the data as JSON or YAML, else the table (and its notes on stderr). With
+    data, the document carries `failure` (the error the command ends with) and the error is marked as shown."""
     if fmt.is_data:
-        text = dump(result.data(), fmt)
+        text = dump(document(verb, result.data(), failure), fmt)
     else:
         if isinstance(result, Result):
             for note in result.notes():
@@ -69,6 +82,25 @@ def show(result: Printable, fmt: OutputFormat) -> None:
         text = result.table(fmt is OutputFormat.WIDE)
     if text:
         print(text)
+
+
+def document(verb: str, data: Optional[dict], failure: Optional[BaseException]) -> dict:
+    """The versioned document of one command: apiVersion and kind, the result's fields (none when the command ended
+    before it had one), and `error`: the exit code's name and number and the message of stderr's line."""
+    if failure is not None and isinstance(failure, RollbackError):
+        failure.shown = True
+    return {"apiVersion": API_VERSION, "kind": KINDS.get(verb, UNKNOWN_VERB_KIND), **(data or {}),
+            "error": error_dict(failure) if failure is not None else None}
+
+
+def error_dict(failure: BaseException) -> dict:
+    if isinstance(failure, RollbackError):
+        code, message = ExitCode(failure.exit_code), failure.message or "see the outcomes above"
+    elif isinstance(failure, KeyboardInterrupt):
+        code, message = ExitCode.INTERRUPTED, "interrupted"
+    else:
+        code, message = ExitCode.ERROR, str(failure)
+    return {"reason": code.name, "exitCode": int(code), "message": message}
 
 
 def progress(fmt: OutputFormat) -> Progress:

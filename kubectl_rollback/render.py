@@ -3,6 +3,7 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Optional, Sequence
 
@@ -11,6 +12,7 @@ from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
+from kubectl_rollback.verdict import Verification, recorded_verification
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 # What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
@@ -31,7 +33,7 @@ def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
     }
 
 
-def revision_dict(revision: Revision, namespace: str, target: Optional[Revision] = None) -> dict:
+def revision_dict(revision: Revision, namespace: str) -> dict:
     r = revision.record
     return {
         "revision": revision.number,
@@ -49,15 +51,29 @@ def revision_dict(revision: Revision, namespace: str, target: Optional[Revision]
         "recordedAt": r.recorded_at,
         "createdAt": revision.created_at,
         "changeCause": revision.change_cause,
-        "rolledBackFrom": r.rolled_back_from,
+        "rolledBackFrom": revision_number(r.rolled_back_from),
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
-        "rollbackTarget": target is not None and revision.number == target.number,
+        "verification": _verification_data(recorded_verification(revision.annotations)),
         "warnings": list(r.warnings),
     }
 
 
+def _verification_data(found: Optional[Verification]) -> Optional[dict]:
+    if found is None:
+        return None
+    return {"phase": found.phase, "metric": found.metric, "value": found.value, "message": found.message,
+            "verifiedAt": found.verified_at}
+
+
+def revision_number(text: Optional[str]) -> Optional[int]:
+    """An annotation that names a revision (harness.io/rolled-back-from) as the integer `revision` is; a damaged one
+    is null (the record's warnings say why)."""
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def history_dict(h) -> dict:
+    notes = revision_notes(h)
     return {
         "workload": h.display,
         "namespace": h.namespace,
@@ -65,10 +81,11 @@ def history_dict(h) -> dict:
         "liveRevision": h.live.number if h.live else None,
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
-        "skipped": [{"revision": s.revision, "reason": s.reason} for s in (h.decision.skipped if h.decision else ())],
+        "skipped": skipped_list(h),
         "gitops": h.gitops.data(),
         "revisions": [
-            dict(revision_dict(r, h.namespace, h.target), configSnapshots=[c.data() for c in config_states(h, r)])
+            dict(revision_dict(r, h.namespace), note=notes[r.number] or None,
+                 configSnapshots=[c.data() for c in config_states(h, r)])
             for r in h.revisions
         ],
     }
@@ -106,10 +123,10 @@ def rollback_dict(result) -> dict:
         "identity": identity_dict(h.identity),
         "changed": result.changed,
         "dryRun": result.dry_run.value,
-        "message": result.message,
+        "message": result.message + DRY_RUN_SUFFIX[result.dry_run],
         "from": revision_dict(result.source, h.namespace) if result.source else None,
         "to": revision_dict(result.target, h.namespace),
-        "skipped": [{"revision": s.revision, "reason": s.reason} for s in h.decision.skipped],
+        "skipped": skipped_list(h),
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
         "canaries": list(result.canaries),
@@ -123,23 +140,46 @@ def rollback_dict(result) -> dict:
 
 
 def record_dict(result) -> dict:
+    a = result.annotations
+    rollback = result.rollback
     return {
         "workload": result.display,
         "namespace": result.namespace,
         "revision": result.revision.number,
         "name": result.revision.name,
-        "annotations": {k: v for k, v in result.annotations.items() if v is not None},
+        "status": a[keys.STATUS],
+        "statusReason": a.get(keys.STATUS_REASON),
+        "workflowId": a[keys.WORKFLOW_ID],
+        "serviceId": a[keys.SERVICE_ID],
+        "infraId": a[keys.INFRA_ID],
+        "clusterName": a[keys.CLUSTER_NAME],
+        "releaseNumber": a.get(keys.RELEASE_NUMBER),
+        "artifact": a.get(keys.ARTIFACT),
+        "recordedAt": a.get(keys.RECORDED_AT),
         "failure": result.failure_message,
+        "rollback": None if rollback is None else {
+            "rolledBack": rollback.rolled_back, "toRevision": rollback.to, "message": rollback.message},
+        **({} if result.verification is None else {"verification": dict(
+            analysis=result.analysis, **verification_dict(result.verification))}),
+    }
+
+
+def verification_dict(verdict) -> dict:
+    """An analysis' verdict with every measurement (verify, record --follow --verify)."""
+    return {
+        "phase": verdict.phase.value,
+        "message": verdict.message or None,
+        "measurements": [dataclasses.asdict(m) | {"phase": m.phase.value} for m in verdict.measurements],
     }
 
 
 def history_table(h, wide: bool = False) -> str:
     from tabulate import tabulate
 
-    skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
+    notes = revision_notes(h)
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -150,7 +190,9 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
-        row.append("; ".join(filter(None, (_note(h, r, skipped), rec.status_reason))))
+            verified = recorded_verification(r.annotations)
+            row.append(_short(verified.cell(), 40) if verified is not None else "-")
+        row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
     if h.identity is not None:
@@ -165,13 +207,29 @@ def history_table(h, wide: bool = False) -> str:
     return "\n".join(lines)
 
 
+def revision_notes(h) -> dict:
+    """The NOTE column, by revision number: live, rollback target, why a revision was skipped on the way to the
+    target, or why it does not match the identity; "" for none."""
+    skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
+    return {r.number: _note(h, r, skipped) for r in h.revisions}
+
+
+def skipped_list(h) -> list:
+    """The revisions the NOTE column passes over, with its reason (the JSON `skipped`)."""
+    return [{"revision": number, "reason": note.removeprefix(SKIPPED)}
+            for number, note in revision_notes(h).items() if note not in ("", LIVE, TARGET)]
+
+
+LIVE, TARGET, SKIPPED = "live", "rollback target", "skipped: "
+
+
 def _note(h, r: Revision, skipped: dict) -> str:
     if r.live:
-        return "live"
+        return LIVE
     if h.target is not None and r.number == h.target.number:
-        return "rollback target"
+        return TARGET
     if r.number in skipped:
-        return f"skipped: {skipped[r.number]}"
+        return SKIPPED + skipped[r.number]
     if h.identity is not None and (reason := mismatch(r, h.identity)) is not None:
         return reason
     return ""
@@ -200,6 +258,7 @@ def record_line(result) -> str:
         f"workflow {a[keys.WORKFLOW_ID]}, service {a[keys.SERVICE_ID]}, infra {a[keys.INFRA_ID]}, "
         f"cluster {a[keys.CLUSTER_NAME]}, namespace {result.namespace}"
         + (f" ({a[keys.STATUS_REASON]})" if a.get(keys.STATUS_REASON) else "")
+        + (f"; analysis {result.analysis} {result.verification.phase.value}" if result.verification else "")
     )
 
 

@@ -240,7 +240,9 @@ if _dir:
 
 from kubectl_rollback import launch  # noqa: E402
 
-if sys.argv[1:2] == ["{complete_arg}"]:  # the completer script asks the plugin itself
+if os.path.basename(sys.argv[0]) == "{completer}":  # `completion install`'s link to the plugin: the completer
+    launch.completer(sys.argv[1:])
+elif sys.argv[1:2] == ["{complete_arg}"]:  # the completer script asks the plugin itself
     launch.completer(sys.argv[2:])
 else:
     launch.plugin()
@@ -249,8 +251,8 @@ else:
 COMPLETER_SH = f'''\
 #!/bin/sh
 # Shell completion of `kubectl harness-rollback`: on TAB, kubectl (1.26 and newer) runs
-# {COMPLETER} from PATH. Copy this file into a folder on PATH (e.g. ~/.krew/bin).
-# It asks the plugin found on PATH, so the copy stays right when the plugin is upgraded.
+# {COMPLETER} from PATH. krew users: `kubectl harness-rollback completion install` links the plugin itself under
+# this name instead. It asks the plugin found on PATH, so a copy stays right when the plugin is upgraded.
 exec {BIN} {COMPLETE_ARG} "$@"
 '''
 
@@ -485,7 +487,8 @@ def payload_id(staging: Path) -> str:
 def build_zipapp(staging: Path, target: Path, oldest: tuple) -> str:
     """The zipapp of staging (which gets a __main__.py); returns its build id."""
     build_id = payload_id(staging)
-    main_py = MAIN_PY.format(major=oldest[0], minor=oldest[1], build_id=build_id, complete_arg=COMPLETE_ARG)
+    main_py = MAIN_PY.format(major=oldest[0], minor=oldest[1], build_id=build_id, complete_arg=COMPLETE_ARG,
+                             completer=COMPLETER)
     (staging / "__main__.py").write_text(main_py, encoding="utf-8")
     plain = target.with_name(target.name + ".zip")
     write_zip(staging, plain)

@@ -26,7 +26,7 @@ def test_history_and_rollback_agree_on_the_last_successful_revision(five):
     history = ns.plugin_json("history", "deployment/web", "--workflow-id", "wf1")
     assert [r["revision"] for r in history["revisions"]] == [5, 4, 3, 2, 1]
     assert [r["status"] for r in history["revisions"]] == ["Failed", "Succeeded", "Failed", "Succeeded", "Succeeded"]
-    assert [r["revision"] for r in history["revisions"] if r["rollbackTarget"]] == [2]
+    assert [r["revision"] for r in history["revisions"] if r["note"] == "rollback target"] == [2]
     assert [r["revision"] for r in history["revisions"] if r["live"]] == [5]
     assert history["identity"]["clusterName"] == "test-cluster"
     assert history["revisions"][0]["images"] == ["example.test/web:5-broken"]
@@ -56,7 +56,7 @@ def test_identity_defaults_to_the_live_record_and_books_the_rollback(five):
     live = next(r for r in history["revisions"] if r["live"])
     # the controller renumbers the reused ReplicaSet: revision 2 is now 6, and it keeps its record
     assert (live["revision"], live["status"], live["workflowId"]) == (6, "Succeeded", "wf1")
-    assert live["rolledBackFrom"] == "5" and live["rolledBackAt"]
+    assert live["rolledBackFrom"] == 5 and live["rolledBackAt"]
 
 
 def test_never_rolls_back_to_another_mapping(ns):

@@ -14,8 +14,7 @@ import pytest
 from tests import harness_fixtures as hf
 from tests import manifests
 from tests import scenarios as sc
-from tests.scenarios import bluegreen_objects, deploy_three_revisions, ready_endpoint_ips, selectors
-from tests.test_gitops import ARGO, create_owner, gitops_crds  # noqa: F401 (gitops_crds: a fixture used here)
+from tests.scenarios import ARGO, bluegreen_objects, create_owner, deploy_three_revisions, ready_endpoint_ips, selectors
 
 
 def image(ns, name):
@@ -122,7 +121,7 @@ def test_harness_next_rollout_undo_does_not_poison_the_workload_with_our_audit(n
     revisions = {r["name"]: r for r in json.loads(shown.stdout)["revisions"]}
     by_image = sc.rs_by_image(ns, "web")
     assert revisions[by_image["example.test/web:5"]["metadata"]["name"]]["rolledBackFrom"] is None
-    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == "3"
+    assert revisions[by_image["example.test/web:2"]["metadata"]["name"]]["rolledBackFrom"] == 3
     dry = ns.plugin("rollback", "deployment/web", "--to-revision",
                     str(sc.revision_of(by_image["example.test/web:2"])), "--force", "--dry-run")
     assert dry.returncode == 0 and "refusing to write" not in dry.stderr, dry.stdout + dry.stderr

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import threading
 
-from tests import manifests
+from tests import contract, manifests
 from tests import scenarios as sc
 
 
@@ -64,7 +64,10 @@ def test_ctrl_c_during_a_release_rollback_names_the_workloads_written(ns):
     assert ("interrupted; already rolled back: deployment/api; interrupted while waiting: deployment/web rolled back "
             f"2 -> 1; the rollout goes on; follow it with: kubectl rollout status deployment/web -n {ns.name}"
             ) in done.stderr, done.stderr
-    assert done.stdout == ""
+    # -o json: the document of every exit (docs/output.md), the outcome in its error, as stderr's line has it
+    error = contract.validated(done.stdout, "json", "RollbackResult")["error"]
+    assert (error["reason"], error["exitCode"]) == ("INTERRUPTED", 130)
+    assert f"error: {error['message']}" in done.stderr.splitlines()
 
 
 def test_ctrl_c_during_a_harness_release_rollback_says_what_was_written_and_how_to_book_keep(ns):

@@ -28,7 +28,6 @@ import yaml
 import kubectl_rollback
 from tests import manifests
 from tests.cluster.controlplane import bin_dir
-from tests.krew_validation import validate_manifest
 
 pytestmark = pytest.mark.cluster  # runs the archive with the test environment's kubectl (tests/cluster/build.sh)
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +133,6 @@ def test_sha256_version_and_uri_written_into_the_manifest_copy(built):
     assert platform["sha256"] == _sha256(built.archive)
     assert manifest["spec"]["version"] == f"v{VERSION}"
     assert platform["uri"].endswith(f"/releases/download/v{VERSION}/{ARCHIVE_NAME}")
-    assert validate_manifest(manifest, built.manifest.name) == []
     # only those lines changed, and the repository's manifest was left alone
     before = MANIFEST.read_text(encoding="utf-8").splitlines()
     after = built.manifest.read_text(encoding="utf-8").splitlines()

@@ -44,4 +44,4 @@ def test_daemonset_rollback_waits_for_the_rollout(ns):
     assert "rolled out" in proc.stderr
     history = json.loads(ns.plugin("history", "daemonset/agent", "-o", "json", check=True).stdout)
     live = next(r for r in history["revisions"] if r["live"])
-    assert live["images"] == ["example.test/agent:1"] and live["rolledBackFrom"] == "2"
+    assert live["images"] == ["example.test/agent:1"] and live["rolledBackFrom"] == 2

@@ -6,9 +6,10 @@ import dataclasses
 from typing import Any, Optional
 
 from kubectl_rollback import applied, console, render
-from kubectl_rollback.commands import configsnap, wait
+from kubectl_rollback.commands import configsnap, measure, wait, workload_history
+from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
-from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -25,13 +26,24 @@ from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
 
 
 @dataclasses.dataclass(frozen=True)
+class RollbackOutcome:
+    """What --rollback-on-failure did: whether the template went back, to which revision, and its line."""
+
+    rolled_back: bool
+    to: Optional[int]
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordResult(Printed):
     display: str
     namespace: str
     revision: Revision
     annotations: dict
     failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
-    rollback_message: Optional[str] = None  # with --rollback-on-failure: what the rollback did
+    rollback: Optional[RollbackOutcome] = None  # with --rollback-on-failure: what the rollback did
+    analysis: Optional[str] = None  # with --verify: the template run once the rollout completed ...
+    verification: Optional[Verdict] = None  # ... and its verdict, every measurement
 
     def table(self, wide: bool) -> str:
         return render.record_line(self)
@@ -40,20 +52,28 @@ class RecordResult(Printed):
         return render.record_dict(self)
 
     def failure(self) -> Optional[RollbackError]:
-        """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
+        """A followed rollout that failed (or whose analysis failed) is recorded Failed, and the command then fails
+        too (exit 4); an analysis that was Inconclusive or Error left it InProgress (exit 7)."""
         if self.failure_message is None:
+            if self.verification is not None and self.verification.status is Status.IN_PROGRESS:
+                return InconclusiveError(
+                    f"{self.display} revision {self.revision.number}: analysis {self.analysis} "
+                    f"{self.verification.phase.value}: {self.verification.message}; left recorded InProgress, "
+                    "nothing rolled back")
             return None
         status = self.annotations[STATUS]
         reason = self.annotations.get(STATUS_REASON)
         message = f"{self.failure_message}; recorded revision {self.revision.number} {status}"
         if reason is not None:
             message += f" ({reason})"
-        if self.rollback_message is not None:
-            message += f"; {self.rollback_message}"
+        if self.rollback is not None:
+            message += f"; {self.rollback.message}"
         return WaitFailedError(message)
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
+    # --verify's template is read (a file before any request) and checked before anything is written.
+    loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     # the controller would overwrite the record with them (docs/annotations.md)
     kind.refuse_record_keys(workload, kube.command_flags())
@@ -71,6 +91,11 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         result = _write(kube, kind, workload, revision, request, request.status)
         configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
         return result
+    prepared = None
+    if loaded is not None:
+        assert request.verify is not None
+        seen = workload_history.from_revisions(kube, kind, workload, revisions, request.flags)
+        prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
@@ -81,17 +106,47 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         result = _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.FAILED)
         result = dataclasses.replace(result, failure_message=exc.message)
         if request.rollback_on_failure:
-            result = dataclasses.replace(result, rollback_message=_roll_back(kube, kind, name, revision, request))
+            result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
         return result
     except KeyboardInterrupt:
-        # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
-        console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
-                     f"workflow {_workflow(request, revision)}; record its outcome with: kubectl harness-rollback "
-                     f"record {kind.display(name)} --revision {revision.number} --status Failed "
-                     f"{kube.command_flags()} (or --status Succeeded)")
+        _interrupted(kube, kind, name, revision, request, "")
         raise
+    if prepared is not None:
+        return _verified(kube, kind, name, workload, revision, request, prepared)
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
                   state.reason)
+
+
+def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
+              prepared: Analysis) -> RecordResult:
+    """--verify, once the rollout completed: the analysis decides the record (record_verdict, the writer `verify`
+    uses too), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
+    assert request.verify is not None
+    try:
+        found = measure.run_analysis(prepared, request.verify.inconclusive_fails,
+                                    lambda progress: console.info(progress.line()))
+    except KeyboardInterrupt:
+        _interrupted(kube, kind, name, revision, request, f" (its rollout completed; the analysis {prepared.source} "
+                                                          "was interrupted)")
+        raise
+    result = record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
+    result = dataclasses.replace(result, analysis=prepared.source, verification=found)
+    if found.status is not Status.FAILED:
+        return result
+    result = dataclasses.replace(result, failure_message=f"{kind.display(name)} revision {revision.number}: analysis "
+                                                         f"{prepared.source} {found.phase.value}: {found.message}")
+    if request.rollback_on_failure:
+        result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
+    return result
+
+
+def _interrupted(kube: Kube, kind: WorkloadKind, name: str, revision: Revision, request: RecordRequest,
+                 where: str) -> None:
+    """Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it."""
+    console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
+                 f"workflow {_workflow(request, revision)}{where}; record its outcome with: kubectl harness-rollback "
+                 f"record {kind.display(name)} --revision {revision.number} --status Failed "
+                 f"{kube.command_flags()} (or --status Succeeded)")
 
 
 def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordRequest) -> Revision:
@@ -150,9 +205,9 @@ def _not_live(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision
         # An outcome recorded earlier (a re-run naming an old revision, or another client meanwhile) stands.
         raise WaitFailedError(f"{message}; its record is left as it was ({finished.value})")
     result = _write(kube, kind, workload, mine, request, status, reason)
-    rollback_message = (f"not rolled back: revision {live.number if live else '?'} is live, not the revision "
-                        "followed" if request.rollback_on_failure else None)
-    return dataclasses.replace(result, failure_message=message, rollback_message=rollback_message)
+    rollback = (RollbackOutcome(False, None, f"not rolled back: revision {live.number if live else '?'} is live, not "
+                                "the revision followed") if request.rollback_on_failure else None)
+    return dataclasses.replace(result, failure_message=message, rollback=rollback)
 
 
 def _went_back(live: Revision, followed: Revision) -> bool:
@@ -167,7 +222,8 @@ def _workflow(request: RecordRequest, revision: Revision) -> str:
     return request.flags.workflow_id or revision.record.workflow_id or "?"
 
 
-def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision, request: RecordRequest) -> str:
+def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision,
+               request: RecordRequest) -> RollbackOutcome:
     """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity, only
     while the failed revision is the live one (another pipeline's newer revision is left alone); the command still
     fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
@@ -177,8 +233,8 @@ def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision, requ
     try:
         result = WorkloadTarget(kind, name).rollback(kube, rollback, lambda item: None)
     except RollbackError as exc:
-        return f"not rolled back: {exc.message}"
-    return result.message
+        return RollbackOutcome(False, None, f"not rolled back: {exc.message}")
+    return RollbackOutcome(result.changed, result.target.number if result.changed else None, result.message)
 
 
 def _live_revision(kind: WorkloadKind, workload: dict, revisions: list) -> Revision:
@@ -194,6 +250,25 @@ def _live_revision(kind: WorkloadKind, workload: dict, revisions: list) -> Revis
 def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) -> Revision:
     """The revision again after a rollout: its record now holds what the InProgress write stored."""
     return next((r for r in kind.revisions(kube, workload) if r.name == revision.name), revision)
+
+
+def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest,
+                   result: Verdict) -> RecordResult:
+    """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
+    revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
+    read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
+    it, a person saw it fail) is not made Succeeded by a measurement that started before."""
+    current = next((r for r in kind.revisions(kube, workload) if r.name == revision.name), None)
+    if current is None:
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} is gone "
+                            f"(pruned during the analysis); the {result.phase.value} verdict is not recorded")
+    if (result.status is not Status.FAILED and current.record.status is Status.FAILED
+            and revision.record.status is not Status.FAILED):
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
+                            f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
+    written = _write(kube, kind, workload, current, request, result.status)
+    annotate(kube, kind.revision_resource, current, measure.verification_annotations(result))
+    return written
 
 
 def _write(

@@ -21,7 +21,6 @@ from kubectl_rollback.errors import (
     PreflightBlockedError,
     ReportedError,
     RollbackError,
-    WaitFailedError,
 )
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
@@ -200,10 +199,11 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
     except PreflightBlockedError as exc:
         return WorkloadOutcome(display, Outcome.BLOCKED, exc.message, dry_run=request.dry_run)
-    except WaitFailedError as exc:  # rolled back, but the rollout after it failed
-        return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run, written=True)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
+    if result.wait_failure is not None:  # rolled back, but the rollout after it failed
+        return WorkloadOutcome(display, Outcome.FAILED, result.wait_failure.message, dry_run=request.dry_run,
+                               written=True)
     # The GitOps owner's warnings (an owner that will undo it, or that could not be read) on stderr, whatever the
     # output format, as `rollback KIND/NAME` prints them; the rest of a workload's warnings are in its JSON outcome.
     for warning in result.gitops.warnings:

@@ -55,13 +55,9 @@ class WorkloadRollback(Printed):
     config: tuple = ()  # configrefs.Change: what the rollback did (or would do) to the target's ConfigMaps, Secrets
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
+    wait_failure: Optional[WaitFailedError] = None  # --wait: rolled back, but the rollout after it failed
     preflight: preflight.Report = preflight.Report()  # what was checked before the first write (preflight.py)
     stuck_pods: tuple = ()  # pods of the revision left, not Ready, deleted so they come back at the target
-
-    def failure(self) -> Optional[RollbackError]:
-        if self.preflight.blocked:  # nothing written: exit 5, once the findings are printed
-            return PreflightBlockedError(preflight_check.blocked_line(self.history.display, self.preflight))
-        return None
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -71,6 +67,13 @@ class WorkloadRollback(Printed):
 
     def notes(self) -> Sequence[str]:
         return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops.notes)
+
+    def failure(self) -> Optional[RollbackError]:
+        """The rollout after the rollback failed (exit 4): the rollback itself is printed first, since it was done; or
+        the pre-flight blocked it (exit 5): nothing was written, the findings are printed first."""
+        if self.preflight.blocked:
+            return PreflightBlockedError(preflight_check.blocked_line(self.history.display, self.preflight))
+        return self.wait_failure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +144,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
             wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
         except WaitFailedError as exc:
-            raise WaitFailedError(f"{result.message}, but the rollout did not complete: {exc.message}") from None
+            return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
+                f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
                               f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
@@ -198,6 +202,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
+    # As kubectl rollout undo, a paused workload is refused before anything else: the same exit code whether or not
+    # an identity or a target could be found, and "nothing to do" is never said of a workload that would not roll.
+    kind.check_can_roll_back(state.workload)
     if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
         # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
         live = f"revision {state.live.number}" if state.live is not None else "another template"
@@ -220,7 +227,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             return dataclasses.replace(result, config=config.changes)
         if config.writes or race.restored_config is not None:  # only the config differs
             checked = _preflight(kube, kind, state, target, config, request, warnings)
-            owner = _before_writing(kube, kind, state, request)
+            owner = _before_writing(kube, state, request)
             result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
             return dataclasses.replace(result, preflight=checked)
         message = _already(state, target, request.to_revision is not None)
@@ -229,7 +236,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
                                 config=config.changes)
     checked = _preflight(kube, kind, state, target, config, request, warnings)
-    owner = _before_writing(kube, kind, state, request)
+    owner = _before_writing(kube, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
@@ -279,11 +286,10 @@ def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: R
                                         warnings=warnings, config=config.changes, preflight=report))
 
 
-def _before_writing(kube: Kube, kind: WorkloadKind, state: WorkloadHistory,
+def _before_writing(kube: Kube, state: WorkloadHistory,
                     request: RollbackRequest) -> gitops_owner.Guard:
-    """What must hold before any write of a rollback, the template's or only the config's: the workload can roll
-    (not paused), and its GitOps owner (docs/gitops.md) is refused, paused or warned about."""
-    kind.check_can_roll_back(state.workload)
+    """What must hold before any write of a rollback, the template's or only the config's: its GitOps owner
+    (docs/gitops.md) is refused, paused or warned about."""
     return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
                               request.dry_run)
 

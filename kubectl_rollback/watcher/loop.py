@@ -14,13 +14,14 @@ from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from kubectl_rollback import events
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
-from kubectl_rollback.kube import CONTROLLER_REVISIONS, REPLICASETS, Kube, Resource
+from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
 from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
+from kubectl_rollback.watcher.verification import Analyses
 from kubectl_rollback.workloads import KINDS
 from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid
 
@@ -52,13 +53,15 @@ class Watcher:
             for kind in KINDS
         }
         self.revisions = {resource.kind: Informer(kube, resource, all_namespaces, self._revision_changed,
-                                                  self._restarted) for resource in (REPLICASETS, CONTROLLER_REVISIONS)}
+                                                  self._restarted)
+                          for resource in dict.fromkeys(kind.revision_resource for kind in KINDS)}
         self._by_owner: Dict[str, Dict[Key, dict]] = {}  # controller uid -> its revision objects
         self._index_lock = threading.Lock()
         self._queue: Deque[WorkKey] = collections.deque()
         self._queued: Set[WorkKey] = set()
         self._ready = threading.Condition()
         self._retries: Dict[WorkKey, Tuple[int, float]] = {}  # failed auto-rollbacks: (attempts, not before)
+        self.analyses = Analyses(kube, settings, log, metrics, is_leader, self._record)  # harness.io/verify
         for informer in self.informers():
             plural = informer.resource.plural
             metrics.stream_age.labels(plural).set_function(informer.silence)
@@ -176,7 +179,7 @@ class Watcher:
             kind=kind.name, name=name, namespace=namespace,
             annotations=workload["metadata"].get("annotations") or {},
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
-            state=state, has_deadline=kind.revision_resource is REPLICASETS, revisions=tuple(revisions),
+            state=state, has_deadline=kind.has_progress_deadline, revisions=tuple(revisions),
             revision_kind=kind.revision_resource.kind,
             carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
         )
@@ -199,6 +202,8 @@ class Watcher:
         self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
         if decision.action is reaction.WatchAction.RECORD:
             self._record(kind, workload, view, decision)
+        elif decision.action is reaction.WatchAction.VERIFY:
+            self.analyses.start(kind, workload, view, functools.partial(self._enqueue, item))
 
     def _record(self, kind: WorkloadKind, workload: dict, view: reaction.Workload, decision: reaction.Reaction) -> None:
         live = view.live

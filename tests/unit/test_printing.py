@@ -39,15 +39,25 @@ class Shown(output.Result):
     [
         (OutputFormat.TABLE, "a, b\n"),
         (OutputFormat.WIDE, "WIDE a, b\n"),
-        (OutputFormat.JSON, json.dumps({"rows": ["a", "b"]}, indent=2) + "\n"),
-        (OutputFormat.YAML, "rows:\n- a\n- b\n"),
+        (OutputFormat.JSON, json.dumps({"apiVersion": "harness.io/v1", "kind": "HistoryResult", "rows": ["a", "b"],
+                                        "error": None}, indent=2) + "\n"),
+        (OutputFormat.YAML, "apiVersion: harness.io/v1\nkind: HistoryResult\nrows:\n- a\n- b\nerror: null\n"),
     ],
 )
 def test_show_prints_table_or_data(capsys, fmt, stdout):
-    output.show(Shown(("a", "b")), fmt)
+    output.show(Shown(("a", "b")), fmt, "history")
     printed = capsys.readouterr()
     assert printed.out == stdout
     assert printed.err == ("" if fmt.is_data else "a note for people\n")
+
+
+def test_a_failure_is_in_the_document_as_the_exit_codes_name_number_and_message(capsys):
+    failure = WaitFailedError("the rollout did not complete")
+    output.show(Shown(("a",)), OutputFormat.JSON, "rollback", failure)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["kind"] == "RollbackResult" and printed["rows"] == ["a"]
+    assert printed["error"] == {"reason": "WAIT_FAILED", "exitCode": 4, "message": "the rollout did not complete"}
+    assert failure.shown  # main prints no second document for it
 
 
 def test_yaml_output_parses_back():

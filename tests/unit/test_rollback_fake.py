@@ -3,7 +3,7 @@
 import pytest
 
 from kubectl_rollback.commands import wait
-from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError
+from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
@@ -249,3 +249,19 @@ def test_record_keys_on_the_workload_are_refused_before_nothing_to_do_or_a_missi
         with pytest.raises(RollbackError, match="^refusing to write: deployment/web carries harness.io/status"):
             rollback_workload(fake, DEPLOYMENT, "web", flags)
     assert fake.writes() == []
+
+
+def test_a_rollout_that_fails_after_the_rollback_is_the_results_failure_with_the_rollback_in_it(fake, web,
+                                                                                                monkeypatch):
+    def timed_out(kube, kind, name, revision, timeout):
+        raise WaitFailedError("gave up after --timeout 3s")
+
+    monkeypatch.setattr(wait, "wait_for_rollout", timed_out)
+    result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, wait=True)
+    # printed with -o json as the rollback it was, the exit code (4) after it
+    assert result.changed and result.target.number == 2 and result.rolled_out is False
+    failure = result.failure()
+    assert isinstance(failure, WaitFailedError) and failure.message == (
+        "deployment/web rolled back from revision 3 (InProgress; workflow wf1; img:3) to revision 2 (Succeeded; "
+        "workflow wf1; img:2), but the rollout did not complete: gave up after --timeout 3s")
+    assert image(fake) == "img:2"

@@ -1,0 +1,120 @@
+"""The exit-code table is kept in one place, errors.ExitCode (issue 30, issue 32 item 2): README's table and every
+verb's --help list exactly its codes, and --timeout without the wait it bounds is a usage error. With -o json|yaml,
+an exit before any result still prints a document (its kind's schema, docs/schemas/)."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import typer
+from click.testing import CliRunner
+
+from kubectl_rollback import cli
+from kubectl_rollback.errors import ExitCode, UsageError
+from kubectl_rollback.options import parse_wait_timeout
+from tests import contract
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_rows() -> dict:
+    section = README.read_text().split("### Exit codes", 1)[1].split("\n## ", 1)[0]
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) \| (.*) \|$", section, re.MULTILINE)}
+
+
+def help_of(*verb: str) -> str:
+    result = CliRunner().invoke(typer.main.get_command(cli.app), [*verb, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def help_rows(text: str) -> dict:
+    section = text.split("Exit codes:", 1)[1]
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\s+(\d+)\s+(\S.*)$", section, re.MULTILINE)}
+
+
+def test_readme_lists_exactly_the_enums_codes():
+    assert set(readme_rows()) == {int(code) for code in ExitCode}
+
+
+@pytest.mark.parametrize("verb", [(), ("history",), ("rollback",), ("record",), ("resume",), ("watch",)],
+                         ids=lambda v: " ".join(v) or "root")
+def test_help_lists_every_code_with_the_enums_meaning(verb):
+    rows = help_rows(help_of(*verb))
+    assert set(rows) == {int(code) for code in ExitCode}
+    for code in ExitCode:
+        assert code.meaning.startswith(rows[int(code)].strip()), (code, rows[int(code)])
+
+
+def test_verify_lists_its_own_meanings_of_the_enums_codes_only():
+    assert set(help_rows(help_of("verify"))) <= {int(code) for code in ExitCode}
+
+
+def test_timeout_is_refused_without_the_wait_it_bounds():
+    with pytest.raises(UsageError, match="--timeout 5s bounds --wait, which was not given"):
+        parse_wait_timeout("5s", False, "--wait", 300.0)
+    assert parse_wait_timeout(None, False, "--wait", 300.0) == 300.0
+    assert parse_wait_timeout("90s", True, "--follow", 600.0) == 90.0
+
+
+# -- the document every exit prints with -o json|yaml ----------------------------------------------------------
+
+
+def run_main(monkeypatch, capsys, *argv: str) -> tuple:
+    monkeypatch.setattr(sys, "argv", ["kubectl-harness_rollback", *argv])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    printed = capsys.readouterr()
+    return exited.value.code, printed.out, printed.err
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+@pytest.mark.parametrize("argv, kind", [
+    (("rollback", "deployment/web", "--timeout", "5s"), "RollbackResult"),
+    (("rollback", "deployment/web", "--no-such-flag"), "RollbackResult"),
+    (("history", "pod/web"), "HistoryResult"),
+    (("record", "deployment/web"), "RecordResult"),
+    (("verify", "deployment/web"), "VerifyResult"),
+    (("resume",), "ResumeResult"),
+    (("-n", "shop", "history", "deployment/web"), "HistoryResult"),
+    (("rolback", "deployment/web"), "Result"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_a_usage_error_prints_its_document_on_stdout_and_its_line_on_stderr(monkeypatch, capsys, argv, kind, fmt):
+    code, out, err = run_main(monkeypatch, capsys, *argv, "-o", fmt)
+    assert code == ExitCode.USAGE
+    document = contract.validated(out, fmt, kind)
+    assert document["error"]["reason"] == "USAGE" and document["error"]["exitCode"] == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and document["error"]["message"] in err
+
+
+@pytest.mark.parametrize("spelling", [("-o", "json"), ("-ojson",), ("--output=json",), ("--output", "json"),
+                                      ("-o=json",)])
+def test_every_spelling_of_output_gets_the_document(monkeypatch, capsys, spelling):
+    code, out, _ = run_main(monkeypatch, capsys, "rollback", "deployment/web", "--timeout", "5s", *spelling)
+    assert code == ExitCode.USAGE and json.loads(out)["error"]["exitCode"] == 2
+
+
+def test_without_a_data_format_stdout_stays_empty(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "rollback", "deployment/web", "--timeout", "5s")
+    assert (code, out) == (ExitCode.USAGE, "") and err.startswith("error: ")
+
+
+@pytest.mark.parametrize("kind", contract.KINDS)
+def test_the_schemas_are_valid_json_schemas(kind):
+    jsonschema.Draft202012Validator.check_schema(contract.schema_of(kind))
+
+
+def test_ctrl_c_is_one_line_exit_130_and_its_document(monkeypatch, capsys):
+    """typer turns a KeyboardInterrupt into a silent return of 130: the line and the document were missing."""
+    from kubectl_rollback import targets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(targets, "select", interrupted)
+    code, out, err = run_main(monkeypatch, capsys, "history", "deployment/web", "-o", "json")
+    assert (code, err) == (ExitCode.INTERRUPTED, "error: interrupted\n")
+    assert contract.validated(out, "json", "HistoryResult")["error"]["reason"] == "INTERRUPTED"

@@ -9,6 +9,7 @@ fast.
 # No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
 # the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
+import copy
 import functools
 import inspect
 import os
@@ -28,6 +29,7 @@ from kubectl_rollback.options import (
     HistoryRequest,
     IdentityFlags,
     Impersonation,
+    MarkRequest,
     OutputFormat,
     RecordRequest,
     ResumeRequest,
@@ -535,6 +537,17 @@ def rollback(
         ),
     ] = "fail",
     argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
+    override_barrier: Annotated[
+        bool, typer.Option("--override-barrier", help="Go behind a barrier (set with `barrier`); needs --reason, "
+                           "recorded on the target with who crossed it (harness.io/barrier-crossed).")
+    ] = False,
+    reason: Annotated[
+        Optional[str], typer.Option("--reason", help="Why --override-barrier crosses the barrier.")
+    ] = None,
+    pin_digests: Annotated[
+        bool, typer.Option("--pin-digests", help="Write the target's images as image:tag@sha256:..., the digests "
+                           "recorded for it (a new pod template: docs/apply-consistency.md).")
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -558,6 +571,8 @@ def rollback(
 
     target = select(workload, release_name, harness_release)
     fmt = parse_output(output)
+    if override_barrier != (reason is not None):
+        raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
     request = RollbackRequest(
         flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
@@ -573,6 +588,8 @@ def rollback(
         config=parse_config_mode(config),
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
+        override_barrier=check_value("--reason", reason),
+        pin_digests=pin_digests,
     ).validate()
     target.validate(request)
     if to_revision == 0:
@@ -586,6 +603,73 @@ def rollback(
             raise
         result = exc.result
     _finish(result, fmt)
+
+
+MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
+                                            show_default=False)]
+MarkReason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept with who set it and when.")]
+
+
+@app.command(
+    "mark-bad",
+    epilog="\b\nExamples:\n"
+    "  # revision 3 succeeded, but corrupts carts: no rollback goes to it again\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --reason 'corrupts carts (INC-214)'\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --clear\n\n" + EXIT_CODES
+)
+@connects
+def mark_bad(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Take the mark off.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Mark a revision bad: it is never a rollback target again (history: "skipped: marked bad (REASON)"), and
+    rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
+    marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
+    """
+    _mark("mark_bad", workload, revision, reason, clear, output, connect)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # revision 7 migrated the schema: no rollback may go to a revision older than 7\n"
+    f"  {PROG} barrier deployment/web --revision 7 --reason 'orders schema v2'\n"
+    f"  {PROG} barrier deployment/web --revision 7 --clear\n\n" + EXIT_CODES
+)
+@connects
+def barrier(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Lift the barrier.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Set a barrier at a revision: no rollback goes to an older revision (exit 3 naming it), unless
+    rollback --override-barrier --reason TEXT, which is recorded on the target; watch --auto-rollback never crosses
+    one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
+    (harness.io/barrier), so pruning the revision does not lift it.
+    """
+    _mark("barrier", workload, revision, reason, clear, output, connect)
+
+
+def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear: bool, output: str,
+          connect: Connect) -> None:
+    """mark-bad and barrier: the same flags, checked the same way (commands/revision_marks.py)."""
+    from kubectl_rollback.commands import revision_marks as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    kind, name = parse_kind_name(workload)
+    fmt = parse_output(output)
+    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
+    kube = connect()
+    act = command.mark_bad if verb == "mark_bad" else command.barrier
+    _finish(act(kube, kind, name, request), fmt)
 
 
 @app.command(
@@ -603,7 +687,7 @@ def watch(
     auto_rollback: Annotated[
         bool,
         typer.Option("--auto-rollback", help="Roll a live revision recorded Failed back to the last Succeeded one, "
-                     "once (per workload: annotation harness.io/auto-rollback: \"true\")."),
+                     "once, never behind a barrier (per workload: annotation harness.io/auto-rollback: \"true\")."),
     ] = False,
     progress_deadline: Annotated[
         str, typer.Option("--progress-deadline", help="StatefulSets/DaemonSets: Failed if not rolled out in this.")
@@ -809,8 +893,9 @@ def _root(
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     try:
-        command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
-        args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
+        args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
+        command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
+        args = join_kind_and_name(args, command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
             raise KeyboardInterrupt
@@ -848,6 +933,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_for(args: List[str]) -> click.Command:
+    """The click command that runs these arguments. With a verb first, a group of that verb alone: typer builds each
+    verb's options from its signature, and building all of them would cost a command about a tenth of its start-up.
+    Anything else (no verb, a flag first, a mistyped verb) gets the whole group, as its help and errors need."""
+    verb = [info for info in app.registered_commands
+            if args and args[0] == (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))]
+    if not verb:
+        return typer.main.get_command(app)
+    one_verb = copy.copy(app)
+    one_verb.registered_commands = verb
+    return typer.main.get_command(one_verb)
 
 
 def _error_document(args: List[str], failure: BaseException) -> None:

@@ -34,7 +34,8 @@ MEANINGS = {
     ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release history, a "
                     "workload carrying record keys, a GitOps owner that would undo it)",
     ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
-    ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, or pruned)",
+    ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
+                        "or pruned)",
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
                           "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
                           "verify: Failed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, render
+from kubectl_rollback import applied, console, digests, render
 from kubectl_rollback.commands import configsnap, measure, wait, workload_history
 from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
@@ -22,7 +22,7 @@ from kubectl_rollback.records import (
     read_record,
     record_annotations,
 )
-from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
+from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of, revision_digests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,8 +308,10 @@ def _write(
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
-    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
+    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply;
+    # and the image digests its pods run.
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path),
+                **_digests(kube, kind, workload, revision, status))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
         refuse_if_not_ours(read_record(kind.written_on(revision), current))
@@ -317,6 +319,20 @@ def _write(
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
     return RecordResult(display, kube.namespace, revision, annotations)
+
+
+def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, status: Status) -> dict:
+    """The image digests the revision's pods run (docs/annotations.md), with an outcome only: an InProgress
+    revision's pods may not run yet. What cannot be known is said, and not recorded."""
+    if status is Status.IN_PROGRESS:
+        return {}
+    annotations, notes = revision_digests(kube, kind, workload, revision)
+    for note in notes:
+        # Pods not started yet are no surprise right after an apply; the rest is worth a warning.
+        say = console.info if note.endswith(digests.NOT_STARTED) else console.warn
+        say(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest recorded: "
+            f"{note}")
+    return annotations
 
 
 def _refuse_if_restored(

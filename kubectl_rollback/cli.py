@@ -22,7 +22,7 @@ import click
 import typer
 
 from kubectl_rollback import __version__, console
-from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
+from kubectl_rollback.errors import ExitCode, PreflightBlockedError, RollbackError, UsageError
 from kubectl_rollback.options import (
     DEFAULT_ARGOCD_NAMESPACE,
     DryRun,
@@ -516,6 +516,11 @@ def rollback(
         bool,
         typer.Option("--skip-ready-check", help="Blue/Green: switch even if the target colour has no ready pods."),
     ] = False,
+    skip_preflight: Annotated[
+        bool,
+        typer.Option("--skip-preflight", help="Write without first checking that the target can run (the objects "
+                     "its pods reference, admission of the write and of a pod, in a dry run; blocked: exit 5)."),
+    ] = False,
     config: Annotated[
         Optional[str],
         typer.Option(
@@ -582,6 +587,7 @@ def rollback(
         timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
+        skip_preflight=skip_preflight,
         config=parse_config_mode(config),
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
@@ -593,7 +599,13 @@ def rollback(
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
-    _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
+    try:
+        result = target.rollback(kube, request, printer.progress(fmt))
+    except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
+        if exc.result is None:
+            raise
+        result = exc.result
+    _finish(result, fmt)
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",

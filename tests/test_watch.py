@@ -391,6 +391,20 @@ def rs_annotations(ns, app: str, image: str) -> dict:
     return rs_by_image(ns, app)[image]["metadata"].get("annotations") or {}
 
 
+def killed_after_the_template_write(ns, broken_image: str, revision: int) -> str:
+    """BROKEN_IMAGE deployed and recorded Failed; the leader marked it, wrote web:1's template back (the controller
+    runs it again as REVISION) and was killed (kill -9). Returns the mark's time."""
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", broken_image), "Failed", *IDENTITY,
+                      rollout=False)
+    broken = rs_by_image(ns, "web")[broken_image]["metadata"]["name"]
+    marked_at = "2026-12-07T00:00:00Z"
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
+    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
+    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == revision,
+                  f"web:1 to run again as revision {revision}")
+    return marked_at
+
+
 def test_a_rollback_whose_watcher_was_killed_after_the_template_write_is_finished_by_the_next_once(ns, start_watch):
     """The leader marked revision 4, wrote the template of revision 3 (web:1) and was killed (kill -9) before its
     book-keeping: web:1 runs again as revision 5, still carrying the audit of an older rollback (from 2), and revision
@@ -401,14 +415,7 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_is_finishe
                       *IDENTITY, rollout=False)
     ns.plugin("rollback", "deployment/web", check=True)  # the older rollback: web:1 again as revision 3
     ns.rollout_status("deployment/web")
-    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:4-broken"), "Failed",
-                      *IDENTITY, rollout=False)
-    broken = rs_by_image(ns, "web")["example.test/web:4-broken"]["metadata"]["name"]
-    marked_at = "2026-12-07T00:00:00Z"
-    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
-    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
-    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == 5,
-                  "web:1 to run again as revision 5")
+    marked_at = killed_after_the_template_write(ns, "example.test/web:4-broken", 5)
     assert rs_annotations(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
     port = free_port()
     watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
@@ -637,14 +644,7 @@ def test_a_leader_killed_between_the_audit_and_the_event_is_finished_with_one_ev
     HarnessRollback Event. The next watcher took the audit for 'Event written too': no Event, no metric count."""
     deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
                       *IDENTITY)
-    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
-                      *IDENTITY, rollout=False)
-    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]["metadata"]["name"]
-    marked_at = "2026-12-07T00:00:00Z"
-    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
-    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
-    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == 3,
-                  "web:1 to run again as revision 3")
+    killed_after_the_template_write(ns, "example.test/web:2-broken", 3)
     good = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
     annotate(ns, "rs", [good], f"{PREFIX}rolled-back-from=2", f"{PREFIX}rolled-back-at=2026-12-07T00:00:01Z",
              f"{PREFIX}rolled-back-on={good}")  # its audit, and then the kill

@@ -118,3 +118,20 @@ def test_ctrl_c_is_one_line_exit_130_and_its_document(monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, "history", "deployment/web", "-o", "json")
     assert (code, err) == (ExitCode.INTERRUPTED, "error: interrupted\n")
     assert contract.validated(out, "json", "HistoryResult")["error"]["reason"] == "INTERRUPTED"
+
+
+def test_the_schemas_error_object_names_every_exit_code_but_success():
+    # PREFLIGHT_BLOCKED (5) landed without it: a blocked rollback's document failed every schema.
+    error = json.loads((contract.SCHEMAS / "common.json").read_text())["$defs"]["error"]["properties"]
+    failing = [code for code in ExitCode if code != ExitCode.OK]
+    assert error["reason"]["enum"] == [code.name for code in failing]
+    assert error["exitCode"]["enum"] == [int(code) for code in failing]
+
+
+def test_every_verb_with_output_has_its_kind_and_schema():
+    from kubectl_rollback import output
+
+    verbs_with_output = {name for name, command in typer.main.get_command(cli.app).commands.items()
+                         if any("--output" in p.opts for p in command.params)}
+    assert verbs_with_output == set(output.KINDS)
+    assert set(output.KINDS.values()) | {output.UNKNOWN_VERB_KIND} == set(contract.KINDS)

@@ -922,7 +922,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-        line = " ".join(exc.format_message().split()).rstrip(".") + hint
+        line = _one_suggestion(" ".join(exc.format_message().split())).rstrip(".") + hint
         console.error(line)
         failure = UsageError(line) if exc.exit_code == ExitCode.USAGE else RollbackError(line)
         _error_document(args, failure)
@@ -936,6 +936,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_suggestion(message: str) -> str:
+    """A misspelt verb's "Did you mean 'rollback'?" once: click >= 8.2 words it and typer adds its own (click 8.1,
+    the krew archive's, does not, so typer's is kept there)."""
+    return re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", message)
 
 
 def _command_for(args: List[str]) -> click.Command:

@@ -31,8 +31,9 @@ class ExitCode(enum.IntEnum):
 
 MEANINGS = {
     ExitCode.OK: "done, or nothing to do; history: shown, with or without a rollback target",
-    ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release history, a "
-                    "workload carrying record keys, a GitOps owner that would undo it)",
+    ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release (no "
+                    "release history, no workload labelled with it), a workload carrying record keys, a GitOps owner "
+                    "that would undo it)",
     ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
     ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
                         "or pruned)",

@@ -127,3 +127,13 @@ def test_mark_bad_and_barrier_documents_and_the_marks_history_and_rollback_show(
     cleared = document(ns, "BarrierResult", "barrier", "deployment/web", "--revision", "2", "--clear", fmt=fmt)
     assert cleared["cleared"] and cleared["changed"] and "reason" not in cleared
     document(ns, "MarkBadResult", "mark-bad", "deployment/web", "--revision", "2", "--clear", fmt=fmt)
+
+
+def test_a_release_that_does_not_exist_is_exit_1_by_either_flag_and_named_in_the_message(ns):
+    # Issue 32b item 4: --release-name nosuch exited 3 (no target) where --harness-release nosuch exits 1 (no such
+    # release), and the latter's message named "release NAME" (a placeholder) instead of the release.
+    for flag in ("--release-name", "--harness-release"):
+        out = document(ns, "RollbackResult", "rollback", flag, "nosuch", code=ExitCode.ERROR)
+        assert out["error"]["reason"] == "ERROR" and "nosuch" in out["error"]["message"], out
+        assert "release NAME" not in out["error"]["message"]
+    assert ns.plugin("history", "--harness-release", "nosuch").returncode == ExitCode.ERROR

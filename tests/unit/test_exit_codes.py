@@ -135,3 +135,15 @@ def test_every_verb_with_output_has_its_kind_and_schema():
                          if any("--output" in p.opts for p in command.params)}
     assert verbs_with_output == set(output.KINDS)
     assert set(output.KINDS.values()) | {output.UNKNOWN_VERB_KIND} == set(contract.KINDS)
+
+
+def test_a_misspelt_verb_is_suggested_once(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "rolback", "deployment/web", "-o", "json")
+    assert code == ExitCode.USAGE and err.count("Did you mean 'rollback'?") == 1, err
+    assert json.loads(out)["error"]["message"].count("Did you mean") == 1
+
+
+def test_a_flag_before_the_verb_gets_the_verbs_kind(monkeypatch, capsys):
+    code, out, _ = run_main(monkeypatch, capsys, "-o", "json", "rollback", "deployment/web")
+    assert code == ExitCode.USAGE
+    contract.validated(out, "json", "RollbackResult")

@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     # 6 is left to another issue's plan.
     INCONCLUSIVE = 7
     INTERRUPTED = 130  # as a shell reports SIGINT
+    TERMINATED = 143  # as a shell reports SIGTERM (a cancelled CI job): handled as Ctrl-C is
 
     @property
     def meaning(self) -> str:
@@ -46,6 +47,7 @@ MEANINGS = {
     ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
                            "revision stays InProgress, nothing rolled back)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
+    ExitCode.TERMINATED: "terminated (SIGTERM, e.g. a cancelled CI job): as Ctrl-C, the line says what was changed",
 }
 
 

@@ -963,6 +963,11 @@ def _one_suggestion(message: str) -> str:
     return re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", message)
 
 
+def stopped_document(args: List[str]) -> None:
+    """The document of a Ctrl-C before main ran (launch.py: while the command line was being imported)."""
+    _error_document(normalise_kubectl_flags(args), KeyboardInterrupt())
+
+
 def _command_for(args: List[str]) -> click.Command:
     """The click command that runs these arguments. With a verb first, a group of that verb alone: typer builds each
     verb's options from its signature, and building all of them would cost a command about a tenth of its start-up.

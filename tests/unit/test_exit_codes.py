@@ -147,3 +147,26 @@ def test_a_flag_before_the_verb_gets_the_verbs_kind(monkeypatch, capsys):
     code, out, _ = run_main(monkeypatch, capsys, "-o", "json", "rollback", "deployment/web")
     assert code == ExitCode.USAGE
     contract.validated(out, "json", "RollbackResult")
+
+
+def test_an_early_ctrl_c_still_prints_the_document():
+    # Issue 32b item 3: a Ctrl-C while the command line was still being imported (the first tenths of a second)
+    # said "error: interrupted" and exited 130 with nothing on stdout. Sent at growing delays, so some land in the
+    # import; the server is unreachable and the flags lack credentials, so later ones end the command differently.
+    import signal
+    import subprocess
+    import time
+
+    interrupted = []
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.3):
+        proc = subprocess.Popen([sys.executable, "-m", "kubectl_rollback", "history", "deployment/web", "-o", "json",
+                                 "--server", "https://127.0.0.1:9"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        if proc.returncode == ExitCode.INTERRUPTED:
+            assert err.strip() == "error: interrupted", err
+            document = contract.validated(out, "json", "HistoryResult")
+            interrupted.append(document["error"]["reason"])
+    assert interrupted and set(interrupted) == {"INTERRUPTED"}

@@ -7,6 +7,7 @@ import copy
 from typing import Any, Optional
 
 from kubectl_rollback import console
+from kubectl_rollback.decide import Revision
 from kubectl_rollback.kube import CONTROLLER_REVISIONS
 from kubectl_rollback.workloads.base import STRATEGIC_REPLACE, RolloutState, WorkloadKind
 
@@ -20,6 +21,13 @@ class ControllerRevisionKind(WorkloadKind):
     revision_resource = CONTROLLER_REVISIONS
     # The patch `kubectl rollout undo` sends for these kinds: the revision's data, the template with `$patch: replace`.
     patch_type = "strategic"
+    hash_label = "controller.kubernetes.io/hash"
+
+    def runs(self, pod: dict, workload: dict, revision: Revision) -> bool:
+        """The workload controls its pods; their controller-revision-hash is the revision's name (StatefulSet) or
+        the hash that ends it (DaemonSet)."""
+        labels = pod["metadata"].get("labels") or {}
+        return self.owned_by(pod, workload) and labels.get(POD_REVISION) in (revision.name, revision.template_hash)
 
     def parse_revision_object(self, obj: dict) -> Optional[tuple]:
         number = obj.get("revision")

@@ -129,3 +129,10 @@ def test_without_the_toy_crd_a_default_config_restore_still_checks_the_other_wor
     assert "ConfigMap/app-config: restored" in proc.stdout, proc.stdout
     assert ns.get("configmap", "app-config")["data"]["greeting"] == "A"
     assert live_image(ns) == "example.test/web:1"
+
+
+def test_without_the_toy_crd_a_toy_named_on_the_command_line_is_one_line_that_says_why(ns, toy_crd_absent):
+    proc = ns.plugin("rollback", "toy/web", *IDENTITY, env=with_toy(ns))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == ("error: cannot get toy/web: this cluster does not serve toys.example.test (is its "
+                           "CustomResourceDefinition installed?)\n")

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ForbiddenError, RollbackError
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
 
@@ -149,7 +149,16 @@ class WorkloadKind:
         return written_on(self.revision_resource.kind, revision.name, revision.uid)
 
     def get(self, kube: Kube, name: str) -> dict:
-        return kube.get(self.resource, name)
+        """The workload; a 404 from a cluster that does not serve the kind at all (a CRD not installed) says so,
+        rather than blaming the name."""
+        try:
+            return kube.get(self.resource, name)
+        except NotFoundError as exc:
+            if kube.served_verbs(self.resource) is not None:
+                raise
+            raise NotFoundError(f"cannot get {self.display(name)}: this cluster does not serve "
+                                f"{self.resource.qualified} (is its CustomResourceDefinition installed?)",
+                                status=exc.status, reason=exc.reason) from None
 
     def revisions(self, kube: Kube, workload: dict) -> list:
         """Every revision of the workload, with `live` set on the one that backs it now."""

@@ -7,6 +7,7 @@ import pytest
 
 from kubectl_rollback import workloads
 from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import NotFoundError
 from kubectl_rollback.kube import CONTROLLER_REVISIONS, DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource
 from kubectl_rollback.records import Record
 from kubectl_rollback.workloads.base import WorkloadKind
@@ -72,3 +73,15 @@ def test_the_rollback_patch_replaces_the_template_where_the_kind_keeps_it_in_its
         "metadata": {"resourceVersion": "7"}, "spec": {"template": dict(template, **{"$patch": "replace"})}})
     patch_type, ops = DeploymentKind().rollback_patch(workload, target(template))
     assert patch_type == "json" and ops[1] == {"op": "replace", "path": "/spec/template", "value": template}
+
+
+def test_a_workload_of_a_kind_the_cluster_does_not_serve_is_not_blamed_on_its_name():
+    kube = FakeKube("ns")
+    with pytest.raises(NotFoundError) as missing:
+        CronKind().get(kube, "nightly")
+    assert "check the name" in missing.value.message  # served, but no such object: the name is the suspect
+    kube.not_served.add(CRONS)
+    with pytest.raises(NotFoundError) as unserved:
+        CronKind().get(kube, "nightly")
+    assert unserved.value.message == ("cannot get cron/nightly: this cluster does not serve crons.example.test (is "
+                                      "its CustomResourceDefinition installed?)")

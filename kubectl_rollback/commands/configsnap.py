@@ -26,7 +26,7 @@ from kubectl_rollback.errors import ConflictError, NotFoundError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import now_rfc3339
-from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads import usable
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
@@ -220,7 +220,7 @@ def _other_templates(kube: Kube, kind: WorkloadKind, name: str) -> Dict[str, dic
     """The pod templates of the namespace's other workloads (the canary that goes with this one excluded)."""
     own = {kind.display(name)} | {kind.display(c["metadata"]["name"]) for c in kind.canaries(kube, name)}
     templates = {}
-    for other in KINDS:
+    for other in usable(kube):
         for workload in kube.iter_list(other.resource):
             display = other.display(workload["metadata"]["name"])
             if display not in own:
@@ -270,6 +270,8 @@ def restart(kube: Kube, kind: WorkloadKind, workload: dict, dry_run: DryRun) -> 
     read the restored config (preconditioned on the workload read)."""
     if not dry_run.sends_writes:
         return
-    body = {"metadata": {"resourceVersion": workload["metadata"]["resourceVersion"]},
-            "spec": {"template": {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}}}
+    body: dict = {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}
+    for key in reversed(kind.template_path):
+        body = {key: body}
+    body["metadata"] = {"resourceVersion": workload["metadata"]["resourceVersion"]}
     kube.patch(kind.resource, workload["metadata"]["name"], body)

@@ -131,6 +131,17 @@ def other_deployment(record: Record, identity: Identity) -> Optional[str]:
                      for label, value in zip(("workflow", "service", "infra", "cluster"), theirs))
 
 
+def deployed_since_last_record(revisions: Sequence[Revision]) -> List[Revision]:
+    """The revisions newer than the newest one a pipeline recorded (a readable status, not the watcher's) that no
+    pipeline recorded, oldest first. More than one: several deploys since the last record, and the live one may be
+    any of them's; `record` without --revision or --image cannot tell whose it is (README, pipelines)."""
+    def claimed(revision: Revision) -> bool:
+        return revision.record.status is not Status.UNKNOWN and revision.record.recorded_by is None
+
+    newest = max((r.number for r in revisions if claimed(r)), default=0)
+    return sorted((r for r in revisions if r.number > newest and not claimed(r)), key=lambda r: r.number)
+
+
 def choose_target(
     revisions: Sequence[Revision],
     identity: Optional[Identity],

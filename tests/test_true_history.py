@@ -231,3 +231,28 @@ def test_interrupted_follow_says_what_it_left_recorded(ns):
     assert ("interrupted: deployment/m revision 2 is left recorded InProgress for workflow wf1; record its outcome "
             f"with: kubectl harness-rollback record deployment/m --revision 2 --status Failed -n {ns.name} "
             "(or --status Succeeded)") in proc.stderr, proc.stderr
+
+
+# -- the tester's finding 1: a record without --image/--revision that cannot tell whose deploy is live ---------
+
+
+def test_record_refuses_when_two_deploys_since_the_last_record_leave_it_unsure_whose_is_live(ns):
+    good_first_revision(ns, "web")
+    ns.apply(manifests.deployment("web", "example.test/web:2"))  # pipeline A
+    sc.wait_for_revisions(ns, {"web": 2})
+    ns.apply(manifests.deployment("web", "example.test/web:3-broken"))  # pipeline B, before A records
+    sc.wait_for_revisions(ns, {"web": 3})
+    before = {rs["metadata"]["name"]: sc.harness_annotations(rs) for rs in sc.replicasets(ns, "web")["web"]}
+    for who in (WF_A, WF_B):  # neither can tell which of revisions 2 and 3 is its own
+        proc = ns.plugin("record", "deployment/web", "--follow", "--rollback-on-failure", "--timeout", "90s", *who)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "revisions 2 (example.test/web:2) and 3 (example.test/web:3-broken)" in proc.stderr, proc.stderr
+        assert "--image" in proc.stderr and "--revision" in proc.stderr, proc.stderr
+    assert {rs["metadata"]["name"]: sc.harness_annotations(rs) for rs in sc.replicasets(ns, "web")["web"]} == before
+    assert sc.live_image(ns) == "example.test/web:3-broken"
+    named = ns.plugin("record", "deployment/web", "--status", "InProgress", "--image", "example.test/web:3-broken",
+                      *WF_B)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert record_of(ns, "web", "example.test/web:3-broken")[sc.WORKFLOW_ID] == "wf-B"
+    assert record_of(ns, "web", "example.test/web:2") == {}

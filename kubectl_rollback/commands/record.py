@@ -7,7 +7,13 @@ from typing import Any, Optional
 
 from kubectl_rollback import applied, console, render
 from kubectl_rollback.commands import configsnap, wait
-from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
+from kubectl_rollback.decide import (
+    Revision,
+    deployed_since_last_record,
+    merge_identity,
+    missing_flags,
+    other_deployment,
+)
 from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
@@ -116,6 +122,14 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
                 f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
                 f"applied {', '.join(applied_images)}: it changed since (another deploy, kubectl set image, rollout "
                 "undo?); nothing recorded. Name the revision you mean with --revision N or --image IMAGE")
+        unclaimed = deployed_since_last_record(revisions)
+        if len(unclaimed) > 1:  # another pipeline deployed after this one, before either recorded: whose is live?
+            listed = ", ".join(f"{r.number} ({', '.join(r.images)})" for r in unclaimed[:-1])
+            last = unclaimed[-1]
+            raise RollbackError(
+                f"{display} has revisions {listed} and {last.number} ({', '.join(last.images)}) deployed since the "
+                "last record: it cannot tell which one is yours; nothing recorded. Name the revision you deployed "
+                "with --image IMAGE or --revision N")
         return live
     named = [r for r in revisions if (request.revision is None or r.number == request.revision)
              and set(request.images) <= set(r.images)]

@@ -170,6 +170,26 @@ def test_the_next_apply_of_restored_config_gives_exactly_its_manifest(ns, server
     assert live_config(ns) == ({"k": "v3"},) * 2
 
 
+def test_config_re_created_by_a_rollback_carries_what_kubectl_apply_wrote_byte_for_byte(ns):
+    """The last-applied configuration of a ConfigMap and a Secret a rollback re-creates is the one kubectl apply
+    wrote for release 1, namespace included: applying release 1's manifest again is "unchanged"."""
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+    apply_config(ns, {"k": "v1"}, server_side=False)
+    written = {kind: ns.get(kind, f"app-{kind}")["metadata"]["annotations"][last_applied]
+               for kind in ("configmap", "secret")}
+    deploy(ns, "web", "example.test/web:1", "Succeeded", config_map="app-configmap")
+    apply_config(ns, {"k": "v2"}, server_side=False)
+    deploy(ns, "web", "example.test/web:2", "Failed", config_map="app-configmap")
+    ns.kubectl("delete", "configmap/app-configmap", "secret/app-secret")
+    assert "re-created from" in plugin(ns, "rollback", "deployment/web", *IDENTITY).stdout
+    for kind in ("configmap", "secret"):
+        assert ns.get(kind, f"app-{kind}")["metadata"]["annotations"][last_applied] == written[kind]
+    versions = {kind: ns.get(kind, f"app-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")}
+    apply_config(ns, {"k": "v1"}, server_side=False)
+    assert {kind: ns.get(kind, f"app-{kind}")["metadata"]["resourceVersion"]
+            for kind in ("configmap", "secret")} == versions
+
+
 def test_rollback_repoint_leaves_the_live_objects_and_reads_the_snapshots(ns):
     two_releases(ns)
     mapping = json.loads(rs_of(ns, "example.test/web:1")["metadata"]["annotations"][SNAPSHOTS])

@@ -9,6 +9,7 @@ fast.
 # No `from __future__ import annotations` here: on Python 3.9 typer reads the Annotated option names and help from
 # the evaluated annotations only, and would see strings (no -n, no --as, no help text).
 
+import copy
 import functools
 import inspect
 import os
@@ -28,6 +29,7 @@ from kubectl_rollback.options import (
     HistoryRequest,
     IdentityFlags,
     Impersonation,
+    MarkRequest,
     OutputFormat,
     RecordRequest,
     ResumeRequest,
@@ -172,6 +174,18 @@ FollowTimeout = Annotated[
     Optional[str],
     typer.Option("--timeout", help="How long --follow may wait (e.g. 90s; default 10m); only with --follow."),
 ]
+AnalysisArgs = Annotated[
+    Optional[List[str]],
+    typer.Option("--arg", metavar="KEY=VALUE",
+                 help="A value for one of the template's args (repeatable); wins over its declared value."),
+]
+OnInconclusive = Annotated[
+    str,
+    typer.Option("--on-inconclusive", metavar="inprogress|fail",
+                 help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
+                 "(exit 4)."),
+]
+VERIFY_METAVAR = "FILE|analysistemplate/NAME|clusteranalysistemplate/NAME"
 
 
 def connection_options(
@@ -279,6 +293,10 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     "--infra-id infra\n"
     "  # and roll it back by itself if it fails (the command still exits 4)\n"
     f"  {PROG} record deployment/web --follow --rollback-on-failure --workflow-id wf1 --service-id svc --infra-id infra"
+    "\n"
+    "  # Succeeded only once a metric analysis of the new revision is Successful too (docs/verify.md)\n"
+    f"  {PROG} record deployment/web --follow --verify analysistemplate/error-ratio --rollback-on-failure "
+    "--workflow-id wf1 --service-id svc --infra-id infra"
     "\n\n" + EXIT_CODES
 )
 @connects
@@ -327,6 +345,15 @@ def record(
         typer.Option("--rollback-on-failure",
                      help="With --follow: roll a failed rollout back to the last good revision (still exit 4)."),
     ] = False,
+    verify: Annotated[
+        Optional[str],
+        typer.Option("--verify", metavar=VERIFY_METAVAR, show_default=False,
+                     help="With --follow: once the rollout completes, run this Argo Rollouts AnalysisTemplate on the "
+                     "revision; Succeeded only if it is Successful, Failed if it fails (docs/verify.md).",
+                     click_type=click.Path()),  # a path: shell completion offers file names
+    ] = None,
+    arg: AnalysisArgs = None,
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -342,7 +369,9 @@ def record(
     recorded, and only if it is the one deployed (--revision, --image, or the last kubectl apply's images); a
     record of another identity is not replaced without --force. With --follow, the followed revision is judged
     itself: if it stops being live (a rollback, a newer deploy), it is not Succeeded (exit 4, at once; see
-    docs/annotations.md). The revision also keeps what was
+    docs/annotations.md). With --verify, a completed rollout is Succeeded only once the metric analysis is
+    Successful (Failed: recorded Failed, exit 4; Inconclusive or Error: left InProgress, exit 7; docs/verify.md).
+    The revision also keeps what was
     applied for it (harness.io/applied-template, harness.io/template-owners), so that a rollback to it leaves the
     next kubectl apply, client-side or server-side, consistent.
     """
@@ -354,9 +383,15 @@ def record(
         raise UsageError("pass exactly one of --status and --follow")
     if rollback_on_failure and not follow:
         raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+    if verify is not None and not follow:
+        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                         "verify command on a revision already rolled out)")
+    if verify is None and (arg or on_inconclusive != "inprogress"):
+        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
     fmt = parse_output(output)
+    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
     request = RecordRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+        flags=flags,
         status=parse_status(status) if status is not None else None,
         release_number=check_release_number(release_number),
         artifact=check_value("--artifact", artifact),
@@ -367,6 +402,9 @@ def record(
         rollback_on_failure=rollback_on_failure,
         revision=revision,
         images=tuple(check_value("--image", i) for i in image or ()),
+        verify=None if verify is None else VerifyRequest(
+            flags=flags, spec=verify, args=_analysis_args(arg),
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
     ).validate()
     kube = connect()
     _finish(command.run(kube, kind, name, request), fmt)
@@ -495,6 +533,17 @@ def rollback(
         ),
     ] = "fail",
     argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
+    override_barrier: Annotated[
+        bool, typer.Option("--override-barrier", help="Go behind a barrier (set with `barrier`); needs --reason, "
+                           "recorded on the target with who crossed it (harness.io/barrier-crossed).")
+    ] = False,
+    reason: Annotated[
+        Optional[str], typer.Option("--reason", help="Why --override-barrier crosses the barrier.")
+    ] = None,
+    pin_digests: Annotated[
+        bool, typer.Option("--pin-digests", help="Write the target's images as image:tag@sha256:..., the digests "
+                           "recorded for it (a new pod template: docs/apply-consistency.md).")
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -518,6 +567,8 @@ def rollback(
 
     target = select(workload, release_name, harness_release)
     fmt = parse_output(output)
+    if override_barrier != (reason is not None):
+        raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
     request = RollbackRequest(
         flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
         to_revision=to_revision,
@@ -532,6 +583,8 @@ def rollback(
         config=parse_config_mode(config),
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
+        override_barrier=check_value("--reason", reason),
+        pin_digests=pin_digests,
     ).validate()
     target.validate(request)
     if to_revision == 0:
@@ -539,6 +592,73 @@ def rollback(
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
     _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
+
+
+MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
+                                            show_default=False)]
+MarkReason = Annotated[Optional[str], typer.Option("--reason", help="Why; kept with who set it and when.")]
+
+
+@app.command(
+    "mark-bad",
+    epilog="\b\nExamples:\n"
+    "  # revision 3 succeeded, but corrupts carts: no rollback goes to it again\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --reason 'corrupts carts (INC-214)'\n"
+    f"  {PROG} mark-bad deployment/web --revision 3 --clear\n\n" + EXIT_CODES
+)
+@connects
+def mark_bad(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Take the mark off.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Mark a revision bad: it is never a rollback target again (history: "skipped: marked bad (REASON)"), and
+    rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
+    marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
+    """
+    _mark("mark_bad", workload, revision, reason, clear, output, connect)
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  # revision 7 migrated the schema: no rollback may go to a revision older than 7\n"
+    f"  {PROG} barrier deployment/web --revision 7 --reason 'orders schema v2'\n"
+    f"  {PROG} barrier deployment/web --revision 7 --clear\n\n" + EXIT_CODES
+)
+@connects
+def barrier(
+    workload: Workload,
+    revision: MarkRevision,
+    reason: MarkReason = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Lift the barrier.")] = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Set a barrier at a revision: no rollback goes to an older revision (exit 3 naming it), unless
+    rollback --override-barrier --reason TEXT, which is recorded on the target; watch --auto-rollback never crosses
+    one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
+    (harness.io/barrier), so pruning the revision does not lift it.
+    """
+    _mark("barrier", workload, revision, reason, clear, output, connect)
+
+
+def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear: bool, output: str,
+          connect: Connect) -> None:
+    """mark-bad and barrier: the same flags, checked the same way (commands/revision_marks.py)."""
+    from kubectl_rollback.commands import revision_marks as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    kind, name = parse_kind_name(workload)
+    fmt = parse_output(output)
+    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
+    kube = connect()
+    act = command.mark_bad if verb == "mark_bad" else command.barrier
+    _finish(act(kube, kind, name, request), fmt)
 
 
 @app.command(
@@ -556,7 +676,7 @@ def watch(
     auto_rollback: Annotated[
         bool,
         typer.Option("--auto-rollback", help="Roll a live revision recorded Failed back to the last Succeeded one, "
-                     "once (per workload: annotation harness.io/auto-rollback: \"true\")."),
+                     "once, never behind a barrier (per workload: annotation harness.io/auto-rollback: \"true\")."),
     ] = False,
     progress_deadline: Annotated[
         str, typer.Option("--progress-deadline", help="StatefulSets/DaemonSets: Failed if not rolled out in this.")
@@ -592,7 +712,10 @@ def watch(
     Runs until SIGTERM or Ctrl-C. A revision's identity is what it already carries (a pipeline's record, or
     harness.io/* keys on the workload), else the flags, else workflow watch, service = the workload, infra = its
     namespace, cluster = the context's. A pipeline's record is never overwritten: the watcher completes only the
-    records it wrote itself (harness.io/recorded-by: watch). See docs/watch.md.
+    records it wrote itself (harness.io/recorded-by: watch). A workload annotated harness.io/verify:
+    analysistemplate/NAME has each rollout measured with that Argo Rollouts template before it is Succeeded: a
+    Failed analysis is Failed (rolled back with --auto-rollback), an Inconclusive one stays InProgress. See
+    docs/watch.md.
     """
     from kubectl_rollback.commands import watch as command
 
@@ -664,24 +787,15 @@ def verify(
     workload: Workload,
     spec: Annotated[
         str,
-        typer.Option("--verify", metavar="FILE|analysistemplate/NAME|clusteranalysistemplate/NAME",
+        typer.Option("--verify", metavar=VERIFY_METAVAR,
                      help="The Argo Rollouts AnalysisTemplate to run: a YAML file, or one from the cluster.",
                      click_type=click.Path()),  # a path: shell completion offers file names
     ],
-    arg: Annotated[
-        Optional[List[str]],
-        typer.Option("--arg", metavar="KEY=VALUE",
-                     help="A value for one of the template's args (repeatable); wins over its declared value."),
-    ] = None,
+    arg: AnalysisArgs = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Analyse and print only; write nothing on the revision.")
     ] = False,
-    on_inconclusive: Annotated[
-        str,
-        typer.Option("--on-inconclusive", metavar="inprogress|fail",
-                     help="What an Inconclusive or Error analysis records: InProgress (default, exit 7) or Failed "
-                     "(exit 4)."),
-    ] = "inprogress",
+    on_inconclusive: OnInconclusive = "inprogress",
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -703,12 +817,16 @@ def verify(
     request = VerifyRequest(
         flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
         spec=spec,
-        args=tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ()),
+        args=_analysis_args(arg),
         record=not no_record,
         inconclusive_fails=parse_on_inconclusive(on_inconclusive),
     )
     kube = connect()
     _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
+
+
+def _analysis_args(arg: Optional[List[str]]) -> tuple:
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
 
 
 @app.command(
@@ -764,8 +882,9 @@ def _root(
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     try:
-        command = typer.main.get_command(app)  # in the try: a Ctrl-C while it builds the commands is one line too
-        args = join_kind_and_name(normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv)), command)
+        args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
+        command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
+        args = join_kind_and_name(args, command)
         code = command.main(args=args, prog_name=PROG, standalone_mode=False)
         if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
             raise KeyboardInterrupt
@@ -803,6 +922,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_for(args: List[str]) -> click.Command:
+    """The click command that runs these arguments. With a verb first, a group of that verb alone: typer builds each
+    verb's options from its signature, and building all of them would cost a command about a tenth of its start-up.
+    Anything else (no verb, a flag first, a mistyped verb) gets the whole group, as its help and errors need."""
+    verb = [info for info in app.registered_commands
+            if args and args[0] == (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))]
+    if not verb:
+        return typer.main.get_command(app)
+    one_verb = copy.copy(app)
+    one_verb.registered_commands = verb
+    return typer.main.get_command(one_verb)
 
 
 def _error_document(args: List[str], failure: BaseException) -> None:

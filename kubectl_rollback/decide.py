@@ -11,6 +11,7 @@ import enum
 from typing import Any, Iterable, List, Optional, Sequence
 
 from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
+from kubectl_rollback.marks import Barrier, Crossing, Stamp
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import Identity, InfraMapping, Record, Status
 
@@ -34,6 +35,10 @@ class Revision:
     # The revision object's uid and annotations: config snapshots are owned by it and mapped in its annotations.
     uid: str = ""
     annotations: Any = dataclasses.field(default=None, compare=False, repr=False)
+    # The pod-template hash that names the revision object (NAME-HASH), which a barrier keeps (marks.py).
+    template_hash: str = ""
+    marked_bad: Optional[Stamp] = None  # `mark-bad`: never a rollback target without --to-revision N --force
+    barrier: Optional[Barrier] = None  # `barrier` set at this revision, as its own object keeps it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Decision:
     target: Optional[Revision]
     skipped: tuple  # of Skip, newest first: the revisions passed over on the way to the target
     warnings: tuple = ()
+    crossed: Optional[Crossing] = None  # the barrier the target lies behind, which --override-barrier crosses
 
 
 def merge_identity(
@@ -147,39 +153,73 @@ def choose_target(
     identity: Optional[Identity],
     to_revision: Optional[int] = None,
     force: bool = False,
+    barriers: Sequence[Barrier] = (),
+    override_barrier: Optional[str] = None,
 ) -> Decision:
     """The revision a rollback goes to, and the ones it passed over (newest first).
 
-    Default: the live revision itself if it is recorded Succeeded for the identity (nothing to do), else the
-    newest other revision recorded Succeeded for the identity. With
-    `to_revision`, that revision; one recorded Failed needs `force`; the identity may then be None. Raises
-    NoTargetError with the reason when there is none.
+    Default: the live revision itself if it is recorded Succeeded for the identity and not marked bad (nothing to
+    do), else the newest other revision recorded Succeeded for the identity, not marked bad and not behind a barrier
+    (`override_barrier`, the reason given for it, crosses barriers: the decision names the one crossed). With
+    `to_revision`, that revision; one recorded Failed or marked bad needs `force`, one behind a barrier
+    `override_barrier`; the identity may then be None. Raises NoTargetError with the reason when there is none.
     """
     ordered = sorted(revisions, key=lambda r: r.number, reverse=True)
     if to_revision is not None:
-        return _explicit_target(ordered, identity, to_revision, force)
+        return _explicit_target(ordered, identity, to_revision, force, barriers, override_barrier)
     if identity is None:
         raise UsageError("cannot choose a rollback target without an identity")
     live = next((r for r in ordered if r.live), None)
-    if live is not None and live.record.status is Status.SUCCEEDED and mismatch(live, identity) is None:
+    if (live is not None and live.record.status is Status.SUCCEEDED and live.marked_bad is None
+            and mismatch(live, identity) is None):
         # The last good revision runs already: nothing to do. This keeps a repeated or concurrent rollback from
         # walking further back through the history (kubectl's undo toggles); --to-revision goes further on purpose.
         return Decision(target=live, skipped=())
     skipped: List[Skip] = []
+    stopped_by: Optional[Barrier] = None
     for revision in ordered:
         if revision.live:
             continue
         reason = mismatch(revision, identity)
         if reason is None and revision.record.status is not Status.SUCCEEDED:
             reason = f"recorded {revision.record.status.value}"
+        if reason is None and revision.marked_bad is not None:
+            reason = f"marked bad ({revision.marked_bad.reason})"
+        barrier = barrier_before(revision, barriers)
+        if reason is None and barrier is not None and override_barrier is None:
+            reason, stopped_by = f"behind {barrier.describe()}", stopped_by or barrier
         if reason is None:
-            return Decision(target=revision, skipped=tuple(skipped))
+            return Decision(target=revision, skipped=tuple(skipped), crossed=_crossing(barrier, override_barrier),
+                            warnings=_override_unused(override_barrier, barrier))
         skipped.append(Skip(revision.number, reason))
-    raise NoTargetError(_no_target_message(ordered, identity, skipped))
+    message = _no_target_message(ordered, identity, skipped)
+    if stopped_by is not None:
+        message = f"{stopped_by.describe()} stops the rollback: {_CROSS}; {message}"
+    raise NoTargetError(message)
 
 
-def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], number: int, force: bool) -> Decision:
-    warnings = []
+_CROSS = "only rollback --override-barrier --reason TEXT goes behind it"
+
+
+def barrier_before(revision: Revision, barriers: Sequence[Barrier]) -> Optional[Barrier]:
+    """The newest barrier that `revision` lies behind, or None."""
+    return next((b for b in sorted(barriers, key=lambda b: b.revision, reverse=True)
+                 if b.forbids(revision.number, revision.former_numbers, revision.template_hash)), None)
+
+
+def _crossing(barrier: Optional[Barrier], reason: Optional[str]) -> Optional[Crossing]:
+    return Crossing(barrier, reason) if barrier is not None and reason is not None else None
+
+
+def _override_unused(override_barrier: Optional[str], crossed: Optional[Barrier]) -> tuple:
+    if override_barrier is not None and crossed is None:
+        return ("--override-barrier: no barrier stands between the live revision and the target; nothing crossed",)
+    return ()
+
+
+def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], number: int, force: bool,
+                     barriers: Sequence[Barrier], override_barrier: Optional[str]) -> Decision:
+    warnings: List[str] = []
     target = next((r for r in ordered if r.number == number), None)
     if target is None:
         # A rollback makes the controller renumber the revision it reused; the template is still the same.
@@ -194,12 +234,23 @@ def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], 
     if target.record.status is Status.FAILED and not force:
         # A usage error, as kubectl's: the revision is there, the command needs a flag to take it.
         raise UsageError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
+    if target.marked_bad is not None and not force:
+        raise UsageError(f"revision {number} is marked bad ({target.marked_bad.reason}); pass --force to roll back "
+                         "to it anyway")
+    barrier = None if target.live else barrier_before(target, barriers)
+    if barrier is not None and override_barrier is None:
+        raise NoTargetError(f"revision {number} is behind {barrier.describe()}: {_CROSS}")
     reason = mismatch(target, identity) if identity is not None else None
     if reason is not None:
         warnings.append(f"revision {number} belongs to {reason}; rolling back to it because --to-revision names it")
     elif target.record.status is not Status.SUCCEEDED:
         warnings.append(f"revision {number} is recorded {target.record.status.value}, not Succeeded")
-    return Decision(target=target, skipped=(), warnings=tuple(warnings))
+    if target.marked_bad is not None:
+        warnings.append(f"revision {number} is marked bad ({target.marked_bad.reason}); rolling back to it because "
+                        "--force names it")
+    warnings += _override_unused(override_barrier, barrier)
+    return Decision(target=target, skipped=(), warnings=tuple(warnings),
+                    crossed=_crossing(barrier, override_barrier))
 
 
 def pruned_numbers(revisions: Iterable[Revision]) -> list:
@@ -224,6 +275,8 @@ def _no_target_message(ordered: Sequence[Revision], identity: Identity, skipped:
     ours = [r for r in ordered if not r.live and mismatch(r, identity) is None]
     if ours and all(r.record.status is Status.FAILED for r in ours):
         summary = f"every other revision recorded for {identity.describe()} failed"
+    elif any(s.reason.startswith(("marked bad", "behind the barrier")) for s in skipped):
+        summary = f"no other revision recorded Succeeded for {identity.describe()} may be rolled back to"
     else:
         summary = f"no other revision is recorded Succeeded for {identity.describe()}"
     if pruned:

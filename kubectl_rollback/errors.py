@@ -32,11 +32,13 @@ MEANINGS = {
     ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release history, a "
                     "workload carrying record keys, a GitOps owner that would undo it)",
     ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
-    ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, or pruned)",
+    ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
+                        "or pruned)",
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
                           "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
                           "verify: Failed",
-    ExitCode.INCONCLUSIVE: "verify: the metric analysis was Inconclusive or Error (the revision stays InProgress)",
+    ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
+                           "revision stays InProgress, nothing rolled back)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
 }
 

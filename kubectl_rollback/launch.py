@@ -1,30 +1,54 @@
 """The entry points of the console scripts and of `python -m kubectl_rollback`. They import the command line
 themselves, so that a Ctrl-C while Python is still importing it (a second or more on a slow machine) ends as every
-Ctrl-C does: one line, exit 130, no traceback."""
+Ctrl-C does: one line, exit 130, no traceback. `--help` and `--version` are printed from helpcache.py when an
+earlier run printed them: without the command line's imports, they start as fast as Python does."""
 
 from __future__ import annotations
 
-import signal
 import sys
-from typing import List, Optional
 
-from kubectl_rollback import console
+from kubectl_rollback import console, helpcache
+
+TYPE_CHECKING = False  # not typing's: importing typing costs as much as the rest of a kept --help
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED, which this module does not import: it is what may be interrupted
 
 
 def plugin() -> None:
     """kubectl-harness-rollback, kubectl-harness_rollback."""
-    if sys.argv[1:2] == ["watch"] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # Started with SIGINT ignored (a background job of a shell script): `watch` stops on SIGINT once it runs
-        # (commands/watch.py), so one sent while it is still starting up must not be dropped (it ran on for good).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    args = sys.argv[1:]
+    if args[:1] == ["watch"]:
+        import signal  # here, not above: its enums would cost a kept --help a tenth of its time
+
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Started with SIGINT ignored (a background job of a shell script): `watch` stops on SIGINT once it runs
+            # (commands/watch.py), so one sent while it is still starting up must not be dropped (it ran on for good).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    cacheable = helpcache.cacheable(args)
     try:
+        kept = helpcache.lookup(args) if cacheable else None
+        if kept is not None:
+            sys.stdout.write(kept)
+            sys.exit(0)
         from kubectl_rollback.cli import main
     except KeyboardInterrupt:
         console.error("interrupted")
         sys.exit(INTERRUPTED)
-    main()
+    if not cacheable:
+        main()
+        return
+    recorder = helpcache.Recorder(sys.stdout)
+    sys.stdout = recorder  # it writes through to the real one
+    try:
+        main()
+    except SystemExit as end:
+        if end.code in (0, None) and recorder.text():
+            helpcache.store(args, recorder.text())
+        raise
+    finally:
+        sys.stdout = recorder.stream
 
 
 def completer(argv: Optional[List[str]] = None) -> None:

@@ -99,6 +99,22 @@ class ResumeRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class MarkRequest:
+    """`mark-bad` and `barrier`: revision N (--revision), and why (--reason), or --clear to take it back."""
+
+    revision: int
+    reason: Optional[str] = None
+    clear: bool = False
+
+    def validate(self) -> MarkRequest:
+        if self.revision < 1:
+            raise UsageError(f"--revision must be a revision number, got {self.revision}")
+        if self.clear == (self.reason is not None):
+            raise UsageError("pass exactly one of --reason TEXT and --clear")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
 class RollbackRequest:
     """Every rollback option, whatever the target; a target ignores those that do not apply to it."""
 
@@ -119,6 +135,9 @@ class RollbackRequest:
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
     # record --rollback-on-failure: the name of the revision object that failed; roll back only while it is live
     only_from: Optional[str] = None
+    # --override-barrier --reason TEXT: the reason, recorded on the target; None: never go behind a barrier
+    override_barrier: Optional[str] = None
+    pin_digests: bool = False  # --pin-digests: the target's images as image:tag@sha256:... (its recorded digests)
 
     def validate(self) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster."""
@@ -144,6 +163,7 @@ class RecordRequest:
     rollback_on_failure: bool = False  # with follow: roll a failed rollout back (record --rollback-on-failure)
     revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
     images: tuple = ()  # --image: images the revision meant must run
+    verify: Optional[VerifyRequest] = None  # with follow: the analysis run once the rollout completes (--verify)
 
     def validate(self) -> RecordRequest:
         if self.revision is not None and self.revision < 1:

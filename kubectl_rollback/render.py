@@ -3,14 +3,17 @@ Nothing here decides, and nothing here imports the commands: each result's table
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from typing import Optional, Sequence
+import json
+from typing import Any, Mapping, Optional, Sequence
 
-from kubectl_rollback import configrefs
+from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
 from kubectl_rollback.decide import Outcome, Revision, mismatch
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
+from kubectl_rollback.verdict import Verification, recorded_verification
 
 DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: " (server dry run)"}
 # What a dry run of many workloads calls each outcome: what the real run will do, said as a prediction.
@@ -52,8 +55,20 @@ def revision_dict(revision: Revision, namespace: str) -> dict:
         "rolledBackFrom": revision_number(r.rolled_back_from),
         "rolledBackAt": r.rolled_back_at,
         "live": revision.live,
+        "verification": _verification_data(recorded_verification(revision.annotations)),
+        "markedBad": marks.stamp_data(revision.marked_bad) if revision.marked_bad else None,
+        "digests": digests.parse(revision.annotations),
+        "digestsNote": (revision.annotations or {}).get(digests.DIGESTS_NOTE),
+        "barrierCrossed": _json_annotation(revision.annotations, marks.BARRIER_CROSSED),
         "warnings": list(r.warnings),
     }
+
+
+def _verification_data(found: Optional[Verification]) -> Optional[dict]:
+    if found is None:
+        return None
+    return {"phase": found.phase, "metric": found.metric, "value": found.value, "message": found.message,
+            "verifiedAt": found.verified_at}
 
 
 def revision_number(text: Optional[str]) -> Optional[int]:
@@ -73,6 +88,7 @@ def history_dict(h) -> dict:
         "problem": h.problem.message if h.problem else None,
         "skipped": skipped_list(h),
         "gitops": h.gitops.data(),
+        "barriers": [b.data() for b in h.barriers],
         "revisions": [
             dict(revision_dict(r, h.namespace), note=notes[r.number] or None,
                  configSnapshots=[c.data() for c in config_states(h, r)])
@@ -117,6 +133,7 @@ def rollback_dict(result) -> dict:
         "from": revision_dict(result.source, h.namespace) if result.source else None,
         "to": revision_dict(result.target, h.namespace),
         "skipped": skipped_list(h),
+        "barrierCrossed": crossing_dict(h.decision.crossed),
         "warnings": list(result.warnings),
         "rolledOut": result.rolled_out,
         "canaries": list(result.canaries),
@@ -125,6 +142,25 @@ def rollback_dict(result) -> dict:
         "config": [config_change_dict(c) for c in result.config],
         "gitops": result.gitops.data(),
     }
+
+
+def crossing_dict(crossing: Optional[marks.Crossing]) -> Optional[dict]:
+    return {"barrier": crossing.barrier.data(), "reason": crossing.reason} if crossing else None
+
+
+def _json_annotation(annotations: Optional[Mapping], key: str) -> Any:
+    """An annotation holding JSON (the audit of a barrier crossed), as its data; None when absent or unreadable."""
+    try:
+        return json.loads((annotations or {})[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def mark_dict(result) -> dict:
+    """`mark-bad -o json`, `barrier -o json`."""
+    return {"verb": result.verb, "workload": result.display, "namespace": result.namespace,
+            "revision": result.revision, "name": result.name, "changed": result.changed, "message": result.message,
+            "cleared": result.stamp is None, **(marks.stamp_data(result.stamp) if result.stamp else {})}
 
 
 def record_dict(result) -> dict:
@@ -147,6 +183,17 @@ def record_dict(result) -> dict:
         "failure": result.failure_message,
         "rollback": None if rollback is None else {
             "rolledBack": rollback.rolled_back, "toRevision": rollback.to, "message": rollback.message},
+        **({} if result.verification is None else {"verification": dict(
+            analysis=result.analysis, **verification_dict(result.verification))}),
+    }
+
+
+def verification_dict(verdict) -> dict:
+    """An analysis' verdict with every measurement (verify, record --follow --verify)."""
+    return {
+        "phase": verdict.phase.value,
+        "message": verdict.message or None,
+        "measurements": [dataclasses.asdict(m) | {"phase": m.phase.value} for m in verdict.measurements],
     }
 
 
@@ -156,7 +203,8 @@ def history_table(h, wide: bool = False) -> str:
     notes = revision_notes(h)
     headers = ["REVISION", "STATUS", "WORKFLOW", "RELEASE", "ARTIFACT", "AGE"]
     if wide:
-        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG"]
+        headers += ["SERVICE", "INFRA", "CLUSTER", "OBJECT", "RECORDED", "CHANGE-CAUSE", "CONFIG", "VERIFICATION",
+                    "DIGESTS"]
     headers.append("NOTE")
     rows = []
     for r in h.revisions:
@@ -167,11 +215,16 @@ def history_table(h, wide: bool = False) -> str:
             row += [rec.service_id or "-", rec.infra_id or "-", rec.cluster_name or "-", r.name]
             row += [rec.recorded_at or "-", r.change_cause or "-"]
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
+            verified = recorded_verification(r.annotations)
+            row.append(_short(verified.cell(), 40) if verified is not None else "-")
+            row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
+                       or "-")
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     lines = [f"{h.display} in namespace {h.namespace}"]
     if h.identity is not None:
         lines.append(f"identity: {h.identity.describe()}")
+    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
     lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
     if h.target is not None and h.target.live:
         lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
@@ -185,20 +238,35 @@ def history_table(h, wide: bool = False) -> str:
 def revision_notes(h) -> dict:
     """The NOTE column, by revision number: live, rollback target, why a revision was skipped on the way to the
     target, or why it does not match the identity; "" for none."""
-    skipped = {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
-    return {r.number: _note(h, r, skipped) for r in h.revisions}
+    skipped = _skipped(h)
+    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped)))) for r in h.revisions}
 
 
 def skipped_list(h) -> list:
     """The revisions the NOTE column passes over, with its reason (the JSON `skipped`)."""
-    return [{"revision": number, "reason": note.removeprefix(SKIPPED)}
-            for number, note in revision_notes(h).items() if note not in ("", LIVE, TARGET)]
+    skipped = _skipped(h)
+    roles = {r.number: _role(h, r, skipped) for r in h.revisions}
+    return [{"revision": number, "reason": role.removeprefix(SKIPPED)}
+            for number, role in roles.items() if role not in ("", LIVE, TARGET)]
+
+
+def _skipped(h) -> dict:
+    return {s.revision: s.reason for s in (h.decision.skipped if h.decision else ())}
 
 
 LIVE, TARGET, SKIPPED = "live", "rollback target", "skipped: "
 
 
-def _note(h, r: Revision, skipped: dict) -> str:
+def _marks(h, r: Revision, skipped: dict) -> str:
+    """What people said about the revision since its rollout, where the decision did not already say it."""
+    said = []
+    if r.marked_bad is not None and r.number not in skipped:
+        said.append(f"marked bad ({r.marked_bad.reason})")
+    said += [f"barrier ({b.stamp.reason})" for b in h.barriers if b.revision == r.number]
+    return "; ".join(said)
+
+
+def _role(h, r: Revision, skipped: dict) -> str:
     if r.live:
         return LIVE
     if h.target is not None and r.number == h.target.number:
@@ -233,6 +301,7 @@ def record_line(result) -> str:
         f"workflow {a[keys.WORKFLOW_ID]}, service {a[keys.SERVICE_ID]}, infra {a[keys.INFRA_ID]}, "
         f"cluster {a[keys.CLUSTER_NAME]}, namespace {result.namespace}"
         + (f" ({a[keys.STATUS_REASON]})" if a.get(keys.STATUS_REASON) else "")
+        + (f"; analysis {result.analysis} {result.verification.phase.value}" if result.verification else "")
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
 
 from kubectl_rollback import condition
 from kubectl_rollback.analysis import ERROR_RETRY_INTERVAL, Metric
@@ -17,6 +17,8 @@ from kubectl_rollback.records import PREFIX, Status
 VERIFICATION = PREFIX + "verification"  # Successful, Failed, Inconclusive or Error
 VERIFICATION_MESSAGE = PREFIX + "verification-message"  # the failing metric, its value and condition; or the reason
 VERIFIED_AT = PREFIX + "verified-at"
+VERIFICATION_METRIC = PREFIX + "verification-metric"  # the metric that decided an analysis not Successful ...
+VERIFICATION_VALUE = PREFIX + "verification-value"  # ... and its last value that was not Successful
 
 
 class Phase(str, enum.Enum):
@@ -130,9 +132,43 @@ def recorded_status(phase: Phase, inconclusive_fails: bool) -> Status:
     return Status.IN_PROGRESS
 
 
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """The verdict recorded on a revision (what `history` shows of it)."""
+
+    phase: str
+    metric: Optional[str]
+    value: Optional[str]
+    message: Optional[str]
+    verified_at: Optional[str]
+
+    def cell(self) -> str:
+        measured = f"={self.value}" if self.value is not None else ""
+        return self.phase + (f" {self.metric}{measured}" if self.metric else "")
+
+
+def recorded_verification(annotations: Optional[Mapping[str, Any]]) -> Optional[Verification]:
+    """The verification annotations of a revision object, None when it was never verified."""
+    annotations = annotations or {}
+    phase = annotations.get(VERIFICATION)
+    if not isinstance(phase, str):
+        return None
+
+    def text(key: str) -> Optional[str]:
+        value = annotations.get(key)
+        return value if isinstance(value, str) else None
+
+    return Verification(phase, text(VERIFICATION_METRIC), text(VERIFICATION_VALUE), text(VERIFICATION_MESSAGE),
+                        text(VERIFIED_AT))
+
+
+def last_unsuccessful(measurements: Sequence[Measurement]) -> Optional[Measurement]:
+    return next((m for m in reversed(measurements) if m.phase is not Phase.SUCCESSFUL), None)
+
+
 def deciding(metric: str, assessment: PhaseAssessment, measurements: Sequence[Measurement]) -> str:
     """One line saying why the analysis ended as it did: the metric, its last value and what decided."""
-    last = next((m for m in reversed(measurements) if m.phase is not Phase.SUCCESSFUL), None)
+    last = last_unsuccessful(measurements)
     line = f"metric {metric} {assessment.phase.value}: {assessment.reason}"
     if last is not None:
         line += f"; last value {last.value if last.value is not None else 'none'}"

@@ -499,3 +499,22 @@ def test_the_by_name_role_never_takes_unlisted_release_secrets_for_none(ns, limi
         assert "--force" not in proc.stdout + proc.stderr and "no declarative release Secrets" not in proc.stdout
         assert [ns.get(kind, name)["metadata"]["resourceVersion"] for kind, name in objects] == before
     assert sc.live_image(ns, "deployment", "web") == "example.test/web:4-broken"
+
+
+def test_mark_bad_needs_the_record_role_and_barrier_the_rollback_role(ns, limited):
+    for tag in ("1", "2"):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"),
+                             "Succeeded", *sc.IDENTITY)
+    assert table_roles("mark-bad KIND/NAME (--clear)") == [RECORD]
+    assert table_roles("barrier KIND/NAME (--clear)") == [ROLLBACK]
+    limited.bind(RECORD)
+    limited.ok("mark-bad", "deployment/web", "--revision", "1", "--reason", "bad data")
+    limited.ok("mark-bad", "deployment/web", "--revision", "1", "--clear")
+    # a barrier is kept on the workload too: the record Role may not write it, and nothing is written
+    limited.denied("patch", "deployments", "barrier", "deployment/web", "--revision", "2", "--reason", "schema v2")
+    assert limited.used() <= ROLES[RECORD]
+    assert sc.PREFIX + "barrier" not in revision_annotations(ns, "replicasets", "web")[2]
+    limited.bind(ROLLBACK)
+    limited.ok("barrier", "deployment/web", "--revision", "2", "--reason", "schema v2")
+    limited.ok("barrier", "deployment/web", "--revision", "2", "--clear")
+    assert limited.used() <= ROLES[RECORD] | ROLES[ROLLBACK]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, render
-from kubectl_rollback.commands import configsnap, wait
+from kubectl_rollback import applied, console, digests, render
+from kubectl_rollback.commands import configsnap, measure, wait, workload_history
+from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import (
     Revision,
     deployed_since_last_record,
@@ -14,7 +15,7 @@ from kubectl_rollback.decide import (
     missing_flags,
     other_deployment,
 )
-from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -27,7 +28,7 @@ from kubectl_rollback.records import (
     read_record,
     record_annotations,
 )
-from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of
+from kubectl_rollback.workloads.base import WorkloadKind, annotate, images_of, revision_digests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,8 @@ class RecordResult(Printed):
     annotations: dict
     failure_message: Optional[str] = None  # with follow: why the rollout was recorded Failed
     rollback: Optional[RollbackOutcome] = None  # with --rollback-on-failure: what the rollback did
+    analysis: Optional[str] = None  # with --verify: the template run once the rollout completed ...
+    verification: Optional[Verdict] = None  # ... and its verdict, every measurement
 
     def table(self, wide: bool) -> str:
         return render.record_line(self)
@@ -55,8 +58,14 @@ class RecordResult(Printed):
         return render.record_dict(self)
 
     def failure(self) -> Optional[RollbackError]:
-        """A followed rollout that failed is recorded Failed, and the command then fails too (exit 4)."""
+        """A followed rollout that failed (or whose analysis failed) is recorded Failed, and the command then fails
+        too (exit 4); an analysis that was Inconclusive or Error left it InProgress (exit 7)."""
         if self.failure_message is None:
+            if self.verification is not None and self.verification.status is Status.IN_PROGRESS:
+                return InconclusiveError(
+                    f"{self.display} revision {self.revision.number}: analysis {self.analysis} "
+                    f"{self.verification.phase.value}: {self.verification.message}; left recorded InProgress, "
+                    "nothing rolled back")
             return None
         status = self.annotations[STATUS]
         reason = self.annotations.get(STATUS_REASON)
@@ -69,6 +78,8 @@ class RecordResult(Printed):
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
+    # --verify's template is read (a file before any request) and checked before anything is written.
+    loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
     workload = wait.wait_observed(kube, kind, kind.get(kube, name))
     # the controller would overwrite the record with them (docs/annotations.md)
     kind.refuse_record_keys(workload, kube.command_flags())
@@ -86,6 +97,11 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         result = _write(kube, kind, workload, revision, request, request.status)
         configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
         return result
+    prepared = None
+    if loaded is not None:
+        assert request.verify is not None
+        seen = workload_history.from_revisions(kube, kind, workload, revisions, request.flags)
+        prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
     _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
     configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
@@ -99,14 +115,44 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
             result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
         return result
     except KeyboardInterrupt:
-        # Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it.
-        console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
-                     f"workflow {_workflow(request, revision)}; record its outcome with: kubectl harness-rollback "
-                     f"record {kind.display(name)} --revision {revision.number} --status Failed "
-                     f"{kube.command_flags()} (or --status Succeeded)")
+        _interrupted(kube, kind, name, revision, request, "")
         raise
+    if prepared is not None:
+        return _verified(kube, kind, name, workload, revision, request, prepared)
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
                   state.reason)
+
+
+def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
+              prepared: Analysis) -> RecordResult:
+    """--verify, once the rollout completed: the analysis decides the record (record_verdict, the writer `verify`
+    uses too), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
+    assert request.verify is not None
+    try:
+        found = measure.run_analysis(prepared, request.verify.inconclusive_fails,
+                                    lambda progress: console.info(progress.line()))
+    except KeyboardInterrupt:
+        _interrupted(kube, kind, name, revision, request, f" (its rollout completed; the analysis {prepared.source} "
+                                                          "was interrupted)")
+        raise
+    result = record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
+    result = dataclasses.replace(result, analysis=prepared.source, verification=found)
+    if found.status is not Status.FAILED:
+        return result
+    result = dataclasses.replace(result, failure_message=f"{kind.display(name)} revision {revision.number}: analysis "
+                                                         f"{prepared.source} {found.phase.value}: {found.message}")
+    if request.rollback_on_failure:
+        result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
+    return result
+
+
+def _interrupted(kube: Kube, kind: WorkloadKind, name: str, revision: Revision, request: RecordRequest,
+                 where: str) -> None:
+    """Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it."""
+    console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
+                 f"workflow {_workflow(request, revision)}{where}; record its outcome with: kubectl harness-rollback "
+                 f"record {kind.display(name)} --revision {revision.number} --status Failed "
+                 f"{kube.command_flags()} (or --status Succeeded)")
 
 
 def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordRequest) -> Revision:
@@ -220,6 +266,25 @@ def _reread(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) 
     return next((r for r in kind.revisions(kube, workload) if r.name == revision.name), revision)
 
 
+def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest,
+                   result: Verdict) -> RecordResult:
+    """The verdict on the revision: its record through `record`'s own writer (identity, the refusal to mark a
+    revision a rollback restored, the preconditioned write), then the verification annotations. The revision is
+    read again first: the analysis took minutes, and a revision someone recorded Failed meanwhile (a rollback left
+    it, a person saw it fail) is not made Succeeded by a measurement that started before."""
+    current = next((r for r in kind.revisions(kube, workload) if r.name == revision.name), None)
+    if current is None:
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} is gone "
+                            f"(pruned during the analysis); the {result.phase.value} verdict is not recorded")
+    if (result.status is not Status.FAILED and current.record.status is Status.FAILED
+            and revision.record.status is not Status.FAILED):
+        raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
+                            f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
+    written = _write(kube, kind, workload, current, request, result.status)
+    annotate(kube, kind.revision_resource, current, measure.verification_annotations(result))
+    return written
+
+
 def _write(
     kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status,
     reason: Optional[str] = None,
@@ -257,8 +322,10 @@ def _write(
     )
     # Preconditioned on the resourceVersion listed with the revision: a copy of this write that reaches the server
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
-    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply.
-    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path))
+    # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply;
+    # and the image digests its pods run.
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path),
+                **_digests(kube, kind, workload, revision, status))
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
         refuse_if_not_ours(read_record(kind.written_on(revision), current))
@@ -266,6 +333,20 @@ def _write(
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
     return RecordResult(display, kube.namespace, revision, annotations)
+
+
+def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, status: Status) -> dict:
+    """The image digests the revision's pods run (docs/annotations.md), with an outcome only: an InProgress
+    revision's pods may not run yet. What cannot be known is said, and not recorded."""
+    if status is Status.IN_PROGRESS:
+        return {}
+    annotations, notes = revision_digests(kube, kind, workload, revision)
+    for note in notes:
+        # Pods not started yet are no surprise right after an apply; the rest is worth a warning.
+        say = console.info if note.endswith(digests.NOT_STARTED) else console.warn
+        say(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest recorded: "
+            f"{note}")
+    return annotations
 
 
 def _refuse_if_restored(

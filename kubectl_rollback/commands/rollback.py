@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import time
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, events, render
+from kubectl_rollback import console, digests, events, marks, render
 from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands.target import Target
@@ -28,7 +29,7 @@ from kubectl_rollback.records import (
     read_record,
     record_annotations,
 )
-from kubectl_rollback.workloads.base import WorkloadKind, annotate
+from kubectl_rollback.workloads.base import POLL_SECONDS, WorkloadKind, annotate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +159,8 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
 
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> WorkloadRollback:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
-    state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force)
+    state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force,
+                                  request.override_barrier)
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
@@ -175,8 +177,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
-    target = config.target(target)
-    warnings = state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
+    target, moved, pinned = _digests(state, config.target(target), request.pin_digests)
+    warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
+                + moved)
     if _same_template_as_workload(kind, state.workload, target) or (
         not config.repoints and source is not None and _same_template(kind, source, target)
     ):
@@ -216,12 +219,56 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
                                 warnings, apply_notes=plan.notes, config=config.changes, gitops=owner,
                                 would_change=True)
+    if pinned:
+        target = _adopt_pinned(kube, kind, name, state, target)
     result = _applied(kube, kind, state, source, target, warnings, diff)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
     return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
                                gitops=owner)
+
+
+def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:
+    """(target, warnings, pinned): whether a tag of the target moved since it was recorded (a newer revision recorded
+    another digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
+    recorded = digests.parse(target.annotations)
+    warnings = digests.tag_moves(target.template, recorded, [(r.number, r.template, digests.parse(r.annotations))
+                                                             for r in state.revisions if r.number > target.number])
+    template = digests.pinned(target.template, recorded) if pin else target.template
+    if template == target.template:
+        if pin and not recorded:
+            warnings.append(f"--pin-digests: revision {target.number} has no recorded digest to pin")
+        return target, tuple(warnings), False
+    warnings.append(f"--pin-digests: the images of revision {target.number} are pinned to their recorded digests: a "
+                    "new pod template, so a new revision (docs/apply-consistency.md)")
+    return dataclasses.replace(target, template=template), tuple(warnings), True
+
+
+def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHistory, target: Revision) -> Revision:
+    """--pin-digests wrote a template no revision had: the controller makes a new revision object for it. It runs
+    the target's recorded bytes, so it takes the target's record (Succeeded, with the reason) and digests, and the
+    audit goes on it; until the controller has made it (bounded), the audit goes on the target, with a warning."""
+    deadline = time.monotonic() + wait.OBSERVE_TIMEOUT_SECONDS
+    while True:
+        live = next((r for r in kind.revisions(kube, kind.get(kube, name)) if r.live), None)
+        if live is not None and live.name != target.name:
+            break
+        if time.monotonic() > deadline:
+            console.warn(f"--pin-digests: the controller made no revision of the pinned template yet; revision "
+                         f"{target.number} keeps the audit")
+            return target
+        time.sleep(POLL_SECONDS)
+    record = target.record
+    if not record.recorded:
+        return live
+    annotations = record_annotations(Status.SUCCEEDED, record.workflow_id or "", record.mapping(state.namespace),
+                                     now_rfc3339(), kind.written_on(live), record.release_number, record.artifact,
+                                     f"revision {target.number} pinned to its recorded digests")
+    annotations[digests.DIGESTS] = (target.annotations or {}).get(digests.DIGESTS)
+    _annotate_quietly(kube, kind, live, annotations)
+    written = {key: value for key, value in dict(live.annotations or {}, **annotations).items() if value is not None}
+    return dataclasses.replace(live, record=read_record(kind.written_on(live), written), annotations=written)
 
 
 def _before_writing(kube: Kube, state: WorkloadHistory,
@@ -252,7 +299,9 @@ def _book_keeping(
     now = now_rfc3339()
     # The target's audit first: it is what makes a racing `record --status Failed` refuse to mark the restored
     # revision (commands/record.py), so the window between the template write and it is kept to one request.
-    _annotate_quietly(kube, kind, target, audit_annotations(source, target, now))
+    crossed = state.decision.crossed if state.decision else None  # --override-barrier: who crossed it, and why
+    _annotate_quietly(kube, kind, target, {**audit_annotations(source, target, now),
+                                           **marks.crossing_annotations(crossed, kube.whoami, now)})
     if source is not None:
         if source.record.status in (Status.IN_PROGRESS, Status.UNKNOWN) and state.identity is not None:
             record = source.record

@@ -28,6 +28,10 @@ class Target(abc.ABC):
             raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
         if request.trust_legacy_history and not self.takes_release_number:
             raise UsageError("--trust-legacy-history is about Harness's own history; pass --harness-release R")
+        if request.override_barrier is not None and not self.takes_to_revision:
+            raise UsageError("--override-barrier crosses the barrier of one workload; pass KIND/NAME")
+        if request.pin_digests and not self.takes_to_revision:
+            raise UsageError("--pin-digests pins the images of one workload's revision; pass KIND/NAME")
         if request.force and request.to_revision is None and not self.takes_release_number:
             # Harness's history takes --force alone (roll back although the newest release Succeeded)
             raise UsageError("--force lets --to-revision name a revision recorded Failed; pass --to-revision N with it")

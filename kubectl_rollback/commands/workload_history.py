@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, List, Optional, Sequence
 
-from kubectl_rollback import render
+from kubectl_rollback import marks, render
 from kubectl_rollback.commands.gitops import Guard
 from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
-from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
+from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.output import Result
@@ -30,6 +30,7 @@ class WorkloadHistory(Result):
     # `history KIND/NAME` only, where it is shown.
     config: dict = dataclasses.field(default_factory=dict)
     gitops: Guard = Guard()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
+    barriers: tuple = ()  # marks.Barrier, newest first: the workload's and its revisions' (commands/revision_marks.py)
 
     def notes(self) -> Sequence[str]:
         return self.gitops.notes
@@ -64,10 +65,12 @@ def load(
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
+    override_barrier: Optional[str] = None,
 ) -> WorkloadHistory:
     """Read the workload and its revisions (two requests) and decide the target."""
     workload = kind.get(kube, name)
-    return from_revisions(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force)
+    return from_revisions(kube, kind, workload, kind.revisions(kube, workload), flags, to_revision, force,
+                          override_barrier)
 
 
 def from_revisions(
@@ -78,6 +81,7 @@ def from_revisions(
     flags: IdentityFlags,
     to_revision: Optional[int] = None,
     force: bool = False,
+    override_barrier: Optional[str] = None,
 ) -> WorkloadHistory:
     """Decide the target from what was read. Never raises for "no target": the reason is kept in `problem`, so
     history can show it and rollback can turn it into its exit code. With `to_revision` the identity is optional:
@@ -85,13 +89,17 @@ def from_revisions(
     revisions = sorted(revisions, key=lambda r: r.number, reverse=True)
     live = next((r for r in revisions if r.live), None)
     identity = decision = problem = None
+    listed, unreadable = marks.parse_workload_barriers(workload["metadata"].get("annotations"))
+    barriers = tuple(marks.merged([*listed, *(r.barrier for r in revisions if r.barrier is not None)]))
     try:
+        if unreadable is not None:  # which revisions it forbids is unknown: no target can be trusted
+            raise RollbackError(unreadable)
         try:
             identity = resolve_identity(flags, kube.namespace, live.record if live else None, kube.cluster_name)
         except UsageError:
             if to_revision is None:
                 raise
-        decision = choose_target(revisions, identity, to_revision, force)
-    except (UsageError, NoTargetError) as exc:
+        decision = choose_target(revisions, identity, to_revision, force, barriers, override_barrier)
+    except RollbackError as exc:  # UsageError, NoTargetError: no identity, no target
         problem = exc
-    return WorkloadHistory(kind, workload, kube.namespace, revisions, identity, decision, problem)
+    return WorkloadHistory(kind, workload, kube.namespace, revisions, identity, decision, problem, barriers=barriers)

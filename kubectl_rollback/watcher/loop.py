@@ -16,13 +16,14 @@ from kubectl_rollback import events
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
-from kubectl_rollback.records import now_rfc3339
+from kubectl_rollback.records import Status, now_rfc3339
 from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
+from kubectl_rollback.watcher.verification import Analyses
 from kubectl_rollback.workloads import KINDS
-from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid
+from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid, revision_digests
 
 WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
 BLIND_RESTART_SECONDS = 120.0  # blind this long, /livez fails: a restart may help more than waiting
@@ -60,6 +61,7 @@ class Watcher:
         self._queued: Set[WorkKey] = set()
         self._ready = threading.Condition()
         self._retries: Dict[WorkKey, Tuple[int, float]] = {}  # failed auto-rollbacks: (attempts, not before)
+        self.analyses = Analyses(kube, settings, log, metrics, is_leader, self._record)  # harness.io/verify
         for informer in self.informers():
             plural = informer.resource.plural
             metrics.stream_age.labels(plural).set_function(informer.silence)
@@ -200,13 +202,20 @@ class Watcher:
         self._forget_retry(item)  # e.g. a new rollout replaced the failed revision while a retry was waiting
         if decision.action is reaction.WatchAction.RECORD:
             self._record(kind, workload, view, decision)
+        elif decision.action is reaction.WatchAction.VERIFY:
+            self.analyses.start(kind, workload, view, functools.partial(self._enqueue, item))
 
     def _record(self, kind: WorkloadKind, workload: dict, view: reaction.Workload, decision: reaction.Reaction) -> None:
         live = view.live
         assert live is not None and decision.annotations is not None and decision.status is not None
-        written = annotate(self.kube.in_namespace(view.namespace), kind.revision_resource, live,
-                           decision.annotations, still_wanted=reaction.precondition(view))
-        fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
+        kube = self.kube.in_namespace(view.namespace)
+        annotations, unknown = decision.annotations, []
+        if decision.status in (Status.SUCCEEDED, Status.FAILED):  # with an outcome, the digests its pods run
+            found, unknown = revision_digests(kube, kind, workload, live)
+            annotations = {**annotations, **found}
+        written = annotate(kube, kind.revision_resource, live, annotations, still_wanted=reaction.precondition(view))
+        fields = dict(workload=view.display, namespace=view.namespace, revision=live.number,
+                      digests="; ".join(unknown) or None)
         if written is None:
             self.log.line("skipped", **fields, outcome=decision.status.value,
                           why="another client recorded this revision first; its record is kept")

@@ -23,5 +23,10 @@ class Metrics:
                                 "bookmark, a stream's end) or list", ["resource"], registry=self.registry)
         self.last_list = Gauge("harness_rollback_watch_last_list_timestamp_seconds",
                                "Unix time of this kind's last successful list", ["resource"], registry=self.registry)
+        self.analyses = Counter("harness_rollback_analyses", "Analyses of workloads annotated harness.io/verify, "
+                                "by verdict (Successful, Failed, Inconclusive, Error)", ["phase"],
+                                registry=self.registry)
+        self.analyses_running = Gauge("harness_rollback_analyses_running", "Analyses measuring now",
+                                      registry=self.registry)
         self.leader = Gauge("harness_rollback_leader", "1 while this replica holds the lease and acts",
                             registry=self.registry)

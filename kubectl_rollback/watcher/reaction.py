@@ -12,6 +12,11 @@ A live revision recorded Failed (by anyone) is rolled back when auto-rollback is
 (`harness.io/auto-rollback-at`), so that one replica acts; the mark is a promise, not a result: while the marked
 revision is still live and has no `harness.io/auto-rollback-outcome`, the rollback is (re)tried, by this watcher or
 the next. The outcome says how it ended for good: rolled back, or refused and why.
+
+A workload annotated `harness.io/verify: analysistemplate/NAME` has each rollout the watcher records measured before
+it is Succeeded: a completed rollout stays InProgress until its analysis (watcher/verification.py) is over, and the
+analysis' verdict is its outcome (Failed is then rolled back as any other Failed; Inconclusive or Error stay
+InProgress, with `harness.io/verification` saying why).
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ from kubectl_rollback.records import (
     record_annotations,
     written_on,
 )
+from kubectl_rollback.verdict import (
+    VERIFICATION,
+    VERIFICATION_MESSAGE,
+    VERIFICATION_METRIC,
+    VERIFICATION_VALUE,
+    VERIFIED_AT,
+)
 from kubectl_rollback.workloads.base import RolloutState
 
 WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
@@ -44,6 +56,7 @@ AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back
 AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when a watcher took on its rollback
 AUTO_ROLLBACK_OUTCOME = "harness.io/auto-rollback-outcome"  # ... and how that ended for good (rolled back, refused)
 RECORDED_REVISION = "harness.io/recorded-revision"  # on the watcher's records: the revision number recorded
+VERIFY = "harness.io/verify"  # on a workload: the analysis (analysistemplate/NAME) each rollout must pass
 DEFAULT_WORKFLOW = "watch"
 # On a workload: the identity of its revisions that carry none. Not the record keys themselves, which the
 # controllers would copy onto the revisions, over the records there (docs/annotations.md).
@@ -55,6 +68,7 @@ class WatchAction(enum.Enum):
     NOTHING = "nothing"
     RECORD = "record"
     ROLLBACK = "rollback"
+    VERIFY = "verify"  # run the workload's analysis on the live revision (its rollout completed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,23 +120,27 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Re
         return Reaction(WatchAction.NOTHING, "no revision backs the current template yet")
     annotations = workload.live_annotations
     if STATUS not in annotations:
-        status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
     if live.record.copied_from is not None and workload.carries is not None:
         # The copy comes from the workload, which the controller copies again over any record we write: no record
         # would stay (and each write would start another round). `rollback` and `record` refuse it the same way.
         return Reaction(WatchAction.NOTHING, f"not recorded: {workload.carries}")
     if live.record.copied_from is not None:  # another revision's record, copied: not a record, judged afresh
-        status, why = _outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
+        status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, f"{why} (it carried a copy of the record of "
                                                    f"{live.record.copied_from}, not read)", now)
     ours = annotations.get(RECORDED_BY) == WATCHER
     earlier = annotations.get(RECORDED_REVISION, str(live.number))
     if ours and earlier != str(live.number):
-        status, why = _outcome(workload) or (
+        status, why = _claimed_outcome(workload) or (
             Status.IN_PROGRESS, f"revision {earlier} rolled out again as revision {live.number}, in progress")
         return _record(workload, settings, status, why, now)
     if ours and live.record.status is Status.IN_PROGRESS:
+        if wants_verification(workload) and workload.state.done and not workload.state.failure:
+            if VERIFICATION in annotations:  # an Inconclusive or Error verdict: a person decides from here
+                return Reaction(WatchAction.NOTHING, f"analysis {annotations[VERIFICATION]}: left InProgress")
+            return Reaction(WatchAction.VERIFY, f"revision {live.number} rolled out; its analysis comes next")
         outcome = _outcome(workload) or _past_deadline(workload, settings, now)
         if outcome is None:
             return Reaction(WatchAction.NOTHING, "rollout in progress")
@@ -139,6 +157,15 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Re
 
 def wants_auto_rollback(workload: Workload, settings: Settings) -> bool:
     return settings.auto_rollback or workload.annotations.get(AUTO_ROLLBACK, "").strip().lower() == "true"
+
+
+def wants_verification(workload: Workload) -> bool:
+    return bool(workload.annotations.get(VERIFY, "").strip())
+
+
+def verdict(workload: Workload, settings: Settings, status: Status, why: str, now: datetime.datetime) -> Reaction:
+    """The watcher's record of an analysis' verdict on the revision it measured (WatchAction.RECORD, as any outcome)."""
+    return _record(workload, settings, status, why, now)
 
 
 def precondition(workload: Workload) -> Callable[[Mapping[str, str]], bool]:
@@ -177,6 +204,14 @@ def manifest_record(annotations: Mapping[str, str]) -> Record:
                   cluster_name=value("cluster_name"))
 
 
+def _claimed_outcome(workload: Workload) -> Optional[tuple]:
+    """The outcome a claim records at once: a completed rollout of a workload with an analysis is not one yet."""
+    outcome = _outcome(workload)
+    if outcome is not None and outcome[0] is Status.SUCCEEDED and wants_verification(workload):
+        return Status.IN_PROGRESS, f"{outcome[1]}; its analysis comes next"
+    return outcome
+
+
 def _outcome(workload: Workload) -> Optional[tuple]:
     if workload.state.failure:
         return Status.FAILED, workload.state.failure
@@ -208,7 +243,10 @@ def _record(workload: Workload, settings: Settings, status: Status, why: str, no
                                      live.record.artifact or ", ".join(live.images) or None)
     annotations.update({RECORDED_BY: WATCHER, RECORDED_REVISION: str(live.number),
                         # a new rollout of this revision: any auto-rollback of an earlier one is history
-                        AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None})
+                        AUTO_ROLLBACK_AT: None, AUTO_ROLLBACK_OUTCOME: None,
+                        # ... and so is its verification (a verdict adds its own after this)
+                        VERIFICATION: None, VERIFICATION_MESSAGE: None, VERIFIED_AT: None,
+                        VERIFICATION_METRIC: None, VERIFICATION_VALUE: None})
     return Reaction(WatchAction.RECORD, why, status, annotations)
 
 

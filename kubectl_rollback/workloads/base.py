@@ -8,9 +8,9 @@ import copy
 import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
-from kubectl_rollback import applied, configrefs, console
+from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import RollbackError
+from kubectl_rollback.errors import ForbiddenError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
 
@@ -21,7 +21,7 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # annotationsToSkip: last-applied-configuration, revision, revision-history, desired-replicas, max-replicas,
 # rollback-to), so none of these may be on the workload.
 REVISION_KEYS = RECORD_KEYS + (applied.APPLIED_TEMPLATE, applied.TEMPLATE_OWNERS, configrefs.SNAPSHOTS,
-                               configrefs.SNAPSHOT_NOTE)
+                               configrefs.SNAPSHOT_NOTE, digests.DIGESTS, digests.DIGESTS_NOTE) + marks.REVISION_KEYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ class WorkloadKind:
     resource: ClassVar[Resource]
     revision_resource: ClassVar[Resource]  # the objects that hold the revisions and our records
     copies: ClassVar[str]  # when its controller copies the workload's annotations onto a revision object
+    hash_label: ClassVar[str]  # the label of a revision object that holds its template's hash
     template_path: ClassVar[Tuple[str, ...]] = ("spec", "template")  # where the workload keeps its pod template
     # Its controller fails a stuck rollout by itself (a Deployment's progressDeadlineSeconds); for the others the
     # watcher's --progress-deadline does.
@@ -146,6 +147,15 @@ class WorkloadKind:
         selector = label_selector(workload["spec"].get("selector"))
         return [p for p in kube.iter_list(PODS, label_selector=selector) if self.owned_by(p, workload)]
 
+    def revision_pods(self, kube: Kube, workload: dict, revision: Revision) -> list:
+        """The pods that run `revision` of the workload."""
+        selector = label_selector(workload["spec"].get("selector"))
+        return [p for p in kube.iter_list(PODS, label_selector=selector) if self.runs(p, workload, revision)]
+
+    def runs(self, pod: dict, workload: dict, revision: Revision) -> bool:
+        """Whether `pod` runs `revision` (by default: the revision object is its controller, as a ReplicaSet is)."""
+        return controller_uid(pod) == revision.uid
+
     def revisions_from(self, workload: dict, objects: Iterable[dict]) -> list:
         """The revisions among `objects` that the workload controls (pure; `objects` may hold others' too)."""
         revisions = []
@@ -165,6 +175,8 @@ class WorkloadKind:
 
     def make_revision(self, obj: dict, number: int, template: Any, live: bool, former: tuple = ()) -> Revision:
         meta = obj["metadata"]
+        annotations = meta.get("annotations") or {}
+        template_hash = ((meta.get("labels") or {}).get(self.hash_label) or meta["name"].rsplit("-", 1)[-1])
         record = read_record(written_on(self.revision_resource.kind, meta["name"], meta.get("uid", "")),
                              meta.get("annotations"))
         for warning in record.warnings:
@@ -179,9 +191,12 @@ class WorkloadKind:
             resource_version=meta.get("resourceVersion", ""),
             template=template,
             former_numbers=former,
-            change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE),
+            change_cause=annotations.get(CHANGE_CAUSE),
             uid=meta.get("uid", ""),
-            annotations=meta.get("annotations") or {},
+            annotations=annotations,
+            template_hash=template_hash,
+            marked_bad=marks.parse_marked_bad(annotations),
+            barrier=marks.parse_revision_barrier(annotations, number, template_hash),
         )
 
 
@@ -220,6 +235,17 @@ def annotate(
             raise
 
     return retry_on_conflict(attempt, what)
+
+
+def revision_digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision) -> tuple:
+    """(the record's digest annotations, what could not be known): each container's image digest as the pods of
+    `revision` report it (digests.py). Pods we may not list give no digest, and say so."""
+    try:
+        pods = kind.revision_pods(kube, workload, revision)
+    except ForbiddenError as exc:
+        return {}, [f"cannot list its pods: {exc.message}"]
+    found, notes = digests.from_pods([name for name, _ in digests.containers(revision.template)], pods)
+    return digests.digest_annotations(found, notes), notes
 
 
 def images_of(template: Any) -> tuple:

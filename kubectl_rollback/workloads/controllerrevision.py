@@ -20,6 +20,13 @@ POD_REVISION = "controller-revision-hash"
 
 class ControllerRevisionKind(WorkloadKind):
     revision_resource = CONTROLLER_REVISIONS
+    hash_label = "controller.kubernetes.io/hash"
+
+    def runs(self, pod: dict, workload: dict, revision: Revision) -> bool:
+        """The workload controls its pods; their controller-revision-hash is the revision's name (StatefulSet) or
+        the hash that ends it (DaemonSet)."""
+        labels = pod["metadata"].get("labels") or {}
+        return self.owned_by(pod, workload) and labels.get(POD_REVISION) in (revision.name, revision.template_hash)
 
     def parse_revision_object(self, obj: dict) -> Optional[tuple]:
         number = obj.get("revision")

@@ -29,6 +29,7 @@ class DeploymentKind(WorkloadKind):
     aliases = ("deployment", "deployments", "deploy", "deployment.apps", "deployments.apps")
     resource = DEPLOYMENTS
     revision_resource = REPLICASETS
+    hash_label = HASH_LABEL
     has_progress_deadline = True
     # deployment/util: copyDeploymentAnnotationsToReplicaSet, at every sync (and `kubectl rollout undo` copies a
     # ReplicaSet's annotations, records included, onto the Deployment)

@@ -4,15 +4,21 @@ It registers a Node, binds pending pods to it, marks them Running and Ready with
 range (so ReplicaSets report available replicas, Endpoints fill in and `kubectl rollout status` completes), and
 finishes deleting pods that are terminating. Pods with an image matching `broken` stay Running but not Ready, so
 a Deployment's progress deadline expires: a failed rollout, as a crash-looping release would give.
+
+Each container status reports the `imageID` a kubelet with Docker would (`docker-pullable://REPO@sha256:...`): the
+digest the tag points at in `registry` when the pod starts, which the tests control (`push` a tag again: pods started
+after it run the new digest, the ones already running keep theirs); a tag pushed as None reports no repository digest
+(`sha256:...`, an image built on the node). Tags never pushed point at a digest of their own name.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import itertools
 import re
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 from tests.cluster.api import Api, ApiFailure
 
@@ -40,6 +46,20 @@ class NodeSimulator:
         self._thread: Optional[threading.Thread] = None
         self._ips = _pod_ips()
         self.errors: list = []
+        self.registry: Dict[str, Optional[str]] = {}  # image reference -> the digest its tag points at now
+
+    def push(self, image: str, digest: Optional[str]) -> None:
+        """Point tag `image` (repo:tag) at `digest` (sha256:...), or at no repository digest (None)."""
+        self.registry[image] = digest
+
+    def image_id(self, image: str) -> str:
+        repository, _, pinned = image.partition("@")
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        digest = pinned or self.registry.get(image, "sha256:" + hashlib.sha256(image.encode()).hexdigest())
+        if digest is None:
+            return "sha256:" + hashlib.sha256(b"local " + image.encode()).hexdigest()
+        return f"docker-pullable://{repository}@{digest}"
 
     def start(self) -> NodeSimulator:
         self._register_node()
@@ -129,7 +149,8 @@ class NodeSimulator:
             ],
             "containerStatuses": [
                 {
-                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": ready,
+                    "name": c["name"], "image": c.get("image", ""), "imageID": self.image_id(c.get("image", "")),
+                    "ready": ready,
                     "restartCount": 0 if ready else 3, "started": True,
                     "state": {"running": {"startedAt": now}},
                 }

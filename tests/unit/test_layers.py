@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / PACKAGE
 # docs/architecture.md's layer table, top to bottom: a module may import its own layer and the ones after it.
 # A package name stands for the package and every module in it, unless a module is listed itself.
 LAYERS = (
-    ("entry points", ("__main__", "launch")),
+    ("entry points", ("__main__", "launch", "helpcache")),
     ("command line", ("cli", "completion")),
     ("selection", ("targets",)),
     ("commands", ("commands", "watcher")),
@@ -26,7 +26,7 @@ LAYERS = (
         "decisions and flags",
         (
             "options", "decide", "bluegreen", "harness_history", "records", "analysis", "condition", "verdict",
-            "configrefs", "applied",
+            "configrefs", "applied", "marks", "digests",
         ),
     ),
     ("foundation", (PACKAGE, "errors", "console")),

@@ -175,3 +175,25 @@ def test_each_timeout_names_its_own_waiting_flag(capsys, verb, said):
     with pytest.raises(SystemExit):
         main([verb, "--help"])
     assert said in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_verb_runs_in_a_group_of_its_own_with_the_help_and_options_of_the_whole_group():
+    import click
+    from typer.main import get_command
+
+    from kubectl_rollback.cli import PROG, _command_for, app
+
+    whole = get_command(app)
+
+    def help_of(group: click.Group, verb: str) -> str:
+        parent = click.Context(group, info_name=PROG)
+        return group.commands[verb].get_help(click.Context(group.commands[verb], info_name=verb, parent=parent))
+
+    assert len(whole.commands) >= 6
+    for verb in whole.commands:
+        alone = _command_for([verb, "deployment/web", "-n", "shop"])
+        assert list(alone.commands) == [verb]
+        assert help_of(alone, verb) == help_of(whole, verb)
+        assert [p.opts for p in alone.commands[verb].params] == [p.opts for p in whole.commands[verb].params]
+    for args in ([], ["--version"], ["histroy", "deployment/web"], ["-n", "history"]):
+        assert list(_command_for(args).commands) == list(whole.commands)

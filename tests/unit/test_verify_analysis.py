@@ -1,6 +1,6 @@
 """verify's pure parts: the AnalysisTemplate subset (analysis.py), Argo Rollouts' measurement, limit and phase rules
 (verdict.py), Prometheus's answers (prometheus.parse_answer), and the measurement loop and args through the fake API
-(commands/verify.py)."""
+(commands/measure.py)."""
 
 import base64
 import dataclasses
@@ -9,10 +9,10 @@ import math
 import pytest
 
 from kubectl_rollback import analysis, verdict
-from kubectl_rollback.commands import verify
+from kubectl_rollback.commands import measure, record
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import REPLICASETS, SECRETS
-from kubectl_rollback.options import IdentityFlags
+from kubectl_rollback.options import IdentityFlags, RecordRequest
 from kubectl_rollback.prometheus import PrometheusError, parse_answer
 from kubectl_rollback.records import Status
 from kubectl_rollback.verdict import Measurement, Phase
@@ -221,13 +221,13 @@ def run_loop(metrics, phases_by_metric, inconclusive_fails=False):
     lines: list = []
     queue = {name: list(phases) for name, phases in phases_by_metric.items()}
 
-    def measure(m):
+    def take(m):
         clock.now += 0.5  # the query takes half a second
         return Measurement(m.name, queue[m.name].pop(0), "[0.1]")
 
-    result = verify.run_analysis(verify.Analysis("t", tuple(metrics)), inconclusive_fails,
-                                 lambda progress: lines.append(progress.line()), clock=lambda: clock.now,
-                                 sleep=clock.sleep, measure=measure)
+    result = measure.run_analysis(measure.Analysis("t", tuple(metrics)), inconclusive_fails,
+                                  lambda progress: lines.append(progress.line()), clock=lambda: clock.now,
+                                  sleep=clock.sleep, measure=take)
     return result, clock.slept, lines
 
 
@@ -258,8 +258,8 @@ def test_the_loop_runs_metrics_side_by_side_and_the_worst_decides():
 
 def test_secret_values_never_reach_a_message():
     m = metric()
-    prepared = verify.Analysis("t", (m,), secrets=("s3cret",))
-    result = verify.run_analysis(prepared, False, lambda p: None, clock=lambda: 0.0, sleep=lambda s: None,
+    prepared = measure.Analysis("t", (m,), secrets=("s3cret",))
+    result = measure.run_analysis(prepared, False, lambda p: None, clock=lambda: 0.0, sleep=lambda s: None,
                                  measure=lambda m: Measurement("m", E, None, "401 for token s3cret"))
     assert "s3cret" not in result.message and "*****" in result.message
     assert all("s3cret" not in (x.message or "") for x in result.measurements)
@@ -283,7 +283,7 @@ def test_args_take_the_flag_then_the_declared_value_or_secret_then_the_built_in(
                              {"name": "token", "valueFrom": {"secretKeyRef": {"name": "prom", "key": "token"}}})
     resolved_with: dict = {}
     monkeypatch.setattr(analysis, "resolve_metrics", lambda t, values, source: resolved_with.update(values) or ())
-    prepared = verify.prepare(fake, template, "t", (("workload", "api"),), BUILTINS, None)
+    prepared = measure.prepare(fake, template, "t", (("workload", "api"),), BUILTINS, None)
     assert resolved_with == {"namespace": "ns", "pod-template-hash": "h3", "revision": "9",
                         "baseline-pod-template-hash": "h2", "workload": "api", "token": "s3cret"}
     assert prepared.secrets == ("s3cret",)
@@ -291,14 +291,14 @@ def test_args_take_the_flag_then_the_declared_value_or_secret_then_the_built_in(
 
 def test_args_that_cannot_be_given_a_value_are_refused(fake):
     with pytest.raises(UsageError, match="--arg thresold: t declares no arg 'thresold'"):
-        verify.prepare(fake, args_template({"name": "threshold"}), "t", (("thresold", "1"),), BUILTINS, None)
+        measure.prepare(fake, args_template({"name": "threshold"}), "t", (("thresold", "1"),), BUILTINS, None)
     with pytest.raises(UsageError, match="arg 'threshold' has no value: pass --arg threshold=VALUE"):
-        verify.prepare(fake, args_template({"name": "threshold"}), "t", (), BUILTINS, None)
+        measure.prepare(fake, args_template({"name": "threshold"}), "t", (), BUILTINS, None)
     no_baseline = verdict.builtin_args("ns", "web", (1, "h1"), None)
     with pytest.raises(NoTargetError, match="baseline-revision is the rollback target's, and there is none: first"):
-        verify.prepare(fake, args_template({"name": "baseline-revision"}), "t", (), no_baseline, "first deployment")
+        measure.prepare(fake, args_template({"name": "baseline-revision"}), "t", (), no_baseline, "first deployment")
     with pytest.raises(Exception, match="prom"):
-        verify.prepare(fake, args_template({"name": "token", "valueFrom": {"secretKeyRef": {"name": "prom",
+        measure.prepare(fake, args_template({"name": "token", "valueFrom": {"secretKeyRef": {"name": "prom",
                                                                                              "key": "k"}}}),
                        "t", (), BUILTINS, None)
 
@@ -306,8 +306,8 @@ def test_args_that_cannot_be_given_a_value_are_refused(fake):
 # -- recording the verdict (fake API) -----------------------------------------------------------------------------
 
 
-def verdict_of(phase: Phase) -> verify.Verdict:
-    return verify.Verdict(phase, "" if phase is S else "metric m Failed: failed (1) > failureLimit (0)", (),
+def verdict_of(phase: Phase) -> measure.Verdict:
+    return measure.Verdict(phase, "" if phase is S else "metric m Failed: failed (1) > failureLimit (0)", (),
                           verdict.recorded_status(phase, False))
 
 
@@ -319,13 +319,13 @@ def live_revision(fake):
     return kind, deployment, live
 
 
-def request() -> verify.VerifyRequest:
-    return verify.VerifyRequest(IdentityFlags(), "t.yaml")
+def request() -> RecordRequest:
+    return RecordRequest(IdentityFlags())
 
 
 def test_the_verdict_is_recorded_with_the_verification_annotations(fake):
     kind, deployment, live = live_revision(fake)
-    verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(F))
+    record.record_verdict(fake, kind, deployment, live, request(), verdict_of(F))
     annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
     assert annotations["harness.io/status"] == "Failed" and annotations[verdict.VERIFICATION] == "Failed"
     assert annotations[verdict.VERIFICATION_MESSAGE].startswith("metric m Failed")
@@ -336,7 +336,7 @@ def test_a_revision_recorded_failed_meanwhile_keeps_failed(fake):
     kind, deployment, live = live_revision(fake)
     fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": "Failed"}}})
     with pytest.raises(RollbackError, match="was recorded Failed during the analysis"):
-        verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+        record.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
     annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
     assert annotations["harness.io/status"] == "Failed" and verdict.VERIFICATION not in annotations
 
@@ -345,4 +345,23 @@ def test_a_revision_pruned_meanwhile_is_not_recorded(fake):
     kind, deployment, live = live_revision(fake)
     fake.server.delete(REPLICASETS, "ns", "web-h2")
     with pytest.raises(RollbackError, match="pruned during the analysis"):
-        verify.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+        record.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+
+
+def test_a_failed_verdict_names_its_metric_and_value_and_history_reads_them_back(fake):
+    kind, deployment, live = live_revision(fake)
+    failed = dataclasses.replace(verdict_of(F), metric="m", value="[0.31]")
+    record.record_verdict(fake, kind, deployment, live, request(), failed)
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    found = verdict.recorded_verification(annotations)
+    assert found is not None and (found.phase, found.metric, found.value) == ("Failed", "m", "[0.31]")
+    assert found.cell() == "Failed m=[0.31]" and found.message is not None and found.verified_at
+    # a later Successful verdict (after the revision was recorded InProgress again) takes the metric and value away
+    fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": "InProgress"}}})
+    record.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert verdict.recorded_verification(annotations) == verdict.Verification(
+        "Successful", None, None, None, annotations[verdict.VERIFIED_AT])
+    assert verdict.recorded_verification({}) is None
+    # an Error with no value (Prometheus unreachable) still names its metric
+    assert verdict.Verification("Error", "m", None, "x", None).cell() == "Error m"

@@ -1,0 +1,94 @@
+"""Image digests on revisions (issue 22 item 2), on the real control plane: the node simulator reports the digest
+a tag points at when each pod starts (its registry table, which these tests push to), `record` keeps each
+container's digest, `history` shows them, `rollback` warns when a tag moved and `--pin-digests` pins them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import manifests
+from tests import scenarios as sc
+from tests.watching import start_watch_fixture, wait_for_status
+
+start_watch = pytest.fixture(start_watch_fixture)
+
+DIGESTS = sc.PREFIX + "digests"
+DIGESTS_NOTE = sc.PREFIX + "digests-note"
+OLD = "sha256:" + "a" * 64
+NEW = "sha256:" + "b" * 64
+
+
+def stable(ns, build: str) -> str:
+    """web on a tag of its own namespace (the registry table is the session's), template changed by `build`."""
+    return manifests.deployment("web", f"example.test/{ns.name}:stable", labels={"build": build})
+
+
+def test_a_tag_pushed_again_is_noticed_and_pinned(ns):
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "1"), "Succeeded", *sc.IDENTITY)
+    # The tag is pushed again; revision 2 (the same tag, another build label) runs the new bytes and is found bad.
+    ns.cluster.sim.push(image, NEW)
+    ns.apply(stable(ns, "2"))
+    ns.rollout_status("deployment/web")
+    ns.plugin("record", "deployment/web", "--status", "Failed", *sc.IDENTITY, check=True)
+
+    rs = sc.rs_by_image(ns, "web")
+    assert len(rs) == 1  # both revisions run the one image reference
+    shown = ns.plugin_json("history", "deployment/web")
+    by_number = {r["revision"]: r for r in shown["revisions"]}
+    assert by_number[1]["digests"] == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert by_number[2]["digests"] == {"app": f"example.test/{ns.name}@{NEW}"}
+    wide = ns.plugin("history", "deployment/web", "-o", "wide", check=True).stdout
+    assert "DIGESTS" in wide and "app=sha256:aaaaaaaaaaaa" in wide and "app=sha256:bbbbbbbbbbbb" in wide
+
+    dry = ns.plugin("rollback", "deployment/web", "--dry-run")
+    assert dry.returncode == 0, dry
+    assert (f"{image} moved: the target recorded example.test/{ns.name}@{OLD}, revision 2 recorded "
+            f"example.test/{ns.name}@{NEW}") in dry.stderr
+
+    result = ns.plugin_json("rollback", "deployment/web", "--pin-digests")
+    assert any("pinned to their recorded digests" in w for w in result["warnings"])
+    assert sc.live_image(ns) == f"{image}@{OLD}"
+    # A new template, so a new revision (3), which takes revision 1's record: history and the next rollback work
+    # without identity flags, and a second pinned rollback has nothing to do.
+    assert (result["to"]["revision"], result["to"]["status"]) == (3, "Succeeded")
+    assert result["to"]["statusReason"] == "revision 1 pinned to its recorded digests"
+    assert result["to"]["digests"] == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert ns.plugin_json("history", "deployment/web")["rollbackTarget"] == 3
+    again = ns.plugin("rollback", "deployment/web", "--pin-digests")
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again
+    ns.rollout_status("deployment/web")
+    # The pods of the rollback run the recorded bytes, not what the tag points at now.
+    ns.wait_until(lambda: all(p["spec"]["containers"][0]["image"] == f"{image}@{OLD}"
+                              for p in ns.items("pods", "-l", "app=web")), "only pinned pods to be left")
+    pods = ns.items("pods", "-l", "app=web")
+    assert {s["imageID"] for p in pods for s in p["status"]["containerStatuses"]} == {
+        f"docker-pullable://example.test/{ns.name}@{OLD}"}
+
+
+def test_no_digest_is_recorded_where_the_pods_report_no_repository_digest(ns):
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, None)  # an image built on the node: no repository digest
+    ns.apply(stable(ns, "1"))
+    ns.rollout_status("deployment/web")
+    recorded = ns.plugin("record", "deployment/web", "--status", "Succeeded", *sc.IDENTITY, check=True)
+    assert "revision 1: no image digest recorded: container app: no pod reports a repository digest" in recorded.stderr
+    annotations = sc.rs_by_image(ns, "web")[image]["metadata"]["annotations"]
+    assert DIGESTS not in annotations
+    assert annotations[DIGESTS_NOTE] == "container app: no pod reports a repository digest"
+    assert ns.plugin_json("history", "deployment/web")["revisions"][0]["digests"] == {}
+    dumped = json.dumps(ns.plugin_json("history", "deployment/web"))
+    assert "no pod reports a repository digest" in dumped
+
+
+def test_the_watcher_records_the_digests_with_the_outcome(ns, start_watch):
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    start_watch()
+    ns.apply(stable(ns, "1"))
+    recorded = wait_for_status(ns, "web", image, "Succeeded")
+    assert json.loads(recorded[DIGESTS]) == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert DIGESTS_NOTE not in recorded

@@ -127,8 +127,10 @@ def test_a_record_naming_its_images_never_lands_on_another_pipelines_revision(ns
     assert (two[sc.STATUS], two[sc.WORKFLOW_ID]) == ("InProgress", "wf-A"), two
     assert (three[sc.STATUS], three[sc.WORKFLOW_ID]) == ("Succeeded", "wf-B"), three
 
-    wrong = ns.plugin("record", "deployment/dual", "--status", "Failed", "--revision", "2", *WF_A)
-    assert wrong.returncode == 1 and "revision 3 is live, not revision 2" in wrong.stderr, wrong.stderr
+    # Not on the live revision: A's own InProgress revision 2 takes A's outcome, B's record stays as it was.
+    late = ns.plugin("record", "deployment/dual", "--status", "Failed", "--revision", "2", *WF_A)
+    assert late.returncode == 0, late.stdout + late.stderr
+    assert record_of(ns, "dual", "example.test/dual:2-fromA")[sc.STATUS] == "Failed"
     assert record_of(ns, "dual", "example.test/dual:3-fromB") == three
 
 
@@ -256,3 +258,37 @@ def test_record_refuses_when_two_deploys_since_the_last_record_leave_it_unsure_w
     assert named.returncode == 0, named.stdout + named.stderr
     assert record_of(ns, "web", "example.test/web:3-broken")[sc.WORKFLOW_ID] == "wf-B"
     assert record_of(ns, "web", "example.test/web:2") == {}
+
+
+
+def test_the_command_an_interrupted_follow_prints_works_after_a_newer_deploy(ns):
+    good_first_revision(ns, "m")
+    ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
+    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY)
+    wait_recorded(ns, "m", "example.test/m:2-broken", "InProgress", "wf1")
+    follower.send_signal(signal.SIGINT)
+    printed = sc.finish(follower).stderr
+    command = printed.split("record its outcome with: kubectl ")[1].split(" (or --status Succeeded)")[0]
+    ns.apply(manifests.deployment("m", "example.test/m:3"))  # the next deploy, before anyone runs it
+    sc.wait_for_revisions(ns, {"m": 3})
+    proc = ns.cluster.run(*command.split(), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert record_of(ns, "m", "example.test/m:2-broken")[sc.STATUS] == "Failed"
+    assert record_of(ns, "m", "example.test/m:3") == {}
+
+
+def test_ctrl_c_before_the_record_is_written_says_nothing_was_recorded(ns, proxied):
+    from tests.cluster.faultproxy import Rule, freeze
+
+    good_first_revision(ns, "m")
+    ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
+    sc.wait_for_revisions(ns, {"m": 2})
+    proxied.proxy.add_rule(Rule(freeze(), "GET", "/deployments/m$"))  # the first read never answers
+    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY,
+                               env=proxied.env)
+    ns.wait_until(lambda: proxied.proxy.count("GET", "/deployments/m$"), "the plugin's first read")
+    follower.send_signal(signal.SIGINT)
+    proc = sc.finish(follower)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: interrupted: nothing recorded on deployment/m"], proc.stderr
+    assert record_of(ns, "m", "example.test/m:2-broken") == {}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
+from kubectl_rollback import configrefs
 from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
 from kubectl_rollback.marks import Barrier, Crossing, Stamp
 from kubectl_rollback.options import IdentityFlags
@@ -39,6 +40,12 @@ class Revision:
     template_hash: str = ""
     marked_bad: Optional[Stamp] = None  # `mark-bad`: never a rollback target without --to-revision N --force
     barrier: Optional[Barrier] = None  # `barrier` set at this revision, as its own object keeps it
+
+
+def snapshots_of(revision: Revision) -> Tuple[configrefs.Entry, ...]:
+    """The snapshots a revision's record maps; none on a copy of another revision's record (docs/annotations.md):
+    its map names that revision's snapshots, and contributes nothing here."""
+    return () if revision.record.copied_from is not None else tuple(configrefs.parse_snapshots(revision.annotations))
 
 
 @dataclasses.dataclass(frozen=True)

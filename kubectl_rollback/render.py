@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
-from kubectl_rollback.decide import Outcome, Revision, mismatch
+from kubectl_rollback.decide import Outcome, Revision, mismatch, snapshots_of
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 from kubectl_rollback.verdict import Verification, recorded_verification
@@ -102,7 +102,7 @@ def config_states(h, r: Revision) -> tuple:
     checked = h.config.get(r.name)
     if checked is not None:
         return checked
-    return tuple(configrefs.SnapshotState(e, None) for e in configrefs.parse_snapshots(r.annotations))
+    return tuple(configrefs.SnapshotState(e, None) for e in snapshots_of(r))
 
 
 def config_change_dict(change: configrefs.Change) -> dict:

@@ -190,6 +190,24 @@ def test_config_re_created_by_a_rollback_carries_what_kubectl_apply_wrote_byte_f
             for kind in ("configmap", "secret")} == versions
 
 
+def test_history_shows_no_snapshots_on_a_copied_record(ns):
+    """A copy of a record (here revision 1's keys copied onto revision 2, as kubectl rollout undo and the controller
+    copy them) is Unknown and contributes nothing: not its snapshot map either (the tester's finding 7)."""
+    config(ns, "A", MARKERS[0])
+    deploy(ns, "web", "example.test/web:1", "Succeeded")
+    first = rs_of(ns, "example.test/web:1")["metadata"]["annotations"]
+    ns.apply(app("web", "example.test/web:2"))
+    ns.rollout_status("deployment/web")
+    copied = [f"{k}={v}" for k, v in first.items() if k.startswith("harness.io/")]
+    ns.kubectl("annotate", "--overwrite", f"rs/{rs_of(ns, 'example.test/web:2')['metadata']['name']}", *copied)
+    history = json.loads(plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "json").stdout)
+    copy = next(r for r in history["revisions"] if r["revision"] == 2)
+    assert (copy["status"], copy["configSnapshots"]) == ("Unknown", []), copy
+    wide = plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "wide").stdout
+    row = next(line for line in wide.splitlines() if line.startswith("2 "))
+    assert "snap" not in row, wide
+
+
 def test_rollback_repoint_leaves_the_live_objects_and_reads_the_snapshots(ns):
     two_releases(ns)
     mapping = json.loads(rs_of(ns, "example.test/web:1")["metadata"]["annotations"][SNAPSHOTS])

@@ -11,9 +11,11 @@ from typing import Any, Iterator, List
 @contextmanager
 def deferred() -> Iterator[None]:
     """Run the block with SIGINT held: a Ctrl-C during it is raised as KeyboardInterrupt once it has ended (an error
-    it ends with goes first: the command ends with it anyway). Only the main thread receives signals; elsewhere the
-    block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    it ends with goes first: the command ends with it anyway). Only the main thread receives signals, and only where
+    a Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on it in its own time); elsewhere the block runs as
+    it is."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # watch handles it itself
         yield
         return
     pending: List[Any] = []

@@ -9,7 +9,7 @@ import functools
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, digests, events, marks, render
+from kubectl_rollback import console, digests, events, interrupts, marks, render
 from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands.target import Target
@@ -118,14 +118,26 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
     kube = kube.bound_to(request.dry_run)
     race = Race()
-    result = retry_on_conflict(
-        lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
-    )
-    if not request.keep_canary:
-        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
-    if result.changed:
-        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
-            kube, kind.resource, name, result.gitops))
+    result: Optional[WorkloadRollback] = None
+    try:
+        # The writes and their book-keeping (audit, Failed mark, Event, canary, pause stamp) are one step: a Ctrl-C
+        # during it is held back until it is done, then says what was done.
+        with interrupts.deferred():
+            result = retry_on_conflict(
+                lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
+            )
+            if not request.keep_canary:
+                result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
+            if result.changed:
+                result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+                    kube, kind.resource, name, result.gitops))
+    except KeyboardInterrupt:
+        if result is None or not result.changed:
+            raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
+        for note in result.gitops.notes:  # the resume reminder of --gitops=pause
+            console.info(note)
+        raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
+                          f"kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")

@@ -22,7 +22,7 @@ import click
 import typer
 
 from kubectl_rollback import __version__, console
-from kubectl_rollback.errors import ExitCode, RollbackError, UsageError
+from kubectl_rollback.errors import ExitCode, PreflightBlockedError, RollbackError, UsageError
 from kubectl_rollback.options import (
     DEFAULT_ARGOCD_NAMESPACE,
     DryRun,
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from kubectl_rollback.output import Result
 
 PROG = "kubectl harness-rollback"
+# click 8.2 raises NoArgsIsHelpError for a bare command; 8.0 and 8.1 (the krew archive's, for Python 3.9) print the
+# help themselves and exit 0, so there is nothing to catch: an empty tuple matches no exception.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 KUBECTL_FLAGS = """\
@@ -514,6 +517,11 @@ def rollback(
         bool,
         typer.Option("--skip-ready-check", help="Blue/Green: switch even if the target colour has no ready pods."),
     ] = False,
+    skip_preflight: Annotated[
+        bool,
+        typer.Option("--skip-preflight", help="Write without first checking that the target can run (the objects "
+                     "its pods reference, admission of the write and of a pod, in a dry run; blocked: exit 5)."),
+    ] = False,
     config: Annotated[
         Optional[str],
         typer.Option(
@@ -580,6 +588,7 @@ def rollback(
         timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
         keep_canary=keep_canary,
         skip_ready_check=skip_ready_check,
+        skip_preflight=skip_preflight,
         config=parse_config_mode(config),
         gitops=parse_gitops_mode(gitops),
         argocd_namespace=_argocd_namespace(argocd_namespace),
@@ -591,7 +600,13 @@ def rollback(
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
-    _finish(target.rollback(kube, request, printer.progress(fmt)), fmt)
+    try:
+        result = target.rollback(kube, request, printer.progress(fmt))
+    except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
+        if exc.result is None:
+            raise
+        result = exc.result
+    _finish(result, fmt)
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
@@ -901,7 +916,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         console.error("aborted")
         _error_document(args, KeyboardInterrupt())
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.NoArgsIsHelpError as exc:  # no verb: the help, as kubectl prints it, not an error line
+    except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(int(ExitCode.OK))
     except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them

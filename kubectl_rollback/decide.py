@@ -313,12 +313,16 @@ class Outcome(enum.Enum):
     ROLLED_BACK = "rolled back"
     NOTHING_TO_DO = "nothing to do"
     NO_TARGET = "no target"
+    BLOCKED = "blocked"  # by its pre-flight (preflight.py): nothing of it was written
     FAILED = "failed"
 
 
 def exit_code_for(outcomes: Iterable[Outcome]) -> ExitCode:
-    """A rollback of many: 1 if any workload failed, else 3 if any had no target, else 0."""
+    """A rollback of many: 1 if any workload failed, else 5 if any was blocked by its pre-flight, else 3 if any had
+    no target, else 0."""
     seen = set(outcomes)
     if Outcome.FAILED in seen:
         return ExitCode.ERROR
+    if Outcome.BLOCKED in seen:
+        return ExitCode.PREFLIGHT_BLOCKED
     return ExitCode.NO_TARGET if Outcome.NO_TARGET in seen else ExitCode.OK

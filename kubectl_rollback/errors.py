@@ -7,6 +7,7 @@ its code. Anything else is a bug and is reported as such (still one line, exit 1
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -18,7 +19,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     NO_TARGET = 3
     WAIT_FAILED = 4
-    # 5 and 6 are left to other issues' plans.
+    PREFLIGHT_BLOCKED = 5  # nothing written: the target would not run (kubectl_rollback/preflight.py)
+    # 6 is left to another issue's plan.
     INCONCLUSIVE = 7
     INTERRUPTED = 130  # as a shell reports SIGINT
 
@@ -37,6 +39,9 @@ MEANINGS = {
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
                           "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
                           "verify: Failed",
+    ExitCode.PREFLIGHT_BLOCKED: "rollback: the pre-flight blocked it, nothing was written: its target would not run "
+                                "(a referenced object is gone, admission refuses it); --dry-run too; "
+                                "--skip-preflight goes ahead",
     ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
                            "revision stays InProgress, nothing rolled back)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
@@ -77,12 +82,14 @@ class InconclusiveError(RollbackError):
 
 
 class ApiError(RollbackError):
-    """An API request that failed after retries; `status` is the HTTP status, 0 when the server was not reached."""
+    """An API request that failed after retries; `status` is the HTTP status, 0 when the server was not reached;
+    `server_message` the server's own words (the Status's message), where it answered."""
 
-    def __init__(self, message: str, status: int = 0, reason: str = ""):
+    def __init__(self, message: str, status: int = 0, reason: str = "", server_message: str = ""):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.server_message = server_message
 
 
 class ConflictError(ApiError):
@@ -100,6 +107,17 @@ class NotFoundError(ApiError):
 
 class ForbiddenError(ApiError):
     """403: RBAC denied the request (docs/rbac.yaml lists what the plugin needs)."""
+
+
+class PreflightBlockedError(RollbackError):
+    """The pre-flight blocked the rollback: nothing was written. `result`: what the command prints before it exits
+    (the target and the findings), where it has one."""
+
+    exit_code = ExitCode.PREFLIGHT_BLOCKED
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 class ReportedError(RollbackError):

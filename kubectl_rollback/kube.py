@@ -77,6 +77,10 @@ CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+PERSISTENT_VOLUME_CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False)
+RUNTIME_CLASSES = Resource("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", namespaced=False)
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -159,6 +163,13 @@ class Kube:
         loosens (a server dry run's client bound to a real run still sends dryRun=All)."""
         other = copy.copy(self)
         other.dry_run = max(self.dry_run, dry_run, key=DRY_RUN_STRICTNESS.index)
+        return other
+
+    def checking(self) -> Kube:
+        """The same connection for checks: every write sent with dryRun=All, whatever this client's mode. A client dry
+        run's pre-flight (commands/preflight.py) asks the server what the real run would meet; nothing is stored."""
+        other = copy.copy(self)
+        other.dry_run = DryRun.SERVER
         return other
 
     # -- verbs -------------------------------------------------------------------------------------------------
@@ -529,7 +540,7 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
         text += f": {message}"
     text += f"; {hint}"
     cls = {403: ForbiddenError, 404: NotFoundError, 409: ConflictError}.get(status, ApiError)
-    return cls(" ".join(text.split()), status=status, reason=reason)
+    return cls(" ".join(text.split()), status=status, reason=reason, server_message=" ".join(message.split()))
 
 
 def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) -> Any:

@@ -130,6 +130,7 @@ class RollbackRequest:
     timeout: float = 300.0
     keep_canary: bool = False
     skip_ready_check: bool = False  # Blue/Green: switch even when the target colour has no ready pods
+    skip_preflight: bool = False  # write without checking first that the target can run (preflight.py), loudly
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are

@@ -141,6 +141,8 @@ def rollback_dict(result) -> dict:
         "applyNotes": list(result.apply_notes),
         "config": [config_change_dict(c) for c in result.config],
         "gitops": result.gitops.data(),
+        "preflight": result.preflight.data(),
+        "stuckPods": list(result.stuck_pods),
     }
 
 
@@ -308,6 +310,10 @@ def record_line(result) -> str:
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
+    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    lines += [f"{pod} {gone} (not Ready on the revision left)" for pod in result.stuck_pods]
+    if result.preflight.findings or result.preflight.skipped:
+        lines.append(result.preflight.summary())
     lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))
@@ -385,7 +391,8 @@ def outcome_counts(outcomes: Sequence) -> dict:
 
 def summary_line(outcomes: Sequence, dry_run: DryRun) -> str:
     counts = outcome_counts(outcomes)
-    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items())
+    named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items()
+                      if n or value != Outcome.BLOCKED.value)  # blocked (by a pre-flight): named when it happened
     return f"{len(outcomes)} workloads: {named}{DRY_RUN_SUFFIX[dry_run]}"
 
 
@@ -428,7 +435,7 @@ def bluegreen_table(state, wide: bool = False) -> str:
 
 def bluegreen_rollback_dict(result) -> dict:
     return dict(bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run.value,
-                message=result.message, gitops=result.gitops.data())
+                message=result.message, gitops=result.gitops.data(), preflight=result.preflight.data())
 
 
 # -- Harness release history -----------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ class FakeApiServer:
     def create(self, resource: Resource, namespace: str, body: dict, dry_run: bool = False) -> dict:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):  # as the API server does: a random suffix
+            meta["name"] = f"{meta['generateName']}{next(self._uids):05d}"
         name = meta.get("name")
         if not name:
             raise StatusError(422, "Invalid", f"{resource.kind} is invalid: metadata.name: Required value")
@@ -260,6 +262,11 @@ class FakeKube:
         other.dry_run = max(self.dry_run, dry_run, key=real.DRY_RUN_STRICTNESS.index)
         return other
 
+    def checking(self) -> FakeKube:
+        other = copy.copy(self)
+        other.dry_run = DryRun.SERVER
+        return other
+
     def _dry_run(self, verb: str, resource: Resource, name: Optional[str], namespace: str) -> bool:
         """Kube.write_query's answer for this client's mode: a client dry run's write is refused, never served."""
         return bool(real.write_query(self.dry_run, real._what(verb, resource, name, namespace)))
@@ -339,10 +346,10 @@ class FakeKube:
 
     # -- what the tests read back ------------------------------------------------------------------------------
 
-    def writes(self, resource: Optional[Resource] = None) -> list:
-        """The write calls made (on `resource`), dry runs included, in order."""
+    def writes(self, resource: Optional[Resource] = None, dry_runs: bool = True) -> list:
+        """The write calls made (on `resource`), dry runs included unless `dry_runs` is False, in order."""
         return [c for c in self.calls if c.verb in ("patch", "create", "delete")
-                and (resource is None or c.resource == resource)]
+                and (resource is None or c.resource == resource) and (dry_runs or not c.dry_run)]
 
     def stored(self, resource: Resource, name: str, namespace: Optional[str] = None) -> Optional[dict]:
         return self.server.find(resource, namespace or self.namespace, name)

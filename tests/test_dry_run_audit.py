@@ -192,7 +192,7 @@ def test_config_only_dry_runs_change_nothing(ns):
     sc.wait_at_rest(ns, ["web"])
     printed = audit(ns, "deployment/web")
     for mode in ("client", "server"):
-        assert "its config was restored" in printed[mode] and "web-config" in printed[mode], printed[mode]
+        assert "its config would be restored" in printed[mode] and "web-config" in printed[mode], printed[mode]
 
 
 

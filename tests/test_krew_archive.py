@@ -205,6 +205,27 @@ def test_extracted_bin_runs_directly(built):
         assert isolated.returncode == 0 and VERSION in isolated.stdout, isolated.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["history", "deployment/web", "--bogus", "-o", "json"],
+    ["rollbak", "deployment/web", "-o", "json"],
+    ["rollback", "deployment/web", "--to-revision", "abc", "-o", "json"],
+    ["history", "a", "b", "c", "-o", "json"],
+])
+def test_the_archives_bundled_click_turns_a_usage_mistake_into_one_line_and_exit_2(built, args):
+    """The archive bundles the locked click (8.1 for Python 3.9), older than a development install's: a mistyped
+    flag or verb must still be one line, exit 2 and the error document, never a traceback (a tester found one)."""
+    proc = built.run([str(built.extracted / BIN), *args])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert json.loads(proc.stdout)["error"]["exitCode"] == 2
+
+
+def test_the_archives_bundled_click_prints_the_help_for_a_bare_verb(built):
+    proc = built.run([str(built.extracted / BIN)])
+    assert proc.returncode == 0 and "history" in proc.stdout, proc.stderr
+
+
 def test_kubectl_finds_the_extracted_plugin(built, tmp_path):
     kubectl = _kubectl()
     path = os.pathsep.join([str(built.extracted), os.environ.get("PATH", "")])

@@ -23,7 +23,7 @@ RBAC_YAML = Path(__file__).resolve().parents[1] / "docs" / "rbac.yaml"
 GROUPS = {
     "deployments": "apps", "statefulsets": "apps", "daemonsets": "apps", "replicasets": "apps",
     "controllerrevisions": "apps", "services": "", "endpoints": "", "pods": "", "events": "", "configmaps": "",
-    "secrets": "", "analysistemplates": "argoproj.io",
+    "secrets": "", "analysistemplates": "argoproj.io", "serviceaccounts": "", "persistentvolumeclaims": "",
 }
 
 
@@ -60,13 +60,16 @@ HARNESS_BY_NAME = "harness-rollback-harness-release-by-name"  # a template: reso
 CONFIG = "harness-rollback-config"
 CONFIG_SECRETS = "harness-rollback-config-secrets"
 VERIFY = "harness-rollback-verify"
+PREFLIGHT = "harness-rollback-preflight"
 ROLES = {
     HISTORY: grants("deployments,statefulsets,daemonsets:get,list; replicasets,controllerrevisions:list;"
                     "services:get,list"),
     RECORD: grants("deployments,statefulsets,daemonsets:get; replicasets,controllerrevisions:get,list,patch;"
                    "pods:list"),  # pods: --follow of an OnDelete StatefulSet or DaemonSet
     ROLLBACK: grants("deployments:get,list,patch,delete; statefulsets,daemonsets:get,list,patch;"
-                     "replicasets,controllerrevisions:get,list,patch; events:create"),
+                     "replicasets,controllerrevisions:get,list,patch; events:create;"
+                     "pods:list,delete"),  # pods: a StatefulSet's pods stuck on the revision left
+    PREFLIGHT: grants("serviceaccounts,persistentvolumeclaims:get; pods:create"),  # docs/preflight.md
     BLUEGREEN: grants("services:get,list,patch; endpoints:get; pods:list; deployments,replicasets:list;"
                       "events:create"),
     HARNESS: grants("configmaps:get; secrets:get,list"),

@@ -64,7 +64,8 @@ def test_a_dry_run_says_would_and_counts_as_the_real_run(release):
         assert "\n  deployment/web-canary would be deleted (canary)\n" in dry.stdout, dry.stdout
         data = ns.plugin_json("rollback", "--release-name", "r1", f"--dry-run={mode}")
         assert data["dryRun"] == mode and {r["dryRun"] for r in data["results"]} == {mode}
-        assert data["summary"] == {"rolled back": 2, "nothing to do": 1, "no target": 0, "failed": 0}
+        assert data["summary"] == {"rolled back": 2, "nothing to do": 1, "no target": 0, "blocked": 0,
+                                   "failed": 0}
     assert images(ns)["deployment"] == "example.test/web:2-broken"
     real = ns.plugin_json("rollback", "--release-name", "r1")
     assert real["dryRun"] == "none" and real["summary"] == data["summary"]

@@ -184,7 +184,8 @@ def test_an_auto_rollback_that_fails_is_retried_and_done(ns, start_watch, proxie
     ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
     wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
     # Every attempt of the first rollback's template write is refused: that rollback fails after its retries.
-    refused = proxied.proxy.add_rule(Rule(status(503), method="PATCH", path="/deployments/web$", times=5))
+    refused = proxied.proxy.add_rule(Rule(status(503), method="PATCH", path="/deployments/web$", times=5,
+                                          dry_runs=False))  # the write, not the pre-flight's dry run of it
     ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
     wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
     ns.wait_until(lambda: watcher.lines("rollback-failed"), "the first rollback to fail", timeout=60)

@@ -6,11 +6,12 @@ import dataclasses
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Set
 
-from kubectl_rollback import bluegreen, console, events, render
+from kubectl_rollback import bluegreen, console, events, preflight, render
 from kubectl_rollback.commands import gitops as gitops_owner
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands import workload_history
 from kubectl_rollback.commands.target import Target
-from kubectl_rollback.errors import NotFoundError, RollbackError, WaitFailedError
+from kubectl_rollback.errors import NotFoundError, PreflightBlockedError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
@@ -55,9 +56,15 @@ class BlueGreenRollback(Printed):
     dry_run: DryRun
     message: str
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the primary Service's Argo CD or Flux owner, what was done
+    preflight: preflight.Report = preflight.Report()  # the selector writes in a dry run, before the first write
 
     def table(self, wide: bool) -> str:
         return self.message + render.DRY_RUN_SUFFIX[self.dry_run]
+
+    def failure(self) -> Optional[RollbackError]:
+        if self.preflight.blocked:  # nothing written: exit 5, once the findings are printed
+            return PreflightBlockedError(preflight_check.blocked_line(f"service/{self.state.name}", self.preflight))
+        return None
 
     def notes(self) -> Sequence[str]:
         return self.gitops.notes
@@ -140,6 +147,19 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
     _check_ready(kube, state, request.skip_ready_check)
     primary, stage = layout.primary, layout.stage
+    audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
+
+    def writes(audit: dict) -> tuple:
+        """(resource, name, patch) of the switch: the primary with `audit`, then the stage unless it is there."""
+        return ((SERVICES, name, bluegreen.selector_patch(primary, target, audit)),) + (
+            () if layout.half_switched else ((SERVICES, stage_name, bluegreen.selector_patch(stage, live)),))
+
+    checked = preflight_check.gate(
+        kube, preflight_check.CheckedRollback(f"service/{name}",
+                                              tuple(preflight_check.Write(*w) for w in writes(audit))),
+        request.skip_preflight,
+        lambda report: BlueGreenRollback(state, False, request.dry_run, f"service/{name} not routed from {live} to "
+                                         f"{target}: pre-flight blocked", preflight=report))
     # GitOps (docs/gitops.md): before the first write, refuse, pause the Argo CD or Flux owner, or warn.
     owner = gitops_owner.guard(kube, primary, f"service/{name}", request.gitops, request.argocd_namespace,
                                request.dry_run)
@@ -150,13 +170,13 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
         message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
                    f"a swap to {live} had been interrupted)")
     if not request.dry_run.sends_writes:
-        return BlueGreenRollback(state, False, request.dry_run, message, owner)
-    audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339(), **owner.pointer()}
+        return BlueGreenRollback(state, False, request.dry_run, message, owner, checked)
+    switch = writes(dict(audit, **owner.pointer()))
     dry = request.dry_run.server_side
-    switched = kube.patch(SERVICES, name, bluegreen.selector_patch(primary, target, audit))
+    switched = kube.patch(*switch[0])
     try:
-        if not layout.half_switched:
-            kube.patch(SERVICES, stage_name, bluegreen.selector_patch(stage, live))
+        if len(switch) > 1:
+            kube.patch(*switch[1])
     except RollbackError as exc:
         if dry:
             raise
@@ -166,7 +186,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
     if not dry:
         events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
                     f"routed back from {live} to {target} {events.by(kube)}")
-    return BlueGreenRollback(state, not dry, request.dry_run, message, owner)
+    return BlueGreenRollback(state, not dry, request.dry_run, message, owner, checked)
 
 
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:

@@ -34,6 +34,7 @@ from kubectl_rollback.errors import (
     Interrupted,
     NoTargetError,
     NotFoundError,
+    PreflightBlockedError,
     RollbackError,
     UsageError,
 )
@@ -458,6 +459,8 @@ def _swap_colours(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) 
         )
     except NoTargetError as exc:
         return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.NO_TARGET, exc.message)
+    except PreflightBlockedError as exc:
+        return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.BLOCKED, exc.message)
     except RollbackError as exc:
         return release.WorkloadOutcome(f"deployment/{workload.name}", Outcome.FAILED, exc.message)
     acted = result.changed or (request.dry_run is not DryRun.NONE and result.state.target_color is not None)

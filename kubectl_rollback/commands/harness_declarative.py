@@ -142,16 +142,6 @@ def _default_port_protocols(node: Any) -> None:
                 _default_port_protocols(value)
 
 
-def projected(live: Any, shape: Any) -> Any:
-    """`live` cut down to the fields `shape` sets (lists item by item): the live values a manifest speaks about,
-    without the defaults the server filled in."""
-    if isinstance(shape, dict) and isinstance(live, dict):
-        return {key: projected(live[key], value) for key, value in shape.items() if key in live}
-    if isinstance(shape, list) and isinstance(live, list):
-        return [projected(item, wanted) for item, wanted in zip(live, shape)]
-    return live
-
-
 def object_diff(name: str, before: Optional[dict], after: dict) -> str:
     """A unified diff of two versions of an object, with server bookkeeping left out and Secret values hidden."""
     old, new = _for_diff(before) if before is not None else None, _for_diff(after)
@@ -196,9 +186,11 @@ def _yaml_lines(obj: dict) -> List[str]:
 
 def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[List[ObjectDiff], List[WorkloadOutcome]]:
     """Send each manifest back with server-side apply (field manager FIELD_MANAGER, taking over the fields kubectl
-    or Harness own, as a re-apply must). With a dry run, each object's diff comes first and nothing changes: the
-    client one compares the live object with the manifest, the server one with the server's dry-run answer.
-    One object failing does not stop the others."""
+    or Harness own, as a re-apply must). With a dry run, each object's diff comes first and nothing changes: both
+    kinds send the same apply with dryRun=All (the client one too: comparing the live object with the manifest
+    missed the writes the server makes, field ownership, defaults, refusals, so it said "unchanged" for an object
+    the run then wrote) and judge the answer as the run judges its own. One object failing does not stop the
+    others."""
     resolver = _Resolver(kube)
     diffs: List[ObjectDiff] = []
     outcomes: List[WorkloadOutcome] = []
@@ -209,18 +201,15 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
             body = applicable(manifest, resource, kube.namespace)
             namespace = body["metadata"].get("namespace")
             live = _live(kube, resource, body["metadata"]["name"], namespace)
-            if dry_run is DryRun.CLIENT:
-                diffs.append(ObjectDiff(name, object_diff(name, projected(live, body) if live else None, body)))
-                outcomes.append(_dry_outcome(name, live, diffs[-1], dry_run))
-                continue
-            answer = kube.patch(resource, body["metadata"]["name"], body, "apply", namespace=namespace,
-                                field_manager=FIELD_MANAGER, force=True)
+            writer = kube.checking() if dry_run is DryRun.CLIENT else kube
+            answer = writer.patch(resource, body["metadata"]["name"], body, "apply", namespace=namespace,
+                                  field_manager=FIELD_MANAGER, force=True)
         except RollbackError as exc:
             outcomes.append(WorkloadOutcome(name, Outcome.FAILED, exc.message))
             continue
-        if dry_run.server_side:
+        if dry_run is not DryRun.NONE:
             diffs.append(ObjectDiff(name, object_diff(name, live, answer)))
-            outcomes.append(_dry_outcome(name, live, diffs[-1], dry_run))
+            outcomes.append(_dry_outcome(name, live, answer))
         else:
             outcomes.append(_outcome(name, live, answer))
     return diffs, outcomes
@@ -250,10 +239,22 @@ def _live(kube: Kube, resource: Resource, name: str, namespace: Optional[str]) -
         return None
 
 
-def _dry_outcome(name: str, live: Optional[dict], diff: ObjectDiff, dry_run: DryRun) -> WorkloadOutcome:
-    if live is not None and not diff.diff:
+def _dry_outcome(name: str, live: Optional[dict], answer: dict) -> WorkloadOutcome:
+    """What the run will say: unchanged only when the dry run's answer is the live object, field owners included
+    (the run's own rule is an unchanged resourceVersion, which a dry run's answer keeps either way)."""
+    if live is not None and _stored_form(answer) == _stored_form(live):
         return WorkloadOutcome(name, Outcome.NOTHING_TO_DO, UNCHANGED)
-    return _applied(name, "would be created" if live is None else "would be configured")
+    what = "would be created" if live is None else "would be configured"
+    if live is not None and _for_diff(answer) == _for_diff(live):
+        what += " (its field owners only: the fields pass to the re-apply's manager)"
+    return _applied(name, what)
+
+
+def _stored_form(obj: dict) -> dict:
+    """The object as a write would store it, without the version the write would bump."""
+    stored = copy.deepcopy(obj)
+    stored.get("metadata", {}).pop("resourceVersion", None)
+    return stored
 
 
 def _outcome(name: str, live: Optional[dict], answer: dict) -> WorkloadOutcome:

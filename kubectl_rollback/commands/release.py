@@ -18,6 +18,7 @@ from kubectl_rollback.errors import (
     ForbiddenError,
     Interrupted,
     NoTargetError,
+    PreflightBlockedError,
     ReportedError,
     RollbackError,
 )
@@ -196,6 +197,8 @@ def roll_back_one(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRe
         raise  # not this workload's outcome: the whole command stops
     except NoTargetError as exc:
         return WorkloadOutcome(display, Outcome.NO_TARGET, exc.message, dry_run=request.dry_run)
+    except PreflightBlockedError as exc:
+        return WorkloadOutcome(display, Outcome.BLOCKED, exc.message, dry_run=request.dry_run)
     except RollbackError as exc:
         return WorkloadOutcome(display, Outcome.FAILED, exc.message, dry_run=request.dry_run)
     if result.wait_failure is not None:  # rolled back, but the rollout after it failed

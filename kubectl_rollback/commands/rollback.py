@@ -9,14 +9,22 @@ import functools
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, digests, events, interrupts, marks, render
+from kubectl_rollback import console, digests, events, interrupts, marks, preflight, render
 from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.commands.workload_history import WorkloadHistory
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import ConflictError, Interrupted, RollbackError, WaitFailedError
-from kubectl_rollback.kube import Kube, retry_on_conflict
+from kubectl_rollback.errors import (
+    ConflictError,
+    Interrupted,
+    NotFoundError,
+    PreflightBlockedError,
+    RollbackError,
+    WaitFailedError,
+)
+from kubectl_rollback.kube import PODS, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
 from kubectl_rollback.output import Result as Printed
@@ -49,6 +57,8 @@ class WorkloadRollback(Printed):
     gitops: gitops_owner.Guard = gitops_owner.Guard()  # the Argo CD or Flux owner and what was done about it
     would_change: bool = False  # a dry run that found something to change: the real run will change it
     wait_failure: Optional[WaitFailedError] = None  # --wait: rolled back, but the rollout after it failed
+    preflight: preflight.Report = preflight.Report()  # what was checked before the first write (preflight.py)
+    stuck_pods: tuple = ()  # pods of the revision left, not Ready, deleted so they come back at the target
 
     def table(self, wide: bool) -> str:
         return render.rollback_text(self)
@@ -60,7 +70,10 @@ class WorkloadRollback(Printed):
         return render.skipped_notes(self.history) + list(self.apply_notes) + list(self.gitops.notes)
 
     def failure(self) -> Optional[RollbackError]:
-        """The rollout after the rollback failed (exit 4): the rollback itself is printed first, since it was done."""
+        """The rollout after the rollback failed (exit 4): the rollback itself is printed first, since it was done; or
+        the pre-flight blocked it (exit 5): nothing was written, the findings are printed first."""
+        if self.preflight.blocked:
+            return PreflightBlockedError(preflight_check.blocked_line(self.history.display, self.preflight))
         return self.wait_failure
 
 
@@ -131,6 +144,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             if result.changed:
                 result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
                     kube, kind.resource, name, result.gitops))
+            result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
     except KeyboardInterrupt:
         if result is None or not result.changed:
             raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
@@ -169,6 +183,32 @@ def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun)
     return tuple(removed)
 
 
+def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: WorkloadRollback) -> tuple:
+    """After the template write (StatefulSets, kind.stuck_pods): the pods still on the revision left and not Ready
+    are deleted so that the controller recreates them at the target; in a dry run, listed. Only once the controller
+    has seen the new template: before that it would recreate them at the revision left. The rollback has happened
+    by then: what fails here (RBAC on pods, a controller that does not observe) is a warning."""
+    source = result.source
+    if source is None or source.name == result.target.name or not (result.changed or result.would_change):
+        return ()
+    deleted = []
+    try:
+        stuck = kind.stuck_pods(kube, result.history.workload, source)  # the selector the write left as it was
+        if stuck and result.changed:
+            wait.wait_observed(kube, kind, kind.get(kube, name))
+        for pod in stuck:
+            if result.dry_run.sends_writes:
+                try:
+                    kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"])
+                except (NotFoundError, ConflictError):
+                    continue  # gone or replaced meanwhile: nothing left to do for it
+            deleted.append(f"pod/{pod['metadata']['name']}")
+    except RollbackError as exc:
+        console.warn(f"{rolled_back_line(result)}{' (dry run)' if not result.changed else ''}, but its pods not Ready "
+                     f"on revision {source.number} were left as they are: {exc.message}")
+    return tuple(deleted)
+
+
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> WorkloadRollback:
     """One read-decide-write; `race` carries what earlier attempts learnt."""
     state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force,
@@ -201,24 +241,24 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
             return dataclasses.replace(result, config=config.changes)
         if config.writes or race.restored_config is not None:  # only the config differs
+            checked = _preflight(kube, kind, state, target, config, request, warnings)
             owner = _before_writing(kube, state, request)
-            return _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
+            result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
+            return dataclasses.replace(result, preflight=checked)
         message = _already(state, target, request.to_revision is not None)
         if race.lost:
             message += " (another client rolled it back first)"
         return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
                                 config=config.changes)
+    checked = _preflight(kube, kind, state, target, config, request, warnings)
     owner = _before_writing(kube, state, request)
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
-                                warnings, config=config.changes, gitops=owner, would_change=True)
+                                warnings, config=config.changes, gitops=owner, would_change=True, preflight=checked)
     warnings += configsnap.apply(kube, config, request.dry_run)
-    patch_type, body = kind.rollback_patch(state.workload, target)
-    # Apply consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it.
-    plan = consistency.prepare(kind, state.workload, target)
-    patch_type, body = consistency.patch(plan, patch_type, body)
+    plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
@@ -230,7 +270,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     if request.dry_run.server_side:
         return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
                                 warnings, apply_notes=plan.notes, config=config.changes, gitops=owner,
-                                would_change=True)
+                                would_change=True, preflight=checked)
     if pinned:
         target = _adopt_pinned(kube, kind, name, state, target)
     result = _applied(kube, kind, state, source, target, warnings, diff)
@@ -238,7 +278,29 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
     return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
-                               gitops=owner)
+                               gitops=owner, preflight=checked)
+
+
+def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tuple:
+    """(consistency plan, patch type, body) of the write that puts the target's template back, with apply
+    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it."""
+    patch_type, body = kind.rollback_patch(workload, target)
+    plan = consistency.prepare(kind, workload, target)
+    return (plan, *consistency.patch(plan, patch_type, body))
+
+
+def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: Revision, config: configsnap.ConfigPlan,
+               request: RollbackRequest, warnings: tuple) -> preflight.Report:
+    """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
+    dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
+    _, patch_type, body = _template_write(kind, state.workload, target)
+    restored = {c.ref.key for c in config.changes if c.writes}
+    message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
+    return preflight_check.gate(kube, preflight_check.CheckedRollback(
+        state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
+        target.template, restored), request.skip_preflight,
+        lambda report: WorkloadRollback(state, state.live, target, False, request.dry_run, message,
+                                        warnings=warnings, config=config.changes, preflight=report))
 
 
 def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:

@@ -98,6 +98,11 @@ class WorkloadKind:
         """The name of the workload whose rollback removes this one (it is that one's canary); None by default."""
         return None
 
+    def stuck_pods(self, kube: Kube, workload: dict, left: Revision) -> list:
+        """Pods on revision `left` that the controller will not replace by itself once the template is back (none by
+        default: a Deployment's and a DaemonSet's controllers replace unavailable pods first)."""
+        return []
+
     def check_can_roll_back(self, workload: dict) -> None:
         """Raise RollbackError when the workload is in a state a rollback must not touch."""
 

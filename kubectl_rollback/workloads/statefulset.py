@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.kube import STATEFULSETS
+from kubectl_rollback.kube import STATEFULSETS, Kube
 from kubectl_rollback.records import partitioned_pods, partitioned_reason
 from kubectl_rollback.workloads.base import RolloutState
-from kubectl_rollback.workloads.controllerrevision import ControllerRevisionKind
+from kubectl_rollback.workloads.controllerrevision import POD_REVISION, ControllerRevisionKind, pod_ready
 
 
 class StatefulSetKind(ControllerRevisionKind):
@@ -23,6 +23,13 @@ class StatefulSetKind(ControllerRevisionKind):
         if self.observed(workload) and status.get("updateRevision"):
             return status["updateRevision"] == name
         return super().is_live(workload, name, template, current)
+
+    def stuck_pods(self, kube: Kube, workload: dict, left: Revision) -> list:
+        """Its pods on `left` that are not Ready: with the default OrderedReady policy the controller waits for such a
+        pod to become Ready before it updates it, which a pod of a broken revision never does (kubernetes#67250, the
+        docs' "forced rollback": delete it by hand). Deleted, it is recreated at the update revision."""
+        return [p for p in self.pods(kube, workload)
+                if (p["metadata"].get("labels") or {}).get(POD_REVISION) == left.name and not pod_ready(p)]
 
     def desired_pods(self, workload: dict) -> int:
         return workload["spec"].get("replicas", 1)

@@ -124,6 +124,7 @@ class Rule:
     method: str = "*"  # an HTTP method, or "*" for any
     path: str = ""  # a regex searched in the request path without the query; "" matches every path
     times: Optional[int] = 1
+    dry_runs: bool = True  # False: requests sent with dryRun=All (a rollback's pre-flight) pass untouched
     used: int = field(default=0, init=False)  # how many requests it has applied to so far
     _pattern: Pattern = field(init=False, repr=False, compare=False)
 
@@ -137,8 +138,9 @@ class Rule:
     def spent(self) -> bool:
         return self.times is not None and self.used >= self.times
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method.upper()) and self._pattern.search(path) is not None
+    def matches(self, method: str, path: str, dry_run: bool = False) -> bool:
+        return (self.method in ("*", method.upper()) and self._pattern.search(path) is not None
+                and (self.dry_runs or not dry_run))
 
 
 class Seen(NamedTuple):
@@ -147,6 +149,7 @@ class Seen(NamedTuple):
     method: str
     path: str  # without the query string
     outcome: Union[int, str]  # an HTTP status (forwarded or injected), "reset", "drop_response" or "frozen"
+    dry_run: bool = False  # sent with dryRun=All
 
 
 # -- the proxy ---------------------------------------------------------------------------------------------------
@@ -311,17 +314,17 @@ class FaultProxy:
 
     # -- used by the handler threads
 
-    def _take(self, method: str, path: str) -> Optional[Action]:
+    def _take(self, method: str, path: str, dry_run: bool) -> Optional[Action]:
         with self._lock:
             for rule in self._rules:
-                if not rule.spent and rule.matches(method, path):
+                if not rule.spent and rule.matches(method, path, dry_run):
                     rule.used += 1
                     return rule.action
         return None
 
-    def _record(self, method: str, path: str, outcome: Union[int, str]) -> None:
+    def _record(self, method: str, path: str, outcome: Union[int, str], dry_run: bool = False) -> None:
         with self._lock:
-            self._log.append(Seen(method, path, outcome))
+            self._log.append(Seen(method, path, outcome, dry_run))
 
     def _track(self, sock: socket.socket, alive: bool) -> None:
         with self._lock:
@@ -416,24 +419,25 @@ class _Handler(BaseHTTPRequestHandler):
         target = urllib.parse.urlsplit(self.path)
         path = target.path or "/"
         upstream_target = path + (f"?{target.query}" if target.query else "")
+        dry_run = "dryRun=All" in target.query
         body = self._read_body()
         if proxy._is_frozen(self.connection):
-            proxy._record(self.command, path, "frozen")
+            proxy._record(self.command, path, "frozen", dry_run)
             self._hold()
             return
-        action = proxy._take(self.command, path)
+        action = proxy._take(self.command, path, dry_run)
         if isinstance(action, Freeze):
-            proxy._record(self.command, path, "frozen")
+            proxy._record(self.command, path, "frozen", dry_run)
             proxy._freeze(self.connection)
             self._hold()
         elif isinstance(action, Status):
-            proxy._record(self.command, path, action.code)
+            proxy._record(self.command, path, action.code, dry_run)
             self._send_status(action, path)
         elif isinstance(action, Reset):
-            proxy._record(self.command, path, "reset")
+            proxy._record(self.command, path, "reset", dry_run)
             self._reset()
         elif isinstance(action, DropResponse):
-            proxy._record(self.command, path, "drop_response")
+            proxy._record(self.command, path, "drop_response", dry_run)
             conn = proxy._connect()
             try:
                 self._ask_upstream(conn, upstream_target, body).read()  # to the end: the server is done with it
@@ -450,11 +454,11 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     resp = self._ask_upstream(conn, upstream_target, body)
                 except (OSError, http.client.HTTPException) as exc:
-                    proxy._record(self.command, path, 502)
+                    proxy._record(self.command, path, 502, dry_run)
                     failed = Status(502, message=f"faultproxy: upstream failed: {exc}", reason="InternalError")
                     self._send_status(failed, path)
                     return
-                proxy._record(self.command, path, resp.status)
+                proxy._record(self.command, path, resp.status, dry_run)
                 try:
                     self._relay(resp)
                 except _Frozen:

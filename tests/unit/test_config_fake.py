@@ -9,7 +9,7 @@ from kubectl_rollback import configrefs, gitops, render
 from kubectl_rollback.commands import configsnap
 from kubectl_rollback.configrefs import ConfigAction, ConfigMode, ConfigRef, SnapshotMode
 from kubectl_rollback.errors import ForbiddenError, RollbackError
-from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, SECRETS
+from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS, SECRETS
 from kubectl_rollback.options import GitOpsMode
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import add_deployment, recorded, track_by_argo_cd
@@ -111,35 +111,37 @@ def test_a_too_large_object_is_not_snapshotted(fake, capsys):
 
 def test_restore_puts_the_snapshot_back_before_the_template_and_prints_no_value(fake, capsys):
     released(fake)
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     result = rollback_workload(fake, KIND, "web", FLAGS, config=ConfigMode.RESTORE)
     assert fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "A"}
     assert fake.stored(SECRETS, "creds")["data"] == {"password": ENCODED[0]}
     order = [(c.resource.plural, c.dry_run) for c in fake.writes()[before:]
              if c.resource in (CONFIGMAPS, SECRETS, DEPLOYMENTS)]
-    assert order == [("configmaps", True), ("secrets", True), ("configmaps", False), ("secrets", False),
-                     ("deployments", False)]  # preflight, writes, then the template
+    assert order == [("deployments", True), ("configmaps", True), ("secrets", True), ("configmaps", False),
+                     ("secrets", False), ("deployments", False)]  # pre-flights, writes, then the template
     assert [c.action for c in result.config] == [ConfigAction.UPDATE, ConfigAction.UPDATE]
     no_values(render.rollback_text(result), str(render.rollback_dict(result)), capsys.readouterr().err)
 
 
 def test_a_denied_restore_changes_nothing(fake):
     released(fake)
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     fake.fail("patch", status=403, resource=SECRETS)
     with pytest.raises(ForbiddenError):
         rollback_workload(fake, KIND, "web", FLAGS)
     assert fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "B"}
     assert fake.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
-    assert [c.dry_run for c in fake.writes()[before:]] == [True, True]  # the two preflights, the second denied
+    # the pre-flight's (the template write, a pod), then the restores' dry runs, the second denied
+    assert [(c.resource, c.dry_run) for c in fake.writes()[before:]] == [
+        (DEPLOYMENTS, True), (PODS, True), (CONFIGMAPS, True), (SECRETS, True)]
 
 
 def test_a_recreated_object_and_a_dry_run_that_lists_keys_only(fake):
     released(fake)
     fake.server.delete(SECRETS, "ns", "creds")
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     result = rollback_workload(fake, KIND, "web", FLAGS, mode="client")
-    assert fake.writes()[before:] == []
+    assert fake.writes(dry_runs=False)[before:] == []
     text = render.rollback_text(result)
     assert "Secret/creds: would be re-created from" in text and "key password: added" in text and "+  A" in text
     no_values(text, str(render.rollback_dict(result)))
@@ -199,29 +201,29 @@ def config_only_and_owned(fake):
 
 def test_a_config_only_rollback_is_refused_when_gitops_would_undo_it(fake):
     config_only_and_owned(fake)
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     with pytest.raises(RollbackError, match="managed by Argo CD Application argocd/web"):
         rollback_workload(fake, KIND, "web", FLAGS)
-    assert fake.writes()[before:] == [] and fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "B"}
+    assert fake.writes(dry_runs=False)[before:] == [] and fake.stored(CONFIGMAPS, "cfg")["data"] == {"greeting": "B"}
 
 
 def test_a_config_only_rollback_pauses_the_owner_before_its_first_write(fake):
     config_only_and_owned(fake)
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     result = rollback_workload(fake, KIND, "web", FLAGS, gitops=GitOpsMode.PAUSE)
     assert "its config was restored" in result.message and fake.stored(CONFIGMAPS, "cfg")["data"] == {
         "greeting": "A"}
-    assert fake.writes()[before].resource == gitops.APPLICATIONS
+    assert fake.writes(dry_runs=False)[before].resource == gitops.APPLICATIONS
     assert result.data()["gitops"]["action"] == "paused"
 
 
 def test_a_config_only_rollback_of_a_paused_deployment_is_refused(fake):
     config_changed_since(fake)
     fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"paused": True}})
-    before = len(fake.writes())
+    before = len(fake.writes(dry_runs=False))
     with pytest.raises(RollbackError, match="paused"):
         rollback_workload(fake, KIND, "web", FLAGS)
-    assert fake.writes()[before:] == []
+    assert fake.writes(dry_runs=False)[before:] == []
 
 
 def test_a_restart_that_loses_a_race_is_sent_again_after_the_config_is_back(fake):

@@ -175,7 +175,7 @@ def test_forwards_method_path_query_body_and_authorization(any_proxy, upstream):
         "content_length": "23",
     }
     assert upstream.calls() == [("PATCH", DEPLOYMENT + "?dryRun=All&fieldManager=x")]
-    assert proxy.requests == [Seen("PATCH", DEPLOYMENT, 200)]
+    assert proxy.requests == [Seen("PATCH", DEPLOYMENT, 200, dry_run=True)]
 
 
 def test_a_request_without_body_stays_without_body(any_proxy):
@@ -240,7 +240,7 @@ def test_status_answers_without_forwarding(any_proxy, upstream):
     assert body["reason"] == "TooManyRequests" and body["code"] == 429 and body["message"]
     assert body["details"] == {"retryAfterSeconds": 2}
     assert upstream.calls() == []
-    assert proxy.requests == [Seen("PATCH", DEPLOYMENT, 429)]
+    assert proxy.requests == [Seen("PATCH", DEPLOYMENT, 429, dry_run=True)]
 
 
 @pytest.mark.parametrize("code, reason", [(500, "InternalError"), (503, "ServiceUnavailable")])
@@ -358,10 +358,10 @@ def test_request_log_count_and_reset(proxy, client):
     client.request("GET", proxy.url + DEPLOYMENT)
     client.request("PATCH", proxy.url + DEPLOYMENT + "?dryRun=All", body=b"{}")
     client.request("PATCH", proxy.url + DEPLOYMENT, body=b"{}")
-    assert proxy.requests == [Seen("GET", DEPLOYMENT, 200), Seen("PATCH", DEPLOYMENT, 503),
+    assert proxy.requests == [Seen("GET", DEPLOYMENT, 200), Seen("PATCH", DEPLOYMENT, 503, dry_run=True),
                               Seen("PATCH", DEPLOYMENT, 200)]
-    method, path, outcome = proxy.requests[1]
-    assert (method, path, outcome) == ("PATCH", DEPLOYMENT, 503)
+    method, path, outcome, dry_run = proxy.requests[1]
+    assert (method, path, outcome, dry_run) == ("PATCH", DEPLOYMENT, 503, True)
     assert proxy.count() == 3
     assert proxy.count("PATCH", r"/deployments/web$") == 2
     proxy.reset_log()

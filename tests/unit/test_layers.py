@@ -26,7 +26,7 @@ LAYERS = (
         "decisions and flags",
         (
             "options", "decide", "bluegreen", "harness_history", "records", "analysis", "condition", "verdict",
-            "configrefs", "applied", "marks", "digests",
+            "configrefs", "applied", "marks", "digests", "preflight",
         ),
     ),
     ("foundation", (PACKAGE, "errors", "console", "interrupts")),
@@ -149,7 +149,7 @@ def test_the_cycle_finder_finds_cycles(graph, expected):
 
 
 # Where one idea has a pure half (decisions) and an I/O half (commands), the two modules share its name.
-SAME_IDEA_MODULES = {"bluegreen", "gitops"}
+SAME_IDEA_MODULES = {"bluegreen", "gitops", "preflight"}
 
 
 def test_one_name_per_idea():

@@ -80,7 +80,7 @@ def test_each_workload_goes_to_its_own_target_and_a_no_target_exits_3(release):
 
 def test_one_failure_does_not_stop_the_others_and_exits_1(release):
     add(release, "d", GOOD_THEN_UNFINISHED)
-    release.fail("patch", status=500, resource=DEPLOYMENTS, name="d")
+    release.fail("patch", nth=2, status=500, resource=DEPLOYMENTS, name="d")  # 1: the pre-flight's dry run
     result = rollback_release(release, "r1", FLAGS)
     assert outcomes(result)[3] == ("deployment/d", FAILED)
     assert "cannot patch deployments.apps \"d\"" in result.outcomes[3].message

@@ -4,7 +4,7 @@ import pytest
 
 from kubectl_rollback.commands import wait
 from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError, WaitFailedError
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
 from kubectl_rollback.workloads.deployment import DeploymentKind
@@ -64,40 +64,42 @@ def test_a_client_dry_run_shows_the_diff_and_writes_nothing(fake, web):
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="client")
     assert not result.changed and result.target.number == 2
     assert "-  - image: img:3\n+  - image: img:2\n" in result.diff
-    assert fake.writes() == [] and image(fake) == "img:3"
+    assert fake.writes(dry_runs=False) == [] and image(fake) == "img:3"
 
 
 def test_a_server_dry_run_sends_the_patch_with_dry_run_and_keeps_no_books(fake, web):
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode="server")
     assert not result.changed
-    assert [(c.verb, c.resource, c.dry_run) for c in fake.writes()] == [("patch", DEPLOYMENTS, True)]
+    # the pre-flight's two dry runs (the write, a pod of the target), then the write itself with dryRun=All
+    assert [(c.verb, c.resource, c.dry_run) for c in fake.writes()] == [
+        ("patch", DEPLOYMENTS, True), ("create", PODS, True), ("patch", DEPLOYMENTS, True)]
     assert image(fake) == "img:3" and annotations(fake, "web-h3")[STATUS] == "InProgress"
     assert ROLLED_BACK_FROM not in annotations(fake, "web-h2") and events(fake) == []
 
 
 def test_a_lost_race_is_reported_and_leaves_the_books_to_the_winner(fake, web):
-    fake.before("patch", roll_back_template, resource=DEPLOYMENTS)
+    fake.before("patch", roll_back_template, nth=2, resource=DEPLOYMENTS)  # 1: the pre-flight's dry run
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
     assert not result.changed
     assert result.message.endswith("(another client rolled it back first)")
     assert image(fake) == "img:2"
-    assert len(fake.writes(DEPLOYMENTS)) == 1  # ours, refused with 409; no second write
+    assert len(fake.writes(DEPLOYMENTS, dry_runs=False)) == 1  # ours, refused with 409; no second write
     assert annotations(fake, "web-h3")[STATUS] == "InProgress" and events(fake) == []
 
 
 def test_a_concurrent_change_of_something_else_is_kept_and_the_rollback_decided_again(fake, web):
     fake.before("patch", lambda server: server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"replicas": 3}}),
-                resource=DEPLOYMENTS)
+                nth=2, resource=DEPLOYMENTS)  # 1: the pre-flight's dry run
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
     assert result.changed and result.target.number == 2
     stored = fake.stored(DEPLOYMENTS, "web")
     assert stored["spec"]["replicas"] == 3 and image(fake) == "img:2"
-    assert len(fake.writes(DEPLOYMENTS)) == 2
+    assert len(fake.writes(DEPLOYMENTS, dry_runs=False)) == 2
     assert annotations(fake, "web-h3")[STATUS] == "Failed"
 
 
 def test_an_unanswered_write_is_confirmed_from_a_fresh_read_and_the_books_are_kept(fake, web):
-    fake.lose_answer("patch", resource=DEPLOYMENTS)
+    fake.lose_answer("patch", nth=2, resource=DEPLOYMENTS)  # 1: the pre-flight's dry run
     result = rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
     assert result.changed and (result.source.number, result.target.number) == (3, 2)
     assert result.message.endswith("(the server applied it, but its answer was lost; confirmed from a fresh read)")
@@ -171,7 +173,7 @@ def test_a_paused_deployment_is_refused_before_any_write(fake, web):
     fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"paused": True}})
     with pytest.raises(RollbackError) as refused:
         rollback_workload(fake, DEPLOYMENT, "web", FLAGS)
-    assert "is paused" in refused.value.message and fake.writes() == []
+    assert "is paused" in refused.value.message and fake.writes(dry_runs=False) == []
 
 
 def test_the_canary_goes_with_the_rollback_unless_kept(fake, web):

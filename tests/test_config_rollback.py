@@ -247,6 +247,21 @@ def test_config_only_change_is_restored_and_the_pods_restart(ns):
          if not p["metadata"].get("deletionTimestamp")}), "only new pods")
 
 
+def test_history_tells_that_a_rollback_would_restore_config_changed_by_hand(ns):
+    """The tester's finding 3: the live revision is the last good one, but its ConfigMap was changed by hand since
+    its record: history says what `rollback --dry-run` says (its config would be restored), not "no rollback"."""
+    config(ns, "A", MARKERS[0])
+    deploy(ns, "web", "example.test/web:1", "Succeeded")
+    config(ns, "B", MARKERS[0])  # by hand, the template unchanged
+    dry = plugin(ns, "rollback", "deployment/web", *IDENTITY, "--dry-run").stdout
+    assert "its config would be restored" in dry, dry
+    text = plugin(ns, "history", "deployment/web", *IDENTITY).stdout
+    assert "no rollback needed" not in text, text
+    assert "its config differs from the revision's snapshots (ConfigMap/app-config)" in text, text
+    data = json.loads(plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "json").stdout)
+    assert (data["rollbackTarget"], data["configToRestore"]) == (1, ["ConfigMap/app-config"]), data
+
+
 def test_pruned_revisions_take_their_snapshots_and_shared_ones_stay(ns):
     config(ns, "A", MARKERS[0])
     # Each revision is created in a later second than the one before, so that 1 is pruned first, then 2.

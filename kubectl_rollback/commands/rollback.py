@@ -92,6 +92,7 @@ class WorkloadTarget(Target):
         if carried is not None:  # the records shown may be the workload's copies, not what was recorded
             console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
+                                   config_to_restore=_config_to_restore(kube, self.kind, self.name, loaded),
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
 
@@ -104,6 +105,18 @@ class WorkloadTarget(Target):
     def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
         return gitops_owner.resume(kube, self.kind.get(kube, self.name), self.kind.display(self.name),
                                    request.argocd_namespace)
+
+
+def _config_to_restore(kube: Kube, kind: WorkloadKind, name: str, loaded: WorkloadHistory) -> tuple:
+    """What `rollback` (its default --config) would restore when the live revision is the target: history tells
+    the same story. A snapshot it cannot read leaves it to the rollback to say."""
+    if loaded.target is None or not loaded.target.live:
+        return ()
+    try:
+        plan = configsnap.plan(kube, kind, name, loaded.target, RollbackRequest().config)
+    except RollbackError:
+        return ()
+    return tuple(change.ref.key for change in plan.writes)
 
 
 @dataclasses.dataclass(frozen=True)

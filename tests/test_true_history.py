@@ -222,13 +222,18 @@ def test_a_partitioned_rollout_is_recorded_as_such_and_a_rollback_warns(ns):
 # -- issue 26 item 3 (record --follow's part): Ctrl-C says what it left recorded -------------------------------
 
 
-def test_interrupted_follow_says_what_it_left_recorded(ns):
+def interrupted_follow(ns):
+    """m:2-broken followed, recorded InProgress, then Ctrl-C: what the follower ended with."""
     good_first_revision(ns, "m")
     ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
     follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY)
     wait_recorded(ns, "m", "example.test/m:2-broken", "InProgress", "wf1")
     follower.send_signal(signal.SIGINT)
-    proc = sc.finish(follower)
+    return sc.finish(follower)
+
+
+def test_interrupted_follow_says_what_it_left_recorded(ns):
+    proc = interrupted_follow(ns)
     assert proc.returncode == 130, proc.stderr
     assert ("interrupted: deployment/m revision 2 is left recorded InProgress for workflow wf1; record its outcome "
             f"with: kubectl harness-rollback record deployment/m --revision 2 --status Failed -n {ns.name} "
@@ -262,12 +267,7 @@ def test_record_refuses_when_two_deploys_since_the_last_record_leave_it_unsure_w
 
 
 def test_the_command_an_interrupted_follow_prints_works_after_a_newer_deploy(ns):
-    good_first_revision(ns, "m")
-    ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
-    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY)
-    wait_recorded(ns, "m", "example.test/m:2-broken", "InProgress", "wf1")
-    follower.send_signal(signal.SIGINT)
-    printed = sc.finish(follower).stderr
+    printed = interrupted_follow(ns).stderr
     command = printed.split("record its outcome with: kubectl ")[1].split(" (or --status Succeeded)")[0]
     ns.apply(manifests.deployment("m", "example.test/m:3"))  # the next deploy, before anyone runs it
     sc.wait_for_revisions(ns, {"m": 3})

@@ -36,3 +36,21 @@ def test_a_handler_of_its_own_is_left_alone():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert received == [signal.SIGINT]
+
+
+def test_sigterm_handled_as_ctrl_c_is_held_too_and_handed_to_its_handler_after():
+    received = []
+
+    def as_ctrl_c(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert received == []
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]

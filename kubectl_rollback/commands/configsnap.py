@@ -21,7 +21,7 @@ from kubectl_rollback.configrefs import (
     SnapshotMode,
     SnapshotState,
 )
-from kubectl_rollback.decide import Revision
+from kubectl_rollback.decide import Revision, snapshots_of
 from kubectl_rollback.errors import ConflictError, NotFoundError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.options import DryRun
@@ -116,7 +116,7 @@ def states(kube: Kube, revisions: List[Revision]) -> Dict[str, Tuple[SnapshotSta
     seen: Dict[Tuple[str, str], Optional[bool]] = {}
     result = {}
     for revision in revisions:
-        entries = configrefs.parse_snapshots(revision.annotations)
+        entries = snapshots_of(revision)
         for entry in entries:
             if entry.snapshot is not None and (entry.ref.kind, entry.snapshot) not in seen:
                 seen[(entry.ref.kind, entry.snapshot)] = _exists(kube, resource_of(entry.ref), entry.snapshot)
@@ -170,7 +170,7 @@ class ConfigPlan:
 def plan(kube: Kube, kind: WorkloadKind, name: str, target: Revision, mode: ConfigMode) -> ConfigPlan:
     """Read the target's snapshots (and with RESTORE/AUTO the live objects); nothing is written. A snapshot that is
     gone fails the rollback before anything changes."""
-    entries = configrefs.parse_snapshots(target.annotations)
+    entries = snapshots_of(target)
     if mode is ConfigMode.NONE or not entries:
         return ConfigPlan(mode)
     changes, snapshots, live = [], {}, {}

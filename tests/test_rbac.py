@@ -80,6 +80,7 @@ ROLES = {
     VERIFY: grants("analysistemplates:get; secrets:get"),  # docs/verify.md: templates and their args' Secrets
 }
 
+_DISCOVERY = re.compile(r"/api(/v1)?|/apis(/[^/]+/[^/]+)?")
 _API_PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/v1)/namespaces/[^/]+/([^/]+)(/[^/]+)?$")
 _VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "DELETE": "delete", "PUT": "update"}
 _CAN_I_ROW = re.compile(r"^(\S+)\s+\[\]\s+\[[^\]]*\]\s+\[([^\]]*)\]\s*$")
@@ -123,6 +124,8 @@ class Limited:
         for request in self.proxy.requests:
             if request.path.endswith("/selfsubjectreviews"):
                 continue  # "who am I" (the rollback Event names the user): granted to every user, as `auth can-i` is
+            if request.method == "GET" and _DISCOVERY.fullmatch(request.path.split("?")[0]):
+                continue  # which kinds the cluster serves: discovery, granted to every user (system:discovery)
             match = _API_PATH.match(request.path)
             assert match, f"unexpected request {request.method} {request.path}"
             verb = "list" if request.method == "GET" and not match.group(2) else _VERBS[request.method]

@@ -342,29 +342,28 @@ def _write(
     # late (after a timeout and a retry) is refused instead of overwriting a newer record.
     # With the record, what was applied for this revision (applied.py): rollback restores it for the next apply;
     # and the image digests its pods run.
-    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path),
-                **_digests(kube, kind, workload, revision, status))
+    found, unknown = _digests(kube, kind, workload, revision, status)
+    kept = dict(annotations, **applied.revision_annotations(workload, kind.template_path), **found)
     # A retry after a 409 looks again: the write that changed the revision may be a rollback's audit of it.
     def still_wanted(current: dict) -> bool:
         refuse_if_not_ours(read_record(kind.written_on(revision), current))
         return True
 
     annotate(kube, kind.revision_resource, revision, kept, still_wanted=still_wanted)
-    return RecordResult(display, kube.namespace, revision, annotations)
-
-
-def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, status: Status) -> dict:
-    """The image digests the revision's pods run (docs/annotations.md), with an outcome only: an InProgress
-    revision's pods may not run yet. What cannot be known is said, and not recorded."""
-    if status is Status.IN_PROGRESS:
-        return {}
-    annotations, notes = revision_digests(kube, kind, workload, revision)
-    for note in notes:
+    for note in unknown:  # said once the record is written: a refused write is its one error line alone
         # Pods not started yet are no surprise right after an apply; the rest is worth a warning.
         say = console.info if note.endswith(digests.NOT_STARTED) else console.warn
         say(f"{kind.display(workload['metadata']['name'])} revision {revision.number}: no image digest recorded: "
             f"{note}")
-    return annotations
+    return RecordResult(display, kube.namespace, revision, annotations)
+
+
+def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, status: Status) -> tuple:
+    """The image digests the revision's pods run (docs/annotations.md), with an outcome only: an InProgress
+    revision's pods may not run yet; and what could not be known (recorded in the note, said by the caller)."""
+    if status is Status.IN_PROGRESS:
+        return {}, []
+    return revision_digests(kube, kind, workload, revision)
 
 
 def _refuse_if_restored(

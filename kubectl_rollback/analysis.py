@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from kubectl_rollback import condition
@@ -211,7 +212,7 @@ def _metric(metric: Mapping[str, Any], where: _Where) -> Metric:
         inconclusive_limit=inconclusive_limit,
         consecutive_error_limit=error_limit,
         prometheus=Prometheus(
-            address=_text(prometheus.get("address"), p_where.at("address")),
+            address=_address(prometheus.get("address"), p_where.at("address")),
             query=_text(prometheus.get("query"), p_where.at("query")),
             timeout=float(timeout),
             headers=tuple((_text(h.get("key"), p_where.at("headers.key")), _scalar(h.get("value", ""), p_where))
@@ -257,6 +258,16 @@ def _text(value: Any, where: _Where) -> str:
     if not isinstance(value, str) or not value.strip():
         raise where.error("is missing or not a string")
     return value
+
+
+def _address(value: Any, where: _Where) -> str:
+    """Prometheus's base URL, checked once the args are filled: a typo would otherwise be a measurement Error each
+    time, and an analysis ending Error (or Failed, with --on-inconclusive=fail) on a revision that may be healthy."""
+    address = _text(value, where)
+    parts = urllib.parse.urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise where.error(f"{address!r} is not an http:// or https:// URL")
+    return address
 
 
 def _scalar(value: Any, where: _Where) -> str:

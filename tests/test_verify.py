@@ -192,6 +192,39 @@ def test_bad_templates_are_refused_before_anything_is_written(ns, tmp_path):
     assert annotations_of(ns, new) == before
 
 
+def test_an_address_that_is_not_a_url_is_refused_before_anything_is_measured(ns, tmp_path):
+    """The address is known once the args are filled: a typo is a bad template (exit 2), not five measurement
+    Errors that end Inconclusive (or Failed, with --on-inconclusive=fail) on a healthy revision."""
+    _, new = two_revisions(ns)
+    before = annotations_of(ns, new)
+    spec = write(tmp_path, template("up", "result[0] > 0", count=1, interval=""))
+    for address in ("http//127.0.0.1:19090", "not a url", "http://"):
+        proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={address}",
+                         "--on-inconclusive=fail")
+        assert proc.returncode == 2, (address, proc.stderr)
+        assert proc.stderr.count("\n") == 1, (address, proc.stderr)
+        assert f"spec.metrics[0].provider.prometheus.address {address!r} is not an http:// or https:// URL" \
+            in proc.stderr, (address, proc.stderr)
+    assert annotations_of(ns, new) == before
+
+
+def test_an_undecided_verdict_keeps_the_outcome_recorded(ns, tmp_path):
+    """Error (Prometheus unreachable) on a live revision recorded Succeeded: made InProgress again, it would make
+    revision 1 a rollback target where there was none. The status stays; the verification annotations say why."""
+    _, new = two_revisions(ns)
+    ns.plugin("record", "deployment/web", "--status", "Succeeded", check=True)
+    spec = write(tmp_path, template("up", "result[0] > 0", count=1, interval="", consecutiveErrorLimit=0))
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", "address=http://127.0.0.1:9", "-o",
+                     "json")
+    assert proc.returncode == 7, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["phase"] == "Error" and out["recorded"] == "Succeeded", out
+    annotations = annotations_of(ns, new)
+    assert annotations[STATUS] == "Succeeded" and annotations[VERIFICATION] == "Error", annotations
+    dry_run = ns.plugin("rollback", "deployment/web", "--dry-run=client", *IDENTITY)
+    assert dry_run.returncode == 0 and "nothing to do (it is the last good revision" in dry_run.stdout, dry_run
+
+
 @pytest.fixture
 def argo_crds(cluster):
     """Argo Rollouts' AnalysisTemplate and ClusterAnalysisTemplate CRDs, as it publishes them."""

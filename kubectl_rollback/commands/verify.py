@@ -19,7 +19,7 @@ from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, VerifyRequest
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.records import Status
+from kubectl_rollback.records import STATUS, Status
 from kubectl_rollback.verdict import Phase
 from kubectl_rollback.workloads.base import WorkloadKind
 
@@ -31,16 +31,18 @@ class VerifyResult(Printed):
     revision: Revision
     source: str
     verdict: Verdict
-    recorded: bool
+    recorded: Optional[str]  # the status the revision is recorded with now; None with --no-record
 
     def table(self, wide: bool) -> str:
         outcome = f"analysis {self.source} {self.verdict.phase.value}"
         if self.verdict.message:
             outcome += f": {self.verdict.message}"
         where = f"{self.display} revision {self.revision.number} ({self.revision.name})"
-        if not self.recorded:
+        if self.recorded is None:
             return f"{where}: {outcome}; not recorded (--no-record)"
-        return f"{where}: {outcome}; recorded {self.verdict.status.value}"
+        if self.recorded != self.verdict.status.value:  # an undecided verdict keeps the outcome recorded before
+            return f"{where}: {outcome}; still recorded {self.recorded}"
+        return f"{where}: {outcome}; recorded {self.recorded}"
 
     def data(self) -> Any:
         return {
@@ -49,7 +51,7 @@ class VerifyResult(Printed):
             "revision": self.revision.number,
             "name": self.revision.name,
             "analysis": self.source,
-            "recorded": self.verdict.status.value if self.recorded else None,
+            "recorded": self.recorded,
             **render.verification_dict(self.verdict),
         }
 
@@ -86,8 +88,10 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
                              "earlier record to take them from), or pass --no-record")
     prepared = prepare_for(kube, name, live, seen, template, source, request.args)
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
+    recorded = None
     if request.record:
-        record.record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
-    return VerifyResult(kind.display(name), kube.namespace, live, source, result, request.record)
+        written = record.record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
+        recorded = written.annotations[STATUS]
+    return VerifyResult(kind.display(name), kube.namespace, live, source, result, recorded)
 
 

@@ -84,6 +84,10 @@ def test_fields_outside_the_subset_are_refused_naming_them(change, message):
     ({"provider": {"prometheus": {"address": "http://p", "query": "up", "timeout": -1}}}, "timeout must be more"),
     ({"provider": {"prometheus": {"address": "http://p", "query": "up", "insecure": "yes"}}}, "insecure is not true"),
     ({"provider": {"prometheus": {"query": "up"}}}, "prometheus.address is missing"),
+    ({"provider": {"prometheus": {"address": "http//127.0.0.1:19090", "query": "up"}}},
+     "prometheus.address 'http//127.0.0.1:19090' is not an http:// or https:// URL"),
+    ({"provider": {"prometheus": {"address": "not a url", "query": "up"}}}, "'not a url' is not an http://"),
+    ({"provider": {"prometheus": {"address": "http://", "query": "up"}}}, "'http://' is not an http://"),
     ({"inconclusiveLimit": -1}, "must not be negative"),
 ])
 def test_bad_values_are_refused_before_anything_is_measured(fields, message):
@@ -339,6 +343,26 @@ def test_a_revision_recorded_failed_meanwhile_keeps_failed(fake):
         record.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
     annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
     assert annotations["harness.io/status"] == "Failed" and verdict.VERIFICATION not in annotations
+
+
+@pytest.mark.parametrize("phase", [Phase.INCONCLUSIVE, Phase.ERROR])
+@pytest.mark.parametrize("outcome", ["Succeeded", "Failed"])
+def test_an_undecided_verdict_keeps_a_decided_outcome(fake, phase, outcome):
+    kind, deployment, live = live_revision(fake)
+    fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": outcome}}})
+    live = next(r for r in kind.revisions(fake, deployment) if r.live)
+    written = record.record_verdict(fake, kind, deployment, live, request(), verdict_of(phase))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert annotations["harness.io/status"] == outcome == written.annotations["harness.io/status"]
+    assert annotations[verdict.VERIFICATION] == phase.value
+
+
+def test_only_an_undecided_verdict_on_a_decided_outcome_keeps_it():
+    for recorded_status in Status:
+        assert verdict.replaces(Status.SUCCEEDED, recorded_status) and verdict.replaces(Status.FAILED, recorded_status)
+    assert verdict.replaces(Status.IN_PROGRESS, Status.IN_PROGRESS)
+    assert not verdict.replaces(Status.IN_PROGRESS, Status.SUCCEEDED)
+    assert not verdict.replaces(Status.IN_PROGRESS, Status.FAILED)
 
 
 def test_a_revision_pruned_meanwhile_is_not_recorded(fake):

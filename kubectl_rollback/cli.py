@@ -794,7 +794,8 @@ Exit codes:
      address that is not an http(s) URL)
   3  the template needs the baseline (baseline-* args) and there is no rollback target
   4  the analysis is Failed (recorded Failed), or Inconclusive/Error with --on-inconclusive=fail
-  7  the analysis is Inconclusive or Error (Prometheus down, a query error, NaN, an empty vector):
+  7  the analysis is Inconclusive or Error (Prometheus down, a query error, an empty vector; NaN
+     only as the conditions make it, as in Argo Rollouts: docs/verify.md):
      the revision stays InProgress (one recorded Succeeded or Failed keeps it), nothing is rolled back"""
 )
 @connects

@@ -116,7 +116,10 @@ def test_a_negative_failure_limit_means_no_limit_as_in_argo_rollouts():
     ("result[0] < 3", "result[0] > 2", [2.5], Phase.FAILED),  # failure wins when both hold
     ("result[0] < 1", None, [], Phase.ERROR),  # an empty vector: result[0] cannot be evaluated
     (None, "result[0] > 1", [], Phase.ERROR),
+    # NaN as Argo Rollouts' docs ("NaN and Infinity") show it: comparisons are false
     ("result[0] < 1", None, [math.nan], Phase.FAILED),
+    ("result[0] < 1", "result[0] >= 1", [math.nan], Phase.INCONCLUSIVE),
+    ("isNaN(result[0]) || result[0] < 1", None, [math.nan], Phase.SUCCESSFUL),
 ])
 def test_measurement_phase_follows_argo_rollouts_evaluate_result(success, failure, result, expected):
     doc = document(failureCondition=failure) if failure else document()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -223,6 +225,30 @@ def test_an_undecided_verdict_keeps_the_outcome_recorded(ns, tmp_path):
     assert annotations[STATUS] == "Succeeded" and annotations[VERIFICATION] == "Error", annotations
     dry_run = ns.plugin("rollback", "deployment/web", "--dry-run=client", *IDENTITY)
     assert dry_run.returncode == 0 and "nothing to do (it is the last good revision" in dry_run.stdout, dry_run
+
+
+def test_a_failed_verdict_on_the_revision_a_rollback_restored_is_refused_with_a_command_that_works(
+        ns, tmp_path, prometheus):  # noqa: F811
+    """verify has no --force: the refusal prints the whole `record ... --force` command, and that command works."""
+    two_revisions(ns)
+    ns.plugin("rollback", "deployment/web", check=True)  # revision 1 restored (as revision 3), revision 2 Failed
+    ns.rollout_status("deployment/web")
+    restored = scenarios.rs_by_image(ns, "web")["example.test/web:1"]
+    spec = write(tmp_path, template("vector(1)", "result[0] < 0", count=1, interval="", args=()))
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}")
+    assert proc.returncode == 1 and "is live because a rollback restored it" in proc.stderr, proc.stderr
+    assert restored["metadata"]["annotations"][STATUS] == "Succeeded"
+    hint = re.search(r"If this one failed too: (kubectl harness-rollback record .*)$", proc.stderr.strip())
+    assert hint is not None, proc.stderr
+    # -o json: the analysis that ran is in the document, with the refusal as its error
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}", "-o", "json")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["revision"] == 3 and out["phase"] == "Failed" and out["recorded"] is None, out
+    assert [(m["phase"], m["value"]) for m in out["measurements"]] == [("Failed", "[1]")], out
+    assert "is live because a rollback restored it" in out["error"]["message"], out
+    copied = ns.cluster.run(*shlex.split(hint.group(1))[1:])  # as typed in a shell, without -n added
+    assert copied.returncode == 0, copied.stderr
+    assert scenarios.rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["annotations"][STATUS] == "Failed"
 
 
 @pytest.fixture

@@ -290,7 +290,7 @@ def _write(
     display = kind.display(workload["metadata"]["name"])
 
     def refuse_if_not_ours(record: Record) -> None:
-        _refuse_if_restored(kind, workload, revision, record, status, request.force)
+        _refuse_if_restored(kube, kind, workload, revision, record, status, request.force)
         other = other_deployment(record, identity)
         if other is not None and not request.force:
             raise RollbackError(
@@ -340,12 +340,15 @@ def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
 
 
 def _refuse_if_restored(
-    kind: WorkloadKind, workload: dict, revision: Revision, existing: Record, status: Status, force: bool
+    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, existing: Record, status: Status, force: bool
 ) -> None:
     if status is not Status.SUCCEEDED and existing.restored_by_rollback and not force:
         # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
+        # The hint is a whole command: `verify`, which writes through here too, has no --force.
+        display = kind.display(workload["metadata"]["name"])
         raise RollbackError(
-            f"{kind.display(workload['metadata']['name'])} revision {revision.number} is live because a rollback "
-            f"restored it at {existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it "
-            f"{status.value} (the revision you deployed is no longer live). Pass --force if this one failed too"
+            f"{display} revision {revision.number} is live because a rollback restored it at "
+            f"{existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it {status.value} (the "
+            f"revision you deployed is no longer live). If this one failed too: kubectl harness-rollback record "
+            f"{display} --revision {revision.number} --status {status.value} --force {kube.command_flags()}"
         )

@@ -104,8 +104,14 @@ def check_template(document: Any, source: str) -> Template:
     metrics = _list(spec, "metrics", at_spec)
     if not metrics:
         raise where.at("spec.metrics").error("is empty: nothing to measure")
+    first_of: Dict[str, int] = {}
     for i, metric in enumerate(metrics):
         _check_metric(metric, where.at(f"spec.metrics[{i}]"))
+        if metric["name"] in first_of:  # Argo Rollouts refuses them too: a verdict names its metric
+            raise where.at(f"spec.metrics[{i}].name").error(
+                f"{metric['name']!r} is the name of spec.metrics[{first_of[metric['name']]}] too; give each metric "
+                "its own name")
+        first_of[metric["name"]] = i
     return Template(document["kind"], name, args, tuple(metrics))
 
 
@@ -191,7 +197,8 @@ def _metric(metric: Mapping[str, Any], where: _Where) -> Metric:
         raise where.at("count").error(f"is {count} with no interval; set an interval between the measurements")
     if interval is not None and count == 0:
         # Argo Rollouts measures such a metric until the rollout ends; verify has to end, so it wants a count.
-        raise where.at("count").error("is missing: with an interval, give how many measurements to take")
+        said = "is missing" if metric.get("count") is None else "is 0"
+        raise where.at("count").error(f"{said}: with an interval, give how many measurements to take")
     success, failure = metric.get("successCondition"), metric.get("failureCondition")
     timeout = _integer(prometheus.get("timeout"), p_where.at("timeout"), default=int(DEFAULT_PROMETHEUS_TIMEOUT))
     if timeout <= 0:

@@ -179,6 +179,10 @@ BAD_TEMPLATES = [
      "spec.metrics[0].successCondition 'default(result, 0) < 5': unknown name 'default'"),
     ("malformed", "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nspec:\n  metrics: {name: m}\n",
      "spec.metrics is not a list"),
+    ("a metric name twice (Argo Rollouts refuses it)", template("up", "result[0] > 0") | {"spec": {
+        "args": [{"name": "address"}], "metrics": [template("up", "result[0] > 0")["spec"]["metrics"][0]] * 2}},
+     "spec.metrics[1].name 'error-ratio' is the name of spec.metrics[0] too"),
+    ("count 0", template("up", "result[0] > 0", count=0), "spec.metrics[0].count is 0: with an interval, give"),
 ]
 
 

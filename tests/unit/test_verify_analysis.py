@@ -75,6 +75,7 @@ def test_fields_outside_the_subset_are_refused_naming_them(change, message):
 @pytest.mark.parametrize("fields, message", [
     ({"count": 3}, "count is 3 with no interval"),
     ({"interval": "1m"}, "count is missing: with an interval"),
+    ({"interval": "1m", "count": 0}, "count is 0: with an interval"),
     ({"interval": "soon", "count": 2}, "spec.metrics[0].interval 'soon': not a duration"),
     ({"count": "three"}, "count 'three' is not an integer"),
     ({"successCondition": "default(result, 0) < 5"}, "successCondition 'default(result, 0) < 5': unknown name "
@@ -94,6 +95,13 @@ def test_bad_values_are_refused_before_anything_is_measured(fields, message):
     with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("]", r"\]").replace("{", r"\{")
                        .replace("}", r"\}").replace("(", r"\(").replace(")", r"\)")):
         metric(**fields)
+
+
+def test_a_metric_name_given_twice_is_refused_as_argo_rollouts_refuses_it():
+    doc = document()
+    doc["spec"]["metrics"].append(dict(doc["spec"]["metrics"][0]))
+    with pytest.raises(UsageError, match=r"spec.metrics\[1\].name 'm' is the name of spec.metrics\[0\] too"):
+        analysis.check_template(doc, "t.yaml")
 
 
 def test_a_negative_failure_limit_means_no_limit_as_in_argo_rollouts():

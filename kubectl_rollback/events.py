@@ -48,3 +48,17 @@ def emit(kube: Kube, resource: Resource, obj: dict, reason: str, message: str) -
         kube.create(EVENTS, event, namespace=meta.get("namespace"))
     except RollbackError as exc:
         console.warn(f"could not record an Event for the rollback: {exc.message}")
+
+
+def emitted(kube: Kube, obj: dict, reason: str, message_start: str, since: str) -> bool:
+    """Whether an Event `reason` on `obj` whose message starts with `message_start` was created at or after `since`
+    (RFC 3339): the one a writer killed before it could say so may have created. A list that fails or is denied
+    answers no: a second Event is better than none."""
+    meta = obj["metadata"]
+    try:
+        found = kube.list(EVENTS, namespace=meta.get("namespace"),
+                          field_selector=f"involvedObject.uid={meta.get('uid')},reason={reason}")
+    except RollbackError:
+        return False
+    return any((event.get("message") or "").startswith(message_start)
+               and (event.get("firstTimestamp") or event.get("eventTime") or "") >= since for event in found)

@@ -39,10 +39,17 @@ RECORDED_BY = PREFIX + "recorded-by"  # "watch" on the watcher's own records (th
 # revision 4", "partitioned: 1 of 3 pods" (docs/annotations.md).
 STATUS_REASON = PREFIX + "status-reason"
 
+# The watcher's keys on a revision object (docs/watch.md): the revision number its record is about, when it took on
+# the rollback of a Failed revision, and how that rollback ended.
+RECORDED_REVISION = PREFIX + "recorded-revision"
+AUTO_ROLLBACK_AT = PREFIX + "auto-rollback-at"
+AUTO_ROLLBACK_OUTCOME = PREFIX + "auto-rollback-outcome"
+
 # Every key of a record on a revision object. None belongs on the workload itself: its controller copies the
 # workload's annotations onto its revisions, over the records there (workloads/base.py, WorkloadKind.copies).
 RECORD_KEYS = (STATUS, WORKFLOW_ID, SERVICE_ID, INFRA_ID, CLUSTER_NAME, RELEASE_NUMBER, ARTIFACT, RECORDED_AT,
-               ROLLED_BACK_FROM, ROLLED_BACK_AT, ROLLED_BACK_ON, RECORDED_BY, STATUS_REASON, RECORDED_ON)
+               ROLLED_BACK_FROM, ROLLED_BACK_AT, ROLLED_BACK_ON, RECORDED_BY, STATUS_REASON, RECORDED_ON,
+               RECORDED_REVISION, AUTO_ROLLBACK_AT, AUTO_ROLLBACK_OUTCOME)
 
 # Longest value we accept from the cluster; anything longer is someone else's data, not a record.
 MAX_VALUE_LENGTH = 1024

@@ -513,11 +513,13 @@ def _term(term: str) -> Callable[[dict], bool]:
     return lambda labels: labels.get(key) not in values
 
 
-_FIELD_SELECTABLE = {"type": ("type",), "metadata.name": ("metadata", "name")}
+_FIELD_SELECTABLE = {"type": ("type",), "metadata.name": ("metadata", "name"), "reason": ("reason",),
+                     "involvedObject.uid": ("involvedObject", "uid")}
 
 
 def parse_field_selector(text: str) -> Callable[[dict], bool]:
-    """The field selectors the plugin sends (`type=...`, e.g. for Secrets, and metadata.name), as a predicate over an
+    """The field selectors the plugin sends (`type=...`, e.g. for Secrets, metadata.name, and an Event's
+    involvedObject.uid and reason), as a predicate over an
     object; any other field fails loudly, as the fake guesses nothing."""
     terms = []
     for term in filter(None, (t.strip() for t in text.split(","))):

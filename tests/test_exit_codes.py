@@ -48,13 +48,13 @@ def unreachable_template(tmp_path: Path) -> str:
     return str(path)
 
 
-def interrupted_follow(ns, *args: str) -> subprocess.CompletedProcess:
-    """`record --follow` of a rollout that never ends, and Ctrl-C once it follows (its InProgress record is on the
-    broken revision: record prints nothing before the rollout ends)."""
+def interrupted_follow(ns, *args: str, signum: int = signal.SIGINT) -> subprocess.CompletedProcess:
+    """`record --follow` of a rollout that never ends, and Ctrl-C (or `signum`) once it follows (its InProgress
+    record is on the broken revision: record prints nothing before the rollout ends)."""
     proc = sc.start_plugin(ns, "record", "deployment/web", "--follow", *sc.IDENTITY, *args)
     ns.wait_until(lambda: sc.harness_annotations(sc.rs_by_image(ns, "web").get("example.test/web:2-broken") or {})
                   .get(sc.STATUS) == "InProgress", "the follower's InProgress record on web:2-broken")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     return sc.finish(proc, timeout=60)
 
 
@@ -73,6 +73,8 @@ CASES: Dict[ExitCode, tuple] = {
     ExitCode.INCONCLUSIVE: (first_deploy, lambda ns, tmp, *a: ns.plugin(
         "verify", "deployment/web", "--verify", unreachable_template(tmp), "--no-record", *a), "VerifyResult"),
     ExitCode.INTERRUPTED: (broken_rollout, lambda ns, tmp, *a: interrupted_follow(ns, *a), "RecordResult"),
+    ExitCode.TERMINATED: (broken_rollout, lambda ns, tmp, *a: interrupted_follow(ns, *a, signum=signal.SIGTERM),
+                          "RecordResult"),
 }
 
 
@@ -102,7 +104,7 @@ def test_each_exit_code_for_real(ns, tmp_path, code, fmt):
         assert document["error"] is None
     else:
         assert (document["error"]["reason"], document["error"]["exitCode"]) == (code.name, int(code))
-        assert document["error"]["message"] in done.stderr or code == ExitCode.INTERRUPTED
+        assert document["error"]["message"] in done.stderr or code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
 
 
 def test_history_with_no_target_exits_0_and_says_so(ns):

@@ -100,3 +100,28 @@ def test_ctrl_c_during_a_harness_release_rollback_says_what_was_written_and_how_
     listed = ns.plugin_json("history", "--harness-release", "rel")
     assert [r["status"] for r in listed["releases"]] == ["Failed", "Succeeded"]
     assert sc.live_image(ns) == "example.test/web:1-broken-now"
+
+
+def test_sigterm_during_rollback_wait_is_an_interruption_exit_143_with_its_document(ns):
+    # Issue 32b item 3: a cancelled CI job's SIGTERM after the write ended with 143, nothing on stdout and no line
+    # saying the rollback was applied; now it is treated as Ctrl-C is, with its own code (the shell's 128 + 15).
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1-broken-now"),
+                         "Succeeded", *sc.IDENTITY, rollout=False)
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                         *sc.IDENTITY)
+    proc = sc.start_plugin(ns, "rollback", "deployment/web", "--wait", "--timeout", "5m", "-o", "json")
+    started_waiting(proc)
+    proc.send_signal(signal.SIGTERM)
+    timer = threading.Timer(60, proc.kill)
+    timer.start()
+    try:
+        err, out = proc.stderr.read(), proc.stdout.read()
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    assert code == 143, err
+    assert "interrupted while waiting: deployment/web rolled back 2 -> 1; the rollout goes on" in err, err
+    assert "Traceback" not in err
+    document = contract.validated(out, "json", "RollbackResult")
+    assert (document["error"]["reason"], document["error"]["exitCode"]) == ("TERMINATED", 143), document
+    assert sc.live_image(ns) == "example.test/web:1-broken-now"

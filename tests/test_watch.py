@@ -18,6 +18,7 @@ from tests.scenarios import (
     STATUS,
     annotate,
     deploy_and_record,
+    harness_annotations,
     live_image,
     resync,
     revision_of,
@@ -390,6 +391,20 @@ def rs_annotations(ns, app: str, image: str) -> dict:
     return rs_by_image(ns, app)[image]["metadata"].get("annotations") or {}
 
 
+def killed_after_the_template_write(ns, broken_image: str, revision: int) -> str:
+    """BROKEN_IMAGE deployed and recorded Failed; the leader marked it, wrote web:1's template back (the controller
+    runs it again as REVISION) and was killed (kill -9). Returns the mark's time."""
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", broken_image), "Failed", *IDENTITY,
+                      rollout=False)
+    broken = rs_by_image(ns, "web")[broken_image]["metadata"]["name"]
+    marked_at = "2026-12-07T00:00:00Z"
+    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
+    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
+    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == revision,
+                  f"web:1 to run again as revision {revision}")
+    return marked_at
+
+
 def test_a_rollback_whose_watcher_was_killed_after_the_template_write_is_finished_by_the_next_once(ns, start_watch):
     """The leader marked revision 4, wrote the template of revision 3 (web:1) and was killed (kill -9) before its
     book-keeping: web:1 runs again as revision 5, still carrying the audit of an older rollback (from 2), and revision
@@ -400,14 +415,7 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_is_finishe
                       *IDENTITY, rollout=False)
     ns.plugin("rollback", "deployment/web", check=True)  # the older rollback: web:1 again as revision 3
     ns.rollout_status("deployment/web")
-    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:4-broken"), "Failed",
-                      *IDENTITY, rollout=False)
-    broken = rs_by_image(ns, "web")["example.test/web:4-broken"]["metadata"]["name"]
-    marked_at = "2026-12-07T00:00:00Z"
-    annotate(ns, "rs", [broken], f"{AUTO_ROLLBACK_AT}={marked_at}")
-    ns.apply(manifests.deployment("web", "example.test/web:1"))  # the rollback's template write
-    ns.wait_until(lambda: revision_of(rs_by_image(ns, "web")["example.test/web:1"]) == 5,
-                  "web:1 to run again as revision 5")
+    marked_at = killed_after_the_template_write(ns, "example.test/web:4-broken", 5)
     assert rs_annotations(ns, "web", "example.test/web:1")[PREFIX + "rolled-back-from"] == "2"
     port = free_port()
     watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
@@ -521,3 +529,220 @@ def test_a_record_copied_by_rollout_undo_is_trusted_by_nobody(ns, start_watch):
     failed = wait_for_status(ns, "web", "example.test/web:3-broken", "Failed")
     assert failed[RECORDED_BY] == "watch" and failed[PREFIX + "workflow-id"] == "wf1", failed
     ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the watcher's rollback to web:1", timeout=60)
+
+
+# What `kubectl rollout undo` leaves as it was on the Deployment (kubectl's annotationsToSkip); every other annotation
+# of the ReplicaSet it goes back to replaces the Deployment's.
+UNDO_SKIPS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision",
+              "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+              "deployment.kubernetes.io/max-replicas", "deprecated.deployment.rollback.to")
+
+
+def undo_while_paused(ns, app: str, image: str) -> None:
+    """`kubectl rollout undo deployment/APP --to-revision=<the ReplicaSet of IMAGE>`, written as kubectl writes it
+    (its template, and its annotations over the Deployment's), while paused: kubectl refuses to undo a paused
+    Deployment, and an old ReplicaSet scaled back up from NewReplicaSetAvailable may never time out (see above)."""
+    rs = rs_by_image(ns, app)[image]
+    deployment = ns.get("deployment", app)
+    kept = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if k in UNDO_SKIPS}
+    copied = {k: v for k, v in (rs["metadata"].get("annotations") or {}).items() if k not in UNDO_SKIPS}
+    template = rs["spec"]["template"]
+    template["metadata"]["labels"].pop("pod-template-hash", None)
+    ns.kubectl("rollout", "pause", f"deployment/{app}")
+    ns.kubectl("patch", f"deployment/{app}", "--type", "json", "-p", json.dumps([
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/metadata/annotations", "value": {**kept, **copied}}]))
+    ns.wait_until(lambda: ns.get("deployment", app)["status"].get("observedGeneration")
+                  == ns.get("deployment", app)["metadata"]["generation"], "the controller to see the undo")
+    ns.kubectl("rollout", "resume", f"deployment/{app}")
+
+
+def plugin_keys(obj: dict) -> dict:
+    """The plugin's record and auto-rollback keys an object carries (harness.io/auto-rollback and default-* are a
+    workload's own settings)."""
+    return {k: v for k, v in harness_annotations(obj).items()
+            if k != PREFIX + "auto-rollback" and not k.startswith(PREFIX + "default-")}
+
+
+def test_rollout_undo_onto_a_failed_revision_is_recorded_failed_and_rolled_back_again(ns, start_watch):
+    """Issue 29b.1: `rollout undo` onto a revision recorded Failed (and auto-rolled back) puts its record and its
+    auto-rollback keys on the Deployment, whose controller copies them onto the ReplicaSet on every sync. The watcher
+    went silent; it takes the keys off the Deployment's metadata (log line, Event), then records and rolls back."""
+    watcher = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:2-broken", "Failed")
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "the auto-rollback's rollout (web:1 as revision 3) recorded Succeeded", timeout=60)
+    assert AUTO_ROLLBACK_OUTCOME in record_of(ns, "web", "example.test/web:2-broken")
+
+    undo_while_paused(ns, "web", "example.test/web:2-broken")  # revision 4: the broken image again
+    broken = rs_by_image(ns, "web")["example.test/web:2-broken"]
+
+    def failed_as_revision_4():
+        record = record_of(ns, "web", "example.test/web:2-broken")
+        return (record.get(STATUS) == "Failed" and record.get(RECORDED_REVISION) == "4"
+                and record.get(PREFIX + "recorded-on", "").split("/")[1:] == [broken["metadata"]["name"],
+                                                                                broken["metadata"]["uid"]]
+                and record)
+
+    failed = ns.wait_until(failed_as_revision_4, "revision 4 (web:2-broken again) recorded Failed", timeout=90)
+    assert AUTO_ROLLBACK_OUTCOME not in failed or failed[AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 3"
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the rollback of revision 4", timeout=60)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "5"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 5 (web:1 again) recorded Succeeded", timeout=60)
+    assert not plugin_keys(ns.get("deployment", "web"))
+    assert [line["revision"] for line in watcher.lines("rolled-back")] == [2, 4]
+    assert len(rolled_back_events(ns)) == 2
+    cleaned = [e for e in ns.items("events") if e["reason"] == "HarnessRecordKeysRemoved"]
+    assert len(cleaned) == 1 and cleaned[0]["involvedObject"]["name"] == "web", cleaned
+    assert len(watcher.lines("cleaned")) == 1
+    assert len([line for line in watcher.lines("recorded") if line["revision"] == 4]) <= 2
+
+
+def test_rollout_undo_onto_a_succeeded_revision_writes_no_loop_and_a_scale_is_not_a_rollout(ns, start_watch):
+    """Issue 29b.2: after `rollout undo` onto a Succeeded revision, the controller copied the Deployment's keys back
+    over each record the watcher wrote (100 writes in 12 s), then a failed deploy went unrecorded; later every scale
+    flipped the live revision to InProgress ("revision 1 rolled out again")."""
+    port = free_port()
+    watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
+    for tag in ("1", "2"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}", progress_deadline=10))
+        wait_for_status(ns, "web", f"example.test/web:{tag}", "Succeeded")
+    ns.kubectl("rollout", "undo", "deployment/web")  # web:1 again, as revision 3
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded"
+                  and not plugin_keys(ns.get("deployment", "web")),
+                  "revision 3 recorded Succeeded and the Deployment without copied keys", timeout=60)
+    ns.apply(manifests.deployment("web", "example.test/web:4-broken", progress_deadline=10))
+    failed = wait_for_status(ns, "web", "example.test/web:4-broken", "Failed")
+    assert failed[RECORDED_REVISION] == "4", failed
+    ns.wait_until(lambda: live_image(ns) == "example.test/web:1", "the rollback of revision 4", timeout=60)
+    ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "5"
+                  and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                  "revision 5 (web:1 again) recorded Succeeded", timeout=60)
+    before = len(watcher.lines("recorded"))
+    ns.kubectl("scale", "deployment/web", "--replicas", "3")
+    ns.rollout_status("deployment/web")
+    resync(ns, "web")  # the controller has copied the Deployment's annotations onto the live ReplicaSet again
+    # One worker takes workloads in turn: once a Deployment created now is recorded, web's changes were looked at.
+    ns.apply(manifests.deployment("probe", "example.test/probe:1"))
+    wait_for_status(ns, "probe", "example.test/probe:1", "Succeeded")
+    record = record_of(ns, "web", "example.test/web:1")
+    assert (record[STATUS], record[RECORDED_REVISION]) == ("Succeeded", "5"), record
+    assert {line["workload"] for line in watcher.lines("recorded")[before:]} == {"deployment/probe"}, \
+        watcher.lines("recorded")[before:]
+    # Revisions 1 to 5, each InProgress then done at most: no write loop.
+    assert len([line for line in watcher.lines("recorded") if line["workload"] == "deployment/web"]) <= 10
+
+
+def test_a_leader_killed_between_the_audit_and_the_event_is_finished_with_one_event_and_one_count(ns, start_watch):
+    """Issue 29b.3: the leader wrote the template of revision 3 (web:1) and its audit, and was killed before the
+    HarnessRollback Event. The next watcher took the audit for 'Event written too': no Event, no metric count."""
+    deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                      *IDENTITY)
+    killed_after_the_template_write(ns, "example.test/web:2-broken", 3)
+    good = rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["name"]
+    annotate(ns, "rs", [good], f"{PREFIX}rolled-back-from=2", f"{PREFIX}rolled-back-at=2026-12-07T00:00:01Z",
+             f"{PREFIX}rolled-back-on={good}")  # its audit, and then the kill
+    port = free_port()
+    watcher = start_watch("--auto-rollback", "--health-address", f"127.0.0.1:{port}")
+    outcome = ns.wait_until(lambda: record_of(ns, "web", "example.test/web:2-broken").get(AUTO_ROLLBACK_OUTCOME),
+                            "the next watcher to write the outcome", timeout=60)
+    assert outcome.startswith("rolled back to revision 1 "), outcome
+    events = rolled_back_events(ns)
+    assert len(events) == 1 and "rolled back from revision 2 to revision 1" in events[0]["message"], events
+    assert auto_rollback_metric(port, "rolled-back") == 1
+    assert [line["outcome"] for line in watcher.lines("rolled-back")] == ["revision 1"]
+    # A watcher after it finds the Event there: not written twice.
+    watcher.stop()
+    again = start_watch("--auto-rollback")
+    ns.apply(manifests.deployment("web", "example.test/web:4"))
+    wait_for_status(ns, "web", "example.test/web:4", "Succeeded")
+    assert len(rolled_back_events(ns)) == 1 and not again.lines("rolled-back")
+
+
+def test_a_lease_that_cannot_be_taken_is_said_once_and_the_watcher_is_not_ready(ns, start_watch):
+    """Issue 29b.5: --leader-elect with a Lease namespace that does not exist: a silent follower for ever, /healthz
+    200, leader metric 0. One line says why (the API's 404), and readiness says not ready while it lasts."""
+    port = free_port()
+    missing = f"{ns.name}-missing"
+    watcher = start_watch("-n", missing, "--leader-elect", "--lease-duration", "3s",
+                          "--health-address", f"127.0.0.1:{port}")
+    line = ns.wait_until(lambda: [x for x in watcher.lines("error") if x.get("lease")], "the line about the lease",
+                         timeout=30)[0]
+    assert "not found" in line["why"] and missing in line["why"], line
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 503 and "lease" in body, (status, body)
+    assert re.search(r"^harness_rollback_leader 0\.0$", http_get(f"http://127.0.0.1:{port}/metrics")[1], re.M)
+    ns.kubectl("create", "namespace", missing)
+    try:
+        ns.wait_until(lambda: watcher.lines("leader"), "the watcher to lead once the namespace exists", timeout=30)
+        ns.wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, "ready again", timeout=30)
+        # It tried every 0.5 s until then: the line is said when the problem starts, not at every try.
+        assert len([x for x in watcher.lines("error") if x.get("lease")]) == 1
+    finally:
+        ns.kubectl("delete", "namespace", missing, "--wait=false")
+
+
+def test_repeated_signals_while_watch_stops_still_exit_0(ns, tmp_path):
+    """Issue 29b.6: a script's background job (SIGINT ignored when it starts) given `kill -INT; sleep .2; kill -INT;
+    kill -TERM; kill -INT` once running exited 130; docs/watch.md says 0 once it has started, as one SIGINT does."""
+    import signal
+    import subprocess
+
+    log = tmp_path / "watch.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "watch", "-n", ns.name, "--leader-elect",
+                                 "--log-format", "json"], env=ns.cluster.env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            ns.wait_until(lambda: '"event": "leader"' in log.read_text(), "the watcher to lead", timeout=60)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)  # the pattern of the report, not a wait for a state
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+                proc.send_signal(signum)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert '"event": "stopped"' in log.read_text() and "Traceback" not in log.read_text()
+
+
+DECISIONS = ("recorded", "skipped", "cleaned", "rolled-back", "rollback-skipped", "rollback-failed")
+
+
+def test_a_paused_leader_resumed_after_a_takeover_writes_and_decides_nothing(ns, start_watch):
+    """Issue 29b.4: a leader paused (SIGSTOP) while a follower took over and rolled back, then resumed (SIGCONT),
+    acted on its backlog before its lease loop ran: 'rolled-back ... nothing to do' and a second HarnessRollback
+    Event. A deposed leader makes no write and logs no decision: the lease is checked right before each write."""
+    import signal
+
+    args = ("--leader-elect", "--lease-duration", "6s", "--auto-rollback")
+    first = start_watch(*args)
+    ns.wait_until(lambda: first.lines("leader"), "the first watcher to lead", timeout=30)
+    second = start_watch(*args)
+    ns.wait_until(lambda: second.lines("follower"), "the second watcher to follow", timeout=30)
+    ns.apply(manifests.deployment("web", "example.test/web:1", progress_deadline=10))
+    wait_for_status(ns, "web", "example.test/web:1", "Succeeded")
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        ns.apply(manifests.deployment("web", "example.test/web:2-broken", progress_deadline=10))
+        ns.wait_until(lambda: second.lines("leader"), "the second watcher to take over", timeout=30)
+        ns.wait_until(lambda: record_of(ns, "web", "example.test/web:1").get(RECORDED_REVISION) == "3"
+                      and record_of(ns, "web", "example.test/web:1")[STATUS] == "Succeeded",
+                      "the takeover's rollback (web:1 as revision 3) recorded Succeeded", timeout=90)
+        before = len(first.lines())
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    ns.wait_until(lambda: first.lines("follower"), "the resumed watcher to see it follows", timeout=30)
+    ns.apply(manifests.deployment("probe", "example.test/probe:1"))
+    wait_for_status(ns, "probe", "example.test/probe:1", "Succeeded")
+    after = [line for line in first.lines()[before:] if line["event"] in DECISIONS]
+    assert after == [], after
+    assert len(rolled_back_events(ns)) == 1
+    assert record_of(ns, "web", "example.test/web:2-broken")[AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"

@@ -114,7 +114,8 @@ class ReleaseTarget(Target):
         kube = kube.bound_to(request.dry_run)
         plan = load(kube, request.flags, self.release)
         if not plan.histories:
-            raise NoTargetError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="
+            # exit 1, as --harness-release's missing release and a missing workload are: nothing to roll back from
+            raise RollbackError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="
                                 f"{self.release} on its pod template")
         on_progress(Paragraph(plan))
         return roll_back(kube, plan, request, on_progress)

@@ -391,8 +391,12 @@ def emit_rolled_back(kube: Kube, kind: WorkloadKind, workload: dict, source: Opt
                      target: Revision) -> None:
     """The HarnessRollback Event of a rollback whose template write has happened."""
     events.emit(kube, kind.resource, workload, events.ROLLBACK_REASON,
-                f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number} "
-                f"({target.record.status.value}) {events.by(kube)}")
+                f"{rolled_back_message(source, target)} ({target.record.status.value}) {events.by(kube)}")
+
+
+def rolled_back_message(source: Optional[Revision], target: Revision) -> str:
+    """How the HarnessRollback Event of a rollback from `source` to `target` starts."""
+    return f"rolled back from revision {source.number if source else 'unknown'} to revision {target.number}"
 
 
 def _unfinished(on: str, annotations: dict) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import signal
@@ -14,7 +15,7 @@ from kubectl_rollback.options import WatchRequest
 from kubectl_rollback.watcher import reaction
 from kubectl_rollback.watcher.lease import Elector
 from kubectl_rollback.watcher.log import DecisionLog
-from kubectl_rollback.watcher.loop import Watcher
+from kubectl_rollback.watcher.loop import Health, Watcher
 from kubectl_rollback.watcher.metrics import Metrics
 
 RELEASE_SECONDS = 3.0  # how long giving the Lease up may hold the exit
@@ -34,11 +35,11 @@ def run(kube: Kube, request: WatchRequest) -> None:
         identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}-{secrets.token_hex(3)}"
         elector = Elector(kube, request.lease_name, identity, request.lease_duration, lambda _: None)
     watcher = Watcher(kube, settings, request.all_namespaces, log, metrics,
-                      is_leader=(lambda: elector.leader) if elector else (lambda: True))
+                      is_leader=elector.holds if elector else (lambda: True))
     if request.health_address is not None:
         from kubectl_rollback.watcher.serve import serve
 
-        serve(request.health_address, metrics, watcher.health)
+        serve(request.health_address, metrics, functools.partial(health, watcher, elector, request.lease_name))
     scope = "all namespaces" if request.all_namespaces else f"namespace {kube.namespace}"
     watcher.start(stop)
     log.line("started", scope=scope, auto_rollback=str(request.auto_rollback).lower(),
@@ -54,9 +55,16 @@ def run(kube: Kube, request: WatchRequest) -> None:
                 watcher.enqueue_all()
 
         elector.on_change = leadership
+        elector.on_problem = lambda why: log.line("error", lease=request.lease_name, why=f"cannot take the lease: "
+                                                                                            f"{why}")
         threading.Thread(target=elector.run, args=(stop,), name="lease", daemon=True).start()
     while not (stop.wait(SIGNAL_POLL_SECONDS) or signalled.received):
         pass
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Stopping (bounded, within 5 s): more signals change nothing. Ignored rather than left to the handler:
+        # Python puts the default action back on a signal it handles while it shuts down, so a repeated Ctrl-C or
+        # TERM then killed the exit itself (status 130/143 where 0 is documented).
+        signal.signal(signum, signal.SIG_IGN)
     stop.set()
     if elector is not None:
         # Bounded: through a dead connection the release would take a whole request timeout; the Lease then
@@ -66,6 +74,15 @@ def run(kube: Kube, request: WatchRequest) -> None:
         releasing.join(RELEASE_SECONDS)
     log.line("stopped", scope=scope)
 
+
+
+def health(watcher: Watcher, elector: Optional[Elector], lease_name: str) -> Health:
+    """The watcher's health; not ready either while the Lease cannot be read or written (a replica that can never
+    lead is not serving)."""
+    seen = watcher.health()
+    if elector is not None and elector.problem is not None:
+        return Health(False, seen.alive, f"lease {lease_name}: {elector.problem}")
+    return seen
 
 
 class Signalled:

@@ -35,6 +35,10 @@ class Elector:
         self.duration = duration
         self.retry = max(0.5, duration / 7)  # client-go's defaults: 15s lease, 2s retry
         self.on_change = on_change
+        # Why the last try could not read or write the Lease (its namespace missing, RBAC, the API down), None when
+        # it could (taken, renewed, or held by another replica): readiness reports it; on_problem hears each new one.
+        self.problem: Optional[str] = None
+        self.on_problem: Callable[[str], None] = lambda why: None
         self.leader = False
         self._told = False  # on_change has been called: the first try is told too, follower included
         self._last_renewal = 0.0
@@ -47,13 +51,25 @@ class Elector:
                 held = self._try_acquire_or_renew()
                 if held:
                     self._last_renewal = time.monotonic()
-            except RollbackError:
+                self.problem = None
+            except RollbackError as exc:
                 held = False
+                if exc.message != self.problem:  # said once, not at every retry
+                    self.on_problem(exc.message)
+                self.problem = exc.message
             # A leader that cannot renew keeps acting only while its lease is certainly still valid.
             if not held and self.leader and time.monotonic() - self._last_renewal < self.duration * 2 / 3:
                 held = True
             self._set(held)
             stop.wait(self.retry)
+
+    def holds(self) -> bool:
+        """Whether this replica may write now: it leads, and renewed the lease recently enough that no other replica
+        can have taken it over since. Checked right before each write: a process paused (SIGSTOP) or starved past
+        that still believes it leads until its next try, and must not act on its backlog meanwhile."""
+        import time
+
+        return self.leader and time.monotonic() - self._last_renewal < self.duration * 2 / 3
 
     def release(self) -> None:
         """Give the lease up (on the way out), if we hold it."""

@@ -16,7 +16,7 @@ from kubectl_rollback import events
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import IdentityFlags, RollbackRequest
-from kubectl_rollback.records import Status, now_rfc3339
+from kubectl_rollback.records import AUTO_ROLLBACK_AT, AUTO_ROLLBACK_OUTCOME, Status, now_rfc3339
 from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
@@ -29,6 +29,7 @@ WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
 BLIND_RESTART_SECONDS = 120.0  # blind this long, /livez fails: a restart may help more than waiting
 RESYNC_SECONDS = 10.0  # every workload is looked at again this often: --progress-deadline passes without an event
 AUTO_ROLLBACK_SKIPPED = "HarnessAutoRollbackSkipped"
+RECORD_KEYS_REMOVED = "HarnessRecordKeysRemoved"
 ROLLBACK_RETRY_CAP_SECONDS = 60.0  # a failed auto-rollback is tried again after 2, 4, 8, ... up to this many seconds
 
 
@@ -181,7 +182,7 @@ class Watcher:
             live=live, live_annotations=(live_object or {}).get("metadata", {}).get("annotations") or {},
             state=state, has_deadline=kind.has_progress_deadline, revisions=tuple(revisions),
             revision_kind=kind.revision_resource.kind,
-            carries=kind.carried_record_keys(workload, self.kube.in_namespace(namespace).command_flags()),
+            carried=kind.carried_keys(workload),
         )
         return kind, workload, view
 
@@ -191,11 +192,14 @@ class Watcher:
             self._forget_retry(item)  # gone, or another replica acts now (and retries at once if it must)
             return
         kind, workload, view = observed
+        decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
+        if decision.action is reaction.WatchAction.TAKE_OFF_KEYS:  # first: no record would stay as written
+            self._take_off_keys(kind, workload, view, decision)
+            return
         left = unfinished.find(view, self.settings.cluster_name)
         if left is not None:  # before the live revision is recorded: its record may still be the rollback's target's
             self._finish(kind, workload, view, left)
             return
-        decision = reaction.decide(view, self.settings, datetime.datetime.now(datetime.timezone.utc))
         if decision.action is reaction.WatchAction.ROLLBACK:
             self._roll_back(item, kind, workload, view, decision)
             return
@@ -224,6 +228,15 @@ class Watcher:
         self.metrics.outcomes.labels(decision.status.value).inc()
         self.log.line("recorded", **fields, outcome=decision.status.value, why=decision.why)
 
+    def _take_off_keys(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
+                       decision: reaction.Reaction) -> None:
+        """The record keys off the workload's metadata: a merge that removes only them (nothing to lose, so no
+        precondition), said in a log line and an Event. Its template is not touched: no rollout."""
+        kube = self.kube.in_namespace(view.namespace)
+        kube.patch(kind.resource, view.name, {"metadata": {"annotations": decision.annotations}})
+        events.emit(kube, kind.resource, workload, RECORD_KEYS_REMOVED, decision.why)
+        self.log.line("cleaned", workload=view.display, namespace=view.namespace, why=decision.why)
+
     def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                    decision: reaction.Reaction) -> None:
         from kubectl_rollback.commands.rollback import WorkloadTarget
@@ -234,15 +247,17 @@ class Watcher:
             return  # backing off after a failed attempt; its timer queues the workload again
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=live.number)
-        if reaction.AUTO_ROLLBACK_AT not in view.live_annotations:
+        if AUTO_ROLLBACK_AT not in view.live_annotations:
             # Taken on with a preconditioned write, so one replica acts on each failed revision. The mark promises
             # the rollback: until an outcome is written below, this watcher or the next one (re)tries it.
-            marked = annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_AT: now_rfc3339()},
+            marked = annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_AT: now_rfc3339()},
                               still_wanted=reaction.still_failed_unmarked)
             if marked is None:
                 return  # another replica, or the record changed: not ours to act on
             self._remember(workload["metadata"]["uid"], marked)
             live = dataclasses.replace(live, resource_version=marked["metadata"]["resourceVersion"])
+        if not self.is_leader():
+            return  # deposed since the decision (paused, starved): the new leader acts
         try:
             result = WorkloadTarget(kind, view.name).rollback(kube, RollbackRequest(flags=IdentityFlags()),
                                                               lambda item: None)
@@ -251,42 +266,56 @@ class Watcher:
             return
         except RollbackError as exc:
             # Refused for good: no target (first deployment, every other revision failed, pruned), a GitOps owner,
-            # a paused workload. Nothing changed; the outcome says why.
+            # a paused workload. Nothing changed; the outcome says why, and so does an Event.
             result_name = "no-target" if isinstance(exc, NoTargetError) else "refused"
-            outcome = f"refused: {exc.message}"
-            self.metrics.rollbacks.labels(result_name).inc()
-            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED,
-                        f"auto-rollback of revision {live.number} skipped: {exc.message}")
-            self.log.line("rollback-skipped", **fields, outcome=result_name, why=exc.message)
+            outcome, line = f"refused: {exc.message}", ("rollback-skipped", result_name, exc.message)
+            skipped: Optional[str] = f"auto-rollback of revision {live.number} skipped: {exc.message}"
         else:
-            outcome = (f"rolled back to revision {result.target.number}" if result.changed
-                       else f"nothing to do: {result.message}")
-            self.metrics.rollbacks.labels("rolled-back" if result.changed else "nothing-to-do").inc()
-            self.log.line("rolled-back", **fields, outcome=f"revision {result.target.number}",
-                          why=f"{decision.why}; {result.message}")
+            why, skipped = f"{decision.why}; {result.message}", None
+            if result.changed:
+                result_name, outcome = "rolled-back", f"rolled back to revision {result.target.number}"
+                line = ("rolled-back", f"revision {result.target.number}", why)
+            else:
+                result_name, outcome = "nothing-to-do", f"nothing to do: {result.message}"
+                line = ("rollback-skipped", result_name, why)
         self._forget_retry(item)
-        annotate(kube, kind.revision_resource, live, {reaction.AUTO_ROLLBACK_OUTCOME: outcome},
-                 still_wanted=reaction.still_failed_unfinished)
+        # The outcome first: its precondition makes one watcher the one that says how it ended (a deposed leader
+        # resumed after the new one wrote it says nothing).
+        if not self.is_leader() or annotate(kube, kind.revision_resource, live, {AUTO_ROLLBACK_OUTCOME: outcome},
+                                            still_wanted=reaction.still_failed_unfinished) is None:
+            return
+        self.metrics.rollbacks.labels(result_name).inc()
+        if skipped is not None:
+            events.emit(kube, kind.resource, workload, AUTO_ROLLBACK_SKIPPED, skipped)
+        event, shown, why = line
+        self.log.line(event, **fields, outcome=shown, why=why)
 
     def _finish(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                 left: unfinished.Unfinished) -> None:
         """A promised rollback that is no longer the live revision's: its outcome, and the book-keeping that a
-        watcher killed after the template write left undone (the audit, the Event), each written once."""
-        from kubectl_rollback.commands.rollback import audit_annotations, emit_rolled_back
+        watcher killed after the template write left undone (the audit, the Event), each written once: the audit
+        under its precondition, the Event unless one about this rollback is there (a watcher may be killed between
+        the two), and the outcome, with the metric and the log line, by the one watcher whose outcome write wins."""
+        from kubectl_rollback.commands.rollback import audit_annotations, emit_rolled_back, rolled_back_message
 
         kube = self.kube.in_namespace(view.namespace)
         fields = dict(workload=view.display, namespace=view.namespace, revision=left.failed.number)
         target = left.target
-        if target is not None and not left.audited:
-            number, marked_at = left.failed.number, left.marked_at
-            written = annotate(kube, kind.revision_resource, target,
-                               audit_annotations(left.failed, target, now_rfc3339()),
-                               still_wanted=lambda annotations: not unfinished.audited(number, marked_at, annotations))
-            if written is not None:  # else another watcher wrote it first, and the Event with it
-                self._remember(workload["metadata"]["uid"], written)
+        if target is not None:
+            if not left.audited:
+                number, marked_at = left.failed.number, left.marked_at
+                written = annotate(kube, kind.revision_resource, target,
+                                   audit_annotations(left.failed, target, now_rfc3339()),
+                                   still_wanted=lambda annotations: not unfinished.audited(number, marked_at,
+                                                                                           annotations))
+                if written is not None:
+                    self._remember(workload["metadata"]["uid"], written)
+            if not self.is_leader():
+                return  # deposed since the decision: the new leader finishes it
+            if not events.emitted(kube, workload, events.ROLLBACK_REASON, rolled_back_message(left.failed, target),
+                                  left.marked_at):
                 emit_rolled_back(kube, kind, workload, left.failed, target)
-                self.metrics.rollbacks.labels("rolled-back").inc()
-        outcome = annotate(kube, kind.revision_resource, left.failed, {reaction.AUTO_ROLLBACK_OUTCOME: left.outcome},
+        outcome = annotate(kube, kind.revision_resource, left.failed, {AUTO_ROLLBACK_OUTCOME: left.outcome},
                            still_wanted=reaction.still_failed_unfinished)
         if outcome is None:
             return  # another watcher wrote it first
@@ -295,6 +324,7 @@ class Watcher:
             self.metrics.rollbacks.labels("replaced").inc()
             self.log.line("rollback-skipped", **fields, outcome="replaced", why=left.outcome)
         else:
+            self.metrics.rollbacks.labels("rolled-back").inc()
             self.log.line("rolled-back", **fields, outcome=f"revision {target.number}", why=left.outcome)
 
     def _forget_retry(self, item: WorkKey) -> None:

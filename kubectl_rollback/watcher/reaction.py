@@ -30,9 +30,12 @@ from typing import Callable, Mapping, Optional
 from kubectl_rollback.decide import Revision, merge_identity
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import (
+    AUTO_ROLLBACK_AT,
+    AUTO_ROLLBACK_OUTCOME,
     PREFIX,
     RECORDED_BY,
     RECORDED_ON,
+    RECORDED_REVISION,
     STATUS,
     Identity,
     Record,
@@ -53,9 +56,6 @@ from kubectl_rollback.workloads.base import RolloutState
 
 WATCHER = "watch"  # the value of RECORDED_BY on the watcher's own records
 AUTO_ROLLBACK = "harness.io/auto-rollback"  # "true" on a workload: roll it back when its live revision fails
-AUTO_ROLLBACK_AT = "harness.io/auto-rollback-at"  # on a failed revision: when a watcher took on its rollback
-AUTO_ROLLBACK_OUTCOME = "harness.io/auto-rollback-outcome"  # ... and how that ended for good (rolled back, refused)
-RECORDED_REVISION = "harness.io/recorded-revision"  # on the watcher's records: the revision number recorded
 VERIFY = "harness.io/verify"  # on a workload: the analysis (analysistemplate/NAME) each rollout must pass
 DEFAULT_WORKFLOW = "watch"
 # On a workload: the identity of its revisions that carry none. Not the record keys themselves, which the
@@ -68,6 +68,7 @@ class WatchAction(enum.Enum):
     NOTHING = "nothing"
     RECORD = "record"
     ROLLBACK = "rollback"
+    TAKE_OFF_KEYS = "take-off-keys"  # the record keys the workload carries, off its metadata (not its template)
     VERIFY = "verify"  # run the workload's analysis on the live revision (its rollout completed)
 
 
@@ -85,9 +86,9 @@ class Workload:
     has_deadline: bool  # Deployments fail by their own progressDeadlineSeconds; the others by --progress-deadline
     revisions: tuple = ()  # every revision it has, the live one included (watcher/unfinished.py reads them)
     revision_kind: str = "ReplicaSet"  # the kind of its revision objects (ReplicaSet, ControllerRevision)
-    # What is wrong when the workload itself carries record keys (WorkloadKind.carried_record_keys), else None: its
-    # controller copies them over any record written on its live revision.
-    carries: Optional[str] = None
+    # The record keys the workload itself carries (WorkloadKind.carried_keys; `kubectl rollout undo` copies a
+    # revision's onto it): its controller copies them over any record written on its live revision.
+    carried: tuple = ()
 
     @property
     def display(self) -> str:
@@ -107,7 +108,8 @@ class Reaction:
     action: WatchAction
     why: str
     status: Optional[Status] = None  # with RECORD: the status written
-    annotations: Optional[dict] = None  # with RECORD: the annotations written on the live revision
+    # with RECORD: the annotations written on the live revision; with TAKE_OFF_KEYS: those removed from the workload
+    annotations: Optional[dict] = None
 
     @property
     def acts(self) -> bool:
@@ -115,6 +117,15 @@ class Reaction:
 
 
 def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Reaction:
+    if workload.carried:
+        # Before anything else: while the workload carries them, its controller copies them over every record we
+        # write (each write would start another round) and onto each new revision, where they would be taken for
+        # its record. Off its metadata only: its template, hence its pods, stay as they are.
+        return Reaction(WatchAction.TAKE_OFF_KEYS,
+                        f"{workload.display} carries {', '.join(workload.carried)} in its own annotations (kubectl "
+                        f"rollout undo copies a revision's there), which its controller copies over the records on "
+                        f"its revisions; taken off its metadata, its template is unchanged",
+                        annotations={key: None for key in workload.carried})
     live = workload.live
     if live is None:
         return Reaction(WatchAction.NOTHING, "no revision backs the current template yet")
@@ -122,10 +133,6 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Re
     if STATUS not in annotations:
         status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, why, now)
-    if live.record.copied_from is not None and workload.carries is not None:
-        # The copy comes from the workload, which the controller copies again over any record we write: no record
-        # would stay (and each write would start another round). `rollback` and `record` refuse it the same way.
-        return Reaction(WatchAction.NOTHING, f"not recorded: {workload.carries}")
     if live.record.copied_from is not None:  # another revision's record, copied: not a record, judged afresh
         status, why = _claimed_outcome(workload) or (Status.IN_PROGRESS, "new revision, rollout in progress")
         return _record(workload, settings, status, f"{why} (it carried a copy of the record of "

@@ -11,8 +11,16 @@ from typing import Mapping, Optional, Sequence
 from kubectl_rollback.decide import Revision, choose_target, merge_identity, missing_flags
 from kubectl_rollback.errors import RollbackError
 from kubectl_rollback.options import IdentityFlags
-from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, ROLLED_BACK_ON, Status, parse_time
-from kubectl_rollback.watcher.reaction import AUTO_ROLLBACK_AT, AUTO_ROLLBACK_OUTCOME, Workload
+from kubectl_rollback.records import (
+    AUTO_ROLLBACK_AT,
+    AUTO_ROLLBACK_OUTCOME,
+    ROLLED_BACK_AT,
+    ROLLED_BACK_FROM,
+    ROLLED_BACK_ON,
+    Status,
+    parse_time,
+)
+from kubectl_rollback.watcher.reaction import Workload
 
 
 @dataclasses.dataclass(frozen=True)

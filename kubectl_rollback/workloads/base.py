@@ -120,14 +120,19 @@ class WorkloadKind:
         revisions, over the records there), or None. `flags` reach the workload's cluster and namespace
         (Kube.command_flags), so that the fix it prints can be copied."""
         annotations = workload["metadata"].get("annotations") or {}
+        carried = self.carried_keys(workload)
         copied = copied_audit(annotations)  # the audit of a rollback, copied by `kubectl rollout undo`: taken off
-        carried = [key for key in REVISION_KEYS if key in annotations and key not in copied]
-        if not carried:
+        if not [key for key in carried if key not in copied]:
             return None
         display = self.display(workload["metadata"]["name"])
         return (f"{display} carries {', '.join(carried)} in its own annotations, and {self.copies}, over the "
                 f"records there; take them off the workload and its manifest: kubectl annotate {display} {flags} "
                 + " ".join(f"{key}-" for key in carried))
+
+    def carried_keys(self, workload: dict) -> tuple:
+        """Every key of REVISION_KEYS the workload itself carries, in that order."""
+        annotations = workload["metadata"].get("annotations") or {}
+        return tuple(key for key in REVISION_KEYS if key in annotations)
 
     def refuse_record_keys(self, workload: dict, flags: str) -> None:
         """Before writing a record or rolling back: nothing we write would stay as written."""

@@ -116,32 +116,32 @@ def test_auto_rollback_acts_on_a_failed_live_revision_until_an_outcome_is_writte
     on = reaction.Settings(IdentityFlags(), "c", 60, auto_rollback=True)
     assert reaction.decide(workload(pipelines("Failed")), on, NOW).action is WatchAction.ROLLBACK
     # Marked but not done (the watcher was killed, or its rollback failed): still live, so it is (re)tried.
-    marked = dict(pipelines("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    marked = dict(pipelines("Failed"), **{records.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
     decision = reaction.decide(workload(marked), on, NOW)
     assert decision.action is WatchAction.ROLLBACK and "is not done" in decision.why
     assert not reaction.still_failed_unmarked(marked) and reaction.still_failed_unmarked(pipelines("Failed"))
-    refused = dict(marked, **{reaction.AUTO_ROLLBACK_OUTCOME: "refused: no target"})
+    refused = dict(marked, **{records.AUTO_ROLLBACK_OUTCOME: "refused: no target"})
     assert reaction.decide(workload(refused), on, NOW).action is WatchAction.NOTHING
     assert reaction.still_failed_unfinished(marked) and not reaction.still_failed_unfinished(refused)
 
 
 def test_a_revision_rolled_out_again_is_a_new_outcome():
     # Revision 3 is an old ReplicaSet scaled up again: the watcher's Succeeded record is about its rollout as 1.
-    earlier = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "1", reaction.AUTO_ROLLBACK_AT: "x"})
+    earlier = dict(ours("Succeeded"), **{records.RECORDED_REVISION: "1", records.AUTO_ROLLBACK_AT: "x"})
     decision = reaction.decide(workload(earlier), SETTINGS, NOW)
     assert decision.action is WatchAction.RECORD and decision.status is Status.IN_PROGRESS
     assert decision.annotations is not None
-    assert decision.annotations[reaction.RECORDED_REVISION] == "3"
-    assert decision.annotations[reaction.AUTO_ROLLBACK_AT] is None  # an earlier rollout's auto-rollback is history
+    assert decision.annotations[records.RECORDED_REVISION] == "3"
+    assert decision.annotations[records.AUTO_ROLLBACK_AT] is None  # an earlier rollout's auto-rollback is history
     assert "revision 1 rolled out again as revision 3" in decision.why
     failed = reaction.decide(workload(earlier, state=FAILED), SETTINGS, NOW)
     assert failed.action is WatchAction.RECORD and failed.status is Status.FAILED
     # The same record, about this very rollout: nothing new. A record with no number (an older watcher's) too.
-    assert reaction.decide(workload(dict(earlier, **{reaction.RECORDED_REVISION: "3"})), SETTINGS, NOW).action \
+    assert reaction.decide(workload(dict(earlier, **{records.RECORDED_REVISION: "3"})), SETTINGS, NOW).action \
         is WatchAction.NOTHING
     assert reaction.decide(workload(ours("Succeeded")), SETTINGS, NOW).action is WatchAction.NOTHING
     # A pipeline's record is never written, whatever its revision.
-    assert reaction.decide(workload(dict(pipelines("Succeeded"), **{reaction.RECORDED_REVISION: "1"})), SETTINGS,
+    assert reaction.decide(workload(dict(pipelines("Succeeded"), **{records.RECORDED_REVISION: "1"})), SETTINGS,
                          NOW).action is WatchAction.NOTHING
 
 
@@ -160,9 +160,9 @@ def test_preconditions_on_a_fresh_read():
     assert still_ours(ours("InProgress"))
     assert not still_ours(pipelines("InProgress"))  # a pipeline recorded over ours meanwhile
     assert not still_ours(ours("Succeeded"))
-    earlier = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "1"})
+    earlier = dict(ours("Succeeded"), **{records.RECORDED_REVISION: "1"})
     assert reaction.precondition(workload(earlier))(earlier)
-    assert not reaction.precondition(workload(earlier))(dict(earlier, **{reaction.RECORDED_REVISION: "3"}))
+    assert not reaction.precondition(workload(earlier))(dict(earlier, **{records.RECORDED_REVISION: "3"}))
 
 
 def lease(holder, renewed: str, duration: int = 15) -> dict:
@@ -203,15 +203,34 @@ def test_a_record_copied_from_another_revision_is_judged_afresh_unless_the_workl
     ReplicaSet: there, recorded-on names another object, and the watcher decides from the rollout, not the copy."""
     on = records.written_on("ReplicaSet", "web-abc", "uid-9")
     copy = dict(pipelines("Succeeded"), **{records.RECORDED_ON: "ReplicaSet/web-old/uid-1",
-                                           reaction.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
+                                           records.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
     revision = Revision(number=3, name="web-abc", record=records.read_record(on, copy), images=("web:3",),
                         created_at=None, live=True, uid="uid-9")
     view = dataclasses.replace(workload(copy, state=FAILED), live=revision)
     decision = reaction.decide(view, SETTINGS, NOW)
     assert decision.action is WatchAction.RECORD and decision.status is Status.FAILED, decision
     assert decision.annotations is not None and decision.annotations[records.RECORDED_ON] == on
-    assert decision.annotations[reaction.AUTO_ROLLBACK_OUTCOME] is None and "copy of the record" in decision.why
+    assert decision.annotations[records.AUTO_ROLLBACK_OUTCOME] is None and "copy of the record" in decision.why
     still = reaction.precondition(view)
     assert still(copy) and not still(dict(copy, **{records.RECORDED_ON: on, STATUS: "Failed"}))
-    carried = dataclasses.replace(view, carries="deployment/web carries harness.io/status in its own annotations")
-    assert reaction.decide(carried, SETTINGS, NOW).action is WatchAction.NOTHING
+    carried = dataclasses.replace(view, carried=(STATUS, records.AUTO_ROLLBACK_OUTCOME))
+    taken_off = reaction.decide(carried, SETTINGS, NOW)
+    assert taken_off.action is WatchAction.TAKE_OFF_KEYS, taken_off
+    assert taken_off.annotations == {STATUS: None, records.AUTO_ROLLBACK_OUTCOME: None}
+    assert "carries harness.io/status, harness.io/auto-rollback-outcome in its own annotations" in taken_off.why
+
+
+def test_a_leader_whose_last_renewal_is_too_old_does_not_hold_the_lease():
+    """A leader paused (SIGSTOP) past its lease still has `leader` set until its next try; `holds`, checked right
+    before each write, says no from the moment another replica may have taken over (issue 29b)."""
+    import time
+
+    from kubectl_rollback.watcher.lease import Elector
+
+    elector = Elector(None, "harness-rollback-watch", "me", 6.0, lambda leader: None)  # type: ignore[arg-type]
+    elector.leader, elector._last_renewal = True, time.monotonic()
+    assert elector.holds()
+    elector._last_renewal = time.monotonic() - 4.1  # more than 2/3 of the lease duration ago
+    assert not elector.holds()
+    elector.leader, elector._last_renewal = False, time.monotonic()
+    assert not elector.holds()

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Optional
 
+from kubectl_rollback import records
 from kubectl_rollback.commands import watch as watch_command
 from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
@@ -75,7 +76,7 @@ def test_auto_rollback_goes_to_the_last_succeeded_revision_once():
     w.reconcile(WEB)
     image = kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "web:1"
-    assert reaction.AUTO_ROLLBACK_AT in annotations(kube, "web-h2")
+    assert records.AUTO_ROLLBACK_AT in annotations(kube, "web-h2")
     # The template is back on web:1, but a restarted watcher that still saw web:2 live must not act again.
     kube.server.patch(DEPLOYMENTS, "default", "web", {"spec": {"template": {"spec": {"containers": [
         {"name": "app", "image": "web:2-broken"}]}}}}, "strategic")
@@ -99,18 +100,18 @@ def test_auto_rollback_with_no_target_leaves_the_workload_and_says_why_in_an_eve
     assert [e["reason"] for e in events] == ["HarnessAutoRollbackSkipped"]
     assert "first deployment" in events[0]["message"]
     assert '"event": "rollback-skipped"' in log.getvalue()
-    assert annotations(kube, "web-h1")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("refused: ")
+    assert annotations(kube, "web-h1")[records.AUTO_ROLLBACK_OUTCOME].startswith("refused: ")
 
 
 def test_a_marked_failed_revision_left_undone_is_rolled_back_by_the_next_watcher():
     kube = FakeKube()
-    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    marked = dict(recorded("Failed"), **{records.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
     add_deployment(kube, "web", ["web:1", "web:2-broken"], annotations=[recorded("Succeeded"), marked])
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
     assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_AT] == "2026-01-02T03:00:00Z"  # not marked twice
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_AT] == "2026-01-02T03:00:00Z"  # not marked twice
     assert '"event": "rolled-back"' in log.getvalue()
 
 
@@ -121,7 +122,7 @@ def test_an_auto_rollback_that_fails_is_retried_after_a_backoff_and_done_once():
     kube.fail("patch", nth=2, status=503, resource=DEPLOYMENTS)  # 1: the pre-flight's dry run
     w.reconcile(WEB)
     assert len(kube.writes(DEPLOYMENTS, dry_runs=False)) == 1
-    assert reaction.AUTO_ROLLBACK_OUTCOME not in annotations(kube, "web-h2")
+    assert records.AUTO_ROLLBACK_OUTCOME not in annotations(kube, "web-h2")
     assert '"event": "rollback-failed"' in log.getvalue() and "next in 2s" in log.getvalue()
     assert w.metrics.rollbacks_pending._value.get() == 1
     w.reconcile(WEB)  # within the backoff: nothing
@@ -129,7 +130,7 @@ def test_an_auto_rollback_that_fails_is_retried_after_a_backoff_and_done_once():
     w._retries[WEB] = (1, 0.0)  # the backoff is over
     w.reconcile(WEB)
     assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME] == "rolled back to revision 1"
     assert w.metrics.rollbacks_pending._value.get() == 0
     assert [e["reason"] for e in kube.server.list(EVENTS, "default")] == ["HarnessRollback"]
 
@@ -197,7 +198,7 @@ def killed_after_the_template_write(audit: Optional[dict] = None) -> FakeKube:
     kube = FakeKube()
     again = dict(recorded("Succeeded"), **{"deployment.kubernetes.io/revision": "3",
                                            "deployment.kubernetes.io/revision-history": "1"}, **(audit or {}))
-    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    marked = dict(recorded("Failed"), **{records.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
     add_deployment(kube, "web", ["web:1", "web:2-broken"], live=0, annotations=[again, marked])
     return kube
 
@@ -208,7 +209,7 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_b
     kube = killed_after_the_template_write()
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
     audit = annotations(kube, "web-h1")
     assert (audit["harness.io/rolled-back-from"], audit["harness.io/rolled-back-on"]) == ("2", "web-h1")
     assert [e["message"].split(" by ")[0] for e in kube.server.list(EVENTS, "default")] == [
@@ -221,26 +222,61 @@ def test_a_rollback_whose_watcher_was_killed_after_the_template_write_gets_its_b
     assert len(kube.writes(EVENTS)) == 1 and len(kube.server.list(EVENTS, "default")) == 1
 
 
-def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_only_its_outcome():
+def test_a_marked_revision_whose_audit_was_written_before_the_kill_gets_its_event_and_outcome_once():
+    """Killed between the audit and the Event (issue 29b): the audit stays as written, the Event and the metric
+    count come from the watcher that writes the outcome; the next one finds the Event and writes no second."""
     kube = killed_after_the_template_write({"harness.io/rolled-back-from": "2", "harness.io/rolled-back-on": "web-h1",
                                             "harness.io/rolled-back-at": "2026-01-02T03:00:01Z"})
     w, _ = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
     assert annotations(kube, "web-h1")["harness.io/rolled-back-at"] == "2026-01-02T03:00:01Z"
-    assert kube.server.list(EVENTS, "default") == []
+    assert [e["message"].split(" by ")[0] for e in kube.server.list(EVENTS, "default")] == [
+        "rolled back from revision 2 to revision 1 (Succeeded)"]
+    assert w.metrics.rollbacks.labels("rolled-back")._value.get() == 1
+    # Killed again, after the Event and before the outcome: the next watcher writes the outcome, not the Event.
+    kube.server.patch(REPLICASETS, "default", "web-h2", {"metadata": {"annotations": {
+        records.AUTO_ROLLBACK_OUTCOME: None}}})
+    next_watcher, _ = watcher(kube, auto_rollback=True)
+    next_watcher.reconcile(WEB)
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith("rolled back to revision 1 (")
+    assert len(kube.server.list(EVENTS, "default")) == 1
 
 
 def test_a_marked_revision_a_newer_deploy_replaced_gets_an_outcome_that_says_so():
     kube = FakeKube()
-    marked = dict(recorded("Failed"), **{reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
+    marked = dict(recorded("Failed"), **{records.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"})
     add_deployment(kube, "web", ["web:1", "web:2-broken", "web:3"], annotations=[recorded("Succeeded"), marked, {}])
     w, log = watcher(kube, auto_rollback=True)
     w.reconcile(WEB)
-    assert annotations(kube, "web-h2")[reaction.AUTO_ROLLBACK_OUTCOME].startswith(
+    assert annotations(kube, "web-h2")[records.AUTO_ROLLBACK_OUTCOME].startswith(
         "replaced: deployment/web runs revision 3 (web:3) now")
     assert "harness.io/rolled-back-from" not in annotations(kube, "web-h1")
     assert kube.server.list(EVENTS, "default") == [] and kube.writes(DEPLOYMENTS) == []
     assert '"outcome": "replaced"' in log.getvalue()
     w.reconcile(WEB)  # now the live revision is recorded, as any other
     assert annotations(kube, "web-h3")[STATUS] == "Succeeded"
+
+
+def test_record_keys_on_the_workload_are_taken_off_its_metadata_first_and_said():
+    """`kubectl rollout undo` copies a revision's record and auto-rollback keys onto the Deployment, whose controller
+    copies them back over every record written on its live revision: off the metadata they go, template untouched,
+    before anything is recorded (issue 29b)."""
+    kube = FakeKube()
+    add_deployment(kube, "web", ["web:1", "web:2-broken"], annotations=[recorded("Succeeded"), recorded("Failed")])
+    copied = dict(recorded("Failed"), **{records.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1",
+                                         records.RECORDED_REVISION: "2", "harness.io/default-service-id": "svcD"})
+    kube.server.patch(DEPLOYMENTS, "default", "web", {"metadata": {"annotations": copied}})
+    template = kube.stored(DEPLOYMENTS, "web")["spec"]["template"]
+    w, log = watcher(kube, auto_rollback=True)
+    w.reconcile(WEB)
+    deployment = kube.stored(DEPLOYMENTS, "web")
+    assert deployment["metadata"]["annotations"] == {"harness.io/default-service-id": "svcD"}
+    assert deployment["spec"]["template"] == template
+    assert annotations(kube, "web-h2") == dict(recorded("Failed"), **{"deployment.kubernetes.io/revision": "2"})
+    events = [e for e in kube.server.list(EVENTS, "default") if e["reason"] == "HarnessRecordKeysRemoved"]
+    assert len(events) == 1 and "harness.io/auto-rollback-outcome" in events[0]["message"]
+    assert '"event": "cleaned"' in log.getvalue()
+    w.prime()  # the watched copies, as the watch streams would bring them
+    w.reconcile(WEB)  # now it acts on what the revision says: web:2-broken is Failed, rolled back
+    assert kube.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"

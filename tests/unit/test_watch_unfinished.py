@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+from kubectl_rollback import records
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.records import parse_record
 from kubectl_rollback.watcher import reaction, unfinished
 from kubectl_rollback.workloads.base import RolloutState
 from tests.fakekube import recorded
 
-MARK = {reaction.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"}
+MARK = {records.AUTO_ROLLBACK_AT: "2026-01-02T03:00:00Z"}
 
 
 def revision(number: int, image: str, annotations: dict, live: bool = False, former: tuple = (),
@@ -78,7 +79,7 @@ def test_a_controller_revision_rolled_out_again_keeps_its_number_now_having_lost
 
 def test_nothing_is_unfinished_without_a_mark_with_an_outcome_or_while_the_failed_revision_is_live():
     assert find(revision(1, "1", recorded("Succeeded")), revision(2, "2-broken", recorded("Failed"))) is None
-    done = dict(recorded("Failed"), **MARK, **{reaction.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
+    done = dict(recorded("Failed"), **MARK, **{records.AUTO_ROLLBACK_OUTCOME: "rolled back to revision 1"})
     assert find(revision(3, "1", recorded("Succeeded"), live=True, former=(1,)), revision(2, "2-broken", done)) is None
     assert find(revision(1, "1", recorded("Succeeded")),
                 revision(2, "2-broken", dict(recorded("Failed"), **MARK), live=True)) is None

@@ -327,7 +327,8 @@ def record(
     image: Annotated[
         Optional[List[str]],
         typer.Option("--image", help="An image the revision you deployed runs (repeatable); refused if the live "
-                     "revision does not run it.", show_default=False),
+                     "revision does not run it. Pipelines should pass it: without it or --revision, record is refused "
+                     "when two revisions were deployed since the last record.", show_default=False),
     ] = None,
     force: Annotated[
         bool,

@@ -36,6 +36,17 @@ def broken_rollout(ns) -> None:
     ns.apply(manifests.deployment("web", "example.test/web:2-broken"))
 
 
+def target_account_gone(ns) -> None:
+    """web:1 (running as ServiceAccount web-sa) Succeeded, web:2 Failed, then web-sa deleted: the target's pods
+    could not start, so the pre-flight blocks the rollback to web:1 before it writes."""
+    ns.kubectl("create", "serviceaccount", "web-sa")
+    for image, status in (("example.test/web:1", "Succeeded"), ("example.test/web:2", "Failed")):
+        manifest = json.loads(manifests.deployment("web", image))
+        manifest["spec"]["template"]["spec"]["serviceAccountName"] = "web-sa"
+        sc.deploy_and_record(ns, "deployment/web", json.dumps(manifest), status, *sc.IDENTITY)
+    ns.kubectl("delete", "serviceaccount", "web-sa")
+
+
 def unreachable_template(tmp_path: Path) -> str:
     """An AnalysisTemplate whose Prometheus is nowhere (port 9 refuses at once): its first measurement is an Error,
     and a consecutiveErrorLimit of 0 ends the analysis Error."""
@@ -68,6 +79,8 @@ CASES: Dict[ExitCode, tuple] = {
                      "RollbackResult"),
     ExitCode.NO_TARGET: (failed_first_deploy, lambda ns, tmp, *a: ns.plugin("rollback", "deployment/web", *a),
                          "RollbackResult"),
+    ExitCode.PREFLIGHT_BLOCKED: (target_account_gone, lambda ns, tmp, *a: ns.plugin(
+        "rollback", "deployment/web", *sc.IDENTITY, *a), "RollbackResult"),
     ExitCode.WAIT_FAILED: (broken_rollout, lambda ns, tmp, *a: ns.plugin(
         "record", "deployment/web", "--follow", "--timeout", "2s", *sc.IDENTITY, *a), "RecordResult"),
     ExitCode.INCONCLUSIVE: (first_deploy, lambda ns, tmp, *a: ns.plugin(
@@ -95,7 +108,7 @@ def test_each_exit_code_for_real(ns, tmp_path, code, fmt):
     assert "Traceback" not in done.stderr
     if code != ExitCode.OK:
         assert done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
-    if code in (ExitCode.ERROR, ExitCode.USAGE, ExitCode.NO_TARGET):
+    if code in (ExitCode.ERROR, ExitCode.USAGE, ExitCode.NO_TARGET, ExitCode.PREFLIGHT_BLOCKED):
         assert sc.workload_state(ns) == before  # refused before any write
     if fmt == "table":
         return

@@ -987,7 +987,7 @@ def _command_for(args: List[str]) -> click.Command:
 
 def _error_document(args: List[str], failure: BaseException) -> None:
     """With -o json|yaml a script gets a document on every exit: the command ended before its result was printed,
-    so the document holds only the error (the one line on stderr stays)."""
+    so the document holds the error (the one line on stderr stays) and what the error says was done, if anything."""
     if getattr(failure, "shown", False):
         return
     fmt = requested_output(args)
@@ -996,7 +996,8 @@ def _error_document(args: List[str], failure: BaseException) -> None:
     from kubectl_rollback import output
 
     verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
-    print(output.dump(output.document(verb, None, failure), fmt), flush=True)
+    done = getattr(failure, "result", None)  # an interrupted rollback's: what it changed before the Ctrl-C
+    print(output.dump(output.document(verb, done.data() if done is not None else None, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:

@@ -75,9 +75,14 @@ class WaitFailedError(RollbackError):
 
 
 class Interrupted(RollbackError):
-    """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on."""
+    """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on.
+    `result`: what was done, where the command has it, for the -o json|yaml document (docs/output.md)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 class InconclusiveError(RollbackError):

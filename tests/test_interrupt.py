@@ -150,4 +150,7 @@ def test_sigterm_during_rollback_wait_is_an_interruption_exit_143_with_its_docum
     assert "Traceback" not in err
     document = contract.validated(out, "json", "RollbackResult")
     assert (document["error"]["reason"], document["error"]["exitCode"]) == ("TERMINATED", 143), document
+    # what was changed before the signal, as a script reads it (a tester found only apiVersion, kind and error)
+    assert document["changed"] is True and (document["from"]["revision"], document["to"]["revision"]) == (2, 1), \
+        document
     assert sc.live_image(ns) == "example.test/web:1-broken-now"

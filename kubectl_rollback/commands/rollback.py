@@ -164,7 +164,7 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
         for note in result.gitops.notes:  # the resume reminder of --gitops=pause
             console.info(note)
         raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
-                          f"kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
+                          f"kubectl rollout status {kind.display(name)} {kube.command_flags()}", result) from None
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
@@ -174,7 +174,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
                 f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
-                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
+                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}",
+                              result) from None
         result = dataclasses.replace(result, rolled_out=True)
     return result
 

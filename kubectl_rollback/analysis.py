@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from kubectl_rollback import condition
@@ -103,8 +104,14 @@ def check_template(document: Any, source: str) -> Template:
     metrics = _list(spec, "metrics", at_spec)
     if not metrics:
         raise where.at("spec.metrics").error("is empty: nothing to measure")
+    first_of: Dict[str, int] = {}
     for i, metric in enumerate(metrics):
         _check_metric(metric, where.at(f"spec.metrics[{i}]"))
+        if metric["name"] in first_of:  # Argo Rollouts refuses them too: a verdict names its metric
+            raise where.at(f"spec.metrics[{i}].name").error(
+                f"{metric['name']!r} is the name of spec.metrics[{first_of[metric['name']]}] too; give each metric "
+                "its own name")
+        first_of[metric["name"]] = i
     return Template(document["kind"], name, args, tuple(metrics))
 
 
@@ -190,7 +197,8 @@ def _metric(metric: Mapping[str, Any], where: _Where) -> Metric:
         raise where.at("count").error(f"is {count} with no interval; set an interval between the measurements")
     if interval is not None and count == 0:
         # Argo Rollouts measures such a metric until the rollout ends; verify has to end, so it wants a count.
-        raise where.at("count").error("is missing: with an interval, give how many measurements to take")
+        said = "is missing" if metric.get("count") is None else "is 0"
+        raise where.at("count").error(f"{said}: with an interval, give how many measurements to take")
     success, failure = metric.get("successCondition"), metric.get("failureCondition")
     timeout = _integer(prometheus.get("timeout"), p_where.at("timeout"), default=int(DEFAULT_PROMETHEUS_TIMEOUT))
     if timeout <= 0:
@@ -211,7 +219,7 @@ def _metric(metric: Mapping[str, Any], where: _Where) -> Metric:
         inconclusive_limit=inconclusive_limit,
         consecutive_error_limit=error_limit,
         prometheus=Prometheus(
-            address=_text(prometheus.get("address"), p_where.at("address")),
+            address=_address(prometheus.get("address"), p_where.at("address")),
             query=_text(prometheus.get("query"), p_where.at("query")),
             timeout=float(timeout),
             headers=tuple((_text(h.get("key"), p_where.at("headers.key")), _scalar(h.get("value", ""), p_where))
@@ -257,6 +265,16 @@ def _text(value: Any, where: _Where) -> str:
     if not isinstance(value, str) or not value.strip():
         raise where.error("is missing or not a string")
     return value
+
+
+def _address(value: Any, where: _Where) -> str:
+    """Prometheus's base URL, checked once the args are filled: a typo would otherwise be a measurement Error each
+    time, and an analysis ending Error (or Failed, with --on-inconclusive=fail) on a revision that may be healthy."""
+    address = _text(value, where)
+    parts = urllib.parse.urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise where.error(f"{address!r} is not an http:// or https:// URL")
+    return address
 
 
 def _scalar(value: Any, where: _Where) -> str:

@@ -792,11 +792,13 @@ def resume(
 Exit codes:
   0  the analysis is Successful (recorded Succeeded)
   1  error (API failure, RBAC denial, a Secret that cannot be read)
-  2  usage error (bad flag; a template field, provider or condition outside the supported subset)
+  2  usage error (bad flag; a template field, provider or condition outside the supported subset, an
+     address that is not an http(s) URL)
   3  the template needs the baseline (baseline-* args) and there is no rollback target
   4  the analysis is Failed (recorded Failed), or Inconclusive/Error with --on-inconclusive=fail
-  7  the analysis is Inconclusive or Error (Prometheus down, a query error, NaN, an empty vector):
-     the revision stays InProgress, nothing is rolled back"""
+  7  the analysis is Inconclusive or Error (Prometheus down, a query error, an empty vector; NaN
+     only as the conditions make it, as in Argo Rollouts: docs/verify.md):
+     the revision stays InProgress (one recorded Succeeded or Failed keeps it), nothing is rolled back"""
 )
 @connects
 def verify(
@@ -822,7 +824,8 @@ def verify(
 ) -> None:
     """Run a metric analysis (Prometheus queries of an Argo Rollouts AnalysisTemplate) on the live revision and
     record its verdict on it: Successful -> Succeeded, Failed -> Failed with the failing metric, its value and
-    condition; Inconclusive or Error leave it InProgress. One line per measurement on stderr. See docs/verify.md.
+    condition; Inconclusive or Error leave it InProgress (a Succeeded or Failed record stays). One line per
+    measurement on stderr. See docs/verify.md.
     """
     from kubectl_rollback import console
     from kubectl_rollback.commands import verify as command

@@ -119,6 +119,16 @@ class Record:
     def recorded(self) -> bool:
         return self.status is not Status.UNKNOWN or self.workflow_id is not None
 
+    @property
+    def restored_by_rollback(self) -> bool:
+        """A Succeeded revision that a rollback made live after its last record (RFC 3339 UTC strings sort in
+        time)."""
+        return (
+            self.status is Status.SUCCEEDED
+            and self.rolled_back_at is not None
+            and (self.recorded_at is None or self.rolled_back_at >= self.recorded_at)
+        )
+
     def mapping(self, namespace: Optional[str]) -> InfraMapping:
         return InfraMapping(self.service_id, self.infra_id, self.cluster_name, namespace)
 

@@ -132,6 +132,13 @@ def recorded_status(phase: Phase, inconclusive_fails: bool) -> Status:
     return Status.IN_PROGRESS
 
 
+def replaces(verdict_status: Status, recorded: Status) -> bool:
+    """Whether a verdict's record replaces the revision's record: an undecided verdict (Inconclusive or Error, left
+    InProgress) never replaces an outcome someone or something already decided (Succeeded, Failed): a live revision
+    made InProgress again would turn the revision before it into a rollback target where there was none."""
+    return not (verdict_status is Status.IN_PROGRESS and recorded in (Status.SUCCEEDED, Status.FAILED))
+
+
 @dataclasses.dataclass(frozen=True)
 class Verification:
     """The verdict recorded on a revision (what `history` shows of it)."""

@@ -134,11 +134,15 @@ def test_ctrl_c_during_the_analysis_says_what_is_left_recorded(ns, tmp_path, exp
 def test_a_bad_template_or_flag_is_refused_before_anything_is_recorded(ns, tmp_path):
     new = applied_second_revision(ns)
     spec = write(tmp_path, template("up", "default(result, 0) < 5"))
+    good = str(tmp_path / "good.yaml")
+    (tmp_path / "good.yaml").write_text(json.dumps(template("up", "result[0] > 0", count=1, interval="")))
     refusals = [
         (("--follow", "--verify", spec, "--arg", "address=http://127.0.0.1:9"), "unknown name 'default'"),
         (("--follow", "--verify", str(tmp_path / "missing.yaml")), "cannot read it"),
         (("--status", "Succeeded", "--verify", spec), "pass --follow with it"),
         (("--follow", "--arg", "address=x"), "pass --verify with it"),
+        (("--follow", "--verify", good, "--arg", "address=http//127.0.0.1:19090", "--on-inconclusive=fail",
+          "--rollback-on-failure"), "address 'http//127.0.0.1:19090' is not an http:// or https:// URL"),
     ]
     for flags, expected in refusals:
         proc = ns.plugin("record", "deployment/web", *flags, *IDENTITY)

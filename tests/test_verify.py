@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -177,6 +179,10 @@ BAD_TEMPLATES = [
      "spec.metrics[0].successCondition 'default(result, 0) < 5': unknown name 'default'"),
     ("malformed", "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nspec:\n  metrics: {name: m}\n",
      "spec.metrics is not a list"),
+    ("a metric name twice (Argo Rollouts refuses it)", template("up", "result[0] > 0") | {"spec": {
+        "args": [{"name": "address"}], "metrics": [template("up", "result[0] > 0")["spec"]["metrics"][0]] * 2}},
+     "spec.metrics[1].name 'error-ratio' is the name of spec.metrics[0] too"),
+    ("count 0", template("up", "result[0] > 0", count=0), "spec.metrics[0].count is 0: with an interval, give"),
 ]
 
 
@@ -190,6 +196,63 @@ def test_bad_templates_are_refused_before_anything_is_written(ns, tmp_path):
         assert proc.stderr.count("\n") == 1 and expected in proc.stderr, (what, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert annotations_of(ns, new) == before
+
+
+def test_an_address_that_is_not_a_url_is_refused_before_anything_is_measured(ns, tmp_path):
+    """The address is known once the args are filled: a typo is a bad template (exit 2), not five measurement
+    Errors that end Inconclusive (or Failed, with --on-inconclusive=fail) on a healthy revision."""
+    _, new = two_revisions(ns)
+    before = annotations_of(ns, new)
+    spec = write(tmp_path, template("up", "result[0] > 0", count=1, interval=""))
+    for address in ("http//127.0.0.1:19090", "not a url", "http://"):
+        proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={address}",
+                         "--on-inconclusive=fail")
+        assert proc.returncode == 2, (address, proc.stderr)
+        assert proc.stderr.count("\n") == 1, (address, proc.stderr)
+        assert f"spec.metrics[0].provider.prometheus.address {address!r} is not an http:// or https:// URL" \
+            in proc.stderr, (address, proc.stderr)
+    assert annotations_of(ns, new) == before
+
+
+def test_an_undecided_verdict_keeps_the_outcome_recorded(ns, tmp_path):
+    """Error (Prometheus unreachable) on a live revision recorded Succeeded: made InProgress again, it would make
+    revision 1 a rollback target where there was none. The status stays; the verification annotations say why."""
+    _, new = two_revisions(ns)
+    ns.plugin("record", "deployment/web", "--status", "Succeeded", check=True)
+    spec = write(tmp_path, template("up", "result[0] > 0", count=1, interval="", consecutiveErrorLimit=0))
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", "address=http://127.0.0.1:9", "-o",
+                     "json")
+    assert proc.returncode == 7, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["phase"] == "Error" and out["recorded"] == "Succeeded", out
+    annotations = annotations_of(ns, new)
+    assert annotations[STATUS] == "Succeeded" and annotations[VERIFICATION] == "Error", annotations
+    dry_run = ns.plugin("rollback", "deployment/web", "--dry-run=client", *IDENTITY)
+    assert dry_run.returncode == 0 and "nothing to do (it is the last good revision" in dry_run.stdout, dry_run
+
+
+def test_a_failed_verdict_on_the_revision_a_rollback_restored_is_refused_with_a_command_that_works(
+        ns, tmp_path, prometheus):  # noqa: F811
+    """verify has no --force: the refusal prints the whole `record ... --force` command, and that command works."""
+    two_revisions(ns)
+    ns.plugin("rollback", "deployment/web", check=True)  # revision 1 restored (as revision 3), revision 2 Failed
+    ns.rollout_status("deployment/web")
+    restored = scenarios.rs_by_image(ns, "web")["example.test/web:1"]
+    spec = write(tmp_path, template("vector(1)", "result[0] < 0", count=1, interval="", args=()))
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}")
+    assert proc.returncode == 1 and "is live because a rollback restored it" in proc.stderr, proc.stderr
+    assert restored["metadata"]["annotations"][STATUS] == "Succeeded"
+    hint = re.search(r"If this one failed too: (kubectl harness-rollback record .*)$", proc.stderr.strip())
+    assert hint is not None, proc.stderr
+    # -o json: the analysis that ran is in the document, with the refusal as its error
+    proc = ns.plugin("verify", "deployment/web", "--verify", spec, "--arg", f"address={prometheus.url}", "-o", "json")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["revision"] == 3 and out["phase"] == "Failed" and out["recorded"] is None, out
+    assert [(m["phase"], m["value"]) for m in out["measurements"]] == [("Failed", "[1]")], out
+    assert "is live because a rollback restored it" in out["error"]["message"], out
+    copied = ns.cluster.run(*shlex.split(hint.group(1))[1:])  # as typed in a shell, without -n added
+    assert copied.returncode == 0, copied.stderr
+    assert scenarios.rs_by_image(ns, "web")["example.test/web:1"]["metadata"]["annotations"][STATUS] == "Failed"
 
 
 @pytest.fixture

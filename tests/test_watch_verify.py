@@ -25,7 +25,14 @@ from tests.test_verify import (  # noqa: F401 (argo_crds is a fixture)
     template,
     wait_for_ratio,
 )
-from tests.watching import AUTO_ROLLBACK_AT, AUTO_ROLLBACK_OUTCOME, record_of, start_watch_fixture, wait_for_status
+from tests.watching import (
+    AUTO_ROLLBACK_AT,
+    AUTO_ROLLBACK_OUTCOME,
+    RECORDED_REVISION,
+    record_of,
+    start_watch_fixture,
+    wait_for_status,
+)
 
 start_watch = pytest.fixture(start_watch_fixture)
 VERIFIED = {"harness.io/verify": "analysistemplate/error-ratio"}
@@ -110,3 +117,36 @@ def test_watch_records_other_workloads_while_an_analysis_runs(ns, argo_crds, exp
     record = wait_for_status(ns, "web", "example.test/web:1", "Succeeded", timeout=180)
     assert record[VERIFICATION] == "Successful", record
     assert [m["count"] for m in watch.lines("measured")] == [f"{n} of 20" for n in range(1, 21)]
+
+
+def test_watch_never_analyses_again_the_revision_its_rollback_restored(ns, argo_crds, exporter, prometheus,  # noqa: F811,E501
+                                                                     start_watch):
+    """Revision 2 passes its analysis; revision 3 fails its and is rolled back to revision 2 (rolled out again as
+    revision 4). Revision 2's traffic has turned bad meanwhile (a dependency both share): analysing the restored
+    revision would fail it too and walk back to revision 1. Its rollout alone decides its record."""
+    apply_template(ns, prometheus.url, count=1, interval="")
+    scenarios.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1",
+                                                                           annotations=VERIFIED), "Succeeded",
+                                *IDENTITY)
+    second = applied(ns, "web", "example.test/web:2", VERIFIED)
+    serving(exporter, prometheus, second, 0.01)
+    watch = start_watch("--auto-rollback", *IDENTITY)
+    wait_for_status(ns, "web", "example.test/web:2", "Succeeded")
+    serving(exporter, prometheus, second, 0.3)
+    third = applied(ns, "web", "example.test/web:3", VERIFIED)
+    serving(exporter, prometheus, third, 0.3)
+    wait_for_status(ns, "web", "example.test/web:3", "Failed")
+
+    def restored_and_recorded():
+        record = record_of(ns, "web", "example.test/web:2")
+        return record if record.get(RECORDED_REVISION) == "4" and record.get(STATUS) != "InProgress" else None
+
+    record = ns.wait_until(restored_and_recorded, "revision 2 restored as revision 4, its outcome recorded")
+    assert record[STATUS] == "Succeeded", record
+    restored = [line for line in watch.lines("recorded") if line["revision"] == 4]
+    assert [line["outcome"] for line in restored] == ["Succeeded"], restored
+    assert "revision 2 restored by the rollback at" in restored[0]["why"], restored
+    assert "not analysed again" in restored[0]["why"], restored
+    assert scenarios.live_image(ns) == "example.test/web:2"
+    assert [line["outcome"] for line in watch.lines("rolled-back")] == ["revision 2"]
+    assert [line["revision"] for line in watch.lines("verifying")] == [2, 3]

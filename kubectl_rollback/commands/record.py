@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, digests, interrupts, render
+from kubectl_rollback import applied, console, digests, interrupts, render, verdict
 from kubectl_rollback.commands import configsnap, measure, wait, workload_history
 from kubectl_rollback.commands.measure import Analysis, Verdict
 from kubectl_rollback.decide import (
@@ -298,7 +298,11 @@ def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Rev
             and revision.record.status is not Status.FAILED):
         raise RollbackError(f"{kind.display(workload['metadata']['name'])} revision {revision.number} was recorded "
                             f"Failed during the analysis; the {result.phase.value} verdict is not recorded over it")
-    written = _write(kube, kind, workload, current, request, result.status)
+    if verdict.replaces(result.status, current.record.status):
+        written = _write(kube, kind, workload, current, request, result.status)
+    else:  # the outcome recorded stays; only the verification annotations say what the analysis found
+        written = RecordResult(kind.display(workload["metadata"]["name"]), kube.namespace, current,
+                               dict(current.annotations or {}))
     annotate(kube, kind.revision_resource, current, measure.verification_annotations(result))
     return written
 
@@ -318,7 +322,7 @@ def _write(
     display = kind.display(workload["metadata"]["name"])
 
     def refuse_if_not_ours(record: Record) -> None:
-        _refuse_if_restored(kind, workload, revision, record, status, request.force)
+        _refuse_if_restored(kube, kind, workload, revision, record, status, request.force)
         other = other_deployment(record, identity)
         if other is not None and not request.force:
             raise RollbackError(
@@ -367,21 +371,15 @@ def _digests(kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision,
 
 
 def _refuse_if_restored(
-    kind: WorkloadKind, workload: dict, revision: Revision, existing: Record, status: Status, force: bool
+    kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, existing: Record, status: Status, force: bool
 ) -> None:
-    if status is not Status.SUCCEEDED and _restored_by_rollback(existing) and not force:
+    if status is not Status.SUCCEEDED and existing.restored_by_rollback and not force:
         # The revision the pipeline deployed is no longer live: a rollback put this good one back meanwhile.
+        # The hint is a whole command: `verify`, which writes through here too, has no --force.
+        display = kind.display(workload["metadata"]["name"])
         raise RollbackError(
-            f"{kind.display(workload['metadata']['name'])} revision {revision.number} is live because a rollback "
-            f"restored it at {existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it "
-            f"{status.value} (the revision you deployed is no longer live). Pass --force if this one failed too"
+            f"{display} revision {revision.number} is live because a rollback restored it at "
+            f"{existing.rolled_back_at}, and it is recorded Succeeded; refusing to record it {status.value} (the "
+            f"revision you deployed is no longer live). If this one failed too: kubectl harness-rollback record "
+            f"{display} --revision {revision.number} --status {status.value} --force {kube.command_flags()}"
         )
-
-
-def _restored_by_rollback(record: Record) -> bool:
-    """A Succeeded revision that a rollback made live after its last record (RFC 3339 UTC strings sort in time)."""
-    return (
-        record.status is Status.SUCCEEDED
-        and record.rolled_back_at is not None
-        and (record.recorded_at is None or record.rolled_back_at >= record.recorded_at)
-    )

@@ -19,7 +19,7 @@ from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, VerifyRequest
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.records import Status
+from kubectl_rollback.records import STATUS, Status
 from kubectl_rollback.verdict import Phase
 from kubectl_rollback.workloads.base import WorkloadKind
 
@@ -31,16 +31,21 @@ class VerifyResult(Printed):
     revision: Revision
     source: str
     verdict: Verdict
-    recorded: bool
+    recorded: Optional[str]  # the status the revision is recorded with now; None with --no-record or refused
+    refused: Optional[RollbackError] = None  # why the verdict was not recorded (the analysis ran all the same)
 
     def table(self, wide: bool) -> str:
         outcome = f"analysis {self.source} {self.verdict.phase.value}"
         if self.verdict.message:
             outcome += f": {self.verdict.message}"
         where = f"{self.display} revision {self.revision.number} ({self.revision.name})"
-        if not self.recorded:
+        if self.refused is not None:
+            return f"{where}: {outcome}; not recorded"
+        if self.recorded is None:
             return f"{where}: {outcome}; not recorded (--no-record)"
-        return f"{where}: {outcome}; recorded {self.verdict.status.value}"
+        if self.recorded != self.verdict.status.value:  # an undecided verdict keeps the outcome recorded before
+            return f"{where}: {outcome}; still recorded {self.recorded}"
+        return f"{where}: {outcome}; recorded {self.recorded}"
 
     def data(self) -> Any:
         return {
@@ -49,12 +54,15 @@ class VerifyResult(Printed):
             "revision": self.revision.number,
             "name": self.revision.name,
             "analysis": self.source,
-            "recorded": self.verdict.status.value if self.recorded else None,
+            "recorded": self.recorded,
             **render.verification_dict(self.verdict),
         }
 
     def failure(self) -> Optional[RollbackError]:
-        """Failed ends the command with exit 4 (as a failed rollout), Inconclusive or Error with exit 7."""
+        """A verdict that could not be recorded ends with that refusal; else Failed ends the command with exit 4 (as
+        a failed rollout), Inconclusive or Error with exit 7."""
+        if self.refused is not None:
+            return self.refused
         if self.verdict.status is Status.FAILED:
             return WaitFailedError(f"{self.display} revision {self.revision.number}: analysis "
                                    f"{self.verdict.phase.value}: {self.verdict.message}")
@@ -86,8 +94,13 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
                              "earlier record to take them from), or pass --no-record")
     prepared = prepare_for(kube, name, live, seen, template, source, request.args)
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
-    if request.record:
-        record.record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
-    return VerifyResult(kind.display(name), kube.namespace, live, source, result, request.record)
+    display = kind.display(name)
+    if not request.record:
+        return VerifyResult(display, kube.namespace, live, source, result, None)
+    try:
+        written = record.record_verdict(kube, kind, workload, live, RecordRequest(flags=request.flags), result)
+    except RollbackError as refused:  # the measurements stay in the result (-o json), with the refusal as its error
+        return VerifyResult(display, kube.namespace, live, source, result, None, refused)
+    return VerifyResult(display, kube.namespace, live, source, result, written.annotations[STATUS])
 
 

@@ -139,6 +139,15 @@ def decide(workload: Workload, settings: Settings, now: datetime.datetime) -> Re
                                                    f"{live.record.copied_from}, not read)", now)
     ours = annotations.get(RECORDED_BY) == WATCHER
     earlier = annotations.get(RECORDED_REVISION, str(live.number))
+    if ours and earlier != str(live.number) and live.record.restored_by_rollback and wants_verification(workload):
+        # Analysed once already; an analysis of the revision a rollback put back could only roll back further, and
+        # the watcher never walks further back (README): its rollout alone decides its record.
+        outcome = _outcome(workload)
+        if outcome is None:
+            return Reaction(WatchAction.NOTHING, f"revision {earlier} restored by the rollback at "
+                                                 f"{live.record.rolled_back_at}: its rollout is in progress")
+        return _record(workload, settings, outcome[0], f"{outcome[1]} (revision {earlier} restored by the rollback "
+                                                       f"at {live.record.rolled_back_at}: not analysed again)", now)
     if ours and earlier != str(live.number):
         status, why = _claimed_outcome(workload) or (
             Status.IN_PROGRESS, f"revision {earlier} rolled out again as revision {live.number}, in progress")

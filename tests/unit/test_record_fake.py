@@ -46,8 +46,11 @@ def record_failed(fake, force: bool = False) -> record.RecordResult:
 
 def test_a_rollback_audit_landing_before_the_write_makes_record_refuse_on_its_retry(fake, restored):
     fake.before("patch", audit, resource=REPLICASETS, name="web-h2")
-    with pytest.raises(RollbackError, match="is live because a rollback restored it"):
+    with pytest.raises(RollbackError, match="is live because a rollback restored it") as refused:
         record_failed(fake)
+    # a whole command, as `verify` (which has no --force) refuses through here too
+    assert refused.value.message.endswith("If this one failed too: kubectl harness-rollback record deployment/web "
+                                          f"--revision 2 --status Failed --force {fake.command_flags()}")
     assert fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"][STATUS] == "Succeeded"
 
 

@@ -75,6 +75,7 @@ def test_fields_outside_the_subset_are_refused_naming_them(change, message):
 @pytest.mark.parametrize("fields, message", [
     ({"count": 3}, "count is 3 with no interval"),
     ({"interval": "1m"}, "count is missing: with an interval"),
+    ({"interval": "1m", "count": 0}, "count is 0: with an interval"),
     ({"interval": "soon", "count": 2}, "spec.metrics[0].interval 'soon': not a duration"),
     ({"count": "three"}, "count 'three' is not an integer"),
     ({"successCondition": "default(result, 0) < 5"}, "successCondition 'default(result, 0) < 5': unknown name "
@@ -84,12 +85,23 @@ def test_fields_outside_the_subset_are_refused_naming_them(change, message):
     ({"provider": {"prometheus": {"address": "http://p", "query": "up", "timeout": -1}}}, "timeout must be more"),
     ({"provider": {"prometheus": {"address": "http://p", "query": "up", "insecure": "yes"}}}, "insecure is not true"),
     ({"provider": {"prometheus": {"query": "up"}}}, "prometheus.address is missing"),
+    ({"provider": {"prometheus": {"address": "http//127.0.0.1:19090", "query": "up"}}},
+     "prometheus.address 'http//127.0.0.1:19090' is not an http:// or https:// URL"),
+    ({"provider": {"prometheus": {"address": "not a url", "query": "up"}}}, "'not a url' is not an http://"),
+    ({"provider": {"prometheus": {"address": "http://", "query": "up"}}}, "'http://' is not an http://"),
     ({"inconclusiveLimit": -1}, "must not be negative"),
 ])
 def test_bad_values_are_refused_before_anything_is_measured(fields, message):
     with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("]", r"\]").replace("{", r"\{")
                        .replace("}", r"\}").replace("(", r"\(").replace(")", r"\)")):
         metric(**fields)
+
+
+def test_a_metric_name_given_twice_is_refused_as_argo_rollouts_refuses_it():
+    doc = document()
+    doc["spec"]["metrics"].append(dict(doc["spec"]["metrics"][0]))
+    with pytest.raises(UsageError, match=r"spec.metrics\[1\].name 'm' is the name of spec.metrics\[0\] too"):
+        analysis.check_template(doc, "t.yaml")
 
 
 def test_a_negative_failure_limit_means_no_limit_as_in_argo_rollouts():
@@ -112,7 +124,10 @@ def test_a_negative_failure_limit_means_no_limit_as_in_argo_rollouts():
     ("result[0] < 3", "result[0] > 2", [2.5], Phase.FAILED),  # failure wins when both hold
     ("result[0] < 1", None, [], Phase.ERROR),  # an empty vector: result[0] cannot be evaluated
     (None, "result[0] > 1", [], Phase.ERROR),
+    # NaN as Argo Rollouts' docs ("NaN and Infinity") show it: comparisons are false
     ("result[0] < 1", None, [math.nan], Phase.FAILED),
+    ("result[0] < 1", "result[0] >= 1", [math.nan], Phase.INCONCLUSIVE),
+    ("isNaN(result[0]) || result[0] < 1", None, [math.nan], Phase.SUCCESSFUL),
 ])
 def test_measurement_phase_follows_argo_rollouts_evaluate_result(success, failure, result, expected):
     doc = document(failureCondition=failure) if failure else document()
@@ -339,6 +354,26 @@ def test_a_revision_recorded_failed_meanwhile_keeps_failed(fake):
         record.record_verdict(fake, kind, deployment, live, request(), verdict_of(S))
     annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
     assert annotations["harness.io/status"] == "Failed" and verdict.VERIFICATION not in annotations
+
+
+@pytest.mark.parametrize("phase", [Phase.INCONCLUSIVE, Phase.ERROR])
+@pytest.mark.parametrize("outcome", ["Succeeded", "Failed"])
+def test_an_undecided_verdict_keeps_a_decided_outcome(fake, phase, outcome):
+    kind, deployment, live = live_revision(fake)
+    fake.server.patch(REPLICASETS, "ns", "web-h2", {"metadata": {"annotations": {"harness.io/status": outcome}}})
+    live = next(r for r in kind.revisions(fake, deployment) if r.live)
+    written = record.record_verdict(fake, kind, deployment, live, request(), verdict_of(phase))
+    annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
+    assert annotations["harness.io/status"] == outcome == written.annotations["harness.io/status"]
+    assert annotations[verdict.VERIFICATION] == phase.value
+
+
+def test_only_an_undecided_verdict_on_a_decided_outcome_keeps_it():
+    for recorded_status in Status:
+        assert verdict.replaces(Status.SUCCEEDED, recorded_status) and verdict.replaces(Status.FAILED, recorded_status)
+    assert verdict.replaces(Status.IN_PROGRESS, Status.IN_PROGRESS)
+    assert not verdict.replaces(Status.IN_PROGRESS, Status.SUCCEEDED)
+    assert not verdict.replaces(Status.IN_PROGRESS, Status.FAILED)
 
 
 def test_a_revision_pruned_meanwhile_is_not_recorded(fake):

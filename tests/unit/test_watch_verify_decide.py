@@ -56,3 +56,19 @@ def test_the_verdict_is_the_watchers_record_and_a_new_claim_clears_an_earlier_ve
     claim = reaction.decide(workload(state=IN_PROGRESS, workload_annotations=VERIFIED), SETTINGS, NOW)
     assert claim.annotations is not None
     assert all(claim.annotations[key] is None for key in (VERIFICATION, VERIFICATION_MESSAGE, VERIFIED_AT))
+
+
+def test_a_revision_a_rollback_restored_is_recorded_from_its_rollout_and_not_analysed_again():
+    """Revision 2, the watcher's Succeeded record, rolled out again as revision 3 by a rollback: an analysis could
+    only roll back further (README: never walks further back)."""
+    restored = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "2", "harness.io/rolled-back-at":
+                                          "2026-01-02T03:05:00Z", "harness.io/rolled-back-from": "4"})
+    waiting = reaction.decide(workload(restored, IN_PROGRESS, workload_annotations=VERIFIED), SETTINGS, NOW)
+    assert waiting.action is WatchAction.NOTHING and "restored by the rollback" in waiting.why
+    done = reaction.decide(workload(restored, DONE, workload_annotations=VERIFIED), SETTINGS, NOW)
+    assert done.action is WatchAction.RECORD and done.status is Status.SUCCEEDED
+    assert "not analysed again" in done.why
+    # rolled out again with no rollback (a re-apply of the same template): analysed as any rollout
+    reapplied = dict(ours("Succeeded"), **{reaction.RECORDED_REVISION: "2"})
+    claim = reaction.decide(workload(reapplied, DONE, workload_annotations=VERIFIED), SETTINGS, NOW)
+    assert claim.status is Status.IN_PROGRESS and "its analysis comes next" in claim.why

@@ -94,6 +94,7 @@ def test_the_workload_list_round_trips_and_a_damaged_one_is_a_problem():
     assert marks.parse_workload_barriers({marks.BARRIERS: value}) == ([SCHEMA], None)
     barriers, problem = marks.parse_workload_barriers({marks.BARRIERS: '[{"revision": "2"}]'})
     assert barriers == [] and "unreadable" in problem
+    assert "unreadable" in marks.parse_workload_barriers({marks.BARRIERS: ""})[1]  # an empty value is no list
     assert marks.workload_barriers_value([]) is None
 
 

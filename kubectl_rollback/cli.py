@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import re
+import signal
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
@@ -326,7 +327,8 @@ def record(
     image: Annotated[
         Optional[List[str]],
         typer.Option("--image", help="An image the revision you deployed runs (repeatable); refused if the live "
-                     "revision does not run it.", show_default=False),
+                     "revision does not run it. Pipelines should pass it: without it or --revision, record is refused "
+                     "when two revisions were deployed since the last record.", show_default=False),
     ] = None,
     force: Annotated[
         bool,
@@ -893,8 +895,26 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
+class _Sigterm:
+    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: raised as a KeyboardInterrupt where
+    the command is, every step that says what Ctrl-C left behind says it, and the document is printed; only the exit
+    code differs (143, as a shell reports SIGTERM). `watch` installs its own handler (it stops cleanly instead)."""
+
+    received = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: Any) -> None:
+        cls.received = True
+        raise KeyboardInterrupt
+
+
+def _stopped_code() -> ExitCode:
+    return ExitCode.TERMINATED if _Sigterm.received else ExitCode.INTERRUPTED
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
+    signal.signal(signal.SIGTERM, _Sigterm.handle)
     try:
         args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
         command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
@@ -905,16 +925,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
+        if exc.exit_code == ExitCode.INTERRUPTED:
+            exc.exit_code = _stopped_code()
         _error_document(args, exc)
         sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt as exc:
-        console.error("interrupted")
-        _error_document(args, exc)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.Abort:
-        console.error("aborted")
-        _error_document(args, KeyboardInterrupt())
-        sys.exit(int(ExitCode.INTERRUPTED))
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        console.error("interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted")
+        stopped = RollbackError("interrupted")
+        stopped.exit_code = _stopped_code()
+        _error_document(args, stopped)
+        sys.exit(int(stopped.exit_code))
     except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(int(ExitCode.OK))
@@ -922,7 +942,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
         path = ctx.command_path if ctx is not None else PROG
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
-        line = " ".join(exc.format_message().split()).rstrip(".") + hint
+        line = _one_suggestion(" ".join(exc.format_message().split())).rstrip(".") + hint
         console.error(line)
         failure = UsageError(line) if exc.exit_code == ExitCode.USAGE else RollbackError(line)
         _error_document(args, failure)
@@ -936,6 +956,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         _error_document(args, RollbackError(line))
         sys.exit(int(ExitCode.ERROR))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_suggestion(message: str) -> str:
+    """A misspelt verb's "Did you mean 'rollback'?" once: click >= 8.2 words it and typer adds its own (click 8.1,
+    the krew archive's, does not, so typer's is kept there)."""
+    return re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", message)
+
+
+def stopped_document(args: List[str]) -> None:
+    """The document of a Ctrl-C before main ran (launch.py: while the command line was being imported)."""
+    _error_document(normalise_kubectl_flags(args), KeyboardInterrupt())
 
 
 def _command_for(args: List[str]) -> click.Command:
@@ -953,7 +984,7 @@ def _command_for(args: List[str]) -> click.Command:
 
 def _error_document(args: List[str], failure: BaseException) -> None:
     """With -o json|yaml a script gets a document on every exit: the command ended before its result was printed,
-    so the document holds only the error (the one line on stderr stays)."""
+    so the document holds the error (the one line on stderr stays) and what the error says was done, if anything."""
     if getattr(failure, "shown", False):
         return
     fmt = requested_output(args)
@@ -962,7 +993,8 @@ def _error_document(args: List[str], failure: BaseException) -> None:
     from kubectl_rollback import output
 
     verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
-    print(output.dump(output.document(verb, None, failure), fmt), flush=True)
+    done = getattr(failure, "result", None)  # an interrupted rollback's: what it changed before the Ctrl-C
+    print(output.dump(output.document(verb, done.data() if done is not None else None, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:

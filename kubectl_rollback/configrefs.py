@@ -35,7 +35,8 @@ SNAPSHOT_OF = PREFIX + "snapshot-of"  # annotation "ConfigMap/app-config"; label
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-harness-rollback"}
 # On a snapshot: JSON, the content part (APPLIED_FIELDS) of the original's last-applied configuration at record time.
 APPLIED_CONFIG = PREFIX + "applied-config"
-APPLIED_FIELDS = ("data", "binaryData", "stringData")
+CONTENT_FIELDS = ("data", "binaryData", "stringData")
+APPLIED_FIELDS = CONTENT_FIELDS + ("type",)  # a Secret's type too: a re-created object's last-applied names it
 # On a snapshot: the one field manager that applied the original's content server-side at record time. A rollback
 # that re-creates the object applies it as that manager, so that its next apply owns every key (no conflict with
 # the plugin, and the keys it no longer sets go), as the restore of an existing object hands them back.
@@ -383,7 +384,7 @@ def restored_last_applied(live: Mapping, snapshot: Mapping) -> Optional[str]:
     kept = applied.load_json((snapshot["metadata"].get("annotations") or {}).get(APPLIED_CONFIG))
     if not isinstance(kept, dict):
         kept = {k: v for k, v in snapshot.items() if k in ("data", "binaryData") and v}
-    restored = {k: v for k, v in last.items() if k not in APPLIED_FIELDS}
+    restored = {k: v for k, v in last.items() if k not in CONTENT_FIELDS}
     restored.update(kept)
     return applied.compact(restored) + "\n"  # kubectl's own encoding ends with a newline
 
@@ -396,7 +397,10 @@ def recreated_object(ref: ConfigRef, snapshot: Mapping) -> dict:
     body.update({k: v for k, v in content(ref.kind, snapshot).items() if v})
     kept = applied.load_json(_annotations(snapshot).get(APPLIED_CONFIG))
     if isinstance(kept, dict):
-        last = {"apiVersion": "v1", "kind": ref.kind, "metadata": {"annotations": {}, "name": ref.name}, **kept}
+        # As kubectl apply writes it: the namespace it applied to is in it (the snapshot's own, the same one).
+        metadata = {"annotations": {}, "name": ref.name, "namespace": snapshot["metadata"].get("namespace")}
+        last = {"apiVersion": "v1", "kind": ref.kind,
+                "metadata": {k: v for k, v in metadata.items() if v is not None}, **kept}
         body["metadata"]["annotations"] = {applied.LAST_APPLIED: applied.compact(last) + "\n"}
     return body
 

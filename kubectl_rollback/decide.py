@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
+from kubectl_rollback import configrefs
 from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
 from kubectl_rollback.marks import Barrier, Crossing, PinnedOrigin, Stamp
 from kubectl_rollback.options import IdentityFlags
@@ -63,6 +64,12 @@ def with_origin_marks(revisions: Sequence[Revision]) -> list:
             revision = dataclasses.replace(revision, marked_bad=stamp)
         result.append(revision)
     return result
+
+
+def snapshots_of(revision: Revision) -> Tuple[configrefs.Entry, ...]:
+    """The snapshots a revision's record maps; none on a copy of another revision's record (docs/annotations.md):
+    its map names that revision's snapshots, and contributes nothing here."""
+    return () if revision.record.copied_from is not None else tuple(configrefs.parse_snapshots(revision.annotations))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +166,17 @@ def other_deployment(record: Record, identity: Identity) -> Optional[str]:
         return None
     return ", ".join(f"{label} {value or 'unset'}"
                      for label, value in zip(("workflow", "service", "infra", "cluster"), theirs))
+
+
+def deployed_since_last_record(revisions: Sequence[Revision]) -> List[Revision]:
+    """The revisions newer than the newest one a pipeline recorded (a readable status, not the watcher's) that no
+    pipeline recorded, oldest first. More than one: several deploys since the last record, and the live one may be
+    any of them's; `record` without --revision or --image cannot tell whose it is (README, pipelines)."""
+    def claimed(revision: Revision) -> bool:
+        return revision.record.status is not Status.UNKNOWN and revision.record.recorded_by is None
+
+    newest = max((r.number for r in revisions if claimed(r)), default=0)
+    return sorted((r for r in revisions if r.number > newest and not claimed(r)), key=lambda r: r.number)
 
 
 def choose_target(

@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     # 6 is left to another issue's plan.
     INCONCLUSIVE = 7
     INTERRUPTED = 130  # as a shell reports SIGINT
+    TERMINATED = 143  # as a shell reports SIGTERM (a cancelled CI job): handled as Ctrl-C is
 
     @property
     def meaning(self) -> str:
@@ -31,8 +32,9 @@ class ExitCode(enum.IntEnum):
 
 MEANINGS = {
     ExitCode.OK: "done, or nothing to do; history: shown, with or without a rollback target",
-    ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release history, a "
-                    "workload carrying record keys, a GitOps owner that would undo it)",
+    ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release (no "
+                    "release history, no workload labelled with it), a workload carrying record keys, a GitOps owner "
+                    "that would undo it)",
     ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
     ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
                         "or pruned)",
@@ -45,6 +47,7 @@ MEANINGS = {
     ExitCode.INCONCLUSIVE: "verify, record --follow --verify: the metric analysis was Inconclusive or Error (the "
                            "revision stays InProgress, nothing rolled back)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); after a change, the line says what was changed",
+    ExitCode.TERMINATED: "terminated (SIGTERM, e.g. a cancelled CI job): as Ctrl-C, the line says what was changed",
 }
 
 
@@ -72,9 +75,14 @@ class WaitFailedError(RollbackError):
 
 
 class Interrupted(RollbackError):
-    """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on."""
+    """Ctrl-C after the command had changed the cluster: the message says what was changed, and what goes on.
+    `result`: what was done, where the command has it, for the -o json|yaml document (docs/output.md)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 class InconclusiveError(RollbackError):

@@ -20,7 +20,7 @@ import random
 import shlex
 import time
 import urllib.parse
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from kubectl_rollback import console, kubeconfig
 from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError, UsageError
@@ -130,6 +130,9 @@ class Kube:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         proxy = connection.proxy
         self._pool: urllib3.PoolManager = _pool_manager(proxy, pool_args) if proxy else urllib3.PoolManager(**pool_args)
+        # group/version -> the verbs of each resource it serves ({} for a group/version not served): asked once per
+        # run, shared by every client made from this one (in_namespace, bound_to copy the reference)
+        self._discovered: Dict[str, Dict[str, frozenset]] = {}
 
     @classmethod
     def connect(cls, options: ConnectionOptions, quiet: bool = False) -> Kube:
@@ -293,6 +296,20 @@ class Kube:
                 return None
             return ((answer.get("status") or {}).get("userInfo") or {}).get("username")
         return None
+
+    def served_verbs(self, resource: Resource) -> Optional[frozenset]:
+        """The verbs the API server serves `resource` with (discovery: `kubectl api-resources`), or None when it does
+        not serve it at all (a custom resource whose CRD is not installed). Asked once per group/version and run."""
+        group_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+        if group_version not in self._discovered:
+            path = f"/apis/{group_version}" if resource.group else f"/api/{group_version}"
+            try:
+                listed = self._send("GET", path, what=f"cannot discover the resources of {group_version}")
+            except NotFoundError:
+                listed = {}
+            self._discovered[group_version] = {
+                r["name"]: frozenset(r.get("verbs") or ()) for r in listed.get("resources") or ()}
+        return self._discovered[group_version].get(resource.plural)
 
     # -- watching (kubectl_rollback/watcher) --------------------------------------------------------------------
 

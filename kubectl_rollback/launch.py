@@ -35,6 +35,7 @@ def plugin() -> None:
         from kubectl_rollback.cli import main
     except KeyboardInterrupt:
         console.error("interrupted")
+        _interrupted_document(args)
         sys.exit(INTERRUPTED)
     if not cacheable:
         main()
@@ -49,6 +50,19 @@ def plugin() -> None:
         raise
     finally:
         sys.stdout = recorder.stream
+
+
+def _interrupted_document(args: List[str]) -> None:
+    """A Ctrl-C while the command line was being imported still prints the -o json|yaml document a script waits
+    for: the import it cut short is done again (a second Ctrl-C ends it with the line alone)."""
+    if not any(arg.startswith(("-o", "--output")) for arg in args):
+        return
+    try:
+        from kubectl_rollback import cli
+
+        cli.stopped_document(args)
+    except KeyboardInterrupt:
+        pass
 
 
 def completer(argv: Optional[List[str]] = None) -> None:

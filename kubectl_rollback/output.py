@@ -21,6 +21,8 @@ KINDS = {
     "record": "RecordResult",
     "verify": "VerifyResult",
     "resume": "ResumeResult",
+    "mark-bad": "MarkBadResult",
+    "barrier": "BarrierResult",
 }
 UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error
 

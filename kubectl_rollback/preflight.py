@@ -42,6 +42,9 @@ class Finding:
     verdict: Severity
     object: str  # "Secret/db", "deployment/web", "Pod (from revision 3)"
     message: str  # why, with the server's own message where it answered
+    # Only in -o json|yaml, not a line on stderr: the pod check denied by RBAC. Its Role is opt-in (it lets its holder
+    # create pods), so without it every rollback would print the same line; docs/preflight.md says so once.
+    quiet: bool = False
 
     def line(self) -> str:
         return f"pre-flight {self.verdict.value}: {self.object}: {self.message}"
@@ -61,8 +64,8 @@ class Report:
 
     @property
     def said(self) -> tuple:
-        """The findings worth a line on stderr: every one but `ok`."""
-        return tuple(f for f in self.findings if f.verdict is not Severity.OK)
+        """The findings worth a line on stderr: every one but `ok` and the quiet ones."""
+        return tuple(f for f in self.findings if f.verdict is not Severity.OK and not f.quiet)
 
     def data(self) -> list:
         return [f.data() for f in self.findings]
@@ -83,6 +86,9 @@ class Reference:
     kind: str
     name: str
     required: bool = True
+    # An image pull Secret: the pods start without it only if their images are public, so its absence is a warning;
+    # an `optional: true` ConfigMap or Secret gone is what the template allows for: ok, said only in -o json|yaml.
+    pull_secret: bool = False
 
     @property
     def key(self) -> str:
@@ -110,7 +116,7 @@ def references(template: Any) -> List[Reference]:
     if account:  # unnamed: the namespace's `default`, which the API server's controllers keep
         found.append(Reference(SERVICE_ACCOUNT, account))
     pull = {ConfigRef(configrefs.SECRET, s.get("name")) for s in spec.get("imagePullSecrets") or [] if s.get("name")}
-    found += [Reference(configrefs.SECRET, ref.name, required=False) for ref in sorted(pull)
+    found += [Reference(configrefs.SECRET, ref.name, required=False, pull_secret=True) for ref in sorted(pull)
               if not any(r.kind == configrefs.SECRET and r.name == ref.name for r in found)]
     for kind, field in ((PRIORITY_CLASS, "priorityClassName"), (RUNTIME_CLASS, "runtimeClassName")):
         if spec.get(field):
@@ -142,7 +148,8 @@ def existence(ref: Reference, refusal: Optional[Refusal], terminating: bool, res
         return Finding("exists", Severity.INCONCLUSIVE, ref.key, _cannot_tell(refusal))
     gone = "is being deleted" if terminating else f"does not exist ({refusal.message})" if refusal else ""
     if not ref.required:
-        return Finding("exists", Severity.WARNING, ref.key, f"{gone}; the pods do not need it (optional)")
+        return Finding("exists", Severity.WARNING if ref.pull_secret else Severity.OK, ref.key,
+                       f"{gone}; the pods do not need it (optional)")
     return Finding("exists", Severity.BLOCKED, ref.key, f"{gone}; the target's pods need it: create it, then roll back")
 
 
@@ -154,7 +161,8 @@ def admission(check: str, what: str, refusal: Optional[Refusal]) -> Finding:
         return Finding(check, Severity.OK, what, "accepted by the API server (dry run)")
     if rbac_denial(refusal.message) or _NO_DRY_RUN in refusal.message or refusal.status in (0, 429) \
             or refusal.status >= 500:
-        return Finding(check, Severity.INCONCLUSIVE, what, _cannot_tell(refusal))
+        return Finding(check, Severity.INCONCLUSIVE, what, _cannot_tell(refusal),
+                       quiet=check == "pod" and rbac_denial(refusal.message))
     if check == "pod" and _QUOTA in refusal.message:
         return Finding(check, Severity.WARNING, what, f"{refusal.message}; the new pods wait for old ones to go: the "
                                                      "rollout is slowed (or held, if the quota never has room)")

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
-from kubectl_rollback.decide import Outcome, Revision, mismatch
+from kubectl_rollback.decide import Outcome, Revision, mismatch, snapshots_of
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 from kubectl_rollback.verdict import Verification, recorded_verification
@@ -86,6 +86,7 @@ def history_dict(h) -> dict:
         "liveRevision": h.live.number if h.live else None,
         "rollbackTarget": h.target.number if h.target else None,
         "problem": h.problem.message if h.problem else None,
+        "configToRestore": list(h.config_to_restore),
         "skipped": skipped_list(h),
         "gitops": h.gitops.data(),
         "barriers": [b.data() for b in h.barriers],
@@ -102,7 +103,7 @@ def config_states(h, r: Revision) -> tuple:
     checked = h.config.get(r.name)
     if checked is not None:
         return checked
-    return tuple(configrefs.SnapshotState(e, None) for e in configrefs.parse_snapshots(r.annotations))
+    return tuple(configrefs.SnapshotState(e, None) for e in snapshots_of(r))
 
 
 def config_change_dict(change: configrefs.Change) -> dict:
@@ -228,7 +229,10 @@ def history_table(h, wide: bool = False) -> str:
         lines.append(f"identity: {h.identity.describe()}")
     lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
     lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
-    if h.target is not None and h.target.live:
+    if h.target is not None and h.target.live and h.config_to_restore:
+        lines.append(f"rollback target: revision {h.target.number} (live), but its config differs from the revision's "
+                     f"snapshots ({', '.join(h.config_to_restore)}): a rollback would restore it and restart the pods")
+    elif h.target is not None and h.target.live:
         lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
     elif h.target is not None:
         lines.append(f"rollback target: revision {h.target.number}")

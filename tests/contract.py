@@ -11,7 +11,8 @@ import yaml
 from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).parent.parent / "docs" / "schemas"
-KINDS = ("HistoryResult", "RollbackResult", "RecordResult", "VerifyResult", "ResumeResult", "Result")
+KINDS = ("HistoryResult", "RollbackResult", "RecordResult", "VerifyResult", "ResumeResult", "MarkBadResult",
+         "BarrierResult", "Result")
 
 
 def _registry() -> Registry:

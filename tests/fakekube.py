@@ -243,12 +243,18 @@ class FakeKube:
         self.server = server if server is not None else FakeApiServer()
         self.calls: list = []  # every Call made through this client and the ones made from it (in_namespace)
         self.faults: list = []
+        self.not_served: set = set()  # resources discovery leaves out (a custom resource without its CRD)
 
     def whoami(self) -> Optional[str]:
         return "alice@example.test"  # as a SelfSubjectReview names the caller
 
     def command_flags(self) -> str:
         return f"-n {self.namespace}"
+
+    def served_verbs(self, resource: Resource) -> Optional[frozenset]:
+        """Kube.served_verbs: every resource is served with every verb, but those in `not_served`."""
+        return None if resource in self.not_served else frozenset(("get", "list", "watch", "patch", "create",
+                                                                   "delete"))
 
     def in_namespace(self, namespace: str) -> FakeKube:
         other = copy.copy(self)  # shares the server, the call log and the faults, as Kube shares its pool

@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, TypeVar
+from typing import Callable, ContextManager, Dict, Iterable, Iterator, List, Optional, TypeVar
 
 from tests import manifests
 from tests.cluster.api import ApiFailure
@@ -374,12 +374,17 @@ def crd(group: str, version: str, plural: str, kind: str, singular: str) -> dict
     }
 
 
-@contextmanager
-def gitops_crds_installed(cluster) -> Iterator[None]:
+def gitops_crds_installed(cluster) -> ContextManager[None]:
     """Argo CD's Application and Flux's Kustomization and HelmRelease CRDs, Established; deleted on the way out."""
+    return crds_installed(cluster, (ARGO, FLUX, HELM))
+
+
+@contextmanager
+def crds_installed(cluster, specs: Iterable[tuple]) -> Iterator[None]:
+    """The CRDs of `specs` (group, version, plural, kind, singular), Established; deleted on the way out."""
     paths = []
     try:
-        for spec in (ARGO, FLUX, HELM):
+        for spec in specs:
             body = crd(*spec)
             path = f"{CRDS}/{body['metadata']['name']}"
 

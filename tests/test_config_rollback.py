@@ -170,6 +170,44 @@ def test_the_next_apply_of_restored_config_gives_exactly_its_manifest(ns, server
     assert live_config(ns) == ({"k": "v3"},) * 2
 
 
+def test_config_re_created_by_a_rollback_carries_what_kubectl_apply_wrote_byte_for_byte(ns):
+    """The last-applied configuration of a ConfigMap and a Secret a rollback re-creates is the one kubectl apply
+    wrote for release 1, namespace included: applying release 1's manifest again is "unchanged"."""
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+    apply_config(ns, {"k": "v1"}, server_side=False)
+    written = {kind: ns.get(kind, f"app-{kind}")["metadata"]["annotations"][last_applied]
+               for kind in ("configmap", "secret")}
+    deploy(ns, "web", "example.test/web:1", "Succeeded", config_map="app-configmap")
+    apply_config(ns, {"k": "v2"}, server_side=False)
+    deploy(ns, "web", "example.test/web:2", "Failed", config_map="app-configmap")
+    ns.kubectl("delete", "configmap/app-configmap", "secret/app-secret")
+    assert "re-created from" in plugin(ns, "rollback", "deployment/web", *IDENTITY).stdout
+    for kind in ("configmap", "secret"):
+        assert ns.get(kind, f"app-{kind}")["metadata"]["annotations"][last_applied] == written[kind]
+    versions = {kind: ns.get(kind, f"app-{kind}")["metadata"]["resourceVersion"] for kind in ("configmap", "secret")}
+    apply_config(ns, {"k": "v1"}, server_side=False)
+    assert {kind: ns.get(kind, f"app-{kind}")["metadata"]["resourceVersion"]
+            for kind in ("configmap", "secret")} == versions
+
+
+def test_history_shows_no_snapshots_on_a_copied_record(ns):
+    """A copy of a record (here revision 1's keys copied onto revision 2, as kubectl rollout undo and the controller
+    copy them) is Unknown and contributes nothing: not its snapshot map either (the tester's finding 7)."""
+    config(ns, "A", MARKERS[0])
+    deploy(ns, "web", "example.test/web:1", "Succeeded")
+    first = rs_of(ns, "example.test/web:1")["metadata"]["annotations"]
+    ns.apply(app("web", "example.test/web:2"))
+    ns.rollout_status("deployment/web")
+    copied = [f"{k}={v}" for k, v in first.items() if k.startswith("harness.io/")]
+    ns.kubectl("annotate", "--overwrite", f"rs/{rs_of(ns, 'example.test/web:2')['metadata']['name']}", *copied)
+    history = json.loads(plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "json").stdout)
+    copy = next(r for r in history["revisions"] if r["revision"] == 2)
+    assert (copy["status"], copy["configSnapshots"]) == ("Unknown", []), copy
+    wide = plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "wide").stdout
+    row = next(line for line in wide.splitlines() if line.startswith("2 "))
+    assert "snap" not in row, wide
+
+
 def test_rollback_repoint_leaves_the_live_objects_and_reads_the_snapshots(ns):
     two_releases(ns)
     mapping = json.loads(rs_of(ns, "example.test/web:1")["metadata"]["annotations"][SNAPSHOTS])
@@ -207,6 +245,21 @@ def test_config_only_change_is_restored_and_the_pods_restart(ns):
     ns.wait_until(lambda: (lambda pods: pods and not (pods & before))(
         {p["metadata"]["name"] for p in ns.items("pods", "-l", "app=web")
          if not p["metadata"].get("deletionTimestamp")}), "only new pods")
+
+
+def test_history_tells_that_a_rollback_would_restore_config_changed_by_hand(ns):
+    """The tester's finding 3: the live revision is the last good one, but its ConfigMap was changed by hand since
+    its record: history says what `rollback --dry-run` says (its config would be restored), not "no rollback"."""
+    config(ns, "A", MARKERS[0])
+    deploy(ns, "web", "example.test/web:1", "Succeeded")
+    config(ns, "B", MARKERS[0])  # by hand, the template unchanged
+    dry = plugin(ns, "rollback", "deployment/web", *IDENTITY, "--dry-run").stdout
+    assert "its config would be restored" in dry, dry
+    text = plugin(ns, "history", "deployment/web", *IDENTITY).stdout
+    assert "no rollback needed" not in text, text
+    assert "its config differs from the revision's snapshots (ConfigMap/app-config)" in text, text
+    data = json.loads(plugin(ns, "history", "deployment/web", *IDENTITY, "-o", "json").stdout)
+    assert (data["rollbackTarget"], data["configToRestore"]) == (1, ["ConfigMap/app-config"]), data
 
 
 def test_pruned_revisions_take_their_snapshots_and_shared_ones_stay(ns):

@@ -36,6 +36,17 @@ def broken_rollout(ns) -> None:
     ns.apply(manifests.deployment("web", "example.test/web:2-broken"))
 
 
+def target_account_gone(ns) -> None:
+    """web:1 (running as ServiceAccount web-sa) Succeeded, web:2 Failed, then web-sa deleted: the target's pods
+    could not start, so the pre-flight blocks the rollback to web:1 before it writes."""
+    ns.kubectl("create", "serviceaccount", "web-sa")
+    for image, status in (("example.test/web:1", "Succeeded"), ("example.test/web:2", "Failed")):
+        manifest = json.loads(manifests.deployment("web", image))
+        manifest["spec"]["template"]["spec"]["serviceAccountName"] = "web-sa"
+        sc.deploy_and_record(ns, "deployment/web", json.dumps(manifest), status, *sc.IDENTITY)
+    ns.kubectl("delete", "serviceaccount", "web-sa")
+
+
 def unreachable_template(tmp_path: Path) -> str:
     """An AnalysisTemplate whose Prometheus is nowhere (port 9 refuses at once): its first measurement is an Error,
     and a consecutiveErrorLimit of 0 ends the analysis Error."""
@@ -48,13 +59,13 @@ def unreachable_template(tmp_path: Path) -> str:
     return str(path)
 
 
-def interrupted_follow(ns, *args: str) -> subprocess.CompletedProcess:
-    """`record --follow` of a rollout that never ends, and Ctrl-C once it follows (its InProgress record is on the
-    broken revision: record prints nothing before the rollout ends)."""
+def interrupted_follow(ns, *args: str, signum: int = signal.SIGINT) -> subprocess.CompletedProcess:
+    """`record --follow` of a rollout that never ends, and Ctrl-C (or `signum`) once it follows (its InProgress
+    record is on the broken revision: record prints nothing before the rollout ends)."""
     proc = sc.start_plugin(ns, "record", "deployment/web", "--follow", *sc.IDENTITY, *args)
     ns.wait_until(lambda: sc.harness_annotations(sc.rs_by_image(ns, "web").get("example.test/web:2-broken") or {})
                   .get(sc.STATUS) == "InProgress", "the follower's InProgress record on web:2-broken")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     return sc.finish(proc, timeout=60)
 
 
@@ -68,11 +79,15 @@ CASES: Dict[ExitCode, tuple] = {
                      "RollbackResult"),
     ExitCode.NO_TARGET: (failed_first_deploy, lambda ns, tmp, *a: ns.plugin("rollback", "deployment/web", *a),
                          "RollbackResult"),
+    ExitCode.PREFLIGHT_BLOCKED: (target_account_gone, lambda ns, tmp, *a: ns.plugin(
+        "rollback", "deployment/web", *sc.IDENTITY, *a), "RollbackResult"),
     ExitCode.WAIT_FAILED: (broken_rollout, lambda ns, tmp, *a: ns.plugin(
         "record", "deployment/web", "--follow", "--timeout", "2s", *sc.IDENTITY, *a), "RecordResult"),
     ExitCode.INCONCLUSIVE: (first_deploy, lambda ns, tmp, *a: ns.plugin(
         "verify", "deployment/web", "--verify", unreachable_template(tmp), "--no-record", *a), "VerifyResult"),
     ExitCode.INTERRUPTED: (broken_rollout, lambda ns, tmp, *a: interrupted_follow(ns, *a), "RecordResult"),
+    ExitCode.TERMINATED: (broken_rollout, lambda ns, tmp, *a: interrupted_follow(ns, *a, signum=signal.SIGTERM),
+                          "RecordResult"),
 }
 
 
@@ -93,7 +108,7 @@ def test_each_exit_code_for_real(ns, tmp_path, code, fmt):
     assert "Traceback" not in done.stderr
     if code != ExitCode.OK:
         assert done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
-    if code in (ExitCode.ERROR, ExitCode.USAGE, ExitCode.NO_TARGET):
+    if code in (ExitCode.ERROR, ExitCode.USAGE, ExitCode.NO_TARGET, ExitCode.PREFLIGHT_BLOCKED):
         assert sc.workload_state(ns) == before  # refused before any write
     if fmt == "table":
         return
@@ -102,7 +117,7 @@ def test_each_exit_code_for_real(ns, tmp_path, code, fmt):
         assert document["error"] is None
     else:
         assert (document["error"]["reason"], document["error"]["exitCode"]) == (code.name, int(code))
-        assert document["error"]["message"] in done.stderr or code == ExitCode.INTERRUPTED
+        assert document["error"]["message"] in done.stderr or code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
 
 
 def test_history_with_no_target_exits_0_and_says_so(ns):

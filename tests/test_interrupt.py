@@ -100,3 +100,57 @@ def test_ctrl_c_during_a_harness_release_rollback_says_what_was_written_and_how_
     listed = ns.plugin_json("history", "--harness-release", "rel")
     assert [r["status"] for r in listed["releases"]] == ["Failed", "Succeeded"]
     assert sc.live_image(ns) == "example.test/web:1-broken-now"
+
+
+def test_ctrl_c_between_the_template_write_and_its_book_keeping_splits_nothing(ns, proxied):
+    """The tester's finding 2: Ctrl-C after the template write, during the audit write (held 5 s by the proxy):
+    the book-keeping is finished all the same, and the command says what it did (exit 130)."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    sc.deploy_and_record(ns, "deployment/api", manifests.deployment("api", "example.test/api:1"), "Succeeded",
+                         *sc.IDENTITY)
+    sc.deploy_and_record(ns, "deployment/api", manifests.deployment("api", "example.test/api:2-broken"),
+                         "InProgress", *sc.IDENTITY)
+    proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/replicasets/"))  # the first book-keeping write
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/api", "--wait",
+                             "-n", ns.name], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    # The proxy logs a request once answered: the template write is, and the audit write right after it is held.
+    ns.wait_until(lambda: proxied.proxy.count("PATCH", "/deployments/api$"), "the template write", interval=0.1)
+    done = interrupt(proc)
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "interrupted: deployment/api rolled back 2 -> 1" in done.stderr, done.stderr
+    sets = sc.rs_by_image(ns, "api")
+    assert sets["example.test/api:1"]["metadata"]["annotations"][sc.ROLLED_BACK_FROM] == "2"
+    assert sets["example.test/api:2-broken"]["metadata"]["annotations"][sc.STATUS] == "Failed"
+    reasons = [e["reason"] for e in ns.items("events", "--field-selector", "involvedObject.name=api")]
+    assert "HarnessRollback" in reasons, reasons
+
+
+def test_sigterm_during_rollback_wait_is_an_interruption_exit_143_with_its_document(ns):
+    # Issue 32b item 3: a cancelled CI job's SIGTERM after the write ended with 143, nothing on stdout and no line
+    # saying the rollback was applied; now it is treated as Ctrl-C is, with its own code (the shell's 128 + 15).
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1-broken-now"),
+                         "Succeeded", *sc.IDENTITY, rollout=False)
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                         *sc.IDENTITY)
+    proc = sc.start_plugin(ns, "rollback", "deployment/web", "--wait", "--timeout", "5m", "-o", "json")
+    started_waiting(proc)
+    proc.send_signal(signal.SIGTERM)
+    timer = threading.Timer(60, proc.kill)
+    timer.start()
+    try:
+        err, out = proc.stderr.read(), proc.stdout.read()
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    assert code == 143, err
+    assert "interrupted while waiting: deployment/web rolled back 2 -> 1; the rollout goes on" in err, err
+    assert "Traceback" not in err
+    document = contract.validated(out, "json", "RollbackResult")
+    assert (document["error"]["reason"], document["error"]["exitCode"]) == ("TERMINATED", 143), document
+    # what was changed before the signal, as a script reads it (a tester found only apiVersion, kind and error)
+    assert document["changed"] is True and (document["from"]["revision"], document["to"]["revision"]) == (2, 1), \
+        document
+    assert sc.live_image(ns) == "example.test/web:1-broken-now"

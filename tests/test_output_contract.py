@@ -93,3 +93,47 @@ def test_blue_green_and_release_documents(ns):
     outcome = document(ns, "RollbackResult", "rollback", "--release-name", "r1", "--dry-run",
                        code=ExitCode.NO_TARGET)
     assert outcome["summary"]["no target"] == 1 and outcome["error"]["reason"] == "NO_TARGET"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_mark_bad_and_barrier_documents_and_the_marks_history_and_rollback_show(ns, fmt):
+    # Issue 32b item 1: mark-bad and barrier printed `kind: Result` with a payload, which Result.json refuses; the
+    # marks' fields in history and rollback (markedBad, digests, barriers, barrierCrossed) had no schema.
+    for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3", "Failed")):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"), status,
+                             *sc.IDENTITY)
+    marked = document(ns, "MarkBadResult", "mark-bad", "deployment/web", "--revision", "2", "--reason", "bad carts",
+                      fmt=fmt)
+    assert (marked["kind"], marked["revision"], marked["reason"], marked["error"]) == (
+        "MarkBadResult", 2, "bad carts", None)
+    placed = document(ns, "BarrierResult", "barrier", "deployment/web", "--revision", "2", "--reason", "schema v2",
+                      fmt=fmt)
+    assert (placed["kind"], placed["revision"], placed["cleared"]) == ("BarrierResult", 2, False)
+    refused = document(ns, "MarkBadResult", "mark-bad", "deployment/web", "--revision", "99", "--reason", "x",
+                       fmt=fmt, code=ExitCode.NO_TARGET)
+    assert refused["error"]["reason"] == "NO_TARGET"
+
+    history = document(ns, "HistoryResult", "history", "deployment/web", fmt=fmt)
+    assert [b["revision"] for b in history["barriers"]] == [2] and history["rollbackTarget"] is None
+    assert {r["revision"]: r["markedBad"] and r["markedBad"]["reason"] for r in history["revisions"]} == {
+        1: None, 2: "bad carts", 3: None}
+    crossed = document(ns, "RollbackResult", "rollback", "deployment/web", "--to-revision", "1", "--force",
+                       "--override-barrier", "--reason", "restore", fmt=fmt)
+    assert crossed["barrierCrossed"]["barrier"]["revision"] == 2 and crossed["to"]["revision"] == 1
+    live = next(r for r in document(ns, "HistoryResult", "history", "deployment/web", fmt=fmt)["revisions"]
+                if r["live"])
+    assert live["barrierCrossed"]["reason"] == "restore"
+
+    cleared = document(ns, "BarrierResult", "barrier", "deployment/web", "--revision", "2", "--clear", fmt=fmt)
+    assert cleared["cleared"] and cleared["changed"] and "reason" not in cleared
+    document(ns, "MarkBadResult", "mark-bad", "deployment/web", "--revision", "2", "--clear", fmt=fmt)
+
+
+def test_a_release_that_does_not_exist_is_exit_1_by_either_flag_and_named_in_the_message(ns):
+    # Issue 32b item 4: --release-name nosuch exited 3 (no target) where --harness-release nosuch exits 1 (no such
+    # release), and the latter's message named "release NAME" (a placeholder) instead of the release.
+    for flag in ("--release-name", "--harness-release"):
+        out = document(ns, "RollbackResult", "rollback", flag, "nosuch", code=ExitCode.ERROR)
+        assert out["error"]["reason"] == "ERROR" and "nosuch" in out["error"]["message"], out
+        assert "release NAME" not in out["error"]["message"]
+    assert ns.plugin("history", "--harness-release", "nosuch").returncode == ExitCode.ERROR

@@ -127,8 +127,10 @@ def test_a_record_naming_its_images_never_lands_on_another_pipelines_revision(ns
     assert (two[sc.STATUS], two[sc.WORKFLOW_ID]) == ("InProgress", "wf-A"), two
     assert (three[sc.STATUS], three[sc.WORKFLOW_ID]) == ("Succeeded", "wf-B"), three
 
-    wrong = ns.plugin("record", "deployment/dual", "--status", "Failed", "--revision", "2", *WF_A)
-    assert wrong.returncode == 1 and "revision 3 is live, not revision 2" in wrong.stderr, wrong.stderr
+    # Not on the live revision: A's own InProgress revision 2 takes A's outcome, B's record stays as it was.
+    late = ns.plugin("record", "deployment/dual", "--status", "Failed", "--revision", "2", *WF_A)
+    assert late.returncode == 0, late.stdout + late.stderr
+    assert record_of(ns, "dual", "example.test/dual:2-fromA")[sc.STATUS] == "Failed"
     assert record_of(ns, "dual", "example.test/dual:3-fromB") == three
 
 
@@ -220,14 +222,73 @@ def test_a_partitioned_rollout_is_recorded_as_such_and_a_rollback_warns(ns):
 # -- issue 26 item 3 (record --follow's part): Ctrl-C says what it left recorded -------------------------------
 
 
-def test_interrupted_follow_says_what_it_left_recorded(ns):
+def interrupted_follow(ns):
+    """m:2-broken followed, recorded InProgress, then Ctrl-C: what the follower ended with."""
     good_first_revision(ns, "m")
     ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
     follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY)
     wait_recorded(ns, "m", "example.test/m:2-broken", "InProgress", "wf1")
     follower.send_signal(signal.SIGINT)
-    proc = sc.finish(follower)
+    return sc.finish(follower)
+
+
+def test_interrupted_follow_says_what_it_left_recorded(ns):
+    proc = interrupted_follow(ns)
     assert proc.returncode == 130, proc.stderr
     assert ("interrupted: deployment/m revision 2 is left recorded InProgress for workflow wf1; record its outcome "
             f"with: kubectl harness-rollback record deployment/m --revision 2 --status Failed -n {ns.name} "
             "(or --status Succeeded)") in proc.stderr, proc.stderr
+
+
+# -- the tester's finding 1: a record without --image/--revision that cannot tell whose deploy is live ---------
+
+
+def test_record_refuses_when_two_deploys_since_the_last_record_leave_it_unsure_whose_is_live(ns):
+    good_first_revision(ns, "web")
+    ns.apply(manifests.deployment("web", "example.test/web:2"))  # pipeline A
+    sc.wait_for_revisions(ns, {"web": 2})
+    ns.apply(manifests.deployment("web", "example.test/web:3-broken"))  # pipeline B, before A records
+    sc.wait_for_revisions(ns, {"web": 3})
+    before = {rs["metadata"]["name"]: sc.harness_annotations(rs) for rs in sc.replicasets(ns, "web")["web"]}
+    for who in (WF_A, WF_B):  # neither can tell which of revisions 2 and 3 is its own
+        proc = ns.plugin("record", "deployment/web", "--follow", "--rollback-on-failure", "--timeout", "90s", *who)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "revisions 2 (example.test/web:2) and 3 (example.test/web:3-broken)" in proc.stderr, proc.stderr
+        assert "--image" in proc.stderr and "--revision" in proc.stderr, proc.stderr
+    assert {rs["metadata"]["name"]: sc.harness_annotations(rs) for rs in sc.replicasets(ns, "web")["web"]} == before
+    assert sc.live_image(ns) == "example.test/web:3-broken"
+    named = ns.plugin("record", "deployment/web", "--status", "InProgress", "--image", "example.test/web:3-broken",
+                      *WF_B)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert record_of(ns, "web", "example.test/web:3-broken")[sc.WORKFLOW_ID] == "wf-B"
+    assert record_of(ns, "web", "example.test/web:2") == {}
+
+
+
+def test_the_command_an_interrupted_follow_prints_works_after_a_newer_deploy(ns):
+    printed = interrupted_follow(ns).stderr
+    command = printed.split("record its outcome with: kubectl ")[1].split(" (or --status Succeeded)")[0]
+    ns.apply(manifests.deployment("m", "example.test/m:3"))  # the next deploy, before anyone runs it
+    sc.wait_for_revisions(ns, {"m": 3})
+    proc = ns.cluster.run(*command.split(), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert record_of(ns, "m", "example.test/m:2-broken")[sc.STATUS] == "Failed"
+    assert record_of(ns, "m", "example.test/m:3") == {}
+
+
+def test_ctrl_c_before_the_record_is_written_says_nothing_was_recorded(ns, proxied):
+    from tests.cluster.faultproxy import Rule, freeze
+
+    good_first_revision(ns, "m")
+    ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
+    sc.wait_for_revisions(ns, {"m": 2})
+    proxied.proxy.add_rule(Rule(freeze(), "GET", "/deployments/m$"))  # the first read never answers
+    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY,
+                               env=proxied.env)
+    ns.wait_until(lambda: proxied.proxy.count("GET", "/deployments/m$"), "the plugin's first read")
+    follower.send_signal(signal.SIGINT)
+    proc = sc.finish(follower)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: interrupted: nothing recorded on deployment/m"], proc.stderr
+    assert record_of(ns, "m", "example.test/m:2-broken") == {}

@@ -21,12 +21,12 @@ from kubectl_rollback.configrefs import (
     SnapshotMode,
     SnapshotState,
 )
-from kubectl_rollback.decide import Revision
+from kubectl_rollback.decide import Revision, snapshots_of
 from kubectl_rollback.errors import ConflictError, NotFoundError, RollbackError
 from kubectl_rollback.kube import CONFIGMAPS, SECRETS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import now_rfc3339
-from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads import usable
 from kubectl_rollback.workloads.base import WorkloadKind, annotate
 
 
@@ -116,7 +116,7 @@ def states(kube: Kube, revisions: List[Revision]) -> Dict[str, Tuple[SnapshotSta
     seen: Dict[Tuple[str, str], Optional[bool]] = {}
     result = {}
     for revision in revisions:
-        entries = configrefs.parse_snapshots(revision.annotations)
+        entries = snapshots_of(revision)
         for entry in entries:
             if entry.snapshot is not None and (entry.ref.kind, entry.snapshot) not in seen:
                 seen[(entry.ref.kind, entry.snapshot)] = _exists(kube, resource_of(entry.ref), entry.snapshot)
@@ -170,7 +170,7 @@ class ConfigPlan:
 def plan(kube: Kube, kind: WorkloadKind, name: str, target: Revision, mode: ConfigMode) -> ConfigPlan:
     """Read the target's snapshots (and with RESTORE/AUTO the live objects); nothing is written. A snapshot that is
     gone fails the rollback before anything changes."""
-    entries = configrefs.parse_snapshots(target.annotations)
+    entries = snapshots_of(target)
     if mode is ConfigMode.NONE or not entries:
         return ConfigPlan(mode)
     changes, snapshots, live = [], {}, {}
@@ -220,7 +220,7 @@ def _other_templates(kube: Kube, kind: WorkloadKind, name: str) -> Dict[str, dic
     """The pod templates of the namespace's other workloads (the canary that goes with this one excluded)."""
     own = {kind.display(name)} | {kind.display(c["metadata"]["name"]) for c in kind.canaries(kube, name)}
     templates = {}
-    for other in KINDS:
+    for other in usable(kube):
         for workload in kube.iter_list(other.resource):
             display = other.display(workload["metadata"]["name"])
             if display not in own:
@@ -270,6 +270,8 @@ def restart(kube: Kube, kind: WorkloadKind, workload: dict, dry_run: DryRun) -> 
     read the restored config (preconditioned on the workload read)."""
     if not dry_run.sends_writes:
         return
-    body = {"metadata": {"resourceVersion": workload["metadata"]["resourceVersion"]},
-            "spec": {"template": {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}}}
+    body: dict = {"metadata": {"annotations": {configrefs.RESTARTED_AT: now_rfc3339()}}}
+    for key in reversed(kind.template_path):
+        body = {key: body}
+    body["metadata"] = {"resourceVersion": workload["metadata"]["resourceVersion"]}
     kube.patch(kind.resource, workload["metadata"]["name"], body)

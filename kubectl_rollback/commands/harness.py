@@ -221,7 +221,7 @@ def find(kube: Kube, name: str, refuse_unlisted: bool = False) -> ReleaseHistory
     else:
         raise NotFoundError(
             f'no release Secrets labelled owner=harness,release={name}, and no ConfigMap or Secret named "{name}" in '
-            f'namespace "{kube.namespace}": that is where Harness keeps the history of release NAME; check '
+            f'namespace "{kube.namespace}": that is where Harness keeps the history of release {name}; check '
             "--harness-release and -n",
             status=404,
         )

@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from kubectl_rollback import applied, console, digests, render
+from kubectl_rollback import applied, console, digests, interrupts, render
 from kubectl_rollback.commands import configsnap, measure, wait, workload_history
 from kubectl_rollback.commands.measure import Analysis, Verdict
-from kubectl_rollback.decide import Revision, merge_identity, missing_flags, other_deployment
-from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.decide import (
+    Revision,
+    deployed_since_last_record,
+    merge_identity,
+    missing_flags,
+    other_deployment,
+)
+from kubectl_rollback.errors import InconclusiveError, Interrupted, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
@@ -73,32 +79,37 @@ class RecordResult(Printed):
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
     # --verify's template is read (a file before any request) and checked before anything is written.
-    loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
-    workload = wait.wait_observed(kube, kind, kind.get(kube, name))
-    # the controller would overwrite the record with them (docs/annotations.md)
-    kind.refuse_record_keys(workload, kube.command_flags())
-    revisions = kind.revisions(kube, workload)
-    revision = _meant(kind, workload, revisions, request)
-    if not revision.live:
-        if not request.follow:
-            live = _live_revision(kind, workload, revisions)
-            raise RollbackError(
-                f"{kind.display(name)} revision {live.number} is live, not revision {revision.number}: nothing "
-                "recorded (a record is written on the live revision only)")
-        return _not_live(kube, kind, workload, revision, request)  # superseded before the follow even began
+    try:  # nothing is written before the record: a Ctrl-C until then leaves nothing behind, and says so
+        loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
+        workload = wait.wait_observed(kube, kind, kind.get(kube, name))
+        # the controller would overwrite the record with them (docs/annotations.md)
+        kind.refuse_record_keys(workload, kube.command_flags())
+        revisions = kind.revisions(kube, workload)
+        revision = _meant(kind, workload, revisions, request)
+        if not revision.live and request.follow:
+            return _not_live(kube, kind, workload, revision, request)  # superseded before the follow even began
+        if not revision.live:
+            _refuse_unless_finishing(kind, workload, revisions, revision)
+        prepared = None
+        if loaded is not None and request.follow:
+            assert request.verify is not None
+            seen = workload_history.from_revisions(kube, kind, workload, revisions, request.flags)
+            prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
+        status = request.status if not request.follow else Status.IN_PROGRESS
+        assert status is not None  # the CLI requires exactly one of --status and --follow
+        with interrupts.deferred():  # the record is written whole or not at all, and said
+            result = _write(kube, kind, workload, revision, request, status)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: nothing recorded on {kind.display(name)}") from None
     if not request.follow:
-        assert request.status is not None  # the CLI requires exactly one of --status and --follow
-        result = _write(kube, kind, workload, revision, request, request.status)
-        configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
+        try:
+            configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (config-rollback.md)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: {render.record_line(result)}; its config snapshots may be "
+                              "incomplete") from None
         return result
-    prepared = None
-    if loaded is not None:
-        assert request.verify is not None
-        seen = workload_history.from_revisions(kube, kind, workload, revisions, request.flags)
-        prepared = measure.prepare_for(kube, name, revision, seen, *loaded, request.verify.args)
-    _write(kube, kind, workload, revision, request, Status.IN_PROGRESS)
-    configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
     try:
+        configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
         state = wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout, followed=revision)
     except wait.NotLiveError as exc:
         return _not_live(kube, kind, exc.workload, revision, request)
@@ -149,6 +160,19 @@ def _interrupted(kube: Kube, kind: WorkloadKind, name: str, revision: Revision, 
                  f"{kube.command_flags()} (or --status Succeeded)")
 
 
+def _refuse_unless_finishing(kind: WorkloadKind, workload: dict, revisions: list, revision: Revision) -> None:
+    """A record is written on the live revision only, but for one: a revision named by --revision (or --image) that
+    is still InProgress may be given its outcome later, whatever runs now (the command an interrupted `record
+    --follow` prints must work when it is run); the identity check of the write still applies."""
+    if revision.record.status is Status.IN_PROGRESS:
+        return
+    live = _live_revision(kind, workload, revisions)
+    raise RollbackError(
+        f"{kind.display(workload['metadata']['name'])} revision {live.number} is live, not revision "
+        f"{revision.number}: nothing recorded (a record is written on the live revision only, or finishes an "
+        "InProgress one named by --revision)")
+
+
 def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordRequest) -> Revision:
     """The revision the pipeline means: the one --revision and --image name, else the live one, provided it runs
     the images the last `kubectl apply` applied (when the workload says: its last-applied configuration). A record
@@ -162,6 +186,14 @@ def _meant(kind: WorkloadKind, workload: dict, revisions: list, request: RecordR
                 f"{display} runs {', '.join(live.images)} (revision {live.number}), but its last kubectl apply "
                 f"applied {', '.join(applied_images)}: it changed since (another deploy, kubectl set image, rollout "
                 "undo?); nothing recorded. Name the revision you mean with --revision N or --image IMAGE")
+        unclaimed = deployed_since_last_record(revisions)
+        if len(unclaimed) > 1:  # another pipeline deployed after this one, before either recorded: whose is live?
+            listed = ", ".join(f"{r.number} ({', '.join(r.images)})" for r in unclaimed[:-1])
+            last = unclaimed[-1]
+            raise RollbackError(
+                f"{display} has revisions {listed} and {last.number} ({', '.join(last.images)}) deployed since the "
+                "last record: it cannot tell which one is yours; nothing recorded. Name the revision you deployed "
+                "with --image IMAGE or --revision N")
         return live
     named = [r for r in revisions if (request.revision is None or r.number == request.revision)
              and set(request.images) <= set(r.images)]

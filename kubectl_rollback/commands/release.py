@@ -26,7 +26,7 @@ from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads import usable
 from kubectl_rollback.workloads.base import WorkloadKind, controller_uid
 
 RELEASE_LABEL = "harness.io/release-name"
@@ -114,7 +114,8 @@ class ReleaseTarget(Target):
         kube = kube.bound_to(request.dry_run)
         plan = load(kube, request.flags, self.release)
         if not plan.histories:
-            raise NoTargetError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="
+            # exit 1, as --harness-release's missing release and a missing workload are: nothing to roll back from
+            raise RollbackError(f"no workload in namespace {kube.namespace} carries {RELEASE_LABEL}="
                                 f"{self.release} on its pod template")
         on_progress(Paragraph(plan))
         return roll_back(kube, plan, request, on_progress)
@@ -126,7 +127,8 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
     histories = []
     revision_objects: Dict[Resource, Dict[str, List[dict]]] = {}
     forbidden = []
-    for kind in KINDS:
+    kinds = usable(kube)
+    for kind in kinds:
         try:
             listed = list(kube.iter_list(kind.resource))
         except ForbiddenError as exc:
@@ -142,7 +144,7 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
             owned = revision_objects[resource].get(workload["metadata"]["uid"], [])
             revisions = kind.revisions_from(workload, owned)
             histories.append(workload_history.from_revisions(kube, kind, workload, revisions, flags))
-    if len(forbidden) == len(KINDS):
+    if forbidden and len(forbidden) == len(kinds):
         raise forbidden[0]
     for denied in forbidden:  # least privilege: a team allowed only some kinds still gets those
         console.warn(f"skipped: {denied.message}")

@@ -9,7 +9,7 @@ import functools
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
-from kubectl_rollback import console, digests, events, marks, preflight, render
+from kubectl_rollback import console, digests, events, interrupts, marks, preflight, render
 from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
@@ -92,6 +92,7 @@ class WorkloadTarget(Target):
         if carried is not None:  # the records shown may be the workload's copies, not what was recorded
             console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
+                                   config_to_restore=_config_to_restore(kube, self.kind, self.name, loaded),
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
 
@@ -104,6 +105,18 @@ class WorkloadTarget(Target):
     def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
         return gitops_owner.resume(kube, self.kind.get(kube, self.name), self.kind.display(self.name),
                                    request.argocd_namespace)
+
+
+def _config_to_restore(kube: Kube, kind: WorkloadKind, name: str, loaded: WorkloadHistory) -> tuple:
+    """What `rollback` (its default --config) would restore when the live revision is the target: history tells
+    the same story. A snapshot it cannot read leaves it to the rollback to say."""
+    if loaded.target is None or not loaded.target.live:
+        return ()
+    try:
+        plan = configsnap.plan(kube, kind, name, loaded.target, RollbackRequest().config)
+    except RollbackError:
+        return ()
+    return tuple(change.ref.key for change in plan.writes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,15 +144,27 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
     kube = kube.bound_to(request.dry_run)
     race = Race()
-    result = retry_on_conflict(
-        lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
-    )
-    if not request.keep_canary:
-        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
-    if result.changed:
-        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
-            kube, kind.resource, name, result.gitops))
-    result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
+    result: Optional[WorkloadRollback] = None
+    try:
+        # The writes and their book-keeping (audit, Failed mark, Event, canary, pause stamp) are one step: a Ctrl-C
+        # during it is held back until it is done, then says what was done.
+        with interrupts.deferred():
+            result = retry_on_conflict(
+                lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
+            )
+            if not request.keep_canary:
+                result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
+            if result.changed:
+                result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+                    kube, kind.resource, name, result.gitops))
+            result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
+    except KeyboardInterrupt:
+        if result is None or not result.changed:
+            raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
+        for note in result.gitops.notes:  # the resume reminder of --gitops=pause
+            console.info(note)
+        raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
+                          f"kubectl rollout status {kind.display(name)} {kube.command_flags()}", result) from None
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
@@ -149,7 +174,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
                 f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
-                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}") from None
+                              f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}",
+                              result) from None
         result = dataclasses.replace(result, rolled_out=True)
     return result
 

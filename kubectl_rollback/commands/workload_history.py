@@ -30,6 +30,9 @@ class WorkloadHistory(Result):
     # `history KIND/NAME` only, where it is shown.
     config: dict = dataclasses.field(default_factory=dict)
     gitops: Guard = Guard()  # the Argo CD or Flux owner and any pause (commands/gitops.py); `history KIND/NAME` only
+    # `history KIND/NAME` only: when the live revision is the target, the objects whose content differs from its
+    # snapshots, which `rollback` would restore (the same configsnap.plan), else ().
+    config_to_restore: tuple = ()
     barriers: tuple = ()  # marks.Barrier, newest first: the workload's and its revisions' (commands/revision_marks.py)
 
     def notes(self) -> Sequence[str]:

@@ -22,7 +22,7 @@ from kubectl_rollback.watcher.informer import Informer, Key, key_of
 from kubectl_rollback.watcher.log import DecisionLog
 from kubectl_rollback.watcher.metrics import Metrics
 from kubectl_rollback.watcher.verification import Analyses
-from kubectl_rollback.workloads import KINDS
+from kubectl_rollback.workloads import usable
 from kubectl_rollback.workloads.base import RolloutState, WorkloadKind, annotate, controller_uid, revision_digests
 
 WorkKey = Tuple[str, str, str]  # (kind name, namespace, name)
@@ -47,15 +47,16 @@ class Watcher:
         self.log = log
         self.metrics = metrics
         self.is_leader = is_leader
-        self.kinds: Dict[str, WorkloadKind] = {kind.resource.kind: kind for kind in KINDS}
+        kinds = usable(kube)
+        self.kinds: Dict[str, WorkloadKind] = {kind.resource.kind: kind for kind in kinds}
         self.workloads = {
             kind.resource.kind: Informer(kube, kind.resource, all_namespaces,
                                          functools.partial(self._workload_changed, kind.resource.kind), self._restarted)
-            for kind in KINDS
+            for kind in kinds
         }
         self.revisions = {resource.kind: Informer(kube, resource, all_namespaces, self._revision_changed,
                                                   self._restarted)
-                          for resource in dict.fromkeys(kind.revision_resource for kind in KINDS)}
+                          for resource in dict.fromkeys(kind.revision_resource for kind in kinds)}
         self._by_owner: Dict[str, Dict[Key, dict]] = {}  # controller uid -> its revision objects
         self._index_lock = threading.Lock()
         self._queue: Deque[WorkKey] = collections.deque()

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console, digests, marks
 from kubectl_rollback.decide import Revision, with_origin_marks
-from kubectl_rollback.errors import ForbiddenError, RollbackError
+from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
 
@@ -20,6 +20,8 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # workload's annotations onto its revisions, skipping only their own keys (the deployment controller's
 # annotationsToSkip: last-applied-configuration, revision, revision-history, desired-replicas, max-replicas,
 # rollback-to), so none of these may be on the workload.
+# The strategic-merge directive that replaces the map it sits in, as `kubectl rollout undo` sends a template.
+STRATEGIC_REPLACE = "$patch"
 REVISION_KEYS = RECORD_KEYS + (applied.APPLIED_TEMPLATE, applied.TEMPLATE_OWNERS, configrefs.SNAPSHOTS,
                                configrefs.SNAPSHOT_NOTE, digests.DIGESTS, digests.DIGESTS_NOTE) + marks.REVISION_KEYS
 
@@ -45,6 +47,9 @@ class WorkloadKind:
     # Its controller fails a stuck rollout by itself (a Deployment's progressDeadlineSeconds); for the others the
     # watcher's --progress-deadline does.
     has_progress_deadline: ClassVar[bool] = False
+    # The patch type of the rollback's write: "json" (any resource) or "strategic" (built-in kinds only: a custom
+    # resource takes no strategic-merge patch).
+    patch_type: ClassVar[str] = "json"
 
     # -- per kind ----------------------------------------------------------------------------------------------
 
@@ -53,8 +58,17 @@ class WorkloadKind:
         raise NotImplementedError
 
     def rollback_patch(self, workload: dict, target: Revision) -> tuple:
-        """(patch_type, body) that puts the target's template back, preconditioned on the workload's resourceVersion."""
-        raise NotImplementedError
+        """(patch_type, body) that puts the target's template back at `template_path`, whole, in the kind's
+        `patch_type`, preconditioned on the workload's resourceVersion."""
+        template = self.comparable(target.template)
+        version = workload["metadata"]["resourceVersion"]
+        if self.patch_type == "json":
+            return "json", [{"op": "replace", "path": "/metadata/resourceVersion", "value": version},
+                            {"op": "replace", "path": "/" + "/".join(self.template_path), "value": template}]
+        body: Any = dict(copy.deepcopy(template), **{STRATEGIC_REPLACE: "replace"})
+        for key in reversed(self.template_path):
+            body = {key: body}
+        return self.patch_type, {"metadata": {"resourceVersion": version}, **body}
 
     def rollout_state(self, workload: dict, revision: str, pods: Optional[list] = None) -> RolloutState:
         """Where the rollout to `revision` (the name of its revision object) stands; conditions about other
@@ -145,7 +159,16 @@ class WorkloadKind:
         return written_on(self.revision_resource.kind, revision.name, revision.uid)
 
     def get(self, kube: Kube, name: str) -> dict:
-        return kube.get(self.resource, name)
+        """The workload; a 404 from a cluster that does not serve the kind at all (a CRD not installed) says so,
+        rather than blaming the name."""
+        try:
+            return kube.get(self.resource, name)
+        except NotFoundError as exc:
+            if kube.served_verbs(self.resource) is not None:
+                raise
+            raise NotFoundError(f"cannot get {self.display(name)}: this cluster does not serve "
+                                f"{self.resource.qualified} (is its CustomResourceDefinition installed?)",
+                                status=exc.status, reason=exc.reason) from None
 
     def revisions(self, kube: Kube, workload: dict) -> list:
         """Every revision of the workload, with `live` set on the one that backs it now."""

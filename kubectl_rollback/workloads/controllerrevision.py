@@ -9,9 +9,8 @@ from typing import Any, Optional
 from kubectl_rollback import console
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.kube import CONTROLLER_REVISIONS
-from kubectl_rollback.workloads.base import RolloutState, WorkloadKind
+from kubectl_rollback.workloads.base import STRATEGIC_REPLACE, RolloutState, WorkloadKind
 
-REPLACE = "$patch"
 ON_DELETE = "OnDelete"
 # On each pod: its revision; the ControllerRevision's name for a StatefulSet's pods, the hash that ends the name
 # (NAME-HASH) for a DaemonSet's.
@@ -20,6 +19,8 @@ POD_REVISION = "controller-revision-hash"
 
 class ControllerRevisionKind(WorkloadKind):
     revision_resource = CONTROLLER_REVISIONS
+    # The patch `kubectl rollout undo` sends for these kinds: the revision's data, the template with `$patch: replace`.
+    patch_type = "strategic"
     hash_label = "controller.kubernetes.io/hash"
 
     def runs(self, pod: dict, workload: dict, revision: Revision) -> bool:
@@ -35,15 +36,8 @@ class ControllerRevisionKind(WorkloadKind):
             console.warn(f"ControllerRevision {obj['metadata']['name']} holds no revision number or template; left out")
             return None
         template = copy.deepcopy(template)
-        template.pop(REPLACE, None)
+        template.pop(STRATEGIC_REPLACE, None)
         return number, template, ()
-
-    def rollback_patch(self, workload: dict, target: Revision) -> tuple:
-        """The patch `kubectl rollout undo` sends for these kinds (the revision's data: the template with
-        `$patch: replace`), plus our resourceVersion precondition."""
-        template = dict(copy.deepcopy(target.template), **{REPLACE: "replace"})
-        precondition = {"resourceVersion": workload["metadata"]["resourceVersion"]}
-        return "strategic", {"metadata": precondition, "spec": {"template": template}}
 
     def comparable(self, template: Any) -> Any:
         return template or {}

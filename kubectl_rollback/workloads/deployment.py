@@ -73,10 +73,7 @@ class DeploymentKind(WorkloadKind):
     def rollback_patch(self, workload: dict, target: Revision) -> tuple:
         """What `kubectl rollout undo` writes, minus its side effect: the template comes back, and of the
         annotations only the change-cause travels with it (kubectl replaces the whole map)."""
-        ops = [
-            {"op": "replace", "path": "/metadata/resourceVersion", "value": workload["metadata"]["resourceVersion"]},
-            {"op": "replace", "path": "/spec/template", "value": self.comparable(target.template)},
-        ]
+        patch_type, ops = super().rollback_patch(workload, target)  # a JSON patch
         current = workload["metadata"].get("annotations") or {}
         wanted = target.change_cause
         path = "/metadata/annotations/" + CHANGE_CAUSE.replace("~", "~0").replace("/", "~1")
@@ -91,7 +88,7 @@ class DeploymentKind(WorkloadKind):
         # controller copies it over the audit this rollback writes on the target.
         for key in copied_audit(current):
             ops.append({"op": "remove", "path": "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")})
-        return "json", ops
+        return patch_type, ops
 
     def rollout_state(self, workload: dict, revision: str, pods: Optional[list] = None) -> RolloutState:
         """kubectl's `rollout status` rules, except that a ProgressDeadlineExceeded condition about another

@@ -210,3 +210,15 @@ def test_a_recreated_object_is_applied_as_its_manifest_applied_it():
                                                "c-snap-2", {"uid": "u"})
     assert configrefs.recreating_manager(never_applied) is None
     assert "annotations" not in configrefs.recreated_object(ConfigRef(CM, "c"), never_applied)["metadata"]
+
+
+def test_a_recreated_secret_carries_the_last_applied_kubectl_wrote_byte_for_byte():
+    """The tester's finding 4: namespace and type included, in kubectl's encoding, so the next apply is unchanged."""
+    written = ('{"apiVersion":"v1","data":{"k":"djE="},"kind":"Secret","metadata":{"annotations":{},"name":"s",'
+               '"namespace":"shop"},"type":"Opaque"}\n')
+    original = {"metadata": {"name": "s", "namespace": "shop", "annotations": {LAST_APPLIED: written}},
+                "type": "Opaque", "data": {"k": "djE="}}
+    snapshot = configrefs.snapshot_object(ConfigRef("Secret", "s"), original, "s-snap-1", {"uid": "u"})
+    snapshot["metadata"]["namespace"] = "shop"  # the server's, on the snapshot it created
+    recreated = configrefs.recreated_object(ConfigRef("Secret", "s"), snapshot)
+    assert recreated["metadata"]["annotations"][LAST_APPLIED] == written

@@ -1,11 +1,14 @@
 """The target choice: pure rules, tested without a cluster."""
 
+import dataclasses
+
 import pytest
 
 from kubectl_rollback.decide import (
     Outcome,
     Revision,
     choose_target,
+    deployed_since_last_record,
     exit_code_for,
     merge_identity,
     missing_flags,
@@ -203,3 +206,23 @@ def test_keys_without_a_status_are_no_other_identitys_record_to_keep():
     assert other_deployment(Record(Status.UNKNOWN, workflow_id="wfM"), ours) is None
     assert other_deployment(Record(Status.SUCCEEDED, workflow_id="wfM"), ours) == (
         "workflow wfM, service unset, infra unset, cluster unset")
+
+
+def unrecorded(number, live=False):
+    return rev(number, Status.UNKNOWN, workflow=None, live=live)
+
+
+def test_deployed_since_last_record_lists_the_unrecorded_revisions_after_the_newest_pipeline_record():
+    two_deploys = [rev(1), unrecorded(2), unrecorded(3, live=True)]
+    assert [r.number for r in deployed_since_last_record(two_deploys)] == [2, 3]
+    one_deploy = [unrecorded(1), rev(2), unrecorded(3, live=True)]  # an unrecorded revision before a record: old
+    assert [r.number for r in deployed_since_last_record(one_deploy)] == [3]
+    assert deployed_since_last_record([rev(1), rev(2, Status.IN_PROGRESS, live=True)]) == []
+    first = [unrecorded(1, live=True)]
+    assert [r.number for r in deployed_since_last_record(first)] == [1]
+
+
+def test_deployed_since_last_record_takes_the_watchers_records_for_none():
+    watched = dataclasses.replace(rev(3, Status.IN_PROGRESS, live=True),
+                                  record=Record(status=Status.IN_PROGRESS, workflow_id="watch", recorded_by="watch"))
+    assert [r.number for r in deployed_since_last_record([rev(1), unrecorded(2), watched])] == [2, 3]

@@ -34,7 +34,9 @@ def test_existence_blocks_what_the_pods_need_and_only_that():
     assert preflight.existence(needed, gone, False, ()).verdict is Severity.BLOCKED
     assert 'secrets "db" not found' in preflight.existence(needed, gone, False, ()).message
     assert preflight.existence(needed, gone, False, {"Secret/db"}).verdict is Severity.OK  # restored by the rollback
-    assert preflight.existence(optional, gone, False, ()).verdict is Severity.WARNING
+    assert preflight.existence(optional, gone, False, ()).verdict is Severity.OK  # the template allows for it
+    pull = Reference("Secret", "db", required=False, pull_secret=True)
+    assert preflight.existence(pull, gone, False, ()).verdict is Severity.WARNING  # a private image would not pull
     assert preflight.existence(needed, None, True, ()).message.startswith("is being deleted")
     assert preflight.existence(needed, None, False, ()).verdict is Severity.OK
     denied = preflight.existence(needed, Refusal(403, RBAC.replace("create", "get")), False, ())

@@ -187,7 +187,7 @@ def test_a_newer_template_during_the_follow_leaves_it_in_progress_and_is_not_rol
     fake.server.patch(DEPLOYMENTS, "ns", "web", {"spec": {"template": pod_template({"app": "web"}, "img:2")}})
     fake.server.set_status(DEPLOYMENTS, "ns", "web", {"observedGeneration": 2, "updatedReplicas": 0, "replicas": 1})
     fake.before("get", make_live(3, "img:3"), nth=2, resource=DEPLOYMENTS)
-    result = follow(fake, rollback_on_failure=True)
+    result = follow(fake, rollback_on_failure=True, revision=2)  # 3 exists already: name it
     annotations = fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"]
     assert (annotations[STATUS], annotations[STATUS_REASON]) == ("InProgress", "superseded by revision 3")
     assert result.failure().exit_code == 4

@@ -12,7 +12,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from kubectl_rollback import configrefs
 from kubectl_rollback.errors import ExitCode, NoTargetError, UsageError
-from kubectl_rollback.marks import Barrier, Crossing, Stamp
+from kubectl_rollback.marks import Barrier, Crossing, PinnedOrigin, Stamp
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import Identity, InfraMapping, Record, Status
 
@@ -40,6 +40,30 @@ class Revision:
     template_hash: str = ""
     marked_bad: Optional[Stamp] = None  # `mark-bad`: never a rollback target without --to-revision N --force
     barrier: Optional[Barrier] = None  # `barrier` set at this revision, as its own object keeps it
+    # Made by `rollback --pin-digests` from this revision: it stands where its origin does (marks.py).
+    pinned_from: Optional[PinnedOrigin] = None
+
+    def first_numbers(self) -> tuple:
+        """The numbers this template was deployed under: its own, those a rollback renumbered it from, its origin's."""
+        return (self.number, *self.former_numbers, *((self.pinned_from.revision,) if self.pinned_from else ()))
+
+    def template_hashes(self) -> tuple:
+        return (self.template_hash, *((self.pinned_from.template_hash,) if self.pinned_from else ()))
+
+
+def with_origin_marks(revisions: Sequence[Revision]) -> list:
+    """`revisions`, a pinned copy (`rollback --pin-digests`) not marked bad itself taking its origin's mark: the
+    same revision, so a mark-bad of the origin keeps rollbacks away from both."""
+    marked = {r.template_hash: r for r in revisions if r.marked_bad is not None}
+    result = []
+    for revision in revisions:
+        origin = marked.get(revision.pinned_from.template_hash) if revision.pinned_from else None
+        if revision.marked_bad is None and origin is not None and origin.marked_bad is not None:
+            stamp = dataclasses.replace(origin.marked_bad, reason=f"{origin.marked_bad.reason}; on revision "
+                                        f"{origin.number}, whose recorded digests it pins")
+            revision = dataclasses.replace(revision, marked_bad=stamp)
+        result.append(revision)
+    return result
 
 
 def snapshots_of(revision: Revision) -> Tuple[configrefs.Entry, ...]:
@@ -211,7 +235,7 @@ _CROSS = "only rollback --override-barrier --reason TEXT goes behind it"
 def barrier_before(revision: Revision, barriers: Sequence[Barrier]) -> Optional[Barrier]:
     """The newest barrier that `revision` lies behind, or None."""
     return next((b for b in sorted(barriers, key=lambda b: b.revision, reverse=True)
-                 if b.forbids(revision.number, revision.former_numbers, revision.template_hash)), None)
+                 if b.forbids(revision.first_numbers(), revision.template_hashes())), None)
 
 
 def _crossing(barrier: Optional[Barrier], reason: Optional[str]) -> Optional[Crossing]:

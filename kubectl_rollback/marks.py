@@ -18,9 +18,36 @@ MARKED_BAD = PREFIX + "marked-bad"  # on a revision object: JSON {reason, by, at
 BARRIER = PREFIX + "barrier"  # on a revision object: JSON {revision, templateHash, reason, by, at}
 BARRIERS = PREFIX + "barriers"  # on the workload: a JSON list of the same objects, one per barrier
 BARRIER_CROSSED = PREFIX + "barrier-crossed"  # on a rollback's target: JSON {barrier, reason, by, at}
+# On the revision `rollback --pin-digests` made: JSON {revision, templateHash, copyHash} (copyHash: its own hash).
+PINNED_FROM = PREFIX + "pinned-from"
 
 # The keys that belong on a revision object only (the controllers copy a workload's annotations onto its revisions).
-REVISION_KEYS = (MARKED_BAD, BARRIER, BARRIER_CROSSED)
+REVISION_KEYS = (MARKED_BAD, BARRIER, BARRIER_CROSSED, PINNED_FROM)
+
+
+@dataclasses.dataclass(frozen=True)
+class PinnedOrigin:
+    """The revision a `rollback --pin-digests` copy runs the recorded bytes of: its first number and template hash.
+    The copy is that revision under another template hash (the images carry digests), so it stands where the origin
+    stands: behind the same barriers, under the same mark."""
+
+    revision: int
+    template_hash: str
+
+    def data(self, copy_hash: str) -> dict:
+        return {"revision": self.revision, "templateHash": self.template_hash, "copyHash": copy_hash}
+
+
+def parse_pinned_from(annotations: Optional[Mapping[Any, Any]], template_hash: str) -> Optional[PinnedOrigin]:
+    """The origin a pinned copy names, or None: no key, one that cannot be read (then only its own number and
+    template place it), or one whose copyHash is another's (copied onto it by `kubectl rollout undo` and the
+    controller: it is not a copy of anything)."""
+    value = _json((annotations or {}).get(PINNED_FROM))
+    if not isinstance(value, Mapping) or value.get("copyHash") != template_hash:
+        return None
+    if not isinstance(value.get("revision"), int) or not isinstance(value.get("templateHash"), str):
+        return None
+    return PinnedOrigin(value["revision"], value["templateHash"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,18 +67,26 @@ class Barrier:
     revision: int
     template_hash: str
     stamp: Stamp
+    # The template hashes of the revisions older than the barrier when it was set. A StatefulSet's ControllerRevision
+    # that a rollback brings back is renumbered and keeps no former numbers (a Deployment's ReplicaSet keeps them in
+    # revision-history): its hash is what still says it lies behind.
+    behind: Tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"the barrier at revision {self.revision} ({self.stamp.reason})"
 
     def data(self) -> dict:
-        return {"revision": self.revision, "templateHash": self.template_hash, **stamp_data(self.stamp)}
+        behind = {"behind": list(self.behind)} if self.behind else {}
+        return {"revision": self.revision, "templateHash": self.template_hash, **behind, **stamp_data(self.stamp)}
 
-    def forbids(self, number: int, former_numbers: Sequence[int], template_hash: str) -> bool:
-        """Whether a revision lies behind this barrier: its template was first deployed before the barrier's
-        revision (its lowest number, counting those a rollback renumbered it from, is below), and it is not the
-        barrier's own template."""
-        return template_hash != self.template_hash and min((number, *former_numbers)) < self.revision
+    def forbids(self, numbers: Sequence[int], template_hashes: Sequence[str]) -> bool:
+        """Whether a revision lies behind this barrier, given the numbers it was deployed under (counting those a
+        rollback renumbered it from and, for a pinned copy, its origin's) and its template hashes (a pinned copy's
+        and its origin's): it is not the barrier's own template, and it was first deployed before the barrier's
+        revision or was one of the templates behind it when the barrier was set."""
+        if self.template_hash in template_hashes:
+            return False
+        return min(numbers) < self.revision or any(h in self.behind for h in template_hashes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +120,10 @@ def _barrier(value: Any) -> Optional[Barrier]:
     stamp = _stamp(value)
     if stamp is None or not isinstance(value.get("revision"), int) or not isinstance(value.get("templateHash"), str):
         return None
-    return Barrier(value["revision"], value["templateHash"], stamp)
+    behind = value.get("behind", [])
+    if not isinstance(behind, list) or not all(isinstance(h, str) for h in behind):
+        return None
+    return Barrier(value["revision"], value["templateHash"], stamp, tuple(behind))
 
 
 def _json(text: Any) -> Any:

@@ -147,3 +147,57 @@ def test_auto_rollback_stops_at_a_barrier_and_says_so_in_an_event(ns, start_watc
     assert f"the barrier at revision 2 ({SCHEMA}) stops the rollback" in events[0]["message"]
     assert sc.live_image(ns) == "example.test/web:3-broken"
     assert not [e for e in ns.items("events") if e["reason"] == "HarnessRollback"]
+
+
+def test_a_pinned_copy_of_a_revision_stays_behind_its_barrier_and_under_its_mark(ns):
+    """Revision 4, made by `rollback --pin-digests` from revision 1, is revision 1 (its record says so): the barrier at
+    2 still stands before it, and marking revision 1 bad marks its pinned copy too."""
+    for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3-broken", "Failed")):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"), status,
+                             *sc.IDENTITY)
+    ns.plugin("barrier", "deployment/web", "--revision", "2", "--reason", SCHEMA, check=True)
+    ns.plugin("mark-bad", "deployment/web", "--revision", "2", "--reason", "bad data", check=True)
+    pinned = ns.plugin_json("rollback", "deployment/web", "--pin-digests", "--override-barrier", "--reason", "INC-7",
+                            "--wait")
+    assert pinned["to"]["revision"] == 4 and pinned["to"]["statusReason"] == "revision 1 pinned to its recorded digests"
+    assert sc.live_image(ns).startswith("example.test/web:1@sha256:")
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:5"), "Succeeded",
+                         *sc.IDENTITY)
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:6-broken"), "Failed",
+                         *sc.IDENTITY)
+    ns.plugin("mark-bad", "deployment/web", "--revision", "5", "--reason", "slow", check=True)
+    before = ns.get("deployment", "web")["metadata"]["resourceVersion"]
+
+    stopped = ns.plugin("rollback", "deployment/web", "--dry-run=server")
+    assert stopped.returncode == 3, stopped
+    assert f"the barrier at revision 2 ({SCHEMA}) stops the rollback" in stopped.stderr
+    assert "4: behind the barrier at revision 2" in stopped.stderr
+
+    ns.plugin("mark-bad", "deployment/web", "--revision", "1", "--reason", "leaks memory", check=True)
+    rows = {r["revision"]: r for r in ns.plugin_json("history", "deployment/web")["revisions"]}
+    assert "leaks memory" in rows[4]["markedBad"]["reason"]
+    named = ns.plugin("rollback", "deployment/web", "--to-revision", "4", "--override-barrier", "--reason", "x")
+    assert named.returncode == 2 and "revision 4 is marked bad" in named.stderr and "leaks memory" in named.stderr
+    assert ns.get("deployment", "web")["metadata"]["resourceVersion"] == before
+
+
+def test_a_statefulset_template_restored_from_behind_a_barrier_stays_behind_it(ns):
+    """A StatefulSet's ControllerRevision of revision 1, renumbered 4 by a rollback across the barrier at 2, keeps no
+    former numbers: the barrier's own record of the templates behind it keeps revision 4 behind."""
+    for tag, status in (("1", "Succeeded"), ("2", "Succeeded"), ("3-broken", "Failed")):
+        sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", f"example.test/db:{tag}"), status,
+                             *sc.IDENTITY)
+    ns.plugin("barrier", "statefulset/db", "--revision", "2", "--reason", SCHEMA, check=True)
+    ns.plugin("mark-bad", "statefulset/db", "--revision", "2", "--reason", "bad data", check=True)
+    crossed = ns.plugin_json("rollback", "statefulset/db", "--override-barrier", "--reason", "INC", "--wait")
+    assert crossed["to"]["revision"] == 1 and sc.live_image(ns, "statefulset", "db") == "example.test/db:1"
+    sc.deploy_and_record(ns, "statefulset/db", manifests.statefulset("db", "example.test/db:5-broken"), "Failed",
+                         *sc.IDENTITY)
+    assert {r["revision"] for r in ns.plugin_json("history", "statefulset/db")["revisions"]} == {2, 3, 4, 5}
+    before = ns.get("statefulset", "db")["metadata"]["resourceVersion"]
+
+    stopped = ns.plugin("rollback", "statefulset/db")
+    assert stopped.returncode == 3, stopped
+    assert f"the barrier at revision 2 ({SCHEMA}) stops the rollback" in stopped.stderr
+    assert "4: behind the barrier at revision 2" in stopped.stderr
+    assert ns.get("statefulset", "db")["metadata"]["resourceVersion"] == before

@@ -61,8 +61,10 @@ def barrier(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) -> 
         return _clear_barrier(kube, kind, name, revisions, request.revision)
     revision = _find(revisions, request.revision)
     assert request.reason is not None  # MarkRequest.validate: a reason or --clear
+    behind = {h for r in revisions if min(r.first_numbers()) < revision.number for h in r.template_hashes()}
     placed = marks.Barrier(revision.number, revision.template_hash,
-                           marks.Stamp(request.reason, kube.whoami(), now_rfc3339()))
+                           marks.Stamp(request.reason, kube.whoami(), now_rfc3339()),
+                           tuple(sorted(behind - {revision.template_hash})))
     # The workload's list first: it is what outlives the revision object (pruning), so it must not be missing
     # when the revision's copy is there.
     _write_workload_barriers(kube, kind, name, lambda listed: [b for b in listed if b.revision != placed.revision]

@@ -347,12 +347,17 @@ def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHist
                          f"{target.number} keeps the audit")
             return target
         time.sleep(POLL_SECONDS)
+    origin = target.pinned_from or marks.PinnedOrigin(min(target.first_numbers()), target.template_hash)
+    pinned_from = {marks.PINNED_FROM: marks.encode(origin.data(live.template_hash))}
+    live = dataclasses.replace(live, pinned_from=origin)
     record = target.record
     if not record.recorded:
+        _annotate_quietly(kube, kind, live, pinned_from)
         return live
     annotations = record_annotations(Status.SUCCEEDED, record.workflow_id or "", record.mapping(state.namespace),
                                      now_rfc3339(), kind.written_on(live), record.release_number, record.artifact,
                                      f"revision {target.number} pinned to its recorded digests")
+    annotations.update(pinned_from)
     annotations[digests.DIGESTS] = (target.annotations or {}).get(digests.DIGESTS)
     _annotate_quietly(kube, kind, live, annotations)
     written = {key: value for key, value in dict(live.annotations or {}, **annotations).items() if value is not None}

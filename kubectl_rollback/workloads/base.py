@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any, Callable, ClassVar, Iterable, Optional, Tuple
 
 from kubectl_rollback import applied, configrefs, console, digests, marks
-from kubectl_rollback.decide import Revision
+from kubectl_rollback.decide import Revision, with_origin_marks
 from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kube import PODS, Kube, Resource, retry_on_conflict
 from kubectl_rollback.records import RECORD_KEYS, copied_audit, read_record, written_on
@@ -201,7 +201,7 @@ class WorkloadKind:
                 number, template, former = parsed
                 live = self.is_live(workload, obj["metadata"]["name"], template, current)
                 revisions.append(self.make_revision(obj, number, template, live, former))
-        return revisions
+        return with_origin_marks(revisions)
 
     def owned_by(self, obj: dict, workload: dict) -> bool:
         return controller_uid(obj) == workload["metadata"].get("uid")
@@ -230,6 +230,7 @@ class WorkloadKind:
             template_hash=template_hash,
             marked_bad=marks.parse_marked_bad(annotations),
             barrier=marks.parse_revision_barrier(annotations, number, template_hash),
+            pinned_from=marks.parse_pinned_from(annotations, template_hash),
         )
 
 

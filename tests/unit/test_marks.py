@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kubectl_rollback import marks
-from kubectl_rollback.decide import Revision, choose_target
+from kubectl_rollback.decide import Revision, choose_target, with_origin_marks
 from kubectl_rollback.errors import NoTargetError, UsageError
 from kubectl_rollback.records import Identity, InfraMapping, Record, Status
 
@@ -94,9 +94,48 @@ def test_the_workload_list_round_trips_and_a_damaged_one_is_a_problem():
     assert marks.parse_workload_barriers({marks.BARRIERS: value}) == ([SCHEMA], None)
     barriers, problem = marks.parse_workload_barriers({marks.BARRIERS: '[{"revision": "2"}]'})
     assert barriers == [] and "unreadable" in problem
+    assert "unreadable" in marks.parse_workload_barriers({marks.BARRIERS: ""})[1]  # an empty value is no list
     assert marks.workload_barriers_value([]) is None
 
 
 def test_merged_keeps_one_barrier_per_revision_newest_first():
     other = dataclasses.replace(SCHEMA, revision=5, template_hash="hash-5")
     assert marks.merged([SCHEMA, other, SCHEMA]) == [other, SCHEMA]
+
+
+def test_a_pinned_copy_stands_where_its_origin_does():
+    # revision 4 is revision 1 pinned to its digests (another template hash); 5 marked bad, 6 Failed and live
+    copy = dataclasses.replace(rev(4), pinned_from=marks.PinnedOrigin(1, "hash-1"))
+    history = [rev(1), rev(2, bad=True), rev(3, Status.FAILED), copy, rev(5, bad=True),
+               rev(6, Status.FAILED, live=True)]
+    with pytest.raises(NoTargetError, match="4: behind the barrier at revision 2"):
+        choose_target(history, IDENTITY, barriers=[SCHEMA])
+    # a copy of the barrier's own revision is not behind it
+    own = dataclasses.replace(rev(4), pinned_from=marks.PinnedOrigin(2, "hash-2"))
+    assert choose_target([rev(1), own, rev(5, Status.FAILED, live=True)], IDENTITY, barriers=[SCHEMA]).target is own
+
+
+def test_a_mark_on_the_origin_covers_its_pinned_copy():
+    copy = dataclasses.replace(rev(4), pinned_from=marks.PinnedOrigin(1, "hash-1"))
+    marked = with_origin_marks([rev(1, bad=True), copy, rev(5)])
+    assert marked[1].marked_bad.reason == "bad data; on revision 1, whose recorded digests it pins"
+    assert marked[2].marked_bad is None and with_origin_marks([rev(1), copy])[1].marked_bad is None
+
+
+def test_pinned_from_is_read_only_on_the_copy_it_names():
+    value = marks.encode(marks.PinnedOrigin(1, "hash-1").data("hash-4"))
+    assert marks.parse_pinned_from({marks.PINNED_FROM: value}, "hash-4") == marks.PinnedOrigin(1, "hash-1")
+    assert marks.parse_pinned_from({marks.PINNED_FROM: value}, "hash-9") is None  # copied by rollout undo
+    assert marks.parse_pinned_from({marks.PINNED_FROM: "{"}, "hash-4") is None
+
+
+def test_a_template_behind_the_barrier_when_it_was_set_stays_behind_it_renumbered_without_history():
+    # a StatefulSet's ControllerRevision of revision 1, renumbered 4, keeps no former numbers
+    barrier = dataclasses.replace(SCHEMA, behind=("hash-1",))
+    history = [rev(3, Status.FAILED), rev(4, template_hash="hash-1"), rev(5, Status.FAILED, live=True)]
+    with pytest.raises(NoTargetError, match="4: behind the barrier at revision 2"):
+        choose_target(history, IDENTITY, barriers=[barrier])
+    assert choose_target(history, IDENTITY, barriers=[SCHEMA]).target.number == 4  # a barrier set before `behind`
+    value = marks.workload_barriers_value([barrier])
+    assert marks.parse_workload_barriers({marks.BARRIERS: value}) == ([barrier], None)
+    assert "behind" not in json.loads(marks.workload_barriers_value([SCHEMA]))[0]

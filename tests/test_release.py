@@ -99,9 +99,10 @@ def test_one_workload_failing_does_not_stop_the_others(release, cluster):
     assert images(ns)["deployment"] == "example.test/web:1"
 
 
-def test_unknown_release_exits_3(ns):
+def test_unknown_release_exits_1(ns):
+    # exit 1 as a missing workload or Harness release is (issue 32: both release flags agree), not 3 (no target)
     proc = ns.plugin("rollback", "--release-name", "nope")
-    assert proc.returncode == 3 and "harness.io/release-name=nope" in proc.stderr
+    assert proc.returncode == 1 and "harness.io/release-name=nope" in proc.stderr
 
 
 @pytest.mark.parametrize("compressed, secret", [(None, False), ("zlib", False), ("gzip", True), (None, True)])

@@ -14,7 +14,6 @@ import functools
 import inspect
 import os
 import re
-import signal
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 import click
 import typer
 
-from kubectl_rollback import __version__, console
+from kubectl_rollback import __version__, console, interrupts
 from kubectl_rollback.errors import ExitCode, PreflightBlockedError, RollbackError, UsageError
 from kubectl_rollback.options import (
     DEFAULT_ARGOCD_NAMESPACE,
@@ -898,26 +897,15 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
-class _Sigterm:
-    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: raised as a KeyboardInterrupt where
-    the command is, every step that says what Ctrl-C left behind says it, and the document is printed; only the exit
-    code differs (143, as a shell reports SIGTERM). `watch` installs its own handler (it stops cleanly instead)."""
-
-    received = False
-
-    @classmethod
-    def handle(cls, signum: int, frame: Any) -> None:
-        cls.received = True
-        raise KeyboardInterrupt
-
-
 def _stopped_code() -> ExitCode:
-    return ExitCode.TERMINATED if _Sigterm.received else ExitCode.INTERRUPTED
+    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: every step that says what Ctrl-C left
+    behind says it, and the document is printed; only the exit code differs (143, as a shell reports SIGTERM)."""
+    return ExitCode.TERMINATED if interrupts.terminated() else ExitCode.INTERRUPTED
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
-    signal.signal(signal.SIGTERM, _Sigterm.handle)
+    interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
     try:
         args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
         command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too

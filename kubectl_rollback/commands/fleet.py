@@ -16,7 +16,7 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from kubectl_rollback import console, decide, kubeconfig, output, render
+from kubectl_rollback import console, decide, interrupts, kubeconfig, output, render
 from kubectl_rollback.decide import FleetOutcome, FleetRow
 from kubectl_rollback.errors import ExitCode, Interrupted, ReportedError, RollbackError, UsageError
 from kubectl_rollback.options import FleetRequest, OutputFormat
@@ -76,34 +76,37 @@ def run(verb: str, request: FleetRequest, kubeconfig_path: Optional[str], connec
                          f"{', '.join(clusters) or 'none'})")
     if not names:
         raise UsageError("--all-contexts: the kubeconfig has no contexts; pass --kubeconfig or set KUBECONFIG")
+    runs: Dict[str, ContextRun] = {}  # each worker writes its own context's, then says so on `finished`
     finished: queue.Queue = queue.Queue()
-    runs: Dict[str, ContextRun] = {}
-    waiting, running = list(names), 0
+    started: List[str] = []
     interrupted = False
     try:
-        while waiting or running:
-            while waiting and running < request.max_parallel and not (request.fail_fast and _failed(runs)):
-                name = waiting.pop(0)
-                threading.Thread(target=_run_one, args=(verb, name, clusters[name], connect, act, fmt, finished),
+        while len(started) < len(names) and not (request.fail_fast and _failed(runs)):
+            if len(started) - len(runs) >= request.max_parallel:
+                finished.get()
+                continue
+            with interrupts.deferred():  # a context started is one waited for
+                name = names[len(started)]
+                started.append(name)
+                threading.Thread(target=_run_one, args=(verb, name, clusters[name], connect, act, fmt, runs, finished),
                                  name=f"context {name}", daemon=True).start()
-                running += 1
-            if not running:
-                break
-            done = finished.get()
-            runs[done.context], running = done, running - 1
+        _wait(started, runs, finished)
     except KeyboardInterrupt:
         interrupted = True
-        console.info(f"interrupted: no further context starts; waiting for the {running} running (Ctrl-C again to "
-                     "stop waiting)")
+        console.info(f"interrupted: no further context starts; waiting for the {len(started) - len(runs)} running "
+                     "(Ctrl-C again to stop waiting)")
         try:
-            while running:
-                done = finished.get()
-                runs[done.context], running = done, running - 1
+            _wait(started, runs, finished)
         except KeyboardInterrupt:
             pass
     why = "interrupted" if interrupted else "--fail-fast: a context failed"
-    return FleetResult(verb, [runs.get(name) or _not_finished(name, clusters[name], name in waiting, why)
+    return FleetResult(verb, [runs.get(name) or _not_finished(name, clusters[name], name not in started, why)
                               for name in names], interrupted)
+
+
+def _wait(started: List[str], runs: Dict[str, ContextRun], finished: queue.Queue) -> None:
+    while any(name not in runs for name in started):
+        finished.get()
 
 
 def _failed(runs: Dict[str, ContextRun]) -> bool:
@@ -118,15 +121,16 @@ def _not_finished(name: str, cluster: Optional[str], never_started: bool, why: s
 
 
 def _run_one(verb: str, name: str, cluster: Optional[str], connect: Connect, act: Act, fmt: OutputFormat,
-             finished: queue.Queue) -> None:
-    """One context, as `--context NAME` runs it, its lines on stderr prefixed with the context; its document goes to
-    `finished` however it ends."""
+             runs: Dict[str, ContextRun], finished: queue.Queue) -> None:
+    """One context, as `--context NAME` runs it, its lines on stderr prefixed with the context; its row goes into
+    `runs` however it ends."""
     document: dict = {}
     try:
         with console.prefixed(f"[{name}] "):
             document = _document(verb, name, connect, act, fmt)
     finally:
-        finished.put(ContextRun(name, cluster, decide.fleet_row(verb, document) if document else _lost(), document))
+        runs[name] = ContextRun(name, cluster, decide.fleet_row(verb, document) if document else _lost(), document)
+        finished.put(name)
 
 
 def _lost() -> FleetRow:

@@ -107,15 +107,16 @@ def selection(workload: Optional[str] = None, release_name: Optional[str] = None
 
 def fleet_run(verb: str, kubes: dict, kubeconfig_path: str, workload: str, flags: IdentityFlags,
               request: FleetRequest, mode: str = "none") -> fleet.FleetResult:
-    """`history|rollback WORKLOAD --contexts ...` with -o json: `kubes` maps a context to its client, or to the error
-    connecting to it raises (an unreachable server, a bad kubeconfig entry)."""
+    """`history|rollback WORKLOAD --contexts ...` with -o json: `kubes` maps a context to its client, to the error
+    connecting to it raises (an unreachable server, a bad kubeconfig entry), or to a function that returns its client
+    (what happens while it connects)."""
     target = targets.select(workload, None, None)
 
     def connect(context: str):
         client = kubes[context]
         if isinstance(client, Exception):
             raise client
-        return client
+        return client() if callable(client) else client
 
     if verb == "history":
         return fleet.run(verb, request, kubeconfig_path, connect,

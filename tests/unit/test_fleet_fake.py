@@ -3,6 +3,8 @@ would run it (its own client, its cluster name in the identity), one row per con
 (1 if any failed, else 3 if any had no target, else 0), --fail-fast, and the flags' checks."""
 
 import json
+import signal
+import threading
 
 import pytest
 import yaml
@@ -110,6 +112,25 @@ def test_fail_fast_one_at_a_time_starts_nothing_after_the_first_failure(tmp_path
     assert result.runs[1].document is None and "--fail-fast" in result.runs[1].row.message
     assert validated("rollback", result)["contexts"][2]["result"] is None
     assert int(result.failure().exit_code) == ExitCode.ERROR
+
+
+def test_ctrl_c_starts_no_further_context_waits_for_the_running_one_and_reports_it(tmp_path):
+    path = kubeconfig_file(tmp_path, [("a", "test-cluster"), ("b", "test-cluster"), ("c", "test-cluster")])
+    a, b, c = cluster(), cluster(), cluster()
+
+    def ctrl_c_while_a_connects():
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # as a terminal's Ctrl-C reaches it
+        return a
+
+    result = fleet_run("rollback", {"a": ctrl_c_while_a_connects, "b": b, "c": c}, path, "deployment/web", FLAGS,
+                       FleetRequest(all_contexts=True, max_parallel=1))
+    assert [r[2] for r in rows(result)] == [FleetOutcome.ROLLED_BACK, FleetOutcome.NOT_STARTED,
+                                            FleetOutcome.NOT_STARTED]
+    assert image(a) == "img:1" and image(b) == image(c) == "img:2"
+    assert result.runs[1].row.message == "not started (interrupted)"
+    document = validated("rollback", result)
+    assert document["error"]["reason"] == "INTERRUPTED" and "1 rolled back, 2 not started" in document["error"][
+        "message"]
 
 
 def test_history_shows_each_context_and_exits_0_with_or_without_a_target(tmp_path):

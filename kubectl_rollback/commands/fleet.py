@@ -110,7 +110,8 @@ def _wait(started: List[str], runs: Dict[str, ContextRun], finished: queue.Queue
 
 
 def _failed(runs: Dict[str, ContextRun]) -> bool:
-    return any(run.row.outcome is FleetOutcome.FAILED for run in runs.values())
+    # a copy: a worker may add its row meanwhile (list() of a dict's values is one step under the GIL)
+    return any(run.row.outcome is FleetOutcome.FAILED for run in list(runs.values()))
 
 
 def _not_finished(name: str, cluster: Optional[str], never_started: bool, why: str) -> ContextRun:

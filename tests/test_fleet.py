@@ -19,7 +19,7 @@ IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra"
 @pytest.fixture
 def fleet(cluster, second_cluster, ns, tmp_path):
     """The test's namespace on both clusters, and a kubeconfig: east (the session cluster), west (the second), down
-    (a closed port), denied (the session cluster as a user with no Role)."""
+    (a closed port), denied (the session cluster as a user with no Role), broken (a cluster the file lacks)."""
     with second_cluster.namespace(ns.name) as other:
         path = tmp_path / "fleet.kubeconfig"
         path.write_text(_kubeconfig(cluster.plane, second_cluster.plane))
@@ -53,7 +53,7 @@ def _kubeconfig(east, west) -> str:
     clusters = {"east": (east.server, east.ca_file), "west": (west.server, west.ca_file),
                 "down": (closed, east.ca_file)}
     contexts = [("east", "east", "admin"), ("west", "west", "admin"), ("down", "down", "admin"),
-                ("denied", "east", "limited")]
+                ("denied", "east", "limited"), ("broken", "nowhere", "admin")]  # broken: a cluster not defined
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "east",
         "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": ca}}
@@ -94,17 +94,20 @@ def test_history_a_dry_run_then_the_rollback_in_both_clusters(fleet):
     assert all(line.startswith(("[east] ", "[west] ")) for line in stderr), done.stderr
 
 
-def test_an_unreachable_and_a_denied_context_fail_their_rows_while_the_others_roll_back(fleet):
+def test_unreachable_denied_and_broken_contexts_fail_their_rows_while_the_others_roll_back(fleet):
     fleet.deploy(fleet.east, "east")
     fleet.deploy(fleet.west, "west")
-    document = fleet.document("rollback", "deployment/web", "--contexts", "down,denied,east,west",
+    # five contexts, four at a time (the default): one waits for a slot
+    document = fleet.document("rollback", "deployment/web", "--contexts", "down,denied,broken,east,west",
                               code=ExitCode.ERROR)
     assert rows(document) == [("down", "down", "failed", None, None), ("denied", "east", "failed", None, None),
+                              ("broken", "nowhere", "failed", None, None),
                               ("east", "east", "rolled back", 2, 1), ("west", "west", "rolled back", 2, 1)]
-    down, denied = (c["result"]["error"] for c in document["contexts"][:2])
+    down, denied, broken = (c["result"]["error"] for c in document["contexts"][:3])
     assert "cannot reach the API server" in down["message"] and down["exitCode"] == 1
     assert "forbidden" in denied["message"].lower() and denied["exitCode"] == 1
-    assert document["summary"]["failed"] == 2 and document["summary"]["rolled back"] == 2
+    assert 'cluster "nowhere"' in broken["message"] and broken["exitCode"] == 2  # what --context broken exits
+    assert document["summary"]["failed"] == 3 and document["summary"]["rolled back"] == 2
     assert document["error"]["exitCode"] == 1
     assert image(fleet.east) == image(fleet.west) == "example.test/web:1"
 
@@ -132,7 +135,7 @@ def test_all_contexts_and_bad_flags(fleet):
     fleet.deploy(fleet.east, "east", ("Succeeded",))
     # every context of the kubeconfig, in its order; down and denied fail, so exit 1
     document = fleet.document("history", "deployment/web", "--all-contexts", code=ExitCode.ERROR)
-    assert [c["context"] for c in document["contexts"]] == ["east", "west", "down", "denied"]
+    assert [c["context"] for c in document["contexts"]] == ["east", "west", "down", "denied", "broken"]
     for args in (("--contexts", "east", "--context", "west"), ("--contexts", "east,nowhere"),
                  ("--max-parallel", "2"), ("--contexts", "east", "--max-parallel", "0")):
         done = fleet.plugin("rollback", "deployment/web", *args, code=ExitCode.USAGE)

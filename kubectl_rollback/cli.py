@@ -460,6 +460,66 @@ def history(
 
 @app.command(
     epilog="\b\nExamples:\n"
+    "  # what a rollback would change: the live revision against the rollback target\n"
+    f"  {PROG} diff deployment/web\n"
+    "  # the live revision against revision 2, then two revisions\n"
+    f"  {PROG} diff deployment/web 2\n"
+    f"  {PROG} diff deployment/web 1 2\n"
+    "  # in your own diff program (two folders, one file per object), as kubectl diff\n"
+    f"  KUBECTL_EXTERNAL_DIFF='meld' {PROG} diff deployment/web live target\n\n" + KUBECTL_FLAGS + """
+\b
+Exit codes (as kubectl diff and diff(1)):
+  0    no difference
+  1    the revisions differ
+  2    usage error or any other error (API failure, RBAC denial, KUBECTL_EXTERNAL_DIFF's program failed)
+  3    no such revision (pruned), or no rollback target for `target`
+  130  interrupted (Ctrl-C)"""
+)
+@connects
+def diff(
+    workload: Workload,
+    revisions: Annotated[
+        Optional[List[str]],
+        typer.Argument(metavar="[REV_A [REV_B]]", show_default=False,
+                       help="Revision numbers (as history shows them), live or target; none: live against target; "
+                       "one: live against it."),
+    ] = None,
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    any_workflow: AnyWorkflow = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Show what differs between two revisions of a workload: their pod templates, and the ConfigMap and Secret
+    snapshots both recorded (a Secret's keys only, never a value).
+
+    A unified diff, or with KUBECTL_EXTERNAL_DIFF the program it names on two folders (REVISION-A-*, REVISION-B-*)
+    of one file per object, as kubectl diff runs it; -o json|yaml lists the changed paths per object. The rollback
+    target is the one rollback --dry-run picks, for the identity of the flags or of the live revision's record.
+    """
+    from kubectl_rollback.commands import diff as command
+    from kubectl_rollback.targets import parse_kind_name
+
+    try:
+        kind, name = parse_kind_name(workload)
+        fmt = parse_output(output)
+        flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+        external = None if fmt.is_data else os.environ.get(command.EXTERNAL_DIFF) or None
+        result = command.run(connect(), kind, name, revisions or (), flags, external)
+        _finish(result, fmt)
+    except RollbackError as exc:
+        if exc.exit_code == ExitCode.ERROR:  # diff's 1 means "they differ": an error is 2, as diff(1) says trouble
+            exc.exit_code = ExitCode.USAGE
+        raise
+    if result.differ:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
     "  # back to the last revision recorded Succeeded by the same workflow on the same mapping\n"
     f"  {PROG} rollback deployment/web --wait\n"
     "  # any workflow that deployed to the same Infrastructure Mapping\n"

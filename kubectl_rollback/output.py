@@ -23,6 +23,7 @@ KINDS = {
     "resume": "ResumeResult",
     "mark-bad": "MarkBadResult",
     "barrier": "BarrierResult",
+    "diff": "DiffResult",
 }
 UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error
 

@@ -511,3 +511,34 @@ def _harness_workload(w, namespace: str) -> str:
     if w.custom:
         return f"{shown} (custom)"
     return shown + (f"@{w.revision}" if w.revision is not None else "")
+
+
+# -- diff (commands/diff.py) -------------------------------------------------------------------------------------
+
+
+def diff_text(result) -> str:
+    """A unified diff per object that differs, as `diff -u` prints it for kubectl diff (files named
+    REVISION-N/group.version.kind.namespace.name); "" when nothing differs."""
+    import difflib
+
+    import yaml
+
+    def lines(obj: Any) -> list:
+        return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines(True)
+
+    return "".join(
+        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.file}",
+                                     tofile=f"{result.after.folder}/{o.file}"))
+        for o in result.objects if o.changed).rstrip("\n")
+
+
+def diff_dict(result) -> dict:
+    return {
+        "workload": result.display,
+        "namespace": result.namespace,
+        "from": {**revision_dict(result.before.revision, result.namespace), "role": result.before.role or None},
+        "to": {**revision_dict(result.after.revision, result.namespace), "role": result.after.role or None},
+        "differ": result.differ,
+        "objects": [{"file": o.file, "changed": list(o.changed)} for o in result.objects],
+        "notCompared": list(result.skipped),
+    }

@@ -527,6 +527,8 @@ def diff(
     "  # show the template diff and change nothing\n"
     f"  {PROG} rollback deployment/web --dry-run\n"
     f"  {PROG} rollback deployment/web --to-revision 3 --force\n"
+    "  # pick from the history on the terminal, see the diff, confirm\n"
+    f"  {PROG} rollback deployment/web -i\n"
     "  # Blue/Green: route the primary Service back to the last good colour\n"
     f"  {PROG} rollback service/web --wait\n"
     "  # every workload of a release, each to its own last good revision\n"
@@ -613,6 +615,10 @@ def rollback(
         bool, typer.Option("--pin-digests", help="Write the target's images as image:tag@sha256:..., the digests "
                            "recorded for it (a new pod template: docs/apply-consistency.md).")
     ] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="Pick the revision from the history on the terminal (the "
+                           "target preselected), see its diff and pre-flight, then confirm; declined: exit 1.")
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -660,14 +666,37 @@ def rollback(
     if to_revision == 0:
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
+    if interactive:
+        _check_interactive(target, request, fmt)
     kube = connect()
+    result: Result
     try:
-        result = target.rollback(kube, request, printer.progress(fmt))
+        if interactive:
+            from kubectl_rollback.commands import interactive as picker
+            from kubectl_rollback.terminal import Screen
+
+            result = picker.run(kube, target, request, printer.progress(fmt), Screen())  # type: ignore[arg-type]
+        else:
+            result = target.rollback(kube, request, printer.progress(fmt))
     except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
         if exc.result is None:
             raise
         result = exc.result
     _finish(result, fmt)
+
+
+def _check_interactive(target: Any, request: RollbackRequest, fmt: OutputFormat) -> None:
+    """--interactive: one workload, a person at a terminal on both ends (a pipeline never waits on the prompt)."""
+    from kubectl_rollback.terminal import interactive
+
+    if not target.takes_to_revision:
+        raise UsageError("--interactive picks a revision of one workload; pass KIND/NAME")
+    if request.to_revision is not None or request.dry_run is not DryRun.NONE or fmt.is_data:
+        raise UsageError("--interactive picks the revision and shows the diff itself: leave out --to-revision, "
+                         "--dry-run and -o json|yaml")
+    if not interactive():
+        raise UsageError("--interactive needs a terminal on stdin and stdout; in a script pass --to-revision N "
+                         "(history shows the numbers)")
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",

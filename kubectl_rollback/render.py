@@ -201,6 +201,26 @@ def verification_dict(verdict) -> dict:
 
 
 def history_table(h, wide: bool = False) -> str:
+    lines = [f"{h.display} in namespace {h.namespace}"]
+    if h.identity is not None:
+        lines.append(f"identity: {h.identity.describe()}")
+    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
+    lines.append("\n".join(history_lines(h, wide)) if h.revisions else "no revisions")
+    if h.target is not None and h.target.live and h.config_to_restore:
+        lines.append(f"rollback target: revision {h.target.number} (live), but its config differs from the revision's "
+                     f"snapshots ({', '.join(h.config_to_restore)}): a rollback would restore it and restart the pods")
+    elif h.target is not None and h.target.live:
+        lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
+    elif h.target is not None:
+        lines.append(f"rollback target: revision {h.target.number}")
+    elif h.problem is not None:
+        lines.append(f"no rollback target: {h.problem.message}")
+    return "\n".join(lines)
+
+
+def history_lines(h, wide: bool = False) -> list:
+    """The history's table: its header line, then one line per revision, newest first (`rollback -i` picks from
+    them)."""
     from tabulate import tabulate
 
     notes = revision_notes(h)
@@ -224,21 +244,7 @@ def history_table(h, wide: bool = False) -> str:
                        or "-")
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
-    lines = [f"{h.display} in namespace {h.namespace}"]
-    if h.identity is not None:
-        lines.append(f"identity: {h.identity.describe()}")
-    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
-    lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
-    if h.target is not None and h.target.live and h.config_to_restore:
-        lines.append(f"rollback target: revision {h.target.number} (live), but its config differs from the revision's "
-                     f"snapshots ({', '.join(h.config_to_restore)}): a rollback would restore it and restart the pods")
-    elif h.target is not None and h.target.live:
-        lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
-    elif h.target is not None:
-        lines.append(f"rollback target: revision {h.target.number}")
-    elif h.problem is not None:
-        lines.append(f"no rollback target: {h.problem.message}")
-    return "\n".join(lines)
+    return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).split("\n")
 
 
 def revision_notes(h) -> dict:

@@ -16,11 +16,11 @@ import subprocess
 import tempfile
 from typing import Any, List, Optional, Sequence, Tuple
 
-from kubectl_rollback import configrefs, render
+from kubectl_rollback import configrefs, console, render
 from kubectl_rollback.commands import configsnap, workload_history
 from kubectl_rollback.commands.workload_history import WorkloadHistory
-from kubectl_rollback.decide import Revision, snapshots_of
-from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
+from kubectl_rollback.decide import Revision, find_revision, snapshots_of
+from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.output import Result
@@ -127,23 +127,14 @@ def _side(history: WorkloadHistory, word: str) -> Side:
             raise history.problem
         revision = history.target
     elif word.isdigit() and int(word) > 0:
-        revision = revision_numbered(history.revisions, int(word))
+        revision, renumbered = find_revision(history.revisions, int(word))
+        if renumbered:
+            console.warn(renumbered)
     else:
         raise UsageError(f"{word!r} names no revision: pass a revision number (as history shows it), live or target")
     target = history.target
     return Side(revision, "live" if revision.live else "rollback target" if target is not None
                 and revision.number == target.number else "")
-
-
-def revision_numbered(revisions: Sequence[Revision], number: int) -> Revision:
-    """The revision of that number, or the one a rollback renumbered from it (the same template)."""
-    found = next((r for r in revisions if r.number == number), None) or next(
-        (r for r in revisions if number in r.former_numbers), None)
-    if found is None:
-        known = ", ".join(str(r.number) for r in revisions) or "none"
-        raise NoTargetError(f"revision {number} is not in the history (revisions kept: {known}); it may have been "
-                            "pruned")
-    return found
 
 
 def object_file(resource: Resource, namespace: str, name: str) -> str:

@@ -509,10 +509,12 @@ def history(
     f"  {PROG} diff deployment/web 2\n"
     f"  {PROG} diff deployment/web 1 2\n"
     "  # in your own diff program (two folders, one file per object), as kubectl diff\n"
-    f"  KUBECTL_EXTERNAL_DIFF='meld' {PROG} diff deployment/web live target\n\n" + KUBECTL_FLAGS + """
+    f"  KUBECTL_EXTERNAL_DIFF='meld' {PROG} diff deployment/web live target\n"
+    "  # a Blue/Green pair: the live colour against the other (the rollback target's)\n"
+    f"  {PROG} diff service/web\n\n" + KUBECTL_FLAGS + """
 \b
-Exit codes (as kubectl diff and diff(1)):
-  0    no difference
+Exit codes:
+  0    no difference (as kubectl diff and diff(1))
   1    the revisions differ
   2    usage error or any other error (API failure, RBAC denial, KUBECTL_EXTERNAL_DIFF's program failed)
   3    no such revision (pruned), or no rollback target for `target`
@@ -544,14 +546,18 @@ def diff(
     target is the one rollback --dry-run picks, for the identity of the flags or of the live revision's record.
     """
     from kubectl_rollback.commands import diff as command
-    from kubectl_rollback.targets import parse_kind_name
+    from kubectl_rollback.options import check_name
+    from kubectl_rollback.targets import SERVICE_ALIASES, parse_kind_name
 
     try:
-        kind, name = parse_kind_name(workload)
+        kind_text, _, service = workload.partition("/")
+        pair = kind_text.lower() in SERVICE_ALIASES and service
+        kind, name = (None, check_name(service, workload)) if pair else parse_kind_name(workload)
         fmt = parse_output(output)
         flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
         external = None if fmt.is_data else os.environ.get(command.EXTERNAL_DIFF) or None
-        result = command.run(connect(), kind, name, revisions or (), flags, external)
+        result = (command.run_service(connect(), name, revisions or (), flags, external) if kind is None
+                  else command.run(connect(), kind, name, revisions or (), flags, external))
         _finish(result, fmt)
     except RollbackError as exc:
         if exc.exit_code == ExitCode.ERROR:  # diff's 1 means "they differ": an error is 2, as diff(1) says trouble

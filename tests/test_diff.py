@@ -119,3 +119,18 @@ def test_config_snapshots_both_recorded_are_compared_secret_keys_only(ns):
     assert changed[f"v1.ConfigMap.{ns.name}.app-config"] == ['data["app.properties"]', "data.greeting"], changed
     assert changed[f"v1.Secret.{ns.name}.app-secret"] == ["data.password"], changed
     assert changed[f"apps.v1.Deployment.{ns.name}.web"] == ["spec.template.spec.containers[app].image"], changed
+
+
+def test_a_blue_green_pair_the_live_colour_against_the_target_colour(ns):
+    sc.apply_all(ns, sc.bluegreen_objects("web"))
+    sc.settle_bluegreen(ns, ["web"])  # green live and Failed, blue Succeeded behind the stage Service: the target
+    done = ns.plugin("diff", "service/web")
+    assert done.returncode == 1, f"{done.returncode}\n{done.stdout}\n{done.stderr}"
+    lines = done.stdout.splitlines()
+    assert "-      - image: example.test/web:2" in lines and "+      - image: example.test/web:1" in lines, done.stdout
+    assert done.stderr == ("service/web: deployment/web-green revision 1 (live) against deployment/web-blue revision 1 "
+                           "(rollback target)\n"), done.stderr
+    document = contract.validated(ns.plugin("diff", "service/web", "-o", "json").stdout, "json", "DiffResult")
+    assert (document["from"]["role"], document["to"]["role"], document["differ"]) == ("live", "rollback target", True)
+    refused = ns.plugin("diff", "service/web", "1")
+    assert refused.returncode == ExitCode.USAGE and "takes no revisions" in refused.stderr, refused.stderr

@@ -50,10 +50,12 @@ class Compared:
 class Side:
     revision: Revision
     role: str  # "live", "rollback target", or ""
+    workload: str = ""  # service/NAME: the colour's Deployment the revision belongs to
 
     @property
     def label(self) -> str:
-        return f"revision {self.revision.number}" + (f" ({self.role})" if self.role else "")
+        return (f"{self.workload} " if self.workload else "") + f"revision {self.revision.number}" + (
+            f" ({self.role})" if self.role else "")
 
     @property
     def folder(self) -> str:
@@ -95,13 +97,44 @@ def run(kube: Kube, kind: WorkloadKind, name: str, words: Sequence[str], flags: 
     (KUBECTL_EXTERNAL_DIFF's value) its program shows the difference and decides whether there is one."""
     history = workload_history.load(kube, kind, name, flags)
     before, after = sides(history, words)
-    objects, skipped = [template_compared(kind, history, before.revision, after.revision)], []
-    for compared in snapshot_pairs(before.revision, after.revision, kube.namespace):
+    return compare(kube, kind, history.display, object_file(kind.resource, kube.namespace, name), before, after,
+                   external)
+
+
+def run_service(kube: Kube, name: str, words: Sequence[str], flags: IdentityFlags,
+                external: Optional[str] = None) -> DiffResult:
+    """service/NAME, a Blue/Green pair: the live colour's live revision against the other colour's, the rollback
+    target colour where there is one (commands/bluegreen.py decides it as `rollback service/NAME` does)."""
+    from kubectl_rollback.commands import bluegreen
+    from kubectl_rollback.commands.bluegreen import DEPLOYMENT
+
+    if words:
+        raise UsageError(f"service/{name} compares its live colour with the other one and takes no revisions; to "
+                         "compare revisions, diff one colour's Deployment")
+    state = bluegreen.load(kube, name, flags)
+    layout = state.layout
+    colours = [state.colors.get(layout.live_color), state.colors.get(layout.stage_color)]
+    if any(c is None or c.live is None for c in colours):
+        raise RollbackError(f"service/{name}: each colour needs a Deployment with a live revision to compare "
+                            f"(live {layout.live_color}, other {layout.stage_color})")
+    live, other = colours
+    assert live is not None and live.live is not None and other is not None and other.live is not None
+    role = "rollback target" if state.target_color == layout.stage_color else ""
+    return compare(kube, DEPLOYMENT, f"service/{name}", object_file(DEPLOYMENT.resource, kube.namespace, name),
+                   Side(live.live, "live", live.display), Side(other.live, role, other.display), external)
+
+
+def compare(kube: Kube, kind: WorkloadKind, display: str, template_file: str, before: Side, after: Side,
+            external: Optional[str]) -> DiffResult:
+    """The templates (in `template_file`) and the snapshots both sides recorded, then the external program."""
+    objects = [template_compared(kind, template_file, before.revision, after.revision)]
+    skipped = []
+    for pair in snapshot_pairs(before.revision, after.revision, kube.namespace):
         try:
-            objects.append(read_snapshots(kube, compared))
+            objects.append(read_snapshots(kube, pair))
         except RollbackError as exc:
-            skipped.append(f"{compared.ref.key} not compared: {exc.message}")
-    result = DiffResult(history.display, kube.namespace, before, after, tuple(objects), skipped=tuple(skipped))
+            skipped.append(f"{pair.ref.key} not compared: {exc.message}")
+    result = DiffResult(display, kube.namespace, before, after, tuple(objects), skipped=tuple(skipped))
     if external:
         result = dataclasses.replace(result, external=run_external(external, result))
     return result
@@ -142,7 +175,7 @@ def object_file(resource: Resource, namespace: str, name: str) -> str:
     return ".".join(filter(None, (resource.group, resource.version, resource.kind, namespace, name)))
 
 
-def template_compared(kind: WorkloadKind, history: WorkloadHistory, before: Revision, after: Revision) -> Compared:
+def template_compared(kind: WorkloadKind, file: str, before: Revision, after: Revision) -> Compared:
     """The pod templates, where the workload keeps them (spec.template), so the paths read as in the manifest."""
 
     def placed(template: Any) -> dict:
@@ -151,8 +184,7 @@ def template_compared(kind: WorkloadKind, history: WorkloadHistory, before: Revi
             placed_at = {key: placed_at}
         return placed_at
 
-    return Compared(object_file(kind.resource, history.namespace, history.name), placed(before.template),
-                    placed(after.template))
+    return Compared(file, placed(before.template), placed(after.template))
 
 
 @dataclasses.dataclass(frozen=True)

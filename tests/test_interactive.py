@@ -21,10 +21,11 @@ QUESTION = "roll back deployment/web from 4 to {}? [y/N]"
 
 
 class Terminal:
-    """The plugin in a tmux session of its own (a private tmux server, 120x40), its exit code kept in a file."""
+    """The plugin in a tmux session of its own (a private tmux server on a socket in the test's folder, 120x40), its
+    exit code kept in a file."""
 
     def __init__(self, cluster, ns, tmp_path, *args: str):
-        self.socket = f"khr-{uuid.uuid4().hex[:8]}"
+        self.socket = str(tmp_path / f"tmux-{uuid.uuid4().hex[:8]}")
         self.code_file = tmp_path / "exit-code"
         script = tmp_path / "run.sh"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in cluster.env.items() if k.isidentifier())
@@ -33,7 +34,7 @@ class Terminal:
         self._tmux("new-session", "-d", "-x", "120", "-y", "40", f"sh {shlex.quote(str(script))}")
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(["tmux", "-S", self.socket, *args], check=True, capture_output=True, text=True).stdout
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-S", "-200")
@@ -59,7 +60,7 @@ class Terminal:
         raise AssertionError(f"the plugin did not exit in {timeout}s\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture

@@ -245,7 +245,10 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
     unpinned = config.target(target)
-    target, moved, pinned = _digests(state, unpinned, request.pin_digests)
+    # A live good revision is nothing to do, pinned or not (an idempotent rollback restarts no pods); --to-revision N
+    # --pin-digests of the live revision pins it (its pods may have pulled a moved tag since).
+    pin = request.pin_digests and (not unpinned.live or request.to_revision is not None)
+    target, moved, pinned = _digests(state, unpinned, pin)
     pinned_from = unpinned if pinned else None  # --pin-digests: the target is a new template, the real run's revision
     warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
                 + moved)

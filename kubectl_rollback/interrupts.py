@@ -39,9 +39,10 @@ def terminated() -> bool:
 
 
 def check() -> None:
-    """Once the command was told to stop, nothing new starts: no further poll, no write (a KeyboardInterrupt that
-    was lost, see on_signal, is raised here)."""
-    if _received:
+    """Once the command was told to stop, nothing new starts in the main thread, where Ctrl-C is raised: no further
+    poll, no write (a KeyboardInterrupt that was lost, see on_signal, is raised here). Other threads (a fleet's
+    contexts, an analysis) are stopped by the main thread in their own time."""
+    if _received and threading.current_thread() is threading.main_thread():
         raise KeyboardInterrupt
 
 

@@ -3,6 +3,7 @@
 import io
 import os
 import signal
+import threading
 
 import pytest
 
@@ -104,3 +105,14 @@ def test_a_signal_ignored_at_start_stays_ignored(command_handlers):
     interrupts.install()
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGTERM) is interrupts.on_signal
+
+
+def test_other_threads_are_left_to_the_main_thread(command_handlers):
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        interrupts.sleep(1)
+    polled = []
+    worker = threading.Thread(target=lambda: (interrupts.sleep(0), polled.append("polled")))
+    worker.start()
+    worker.join()
+    assert polled == ["polled"]

@@ -249,7 +249,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # --pin-digests of the live revision pins it (its pods may have pulled a moved tag since).
     pin = request.pin_digests and (not unpinned.live or request.to_revision is not None)
     target, moved, pinned = _digests(state, unpinned, pin)
-    pinned_from = unpinned if pinned else None  # --pin-digests: the target is a new template, the real run's revision
+    pinned_from = unpinned if pinned else None  # the revision whose recorded digests the new template pins
     warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
                 + moved)
     if _same_template_as_workload(kind, state.workload, target) or (  # a pinned target is a template of its own

@@ -783,6 +783,8 @@ def mark_bad(
     """Mark a revision bad: it is never a rollback target again (history: "skipped: marked bad (REASON)"), and
     rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
     marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
+    The first reason is kept: the same one again changes nothing, another is refused (exit 2); --clear, then mark it
+    again, to replace it.
     """
     _mark("mark_bad", workload, revision, reason, clear, output, connect)
 
@@ -806,7 +808,8 @@ def barrier(
     """Set a barrier at a revision: no rollback goes to an older revision (exit 3 naming it), unless
     rollback --override-barrier --reason TEXT, which is recorded on the target; watch --auto-rollback never crosses
     one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
-    (harness.io/barrier), so pruning the revision does not lift it.
+    (harness.io/barrier), so pruning the revision does not lift it. The first reason is kept: the same one again
+    changes nothing, another is refused (exit 2); --clear, then set it again, to replace it.
     """
     _mark("barrier", workload, revision, reason, clear, output, connect)
 

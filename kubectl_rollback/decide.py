@@ -78,6 +78,14 @@ class Skip:
     reason: str
 
 
+class NoTargetLeft(NoTargetError):
+    """No rollback target by the rule, and the revisions it passed over, each with why (history still shows them)."""
+
+    def __init__(self, message: str, skipped: Sequence[Skip]):
+        super().__init__(message)
+        self.skipped = tuple(skipped)
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
     target: Optional[Revision]
@@ -226,7 +234,7 @@ def choose_target(
     message = _no_target_message(ordered, identity, skipped)
     if stopped_by is not None:
         message = f"{stopped_by.describe()} stops the rollback: {_CROSS}; {message}"
-    raise NoTargetError(message)
+    raise NoTargetLeft(message, skipped)
 
 
 _CROSS = "only rollback --override-barrier --reason TEXT goes behind it"

@@ -240,8 +240,7 @@ def history_lines(h, wide: bool = False) -> list:
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
             verified = recorded_verification(r.annotations)
             row.append(_short(verified.cell(), 40) if verified is not None else "-")
-            row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
-                       or "-")
+            row.append(", ".join(f"{n}={digests.short(d)}" for n, d in digests.parse(r.annotations).items()) or "-")
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).split("\n")
@@ -249,9 +248,12 @@ def history_lines(h, wide: bool = False) -> list:
 
 def revision_notes(h) -> dict:
     """The NOTE column, by revision number: live, rollback target, why a revision was skipped on the way to the
-    target, or why it does not match the identity; "" for none."""
+    target, or why it does not match the identity, what people said of it, the digests its pods run against its
+    record; "" for none."""
     skipped = _skipped(h)
-    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped)))) for r in h.revisions}
+    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped),
+                                              h.digest_drift.get(r.number))))
+            for r in h.revisions}
 
 
 def skipped_list(h) -> list:

@@ -21,10 +21,11 @@ import dataclasses
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from kubectl_rollback import bluegreen, console, render
+from kubectl_rollback import bluegreen, console, preflight, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import harness_declarative, release, wait
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import (
@@ -114,6 +115,7 @@ class HarnessRollback(release.ReleaseRollback):
 
     diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()
     history_writes: Tuple[HistoryWrite, ...] = ()
+    preflight: preflight.Report = preflight.Report()  # the stored objects' checks, before the first write
 
     @property
     def exit_code(self) -> ExitCode:
@@ -122,7 +124,7 @@ class HarnessRollback(release.ReleaseRollback):
 
     def data(self) -> Any:
         return dict(super().data(), diffs=[d.data() for d in self.diffs],
-                    history=[w.data() for w in self.history_writes])
+                    history=[w.data() for w in self.history_writes], preflight=self.preflight.data())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,9 +252,12 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         raise loaded.problem
     assert loaded.plan is not None  # load() sets a problem whenever it has no plan
     target = loaded.plan.target
+    diffs: List[harness_declarative.ObjectDiff] = []
+    checked, blocked = _preflight(kube, loaded, request)
     if loaded.history.is_blue_green:
         outcomes = [_swap_colours(kube, loaded, request)]
-        diffs: List[harness_declarative.ObjectDiff] = []
+    elif blocked:
+        outcomes = _blocked(kube, loaded, blocked)
     else:
         # Before any write: the GitOps owner of every object to re-apply refused, paused or warned about (a refusal
         # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
@@ -283,7 +288,36 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes, request.dry_run))
     for write in writes:
         on_progress(write)
-    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
+    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes, checked)
+
+
+def _preflight(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) -> Tuple[preflight.Report, Dict[str, str]]:
+    """The stored objects' pre-flight (harness_declarative.check), before any write, the GitOps guard's included:
+    every finding, and the line of each object it blocked. A legacy release's native workloads are checked by
+    their own rollback, a Blue/Green swap by bluegreen.route."""
+    assert loaded.plan is not None
+    specs = loaded.plan.target.specs
+    if not specs or loaded.history.is_blue_green:
+        return preflight.Report(), {}
+    if request.skip_preflight:
+        console.warn(f"--harness-release {loaded.name}: --skip-preflight: the stored objects are re-applied without "
+                     "checking that they can run")
+        return preflight.Report(skipped=True), {}
+    checks = harness_declarative.check(kube, specs)
+    blocked = {shown: preflight_check.blocked_line(shown, report) for shown, report in checks if report.blocked}
+    return preflight.Report(tuple(f for _, report in checks for f in report.findings)), blocked
+
+
+def _blocked(kube: Kube, loaded: HarnessHistory, blocked: Dict[str, str]) -> List[release.WorkloadOutcome]:
+    """A release the pre-flight blocked: nothing of it is written, as Harness re-applies a release whole; each
+    object (and a legacy release's native workload) is an outcome `blocked`, with what blocked it."""
+    assert loaded.plan is not None
+    target = loaded.plan.target
+    others = (f"not written: the pre-flight blocked {', '.join(blocked)} of release {target.number}, which is rolled "
+              "back whole; --skip-preflight rolls back anyway")
+    natives = [_workload_display(kube, w) for w in target.native_workloads] if loaded.history.kind == LEGACY else []
+    return [release.WorkloadOutcome(shown, Outcome.BLOCKED, blocked.get(shown, others))
+            for shown in natives + [harness_declarative.display(spec, kube.namespace) for spec in target.specs]]
 
 
 def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, written: List[str],
@@ -426,9 +460,7 @@ def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: f
 def _roll_back_workload(
     kube: Kube, workload: ManagedWorkload, request: RollbackRequest, number: int
 ) -> release.WorkloadOutcome:
-    display = f"{workload.kind.lower()}/{workload.name}"
-    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
-        display = f"{workload.namespace}/{display}"
+    display = _workload_display(kube, workload)
     kind = BY_ALIAS.get(workload.kind.lower())
     if kind is None:
         return release.WorkloadOutcome(
@@ -441,6 +473,13 @@ def _roll_back_workload(
     target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
     explicit = dataclasses.replace(request, flags=IdentityFlags(), to_revision=workload.revision, force=True)
     return dataclasses.replace(release.roll_back_one(target_kube, kind, workload.name, explicit), display=display)
+
+
+def _workload_display(kube: Kube, workload: ManagedWorkload) -> str:
+    display = f"{workload.kind.lower()}/{workload.name}"
+    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
+        display = f"{workload.namespace}/{display}"
+    return display
 
 
 # -- Blue/Green ----------------------------------------------------------------------------------------------------

@@ -213,3 +213,32 @@ def test_a_harness_declarative_release_is_blocked_before_its_first_write_until_w
     assert {o["outcome"] for o in document["results"]} == {"rolled back"}, document
     assert {f["verdict"] for f in document["preflight"]} == {"ok"}, document["preflight"]
     assert sc.live_image(ns) == "example.test/web:3"
+
+
+def test_a_quota_that_only_slows_the_rollback_is_a_warning_and_the_rollback_completes(ns):
+    """Issue 21: the target's pod would exceed a ResourceQuota now (no room for the surge pod), but the rollout
+    frees room as it takes old pods down (maxUnavailable 1): a warning, not a block, and the rollback completes."""
+    def web(tag: str) -> str:
+        obj = json.loads(manifests.deployment("web", f"example.test/web:{tag}", replicas=2))
+        obj["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": 1, "maxUnavailable": 1}
+        return json.dumps(obj)
+
+    sc.deploy_and_record(ns, "deployment/web", web("1"), "Succeeded", *sc.IDENTITY)
+    sc.deploy_and_record(ns, "deployment/web", web("2"), "Failed", *sc.IDENTITY, rollout=False)
+    ns.rollout_status("deployment/web")  # revision 2 runs both pods: revision 1 has none left
+    ns.wait_until(lambda: len(ns.items("pods")) == 2, "the two pods of revision 2 alone")
+    ns.apply(json.dumps({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "pods"},
+                         "spec": {"hard": {"pods": "2"}}}))
+    ns.wait_until(lambda: (ns.get("resourcequota", "pods").get("status") or {}).get("used", {}).get("pods") == "2",
+                  "the resourcequota controller to count the two pods")
+
+    proc = ns.plugin("rollback", "deployment/web", "--wait", "--timeout", "120s", "-o", "json")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    result = contract.validated(proc.stdout, "json", "RollbackResult")
+    [pod] = [f for f in result["preflight"] if f["check"] == "pod"]
+    assert pod["verdict"] == "warning" and "exceeded quota: pods" in pod["message"], pod
+    assert "rollout is slowed" in pod["message"], pod
+    assert [line for line in proc.stderr.splitlines() if "pre-flight warning" in line] == [
+        f"deployment/web: pre-flight warning: a pod of deployment/web's target: {pod['message']}"], proc.stderr
+    assert result["changed"] is True and result["rolledOut"] is True, result
+    assert sc.live_image(ns) == "example.test/web:1"

@@ -100,12 +100,13 @@ class HistoryWrite(Printed):
     display: str  # e.g. configmap/release-3f2a
     message: str
     failed: bool = False
+    changes: bool = False  # the object was written (in a dry run: the run will write it)
 
     def table(self, wide: bool) -> str:
         return f"{self.display}: {'failed' if self.failed else 'history'}: {self.message}"
 
     def data(self) -> Any:
-        return {"object": self.display, "message": self.message, "failed": self.failed}
+        return {"object": self.display, "message": self.message, "failed": self.failed, "changes": self.changes}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,7 +375,7 @@ def _book_keep(kube: Kube, plan: HarnessPlan, outcomes: List[release.WorkloadOut
         return [HistoryWrite(_display(origin), "not updated: not every workload was rolled back")
                 for origin in objects]
     if dry_run is not DryRun.NONE:
-        return [HistoryWrite(_display(origin), _intent(failed, target)) for origin, (failed, target) in objects.items()]
+        return [_intent(origin, failed, target, plan.current.status) for origin, (failed, target) in objects.items()]
     try:
         storing = any(target is not None for _, target in objects.values())
         revisions = {workload_key(w): _live_revision(kube, w) for w in plan.target.native_workloads if storing}
@@ -387,11 +388,15 @@ def _display(origin: Origin) -> str:
     return f"{origin.kind.lower()}/{origin.name}"
 
 
-def _intent(failed: Optional[int], target: Optional[int]) -> str:
-    parts = [f"release {failed} would be marked Failed"] if failed is not None else []
+def _intent(origin: Origin, failed: Optional[int], target: Optional[int], current_status: str) -> HistoryWrite:
+    """A dry run's book-keeping: what the run will write, and nothing where the run writes nothing (the current
+    release marked Failed already, and no revisions to store)."""
+    parts = [f"release {failed} would be marked Failed"] if failed is not None and current_status != FAILED else []
     if target is not None:
         parts.append(f"release {target} would get the revisions the rollback gives its workloads")
-    return "; ".join(parts) + " (Harness's book-keeping)"
+    if not parts:
+        return HistoryWrite(_display(origin), f"release {failed} is marked Failed already")
+    return HistoryWrite(_display(origin), "; ".join(parts) + " (Harness's book-keeping)", changes=True)
 
 
 def _live_revision(kube: Kube, workload: ManagedWorkload) -> int:
@@ -429,7 +434,7 @@ def _write_history(kube: Kube, origin: Origin, failed: Optional[int], target: Op
                 message = "; ".join(edit.changes)
             body["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
             kube.patch(resource, origin.name, body)
-            return HistoryWrite(_display(origin), message)
+            return HistoryWrite(_display(origin), message, changes=True)
         except ConflictError:
             continue  # Harness (or another rollback) wrote it since we read it: read it again
         except RollbackError as exc:

@@ -415,13 +415,15 @@ def test_a_history_written_meanwhile_is_read_again_and_booked_on_top(fake):
     assert [c.verb for c in fake.writes(CONFIGMAPS)] == ["patch", "patch"]  # the 409, then the write on top
 
 
-def test_a_dry_run_shows_the_book_keeping_and_writes_nothing(fake):
-    legacy_history(fake)
+@pytest.mark.parametrize("current, marking", [("InProgress", "release 2 would be marked Failed; "),
+                                              ("Failed", "")])  # marked already: the run does not mark it again
+def test_a_dry_run_shows_the_book_keeping_the_run_writes_and_writes_nothing(fake, current, marking):
+    legacy_history(fake, statuses=(current, "Succeeded"))
     result = rollback_harness_release(fake, "rel", "client")
     assert fake.writes(dry_runs=False) == []
-    assert [w.table(False) for w in result.history_writes] == [
-        "configmap/rel: history: release 2 would be marked Failed; release 1 would get the revisions the rollback "
-        "gives its workloads (Harness's book-keeping)"]
+    assert [(w.table(False), w.changes) for w in result.history_writes] == [
+        (f"configmap/rel: history: {marking}release 1 would get the revisions the rollback gives its workloads "
+         "(Harness's book-keeping)", True)]
 
 
 def test_a_newest_release_that_succeeded_is_no_target_unless_asked_for(fake):

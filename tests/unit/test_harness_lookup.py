@@ -240,6 +240,15 @@ def test_an_object_the_pre_flight_sees_refused_blocks_the_whole_release_before_a
     assert verdicts[("write", "configmap/web-config")] == "blocked" and verdicts[("write", "deployment/web")] == "ok"
 
 
+def test_skip_preflight_re_applies_a_release_the_pre_flight_would_block_and_says_so(releases, capsys):
+    releases.fail("patch", status=422, resource=CONFIGMAPS)  # would block: the skipped pre-flight never meets it
+    result = rollback_harness_release(releases, "rel", skip_preflight=True)
+    assert [o.outcome for o in result.outcomes] == [ROLLED_BACK, FAILED, ROLLED_BACK]  # the write itself met it
+    assert result.preflight.skipped and not any(c.dry_run for c in releases.writes())
+    assert "--harness-release rel: --skip-preflight: the stored objects are re-applied without checking" in (
+        capsys.readouterr().err)
+
+
 # -- custom workloads and Blue/Green -------------------------------------------------------------------------------
 
 CRDS = declarative.CRDS

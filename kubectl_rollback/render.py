@@ -390,6 +390,7 @@ def outcome_dict(o) -> dict:
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
         "canaries": list(o.result.canaries) if o.result else [],
+        "config": [config_change_dict(c) for c in o.result.config] if o.result else [],
         "gitops": o.gitops.data() if o.gitops else None,
     }
 

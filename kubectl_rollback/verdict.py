@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
 
 from kubectl_rollback import condition
@@ -17,6 +18,9 @@ from kubectl_rollback.records import PREFIX, Status
 VERIFICATION = PREFIX + "verification"  # Successful, Failed, Inconclusive or Error
 VERIFICATION_MESSAGE = PREFIX + "verification-message"  # the failing metric, its value and condition; or the reason
 VERIFIED_AT = PREFIX + "verified-at"
+# A number as Go's strconv prints it in a measured value: the shortest text that reads back as the same float64.
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_SHOWN_DIGITS = 15  # a float64 holds 15 significant decimal digits for sure; the 16th and 17th are float noise
 VERIFICATION_METRIC = PREFIX + "verification-metric"  # the metric that decided an analysis not Successful ...
 VERIFICATION_VALUE = PREFIX + "verification-value"  # ... and its last value that was not Successful
 
@@ -150,8 +154,15 @@ class Verification:
     verified_at: Optional[str]
 
     def cell(self) -> str:
-        measured = f"={self.value}" if self.value is not None else ""
+        measured = f"={shown(self.value)}" if self.value is not None else ""
         return self.phase + (f" {self.metric}{measured}" if self.metric else "")
+
+
+def shown(value: str) -> str:
+    """A measured value for a person: each number to 15 significant digits, so that 0.1 + 0.2, which Prometheus
+    prints 0.30000000000000004, reads 0.3 (NaN and +Inf as they are). Display only: -o json|yaml and the recorded
+    annotations keep the value as it came back."""
+    return _NUMBER.sub(lambda number: format(float(number.group()), f".{_SHOWN_DIGITS}g"), value)
 
 
 def recorded_verification(annotations: Optional[Mapping[str, Any]]) -> Optional[Verification]:

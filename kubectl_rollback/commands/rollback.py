@@ -315,7 +315,7 @@ def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: R
     """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
     dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
     _, patch_type, body = _template_write(kind, state.workload, target)
-    restored = {c.ref.key for c in config.changes if c.writes}
+    restored = {c.ref.key: preflight.SNAPSHOT for c in config.changes if c.writes}
     message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
     return preflight_check.gate(kube, preflight_check.CheckedRollback(
         state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),

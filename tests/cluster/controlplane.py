@@ -21,7 +21,8 @@ from typing import Optional
 
 from tests.cluster.api import Api, ApiFailure
 
-CONTROLLERS = "deployment,replicaset,statefulset,daemonset,garbagecollector,namespace,endpoint"
+# resourcequota: a ResourceQuota's status.used, without which its admission plugin refuses every pod ("status unknown").
+CONTROLLERS = "deployment,replicaset,statefulset,daemonset,garbagecollector,namespace,endpoint,resourcequota"
 ADMIN_TOKEN = "admin-token-for-tests-only"
 LIMITED_TOKEN = "limited-token-for-tests-only"
 # Documentation ranges: no traffic ever goes to them (RFC 5737).

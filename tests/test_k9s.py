@@ -77,6 +77,21 @@ class K9s:
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
+def dialog_text(screen: str) -> str:
+    """The text inside k9s's dialog box, without its border and with no whitespace: the dialog wraps long lines
+    where it likes (inside words too)."""
+    lines = screen.splitlines()
+    top = next(i for i, line in enumerate(lines) if "<Confirm" in line)
+    left = lines[top].index("┌")
+    right = lines[top].index("┐", left)
+    inside = []
+    for line in lines[top + 1:]:
+        if line[left:left + 1] == "└":
+            break
+        inside.append(line[left + 1:right])
+    return "".join("".join(inside).split())
+
+
 @pytest.fixture
 def k9s(ns, tmp_path):
     deploy_and_record(ns, "deployment/web", manifests.deployment("web", GOOD), "Succeeded", *IDENTITY)
@@ -84,7 +99,7 @@ def k9s(ns, tmp_path):
     tui = K9s(tmp_path, ns.cluster.kubeconfig, ns.name)
     try:
         # The Deployments view of the namespace, web selected (the only row), the plugins' keys in the menu.
-        tui.wait_for(f"Deployments({ns.name})", " web ", "<shift-b>", "Roll back to last good")
+        tui.wait_for(f"deployments({ns.name})[1]", " web ", "<shift-b>", "Roll back to last good")
         yield tui
     finally:
         tui.close()
@@ -95,21 +110,22 @@ def test_history_opens_in_the_pager_and_q_returns_to_k9s(k9s, ns):
     screen = k9s.wait_for("deployment/web in namespace", "rollback target: revision 1")
     assert "REVISION" in screen and BROKEN in screen
     k9s.press("q")
-    k9s.wait_for(f"Deployments({ns.name})", absent="rollback target")
+    k9s.wait_for(f"deployments({ns.name})[1]", absent="rollback target: revision")
 
 
 def test_rollback_asks_in_k9s_dialog_and_rolls_back_to_the_last_good_revision(k9s, ns):
     k9s.press("B")
-    dialog = k9s.wait_for("Confirm Roll back to last good", "kubectl harness-rollback rollback \"deployments/web\"")
-    assert f'-n "{ns.name}"' in dialog
+    dialog = dialog_text(k9s.wait_for("<Confirm Roll back to last good>", "Cancel     OK"))
+    command = f'kubectl harness-rollback rollback "deployments/web" -n "{ns.name}" --context "admin"'
+    assert "".join(command.split()) in dialog
     k9s.press("Enter")  # k9s focuses Cancel first
-    k9s.wait_for(f"Deployments({ns.name})", absent="Confirm Roll back")
+    k9s.wait_for(f"deployments({ns.name})[1]", absent="Confirm Roll back")
     assert live_image(ns) == BROKEN
 
     k9s.press("B")
     k9s.wait_for("Confirm Roll back to last good")
     k9s.press("Tab", "Enter")  # OK
-    k9s.wait_for("deployment/web rolled back 2 -> 1")
+    k9s.wait_for("deployment/web rolled back from revision 2 (Failed;", "to revision 1 (Succeeded;")
     assert live_image(ns) == GOOD
     k9s.press("q")
-    k9s.wait_for(f"Deployments({ns.name})", absent="rolled back")
+    k9s.wait_for(f"deployments({ns.name})[1]", absent="rolled back")

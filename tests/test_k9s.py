@@ -129,3 +129,12 @@ def test_rollback_asks_in_k9s_dialog_and_rolls_back_to_the_last_good_revision(k9
     assert live_image(ns) == GOOD
     k9s.press("q")
     k9s.wait_for(f"deployments({ns.name})[1]", absent="rolled back")
+
+
+def test_the_keys_are_in_the_other_workload_views(k9s, ns):
+    """The scopes are names k9s knows: each view lists the three keys (a key k9s already used there would be left
+    out, with an error in its log)."""
+    for command, title in (("sts", "statefulsets"), ("ds", "daemonsets"), ("svc", "services")):
+        k9s.press(":")
+        k9s.press(command, "Enter")
+        k9s.wait_for(f"{title}({ns.name})", "<shift-h>", "<shift-x>", "<shift-b>", "Roll back to last good")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tuple
 
-from kubectl_rollback import condition
-from kubectl_rollback.analysis import ERROR_RETRY_INTERVAL, Metric
 from kubectl_rollback.records import PREFIX, Status
+
+if TYPE_CHECKING:
+    from kubectl_rollback.analysis import Metric
 
 # The verification annotations on a revision object (docs/annotations.md).
 VERIFICATION = PREFIX + "verification"  # Successful, Failed, Inconclusive or Error
@@ -58,6 +59,10 @@ class PhaseAssessment:
 def measurement_phase(metric: Metric, result: Any) -> Tuple[Phase, Optional[str]]:
     """Argo Rollouts' EvaluateResult: with both conditions, neither true is Inconclusive; with one, its negation is
     the other; with none, Successful. A condition that cannot be evaluated on this result is an Error."""
+    # Here, not at the top: `history` reads recorded verifications through this module, and the condition language
+    # and the analysis templates (13 dataclasses) would cost every history run a tenth of its start-up.
+    from kubectl_rollback import condition
+
     try:
         success = metric.success is not None and condition.evaluate(metric.success, result)
         failure = metric.failure is not None and condition.evaluate(metric.failure, result)
@@ -119,6 +124,8 @@ def analysis_phase(assessments: Iterable[PhaseAssessment]) -> Phase:
 def next_due(metric: Metric, measurements: Sequence[Measurement], started: float, last_finished: float) -> float:
     """When the metric's next measurement is due (monotonic seconds): after `initialDelay` for the first, then
     `interval` after the last one finished, or Argo Rollouts' 10 s after an Error."""
+    from kubectl_rollback.analysis import ERROR_RETRY_INTERVAL  # not at the top: see measurement_phase
+
     if not measurements:
         return started + metric.initial_delay
     wait = ERROR_RETRY_INTERVAL if measurements[-1].phase is Phase.ERROR else metric.interval

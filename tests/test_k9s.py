@@ -113,6 +113,17 @@ def test_history_opens_in_the_pager_and_q_returns_to_k9s(k9s, ns):
     k9s.wait_for(f"deployments({ns.name})[1]", absent="rollback target: revision")
 
 
+def test_diff_to_the_target_opens_in_the_pager_and_changes_nothing(k9s, ns):
+    k9s.press("X")
+    screen = k9s.wait_for(f"image: {BROKEN}", f"image: {GOOD}")
+    assert "deployment/web: revision 2 (live) against revision 1 (rollback target)" in screen, screen
+    changed = [line.split() for line in screen.splitlines() if "image: " in line]
+    assert changed == [["-", "-", "image:", BROKEN], ["+", "-", "image:", GOOD]], screen
+    k9s.press("q")
+    k9s.wait_for(f"deployments({ns.name})[1]", absent=f"image: {GOOD}")
+    assert live_image(ns) == BROKEN
+
+
 def test_rollback_asks_in_k9s_dialog_and_rolls_back_to_the_last_good_revision(k9s, ns):
     k9s.press("B")
     dialog = dialog_text(k9s.wait_for("<Confirm Roll back to last good>", "Cancel     OK"))

@@ -53,27 +53,60 @@ def sleep(seconds: float) -> None:
     check()
 
 
+class _Held:
+    """A `deferred` block: the signals received during it, the handlers they go to, and whether it has written."""
+
+    def __init__(self) -> None:
+        self.pending: List[int] = []
+        self.handlers: Dict[int, Any] = {}
+        self.written = False
+
+    def raise_pending(self) -> None:
+        """The first signal held, handled now as it would have been: raises KeyboardInterrupt."""
+        if self.pending:
+            self.handlers[self.pending[0]](self.pending[0], None)
+
+
+_held: List[_Held] = []  # the main thread's `deferred` block, while it runs
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Run the block with SIGINT and SIGTERM held: one received during it is handled as it would have been (a
+    """Run the block with SIGINT and SIGTERM held from its first write on: one received before that write stops the
+    block there, nothing written (`before_write`); one received after it is handled as it would have been (a
     KeyboardInterrupt) once the block has ended (an error it ends with goes first: the command ends with it anyway).
     A block does not start once the command was told to stop. Only the main thread receives signals, and only where
     Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the block runs as
     it is."""
     main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
-        yield  # watch handles them itself
+    if not main or _held or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
+        yield  # in a block already, or watch, which handles them itself
         return
     check()
-    pending: List[int] = []
-    previous: Dict[int, Any] = {}
+    held = _Held()
     for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
         if callable(signal.getsignal(signum)):  # a handler of Python's or ours: not SIG_DFL, not SIG_IGN
-            previous[signum] = signal.signal(signum, lambda received, frame: pending.append(received))
+            held.handlers[signum] = signal.signal(signum, lambda received, frame: held.pending.append(received))
+    _held.append(held)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
+        _held.remove(held)
+        for signum, handler in held.handlers.items():
             signal.signal(signum, handler)
-    if pending:
-        previous[pending[0]](pending[0], None)  # as if it came now: raises KeyboardInterrupt
+    held.raise_pending()
+
+
+def before_write(changes: bool) -> None:
+    """Called by the API seam before each write (`changes`: not a dry run). Told to stop before the first write that
+    changes something, the command stops there, nothing changed; from that write on, a `deferred` block finishes
+    what it must write with it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if not _held:
+        check()
+        return
+    held = _held[-1]
+    if not held.written:
+        held.raise_pending()
+    held.written = held.written or changes

@@ -116,3 +116,24 @@ def test_other_threads_are_left_to_the_main_thread(command_handlers):
     worker.start()
     worker.join()
     assert polled == ["polled"]
+
+
+def test_a_ctrl_c_before_the_first_write_stops_the_block_there_and_one_after_it_is_held(command_handlers):
+    sent = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            interrupts.before_write(changes=False)
+            sent.append("dry run")
+            os.kill(os.getpid(), signal.SIGINT)  # during the pre-flight's dry runs
+            interrupts.before_write(changes=True)
+            sent.append("write")
+    assert sent == ["dry run"] and not interrupts.terminated()
+    interrupts.install()  # the next command
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            interrupts.before_write(changes=True)
+            sent.append("template")
+            os.kill(os.getpid(), signal.SIGTERM)
+            interrupts.before_write(changes=True)
+            sent.append("book-keeping")
+    assert sent == ["dry run", "template", "book-keeping"] and interrupts.terminated()

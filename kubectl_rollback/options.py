@@ -169,7 +169,8 @@ class RollbackRequest:
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
-    # record --rollback-on-failure: the name of the revision object that failed; roll back only while it is live
+    # record --rollback-on-failure (the revision object that failed), rollback -i (the live one its question named):
+    # roll back only while it is live
     only_from: Optional[str] = None
     # --override-barrier --reason TEXT: the reason, recorded on the target; None: never go behind a barrier
     override_barrier: Optional[str] = None

@@ -237,9 +237,11 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # an identity or a target could be found, and "nothing to do" is never said of a workload that would not roll.
     kind.check_can_roll_back(state.workload)
     if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
-        # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
+        # record --rollback-on-failure (the revision that failed), rollback -i (the one the confirmation named):
+        # another deploy's revision is live now; it is not ours to roll back.
         live = f"revision {state.live.number}" if state.live is not None else "another template"
-        raise RollbackError(f"{state.display} runs {live} now, not the revision that failed; left as it is")
+        raise RollbackError(f"{state.display} runs {live} now, not the revision this rollback was to replace; left "
+                            "as it is")
     if state.problem is not None:
         raise state.problem
     target, source = state.target, state.live

@@ -37,14 +37,12 @@ from kubectl_rollback.options import (
     RollbackRequest,
     VerifyRequest,
     WatchRequest,
+    check_argocd_namespace,
     check_namespace,
     check_release_number,
     check_value,
     parse_address,
-    parse_config_mode,
-    parse_dry_run,
     parse_duration,
-    parse_gitops_mode,
     parse_key_value,
     parse_on_inconclusive,
     parse_output,
@@ -451,11 +449,10 @@ def history(
     from kubectl_rollback.targets import select
 
     target = select(workload, release_name, harness_release, all_)
-    fmt = parse_output(output)
-    request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
-                             _argocd_namespace(argocd_namespace))
-    kube = connect()
-    _finish(target.history(kube, request), fmt)
+    request = HistoryRequest.from_flags(
+        output=output, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name,
+        any_workflow=any_workflow, argocd_namespace=argocd_namespace)
+    _finish(target.history(connect(), request), request.output)
 
 
 @app.command(
@@ -575,39 +572,24 @@ def rollback(
     from kubectl_rollback.targets import select
 
     target = select(workload, release_name, harness_release)
-    fmt = parse_output(output)
-    if override_barrier != (reason is not None):
-        raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
-    request = RollbackRequest(
-        flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
-        to_revision=to_revision,
-        release_number=release_number,
-        force=force,
-        trust_legacy_history=trust_legacy_history,
-        dry_run=parse_dry_run(dry_run),
-        wait=wait_,
-        timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
-        keep_canary=keep_canary,
-        skip_ready_check=skip_ready_check,
-        skip_preflight=skip_preflight,
-        config=parse_config_mode(config),
-        gitops=parse_gitops_mode(gitops),
-        argocd_namespace=_argocd_namespace(argocd_namespace),
-        override_barrier=check_value("--reason", reason),
-        pin_digests=pin_digests,
-    ).validate()
-    target.validate(request)
+    request = RollbackRequest.from_flags(
+        target, output=output, to_revision=to_revision, release_number=release_number, force=force,
+        trust_legacy_history=trust_legacy_history, dry_run=dry_run, wait=wait_, timeout=timeout,
+        keep_canary=keep_canary, skip_ready_check=skip_ready_check, skip_preflight=skip_preflight, config=config,
+        gitops=gitops, argocd_namespace=argocd_namespace, override_barrier=override_barrier, reason=reason,
+        pin_digests=pin_digests, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id,
+        cluster_name=cluster_name, any_workflow=any_workflow)
     if to_revision == 0:
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     kube = connect()
     try:
-        result = target.rollback(kube, request, printer.progress(fmt))
+        result = target.rollback(kube, request, printer.progress(request.output))
     except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
         if exc.result is None:
             raise
         result = exc.result
-    _finish(result, fmt)
+    _finish(result, request.output)
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
@@ -776,7 +758,7 @@ def resume(
         raise UsageError("resume needs KIND/NAME or service/NAME")
     target = select(workload, None, None)
     fmt = parse_output(output)
-    request = ResumeRequest(_argocd_namespace(argocd_namespace))
+    request = ResumeRequest(check_argocd_namespace(argocd_namespace))
     kube = connect()
     _finish(target.resume(kube, request), fmt)
 
@@ -871,13 +853,6 @@ def completion(
     if action not in actions:
         raise UsageError(f"completion {action!r}: must be install or uninstall")
     _finish(actions[action](sys.argv[0]), OutputFormat.TABLE)
-
-
-def _argocd_namespace(value: str) -> str:
-    checked = check_namespace(value)
-    if not checked:
-        raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
-    return checked
 
 
 def _version_callback(value: bool) -> None:

@@ -85,10 +85,33 @@ class IdentityFlags:
         return self
 
 
+class TargetFacts(Protocol):
+    """What a target (commands/target.py) tells rollback's validation: which options it can honour. Only one
+    workload has revision numbers, and only Harness's own history has release numbers."""
+
+    @property
+    def takes_to_revision(self) -> bool: ...
+
+    @property
+    def takes_release_number(self) -> bool: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class HistoryRequest:
+    """`history`'s options: every flag but the target's (targets.select) and the connection's (cli.connects)."""
+
     flags: IdentityFlags = IdentityFlags()
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where an Application named by a label is (docs/gitops.md)
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, workflow_id: Optional[str], service_id: Optional[str],
+                   infra_id: Optional[str], cluster_name: Optional[str], any_workflow: bool,
+                   argocd_namespace: str) -> HistoryRequest:
+        """The flags as typed, each checked (kubectl's Validate: before any API request)."""
+        fmt = parse_output(output)
+        return cls(IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate(),
+                   check_argocd_namespace(argocd_namespace), fmt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,16 +162,67 @@ class RollbackRequest:
     # --override-barrier --reason TEXT: the reason, recorded on the target; None: never go behind a barrier
     override_barrier: Optional[str] = None
     pin_digests: bool = False  # --pin-digests: the target's images as image:tag@sha256:... (its recorded digests)
+    output: OutputFormat = OutputFormat.TABLE
 
-    def validate(self) -> RollbackRequest:
-        """kubectl's Validate: what can be refused without asking the cluster."""
+    @classmethod
+    def from_flags(cls, target: TargetFacts, *, output: str, to_revision: Optional[int],
+                   release_number: Optional[int], force: bool, trust_legacy_history: bool, dry_run: Optional[str],
+                   wait: bool, timeout: Optional[str], keep_canary: bool, skip_ready_check: bool,
+                   skip_preflight: bool, config: Optional[str], gitops: str, argocd_namespace: str,
+                   override_barrier: bool, reason: Optional[str], pin_digests: bool, workflow_id: Optional[str],
+                   service_id: Optional[str], infra_id: Optional[str], cluster_name: Optional[str],
+                   any_workflow: bool) -> RollbackRequest:
+        """The flags as typed, each checked, then together and against what `target` can honour (validate)."""
+        fmt = parse_output(output)
+        if override_barrier != (reason is not None):
+            raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate(),
+            to_revision=to_revision,
+            release_number=release_number,
+            force=force,
+            trust_legacy_history=trust_legacy_history,
+            dry_run=parse_dry_run(dry_run),
+            wait=wait,
+            timeout=parse_wait_timeout(timeout, wait, "--wait", cls.timeout),
+            keep_canary=keep_canary,
+            skip_ready_check=skip_ready_check,
+            skip_preflight=skip_preflight,
+            config=parse_config_mode(config),
+            gitops=parse_gitops_mode(gitops),
+            argocd_namespace=check_argocd_namespace(argocd_namespace),
+            override_barrier=check_value("--reason", reason),
+            pin_digests=pin_digests,
+            output=fmt,
+        ).validate(target)
+
+    def validate(self, target: Optional[TargetFacts] = None) -> RollbackRequest:
+        """kubectl's Validate: what can be refused without asking the cluster; with `target`, also the options that
+        target cannot honour."""
         if self.to_revision is not None and self.to_revision < 0:
             raise UsageError(f"--to-revision must be a revision number, got {self.to_revision}")
         if self.release_number is not None and self.release_number < 1:
             raise UsageError(f"--release-number must be a positive release number, got {self.release_number}")
-        if self.to_revision == 0:  # kubectl rollout undo's "the previous revision": here, the rollback target
-            return dataclasses.replace(self, to_revision=None)
-        return self
+        # --to-revision 0, kubectl rollout undo's "the previous revision": here, the rollback target
+        valid = dataclasses.replace(self, to_revision=None) if self.to_revision == 0 else self
+        if target is not None:
+            valid._check_honoured_by(target)
+        return valid
+
+    def _check_honoured_by(self, target: TargetFacts) -> None:
+        if self.to_revision is not None and not target.takes_to_revision:
+            raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
+        if self.release_number is not None and not target.takes_release_number:
+            raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
+        if self.trust_legacy_history and not target.takes_release_number:
+            raise UsageError("--trust-legacy-history is about Harness's own history; pass --harness-release R")
+        if self.override_barrier is not None and not target.takes_to_revision:
+            raise UsageError("--override-barrier crosses the barrier of one workload; pass KIND/NAME")
+        if self.pin_digests and not target.takes_to_revision:
+            raise UsageError("--pin-digests pins the images of one workload's revision; pass KIND/NAME")
+        if self.force and self.to_revision is None and not target.takes_release_number:
+            # Harness's history takes --force alone (roll back although the newest release Succeeded)
+            raise UsageError("--force lets --to-revision name a revision recorded Failed; pass --to-revision N with it")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +359,13 @@ def check_name(name: str, what: str) -> str:
             f"{what}: {name!r} is not a valid object name (lowercase letters, digits, '-' and '.', at most 253)"
         )
     return name
+
+
+def check_argocd_namespace(value: str) -> str:
+    checked = check_namespace(value)
+    if not checked:
+        raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
+    return checked
 
 
 def check_namespace(namespace: Optional[str]) -> Optional[str]:

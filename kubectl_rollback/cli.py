@@ -28,7 +28,6 @@ from kubectl_rollback.options import (
     DEFAULT_ARGOCD_NAMESPACE,
     DryRun,
     HistoryRequest,
-    IdentityFlags,
     Impersonation,
     MarkRequest,
     OutputFormat,
@@ -37,19 +36,10 @@ from kubectl_rollback.options import (
     RollbackRequest,
     VerifyRequest,
     WatchRequest,
-    check_argocd_namespace,
     check_namespace,
-    check_release_number,
-    check_value,
-    parse_address,
     parse_duration,
-    parse_key_value,
-    parse_on_inconclusive,
     parse_output,
-    parse_snapshot_mode,
-    parse_status,
     parse_user_extra,
-    parse_wait_timeout,
 )
 
 if TYPE_CHECKING:
@@ -260,16 +250,6 @@ def connects(verb: Callable[..., None]) -> Callable[..., None]:
     return with_connection_flags
 
 
-def _identity(
-    workflow_id: Optional[str],
-    service_id: Optional[str],
-    infra_id: Optional[str],
-    cluster_name: Optional[str],
-    any_workflow: bool,
-) -> IdentityFlags:
-    return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
-
-
 def _finish(result: "Result", fmt: OutputFormat) -> None:
     """Print the result, then end with the error it carries, if any (its exit code leaves from main)."""
     from kubectl_rollback import output
@@ -381,35 +361,12 @@ def record(
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    if follow == (status is not None):
-        raise UsageError("pass exactly one of --status and --follow")
-    if rollback_on_failure and not follow:
-        raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
-    if verify is not None and not follow:
-        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
-                         "verify command on a revision already rolled out)")
-    if verify is None and (arg or on_inconclusive != "inprogress"):
-        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
-    fmt = parse_output(output)
-    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
-    request = RecordRequest(
-        flags=flags,
-        status=parse_status(status) if status is not None else None,
-        release_number=check_release_number(release_number),
-        artifact=check_value("--artifact", artifact),
-        follow=follow,
-        timeout=parse_wait_timeout(timeout, follow, "--follow", RecordRequest.timeout),
-        force=force,
-        config_snapshot=parse_snapshot_mode(config_snapshot),
-        rollback_on_failure=rollback_on_failure,
-        revision=revision,
-        images=tuple(check_value("--image", i) for i in image or ()),
-        verify=None if verify is None else VerifyRequest(
-            flags=flags, spec=verify, args=_analysis_args(arg),
-            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
-    ).validate()
-    kube = connect()
-    _finish(command.run(kube, kind, name, request), fmt)
+    request = RecordRequest.from_flags(
+        output=output, status=status, follow=follow, release_number=release_number, artifact=artifact,
+        timeout=timeout, revision=revision, image=image, force=force, config_snapshot=config_snapshot,
+        rollback_on_failure=rollback_on_failure, verify=verify, arg=arg, on_inconclusive=on_inconclusive,
+        workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name)
+    _finish(command.run(connect(), kind, name, request), request.output)
 
 
 @app.command(
@@ -652,11 +609,9 @@ def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear:
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    fmt = parse_output(output)
-    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
-    kube = connect()
+    request = MarkRequest.from_flags(output=output, revision=revision, reason=reason, clear=clear)
     act = command.mark_bad if verb == "mark_bad" else command.barrier
-    _finish(act(kube, kind, name, request), fmt)
+    _finish(act(connect(), kind, name, request), request.output)
 
 
 @app.command(
@@ -717,19 +672,12 @@ def watch(
     """
     from kubectl_rollback.commands import watch as command
 
-    request = WatchRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
-        all_namespaces=all_namespaces,
-        progress_deadline=parse_duration(progress_deadline, "--progress-deadline"),
-        auto_rollback=auto_rollback,
-        log_format=log_format.lower(),
-        leader_elect=leader_elect,
-        lease_name=lease_name,
-        lease_duration=parse_duration(lease_duration, "--lease-duration"),
-        health_address=parse_address(health_address) if health_address is not None else None,
-    ).validate()
-    kube = connect()
-    command.run(kube, request)
+    request = WatchRequest.from_flags(
+        all_namespaces=all_namespaces, auto_rollback=auto_rollback, progress_deadline=progress_deadline,
+        log_format=log_format, leader_elect=leader_elect, lease_name=lease_name, lease_duration=lease_duration,
+        health_address=health_address, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id,
+        cluster_name=cluster_name)
+    command.run(connect(), request)
 
 
 @app.command(
@@ -752,15 +700,11 @@ def resume(
     it left on that object, and removes the annotation. If someone changed that value since, nothing is changed
     (exit 1). See docs/gitops.md.
     """
-    from kubectl_rollback.targets import select
+    from kubectl_rollback.targets import select_resumable
 
-    if workload is None:
-        raise UsageError("resume needs KIND/NAME or service/NAME")
-    target = select(workload, None, None)
-    fmt = parse_output(output)
-    request = ResumeRequest(check_argocd_namespace(argocd_namespace))
-    kube = connect()
-    _finish(target.resume(kube, request), fmt)
+    target = select_resumable(workload)
+    request = ResumeRequest.from_flags(output=output, argocd_namespace=argocd_namespace)
+    _finish(target.resume(connect(), request), request.output)
 
 
 @app.command(
@@ -814,20 +758,11 @@ def verify(
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    fmt = parse_output(output)
-    request = VerifyRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
-        spec=spec,
-        args=_analysis_args(arg),
-        record=not no_record,
-        inconclusive_fails=parse_on_inconclusive(on_inconclusive),
-    )
-    kube = connect()
-    _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
-
-
-def _analysis_args(arg: Optional[List[str]]) -> tuple:
-    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
+    request = VerifyRequest.from_flags(
+        output=output, spec=spec, arg=arg, no_record=no_record, on_inconclusive=on_inconclusive,
+        workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name)
+    _finish(command.run(connect(), kind, name, request, lambda progress: console.info(progress.line())),
+            request.output)
 
 
 @app.command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import Mapping, Optional, Protocol, Tuple, TypeVar
+from typing import List, Mapping, Optional, Protocol, Tuple, TypeVar
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
@@ -119,6 +119,12 @@ class ResumeRequest:
     """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
 
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, argocd_namespace: str) -> ResumeRequest:
+        fmt = parse_output(output)
+        return cls(check_argocd_namespace(argocd_namespace), fmt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +134,12 @@ class MarkRequest:
     revision: int
     reason: Optional[str] = None
     clear: bool = False
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, revision: int, reason: Optional[str], clear: bool) -> MarkRequest:
+        fmt = parse_output(output)
+        return cls(revision, check_value("--reason", reason), clear, fmt).validate()
 
     def validate(self) -> MarkRequest:
         if self.revision < 1:
@@ -239,6 +251,44 @@ class RecordRequest:
     revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
     images: tuple = ()  # --image: images the revision meant must run
     verify: Optional[VerifyRequest] = None  # with follow: the analysis run once the rollout completes (--verify)
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, status: Optional[str], follow: bool, release_number: Optional[str],
+                   artifact: Optional[str], timeout: Optional[str], revision: Optional[int],
+                   image: Optional[List[str]], force: bool, config_snapshot: str, rollback_on_failure: bool,
+                   verify: Optional[str], arg: Optional[List[str]], on_inconclusive: str,
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> RecordRequest:
+        """The flags as typed: those that go together first, then each flag (kubectl's Validate)."""
+        if follow == (status is not None):
+            raise UsageError("pass exactly one of --status and --follow")
+        if rollback_on_failure and not follow:
+            raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+        if verify is not None and not follow:
+            raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                             "verify command on a revision already rolled out)")
+        if verify is None and (arg or on_inconclusive != "inprogress"):
+            raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
+        fmt = parse_output(output)
+        flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
+        return cls(
+            flags=flags,
+            status=parse_status(status) if status is not None else None,
+            release_number=check_release_number(release_number),
+            artifact=check_value("--artifact", artifact),
+            follow=follow,
+            timeout=parse_wait_timeout(timeout, follow, "--follow", cls.timeout),
+            force=force,
+            config_snapshot=parse_snapshot_mode(config_snapshot),
+            rollback_on_failure=rollback_on_failure,
+            revision=revision,
+            images=tuple(check_value("--image", i) for i in image or ()),
+            verify=None if verify is None else VerifyRequest(
+                flags=flags, spec=verify, args=parse_analysis_args(arg),
+                inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
+            output=fmt,
+        ).validate()
 
     def validate(self) -> RecordRequest:
         if self.revision is not None and self.revision < 1:
@@ -259,6 +309,23 @@ class WatchRequest:
     lease_name: str = "harness-rollback-watch"
     lease_duration: float = 15.0
     health_address: Optional[Tuple[str, int]] = None  # (host, port) of --health-address: /healthz and /metrics
+
+    @classmethod
+    def from_flags(cls, *, all_namespaces: bool, auto_rollback: bool, progress_deadline: str, log_format: str,
+                   leader_elect: bool, lease_name: str, lease_duration: str, health_address: Optional[str],
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> WatchRequest:
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+            all_namespaces=all_namespaces,
+            progress_deadline=parse_duration(progress_deadline, "--progress-deadline"),
+            auto_rollback=auto_rollback,
+            log_format=log_format.lower(),
+            leader_elect=leader_elect,
+            lease_name=lease_name,
+            lease_duration=parse_duration(lease_duration, "--lease-duration"),
+            health_address=parse_address(health_address) if health_address is not None else None,
+        ).validate()
 
     def validate(self) -> WatchRequest:
         if self.log_format not in ("text", "json"):
@@ -474,6 +541,26 @@ class VerifyRequest:
     args: Tuple[Tuple[str, str], ...] = ()  # --arg KEY=VALUE, in order (a later one wins)
     record: bool = True  # --no-record: analyse and print only
     inconclusive_fails: bool = False  # --on-inconclusive=fail
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, spec: str, arg: Optional[List[str]], no_record: bool, on_inconclusive: str,
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> VerifyRequest:
+        fmt = parse_output(output)
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+            spec=spec,
+            args=parse_analysis_args(arg),
+            record=not no_record,
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive),
+            output=fmt,
+        )
+
+
+def parse_analysis_args(arg: Optional[List[str]]) -> Tuple[Tuple[str, str], ...]:
+    """--arg KEY=VALUE, repeated: the analysis template's args, in order."""
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
 
 
 def parse_on_inconclusive(value: str) -> bool:

@@ -429,16 +429,16 @@ def check_name(name: str, what: str) -> str:
 
 
 def check_argocd_namespace(value: str) -> str:
-    checked = check_namespace(value)
-    if not checked:
+    if not value:
         raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
-    return checked
+    check_namespace(value, "--argocd-namespace")
+    return value
 
 
-def check_namespace(namespace: Optional[str]) -> Optional[str]:
+def check_namespace(namespace: Optional[str], flag: str = "--namespace") -> Optional[str]:
     if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
         raise UsageError(
-            f"--namespace {namespace!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
+            f"{flag} {namespace!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
         )
     return namespace
 

@@ -14,7 +14,6 @@ import functools
 import inspect
 import os
 import re
-import signal
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
@@ -22,11 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 import click
 import typer
 
-from kubectl_rollback import __version__, console
+from kubectl_rollback import __version__, console, interrupts
 from kubectl_rollback.errors import ExitCode, PreflightBlockedError, RollbackError, UsageError
 from kubectl_rollback.options import (
     DEFAULT_ARGOCD_NAMESPACE,
     DryRun,
+    FleetRequest,
     HistoryRequest,
     Impersonation,
     MarkRequest,
@@ -222,7 +222,19 @@ def connection_options(
                              overrides=overrides)
 
 
-Connect = Callable[[], "Kube"]
+class Connect:
+    """kubectl's connection flags as given, checked when a client is made: `connect()` for the one context they name,
+    `connect(NAME)` for context NAME with every other flag as given (a run across contexts)."""
+
+    def __init__(self, flags: dict):
+        self._flags = flags
+        self.kubeconfig: Optional[str] = flags["kubeconfig"]
+        self.context: Optional[str] = flags["context"]
+
+    def __call__(self, context: Optional[str] = None) -> "Kube":
+        return _connect(connection_options(**dict(self._flags, context=context or self.context)))
+
+
 # kubectl's connection flags, last on every verb: connection_options' parameters, declared there once.
 CONNECTION_FLAGS = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
                     for p in inspect.signature(connection_options).parameters.values()]
@@ -243,11 +255,36 @@ def connects(verb: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(verb, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def with_connection_flags(**given: Any) -> None:
         flags = {p.name: given.pop(p.name) for p in CONNECTION_FLAGS}
-        verb(connect=lambda: _connect(connection_options(**flags)), **given)
+        verb(connect=Connect(flags), **given)
 
     own = [p for p in inspect.signature(verb).parameters.values() if p.name != "connect"]
     with_connection_flags.__signature__ = inspect.Signature(own + CONNECTION_FLAGS)  # type: ignore[attr-defined]
     return with_connection_flags
+
+
+Contexts = Annotated[
+    Optional[str],
+    typer.Option("--contexts", metavar="A,B,...", help="Run for each of these kubeconfig contexts, as --context X "
+                 "would, and print one report: a row per context (README, \"Across clusters\").", show_default=False),
+]
+AllContexts = Annotated[bool, typer.Option("--all-contexts", help="As --contexts, with every context of the "
+                                           "kubeconfig, in its order.")]
+MaxParallel = Annotated[Optional[int], typer.Option("--max-parallel", help="With --contexts/--all-contexts: how "
+                                                    "many contexts run at once (default 4).", show_default=False)]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="With --contexts/--all-contexts: start no context after "
+                                        "the first one failed (--max-parallel 1 --fail-fast: one by one).")]
+
+
+def _per_context(verb: str, fleet: Optional[FleetRequest], connect: Connect,
+                 act: Callable[["Kube", Any], "Result"], fmt: OutputFormat) -> "Result":
+    """The verb's work on the context the flags name, or on each context of a fleet, as that one would run."""
+    from kubectl_rollback import output
+
+    if fleet is None:
+        return act(connect(), output.progress(fmt))
+    from kubectl_rollback.commands import fleet as command
+
+    return command.run(verb, fleet, connect.kubeconfig, connect, act, fmt)
 
 
 def _finish(result: "Result", fmt: OutputFormat) -> None:
@@ -380,7 +417,9 @@ def record(
     f"  {PROG} history --all\n"
     f"  {PROG} history --release-name release-3f2a\n"
     "  # Harness's own release history (release Secrets harness.release.R.<n>, else Secret or ConfigMap R)\n"
-    f"  {PROG} history --harness-release release-3f2a\n\n" + EXIT_CODES
+    f"  {PROG} history --harness-release release-3f2a\n"
+    "  # the same workload in every cluster of the kubeconfig: one row per context\n"
+    f"  {PROG} history deployment/web --all-contexts\n\n" + EXIT_CODES
 )
 @connects
 def history(
@@ -394,6 +433,10 @@ def history(
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
     argocd_namespace: ArgocdNamespace = DEFAULT_ARGOCD_NAMESPACE,
+    contexts: Contexts = None,
+    all_contexts: AllContexts = False,
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
     output: Output = "table",
     *,
     connect: Connect,
@@ -409,7 +452,9 @@ def history(
     request = HistoryRequest.from_flags(
         output=output, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name,
         any_workflow=any_workflow, argocd_namespace=argocd_namespace)
-    _finish(target.history(connect(), request), request.output)
+    fleet = FleetRequest.parse(contexts, all_contexts, max_parallel, fail_fast, connect.context)
+    _finish(_per_context("history", fleet, connect, lambda kube, progress: target.history(kube, request),
+                         request.output), request.output)
 
 
 @app.command(
@@ -426,7 +471,11 @@ def history(
     "  # every workload of a release, each to its own last good revision\n"
     f"  {PROG} rollback --release-name release-3f2a\n"
     "  # as Harness's Rolling Rollback would, from Harness's own release history\n"
-    f"  {PROG} rollback --harness-release release-3f2a\n\n" + EXIT_CODES
+    f"  {PROG} rollback --harness-release release-3f2a\n"
+    "  # every region at once, then one row per context (exit 1 if any failed, else 3 if any had no target)\n"
+    f"  {PROG} rollback deployment/web --contexts eu-west,us-east,ap-south --wait\n"
+    "  # region by region, stopping at the first failure\n"
+    f"  {PROG} rollback deployment/web --all-contexts --max-parallel 1 --fail-fast\n\n" + EXIT_CODES
 )
 @connects
 def rollback(
@@ -512,6 +561,10 @@ def rollback(
     infra_id: InfraId = None,
     cluster_name: ClusterName = None,
     any_workflow: AnyWorkflow = False,
+    contexts: Contexts = None,
+    all_contexts: AllContexts = False,
+    max_parallel: MaxParallel = None,
+    fail_fast: FailFast = False,
     output: Output = "table",
     *,
     connect: Connect,
@@ -525,7 +578,6 @@ def rollback(
     template part of kubectl.kubernetes.io/last-applied-configuration and the template's field owners come back
     with the template, so the next kubectl apply (client- or server-side) gives exactly its manifest.
     """
-    from kubectl_rollback import output as printer
     from kubectl_rollback.targets import select
 
     target = select(workload, release_name, harness_release)
@@ -536,17 +588,20 @@ def rollback(
         gitops=gitops, argocd_namespace=argocd_namespace, override_barrier=override_barrier, reason=reason,
         pin_digests=pin_digests, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id,
         cluster_name=cluster_name, any_workflow=any_workflow)
+    fleet = FleetRequest.parse(contexts, all_contexts, max_parallel, fail_fast, connect.context)
     if to_revision == 0:
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
-    kube = connect()
-    try:
-        result = target.rollback(kube, request, printer.progress(request.output))
-    except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
-        if exc.result is None:
-            raise
-        result = exc.result
-    _finish(result, request.output)
+
+    def act(kube: "Kube", on_progress: Any) -> "Result":
+        try:
+            return target.rollback(kube, request, on_progress)
+        except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
+            if exc.result is None:
+                raise
+            return exc.result
+
+    _finish(_per_context("rollback", fleet, connect, act, request.output), request.output)
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
@@ -808,26 +863,15 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
-class _Sigterm:
-    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: raised as a KeyboardInterrupt where
-    the command is, every step that says what Ctrl-C left behind says it, and the document is printed; only the exit
-    code differs (143, as a shell reports SIGTERM). `watch` installs its own handler (it stops cleanly instead)."""
-
-    received = False
-
-    @classmethod
-    def handle(cls, signum: int, frame: Any) -> None:
-        cls.received = True
-        raise KeyboardInterrupt
-
-
 def _stopped_code() -> ExitCode:
-    return ExitCode.TERMINATED if _Sigterm.received else ExitCode.INTERRUPTED
+    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: every step that says what Ctrl-C left
+    behind says it, and the document is printed; only the exit code differs (143, as a shell reports SIGTERM)."""
+    return ExitCode.TERMINATED if interrupts.terminated() else ExitCode.INTERRUPTED
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
-    signal.signal(signal.SIGTERM, _Sigterm.handle)
+    interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
     try:
         args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
         command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too

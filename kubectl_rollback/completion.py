@@ -276,6 +276,10 @@ def _option_value(option: click.Option, prefix: str, lookups: Callable[[], Looku
     flag = _flag_name(option)
     if flag == "--context":
         return _from_cluster(lambda: lookups().contexts(), prefix, "contexts")
+    if flag == "--contexts":  # a list: the names not given yet, after those given (a,b,<TAB>)
+        given, comma, _ = prefix.rpartition(",")
+        return _from_cluster(lambda: [given + comma + name for name in lookups().contexts()
+                                      if name not in given.split(",")], prefix, "contexts")
     if flag == "--namespace":
         return _from_cluster(lambda: lookups().namespaces(), prefix, "namespaces")
     if isinstance(option.type, click.Choice):

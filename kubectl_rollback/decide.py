@@ -350,3 +350,62 @@ def exit_code_for(outcomes: Iterable[Outcome]) -> ExitCode:
     if Outcome.BLOCKED in seen:
         return ExitCode.PREFLIGHT_BLOCKED
     return ExitCode.NO_TARGET if Outcome.NO_TARGET in seen else ExitCode.OK
+
+
+class FleetOutcome(enum.Enum):
+    """What became of one kubeconfig context in a run across contexts (--contexts, --all-contexts)."""
+
+    ROLLED_BACK = "rolled back"
+    WOULD_ROLL_BACK = "would roll back"  # a dry run that found a revision to go back to
+    NOTHING_TO_DO = "nothing to do"
+    SHOWN = "shown"  # history
+    NO_TARGET = "no target"
+    FAILED = "failed"  # any other exit than 0 and 3 of that context's own command
+    NOT_STARTED = "not started"  # after the first failure with --fail-fast, or after Ctrl-C
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetRow:
+    outcome: FleetOutcome
+    from_revision: Optional[int]
+    to_revision: Optional[int]
+    message: str
+
+
+def fleet_row(verb: str, document: dict) -> FleetRow:
+    """One context's row, read from the -o json document its own command prints (any target: one workload, a
+    Blue/Green Service, a release): the exit code in its `error` first, then what it says it did."""
+    error = document.get("error")
+    if verb == "history":
+        live, target = document.get("liveRevision"), document.get("rollbackTarget")
+        message = document.get("problem") or (f"rollback target: revision {target}" if target is not None else "")
+    else:
+        live, target = (_revision_number(document.get(end)) for end in ("from", "to"))
+        message = document.get("message") or ""
+    if error is not None:
+        outcome = FleetOutcome.NO_TARGET if error["exitCode"] == ExitCode.NO_TARGET else FleetOutcome.FAILED
+        return FleetRow(outcome, live, target, error["message"])
+    if verb == "history":
+        return FleetRow(FleetOutcome.SHOWN, live, target, message)
+    results = document.get("results")  # many workloads (a release): each with its own outcome
+    if results is not None:
+        changed = any(r.get("outcome") == Outcome.ROLLED_BACK.value for r in results)
+        message = ", ".join(f"{n} {outcome}" for outcome, n in document.get("summary", {}).items() if n)
+    else:
+        changed = bool(document.get("changed")) or (live is not None and live != target)
+    if not changed:
+        return FleetRow(FleetOutcome.NOTHING_TO_DO, live, target, message)
+    dry = document.get("dryRun", "none") != "none"
+    return FleetRow(FleetOutcome.WOULD_ROLL_BACK if dry else FleetOutcome.ROLLED_BACK, live, target, message)
+
+
+def _revision_number(revision: Any) -> Optional[int]:
+    return revision.get("revision") if isinstance(revision, dict) else None
+
+
+def fleet_exit_code(outcomes: Iterable[FleetOutcome]) -> ExitCode:
+    """A run across contexts: 1 if any context failed, else 3 if any had no target, else 0."""
+    seen = set(outcomes)
+    if FleetOutcome.FAILED in seen:
+        return ExitCode.ERROR
+    return ExitCode.NO_TARGET if FleetOutcome.NO_TARGET in seen else ExitCode.OK

@@ -1,24 +1,70 @@
-"""Ctrl-C (and SIGTERM, which the command line handles as Ctrl-C) held back across a step it must not split: a write
-and what must be said or written with it."""
+"""Ctrl-C (and SIGTERM, which the command line handles as Ctrl-C): raised as a KeyboardInterrupt where the command
+is, remembered so that it cannot be lost, and held back across a step it must not split (a write and what must be
+said or written with it)."""
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List
+
+# Every SIGINT and SIGTERM the command was sent (by `on_signal`, the handler the command line installs).
+_received: List[int] = []
+
+
+def on_signal(signum: int, frame: Any) -> None:
+    """The command line's handler of SIGINT and SIGTERM: Ctrl-C's KeyboardInterrupt, remembered. CPython drops an
+    exception raised while it finalizes an object: an HTTP response collected in the middle of a request closes
+    itself, and IOBase's finalizer silences what close() raises, this KeyboardInterrupt too (seen: a `rollback
+    --wait` that polled on after Ctrl-C until killed). What is remembered is not lost: `sleep` and `deferred`
+    raise it again."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """`on_signal` for SIGINT and SIGTERM, but for one the command was started with ignored (a background job of a
+    shell script, nohup): it stays ignored, as Python leaves it. A new command starts told nothing."""
+    _received.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, on_signal)
+
+
+def terminated() -> bool:
+    """Whether a SIGTERM (a cancelled CI job, a pod being deleted) stopped the command, rather than Ctrl-C."""
+    return int(signal.SIGTERM) in _received
+
+
+def check() -> None:
+    """Once the command was told to stop, nothing new starts in the main thread, where Ctrl-C is raised: no further
+    poll, no write (a KeyboardInterrupt that was lost, see on_signal, is raised here). Other threads (a fleet's
+    contexts, an analysis) are stopped by the main thread in their own time."""
+    if _received and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt
+
+
+def sleep(seconds: float) -> None:
+    """time.sleep between two polls or attempts, which ends the command if it was told to stop."""
+    check()
+    time.sleep(seconds)
+    check()
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
     """Run the block with SIGINT and SIGTERM held: one received during it is handled as it would have been (a
     KeyboardInterrupt) once the block has ended (an error it ends with goes first: the command ends with it anyway).
-    Only the main thread receives signals, and only where Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops
-    on them in its own time); elsewhere the block runs as it is."""
+    A block does not start once the command was told to stop. Only the main thread receives signals, and only where
+    Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the block runs as
+    it is."""
     main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # watch handles them itself
-        yield
+    if not main or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
+        yield  # watch handles them itself
         return
+    check()
     pending: List[int] = []
     previous: Dict[int, Any] = {}
     for signum in (int(signal.SIGINT), int(signal.SIGTERM)):

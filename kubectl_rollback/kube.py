@@ -22,7 +22,7 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from kubectl_rollback import console, kubeconfig
+from kubectl_rollback import console, interrupts, kubeconfig
 from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, NotFoundError, RollbackError, UsageError
 from kubectl_rollback.kubeconfig import Connection, Overrides
 from kubectl_rollback.options import DryRun
@@ -443,7 +443,7 @@ class Kube:
             if attempt >= MAX_ATTEMPTS or time.monotonic() + delay > deadline:
                 failure.message += f" (gave up after {attempt} attempts)"
                 raise failure
-            time.sleep(delay)
+            interrupts.sleep(delay)
 
 
 def _pool_manager(proxy: str, pool_args: dict) -> Any:
@@ -567,7 +567,7 @@ def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) 
         try:
             return attempt()
         except ConflictError:
-            time.sleep(_backoff(n))
+            interrupts.sleep(_backoff(n))
     try:
         return attempt()
     except ConflictError as exc:

@@ -183,8 +183,14 @@ def load(kubeconfig: Optional[str], context: Optional[str], overrides: Overrides
 def context_names(kubeconfig: Optional[str]) -> list:
     """The context names kubectl would list (`kubectl config get-contexts -o name`) for --kubeconfig or KUBECONFIG,
     sorted; for shell completion. Raises UsageError when kubectl would refuse the files."""
+    return sorted(name for name, _ in contexts(kubeconfig))
+
+
+def contexts(kubeconfig: Optional[str]) -> list:
+    """Each context of --kubeconfig or KUBECONFIG as (name, the cluster it names), in the files' order (the first file
+    to define a name wins, as kubectl merges them). Raises UsageError when kubectl would refuse the files."""
     merged, _ = _load_merged(kubeconfig)
-    return sorted(merged["contexts"])
+    return [(name, entry.get("cluster") or None) for name, entry in merged["contexts"].items()]
 
 
 # -- loading and merging (loader.go) --------------------------------------------------------------------------------

@@ -115,6 +115,41 @@ class HistoryRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class FleetRequest:
+    """`history` and `rollback` across kubeconfig contexts (--contexts a,b or --all-contexts), each run as `--context
+    X` would run, at most `max_parallel` at a time; `fail_fast`: no context starts after the first failure."""
+
+    contexts: Tuple[str, ...] = ()  # empty with all_contexts: the kubeconfig's, in its order
+    all_contexts: bool = False
+    max_parallel: int = 4
+    fail_fast: bool = False
+
+    @classmethod
+    def parse(cls, contexts: Optional[str], all_contexts: bool, max_parallel: Optional[int], fail_fast: bool,
+              context: Optional[str]) -> Optional[FleetRequest]:
+        """The fleet the flags ask for, or None for one context (then --max-parallel and --fail-fast are refused)."""
+        if contexts is None and not all_contexts:
+            for flag, given in (("--max-parallel", max_parallel is not None), ("--fail-fast", fail_fast)):
+                if given:
+                    raise UsageError(f"{flag} is for a run across contexts; pass --contexts a,b or --all-contexts")
+            return None
+        if contexts is not None and all_contexts:
+            raise UsageError("--contexts and --all-contexts both name the contexts; pass one of them")
+        if context is not None:
+            raise UsageError("--context names one context and --contexts/--all-contexts several; pass one of them")
+        names = tuple(name.strip() for name in (contexts or "").split(",")) if contexts is not None else ()
+        if any(not name for name in names):
+            raise UsageError(f"--contexts {contexts!r}: an empty name; pass names separated by commas (--contexts "
+                             "east,west)")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise UsageError(f"--contexts names {', '.join(repeated)} twice; name each context once")
+        if max_parallel is not None and max_parallel < 1:
+            raise UsageError(f"--max-parallel must be 1 or more, got {max_parallel}")
+        return cls(names, all_contexts, cls.max_parallel if max_parallel is None else max_parallel, fail_fast)
+
+
+@dataclasses.dataclass(frozen=True)
 class ResumeRequest:
     """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
 

@@ -24,6 +24,7 @@ KINDS = {
     "mark-bad": "MarkBadResult",
     "barrier": "BarrierResult",
 }
+FLEET_KIND = "FleetResult"  # history and rollback across kubeconfig contexts (--contexts, --all-contexts)
 UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error
 
 
@@ -40,6 +41,8 @@ class Printable(Protocol):
 class Result(abc.ABC):
     """What a verb returns: printable, with notes for people on stderr and the error the command ends with once the
     result is printed."""
+
+    document_kind: Optional[str] = None  # its document's kind, where it is not its verb's (KINDS)
 
     @abc.abstractmethod
     def table(self, wide: bool) -> str: ...
@@ -76,7 +79,8 @@ def show(result: Printable, fmt: OutputFormat, verb: str = "", failure: Optional
     """Print a result as --output asks: the data as JSON or YAML, else the table (and its notes on stderr). With
     data, the document carries `failure` (the error the command ends with) and the error is marked as shown."""
     if fmt.is_data:
-        text = dump(document(verb, result.data(), failure), fmt)
+        kind = result.document_kind if isinstance(result, Result) else None
+        text = dump(document(verb, result.data(), failure, kind), fmt)
     else:
         if isinstance(result, Result):
             for note in result.notes():
@@ -86,12 +90,12 @@ def show(result: Printable, fmt: OutputFormat, verb: str = "", failure: Optional
         print(text)
 
 
-def document(verb: str, data: Optional[dict], failure: Optional[BaseException]) -> dict:
+def document(verb: str, data: Optional[dict], failure: Optional[BaseException], kind: Optional[str] = None) -> dict:
     """The versioned document of one command: apiVersion and kind, the result's fields (none when the command ended
     before it had one), and `error`: the exit code's name and number and the message of stderr's line."""
     if failure is not None and isinstance(failure, RollbackError):
         failure.shown = True
-    return {"apiVersion": API_VERSION, "kind": KINDS.get(verb, UNKNOWN_VERB_KIND), **(data or {}),
+    return {"apiVersion": API_VERSION, "kind": kind or KINDS.get(verb, UNKNOWN_VERB_KIND), **(data or {}),
             "error": error_dict(failure) if failure is not None else None}
 
 
@@ -111,6 +115,21 @@ def progress(fmt: OutputFormat) -> Progress:
     if fmt.is_data:
         return lambda item: None
     return lambda item: show(item, fmt)
+
+
+def on_stderr(fmt: OutputFormat) -> Progress:
+    """How one context of several reports as it goes, and what its own command would have printed: its table's lines
+    on stderr (console prefixes them with the context), so that stdout holds the one report; nothing with JSON or
+    YAML, whose report holds each context's document."""
+
+    def tell(item: Printable) -> None:
+        if isinstance(item, Result):
+            for note in item.notes():
+                console.info(note)
+        for line in item.table(fmt is OutputFormat.WIDE).splitlines():
+            console.info(line)
+
+    return (lambda item: None) if fmt.is_data else tell
 
 
 def dump(data: Any, fmt: OutputFormat) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
-from kubectl_rollback.decide import Outcome, Revision, mismatch, snapshots_of
+from kubectl_rollback.decide import FleetOutcome, Outcome, Revision, mismatch, snapshots_of
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 from kubectl_rollback.verdict import Verification, recorded_verification
@@ -398,6 +398,36 @@ def summary_line(outcomes: Sequence, dry_run: DryRun) -> str:
     named = ", ".join(f"{n} {_outcome_name(Outcome(value), dry_run)}" for value, n in counts.items()
                       if n or value != Outcome.BLOCKED.value)  # blocked (by a pre-flight): named when it happened
     return f"{len(outcomes)} workloads: {named}{DRY_RUN_SUFFIX[dry_run]}"
+
+
+# -- across kubeconfig contexts (--contexts, --all-contexts) ----------------------------------------------------
+
+
+def fleet_table(runs: Sequence) -> str:
+    from tabulate import tabulate
+
+    rows = [[r.context, r.cluster or "-", r.row.outcome.value, _or_dash(r.row.from_revision),
+             _or_dash(r.row.to_revision), r.row.message] for r in runs]
+    table = tabulate(rows, headers=["CONTEXT", "CLUSTER", "OUTCOME", "FROM", "TO", "MESSAGE"], tablefmt="plain",
+                     disable_numparse=True)
+    return f"{table}\n{fleet_summary(runs)}"
+
+
+def _or_dash(value: Optional[int]) -> str:
+    return "-" if value is None else str(value)
+
+
+def fleet_counts(runs: Sequence) -> dict:
+    counts = {outcome.value: 0 for outcome in FleetOutcome}
+    for r in runs:
+        counts[r.row.outcome.value] += 1
+    return counts
+
+
+def fleet_summary(runs: Sequence) -> str:
+    """The outcomes that happened, each counted: `3 contexts: 2 rolled back, 1 failed`."""
+    named = ", ".join(f"{n} {outcome}" for outcome, n in fleet_counts(runs).items() if n)
+    return f"{len(runs)} contexts: {named}"
 
 
 # -- Blue/Green ------------------------------------------------------------------------------------------------

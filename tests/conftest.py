@@ -102,7 +102,11 @@ def cluster(tmp_path_factory):
         pytest.fail("openssl is needed to make the service-account key; install it (apt-get install openssl)")
     workdir = tmp_path_factory.mktemp("cluster")
     sigterm_as_interrupt()  # a killed run still tears the cluster down
-    plane = ControlPlane(workdir)
+    yield from _started_cluster(workdir, ControlPlane(workdir))
+
+
+def _started_cluster(workdir: Path, plane: ControlPlane) -> Iterator[Cluster]:
+    """The control plane started, with a node simulator for it, as a Cluster; both stopped afterwards, pass or fail."""
     try:
         plane.start()
     except RuntimeError as exc:
@@ -114,6 +118,16 @@ def cluster(tmp_path_factory):
     finally:
         sim.stop()
         plane.stop()
+
+
+@pytest.fixture(scope="module")
+def second_cluster(cluster, tmp_path_factory):
+    """Another cluster on this machine, for the runs across kubeconfig contexts (tests/test_fleet.py): its own
+    kube-apiserver, kube-controller-manager and node simulator, on the session cluster's etcd under a prefix of its
+    own. Started by the modules that ask for it only, and stopped after them."""
+    workdir = tmp_path_factory.mktemp("second-cluster")
+    yield from _started_cluster(workdir, ControlPlane(workdir, etcd_url=cluster.plane.etcd_url,
+                                                      etcd_prefix="/second-cluster"))
 
 
 @pytest.fixture

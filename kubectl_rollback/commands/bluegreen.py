@@ -6,7 +6,7 @@ import dataclasses
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Set
 
-from kubectl_rollback import bluegreen, console, events, preflight, render
+from kubectl_rollback import bluegreen, console, events, interrupts, preflight, render
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands import workload_history
@@ -265,7 +265,7 @@ def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> 
             return
         if time.monotonic() >= deadline:
             raise WaitFailedError(f"service/{name} does not list only {state.target_color} pods after {timeout:.0f}s")
-        time.sleep(POLL_SECONDS)
+        interrupts.sleep(POLL_SECONDS)
 
 
 def _pod_ips(kube: Kube, state: BlueGreenHistory) -> Set[Optional[str]]:

@@ -12,7 +12,7 @@ import re
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from kubectl_rollback import analysis, prometheus, verdict
+from kubectl_rollback import analysis, interrupts, prometheus, verdict
 from kubectl_rollback.commands import workload_history
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import NoTargetError, NotFoundError, RollbackError, UsageError
@@ -151,7 +151,7 @@ def run_analysis(
     inconclusive_fails: bool,
     on_progress: Callable[[Measured], None],
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = interrupts.sleep,
     measure: Callable[[analysis.Metric], Measurement] = take_measurement,
 ) -> Verdict:
     """Measure until the analysis ends: each metric when it is due (verdict.next_due), in order of due time."""

@@ -400,7 +400,7 @@ def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHist
             console.warn(f"--pin-digests: the controller made no revision of the pinned template yet; revision "
                          f"{target.number} keeps the audit")
             return target
-        time.sleep(POLL_SECONDS)
+        interrupts.sleep(POLL_SECONDS)
     origin = target.pinned_from or marks.PinnedOrigin(min(target.first_numbers()), target.template_hash)
     pinned_from = {marks.PINNED_FROM: marks.encode(origin.data(live.template_hash))}
     live = dataclasses.replace(live, pinned_from=origin)

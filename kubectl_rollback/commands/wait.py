@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from kubectl_rollback import interrupts
 from kubectl_rollback.console import StatusLine
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError, WaitFailedError
@@ -26,7 +27,7 @@ def wait_observed(kube: Kube, kind: WorkloadKind, workload: dict, timeout: float
                 f"{workload['metadata'].get('generation')} after {timeout:.0f}s; "
                 "is kube-controller-manager running?"
             )
-        time.sleep(POLL_SECONDS)
+        interrupts.sleep(POLL_SECONDS)
         workload = kind.get(kube, workload["metadata"]["name"])
     return workload
 
@@ -63,6 +64,6 @@ def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, t
                 return state
             if time.monotonic() >= deadline:
                 raise WaitFailedError(f"{state.message}; gave up after --timeout {timeout:.0f}s")
-            time.sleep(POLL_SECONDS)
+            interrupts.sleep(POLL_SECONDS)
     finally:
         progress.done()

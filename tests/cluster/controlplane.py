@@ -101,8 +101,13 @@ def free_port() -> int:
 
 
 class ControlPlane:
-    def __init__(self, workdir: Path, audit: bool = False):
+    def __init__(self, workdir: Path, audit: bool = False, etcd_url: Optional[str] = None,
+                 etcd_prefix: str = "/registry"):
+        """`etcd_url`: another control plane's etcd, which this one shares under its own `etcd_prefix` (a second
+        cluster on one machine, for the runs across contexts); None: an etcd of its own."""
         self.workdir = Path(workdir)
+        self.etcd_url = etcd_url
+        self.etcd_prefix = etcd_prefix
         self.bin = bin_dir()
         self.audit = audit
         self.processes: dict = {}
@@ -123,7 +128,8 @@ class ControlPlane:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_etcd()
+            if self.etcd_url is None:
+                self._start_etcd()
             self._start_apiserver()
             self._write_kubeconfigs()
             self._start_controller_manager()
@@ -216,6 +222,7 @@ class ControlPlane:
         self.server = f"https://127.0.0.1:{port}"
         args = [
             f"--etcd-servers={self.etcd_url}",
+            f"--etcd-prefix={self.etcd_prefix}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={port}",

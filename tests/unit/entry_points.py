@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from kubectl_rollback import decide, targets
-from kubectl_rollback.commands import bluegreen, harness, release, rollback, workload_history
-from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
+from kubectl_rollback.commands import bluegreen, fleet, harness, release, rollback, workload_history
+from kubectl_rollback.options import DryRun, FleetRequest, HistoryRequest, IdentityFlags, OutputFormat, RollbackRequest
 
 FLAGS = IdentityFlags(service_id="svc", infra_id="infra")  # the mapping of tests.fakekube.recorded; workflow from it
 
@@ -102,3 +102,23 @@ def selection(workload: Optional[str] = None, release_name: Optional[str] = None
         return "harness-release", chosen.name
     assert isinstance(chosen, release.ReleaseTarget)
     return ("release", chosen.release) if chosen.release is not None else ("all",)
+
+
+def fleet_run(verb: str, kubes: dict, kubeconfig_path: str, workload: str, flags: IdentityFlags,
+              request: FleetRequest, mode: str = "none") -> fleet.FleetResult:
+    """`history|rollback WORKLOAD --contexts ...` with -o json: `kubes` maps a context to its client, to the error
+    connecting to it raises (an unreachable server, a bad kubeconfig entry), or to a function that returns its client
+    (what happens while it connects)."""
+    target = targets.select(workload, None, None)
+
+    def connect(context: str):
+        client = kubes[context]
+        if isinstance(client, Exception):
+            raise client
+        return client() if callable(client) else client
+
+    if verb == "history":
+        return fleet.run(verb, request, kubeconfig_path, connect,
+                         lambda kube, progress: target.history(kube, HistoryRequest(flags)), OutputFormat.JSON)
+    return fleet.run(verb, request, kubeconfig_path, connect,
+                     lambda kube, progress: target.rollback(kube, _request(flags, mode), progress), OutputFormat.JSON)

@@ -166,6 +166,12 @@ def test_contexts_and_namespaces_come_from_the_lookups():
     assert values(run("history --namespace k")) == ["kube-system"]
 
 
+def test_contexts_for_a_run_across_them_are_offered_after_the_ones_given():
+    assert values(run("rollback --contexts ")) == ["admin", "limited", "prod"]
+    assert values(run("rollback --contexts prod,")) == ["prod,admin", "prod,limited"]
+    assert values(run("history --contexts=prod,l")) == ["prod,limited"]
+
+
 # -- KIND/NAME ---------------------------------------------------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ def test_every_verb_with_output_has_its_kind_and_schema():
     verbs_with_output = {name for name, command in typer.main.get_command(cli.app).commands.items()
                          if any("--output" in p.opts for p in command.params)}
     assert verbs_with_output == set(output.KINDS)
-    assert set(output.KINDS.values()) | {output.UNKNOWN_VERB_KIND} == set(contract.KINDS)
+    assert set(output.KINDS.values()) | {output.UNKNOWN_VERB_KIND, output.FLEET_KIND} == set(contract.KINDS)
 
 
 def test_a_misspelt_verb_is_suggested_once(monkeypatch, capsys):

@@ -1,7 +1,9 @@
 """interrupts.deferred: a Ctrl-C during the block is raised once the block is done, never in the middle of it."""
 
+import io
 import os
 import signal
+import threading
 
 import pytest
 
@@ -9,13 +11,14 @@ from kubectl_rollback import interrupts
 
 
 def test_a_ctrl_c_during_the_block_is_raised_after_it():
+    handler = signal.getsignal(signal.SIGINT)
     done = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts.deferred():
             os.kill(os.getpid(), signal.SIGINT)
             done.append("the rest of the block")
     assert done == ["the rest of the block"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 def test_an_error_of_the_block_goes_first_and_no_ctrl_c_means_nothing_raised():
@@ -54,3 +57,62 @@ def test_sigterm_handled_as_ctrl_c_is_held_too_and_handed_to_its_handler_after()
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert received == [signal.SIGTERM]
+
+
+class _Response(io.RawIOBase):
+    """An unclosed response, as urllib3 leaves them to the garbage collector: Ctrl-C comes while it closes."""
+
+    def close(self):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next bytecode, inside this close()
+        super().close()
+
+
+@pytest.fixture
+def command_handlers():
+    """The handlers the command line installs, and Python's back after the test."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.install()
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_a_ctrl_c_that_cpython_drops_in_a_finalizer_still_stops_the_next_poll_and_write(command_handlers):
+    response = _Response()
+    del response  # IOBase's finalizer calls close() and silences what it raises: the KeyboardInterrupt is lost
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.sleep(0)  # the wait loop's poll
+    started = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():  # a write does not start
+            started.append("write")
+    assert started == []
+    assert not interrupts.terminated()
+
+
+def test_sigterm_is_told_apart_and_a_new_command_starts_told_nothing(command_handlers):
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        interrupts.sleep(1)
+    assert interrupts.terminated()
+    interrupts.install()
+    assert not interrupts.terminated()
+    interrupts.sleep(0)
+
+
+def test_a_signal_ignored_at_start_stays_ignored(command_handlers):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupts.install()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is interrupts.on_signal
+
+
+def test_other_threads_are_left_to_the_main_thread(command_handlers):
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        interrupts.sleep(1)
+    polled = []
+    worker = threading.Thread(target=lambda: (interrupts.sleep(0), polled.append("polled")))
+    worker.start()
+    worker.join()
+    assert polled == ["polled"]

@@ -60,7 +60,8 @@ class Measured:
 
     def line(self) -> str:
         m = self.measurement
-        text = f"{m.metric}: {m.value if m.value is not None else '-'} {m.phase.value} ({self.number} of {self.count})"
+        value = verdict.shown(m.value) if m.value is not None else "-"
+        text = f"{m.metric}: {value} {m.phase.value} ({self.number} of {self.count})"
         return text + (f": {m.message}" if m.message and m.phase is not Phase.SUCCESSFUL else "")
 
 
@@ -187,10 +188,10 @@ def prepare_for(kube: Kube, name: str, revision: Revision, seen: workload_histor
     """The template prepared for this revision of workload `name`: the built-in args are its own and those of the
     rollback target in `seen` (the baseline)."""
     target = seen.target if seen.target is not None and seen.target.name != revision.name else None
-    baseline = (target.number, pod_template_hash(target)) if target is not None else None
+    baseline = (target.number, target.template_hash) if target is not None else None
     no_baseline = None if target is not None else (seen.problem.message if seen.problem else
                                                    f"revision {revision.number} is itself the last good one")
-    builtins = verdict.builtin_args(kube.namespace, name, (revision.number, pod_template_hash(revision)), baseline)
+    builtins = verdict.builtin_args(kube.namespace, name, (revision.number, revision.template_hash), baseline)
     return prepare(kube, template, source, given, builtins, no_baseline)
 
 
@@ -202,13 +203,6 @@ def verification_annotations(result: Verdict) -> dict:
         verdict.VERIFICATION_VALUE: result.value[: 200] if result.value is not None else None,
         verdict.VERIFIED_AT: now_rfc3339(),
     }
-
-
-def pod_template_hash(revision: Revision) -> str:
-    """The hash the revision's pods carry: a ReplicaSet's pod-template-hash label, else (a ControllerRevision) the
-    hash its name ends with."""
-    labels = ((revision.template or {}).get("metadata") or {}).get("labels") or {}
-    return labels.get("pod-template-hash") or revision.name.rsplit("-", 1)[-1]
 
 
 def _redacted(measurement: Measurement, secrets: Sequence[str]) -> Measurement:

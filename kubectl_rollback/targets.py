@@ -47,6 +47,13 @@ def select(
     return WorkloadTarget(*parse_kind_name(workload))
 
 
+def select_resumable(workload: Optional[str]) -> Target:
+    """`resume`'s target: KIND/NAME or service/NAME, the workloads a rollback --gitops=pause can have paused for."""
+    if workload is None:
+        raise UsageError("resume needs KIND/NAME or service/NAME")
+    return select(workload, None, None)
+
+
 def parse_kind_name(text: str) -> Tuple[WorkloadKind, str]:
     """KIND/NAME of a workload, in any spelling kubectl accepts for the kind."""
     from kubectl_rollback.workloads import BY_ALIAS

@@ -77,8 +77,7 @@ def rollback_harness_release(kube, name: str, mode: str = "none", **options) -> 
     """`rollback --harness-release NAME` (options: release_number, force, wait): each workload of the last Succeeded
     release to the revision it recorded, then Harness's book-keeping."""
     target = harness.HarnessTarget(name)
-    request = _request(IdentityFlags(), mode, **options)
-    target.validate(request)
+    request = _request(IdentityFlags(), mode, **options).validate(target)
     return target.rollback(kube, request, lambda p: None)
 
 

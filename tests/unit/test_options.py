@@ -113,11 +113,11 @@ def test_to_revision_0_is_the_rollback_target_as_kubectl_undo_takes_0_for_the_pr
                                        ("service/shop", None, None)])
 def test_force_without_to_revision_is_refused(to_revision, selection):
     with pytest.raises(UsageError, match="pass --to-revision N with it"):
-        targets.select(*selection).validate(RollbackRequest(to_revision=to_revision, force=True).validate())
+        RollbackRequest(to_revision=to_revision, force=True).validate(targets.select(*selection))
 
 
 def test_force_alone_is_taken_by_harness_history_where_it_rolls_back_a_release_that_succeeded():
-    targets.select(None, None, "rel").validate(RollbackRequest(force=True).validate())
+    RollbackRequest(force=True).validate(targets.select(None, None, "rel"))
 
 
 @pytest.mark.parametrize("text, message", [

@@ -951,12 +951,6 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
-def _stopped_code() -> ExitCode:
-    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: every step that says what Ctrl-C left
-    behind says it, and the document is printed; only the exit code differs (143, as a shell reports SIGTERM)."""
-    return ExitCode.TERMINATED if interrupts.terminated() else ExitCode.INTERRUPTED
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
@@ -971,13 +965,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
         if exc.exit_code == ExitCode.INTERRUPTED:
-            exc.exit_code = _stopped_code()
+            exc.exit_code = interrupts.stopped_code()
         _error_document(args, exc)
         sys.exit(int(exc.exit_code))
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         console.error("interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted")
         stopped = RollbackError("interrupted")
-        stopped.exit_code = _stopped_code()
+        stopped.exit_code = interrupts.stopped_code()
         _error_document(args, stopped)
         sys.exit(int(stopped.exit_code))
     except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
@@ -1038,8 +1032,7 @@ def _error_document(args: List[str], failure: BaseException) -> None:
     from kubectl_rollback import output
 
     verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
-    done = getattr(failure, "result", None)  # an interrupted rollback's: what it changed before the Ctrl-C
-    print(output.dump(output.document(verb, done.data() if done is not None else None, failure), fmt), flush=True)
+    print(output.dump(output.error_document(verb, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:

@@ -10,6 +10,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List
 
+from kubectl_rollback.errors import ExitCode
+
 # Every SIGINT and SIGTERM the command was sent (by `on_signal`, the handler the command line installs).
 _received: List[int] = []
 
@@ -38,11 +40,18 @@ def terminated() -> bool:
     return int(signal.SIGTERM) in _received
 
 
+def stopped_code() -> ExitCode:
+    """The exit code of a command that was told to stop: SIGTERM (a cancelled CI job, a pod being deleted) is handled
+    as Ctrl-C, every step that says what Ctrl-C left behind says it, and the document is printed; only the exit code
+    differs (143, as a shell reports SIGTERM)."""
+    return ExitCode.TERMINATED if terminated() else ExitCode.INTERRUPTED
+
+
 def check() -> None:
-    """Once the command was told to stop, nothing new starts in the main thread, where Ctrl-C is raised: no further
-    poll, no write (a KeyboardInterrupt that was lost, see on_signal, is raised here). Other threads (a fleet's
-    contexts, an analysis) are stopped by the main thread in their own time."""
-    if _received and threading.current_thread() is threading.main_thread():
+    """Once the command was told to stop, nothing new starts, in any thread: no further poll, no write (a
+    KeyboardInterrupt that was lost, see on_signal, is raised here; in a fleet's contexts, which Ctrl-C does not
+    reach, this is how each stops at its next safe point, as the main thread would)."""
+    if _received:
         raise KeyboardInterrupt
 
 
@@ -57,14 +66,19 @@ def sleep(seconds: float) -> None:
 def deferred() -> Iterator[None]:
     """Run the block with SIGINT and SIGTERM held: one received during it is handled as it would have been (a
     KeyboardInterrupt) once the block has ended (an error it ends with goes first: the command ends with it anyway).
-    A block does not start once the command was told to stop. Only the main thread receives signals, and only where
-    Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the block runs as
-    it is."""
+    A block does not start once the command was told to stop, in any thread. Only the main thread receives signals,
+    and only where Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the
+    block runs as it is, and in another thread a stop told meanwhile is raised once it has ended, as it would be in
+    the main thread."""
     main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
+    if main and signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
         yield  # watch handles them itself
         return
     check()
+    if not main:
+        yield
+        check()
+        return
     pending: List[int] = []
     previous: Dict[int, Any] = {}
     for signum in (int(signal.SIGINT), int(signal.SIGTERM)):

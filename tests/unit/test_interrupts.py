@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from kubectl_rollback import interrupts
+from tests.unit.entry_points import until_the_main_thread_was_told
 
 
 def test_a_ctrl_c_during_the_block_is_raised_after_it():
@@ -107,12 +108,43 @@ def test_a_signal_ignored_at_start_stays_ignored(command_handlers):
     assert signal.getsignal(signal.SIGTERM) is interrupts.on_signal
 
 
-def test_other_threads_are_left_to_the_main_thread(command_handlers):
+def test_other_threads_stop_at_their_next_poll_and_write_too(command_handlers):
+    """A fleet's contexts run in threads, which Ctrl-C does not reach: each stops at its next safe point, as the
+    main thread would. A write under way there finishes, then the stop is raised."""
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         interrupts.sleep(1)
-    polled = []
-    worker = threading.Thread(target=lambda: (interrupts.sleep(0), polled.append("polled")))
+    seen = []
+
+    def context():
+        for step in (lambda: interrupts.sleep(0), interrupts.deferred().__enter__):
+            try:
+                step()
+                seen.append("went on")
+            except KeyboardInterrupt:
+                seen.append("stopped")
+
+    worker = threading.Thread(target=context)
     worker.start()
     worker.join()
-    assert polled == ["polled"]
+    assert seen == ["stopped", "stopped"]
+
+
+def test_in_another_thread_a_write_told_to_stop_meanwhile_finishes_then_stops(command_handlers):
+    written, raised = [], []
+
+    def context():
+        try:
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGINT)  # reaches the main thread, which remembers it
+                until_the_main_thread_was_told()
+                written.append("write")
+        except KeyboardInterrupt:
+            raised.append("stopped")
+
+    worker = threading.Thread(target=context)
+    with pytest.raises(KeyboardInterrupt):
+        worker.start()
+        worker.join()
+    worker.join()
+    assert written == ["write"] and raised == ["stopped"]

@@ -384,20 +384,21 @@ def fleet_row(verb: str, document: dict) -> FleetRow:
     else:
         live, target = (_revision_number(document.get(end)) for end in ("from", "to"))
         message = document.get("message") or ""
-    stopped = error is not None and error["exitCode"] in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
-    if error is not None and not stopped:
-        outcome = FleetOutcome.NO_TARGET if error["exitCode"] == ExitCode.NO_TARGET else FleetOutcome.FAILED
-        return FleetRow(outcome, live, target, error["message"])
+    if error is not None:
+        if error["exitCode"] not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            outcome = FleetOutcome.NO_TARGET if error["exitCode"] == ExitCode.NO_TARGET else FleetOutcome.FAILED
+            return FleetRow(outcome, live, target, error["message"])
+        message = error["message"]  # stopped: what it wrote before, as its own error says (the rollout goes on)
+    stopped = error is not None
     if verb == "history":
         return FleetRow(FleetOutcome.INTERRUPTED if stopped else FleetOutcome.SHOWN, live, target, message)
     results = document.get("results")  # many workloads (a release): each with its own outcome
     if results is not None:
         changed = any(r.get("outcome") == Outcome.ROLLED_BACK.value for r in results)
-        message = ", ".join(f"{n} {outcome}" for outcome, n in document.get("summary", {}).items() if n)
+        if not stopped:
+            message = ", ".join(f"{n} {outcome}" for outcome, n in document.get("summary", {}).items() if n)
     else:
         changed = bool(document.get("changed")) or (not stopped and live is not None and live != target)
-    if stopped:  # what it wrote before it stopped, as its own error says (a wait stopped: the rollout goes on)
-        message = error["message"]
     if not changed:
         return FleetRow(FleetOutcome.INTERRUPTED if stopped else FleetOutcome.NOTHING_TO_DO, live, target, message)
     dry = document.get("dryRun", "none") != "none"

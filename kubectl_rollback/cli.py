@@ -972,7 +972,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         console.error("interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted")
         stopped = RollbackError("interrupted")
         stopped.exit_code = interrupts.stopped_code()
-        _error_document(args, stopped)
+        if not _fleet_stopped_before_any(args):
+            _error_document(args, stopped)
         sys.exit(int(stopped.exit_code))
     except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
@@ -1005,7 +1006,27 @@ def _one_suggestion(message: str) -> str:
 
 def stopped_document(args: List[str]) -> None:
     """The document of a Ctrl-C before main ran (launch.py: while the command line was being imported)."""
-    _error_document(normalise_kubectl_flags(args), KeyboardInterrupt())
+    args = normalise_kubectl_flags(args)
+    if not _fleet_stopped_before_any(args):
+        _error_document(args, KeyboardInterrupt())
+
+
+def _fleet_stopped_before_any(args: List[str]) -> bool:
+    """A run across contexts stopped before it started one still prints its report (every context `not started`),
+    as a table or its document; whether the arguments ask for such a run (and name contexts to report)."""
+    from kubectl_rollback import output
+    from kubectl_rollback.commands import fleet
+
+    verb = next((arg for arg in args if arg in ("history", "rollback")), None)
+    try:
+        request = FleetRequest.parse(_flag_value(args, "--contexts"), "--all-contexts" in args, None, False, None)
+        if verb is None or request is None:
+            return False
+        report = fleet.stopped_before_any(verb, request, _flag_value(args, "--kubeconfig"))
+    except RollbackError:  # flags or a kubeconfig the run would have refused: the error document then
+        return False
+    output.show(report, requested_output(args) or OutputFormat.TABLE, verb, report.failure())
+    return True
 
 
 def _command_for(args: List[str]) -> click.Command:
@@ -1038,18 +1059,24 @@ def _error_document(args: List[str], failure: BaseException) -> None:
 def requested_output(args: List[str]) -> Optional[OutputFormat]:
     """The --output the command line asked for (the last one, as click takes it), read from the words themselves:
     it must be known when the flags could not be parsed at all. None when absent or not a format."""
-    wanted = None
-    for previous, arg in zip([""] + args, args):
-        if previous in ("-o", "--output"):
-            wanted = arg
-        elif arg.startswith("--output="):
-            wanted = arg.partition("=")[2]
-        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
-            wanted = arg[2:]
+    wanted = _flag_value(args, "--output", "-o")
     try:
         return parse_output(wanted) if wanted is not None else None
     except UsageError:
         return None
+
+
+def _flag_value(args: List[str], flag: str, shorthand: str = "") -> Optional[str]:
+    """The value the words give a flag (the last one, as click takes it), for when they could not be parsed."""
+    value = None
+    for previous, arg in zip([""] + args, args):
+        if previous and previous in (flag, shorthand):
+            value = arg
+        elif arg.startswith(flag + "="):
+            value = arg.partition("=")[2]
+        elif shorthand and arg.startswith(shorthand) and len(arg) > 2 and not arg.startswith("--"):
+            value = arg[2:]
+    return value
 
 
 def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:

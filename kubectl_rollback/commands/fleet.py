@@ -72,7 +72,7 @@ class FleetResult(output.Result):
 def run(verb: str, request: FleetRequest, kubeconfig_path: Optional[str], connect: Connect, act: Act,
         fmt: OutputFormat) -> FleetResult:
     clusters = dict(kubeconfig.contexts(kubeconfig_path))
-    names = list(request.contexts) or list(clusters)
+    names = _named(request, clusters)
     unknown = [name for name in names if name not in clusters]
     if unknown:
         raise UsageError(f"--contexts: the kubeconfig has no context {', '.join(unknown)} (contexts: "
@@ -101,6 +101,17 @@ def run(verb: str, request: FleetRequest, kubeconfig_path: Optional[str], connec
     why = "interrupted" if interrupted else "--fail-fast: a context failed"
     return FleetResult(verb, [runs.get(name) or _not_started(name, clusters[name], why) for name in names],
                        interrupted)
+
+
+def stopped_before_any(verb: str, request: FleetRequest, kubeconfig_path: Optional[str]) -> FleetResult:
+    """The report of a run stopped before it started a context (a Ctrl-C while the command line started up)."""
+    clusters = dict(kubeconfig.contexts(kubeconfig_path))
+    return FleetResult(verb, [_not_started(name, clusters.get(name), "interrupted")
+                              for name in _named(request, clusters)], interrupted=True)
+
+
+def _named(request: FleetRequest, clusters: Dict[str, Optional[str]]) -> List[str]:
+    return list(request.contexts) or list(clusters)
 
 
 def _wait(started: List[str], runs: Dict[str, ContextRun], finished: queue.Queue) -> bool:

@@ -216,3 +216,29 @@ def test_the_exit_code_is_1_for_any_failure_else_3_for_any_no_target():
     assert decide.fleet_exit_code([FleetOutcome.NO_TARGET, FleetOutcome.FAILED]) == ExitCode.ERROR
     assert decide.fleet_exit_code([FleetOutcome.ROLLED_BACK, FleetOutcome.NO_TARGET]) == ExitCode.NO_TARGET
     assert decide.fleet_exit_code([FleetOutcome.ROLLED_BACK, FleetOutcome.NOTHING_TO_DO]) == ExitCode.OK
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_ctrl_c_during_start_up_still_reports_every_context_not_started(tmp_path, monkeypatch, capsys, fmt):
+    """Before any context started (the command line still starting, connecting), the report is the fleet's, not one
+    context's error document."""
+    from kubectl_rollback import targets
+    from tests.unit.test_exit_codes import run_main
+
+    def ctrl_c_during_start_up(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(targets, "select", ctrl_c_during_start_up)
+    path = kubeconfig_file(tmp_path, [("east", "prod-us"), ("west", "prod-eu")])
+    code, out, err = run_main(monkeypatch, capsys, "rollback", "deployment/web", "--all-contexts", "--kubeconfig", path,
+                              "-o", fmt)
+    assert code == ExitCode.INTERRUPTED and err.endswith("error: interrupted\n")
+    if fmt == "table":
+        assert out.splitlines()[1:] == ["east       prod-us    not started  -       -     not started (interrupted)",
+                                        "west       prod-eu    not started  -       -     not started (interrupted)",
+                                        "2 contexts: 2 not started"], out
+        return
+    document = contract.validated(out, "json", "FleetResult")
+    assert [(c["context"], c["outcome"]) for c in document["contexts"]] == [("east", "not started"),
+                                                                            ("west", "not started")]
+    assert document["error"]["reason"] == "INTERRUPTED"

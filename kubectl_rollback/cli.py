@@ -503,6 +503,72 @@ def history(
 
 @app.command(
     epilog="\b\nExamples:\n"
+    "  # what a rollback would change: the live revision against the rollback target\n"
+    f"  {PROG} diff deployment/web\n"
+    "  # the live revision against revision 2, then two revisions\n"
+    f"  {PROG} diff deployment/web 2\n"
+    f"  {PROG} diff deployment/web 1 2\n"
+    "  # in your own diff program (two folders, one file per object), as kubectl diff\n"
+    f"  KUBECTL_EXTERNAL_DIFF='meld' {PROG} diff deployment/web live target\n"
+    "  # a Blue/Green pair: the live colour against the other (the rollback target's)\n"
+    f"  {PROG} diff service/web\n\n" + KUBECTL_FLAGS + """
+\b
+Exit codes:
+  0    no difference (as kubectl diff and diff(1))
+  1    the revisions differ
+  2    usage error or any other error (API failure, RBAC denial, KUBECTL_EXTERNAL_DIFF's program failed)
+  3    no such revision (pruned), or no rollback target for `target`
+  130  interrupted (Ctrl-C)"""
+)
+@connects
+def diff(
+    workload: Workload,
+    revisions: Annotated[
+        Optional[List[str]],
+        typer.Argument(metavar="[REV_A [REV_B]]", show_default=False,
+                       help="Revision numbers (as history shows them), live or target; none: live against target; "
+                       "one: live against it."),
+    ] = None,
+    workflow_id: WorkflowId = None,
+    service_id: ServiceId = None,
+    infra_id: InfraId = None,
+    cluster_name: ClusterName = None,
+    any_workflow: AnyWorkflow = False,
+    output: Output = "table",
+    *,
+    connect: Connect,
+) -> None:
+    """Show what differs between two revisions of a workload: their pod templates, and the ConfigMap and Secret
+    snapshots both recorded (a Secret's keys only, never a value).
+
+    A unified diff, or with KUBECTL_EXTERNAL_DIFF the program it names on two folders (REVISION-A-*, REVISION-B-*)
+    of one file per object, as kubectl diff runs it; -o json|yaml lists the changed paths per object. The rollback
+    target is the one rollback --dry-run picks, for the identity of the flags or of the live revision's record.
+    """
+    from kubectl_rollback.commands import diff as command
+    from kubectl_rollback.options import check_name
+    from kubectl_rollback.targets import SERVICE_ALIASES, parse_kind_name
+
+    try:
+        kind_text, _, service = workload.partition("/")
+        pair = kind_text.lower() in SERVICE_ALIASES and service
+        kind, name = (None, check_name(service, workload)) if pair else parse_kind_name(workload)
+        fmt = parse_output(output)
+        flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+        external = None if fmt.is_data else os.environ.get(command.EXTERNAL_DIFF) or None
+        result = (command.run_service(connect(), name, revisions or (), flags, external) if kind is None
+                  else command.run(connect(), kind, name, revisions or (), flags, external))
+        _finish(result, fmt)
+    except RollbackError as exc:
+        if exc.exit_code == ExitCode.ERROR:  # diff's 1 means "they differ": an error is 2, as diff(1) says trouble
+            exc.exit_code = ExitCode.USAGE
+        raise
+    if result.differ:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
     "  # back to the last revision recorded Succeeded by the same workflow on the same mapping\n"
     f"  {PROG} rollback deployment/web --wait\n"
     "  # any workflow that deployed to the same Infrastructure Mapping\n"
@@ -510,6 +576,8 @@ def history(
     "  # show the template diff and change nothing\n"
     f"  {PROG} rollback deployment/web --dry-run\n"
     f"  {PROG} rollback deployment/web --to-revision 3 --force\n"
+    "  # pick from the history on the terminal, see the diff, confirm\n"
+    f"  {PROG} rollback deployment/web -i\n"
     "  # Blue/Green: route the primary Service back to the last good colour\n"
     f"  {PROG} rollback service/web --wait\n"
     "  # every workload of a release, each to its own last good revision\n"
@@ -600,6 +668,10 @@ def rollback(
         bool, typer.Option("--pin-digests", help="Write the target's images as image:tag@sha256:..., the digests "
                            "recorded for it (a new pod template: docs/apply-consistency.md).")
     ] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="Pick the revision from the history on the terminal (the "
+                           "target preselected), see its diff and pre-flight, then confirm; declined: exit 1.")
+    ] = False,
     workflow_id: WorkflowId = None,
     service_id: ServiceId = None,
     infra_id: InfraId = None,
@@ -651,9 +723,16 @@ def rollback(
     if to_revision == 0:
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
+    if interactive:
+        _check_interactive(target, request, fmt, fleet)
 
     def act(kube: "Kube", on_progress: Any) -> "Result":
         try:
+            if interactive:
+                from kubectl_rollback.commands import interactive as picker
+                from kubectl_rollback.terminal import Screen
+
+                return picker.run(kube, target, request, on_progress, Screen())  # type: ignore[arg-type]
             return target.rollback(kube, request, on_progress)
         except PreflightBlockedError as exc:  # nothing written: what it would have done and why not, then exit 5
             if exc.result is None:
@@ -661,6 +740,22 @@ def rollback(
             return exc.result
 
     _finish(_per_context("rollback", fleet, connect, act, fmt), fmt)
+
+
+def _check_interactive(target: Any, request: RollbackRequest, fmt: OutputFormat,
+                       fleet: Optional[FleetRequest]) -> None:
+    """--interactive: one workload, a person at a terminal on both ends (a pipeline never waits on the prompt)."""
+    from kubectl_rollback.terminal import interactive
+
+    if not target.takes_to_revision or fleet is not None:
+        raise UsageError("--interactive picks a revision of one workload in one context; pass KIND/NAME (and "
+                         "--context, not --contexts)")
+    if request.to_revision is not None or request.dry_run is not DryRun.NONE or fmt.is_data:
+        raise UsageError("--interactive picks the revision and shows the diff itself: leave out --to-revision, "
+                         "--dry-run and -o json|yaml")
+    if not interactive():
+        raise UsageError("--interactive needs a terminal on stdin and stdout; in a script pass --to-revision N "
+                         "(history shows the numbers)")
 
 
 MarkRevision = Annotated[int, typer.Option("--revision", help="The revision number (as history shows it).",
@@ -688,6 +783,8 @@ def mark_bad(
     """Mark a revision bad: it is never a rollback target again (history: "skipped: marked bad (REASON)"), and
     rollback --to-revision N needs --force for it. Kept on the revision object (harness.io/marked-bad), with who
     marked it and when. A revision marked bad that is live is rolled back by rollback as a failed one would be.
+    The first reason is kept: the same one again changes nothing, another is refused (exit 2); --clear, then mark it
+    again, to replace it.
     """
     _mark("mark_bad", workload, revision, reason, clear, output, connect)
 
@@ -711,7 +808,8 @@ def barrier(
     """Set a barrier at a revision: no rollback goes to an older revision (exit 3 naming it), unless
     rollback --override-barrier --reason TEXT, which is recorded on the target; watch --auto-rollback never crosses
     one. Kept on the workload (harness.io/barriers: revision number and template hash) and on the revision object
-    (harness.io/barrier), so pruning the revision does not lift it.
+    (harness.io/barrier), so pruning the revision does not lift it. The first reason is kept: the same one again
+    changes nothing, another is refused (exit 2); --clear, then set it again, to replace it.
     """
     _mark("barrier", workload, revision, reason, clear, output, connect)
 

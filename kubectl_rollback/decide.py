@@ -78,6 +78,14 @@ class Skip:
     reason: str
 
 
+class NoTargetLeft(NoTargetError):
+    """No rollback target by the rule, and the revisions it passed over, each with why (history still shows them)."""
+
+    def __init__(self, message: str, skipped: Sequence[Skip]):
+        super().__init__(message)
+        self.skipped = tuple(skipped)
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
     target: Optional[Revision]
@@ -226,7 +234,7 @@ def choose_target(
     message = _no_target_message(ordered, identity, skipped)
     if stopped_by is not None:
         message = f"{stopped_by.describe()} stops the rollback: {_CROSS}; {message}"
-    raise NoTargetError(message)
+    raise NoTargetLeft(message, skipped)
 
 
 _CROSS = "only rollback --override-barrier --reason TEXT goes behind it"
@@ -250,18 +258,8 @@ def _override_unused(override_barrier: Optional[str], crossed: Optional[Barrier]
 
 def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], number: int, force: bool,
                      barriers: Sequence[Barrier], override_barrier: Optional[str]) -> Decision:
-    warnings: List[str] = []
-    target = next((r for r in ordered if r.number == number), None)
-    if target is None:
-        # A rollback makes the controller renumber the revision it reused; the template is still the same.
-        target = next((r for r in ordered if number in r.former_numbers), None)
-        if target is not None:
-            warnings.append(f"revision {number} is now revision {target.number} (an earlier rollback renumbered it)")
-    if target is None:
-        known = ", ".join(str(r.number) for r in ordered) or "none"
-        raise NoTargetError(
-            f"revision {number} is not in the history (revisions kept: {known}); it may have been pruned"
-        )
+    target, renumbered = find_revision(ordered, number)
+    warnings: List[str] = [renumbered] if renumbered else []
     if target.record.status is Status.FAILED and not force:
         # A usage error, as kubectl's: the revision is there, the command needs a flag to take it.
         raise UsageError(f"revision {number} is recorded Failed; pass --force to roll back to it anyway")
@@ -282,6 +280,21 @@ def _explicit_target(ordered: Sequence[Revision], identity: Optional[Identity], 
     warnings += _override_unused(override_barrier, barrier)
     return Decision(target=target, skipped=(), warnings=tuple(warnings),
                     crossed=_crossing(barrier, override_barrier))
+
+
+def find_revision(ordered: Sequence[Revision], number: int) -> Tuple[Revision, str]:
+    """Revision `number` of a history (newest first), or the one a rollback renumbered from it, with a line saying
+    so ("" otherwise); NoTargetError when no kept revision has or had that number."""
+    found = next((r for r in ordered if r.number == number), None)
+    if found is not None:
+        return found, ""
+    # A rollback makes the controller renumber the revision it reused; the template is still the same.
+    found = next((r for r in ordered if number in r.former_numbers), None)
+    if found is None:
+        known = ", ".join(str(r.number) for r in ordered) or "none"
+        raise NoTargetError(f"revision {number} is not in the history (revisions kept: {known}); it may have been "
+                            "pruned")
+    return found, f"revision {number} is now revision {found.number} (an earlier rollback renumbered it)"
 
 
 def pruned_numbers(revisions: Iterable[Revision]) -> list:

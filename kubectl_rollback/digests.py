@@ -94,6 +94,19 @@ def tag_moves(target_template: Any, target_digests: Mapping[str, str],
     return warnings
 
 
+def short(digest: str) -> str:
+    """`sha256:` and the first 12 hex digits of `repo@sha256:...`, as tables show a digest."""
+    return digest.split("@", 1)[-1][:19]
+
+
+def drift(recorded: Mapping[str, str], running: Mapping[str, str]) -> Optional[str]:
+    """What the pods of a revision run that its record does not say (its tag was pushed again, and pods started since
+    pulled it), or None when every container they agree on runs its recorded digest."""
+    moved = [f"{name}={short(running[name])}, not the recorded {short(digest)}"
+             for name, digest in sorted(recorded.items()) if running.get(name, digest) != digest]
+    return f"its pods run {'; '.join(moved)} (the tag moved; docs/apply-consistency.md)" if moved else None
+
+
 def pinned(template: Any, digests: Mapping[str, str]) -> Any:
     """The template with each container whose digest is known pinned to it: `image:tag@sha256:...`."""
     template = copy.deepcopy(template or {})

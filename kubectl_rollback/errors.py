@@ -34,8 +34,10 @@ MEANINGS = {
     ExitCode.OK: "done, or nothing to do; history: shown, with or without a rollback target",
     ExitCode.ERROR: "error (API failure, RBAC denial, paused or missing workload, no such release (no "
                     "release history, no workload labelled with it), a workload carrying record keys, a GitOps owner "
-                    "that would undo it)",
-    ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds)",
+                    "that would undo it); diff: the revisions differ (its errors exit 2 or more); rollback -i: "
+                    "declined at the prompt, nothing written",
+    ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds); "
+                    "rollback -i without a terminal; diff: any error other verbs exit 1 with (as diff(1))",
     ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
                         "or pruned)",
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "

@@ -503,8 +503,11 @@ def write_query(dry_run: DryRun, what: str) -> dict:
 
 
 def _what(verb: str, resource: Resource, name: Optional[str], namespace: Optional[str]) -> str:
+    """The request in words, for its error line; a cluster-scoped object (a ClusterAnalysisTemplate, a
+    PriorityClass) is in no namespace, whatever namespace the client has."""
     target = f'{resource.qualified} "{name}"' if name else resource.qualified
-    return f'cannot {verb} {target} in namespace "{namespace}"' if namespace else f"cannot {verb} {target}"
+    where = f'{_IN_NAMESPACE}{namespace}"' if namespace and resource.namespaced else ""
+    return f"cannot {verb} {target}{where}"
 
 
 def _backoff(attempt: int) -> float:
@@ -549,6 +552,7 @@ def _cause(exc: Exception) -> str:
     return cause or type(exc).__name__
 
 
+_IN_NAMESPACE = ' in namespace "'  # how _what names the namespace of a request
 _HINTS = {
     401: "the credentials in the kubeconfig were rejected; log in again or pick another --context",
     403: "ask a cluster admin for the Role in docs/rbac.yaml",
@@ -569,6 +573,8 @@ def _translate(what: str, status: int, data: bytes) -> ApiError:
     except (ValueError, AttributeError):
         message = data[:200].decode("utf-8", "replace").strip() if data else ""
     hint = _HINTS.get(status, "the API server failed; try again, and check its health if it persists")
+    if status == 404 and _IN_NAMESPACE not in what:  # a cluster-scoped object: -n changes nothing
+        hint = "check the name"
     text = f"{what}: {reason} ({status})"
     if message:
         text += f": {message}"

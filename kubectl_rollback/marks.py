@@ -182,6 +182,14 @@ def merged(barriers: Iterable[Barrier]) -> List[Barrier]:
     return sorted(by_number.values(), key=lambda b: b.revision, reverse=True)
 
 
+def standing(workload_annotations: Optional[Mapping[Any, Any]],
+             revision_barriers: Iterable[Optional[Barrier]]) -> Tuple[List[Barrier], Optional[str]]:
+    """Every barrier that stands, newest first: the workload's list and the revisions' own copies, one per revision;
+    and what is wrong with the workload's list when it cannot be read (parse_workload_barriers)."""
+    listed, unreadable = parse_workload_barriers(workload_annotations)
+    return merged([*listed, *(b for b in revision_barriers if b is not None)]), unreadable
+
+
 def encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 

@@ -23,6 +23,7 @@ KINDS = {
     "resume": "ResumeResult",
     "mark-bad": "MarkBadResult",
     "barrier": "BarrierResult",
+    "diff": "DiffResult",
 }
 FLEET_KIND = "FleetResult"  # history and rollback across kubeconfig contexts (--contexts, --all-contexts)
 UNKNOWN_VERB_KIND = "Result"  # an error before any verb could be read: only apiVersion, kind and error

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import Any, Collection, List, Optional
+from typing import Any, List, Mapping, Optional
 
 from kubectl_rollback import configrefs
 from kubectl_rollback.configrefs import ConfigRef
@@ -27,6 +27,9 @@ RUNTIME_CLASS = "RuntimeClass"
 _RBAC_DENIAL = re.compile(r'cannot (\S+) resource "([^"]+)"')
 _NO_DRY_RUN = "does not support dry run"
 _QUOTA = "exceeded quota"
+# Where a rollback restores a referenced object from before its template write (existence's `restored`).
+SNAPSHOT = "from its config snapshot"
+RELEASE = "from the release it re-applies"
 
 
 class Severity(enum.Enum):
@@ -137,11 +140,11 @@ def pod_from(template: Any, name: str) -> dict:
 # -- findings ------------------------------------------------------------------------------------------------------
 
 
-def existence(ref: Reference, refusal: Optional[Refusal], terminating: bool, restored: Collection[str]) -> Finding:
+def existence(ref: Reference, refusal: Optional[Refusal], terminating: bool, restored: Mapping[str, str]) -> Finding:
     """Whether `ref` is there for the target's pods: `refusal` is the server's answer to reading it (None: read),
-    `restored` the keys (Secret/db) the rollback itself puts back from its config snapshots."""
+    `restored` the keys (Secret/db) the rollback itself puts back, each with where from (SNAPSHOT, RELEASE)."""
     if ref.key in restored:
-        return Finding("exists", Severity.OK, ref.key, "restored by this rollback from its config snapshot")
+        return Finding("exists", Severity.OK, ref.key, f"restored by this rollback {restored[ref.key]}")
     if refusal is None and not terminating:
         return Finding("exists", Severity.OK, ref.key, "exists")
     if refusal is not None and refusal.status != 404:

@@ -201,6 +201,26 @@ def verification_dict(verdict) -> dict:
 
 
 def history_table(h, wide: bool = False) -> str:
+    lines = [f"{h.display} in namespace {h.namespace}"]
+    if h.identity is not None:
+        lines.append(f"identity: {h.identity.describe()}")
+    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
+    lines.append("\n".join(history_lines(h, wide)) if h.revisions else "no revisions")
+    if h.target is not None and h.target.live and h.config_to_restore:
+        lines.append(f"rollback target: revision {h.target.number} (live), but its config differs from the revision's "
+                     f"snapshots ({', '.join(h.config_to_restore)}): a rollback would restore it and restart the pods")
+    elif h.target is not None and h.target.live:
+        lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
+    elif h.target is not None:
+        lines.append(f"rollback target: revision {h.target.number}")
+    elif h.problem is not None:
+        lines.append(f"no rollback target: {h.problem.message}")
+    return "\n".join(lines)
+
+
+def history_lines(h, wide: bool = False) -> list:
+    """The history's table: its header line, then one line per revision, newest first (`rollback -i` picks from
+    them)."""
     from tabulate import tabulate
 
     notes = revision_notes(h)
@@ -220,32 +240,20 @@ def history_table(h, wide: bool = False) -> str:
             row.append(", ".join(s.cell() for s in config_states(h, r)) or "-")
             verified = recorded_verification(r.annotations)
             row.append(_short(verified.cell(), 40) if verified is not None else "-")
-            row.append(", ".join(f"{n}={d.split('@', 1)[1][:19]}" for n, d in digests.parse(r.annotations).items())
-                       or "-")
+            row.append(", ".join(f"{n}={digests.short(d)}" for n, d in digests.parse(r.annotations).items()) or "-")
         row.append("; ".join(filter(None, (notes[r.number], rec.status_reason))))
         rows.append(row)
-    lines = [f"{h.display} in namespace {h.namespace}"]
-    if h.identity is not None:
-        lines.append(f"identity: {h.identity.describe()}")
-    lines += [f"barrier: revision {b.revision}: {b.stamp.describe()}" for b in h.barriers]
-    lines.append(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True) if rows else "no revisions")
-    if h.target is not None and h.target.live and h.config_to_restore:
-        lines.append(f"rollback target: revision {h.target.number} (live), but its config differs from the revision's "
-                     f"snapshots ({', '.join(h.config_to_restore)}): a rollback would restore it and restart the pods")
-    elif h.target is not None and h.target.live:
-        lines.append(f"no rollback needed: the live revision {h.target.number} is the last successful one")
-    elif h.target is not None:
-        lines.append(f"rollback target: revision {h.target.number}")
-    elif h.problem is not None:
-        lines.append(f"no rollback target: {h.problem.message}")
-    return "\n".join(lines)
+    return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).split("\n")
 
 
 def revision_notes(h) -> dict:
     """The NOTE column, by revision number: live, rollback target, why a revision was skipped on the way to the
-    target, or why it does not match the identity; "" for none."""
+    target, or why it does not match the identity, what people said of it, the digests its pods run against its
+    record; "" for none."""
     skipped = _skipped(h)
-    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped)))) for r in h.revisions}
+    return {r.number: "; ".join(filter(None, (_role(h, r, skipped), _marks(h, r, skipped),
+                                              h.digest_drift.get(r.number))))
+            for r in h.revisions}
 
 
 def skipped_list(h) -> list:
@@ -382,6 +390,7 @@ def outcome_dict(o) -> dict:
         "to": o.result.target.number if o.result else None,
         "warnings": list(o.result.warnings) if o.result else [],
         "canaries": list(o.result.canaries) if o.result else [],
+        "config": [config_change_dict(c) for c in o.result.config] if o.result else [],
         "gitops": o.gitops.data() if o.gitops else None,
     }
 
@@ -541,3 +550,34 @@ def _harness_workload(w, namespace: str) -> str:
     if w.custom:
         return f"{shown} (custom)"
     return shown + (f"@{w.revision}" if w.revision is not None else "")
+
+
+# -- diff (commands/diff.py) -------------------------------------------------------------------------------------
+
+
+def diff_text(result) -> str:
+    """A unified diff per object that differs, as `diff -u` prints it for kubectl diff (files named
+    REVISION-N/group.version.kind.namespace.name); "" when nothing differs."""
+    import difflib
+
+    import yaml
+
+    def lines(obj: Any) -> list:
+        return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines(True)
+
+    return "".join(
+        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.file}",
+                                     tofile=f"{result.after.folder}/{o.file}"))
+        for o in result.objects if o.changed).rstrip("\n")
+
+
+def diff_dict(result) -> dict:
+    return {
+        "workload": result.display,
+        "namespace": result.namespace,
+        "from": {**revision_dict(result.before.revision, result.namespace), "role": result.before.role or None},
+        "to": {**revision_dict(result.after.revision, result.namespace), "role": result.after.role or None},
+        "differ": result.differ,
+        "objects": [{"file": o.file, "changed": list(o.changed)} for o in result.objects],
+        "notCompared": list(result.skipped),
+    }

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Tuple
 
-from kubectl_rollback import condition
-from kubectl_rollback.analysis import ERROR_RETRY_INTERVAL, Metric
 from kubectl_rollback.records import PREFIX, Status
+
+if TYPE_CHECKING:
+    from kubectl_rollback.analysis import Metric
 
 # The verification annotations on a revision object (docs/annotations.md).
 VERIFICATION = PREFIX + "verification"  # Successful, Failed, Inconclusive or Error
 VERIFICATION_MESSAGE = PREFIX + "verification-message"  # the failing metric, its value and condition; or the reason
 VERIFIED_AT = PREFIX + "verified-at"
+# A number as Go's strconv prints it in a measured value: the shortest text that reads back as the same float64.
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_SHOWN_DIGITS = 15  # a float64 holds 15 significant decimal digits for sure; the 16th and 17th are float noise
 VERIFICATION_METRIC = PREFIX + "verification-metric"  # the metric that decided an analysis not Successful ...
 VERIFICATION_VALUE = PREFIX + "verification-value"  # ... and its last value that was not Successful
 
@@ -54,6 +59,10 @@ class PhaseAssessment:
 def measurement_phase(metric: Metric, result: Any) -> Tuple[Phase, Optional[str]]:
     """Argo Rollouts' EvaluateResult: with both conditions, neither true is Inconclusive; with one, its negation is
     the other; with none, Successful. A condition that cannot be evaluated on this result is an Error."""
+    # Here, not at the top: `history` reads recorded verifications through this module, and the condition language
+    # and the analysis templates (13 dataclasses) would cost every history run a tenth of its start-up.
+    from kubectl_rollback import condition
+
     try:
         success = metric.success is not None and condition.evaluate(metric.success, result)
         failure = metric.failure is not None and condition.evaluate(metric.failure, result)
@@ -115,6 +124,8 @@ def analysis_phase(assessments: Iterable[PhaseAssessment]) -> Phase:
 def next_due(metric: Metric, measurements: Sequence[Measurement], started: float, last_finished: float) -> float:
     """When the metric's next measurement is due (monotonic seconds): after `initialDelay` for the first, then
     `interval` after the last one finished, or Argo Rollouts' 10 s after an Error."""
+    from kubectl_rollback.analysis import ERROR_RETRY_INTERVAL  # not at the top: see measurement_phase
+
     if not measurements:
         return started + metric.initial_delay
     wait = ERROR_RETRY_INTERVAL if measurements[-1].phase is Phase.ERROR else metric.interval
@@ -150,8 +161,15 @@ class Verification:
     verified_at: Optional[str]
 
     def cell(self) -> str:
-        measured = f"={self.value}" if self.value is not None else ""
+        measured = f"={shown(self.value)}" if self.value is not None else ""
         return self.phase + (f" {self.metric}{measured}" if self.metric else "")
+
+
+def shown(value: str) -> str:
+    """A measured value for a person: each number to 15 significant digits, so that 0.1 + 0.2, which Prometheus
+    prints 0.30000000000000004, reads 0.3 (NaN and +Inf as they are). Display only: -o json|yaml and the recorded
+    annotations keep the value as it came back."""
+    return _NUMBER.sub(lambda number: format(float(number.group()), f".{_SHOWN_DIGITS}g"), value)
 
 
 def recorded_verification(annotations: Optional[Mapping[str, Any]]) -> Optional[Verification]:

@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).parent.parent / "docs" / "schemas"
 KINDS = ("HistoryResult", "RollbackResult", "RecordResult", "VerifyResult", "ResumeResult", "MarkBadResult",
-         "BarrierResult", "FleetResult", "Result")
+         "BarrierResult", "FleetResult", "DiffResult", "Result")
 
 
 def _registry() -> Registry:

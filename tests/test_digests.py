@@ -92,3 +92,53 @@ def test_the_watcher_records_the_digests_with_the_outcome(ns, start_watch):
     recorded = wait_for_status(ns, "web", image, "Succeeded")
     assert json.loads(recorded[DIGESTS]) == {"app": f"example.test/{ns.name}@{OLD}"}
     assert DIGESTS_NOTE not in recorded
+
+
+def test_a_pinned_dry_run_names_the_new_template_and_pinning_replaces_the_moved_tag_warning(ns):
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "1"), "Succeeded", *sc.IDENTITY)
+    ns.cluster.sim.push(image, NEW)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "2"), "Failed", *sc.IDENTITY)
+
+    dry = ns.plugin("rollback", "deployment/web", "--pin-digests", "--dry-run")
+    assert dry.returncode == 0, dry
+    said = dry.stdout.splitlines()[0]
+    assert "to a new pod template pinned from revision 1 (" in said and said.endswith("(dry run)"), said
+    assert "moved" not in dry.stderr, dry.stderr
+    assert f"app: {image}@{OLD}" in dry.stderr, dry.stderr
+    result = ns.plugin_json("rollback", "deployment/web", "--pin-digests")
+    assert result["message"].startswith(said.removesuffix(" (dry run)")), (result["message"], said)
+    assert result["message"].endswith(": revision 3")
+    assert not [w for w in result["warnings"] if "moved" in w]
+
+
+def test_history_says_when_the_live_pods_run_another_digest_than_recorded(ns):
+    """A client-side apply of the original manifest after `rollback --pin-digests` puts `image:tag` back: the
+    controller brings revision 1's ReplicaSet back, whose pods pull the tag as it points now."""
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "1"), "Succeeded", *sc.IDENTITY)
+    ns.cluster.sim.push(image, NEW)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "2"), "Failed", *sc.IDENTITY)
+    ns.plugin("rollback", "deployment/web", "--pin-digests", "--wait", check=True)
+    assert sc.live_image(ns) == f"{image}@{OLD}"
+
+    ns.apply(stable(ns, "1"))  # the pipeline's manifest, client-side, as before
+    ns.rollout_status("deployment/web")
+    assert sc.live_image(ns) == image  # the pin is gone
+    ns.wait_until(lambda: {s.get("imageID") for p in ns.items("pods", "-l", "app=web")
+                           for s in p["status"].get("containerStatuses") or []}
+                  == {f"docker-pullable://example.test/{ns.name}@{NEW}"}, "only pods of the moved tag")
+    shown = ns.plugin_json("history", "deployment/web")
+    live = next(r for r in shown["revisions"] if r["live"])
+    assert live["digests"] == {"app": f"example.test/{ns.name}@{OLD}"}
+    assert f"its pods run app={NEW[:19]}, not the recorded {OLD[:19]}" in live["note"], live["note"]
+    table = ns.plugin("history", "deployment/web", check=True).stdout
+    assert f"its pods run app={NEW[:19]}" in table
+    # What docs/apply-consistency.md tells to do: pin the live revision again.
+    ns.plugin("rollback", "deployment/web", "--to-revision", str(live["revision"]), "--pin-digests", "--wait",
+              check=True)
+    assert sc.live_image(ns) == f"{image}@{OLD}"
+    live = next(r for r in ns.plugin_json("history", "deployment/web")["revisions"] if r["live"])
+    assert "its pods run" not in (live["note"] or "")

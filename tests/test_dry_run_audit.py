@@ -2,7 +2,8 @@
 resource type the plugin reads or writes in the namespace keeps its uid and resourceVersion, and none appears or
 disappears. Each scenario is one a real rollback would write in as many ways as it can (template, canary delete,
 config restore, selector swap, server-side apply), and is at rest before the first snapshot, so that only the
-plugin could change anything."""
+plugin could change anything. Then the dry run is held to what the real run does (`predicts`): it names the
+objects that the run writes, no more and no fewer."""
 
 from __future__ import annotations
 
@@ -56,6 +57,46 @@ def audit(ns, *target: str, owners: Tuple[str, ...] = ()) -> Dict[str, str]:
         assert changed == {}, f"--dry-run={mode} changed {changed}\n{proc.stdout}"
         printed[mode] = proc.stdout + proc.stderr
     return printed
+
+
+# The objects a rollback's -o json names as written (or, in a dry run, to be written); the revision objects'
+# book-keeping (audit annotations), its Event and the pods the controllers replace are not named there, so the
+# comparison leaves them out.
+NAMED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "Secret")
+WRITTEN_CONFIG = ("update", "recreate")
+
+
+def named(document: dict) -> set:
+    """kind/name (lower case) of every object a rollback's document says it writes: the workload (or each one of
+    a release that is rolled back), its canaries and the config it restores, a Blue/Green pair's Services, and
+    the objects of Harness's book-keeping."""
+    if "stageService" in document:  # Blue/Green: both selectors switch
+        return {document["service"], document["stageService"]}
+    outcomes = document["results"] if "results" in document else [dict(document, outcome="rolled back")]
+    found = set()
+    for outcome in outcomes:
+        if outcome["outcome"] != "rolled back":
+            continue
+        found |= {outcome["workload"], *outcome["canaries"]}
+        found |= {c["object"] for c in outcome.get("config", ()) if c["action"] in WRITTEN_CONFIG}
+    found |= {h["object"] for h in document.get("history", ()) if h["changes"]}
+    return {name.lower() for name in found}
+
+
+def predicts(ns, *target: str) -> None:
+    """Issue 21: a dry run predicts the run. In both modes, `rollback TARGET --dry-run=MODE -o json` changes
+    nothing and names the objects that the real run then writes, no more and no fewer (of NAMED_KINDS: a changed
+    uid or resourceVersion, or an object that appears or goes)."""
+    before = snapshot(ns)
+    predicted = {}
+    for mode in ("client", "server"):
+        predicted[mode] = named(ns.plugin_json("rollback", *target, f"--dry-run={mode}"))
+        assert snapshot(ns) == before, f"--dry-run={mode} changed the cluster"
+    ns.plugin_json("rollback", *target)
+    after = snapshot(ns)
+    written = {f"{kind}/{name}".lower() for kind, name in before.keys() | after.keys()
+               if kind in NAMED_KINDS and before.get((kind, name)) != after.get((kind, name))}
+    assert predicted["client"] == predicted["server"] == written, (predicted, written)
 
 
 def wait_until_settled(ns, what: str, settled: Callable[[dict], bool], kind: str, name: str) -> None:
@@ -123,6 +164,7 @@ def test_deployment_dry_runs_change_nothing(ns):
     for mode in ("client", "server"):
         assert "deployment/web-canary would be deleted (canary)" in printed[mode], printed[mode]
         assert "config: " in printed[mode], printed[mode]
+    predicts(ns, "deployment/web")
 
 
 def broken_second_revision(ns, kind: str, name: str, labels: dict = None) -> None:
@@ -138,6 +180,7 @@ def test_controller_revision_kinds_dry_runs_change_nothing(ns, kind, name):
     broken_second_revision(ns, kind, name)
     printed = audit(ns, f"{kind}/{name}")
     assert f"{kind}/{name} rolled back from revision 2" in printed["server"], printed["server"]
+    predicts(ns, f"{kind}/{name}")
 
 
 def test_blue_green_service_dry_runs_change_nothing(ns):
@@ -148,6 +191,7 @@ def test_blue_green_service_dry_runs_change_nothing(ns):
     printed = audit(ns, "service/shop")
     assert sc.selectors(ns, "shop") == ("green", "blue")
     assert "blue" in printed["server"], printed["server"]
+    predicts(ns, "service/shop")
 
 
 def test_release_dry_runs_change_nothing(ns):
@@ -156,6 +200,7 @@ def test_release_dry_runs_change_nothing(ns):
     printed = audit(ns, "--release-name", "r1")
     for mode in ("client", "server"):
         assert "deployment/web-canary would be deleted (canary)" in printed[mode], printed[mode]
+    predicts(ns, "--release-name", "r1")
 
 
 def test_harness_release_dry_runs_change_nothing(ns):
@@ -165,6 +210,7 @@ def test_harness_release_dry_runs_change_nothing(ns):
     ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", releases)))
     sc.wait_at_rest(ns, ["web"])
     audit(ns, "--harness-release", "rel")
+    predicts(ns, "--harness-release", "rel")
 
 
 def test_declarative_harness_release_dry_runs_change_nothing(ns):
@@ -180,6 +226,7 @@ def test_declarative_harness_release_dry_runs_change_nothing(ns):
     sc.wait_at_rest(ns, ["web"])
     printed = audit(ns, "--harness-release", "rel")
     assert "example.test/web:3" in printed["server"], printed["server"]
+    predicts(ns, "--harness-release", "rel")
 
 
 def test_config_only_dry_runs_change_nothing(ns):

@@ -201,3 +201,59 @@ def test_a_statefulset_template_restored_from_behind_a_barrier_stays_behind_it(n
     assert f"the barrier at revision 2 ({SCHEMA}) stops the rollback" in stopped.stderr
     assert "4: behind the barrier at revision 2" in stopped.stderr
     assert ns.get("statefulset", "db")["metadata"]["resourceVersion"] == before
+
+
+
+def test_a_revision_skipped_with_no_target_left_still_says_why_in_history(ns):
+    four_revisions(ns)
+    ns.plugin("barrier", "deployment/web", "--revision", "2", "--reason", SCHEMA, check=True)
+    for number in ("3", "2"):
+        ns.plugin("mark-bad", "deployment/web", "--revision", number, "--reason", "bad data", check=True)
+
+    table = ns.plugin("history", "deployment/web", check=True).stdout
+    rows = {line.split()[0]: line for line in table.splitlines() if line[:1].isdigit()}
+    assert "skipped: marked bad (bad data)" in rows["3"] and "skipped: marked bad (bad data)" in rows["2"]
+    assert f"skipped: behind the barrier at revision 2 ({SCHEMA})" in rows["1"]
+    shown = ns.plugin_json("history", "deployment/web")
+    assert shown["rollbackTarget"] is None
+    assert {"revision": 1, "reason": f"behind the barrier at revision 2 ({SCHEMA})"} in shown["skipped"]
+
+
+def test_marking_or_setting_a_barrier_again_keeps_the_first_reason(ns):
+    for tag in ("1", "2"):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"),
+                             "Succeeded", *sc.IDENTITY)
+    for verb, key in (("mark-bad", MARKED_BAD), ("barrier", BARRIER)):
+        ns.plugin(verb, "deployment/web", "--revision", "1", "--reason", "first", check=True)
+        same = ns.plugin_json(verb, "deployment/web", "--revision", "1", "--reason", "first")
+        assert not same["changed"] and same["reason"] == "first"
+        before = ns.get("deployment", "web")["metadata"]["resourceVersion"]
+        other = ns.plugin(verb, "deployment/web", "--revision", "1", "--reason", "second")
+        assert other.returncode == 2, other
+        line = other.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in line
+        assert "(first; set by" in line and f"{verb} deployment/web --revision 1 --clear" in line, line
+        assert json.loads(rs_annotations(ns, "1")[key])["reason"] == "first"
+        assert ns.get("deployment", "web")["metadata"]["resourceVersion"] == before
+
+
+def test_a_template_from_behind_the_barrier_deployed_again_after_pruning_stays_behind_it(ns):
+    """web:1's ReplicaSet is pruned after the barrier at 2 was set; web:1 applied again gets a new ReplicaSet (revision
+    4, no former numbers): the template hash the barrier kept puts it behind."""
+    for tag in ("1", "2", "3"):
+        sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"),
+                             "Succeeded", *sc.IDENTITY)
+    ns.plugin("barrier", "deployment/web", "--revision", "2", "--reason", SCHEMA, check=True)
+    ns.apply(manifests.deployment("web", "example.test/web:3", history_limit=1))
+    ns.wait_until(lambda: "example.test/web:1" not in sc.rs_by_image(ns, "web"), "web:1's ReplicaSet to be pruned")
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1", history_limit=1),
+                         "Succeeded", *sc.IDENTITY)
+    assert sc.revision_of(sc.rs_by_image(ns, "web")["example.test/web:1"]) == 4
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:5-broken",
+                                                                     history_limit=1), "Failed", *sc.IDENTITY)
+    ns.plugin("mark-bad", "deployment/web", "--revision", "3", "--reason", "slow", check=True)
+
+    stopped = ns.plugin("rollback", "deployment/web")
+    assert stopped.returncode == 3, stopped
+    assert "4: behind the barrier at revision 2" in stopped.stderr
+    assert sc.live_image(ns) == "example.test/web:5-broken"

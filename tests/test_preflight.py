@@ -3,7 +3,7 @@ stuck on a bad revision recovers."""
 
 import json
 
-from tests import manifests
+from tests import contract, manifests
 from tests import scenarios as sc
 
 BLOCKED = 5
@@ -162,3 +162,83 @@ def test_a_harness_declarative_dry_run_names_the_writes_the_run_makes(ns):
     real = outcomes()
     assert dry == server == real == {"deployment/web": "rolled back", "service/web": "rolled back"}, (dry, real)
     assert outcomes("--dry-run") == outcomes() == {"deployment/web": "nothing to do", "service/web": "nothing to do"}
+
+
+def test_a_harness_declarative_release_is_blocked_before_its_first_write_until_what_it_needs_is_back(ns):
+    """Issue 21: the stored manifests are what a declarative rollback writes, so they are what is checked: each
+    object's apply in a dry run, the objects its workloads' pods reference (those the release itself re-applies
+    count as there) and a dry-run pod of each. Blocked: exit 5, nothing written, Harness's book-keeping neither."""
+    from tests import harness_fixtures as hf
+
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    stored_config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config-3"},
+                     "data": {"mode": "good"}}
+    container = {"name": "app", "image": "example.test/web:3", "envFrom": [{"configMapRef": {"name": "web-config-3"}}],
+                 "env": [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}
+    good = json.loads(with_pod_spec(manifests.deployment("web", "example.test/web:3"), serviceAccountName="web-sa",
+                                    containers=[container]))
+    broken = [json.loads(manifests.deployment("web", "example.test/web:4-broken")), service]
+    ns.apply(json.dumps(hf.release_secret("rel", 3, "Succeeded", [good, service, stored_config])))
+    ns.apply(json.dumps(hf.release_secret("rel", 4, "Failed", broken)))
+    for manifest in broken:  # what release 4 applied
+        ns.apply(json.dumps(manifest))
+    written = (("deployment", "web"), ("service", "web"), ("secret", "harness.release.rel.4"))
+
+    before = {what: resource_version(ns, *what) for what in written}
+    for dry_run in ((), ("--dry-run",), ("--dry-run=server",)):
+        proc = ns.plugin("rollback", "--harness-release", "rel", *dry_run)
+        assert proc.returncode == BLOCKED, (dry_run, proc.returncode, proc.stdout, proc.stderr)
+        blocked = [line for line in proc.stderr.splitlines() if line.startswith("deployment/web: pre-flight blocked")]
+        assert [line.split(": ")[2] for line in blocked] == ["Secret/db", "ServiceAccount/web-sa"], proc.stderr
+        assert "configmap/web-config-3" not in proc.stderr.lower(), proc.stderr  # the release re-applies it
+        assert "Traceback" not in proc.stderr
+        assert {what: resource_version(ns, *what) for what in written} == before, dry_run
+    assert ns.items("configmap", "--field-selector", "metadata.name=web-config-3") == []
+
+    proc = ns.plugin("rollback", "--harness-release", "rel", "-o", "json")
+    assert proc.returncode == BLOCKED, proc.stderr
+    document = contract.validated(proc.stdout, "json", "RollbackResult")
+    assert {o["workload"]: o["outcome"] for o in document["results"]} == {
+        "deployment/web": "blocked", "service/web": "blocked", "configmap/web-config-3": "blocked"}, document
+    verdicts = {(f["check"], f["object"]): f["verdict"] for f in document["preflight"]}
+    assert verdicts[("exists", "ServiceAccount/web-sa")] == "blocked", verdicts
+    assert verdicts[("exists", "ConfigMap/web-config-3")] == "ok", verdicts
+    assert verdicts[("write", "service/web")] == verdicts[("pod", "a pod of deployment/web's target")] == "ok"
+    assert {what: resource_version(ns, *what) for what in written} == before
+
+    ns.kubectl("create", "serviceaccount", "web-sa")
+    ns.kubectl("create", "secret", "generic", "db", "--from-literal=password=p")
+    document = ns.plugin_json("rollback", "--harness-release", "rel")
+    assert {o["outcome"] for o in document["results"]} == {"rolled back"}, document
+    assert {f["verdict"] for f in document["preflight"]} == {"ok"}, document["preflight"]
+    assert sc.live_image(ns) == "example.test/web:3"
+
+
+def test_a_quota_that_only_slows_the_rollback_is_a_warning_and_the_rollback_completes(ns):
+    """Issue 21: the target's pod would exceed a ResourceQuota now (no room for the surge pod), but the rollout
+    frees room as it takes old pods down (maxUnavailable 1): a warning, not a block, and the rollback completes."""
+    def web(tag: str) -> str:
+        obj = json.loads(manifests.deployment("web", f"example.test/web:{tag}", replicas=2))
+        obj["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": 1, "maxUnavailable": 1}
+        return json.dumps(obj)
+
+    sc.deploy_and_record(ns, "deployment/web", web("1"), "Succeeded", *sc.IDENTITY)
+    sc.deploy_and_record(ns, "deployment/web", web("2"), "Failed", *sc.IDENTITY, rollout=False)
+    ns.rollout_status("deployment/web")  # revision 2 runs both pods: revision 1 has none left
+    ns.wait_until(lambda: len(ns.items("pods")) == 2, "the two pods of revision 2 alone")
+    ns.apply(json.dumps({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "pods"},
+                         "spec": {"hard": {"pods": "2"}}}))
+    ns.wait_until(lambda: (ns.get("resourcequota", "pods").get("status") or {}).get("used", {}).get("pods") == "2",
+                  "the resourcequota controller to count the two pods")
+
+    proc = ns.plugin("rollback", "deployment/web", "--wait", "--timeout", "120s", "-o", "json")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    result = contract.validated(proc.stdout, "json", "RollbackResult")
+    [pod] = [f for f in result["preflight"] if f["check"] == "pod"]
+    assert pod["verdict"] == "warning" and "exceeded quota: pods" in pod["message"], pod
+    assert "rollout is slowed" in pod["message"], pod
+    assert [line for line in proc.stderr.splitlines() if "pre-flight warning" in line] == [
+        f"deployment/web: pre-flight warning: a pod of deployment/web's target: {pod['message']}"], proc.stderr
+    assert result["changed"] is True and result["rolledOut"] is True, result
+    assert sc.live_image(ns) == "example.test/web:1"

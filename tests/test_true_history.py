@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests import manifests
+from tests import contract, manifests
 from tests import scenarios as sc
 
 WF_A = ("--workflow-id", "wf-A", *sc.MAPPING)
@@ -222,11 +222,11 @@ def test_a_partitioned_rollout_is_recorded_as_such_and_a_rollback_warns(ns):
 # -- issue 26 item 3 (record --follow's part): Ctrl-C says what it left recorded -------------------------------
 
 
-def interrupted_follow(ns):
-    """m:2-broken followed, recorded InProgress, then Ctrl-C: what the follower ended with."""
+def interrupted_follow(ns, *flags: str):
+    """m:2-broken followed (with `flags`), recorded InProgress, then Ctrl-C: what the follower ended with."""
     good_first_revision(ns, "m")
     ns.apply(manifests.deployment("m", "example.test/m:2-broken"))
-    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY)
+    follower = sc.start_plugin(ns, "record", "deployment/m", "--follow", "--timeout", "120s", *sc.IDENTITY, *flags)
     wait_recorded(ns, "m", "example.test/m:2-broken", "InProgress", "wf1")
     follower.send_signal(signal.SIGINT)
     return sc.finish(follower)
@@ -238,6 +238,20 @@ def test_interrupted_follow_says_what_it_left_recorded(ns):
     assert ("interrupted: deployment/m revision 2 is left recorded InProgress for workflow wf1; record its outcome "
             f"with: kubectl harness-rollback record deployment/m --revision 2 --status Failed -n {ns.name} "
             "(or --status Succeeded)") in proc.stderr, proc.stderr
+
+
+def test_interrupted_follow_with_json_prints_the_record_left_in_progress(ns):
+    """Issue 32: the document of an interrupted follow holds the record as written (InProgress), not only the
+    error; stderr names the revision and the command that finishes it, as without -o json."""
+    proc = interrupted_follow(ns, "-o", "json")
+    assert proc.returncode == 130, proc.stderr
+    document = contract.validated(proc.stdout, "json", "RecordResult")
+    assert (document["error"]["reason"], document["error"]["exitCode"]) == ("INTERRUPTED", 130), document
+    assert (document["workload"], document["revision"], document["status"], document["workflowId"]) == (
+        "deployment/m", 2, "InProgress", "wf1"), document
+    assert "revision 2 is left recorded InProgress" in document["error"]["message"], document
+    assert f"record deployment/m --revision 2 --status Failed -n {ns.name}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 # -- the tester's finding 1: a record without --image/--revision that cannot tell whose deploy is live ---------

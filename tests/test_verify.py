@@ -290,6 +290,15 @@ def test_templates_from_the_cluster(ns, argo_crds, exporter, prometheus):  # noq
         ns.cluster.run("delete", "clusteranalysistemplate", f"strict-{ns.name}", check=False)
 
 
+def test_a_missing_cluster_template_is_named_without_a_namespace(ns, argo_crds):
+    """A ClusterAnalysisTemplate lives in no namespace: the error names none (issue 31, left over)."""
+    proc = ns.plugin("verify", "deployment/web", "--verify", f"clusteranalysistemplate/absent-{ns.name}", "--arg",
+                     "address=http://127.0.0.1:9")
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert f'clusteranalysistemplates.argoproj.io "absent-{ns.name}"' in line and "namespace" not in line, line
+
+
 def test_argo_rollouts_documented_template_is_read_unchanged():
     documented = argo_rollouts.documented_single_measurement_template("success-rate")
     template = analysis.check_template(yaml.safe_load(documented), "success-rate.yaml")

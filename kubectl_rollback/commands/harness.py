@@ -21,10 +21,11 @@ import dataclasses
 import shlex
 from typing import Any, Dict, List, Optional, Tuple
 
-from kubectl_rollback import bluegreen, console, render
+from kubectl_rollback import bluegreen, console, preflight, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import harness_declarative, release, wait
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import (
@@ -99,12 +100,13 @@ class HistoryWrite(Printed):
     display: str  # e.g. configmap/release-3f2a
     message: str
     failed: bool = False
+    changes: bool = False  # the object was written (in a dry run: the run will write it)
 
     def table(self, wide: bool) -> str:
         return f"{self.display}: {'failed' if self.failed else 'history'}: {self.message}"
 
     def data(self) -> Any:
-        return {"object": self.display, "message": self.message, "failed": self.failed}
+        return {"object": self.display, "message": self.message, "failed": self.failed, "changes": self.changes}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +116,7 @@ class HarnessRollback(release.ReleaseRollback):
 
     diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()
     history_writes: Tuple[HistoryWrite, ...] = ()
+    preflight: preflight.Report = preflight.Report()  # the stored objects' checks, before the first write
 
     @property
     def exit_code(self) -> ExitCode:
@@ -122,7 +125,7 @@ class HarnessRollback(release.ReleaseRollback):
 
     def data(self) -> Any:
         return dict(super().data(), diffs=[d.data() for d in self.diffs],
-                    history=[w.data() for w in self.history_writes])
+                    history=[w.data() for w in self.history_writes], preflight=self.preflight.data())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,9 +253,12 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         raise loaded.problem
     assert loaded.plan is not None  # load() sets a problem whenever it has no plan
     target = loaded.plan.target
+    diffs: List[harness_declarative.ObjectDiff] = []
+    checked, blocked = _preflight(kube, loaded, request)
     if loaded.history.is_blue_green:
         outcomes = [_swap_colours(kube, loaded, request)]
-        diffs: List[harness_declarative.ObjectDiff] = []
+    elif blocked:
+        outcomes = _blocked(kube, loaded, blocked)
     else:
         # Before any write: the GitOps owner of every object to re-apply refused, paused or warned about (a refusal
         # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
@@ -283,7 +289,36 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes, request.dry_run))
     for write in writes:
         on_progress(write)
-    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes)
+    return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes, checked)
+
+
+def _preflight(kube: Kube, loaded: HarnessHistory, request: RollbackRequest) -> Tuple[preflight.Report, Dict[str, str]]:
+    """The stored objects' pre-flight (harness_declarative.check), before any write, the GitOps guard's included:
+    every finding, and the line of each object it blocked. A legacy release's native workloads are checked by
+    their own rollback, a Blue/Green swap by bluegreen.route."""
+    assert loaded.plan is not None
+    specs = loaded.plan.target.specs
+    if not specs or loaded.history.is_blue_green:
+        return preflight.Report(), {}
+    if request.skip_preflight:
+        console.warn(f"--harness-release {loaded.name}: --skip-preflight: the stored objects are re-applied without "
+                     "checking that they can run")
+        return preflight.Report(skipped=True), {}
+    checks = harness_declarative.check(kube, specs)
+    blocked = {shown: preflight_check.blocked_line(shown, report) for shown, report in checks if report.blocked}
+    return preflight.Report(tuple(f for _, report in checks for f in report.findings)), blocked
+
+
+def _blocked(kube: Kube, loaded: HarnessHistory, blocked: Dict[str, str]) -> List[release.WorkloadOutcome]:
+    """A release the pre-flight blocked: nothing of it is written, as Harness re-applies a release whole; each
+    object (and a legacy release's native workload) is an outcome `blocked`, with what blocked it."""
+    assert loaded.plan is not None
+    target = loaded.plan.target
+    others = (f"not written: the pre-flight blocked {', '.join(blocked)} of release {target.number}, which is rolled "
+              "back whole; --skip-preflight rolls back anyway")
+    natives = [_workload_display(kube, w) for w in target.native_workloads] if loaded.history.kind == LEGACY else []
+    return [release.WorkloadOutcome(shown, Outcome.BLOCKED, blocked.get(shown, others))
+            for shown in natives + [harness_declarative.display(spec, kube.namespace) for spec in target.specs]]
 
 
 def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, written: List[str],
@@ -340,7 +375,7 @@ def _book_keep(kube: Kube, plan: HarnessPlan, outcomes: List[release.WorkloadOut
         return [HistoryWrite(_display(origin), "not updated: not every workload was rolled back")
                 for origin in objects]
     if dry_run is not DryRun.NONE:
-        return [HistoryWrite(_display(origin), _intent(failed, target)) for origin, (failed, target) in objects.items()]
+        return [_intent(origin, failed, target, plan.current.status) for origin, (failed, target) in objects.items()]
     try:
         storing = any(target is not None for _, target in objects.values())
         revisions = {workload_key(w): _live_revision(kube, w) for w in plan.target.native_workloads if storing}
@@ -353,11 +388,15 @@ def _display(origin: Origin) -> str:
     return f"{origin.kind.lower()}/{origin.name}"
 
 
-def _intent(failed: Optional[int], target: Optional[int]) -> str:
-    parts = [f"release {failed} would be marked Failed"] if failed is not None else []
+def _intent(origin: Origin, failed: Optional[int], target: Optional[int], current_status: str) -> HistoryWrite:
+    """A dry run's book-keeping: what the run will write, and nothing where the run writes nothing (the current
+    release marked Failed already, and no revisions to store)."""
+    parts = [f"release {failed} would be marked Failed"] if failed is not None and current_status != FAILED else []
     if target is not None:
         parts.append(f"release {target} would get the revisions the rollback gives its workloads")
-    return "; ".join(parts) + " (Harness's book-keeping)"
+    if not parts:
+        return HistoryWrite(_display(origin), f"release {failed} is marked Failed already")
+    return HistoryWrite(_display(origin), "; ".join(parts) + " (Harness's book-keeping)", changes=True)
 
 
 def _live_revision(kube: Kube, workload: ManagedWorkload) -> int:
@@ -395,7 +434,7 @@ def _write_history(kube: Kube, origin: Origin, failed: Optional[int], target: Op
                 message = "; ".join(edit.changes)
             body["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
             kube.patch(resource, origin.name, body)
-            return HistoryWrite(_display(origin), message)
+            return HistoryWrite(_display(origin), message, changes=True)
         except ConflictError:
             continue  # Harness (or another rollback) wrote it since we read it: read it again
         except RollbackError as exc:
@@ -426,9 +465,7 @@ def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: f
 def _roll_back_workload(
     kube: Kube, workload: ManagedWorkload, request: RollbackRequest, number: int
 ) -> release.WorkloadOutcome:
-    display = f"{workload.kind.lower()}/{workload.name}"
-    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
-        display = f"{workload.namespace}/{display}"
+    display = _workload_display(kube, workload)
     kind = BY_ALIAS.get(workload.kind.lower())
     if kind is None:
         return release.WorkloadOutcome(
@@ -441,6 +478,13 @@ def _roll_back_workload(
     target_kube = kube.in_namespace(workload.namespace) if workload.namespace else kube
     explicit = dataclasses.replace(request, flags=IdentityFlags(), to_revision=workload.revision, force=True)
     return dataclasses.replace(release.roll_back_one(target_kube, kind, workload.name, explicit), display=display)
+
+
+def _workload_display(kube: Kube, workload: ManagedWorkload) -> str:
+    display = f"{workload.kind.lower()}/{workload.name}"
+    if workload.namespace and workload.namespace != kube.namespace:  # a workload of the release in another namespace
+        display = f"{workload.namespace}/{display}"
+    return display
 
 
 # -- Blue/Green ----------------------------------------------------------------------------------------------------

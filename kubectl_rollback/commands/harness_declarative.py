@@ -17,11 +17,15 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import yaml
 
+from kubectl_rollback import preflight
+from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands.release import WorkloadOutcome
 from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun
+from kubectl_rollback.preflight import Report
+from kubectl_rollback.workloads import BY_ALIAS
 
 FIELD_MANAGER = "kubectl-harness-rollback"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -213,6 +217,35 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
         else:
             outcomes.append(_outcome(name, live, answer))
     return diffs, outcomes
+
+
+def check(kube: Kube, manifests: Sequence[dict]) -> List[Tuple[str, Report]]:
+    """The pre-flight of a re-apply (docs/preflight.md), before its first write: for each stored object, its apply
+    in a dry run, exactly as `reapply` will send it, and for a workload the objects its pods reference (those the
+    release itself re-applies count as there: they are written first or together) and a dry-run pod of its
+    template. Each object's report, in the manifests' order; one that cannot be resolved is left to `reapply`,
+    which says why as its outcome."""
+    resolver = _Resolver(kube)
+    bodies = []
+    for manifest in manifests:
+        try:
+            resource = resolver.resource(manifest)
+        except RollbackError:
+            continue
+        bodies.append((applicable(manifest, resource, kube.namespace), resource))
+    # Kind/name and namespace (None: cluster-scoped) of each object, for the references the release satisfies itself.
+    stored = [(f"{body['kind']}/{body['metadata']['name']}", body["metadata"].get("namespace")) for body, _ in bodies]
+    checked = []
+    for body, resource in bodies:
+        name, namespace = body["metadata"]["name"], body["metadata"].get("namespace")
+        kind = BY_ALIAS.get(body["kind"].lower())
+        template = kind.template_of(body) if kind is not None and kind.resource.group == resource.group else None
+        write = preflight_check.Write(resource, name, body, "apply", namespace, FIELD_MANAGER, force=True)
+        restored = {key: preflight.RELEASE for key, where in stored if where in (None, namespace)}
+        target = preflight_check.CheckedRollback(display(body, kube.namespace), (write,), template, restored)
+        checked.append((target.display, preflight_check.check(kube.in_namespace(namespace) if namespace else kube,
+                                                               target, skip=False)))
+    return checked
 
 
 def current_objects(kube: Kube, manifests: Sequence[dict]) -> List[dict]:

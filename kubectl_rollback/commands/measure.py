@@ -60,7 +60,8 @@ class Measured:
 
     def line(self) -> str:
         m = self.measurement
-        text = f"{m.metric}: {m.value if m.value is not None else '-'} {m.phase.value} ({self.number} of {self.count})"
+        value = verdict.shown(m.value) if m.value is not None else "-"
+        text = f"{m.metric}: {value} {m.phase.value} ({self.number} of {self.count})"
         return text + (f": {m.message}" if m.message and m.phase is not Phase.SUCCESSFUL else "")
 
 

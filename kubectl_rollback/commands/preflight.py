@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Collection, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from kubectl_rollback import configrefs, console, preflight
 from kubectl_rollback.errors import ApiError, ConflictError, ForbiddenError, PreflightBlockedError
@@ -30,12 +30,16 @@ _RESOURCES = {configrefs.SECRET: SECRETS, configrefs.CONFIGMAP: CONFIGMAPS,
 
 @dataclasses.dataclass(frozen=True)
 class Write:
-    """The rollback's write, as it will be sent (a patch): the pre-flight sends it with dryRun=All."""
+    """The rollback's write, as it will be sent (a patch; a server-side apply with its field manager): the
+    pre-flight sends it with dryRun=All."""
 
     resource: Resource
     name: str
     body: Any
     patch_type: str = "merge"
+    namespace: Optional[str] = None  # None: the client's
+    field_manager: Optional[str] = None
+    force: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +49,8 @@ class CheckedRollback:
     display: str  # deployment/web, as the findings' lines name it
     writes: Tuple[Write, ...]
     template: Optional[dict] = None
-    restored: Collection[str] = ()  # Secret/db, ...: what the rollback restores from its config snapshots
+    restored: Mapping[str, str] = dataclasses.field(default_factory=dict)  # Secret/db: where the rollback restores it
+    # from before its template write (preflight.SNAPSHOT, preflight.RELEASE)
 
 
 def check(kube: Kube, target: CheckedRollback, skip: bool) -> Report:
@@ -59,7 +64,8 @@ def check(kube: Kube, target: CheckedRollback, skip: bool) -> Report:
     kube = kube.checking()
     for write in target.writes:  # a write RBAC denies fails here as the real one would: exit 1, that one line
         findings.append(preflight.admission("write", f"{write.resource.kind.lower()}/{write.name}", _refusal(
-            functools.partial(kube.patch, write.resource, write.name, write.body, write.patch_type),
+            functools.partial(kube.patch, write.resource, write.name, write.body, write.patch_type, write.namespace,
+                              write.field_manager, write.force),
             denial_raises=True)))
     if target.template is not None:
         findings += [_exists(kube, ref, target.restored) for ref in preflight.references(target.template)]
@@ -87,7 +93,7 @@ def blocked_line(display: str, report: Report) -> str:
             "rolls back anyway")
 
 
-def _exists(kube: Kube, ref: Reference, restored: Collection[str]) -> Finding:
+def _exists(kube: Kube, ref: Reference, restored: Mapping[str, str]) -> Finding:
     if ref.key in restored:
         return preflight.existence(ref, None, False, restored)
     found: dict = {}

@@ -120,26 +120,25 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
             result = dataclasses.replace(result, rollback=_roll_back(kube, kind, name, revision, request))
         return result
     except KeyboardInterrupt:
-        _interrupted(kube, kind, name, revision, request, "")
-        raise
+        raise _interrupted(kube, result, request, "") from None
     if prepared is not None:
-        return _verified(kube, kind, name, workload, revision, request, prepared)
+        return _verified(kube, kind, name, workload, result, request, prepared)
     return _write(kube, kind, workload, _reread(kube, kind, workload, revision), request, Status.SUCCEEDED,
                   state.reason)
 
 
-def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revision: Revision, request: RecordRequest,
-              prepared: Analysis) -> RecordResult:
+def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, in_progress: RecordResult,
+              request: RecordRequest, prepared: Analysis) -> RecordResult:
     """--verify, once the rollout completed: the analysis decides the record (record_verdict, the writer `verify`
     uses too), and a Failed one is rolled back as a failed rollout is, with --rollback-on-failure."""
     assert request.verify is not None
+    revision = in_progress.revision
     try:
         found = measure.run_analysis(prepared, request.verify.inconclusive_fails,
                                     lambda progress: console.info(progress.line()))
     except KeyboardInterrupt:
-        _interrupted(kube, kind, name, revision, request, f" (its rollout completed; the analysis {prepared.source} "
-                                                          "was interrupted)")
-        raise
+        raise _interrupted(kube, in_progress, request, f" (its rollout completed; the analysis {prepared.source} "
+                                                       "was interrupted)") from None
     result = record_verdict(kube, kind, workload, _reread(kube, kind, workload, revision), request, found)
     result = dataclasses.replace(result, analysis=prepared.source, verification=found)
     if found.status is not Status.FAILED:
@@ -151,13 +150,14 @@ def _verified(kube: Kube, kind: WorkloadKind, name: str, workload: dict, revisio
     return result
 
 
-def _interrupted(kube: Kube, kind: WorkloadKind, name: str, revision: Revision, request: RecordRequest,
-                 where: str) -> None:
-    """Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it."""
-    console.info(f"interrupted: {kind.display(name)} revision {revision.number} is left recorded InProgress for "
-                 f"workflow {_workflow(request, revision)}{where}; record its outcome with: kubectl harness-rollback "
-                 f"record {kind.display(name)} --revision {revision.number} --status Failed "
-                 f"{kube.command_flags()} (or --status Succeeded)")
+def _interrupted(kube: Kube, in_progress: RecordResult, request: RecordRequest, where: str) -> Interrupted:
+    """Ctrl-C (issue 26): the InProgress record stays; say so, and how to finish it. With -o json|yaml, the document
+    holds that record as it was written (issue 32)."""
+    display, revision = in_progress.display, in_progress.revision
+    return Interrupted(f"interrupted: {display} revision {revision.number} is left recorded InProgress for workflow "
+                       f"{_workflow(request, revision)}{where}; record its outcome with: kubectl harness-rollback "
+                       f"record {display} --revision {revision.number} --status Failed {kube.command_flags()} (or "
+                       "--status Succeeded)", in_progress)
 
 
 def _refuse_unless_finishing(kind: WorkloadKind, workload: dict, revisions: list, revision: Revision) -> None:

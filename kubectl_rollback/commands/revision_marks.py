@@ -4,11 +4,11 @@ write, or with --clear take off, the mark on the revision object and, for a barr
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from kubectl_rollback import marks, render
 from kubectl_rollback.decide import Revision
-from kubectl_rollback.errors import NoTargetError
+from kubectl_rollback.errors import NoTargetError, UsageError
 from kubectl_rollback.kube import Kube, retry_on_conflict
 from kubectl_rollback.options import MarkRequest
 from kubectl_rollback.output import Result
@@ -35,7 +35,7 @@ class MarkResult(Result):
 
 
 def mark_bad(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) -> MarkResult:
-    revisions = _read(kube, kind, name)
+    _, revisions = _read(kube, kind, name)
     revision = _find(revisions, request.revision)
     display = kind.display(name)
     where = f"{display} revision {revision.number} ({revision.name})"
@@ -47,6 +47,10 @@ def mark_bad(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) ->
         return MarkResult("mark-bad", display, kube.namespace, revision.number, revision.name, None, True,
                           f"{where} is no longer marked bad (it was: {revision.marked_bad.reason})")
     assert request.reason is not None  # MarkRequest.validate: a reason or --clear
+    if revision.marked_bad is not None and _kept(revision.marked_bad, request, f"{where} is already marked bad",
+                                                 "mark-bad", display):
+        return MarkResult("mark-bad", display, kube.namespace, revision.number, revision.name, revision.marked_bad,
+                          False, f"{where} is marked bad already, for the same reason: nothing to do")
     stamp = marks.Stamp(request.reason, kube.whoami(), now_rfc3339())
     annotate(kube, kind.revision_resource, revision, {marks.MARKED_BAD: marks.encode(marks.stamp_data(stamp))})
     live = " (the live revision: roll it back with rollback)" if revision.live else ""
@@ -55,12 +59,19 @@ def mark_bad(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) ->
 
 
 def barrier(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) -> MarkResult:
-    revisions = _read(kube, kind, name)
+    workload, revisions = _read(kube, kind, name)
     display = kind.display(name)
     if request.clear:
         return _clear_barrier(kube, kind, name, revisions, request.revision)
     revision = _find(revisions, request.revision)
     assert request.reason is not None  # MarkRequest.validate: a reason or --clear
+    barriers, _ = marks.standing(workload["metadata"].get("annotations"), (r.barrier for r in revisions))
+    existing = next((b for b in barriers if b.revision == revision.number), None)
+    if existing is not None and _kept(existing.stamp, request, f"{display} has a barrier at revision "
+                                      f"{revision.number} already", "barrier", display):
+        return MarkResult("barrier", display, kube.namespace, revision.number, revision.name, existing.stamp, False,
+                          f"{display} has a barrier at revision {revision.number} already, for the same reason: "
+                          "nothing to do")
     behind = {h for r in revisions if min(r.first_numbers()) < revision.number for h in r.template_hashes()}
     placed = marks.Barrier(revision.number, revision.template_hash,
                            marks.Stamp(request.reason, kube.whoami(), now_rfc3339()),
@@ -110,11 +121,21 @@ def _write_workload_barriers(kube: Kube, kind: WorkloadKind, name: str,
     return retry_on_conflict(attempt, f"cannot write the barriers of {kind.display(name)}")
 
 
-def _read(kube: Kube, kind: WorkloadKind, name: str) -> List[Revision]:
+def _kept(stamp: marks.Stamp, request: MarkRequest, already: str, verb: str, display: str) -> bool:
+    """Whether the mark or barrier there already is this request's (the same reason: nothing to do). Another reason
+    is refused: the first one is kept, as who set it and why it was set; replacing it is a --clear first."""
+    if stamp.reason == request.reason:
+        return True
+    raise UsageError(f"{already} ({stamp.describe()}); to give another reason, take it off first: {verb} {display} "
+                     f"--revision {request.revision} --clear")
+
+
+def _read(kube: Kube, kind: WorkloadKind, name: str) -> Tuple[dict, List[Revision]]:
+    """The workload and its revisions."""
     workload = kind.get(kube, name)
     # A mark on the workload itself would be copied onto its revisions: refused as record keys are.
     kind.refuse_record_keys(workload, kube.command_flags())
-    return kind.revisions(kube, workload)
+    return workload, kind.revisions(kube, workload)
 
 
 def _find(revisions: List[Revision], number: int) -> Revision:

@@ -93,6 +93,7 @@ class WorkloadTarget(Target):
             console.warn(carried)
         return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
                                    config_to_restore=_config_to_restore(kube, self.kind, self.name, loaded),
+                                   digest_drift=workload_history.digest_drift(kube, self.kind, loaded),
                                    gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
                                                                 request.argocd_namespace))
 
@@ -243,11 +244,16 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     assert target is not None and state.decision is not None  # build() sets a problem whenever it has no target
     # Config snapshots (docs/config-rollback.md): read now, written just before the template; repoint edits the target.
     config = configsnap.plan(kube, kind, name, target, request.config)
-    target, moved, pinned = _digests(state, config.target(target), request.pin_digests)
+    unpinned = config.target(target)
+    # A live good revision is nothing to do, pinned or not (an idempotent rollback restarts no pods); --to-revision N
+    # --pin-digests of the live revision pins it (its pods may have pulled a moved tag since).
+    pin = request.pin_digests and (not unpinned.live or request.to_revision is not None)
+    target, moved, pinned = _digests(state, unpinned, pin)
+    pinned_from = unpinned if pinned else None  # the revision whose recorded digests the new template pins
     warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
                 + moved)
-    if _same_template_as_workload(kind, state.workload, target) or (
-        not config.repoints and source is not None and _same_template(kind, source, target)
+    if _same_template_as_workload(kind, state.workload, target) or (  # a pinned target is a template of its own
+        not config.repoints and not pinned and source is not None and _same_template(kind, source, target)
     ):
         unanswered = race.unanswered
         if unanswered and unanswered.target.name == target.name:
@@ -269,8 +275,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     warnings += owner.warnings
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
-        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
-                                warnings, config=config.changes, gitops=owner, would_change=True, preflight=checked)
+        return WorkloadRollback(state, source, target, False, request.dry_run,
+                                _summary(state, source, target, pinned_from), diff, warnings, config=config.changes,
+                                gitops=owner, would_change=True, preflight=checked)
     warnings += configsnap.apply(kube, config, request.dry_run)
     plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
@@ -282,12 +289,12 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
             race.lost = True
         raise
     if request.dry_run.server_side:
-        return WorkloadRollback(state, source, target, False, request.dry_run, _summary(state, source, target), diff,
-                                warnings, apply_notes=plan.notes, config=config.changes, gitops=owner,
-                                would_change=True, preflight=checked)
+        return WorkloadRollback(state, source, target, False, request.dry_run,
+                                _summary(state, source, target, pinned_from), diff, warnings, apply_notes=plan.notes,
+                                config=config.changes, gitops=owner, would_change=True, preflight=checked)
     if pinned:
         target = _adopt_pinned(kube, kind, name, state, target)
-    result = _applied(kube, kind, state, source, target, warnings, diff)
+    result = _applied(kube, kind, state, source, target, warnings, diff, pinned_from=pinned_from)
     # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
     # revision a pipeline just deployed, so nothing else may stand between the template write and them.
     warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
@@ -308,7 +315,7 @@ def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: R
     """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
     dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
     _, patch_type, body = _template_write(kind, state.workload, target)
-    restored = {c.ref.key for c in config.changes if c.writes}
+    restored = {c.ref.key: preflight.SNAPSHOT for c in config.changes if c.writes}
     message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
     return preflight_check.gate(kube, preflight_check.CheckedRollback(
         state.display, (preflight_check.Write(kind.resource, state.workload["metadata"]["name"], body, patch_type),),
@@ -318,18 +325,23 @@ def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: R
 
 
 def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:
-    """(target, warnings, pinned): whether a tag of the target moved since it was recorded (a newer revision recorded
-    another digest for it), and with --pin-digests the target's template pinned to its recorded digests."""
+    """(target, warnings, pinned): with --pin-digests the target's template pinned to its recorded digests, and
+    what it pinned; whether a tag the target still runs by tag moved since it was recorded (a newer revision recorded
+    another digest for it: a pinned image runs the recorded bytes, and is not warned about)."""
     recorded = digests.parse(target.annotations)
-    warnings = digests.tag_moves(target.template, recorded, [(r.number, r.template, digests.parse(r.annotations))
-                                                             for r in state.revisions if r.number > target.number])
     template = digests.pinned(target.template, recorded) if pin else target.template
+    warnings = digests.tag_moves(template, recorded, [(r.number, r.template, digests.parse(r.annotations))
+                                                      for r in state.revisions if r.number > target.number])
     if template == target.template:
         if pin and not recorded:
             warnings.append(f"--pin-digests: revision {target.number} has no recorded digest to pin")
         return target, tuple(warnings), False
-    warnings.append(f"--pin-digests: the images of revision {target.number} are pinned to their recorded digests: a "
-                    "new pod template, so a new revision (docs/apply-consistency.md)")
+    pins = ", ".join(f"{name}: {image}" for (name, image), (_, before) in zip(digests.containers(template),
+                                                                             digests.containers(target.template))
+                     if image != before)
+    warnings.append(f"--pin-digests: the images of revision {target.number} are pinned to their recorded digests "
+                    f"({pins}), whatever their tags point at now: a new pod template, so a new revision "
+                    "(docs/apply-consistency.md)")
     return dataclasses.replace(target, template=template), tuple(warnings), True
 
 
@@ -373,11 +385,12 @@ def _before_writing(kube: Kube, state: WorkloadHistory,
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,
-             warnings: tuple, diff: str, confirmed: bool = False) -> WorkloadRollback:
+             warnings: tuple, diff: str, confirmed: bool = False,
+             pinned_from: Optional[Revision] = None) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
     emit_rolled_back(kube, kind, state.workload, source, target)
-    message = _summary(state, source, target)
+    message = _summary(state, source, target, pinned_from)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
     return WorkloadRollback(state, source, target, True, kube.dry_run, message, diff, warnings)
@@ -482,8 +495,15 @@ def describe(revision: Optional[Revision]) -> str:
     return f"revision {revision.number} ({'; '.join(parts)})"
 
 
-def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revision) -> str:
-    return f"{state.display} rolled back from {describe(source)} to {describe(target)}"
+def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revision,
+             pinned_from: Optional[Revision] = None) -> str:
+    """What the rollback did; with --pin-digests, a new pod template (`pinned_from`'s, pinned), which is revision
+    `target.number` once the controller has made it (a dry run names no number: there is none yet)."""
+    to = describe(target)
+    if pinned_from is not None:
+        to = f"a new pod template pinned from {describe(pinned_from)}"
+        to += f": revision {target.number}" if target.number != pinned_from.number else ""
+    return f"{state.display} rolled back from {describe(source)} to {to}"
 
 
 def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:

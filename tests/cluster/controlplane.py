@@ -21,7 +21,8 @@ from typing import Optional
 
 from tests.cluster.api import Api, ApiFailure
 
-CONTROLLERS = "deployment,replicaset,statefulset,daemonset,garbagecollector,namespace,endpoint"
+# resourcequota: a ResourceQuota's status.used, without which its admission plugin refuses every pod ("status unknown").
+CONTROLLERS = "deployment,replicaset,statefulset,daemonset,garbagecollector,namespace,endpoint,resourcequota"
 ADMIN_TOKEN = "admin-token-for-tests-only"
 LIMITED_TOKEN = "limited-token-for-tests-only"
 # Documentation ranges: no traffic ever goes to them (RFC 5737).
@@ -244,7 +245,10 @@ class ControlPlane:
             policy.write_text(AUDIT_POLICY)
             args += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}"]
         self._spawn("kube-apiserver", args)
-        self._wait_for(lambda: Path(self.ca_file).exists(), "kube-apiserver certificates", 60)
+        # Whole, not just there: kube-apiserver writes its self-signed certificate in place, and a CA file read half
+        # written fails the first TLS set-up (NO_CERTIFICATE_OR_CRL_FOUND, seen once under load).
+        self._wait_for(lambda: Path(self.ca_file).exists() and b"-----END CERTIFICATE-----" in Path(self.ca_file)
+                       .read_bytes(), "kube-apiserver certificates", 60)
         api = self.admin_api()
         self._wait_for(lambda: _api_ok(api, "/readyz"), "kube-apiserver /readyz", 90)
 

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from kubectl_rollback.decide import (
+    NoTargetLeft,
     Outcome,
     Revision,
     choose_target,
@@ -89,6 +90,16 @@ def test_all_failed_names_the_skipped():
     revisions = [rev(1, Status.FAILED), rev(2, Status.FAILED), rev(3, Status.FAILED, live=True)]
     with pytest.raises(NoTargetError, match=r"failed \(skipped 2: recorded Failed; 1: recorded Failed\)"):
         choose_target(revisions, identity())
+
+
+def test_no_target_keeps_what_it_skipped_and_why():
+    """history shows them even when nothing is left (decide.NoTargetLeft)."""
+    revisions = [rev(1, Status.FAILED), rev(2, workflow="wf2"), rev(3, Status.FAILED, live=True)]
+    with pytest.raises(NoTargetLeft) as raised:
+        choose_target(revisions, identity())
+    assert [(s.revision, s.reason) for s in raised.value.skipped] == [(2, "another workflow (wf2)"),
+                                                                      (1, "recorded Failed")]
+    assert raised.value.exit_code is ExitCode.NO_TARGET
 
 
 def test_pruned_revisions_are_reported():

@@ -59,3 +59,13 @@ def test_pinning_keeps_the_tag_and_adds_the_recorded_digest():
     pinned = digests.pinned(template("r/web:stable"), {"app": f"r/web@{OLD}"})
     assert pinned["spec"]["containers"][0]["image"] == f"r/web:stable@{OLD}"
     assert digests.pinned(template(f"r/web@{NEW}"), {"app": f"r/web@{OLD}"}) == template(f"r/web@{NEW}")
+
+
+def test_pods_running_another_digest_than_recorded_are_named_and_agreeing_or_unknown_ones_are_not():
+    recorded = {"app": f"r/web@{OLD}"}
+    assert digests.drift(recorded, {"app": f"r/web@{NEW}"}) == (
+        "its pods run app=sha256:bbbbbbbbbbbb, not the recorded sha256:aaaaaaaaaaaa (the tag moved; "
+        "docs/apply-consistency.md)")
+    assert digests.drift(recorded, recorded) is None
+    assert digests.drift(recorded, {}) is None  # the pods disagree, or none started it: nothing to claim
+    assert digests.short(f"r/web@{OLD}") == "sha256:aaaaaaaaaaaa"

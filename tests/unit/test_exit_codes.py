@@ -53,6 +53,12 @@ def test_verify_lists_its_own_meanings_of_the_enums_codes_only():
     assert set(help_rows(help_of("verify"))) <= {int(code) for code in ExitCode}
 
 
+def test_diff_lists_kubectl_diffs_meanings_of_the_enums_codes_only():
+    rows = help_rows(help_of("diff"))
+    assert set(rows) <= {int(code) for code in ExitCode}
+    assert rows[1].startswith("the revisions differ") and rows[2].startswith("usage error or any other error")
+
+
 def test_timeout_is_refused_without_the_wait_it_bounds():
     with pytest.raises(UsageError, match="--timeout 5s bounds --wait, which was not given"):
         parse_wait_timeout("5s", False, "--wait", 300.0)
@@ -81,6 +87,8 @@ def run_main(monkeypatch, capsys, *argv: str) -> tuple:
     (("resume",), "ResumeResult"),
     (("-n", "shop", "history", "deployment/web"), "HistoryResult"),
     (("rolback", "deployment/web"), "Result"),
+    (("diff", "deployment/web", "--no-such-flag"), "DiffResult"),
+    (("diff", "pod/web"), "DiffResult"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
 def test_a_usage_error_prints_its_document_on_stdout_and_its_line_on_stderr(monkeypatch, capsys, argv, kind, fmt):
     code, out, err = run_main(monkeypatch, capsys, *argv, "-o", fmt)

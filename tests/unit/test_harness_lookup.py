@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kubectl_rollback.commands import harness_declarative as declarative
+from kubectl_rollback.decide import Outcome
 from kubectl_rollback.errors import NoTargetError, NotFoundError, UsageError
 from kubectl_rollback.harness_history import DECLARATIVE, ManagedWorkload, parse_declarative, parse_history
 from kubectl_rollback.kube import CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, SECRETS, SERVICES, Resource
@@ -190,9 +191,11 @@ def release_secrets(fake):
 def test_a_client_dry_run_shows_each_diff_and_changes_nothing(releases):
     before = release_secrets(releases)
     result = rollback_harness_release(releases, "rel", "client")
-    # each apply sent with dryRun=All, as the server dry run does: what the run would write, nothing stored
-    assert [(c.name, c.dry_run) for c in releases.writes()] == [
-        ("web", True), ("web-config", True), ("web-secret", True)]
+    # each apply sent with dryRun=All, as the server dry run does: what the run would write, nothing stored; first
+    # by the pre-flight, with a pod of the Deployment's template (docs/preflight.md)
+    applies = [("Deployment", "web", True), ("ConfigMap", "web-config", True), ("Secret", "web-secret", True)]
+    assert [(c.resource.kind, c.name, c.dry_run) for c in releases.writes()] == (
+        applies[:1] + [("Pod", None, True)] + applies[1:] + applies)
     diffs = {d.display: d.diff for d in result.diffs}
     assert "-      - image: img:2\n+      - image: img:1\n" in diffs["deployment/web"]
     assert "-  mode: bad\n+  mode: good\n" in diffs["configmap/web-config"]
@@ -205,7 +208,7 @@ def test_a_client_dry_run_shows_each_diff_and_changes_nothing(releases):
 
 def test_the_rollback_server_side_applies_each_stored_manifest(releases):
     result = rollback_harness_release(releases, "rel")
-    applies = [c for c in releases.writes() if c.verb == "patch"]
+    applies = [c for c in releases.writes(dry_runs=False) if c.verb == "patch"]
     assert [(c.resource.plural, c.name) for c in applies] == [
         ("deployments", "web"), ("configmaps", "web-config"), ("secrets", "web-secret")]
     assert releases.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "img:1"
@@ -215,11 +218,35 @@ def test_the_rollback_server_side_applies_each_stored_manifest(releases):
     assert [o.outcome for o in again.outcomes] == [NOTHING_TO_DO] * 3
 
 
-def test_an_object_the_server_refuses_is_reported_and_the_others_go_on(releases):
-    releases.fail("patch", status=422, resource=CONFIGMAPS)
+def test_an_object_the_server_refuses_after_the_pre_flight_is_reported_and_the_others_go_on(releases):
+    releases.fail("patch", nth=2, status=422, resource=CONFIGMAPS)  # the first is the pre-flight's dry run
     result = rollback_harness_release(releases, "rel")
     assert [o.outcome for o in result.outcomes] == [ROLLED_BACK, FAILED, ROLLED_BACK]
     assert int(result.exit_code) == 1
+
+
+def test_an_object_the_pre_flight_sees_refused_blocks_the_whole_release_before_any_write(releases):
+    releases.fail("patch", status=422, resource=CONFIGMAPS)
+    before = release_secrets(releases)
+    result = rollback_harness_release(releases, "rel")
+    assert [(o.display, o.outcome) for o in result.outcomes] == [
+        ("deployment/web", Outcome.BLOCKED), ("configmap/web-config", Outcome.BLOCKED),
+        ("secret/web-secret", Outcome.BLOCKED)]
+    assert "configmap/web-config not rolled back, nothing was written" in result.outcomes[1].message
+    assert "the pre-flight blocked configmap/web-config of release 1" in result.outcomes[0].message
+    assert int(result.exit_code) == 5 and releases.writes(dry_runs=False) == []
+    assert release_secrets(releases) == before  # Harness's book-keeping neither
+    verdicts = {(f["check"], f["object"]): f["verdict"] for f in result.data()["preflight"]}
+    assert verdicts[("write", "configmap/web-config")] == "blocked" and verdicts[("write", "deployment/web")] == "ok"
+
+
+def test_skip_preflight_re_applies_a_release_the_pre_flight_would_block_and_says_so(releases, capsys):
+    releases.fail("patch", status=422, resource=CONFIGMAPS)  # would block: the skipped pre-flight never meets it
+    result = rollback_harness_release(releases, "rel", skip_preflight=True)
+    assert [o.outcome for o in result.outcomes] == [ROLLED_BACK, FAILED, ROLLED_BACK]  # the write itself met it
+    assert result.preflight.skipped and not any(c.dry_run for c in releases.writes())
+    assert "--harness-release rel: --skip-preflight: the stored objects are re-applied without checking" in (
+        capsys.readouterr().err)
 
 
 # -- custom workloads and Blue/Green -------------------------------------------------------------------------------
@@ -397,13 +424,15 @@ def test_a_history_written_meanwhile_is_read_again_and_booked_on_top(fake):
     assert [c.verb for c in fake.writes(CONFIGMAPS)] == ["patch", "patch"]  # the 409, then the write on top
 
 
-def test_a_dry_run_shows_the_book_keeping_and_writes_nothing(fake):
-    legacy_history(fake)
+@pytest.mark.parametrize("current, marking", [("InProgress", "release 2 would be marked Failed; "),
+                                              ("Failed", "")])  # marked already: the run does not mark it again
+def test_a_dry_run_shows_the_book_keeping_the_run_writes_and_writes_nothing(fake, current, marking):
+    legacy_history(fake, statuses=(current, "Succeeded"))
     result = rollback_harness_release(fake, "rel", "client")
     assert fake.writes(dry_runs=False) == []
-    assert [w.table(False) for w in result.history_writes] == [
-        "configmap/rel: history: release 2 would be marked Failed; release 1 would get the revisions the rollback "
-        "gives its workloads (Harness's book-keeping)"]
+    assert [(w.table(False), w.changes) for w in result.history_writes] == [
+        (f"configmap/rel: history: {marking}release 1 would get the revisions the rollback gives its workloads "
+         "(Harness's book-keeping)", True)]
 
 
 def test_a_newest_release_that_succeeded_is_no_target_unless_asked_for(fake):

@@ -29,7 +29,7 @@ LAYERS = (
             "configrefs", "applied", "marks", "digests", "preflight",
         ),
     ),
-    ("foundation", (PACKAGE, "errors", "console", "interrupts")),
+    ("foundation", (PACKAGE, "errors", "console", "interrupts", "terminal")),
 )
 
 

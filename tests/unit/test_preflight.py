@@ -31,15 +31,17 @@ def test_references_name_every_object_the_pods_need_once():
 def test_existence_blocks_what_the_pods_need_and_only_that():
     gone = Refusal(404, 'secrets "db" not found')
     needed, optional = Reference("Secret", "db"), Reference("Secret", "db", required=False)
-    assert preflight.existence(needed, gone, False, ()).verdict is Severity.BLOCKED
-    assert 'secrets "db" not found' in preflight.existence(needed, gone, False, ()).message
-    assert preflight.existence(needed, gone, False, {"Secret/db"}).verdict is Severity.OK  # restored by the rollback
-    assert preflight.existence(optional, gone, False, ()).verdict is Severity.OK  # the template allows for it
+    assert preflight.existence(needed, gone, False, {}).verdict is Severity.BLOCKED
+    assert 'secrets "db" not found' in preflight.existence(needed, gone, False, {}).message
+    restored = preflight.existence(needed, gone, False, {"Secret/db": preflight.RELEASE})  # by the rollback itself
+    assert (restored.verdict, restored.message) == (
+        Severity.OK, "restored by this rollback from the release it re-applies")
+    assert preflight.existence(optional, gone, False, {}).verdict is Severity.OK  # the template allows for it
     pull = Reference("Secret", "db", required=False, pull_secret=True)
-    assert preflight.existence(pull, gone, False, ()).verdict is Severity.WARNING  # a private image would not pull
+    assert preflight.existence(pull, gone, False, {}).verdict is Severity.WARNING  # a private image would not pull
     assert preflight.existence(needed, None, True, ()).message.startswith("is being deleted")
-    assert preflight.existence(needed, None, False, ()).verdict is Severity.OK
-    denied = preflight.existence(needed, Refusal(403, RBAC.replace("create", "get")), False, ())
+    assert preflight.existence(needed, None, False, {}).verdict is Severity.OK
+    denied = preflight.existence(needed, Refusal(403, RBAC.replace("create", "get")), False, {})
     assert denied.verdict is Severity.INCONCLUSIVE and "may not get pods" in denied.message
 
 

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from kubectl_rollback import analysis, verdict
+from kubectl_rollback import analysis, render, verdict
 from kubectl_rollback.commands import measure, record
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import REPLICASETS, SECRETS
@@ -204,6 +204,20 @@ def test_prometheus_answers_become_argo_rollouts_results():
     assert parse_answer(200, b'{"status":"success","data":{"resultType":"vector","result":[]}}') == ([], "[]")
     matrix = b'{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,"1"],[2,"2"]]}]}}'
     assert parse_answer(200, matrix) == ([1.0, 2.0], "[1,2]")
+
+
+def test_values_are_shown_to_people_without_float_noise_and_kept_exact_in_data():
+    """0.1 + 0.2 is 0.30000000000000004 as Prometheus (and Argo Rollouts) print it: a person reads 0.3, on the
+    progress line and in history's cell; -o json keeps the value as it came back."""
+    _, exact = parse_answer(200, b'{"status":"success","data":{"resultType":"vector","result":['
+                                 b'{"metric":{},"value":[1,"0.30000000000000004"]},{"metric":{},"value":[1,"NaN"]},'
+                                 b'{"metric":{},"value":[1,"1234567"]},{"metric":{},"value":[1,"-2.5e-07"]}]}}')
+    assert exact == "[0.30000000000000004,NaN,1234567,-2.5e-07]"
+    measured = Measurement("m", Phase.SUCCESSFUL, exact)
+    assert measure.Measured(measured, 1, 3).line() == "m: [0.3,NaN,1234567,-2.5e-07] Successful (1 of 3)"
+    assert verdict.Verification("Failed", "m", exact, None, None).cell() == "Failed m=[0.3,NaN,1234567,-2.5e-07]"
+    assert render.verification_dict(dataclasses.replace(verdict_of(S), measurements=(measured,)))[
+        "measurements"][0]["value"] == exact
 
 
 @pytest.mark.parametrize("status, body, message", [

@@ -62,32 +62,69 @@ def sleep(seconds: float) -> None:
     check()
 
 
+class _Held:
+    """A `deferred` block: the signals received during it, the handlers they go to, and whether it has written."""
+
+    def __init__(self) -> None:
+        self.pending: List[int] = []
+        self.handlers: Dict[int, Any] = {}
+        self.written = False
+
+    def raise_pending(self) -> None:
+        """The first signal held, handled now as it would have been: raises KeyboardInterrupt."""
+        if self.pending:
+            self.handlers[self.pending[0]](self.pending[0], None)
+
+
+_threads = threading.local()  # each thread's `deferred` block while it runs (the main thread's alone holds signals)
+
+
+def _held() -> List[_Held]:
+    if not hasattr(_threads, "held"):
+        _threads.held = []
+    return _threads.held
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Run the block with SIGINT and SIGTERM held: one received during it is handled as it would have been (a
+    """Run the block with SIGINT and SIGTERM held from its first write on: one received before that write stops the
+    block there, nothing written (`before_write`); one received after it is handled as it would have been (a
     KeyboardInterrupt) once the block has ended (an error it ends with goes first: the command ends with it anyway).
     A block does not start once the command was told to stop, in any thread. Only the main thread receives signals,
-    and only where Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the
-    block runs as it is, and in another thread a stop told meanwhile is raised once it has ended, as it would be in
-    the main thread."""
+    and only where Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time). In another
+    thread (a fleet's context) nothing is held: a stop told before its first write stops it there, and one told after
+    is raised once the block has ended, as in the main thread."""
     main = threading.current_thread() is threading.main_thread()
-    if main and signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
-        yield  # watch handles them itself
+    blocks = _held()
+    if blocks or (main and signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal)):
+        yield  # in a block already, or watch, which handles them itself
         return
     check()
-    if not main:
-        yield
-        check()
-        return
-    pending: List[int] = []
-    previous: Dict[int, Any] = {}
-    for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
+    held = _Held()
+    for signum in (int(signal.SIGINT), int(signal.SIGTERM)) if main else ():
         if callable(signal.getsignal(signum)):  # a handler of Python's or ours: not SIG_DFL, not SIG_IGN
-            previous[signum] = signal.signal(signum, lambda received, frame: pending.append(received))
+            held.handlers[signum] = signal.signal(signum, lambda received, frame: held.pending.append(received))
+    blocks.append(held)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
+        blocks.remove(held)
+        for signum, handler in held.handlers.items():
             signal.signal(signum, handler)
-    if pending:
-        previous[pending[0]](pending[0], None)  # as if it came now: raises KeyboardInterrupt
+    held.raise_pending()
+    check()  # another thread's: a stop told during the block (the main thread's was raised just above)
+
+
+def before_write(changes: bool) -> None:
+    """Called by the API seam before each write (`changes`: not a dry run). Told to stop before the first write that
+    changes something, the command stops there, nothing changed; from that write on, a `deferred` block finishes
+    what it must write with it."""
+    blocks = _held()
+    if not blocks:
+        check()
+        return
+    held = blocks[-1]
+    if not held.written:
+        held.raise_pending()  # the main thread's signals, held
+        check()  # another thread's stop
+    held.written = held.written or changes

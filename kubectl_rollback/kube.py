@@ -401,6 +401,8 @@ class Kube:
         as a second change."""
         import urllib3
 
+        if write:  # a Ctrl-C before the first write that changes something stops the command here
+            interrupts.before_write(changes=(query or {}).get("dryRun") != DRY_RUN_ALL)
         url = self.host + path + ("?" + urllib.parse.urlencode(query) if query else "")
         payload = None if body is None else json.dumps(body).encode()
         if payload is not None and content_type is None:

@@ -108,7 +108,8 @@ def test_a_pinned_dry_run_names_the_new_template_and_pinning_replaces_the_moved_
     assert "moved" not in dry.stderr, dry.stderr
     assert f"app: {image}@{OLD}" in dry.stderr, dry.stderr
     result = ns.plugin_json("rollback", "deployment/web", "--pin-digests")
-    assert result["message"].startswith(said.removesuffix(" (dry run)")), (result["message"], said)
+    promised = said.removesuffix(" (dry run)").replace(" would be rolled back ", " rolled back ")
+    assert result["message"].startswith(promised), (result["message"], said)
     assert result["message"].endswith(": revision 3")
     assert not [w for w in result["warnings"] if "moved" in w]
 

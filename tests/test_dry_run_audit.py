@@ -179,7 +179,7 @@ def broken_second_revision(ns, kind: str, name: str, labels: dict = None) -> Non
 def test_controller_revision_kinds_dry_runs_change_nothing(ns, kind, name):
     broken_second_revision(ns, kind, name)
     printed = audit(ns, f"{kind}/{name}")
-    assert f"{kind}/{name} rolled back from revision 2" in printed["server"], printed["server"]
+    assert f"{kind}/{name} would be rolled back from revision 2" in printed["server"], printed["server"]
     predicts(ns, f"{kind}/{name}")
 
 

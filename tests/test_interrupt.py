@@ -7,6 +7,8 @@ import signal
 import subprocess
 import threading
 
+import pytest
+
 from tests import contract, manifests
 from tests import scenarios as sc
 
@@ -154,3 +156,56 @@ def test_sigterm_during_rollback_wait_is_an_interruption_exit_143_with_its_docum
     assert document["changed"] is True and (document["from"]["revision"], document["to"]["revision"]) == (2, 1), \
         document
     assert sc.live_image(ns) == "example.test/web:1-broken-now"
+
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_before_the_first_write_writes_nothing(ns, proxied, signum, code):
+    """A tester's finding: Ctrl-C (or a cancelled CI job's SIGTERM) during the pre-flight, before anything was
+    written, rolled production back all the same (the signal was held for the whole attempt, reads included)."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    sc.deploy_and_record(ns, "deployment/api", manifests.deployment("api", "example.test/api:1"), "Succeeded",
+                         *sc.IDENTITY)
+    sc.deploy_and_record(ns, "deployment/api", manifests.deployment("api", "example.test/api:2-broken"),
+                         "InProgress", *sc.IDENTITY)
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/deployments/api$"))  # the pre-flight's dry run
+    proxied.proxy.reset_log()
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/api", "-n",
+                             ns.name], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ns.wait_until(lambda: held.used, "the pre-flight's dry-run write to arrive", interval=0.1)
+    proc.send_signal(signum)
+    done = sc.finish(proc, timeout=60)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "interrupted: deployment/api was not rolled back" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sc.live_image(ns, name="api") == "example.test/api:2-broken"
+    assert [s for s in proxied.proxy.requests if s.method in WRITES and not s.dry_run] == []
+
+
+def test_ctrl_c_during_a_blue_green_switch_finishes_it_and_says_so(ns, proxied):
+    """A tester's finding: Ctrl-C during the stage Service's write left the primary switched and the stage not,
+    and said only "interrupted". Both Services and the Event are one step: held, finished, then said."""
+    from tests.cluster.faultproxy import Rule, latency
+    from tests.test_bluegreen import deploy_color, swap
+
+    ns.apply(manifests.colour_service("web", "web", "blue", "primary"))
+    ns.apply(manifests.colour_service("web-stage", "web", "green", "stage"))
+    deploy_color(ns, "blue", "1", "Succeeded")
+    deploy_color(ns, "green", "2", "Succeeded")
+    swap(ns)
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/services/web-stage$", dry_runs=False))
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "service/web", "-n", ns.name,
+                             "-o", "json"], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ns.wait_until(lambda: held.used, "the stage Service's write to arrive", interval=0.1)
+    proc.send_signal(signal.SIGINT)
+    done = sc.finish(proc, timeout=60)
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "interrupted: service/web routed from green to blue (stage service/web-stage now green)" in done.stderr
+    assert sc.selectors(ns, "web") == ("blue", "green")
+    error = contract.validated(done.stdout, "json", "RollbackResult")["error"]
+    assert error["reason"] == "INTERRUPTED"

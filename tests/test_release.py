@@ -59,7 +59,7 @@ def test_a_dry_run_says_would_and_counts_as_the_real_run(release):
         dry = ns.plugin("rollback", "--release-name", "r1", f"--dry-run={mode}")
         assert dry.returncode == 0, dry.stderr
         assert f"3 workloads: 2 would roll back, 1 nothing to do, 0 no target, 0 failed {said}" in dry.stdout
-        assert "deployment/web: would roll back: deployment/web rolled back from revision 2" in dry.stdout
+        assert "deployment/web: would roll back: deployment/web would be rolled back from revision 2" in dry.stdout
         assert "daemonset/agent: nothing to do: " in dry.stdout and ": rolled back:" not in dry.stdout
         assert "\n  deployment/web-canary would be deleted (canary)\n" in dry.stdout, dry.stdout
         data = ns.plugin_json("rollback", "--release-name", "r1", f"--dry-run={mode}")

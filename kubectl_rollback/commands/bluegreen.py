@@ -11,7 +11,7 @@ from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
 from kubectl_rollback.commands import workload_history
 from kubectl_rollback.commands.target import Target
-from kubectl_rollback.errors import NotFoundError, PreflightBlockedError, RollbackError, WaitFailedError
+from kubectl_rollback.errors import Interrupted, NotFoundError, PreflightBlockedError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, PODS, SERVICES, Kube, retry_on_conflict
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, ResumeRequest, RollbackRequest
 from kubectl_rollback.output import Progress
@@ -125,7 +125,10 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     result = retry_on_conflict(lambda: switch(kube, decide(), request), what)
     # Completing an interrupted switch moves only the stage (no target colour): the primary's traffic is unchanged.
     if result.changed and request.wait and result.state.target_color is not None:
-        _wait_for_endpoints(kube, result.state, request.timeout)
+        try:
+            _wait_for_endpoints(kube, result.state, request.timeout)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted while waiting: {result.message}", result) from None
     return result
 
 
@@ -169,23 +172,35 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
     if layout.half_switched:  # a swap to the failed colour died halfway: the stage already selects it
         message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
                    f"a swap to {live} had been interrupted)")
+    if request.dry_run is not DryRun.NONE:
+        message = message.replace(" routed from ", " would be routed from ", 1)
     if not request.dry_run.sends_writes:
         return BlueGreenRollback(state, False, request.dry_run, message, owner, checked)
     switch = writes(dict(audit, **owner.pointer()))
     dry = request.dry_run.server_side
-    switched = kube.patch(*switch[0])
+    switched: Optional[dict] = None
     try:
-        if len(switch) > 1:
-            kube.patch(*switch[1])
-    except RollbackError as exc:
-        if dry:
-            raise
-        if not _stage_selects(kube, stage_name, live):  # an unanswered write may have been applied after all
-            _undo_primary(kube, primary, switched, live, exc)
-            raise
-    if not dry:
-        events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
-                    f"routed back from {live} to {target} {events.by(kube)}")
+        # Both Services and the Event are one step: a Ctrl-C during it is held back until it is done (traffic is
+        # never left half-switched by it), then says what was done.
+        with interrupts.deferred():
+            switched = kube.patch(*switch[0])
+            try:
+                if len(switch) > 1:
+                    kube.patch(*switch[1])
+            except RollbackError as exc:
+                if dry:
+                    raise
+                if not _stage_selects(kube, stage_name, live):  # an unanswered write may have been applied after all
+                    _undo_primary(kube, primary, switched, live, exc)
+                    raise
+            if not dry:
+                events.emit(kube, SERVICES, switched, events.ROLLBACK_REASON,
+                            f"routed back from {live} to {target} {events.by(kube)}")
+    except KeyboardInterrupt:
+        if switched is None or dry:
+            raise Interrupted(f"interrupted: service/{name} was not routed from {live} to {target}") from None
+        raise Interrupted(f"interrupted: {message}", BlueGreenRollback(state, True, request.dry_run, message, owner,
+                                                                       checked)) from None
     return BlueGreenRollback(state, not dry, request.dry_run, message, owner, checked)
 
 

@@ -79,6 +79,7 @@ class RecordResult(Printed):
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> RecordResult:
     # --verify's template is read (a file before any request) and checked before anything is written.
+    result: Optional[RecordResult] = None
     try:  # nothing is written before the record: a Ctrl-C until then leaves nothing behind, and says so
         loaded = measure.load_template(kube, request.verify.spec) if request.verify is not None else None
         workload = wait.wait_observed(kube, kind, kind.get(kube, name))
@@ -100,13 +101,18 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         with interrupts.deferred():  # the record is written whole or not at all, and said
             result = _write(kube, kind, workload, revision, request, status)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: nothing recorded on {kind.display(name)}") from None
+        if result is None:
+            raise Interrupted(f"interrupted: nothing recorded on {kind.display(name)}") from None
+        if request.follow:  # held during the write, raised after it: the InProgress record is there
+            raise _interrupted(kube, result, request, "") from None
+        raise Interrupted(f"interrupted: {render.record_line(result)}; its config snapshots were not taken",
+                          result) from None
     if not request.follow:
         try:
             configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (config-rollback.md)
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted: {render.record_line(result)}; its config snapshots may be "
-                              "incomplete") from None
+                              "incomplete", result) from None
         return result
     try:
         configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)

@@ -174,6 +174,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
                 f"{result.message}, but the rollout did not complete: {exc.message}"))
         except KeyboardInterrupt:
+            for note in result.gitops.notes:  # the resume reminder of --gitops=pause: it is paused until resumed
+                console.info(note)
             raise Interrupted(f"interrupted while waiting: {rolled_back_line(result)}; the rollout goes on; follow "
                               f"it with: kubectl rollout status {kind.display(name)} {kube.command_flags()}",
                               result) from None
@@ -276,8 +278,8 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     diff = _template_diff(kind, state.workload, target)
     if not request.dry_run.sends_writes:
         return WorkloadRollback(state, source, target, False, request.dry_run,
-                                _summary(state, source, target, pinned_from), diff, warnings, config=config.changes,
-                                gitops=owner, would_change=True, preflight=checked)
+                                _summary(state, source, target, pinned_from, dry=True), diff, warnings,
+                                config=config.changes, gitops=owner, would_change=True, preflight=checked)
     warnings += configsnap.apply(kube, config, request.dry_run)
     plan, patch_type, body = _template_write(kind, state.workload, target)
     try:
@@ -290,8 +292,9 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         raise
     if request.dry_run.server_side:
         return WorkloadRollback(state, source, target, False, request.dry_run,
-                                _summary(state, source, target, pinned_from), diff, warnings, apply_notes=plan.notes,
-                                config=config.changes, gitops=owner, would_change=True, preflight=checked)
+                                _summary(state, source, target, pinned_from, dry=True), diff, warnings,
+                                apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True,
+                                preflight=checked)
     if pinned:
         target = _adopt_pinned(kube, kind, name, state, target)
     result = _applied(kube, kind, state, source, target, warnings, diff, pinned_from=pinned_from)
@@ -496,14 +499,15 @@ def describe(revision: Optional[Revision]) -> str:
 
 
 def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revision,
-             pinned_from: Optional[Revision] = None) -> str:
-    """What the rollback did; with --pin-digests, a new pod template (`pinned_from`'s, pinned), which is revision
-    `target.number` once the controller has made it (a dry run names no number: there is none yet)."""
+             pinned_from: Optional[Revision] = None, dry: bool = False) -> str:
+    """What the rollback did, or (`dry`) would do; with --pin-digests, a new pod template (`pinned_from`'s, pinned),
+    which is revision `target.number` once the controller has made it (a dry run names no number: there is none
+    yet)."""
     to = describe(target)
     if pinned_from is not None:
         to = f"a new pod template pinned from {describe(pinned_from)}"
         to += f": revision {target.number}" if target.number != pinned_from.number else ""
-    return f"{state.display} rolled back from {describe(source)} to {to}"
+    return f"{state.display} {'would be rolled back' if dry else 'rolled back'} from {describe(source)} to {to}"
 
 
 def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:

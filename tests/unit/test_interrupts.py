@@ -148,3 +148,59 @@ def test_in_another_thread_a_write_told_to_stop_meanwhile_finishes_then_stops(co
         worker.join()
     worker.join()
     assert written == ["write"] and raised == ["stopped"]
+
+
+def test_a_ctrl_c_before_the_first_write_stops_the_block_there_and_one_after_it_is_held(command_handlers):
+    sent = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            interrupts.before_write(changes=False)
+            sent.append("dry run")
+            os.kill(os.getpid(), signal.SIGINT)  # during the pre-flight's dry runs
+            interrupts.before_write(changes=True)
+            sent.append("write")
+    assert sent == ["dry run"] and not interrupts.terminated()
+    interrupts.install()  # the next command
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            interrupts.before_write(changes=True)
+            sent.append("template")
+            os.kill(os.getpid(), signal.SIGTERM)
+            interrupts.before_write(changes=True)
+            sent.append("book-keeping")
+    assert sent == ["dry run", "template", "book-keeping"] and interrupts.terminated()
+
+
+def test_in_another_thread_a_stop_after_the_first_write_finishes_the_block_and_before_it_writes_nothing(
+        command_handlers):
+    sent = []
+
+    def context():
+        try:
+            with interrupts.deferred():
+                interrupts.before_write(changes=False)  # a dry run: not a write that changes anything
+                interrupts.before_write(changes=True)
+                sent.append("template")
+                os.kill(os.getpid(), signal.SIGINT)
+                until_the_main_thread_was_told()
+                interrupts.before_write(changes=True)
+                sent.append("book-keeping")
+        except KeyboardInterrupt:
+            sent.append("stopped")
+        try:
+            with interrupts.deferred():
+                sent.append("next block")
+        except KeyboardInterrupt:
+            sent.append("not started")
+        try:
+            interrupts.before_write(changes=True)  # a write outside a block (a mark, a record)
+            sent.append("unheld write")
+        except KeyboardInterrupt:
+            sent.append("no write")
+
+    worker = threading.Thread(target=context)
+    with pytest.raises(KeyboardInterrupt):
+        worker.start()
+        worker.join()
+    worker.join()
+    assert sent == ["template", "book-keeping", "stopped", "not started", "no write"]

@@ -110,7 +110,8 @@ def test_a_dry_run_counts_as_the_real_run_will_and_says_would(release, mode, sai
     dry = rollback_release(release, "r1", FLAGS, mode=mode)
     assert all(write.dry_run for write in release.writes()) and image(release, DEPLOYMENTS, "a") == "img:a2"
     lines = [o.table(False) for o in dry.outcomes]
-    assert lines[0].startswith("deployment/a: would roll back: deployment/a rolled back from") and said in lines[0]
+    assert lines[0].startswith("deployment/a: would roll back: deployment/a would be rolled back from")
+    assert said in lines[0]
     assert lines[1].startswith("deployment/b: nothing to do: ") and "rolled back" not in lines[1].split(": ")[1]
     assert dry.table(False) == (f"4 workloads: 2 would roll back, 1 nothing to do, 1 no target, 0 failed {said}")
     assert dry.data()["dryRun"] == mode and {r["dryRun"] for r in dry.data()["results"]} == {mode}

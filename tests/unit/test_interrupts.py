@@ -130,6 +130,15 @@ def test_other_threads_stop_at_their_next_poll_and_write_too(command_handlers):
     assert seen == ["stopped", "stopped"]
 
 
+def as_a_fleet_context(context) -> None:
+    """`context` in a thread of its own, as a fleet runs one; the Ctrl-C it sends is raised in the main thread here."""
+    worker = threading.Thread(target=context)
+    with pytest.raises(KeyboardInterrupt):
+        worker.start()
+        worker.join()
+    worker.join()
+
+
 def test_in_another_thread_a_write_told_to_stop_meanwhile_finishes_then_stops(command_handlers):
     written, raised = [], []
 
@@ -142,11 +151,7 @@ def test_in_another_thread_a_write_told_to_stop_meanwhile_finishes_then_stops(co
         except KeyboardInterrupt:
             raised.append("stopped")
 
-    worker = threading.Thread(target=context)
-    with pytest.raises(KeyboardInterrupt):
-        worker.start()
-        worker.join()
-    worker.join()
+    as_a_fleet_context(context)
     assert written == ["write"] and raised == ["stopped"]
 
 
@@ -198,9 +203,5 @@ def test_in_another_thread_a_stop_after_the_first_write_finishes_the_block_and_b
         except KeyboardInterrupt:
             sent.append("no write")
 
-    worker = threading.Thread(target=context)
-    with pytest.raises(KeyboardInterrupt):
-        worker.start()
-        worker.join()
-    worker.join()
+    as_a_fleet_context(context)
     assert sent == ["template", "book-keeping", "stopped", "not started", "no write"]

@@ -962,12 +962,6 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
-def _stopped_code() -> ExitCode:
-    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: every step that says what Ctrl-C left
-    behind says it, and the document is printed; only the exit code differs (143, as a shell reports SIGTERM)."""
-    return ExitCode.TERMINATED if interrupts.terminated() else ExitCode.INTERRUPTED
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
@@ -982,14 +976,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
         if exc.exit_code == ExitCode.INTERRUPTED:
-            exc.exit_code = _stopped_code()
+            exc.exit_code = interrupts.stopped_code()
         _error_document(args, exc)
         sys.exit(int(exc.exit_code))
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         console.error("interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted")
         stopped = RollbackError("interrupted")
-        stopped.exit_code = _stopped_code()
-        _error_document(args, stopped)
+        stopped.exit_code = interrupts.stopped_code()
+        if not _fleet_stopped_before_any(args):
+            _error_document(args, stopped)
         sys.exit(int(stopped.exit_code))
     except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
@@ -1022,7 +1017,27 @@ def _one_suggestion(message: str) -> str:
 
 def stopped_document(args: List[str]) -> None:
     """The document of a Ctrl-C before main ran (launch.py: while the command line was being imported)."""
-    _error_document(normalise_kubectl_flags(args), KeyboardInterrupt())
+    args = normalise_kubectl_flags(args)
+    if not _fleet_stopped_before_any(args):
+        _error_document(args, KeyboardInterrupt())
+
+
+def _fleet_stopped_before_any(args: List[str]) -> bool:
+    """A run across contexts stopped before it started one still prints its report (every context `not started`),
+    as a table or its document; whether the arguments ask for such a run (and name contexts to report)."""
+    from kubectl_rollback import output
+    from kubectl_rollback.commands import fleet
+
+    verb = next((arg for arg in args if arg in ("history", "rollback")), None)
+    try:
+        request = FleetRequest.parse(_flag_value(args, "--contexts"), "--all-contexts" in args, None, False, None)
+        if verb is None or request is None:
+            return False
+        report = fleet.stopped_before_any(verb, request, _flag_value(args, "--kubeconfig"))
+    except RollbackError:  # flags or a kubeconfig the run would have refused: the error document then
+        return False
+    output.show(report, requested_output(args) or OutputFormat.TABLE, verb, report.failure())
+    return True
 
 
 def _command_for(args: List[str]) -> click.Command:
@@ -1049,25 +1064,30 @@ def _error_document(args: List[str], failure: BaseException) -> None:
     from kubectl_rollback import output
 
     verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
-    done = getattr(failure, "result", None)  # an interrupted rollback's: what it changed before the Ctrl-C
-    print(output.dump(output.document(verb, done.data() if done is not None else None, failure), fmt), flush=True)
+    print(output.dump(output.error_document(verb, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:
     """The --output the command line asked for (the last one, as click takes it), read from the words themselves:
     it must be known when the flags could not be parsed at all. None when absent or not a format."""
-    wanted = None
-    for previous, arg in zip([""] + args, args):
-        if previous in ("-o", "--output"):
-            wanted = arg
-        elif arg.startswith("--output="):
-            wanted = arg.partition("=")[2]
-        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
-            wanted = arg[2:]
+    wanted = _flag_value(args, "--output", "-o")
     try:
         return parse_output(wanted) if wanted is not None else None
     except UsageError:
         return None
+
+
+def _flag_value(args: List[str], flag: str, shorthand: str = "") -> Optional[str]:
+    """The value the words give a flag (the last one, as click takes it), for when they could not be parsed."""
+    value = None
+    for previous, arg in zip([""] + args, args):
+        if previous and previous in (flag, shorthand):
+            value = arg
+        elif arg.startswith(flag + "="):
+            value = arg.partition("=")[2]
+        elif shorthand and arg.startswith(shorthand) and len(arg) > 2 and not arg.startswith("--"):
+            value = arg[2:]
+    return value
 
 
 def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:

@@ -38,7 +38,7 @@ def select(
         return ReleaseTarget(check_name(release, "--release-name") if release is not None else None)
     assert workload is not None  # exactly one was given
     kind_text, _, name = workload.partition("/")
-    if kind_text.lower() in SERVICE_ALIASES and name:
+    if kind_text.lower() in SERVICE_ALIASES:  # an empty name is refused as for any KIND/
         from kubectl_rollback.commands.bluegreen import ServiceTarget
 
         return ServiceTarget(check_name(name, workload))

@@ -197,3 +197,8 @@ def test_a_verb_runs_in_a_group_of_its_own_with_the_help_and_options_of_the_whol
         assert [p.opts for p in alone.commands[verb].params] == [p.opts for p in whole.commands[verb].params]
     for args in ([], ["--version"], ["histroy", "deployment/web"], ["-n", "history"]):
         assert list(_command_for(args).commands) == list(whole.commands)
+
+
+def test_service_with_no_name_is_an_empty_name_not_an_unknown_kind():
+    with pytest.raises(UsageError, match="^service/: the name is empty$"):
+        targets.select("service/", None, None)

@@ -38,20 +38,9 @@ from kubectl_rollback.options import (
     VerifyRequest,
     WatchRequest,
     check_namespace,
-    check_release_number,
-    check_value,
-    parse_address,
-    parse_config_mode,
-    parse_dry_run,
     parse_duration,
-    parse_gitops_mode,
-    parse_key_value,
-    parse_on_inconclusive,
     parse_output,
-    parse_snapshot_mode,
-    parse_status,
     parse_user_extra,
-    parse_wait_timeout,
 )
 
 if TYPE_CHECKING:
@@ -274,16 +263,6 @@ def connects(verb: Callable[..., None]) -> Callable[..., None]:
     return with_connection_flags
 
 
-def _identity(
-    workflow_id: Optional[str],
-    service_id: Optional[str],
-    infra_id: Optional[str],
-    cluster_name: Optional[str],
-    any_workflow: bool,
-) -> IdentityFlags:
-    return IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
-
-
 Contexts = Annotated[
     Optional[str],
     typer.Option("--contexts", metavar="A,B,...", help="Run for each of these kubeconfig contexts, as --context X "
@@ -420,35 +399,12 @@ def record(
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    if follow == (status is not None):
-        raise UsageError("pass exactly one of --status and --follow")
-    if rollback_on_failure and not follow:
-        raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
-    if verify is not None and not follow:
-        raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
-                         "verify command on a revision already rolled out)")
-    if verify is None and (arg or on_inconclusive != "inprogress"):
-        raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
-    fmt = parse_output(output)
-    flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
-    request = RecordRequest(
-        flags=flags,
-        status=parse_status(status) if status is not None else None,
-        release_number=check_release_number(release_number),
-        artifact=check_value("--artifact", artifact),
-        follow=follow,
-        timeout=parse_wait_timeout(timeout, follow, "--follow", RecordRequest.timeout),
-        force=force,
-        config_snapshot=parse_snapshot_mode(config_snapshot),
-        rollback_on_failure=rollback_on_failure,
-        revision=revision,
-        images=tuple(check_value("--image", i) for i in image or ()),
-        verify=None if verify is None else VerifyRequest(
-            flags=flags, spec=verify, args=_analysis_args(arg),
-            inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
-    ).validate()
-    kube = connect()
-    _finish(command.run(kube, kind, name, request), fmt)
+    request = RecordRequest.from_flags(
+        output=output, status=status, follow=follow, release_number=release_number, artifact=artifact,
+        timeout=timeout, revision=revision, image=image, force=force, config_snapshot=config_snapshot,
+        rollback_on_failure=rollback_on_failure, verify=verify, arg=arg, on_inconclusive=on_inconclusive,
+        workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name)
+    _finish(command.run(connect(), kind, name, request), request.output)
 
 
 @app.command(
@@ -494,11 +450,12 @@ def history(
     from kubectl_rollback.targets import select
 
     target = select(workload, release_name, harness_release, all_)
-    fmt = parse_output(output)
-    request = HistoryRequest(_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
-                             _argocd_namespace(argocd_namespace))
+    request = HistoryRequest.from_flags(
+        output=output, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name,
+        any_workflow=any_workflow, argocd_namespace=argocd_namespace)
     fleet = FleetRequest.parse(contexts, all_contexts, max_parallel, fail_fast, connect.context)
-    _finish(_per_context("history", fleet, connect, lambda kube, progress: target.history(kube, request), fmt), fmt)
+    _finish(_per_context("history", fleet, connect, lambda kube, progress: target.history(kube, request),
+                         request.output), request.output)
 
 
 @app.command(
@@ -554,7 +511,7 @@ def diff(
         pair = kind_text.lower() in SERVICE_ALIASES and service
         kind, name = (None, check_name(service, workload)) if pair else parse_kind_name(workload)
         fmt = parse_output(output)
-        flags = _identity(workflow_id, service_id, infra_id, cluster_name, any_workflow)
+        flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate()
         external = None if fmt.is_data else os.environ.get(command.EXTERNAL_DIFF) or None
         result = (command.run_service(connect(), name, revisions or (), flags, external) if kind is None
                   else command.run(connect(), kind, name, revisions or (), flags, external))
@@ -697,34 +654,19 @@ def rollback(
     from kubectl_rollback.targets import select
 
     target = select(workload, release_name, harness_release)
-    fmt = parse_output(output)
-    if override_barrier != (reason is not None):
-        raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
-    request = RollbackRequest(
-        flags=_identity(workflow_id, service_id, infra_id, cluster_name, any_workflow),
-        to_revision=to_revision,
-        release_number=release_number,
-        force=force,
-        trust_legacy_history=trust_legacy_history,
-        dry_run=parse_dry_run(dry_run),
-        wait=wait_,
-        timeout=parse_wait_timeout(timeout, wait_, "--wait", RollbackRequest.timeout),
-        keep_canary=keep_canary,
-        skip_ready_check=skip_ready_check,
-        skip_preflight=skip_preflight,
-        config=parse_config_mode(config),
-        gitops=parse_gitops_mode(gitops),
-        argocd_namespace=_argocd_namespace(argocd_namespace),
-        override_barrier=check_value("--reason", reason),
-        pin_digests=pin_digests,
-    ).validate()
-    target.validate(request)
+    request = RollbackRequest.from_flags(
+        target, output=output, to_revision=to_revision, release_number=release_number, force=force,
+        trust_legacy_history=trust_legacy_history, dry_run=dry_run, wait=wait_, timeout=timeout,
+        keep_canary=keep_canary, skip_ready_check=skip_ready_check, skip_preflight=skip_preflight, config=config,
+        gitops=gitops, argocd_namespace=argocd_namespace, override_barrier=override_barrier, reason=reason,
+        pin_digests=pin_digests, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id,
+        cluster_name=cluster_name, any_workflow=any_workflow)
     fleet = FleetRequest.parse(contexts, all_contexts, max_parallel, fail_fast, connect.context)
     if to_revision == 0:
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     if interactive:
-        _check_interactive(target, request, fmt, fleet)
+        _check_interactive(target, request, request.output, fleet)
 
     def act(kube: "Kube", on_progress: Any) -> "Result":
         try:
@@ -739,7 +681,7 @@ def rollback(
                 raise
             return exc.result
 
-    _finish(_per_context("rollback", fleet, connect, act, fmt), fmt)
+    _finish(_per_context("rollback", fleet, connect, act, request.output), request.output)
 
 
 def _check_interactive(target: Any, request: RollbackRequest, fmt: OutputFormat,
@@ -821,11 +763,9 @@ def _mark(verb: str, workload: str, revision: int, reason: Optional[str], clear:
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    fmt = parse_output(output)
-    request = MarkRequest(revision, check_value("--reason", reason), clear).validate()
-    kube = connect()
+    request = MarkRequest.from_flags(output=output, revision=revision, reason=reason, clear=clear)
     act = command.mark_bad if verb == "mark_bad" else command.barrier
-    _finish(act(kube, kind, name, request), fmt)
+    _finish(act(connect(), kind, name, request), request.output)
 
 
 @app.command(
@@ -886,19 +826,12 @@ def watch(
     """
     from kubectl_rollback.commands import watch as command
 
-    request = WatchRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
-        all_namespaces=all_namespaces,
-        progress_deadline=parse_duration(progress_deadline, "--progress-deadline"),
-        auto_rollback=auto_rollback,
-        log_format=log_format.lower(),
-        leader_elect=leader_elect,
-        lease_name=lease_name,
-        lease_duration=parse_duration(lease_duration, "--lease-duration"),
-        health_address=parse_address(health_address) if health_address is not None else None,
-    ).validate()
-    kube = connect()
-    command.run(kube, request)
+    request = WatchRequest.from_flags(
+        all_namespaces=all_namespaces, auto_rollback=auto_rollback, progress_deadline=progress_deadline,
+        log_format=log_format, leader_elect=leader_elect, lease_name=lease_name, lease_duration=lease_duration,
+        health_address=health_address, workflow_id=workflow_id, service_id=service_id, infra_id=infra_id,
+        cluster_name=cluster_name)
+    command.run(connect(), request)
 
 
 @app.command(
@@ -921,15 +854,11 @@ def resume(
     it left on that object, and removes the annotation. If someone changed that value since, nothing is changed
     (exit 1). See docs/gitops.md.
     """
-    from kubectl_rollback.targets import select
+    from kubectl_rollback.targets import select_resumable
 
-    if workload is None:
-        raise UsageError("resume needs KIND/NAME or service/NAME")
-    target = select(workload, None, None)
-    fmt = parse_output(output)
-    request = ResumeRequest(_argocd_namespace(argocd_namespace))
-    kube = connect()
-    _finish(target.resume(kube, request), fmt)
+    target = select_resumable(workload)
+    request = ResumeRequest.from_flags(output=output, argocd_namespace=argocd_namespace)
+    _finish(target.resume(connect(), request), request.output)
 
 
 @app.command(
@@ -983,20 +912,11 @@ def verify(
     from kubectl_rollback.targets import parse_kind_name
 
     kind, name = parse_kind_name(workload)
-    fmt = parse_output(output)
-    request = VerifyRequest(
-        flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
-        spec=spec,
-        args=_analysis_args(arg),
-        record=not no_record,
-        inconclusive_fails=parse_on_inconclusive(on_inconclusive),
-    )
-    kube = connect()
-    _finish(command.run(kube, kind, name, request, lambda progress: console.info(progress.line())), fmt)
-
-
-def _analysis_args(arg: Optional[List[str]]) -> tuple:
-    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
+    request = VerifyRequest.from_flags(
+        output=output, spec=spec, arg=arg, no_record=no_record, on_inconclusive=on_inconclusive,
+        workflow_id=workflow_id, service_id=service_id, infra_id=infra_id, cluster_name=cluster_name)
+    _finish(command.run(connect(), kind, name, request, lambda progress: console.info(progress.line())),
+            request.output)
 
 
 @app.command(
@@ -1024,13 +944,6 @@ def completion(
     _finish(actions[action](sys.argv[0]), OutputFormat.TABLE)
 
 
-def _argocd_namespace(value: str) -> str:
-    checked = check_namespace(value)
-    if not checked:
-        raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
-    return checked
-
-
 def _version_callback(value: bool) -> None:
     if value:
         print(f"kubectl-harness-rollback {__version__}")
@@ -1049,12 +962,6 @@ def _root(
 # -- entry point -------------------------------------------------------------------------------------------------
 
 
-def _stopped_code() -> ExitCode:
-    """SIGTERM (a cancelled CI job, a pod being deleted) is handled as Ctrl-C: every step that says what Ctrl-C left
-    behind says it, and the document is printed; only the exit code differs (143, as a shell reports SIGTERM)."""
-    return ExitCode.TERMINATED if interrupts.terminated() else ExitCode.INTERRUPTED
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
@@ -1069,14 +976,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)
         if exc.exit_code == ExitCode.INTERRUPTED:
-            exc.exit_code = _stopped_code()
+            exc.exit_code = interrupts.stopped_code()
         _error_document(args, exc)
         sys.exit(int(exc.exit_code))
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         console.error("interrupted" if isinstance(exc, KeyboardInterrupt) else "aborted")
         stopped = RollbackError("interrupted")
-        stopped.exit_code = _stopped_code()
-        _error_document(args, stopped)
+        stopped.exit_code = interrupts.stopped_code()
+        if not _fleet_stopped_before_any(args):
+            _error_document(args, stopped)
         sys.exit(int(stopped.exit_code))
     except _NO_ARGS_IS_HELP as exc:  # no verb: the help, as kubectl prints it, not an error line
         print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
@@ -1109,7 +1017,27 @@ def _one_suggestion(message: str) -> str:
 
 def stopped_document(args: List[str]) -> None:
     """The document of a Ctrl-C before main ran (launch.py: while the command line was being imported)."""
-    _error_document(normalise_kubectl_flags(args), KeyboardInterrupt())
+    args = normalise_kubectl_flags(args)
+    if not _fleet_stopped_before_any(args):
+        _error_document(args, KeyboardInterrupt())
+
+
+def _fleet_stopped_before_any(args: List[str]) -> bool:
+    """A run across contexts stopped before it started one still prints its report (every context `not started`),
+    as a table or its document; whether the arguments ask for such a run (and name contexts to report)."""
+    from kubectl_rollback import output
+    from kubectl_rollback.commands import fleet
+
+    verb = next((arg for arg in args if arg in ("history", "rollback")), None)
+    try:
+        request = FleetRequest.parse(_flag_value(args, "--contexts"), "--all-contexts" in args, None, False, None)
+        if verb is None or request is None:
+            return False
+        report = fleet.stopped_before_any(verb, request, _flag_value(args, "--kubeconfig"))
+    except RollbackError:  # flags or a kubeconfig the run would have refused: the error document then
+        return False
+    output.show(report, requested_output(args) or OutputFormat.TABLE, verb, report.failure())
+    return True
 
 
 def _command_for(args: List[str]) -> click.Command:
@@ -1136,25 +1064,30 @@ def _error_document(args: List[str], failure: BaseException) -> None:
     from kubectl_rollback import output
 
     verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
-    done = getattr(failure, "result", None)  # an interrupted rollback's: what it changed before the Ctrl-C
-    print(output.dump(output.document(verb, done.data() if done is not None else None, failure), fmt), flush=True)
+    print(output.dump(output.error_document(verb, failure), fmt), flush=True)
 
 
 def requested_output(args: List[str]) -> Optional[OutputFormat]:
     """The --output the command line asked for (the last one, as click takes it), read from the words themselves:
     it must be known when the flags could not be parsed at all. None when absent or not a format."""
-    wanted = None
-    for previous, arg in zip([""] + args, args):
-        if previous in ("-o", "--output"):
-            wanted = arg
-        elif arg.startswith("--output="):
-            wanted = arg.partition("=")[2]
-        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
-            wanted = arg[2:]
+    wanted = _flag_value(args, "--output", "-o")
     try:
         return parse_output(wanted) if wanted is not None else None
     except UsageError:
         return None
+
+
+def _flag_value(args: List[str], flag: str, shorthand: str = "") -> Optional[str]:
+    """The value the words give a flag (the last one, as click takes it), for when they could not be parsed."""
+    value = None
+    for previous, arg in zip([""] + args, args):
+        if previous and previous in (flag, shorthand):
+            value = arg
+        elif arg.startswith(flag + "="):
+            value = arg.partition("=")[2]
+        elif shorthand and arg.startswith(shorthand) and len(arg) > 2 and not arg.startswith("--"):
+            value = arg[2:]
+    return value
 
 
 def join_kind_and_name(args: List[str], command: click.Command) -> List[str]:

@@ -8,7 +8,8 @@ cobra script, so completion works in bash, zsh, fish and PowerShell alike.
 
 What is completed comes from the click command tree of the CLI itself (verbs, flags with their help, arguments), so a
 new verb or flag completes without a change here. Only the values of a flag are known here: the enumerations of
-options.py, the kubeconfig's contexts, and from the cluster, the namespaces and the objects a KIND/NAME names.
+options.py, the kubeconfig's contexts, and from the cluster, the namespaces, the workload kinds it serves
+(`workloads.usable`) and the objects a KIND/NAME names.
 
 It runs on every TAB, so it stays light: click and the CLI's flag declarations, never the `kubernetes` package; the
 cluster is asked only for what the word under the cursor needs, through kube.py, within one deadline; and a failure
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import signal
 import sys
@@ -74,6 +76,10 @@ class Lookups(Protocol):
         """Names of the objects of a kind in the namespace of the line (-n) or of the context."""
         ...
 
+    def kinds(self) -> List[str]:
+        """Names of the registered workload kinds the cluster serves (workloads.usable)."""
+        ...
+
 
 class DeadlineExceeded(Exception):
     pass
@@ -125,6 +131,18 @@ class ClusterLookups(Lookups):
 
     def names(self, resource: Resource) -> List[str]:
         return self._list(resource)
+
+    def kinds(self) -> List[str]:
+        from kubectl_rollback.kube import Kube
+        from kubectl_rollback.workloads import usable
+
+        said = io.StringIO()  # the kinds skipped: for the debug log, not for the terminal of the shell
+        try:
+            with deadline(self.options.request_timeout), contextlib.redirect_stderr(said):
+                return [kind.name for kind in usable(Kube.connect(self.options, quiet=True))]
+        finally:
+            if said.getvalue():
+                debug(" ".join(said.getvalue().split()))
 
     def _list(self, resource: Resource) -> List[str]:
         from kubectl_rollback.kube import Kube
@@ -297,26 +315,40 @@ def _subcommands(line: Line, prefix: str) -> Completion:
     return Completion(tuple(candidates), NO_FILE_COMP)
 
 
-def _kinds(command_name: str) -> List[tuple]:
-    """(name, aliases, resource) of every kind the command's KIND/NAME accepts: the workload kinds, and a Service
-    for the verbs that take a Blue/Green primary Service."""
+def _kinds(command_name: str, served: Optional[List[str]] = None) -> List[tuple]:
+    """(name, aliases, resource) of every kind the command's KIND/NAME accepts: the workload kinds (only those named
+    in `served` when it is given), and a Service for the verbs that take a Blue/Green primary Service."""
     from kubectl_rollback.kube import SERVICES
     from kubectl_rollback.targets import SERVICE_ALIASES
     from kubectl_rollback.workloads import KINDS
 
-    kinds = [(kind.name, kind.aliases, kind.resource) for kind in KINDS]
+    kinds = [(kind.name, kind.aliases, kind.resource) for kind in KINDS if served is None or kind.name in served]
     if command_name in SERVICE_VERBS:
         kinds.append((SERVICE_ALIASES[0], SERVICE_ALIASES, SERVICES))
     return kinds
 
 
+def _served_kinds(lookups: Callable[[], Lookups]) -> Optional[List[str]]:
+    """The workload kinds the cluster serves, or None when it cannot say within the deadline: then every registered
+    kind is offered (a kind it does not serve lists no names after the slash)."""
+    from kubectl_rollback.errors import RollbackError
+
+    try:
+        return lookups().kinds()
+    except (RollbackError, DeadlineExceeded) as exc:
+        debug(f"every registered kind offered: which ones the cluster serves is unknown: "
+              f"{getattr(exc, 'message', None) or exc}")
+        return None
+
+
 def _kind_name(command_name: str, word: str, lookups: Callable[[], Lookups]) -> Completion:
-    """As kubectl completes TYPE/NAME: the kinds first (KIND/, no space after it), then once the slash is typed, the
-    names of that kind in the namespace, spelled with the kind as typed."""
-    kinds = _kinds(command_name)
+    """As kubectl completes TYPE/NAME: the kinds the cluster serves first (KIND/, no space after it), then once the
+    slash is typed, the names of that kind in the namespace, spelled with the kind as typed."""
     kind_text, slash, name_prefix = word.partition("/")
     if not slash:
+        kinds = _kinds(command_name, _served_kinds(lookups))
         return Completion(_matching([f"{name}/" for name, _, _ in kinds], word), NO_SPACE | NO_FILE_COMP | KEEP_ORDER)
+    kinds = _kinds(command_name)
     resource = next((r for _, aliases, r in kinds if kind_text.lower() in aliases), None)
     if resource is None:
         debug(f"no names: {kind_text!r} is not a kind this argument accepts")

@@ -374,6 +374,7 @@ class FleetOutcome(enum.Enum):
     SHOWN = "shown"  # history
     NO_TARGET = "no target"
     FAILED = "failed"  # any other exit than 0 and 3 of that context's own command
+    INTERRUPTED = "interrupted"  # stopped by Ctrl-C (or SIGTERM) before it wrote anything
     NOT_STARTED = "not started"  # after the first failure with --fail-fast, or after Ctrl-C
 
 
@@ -387,7 +388,8 @@ class FleetRow:
 
 def fleet_row(verb: str, document: dict) -> FleetRow:
     """One context's row, read from the -o json document its own command prints (any target: one workload, a
-    Blue/Green Service, a release): the exit code in its `error` first, then what it says it did."""
+    Blue/Green Service, a release): the exit code in its `error` first, then what it says it did. One stopped by
+    Ctrl-C is what it did before it stopped (rolled back, its wait stopped), with its error's message."""
     error = document.get("error")
     if verb == "history":
         live, target = document.get("liveRevision"), document.get("rollbackTarget")
@@ -396,18 +398,22 @@ def fleet_row(verb: str, document: dict) -> FleetRow:
         live, target = (_revision_number(document.get(end)) for end in ("from", "to"))
         message = document.get("message") or ""
     if error is not None:
-        outcome = FleetOutcome.NO_TARGET if error["exitCode"] == ExitCode.NO_TARGET else FleetOutcome.FAILED
-        return FleetRow(outcome, live, target, error["message"])
+        if error["exitCode"] not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            outcome = FleetOutcome.NO_TARGET if error["exitCode"] == ExitCode.NO_TARGET else FleetOutcome.FAILED
+            return FleetRow(outcome, live, target, error["message"])
+        message = error["message"]  # stopped: what it wrote before, as its own error says (the rollout goes on)
+    stopped = error is not None
     if verb == "history":
-        return FleetRow(FleetOutcome.SHOWN, live, target, message)
+        return FleetRow(FleetOutcome.INTERRUPTED if stopped else FleetOutcome.SHOWN, live, target, message)
     results = document.get("results")  # many workloads (a release): each with its own outcome
     if results is not None:
         changed = any(r.get("outcome") == Outcome.ROLLED_BACK.value for r in results)
-        message = ", ".join(f"{n} {outcome}" for outcome, n in document.get("summary", {}).items() if n)
+        if not stopped:
+            message = ", ".join(f"{n} {outcome}" for outcome, n in document.get("summary", {}).items() if n)
     else:
-        changed = bool(document.get("changed")) or (live is not None and live != target)
+        changed = bool(document.get("changed")) or (not stopped and live is not None and live != target)
     if not changed:
-        return FleetRow(FleetOutcome.NOTHING_TO_DO, live, target, message)
+        return FleetRow(FleetOutcome.INTERRUPTED if stopped else FleetOutcome.NOTHING_TO_DO, live, target, message)
     dry = document.get("dryRun", "none") != "none"
     return FleetRow(FleetOutcome.WOULD_ROLL_BACK if dry else FleetOutcome.ROLLED_BACK, live, target, message)
 

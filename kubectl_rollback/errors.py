@@ -137,6 +137,7 @@ class ReportedError(RollbackError):
     """The command has printed its outcome, failures included (a release where some workloads failed); only the exit
     code is left to give, with no further message."""
 
-    def __init__(self, exit_code: ExitCode):
+    def __init__(self, exit_code: ExitCode, summary: str = ""):
         super().__init__("")
         self.exit_code = exit_code
+        self.summary = summary  # the outcomes counted, for the -o json|yaml document's error message

@@ -10,6 +10,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List
 
+from kubectl_rollback.errors import ExitCode
+
 # Every SIGINT and SIGTERM the command was sent (by `on_signal`, the handler the command line installs).
 _received: List[int] = []
 
@@ -38,11 +40,18 @@ def terminated() -> bool:
     return int(signal.SIGTERM) in _received
 
 
+def stopped_code() -> ExitCode:
+    """The exit code of a command that was told to stop: SIGTERM (a cancelled CI job, a pod being deleted) is handled
+    as Ctrl-C, every step that says what Ctrl-C left behind says it, and the document is printed; only the exit code
+    differs (143, as a shell reports SIGTERM)."""
+    return ExitCode.TERMINATED if terminated() else ExitCode.INTERRUPTED
+
+
 def check() -> None:
-    """Once the command was told to stop, nothing new starts in the main thread, where Ctrl-C is raised: no further
-    poll, no write (a KeyboardInterrupt that was lost, see on_signal, is raised here). Other threads (a fleet's
-    contexts, an analysis) are stopped by the main thread in their own time."""
-    if _received and threading.current_thread() is threading.main_thread():
+    """Once the command was told to stop, nothing new starts, in any thread: no further poll, no write (a
+    KeyboardInterrupt that was lost, see on_signal, is raised here; in a fleet's contexts, which Ctrl-C does not
+    reach, this is how each stops at its next safe point, as the main thread would)."""
+    if _received:
         raise KeyboardInterrupt
 
 
@@ -67,7 +76,13 @@ class _Held:
             self.handlers[self.pending[0]](self.pending[0], None)
 
 
-_held: List[_Held] = []  # the main thread's `deferred` block, while it runs
+_threads = threading.local()  # each thread's `deferred` block while it runs (the main thread's alone holds signals)
+
+
+def _held() -> List[_Held]:
+    if not hasattr(_threads, "held"):
+        _threads.held = []
+    return _threads.held
 
 
 @contextmanager
@@ -75,38 +90,41 @@ def deferred() -> Iterator[None]:
     """Run the block with SIGINT and SIGTERM held from its first write on: one received before that write stops the
     block there, nothing written (`before_write`); one received after it is handled as it would have been (a
     KeyboardInterrupt) once the block has ended (an error it ends with goes first: the command ends with it anyway).
-    A block does not start once the command was told to stop. Only the main thread receives signals, and only where
-    Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time); elsewhere the block runs as
-    it is."""
+    A block does not start once the command was told to stop, in any thread. Only the main thread receives signals,
+    and only where Ctrl-C is a KeyboardInterrupt (not in `watch`, which stops on them in its own time). In another
+    thread (a fleet's context) nothing is held: a stop told before its first write stops it there, and one told after
+    is raised once the block has ended, as in the main thread."""
     main = threading.current_thread() is threading.main_thread()
-    if not main or _held or signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal):
+    blocks = _held()
+    if blocks or (main and signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, on_signal)):
         yield  # in a block already, or watch, which handles them itself
         return
     check()
     held = _Held()
-    for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
+    for signum in (int(signal.SIGINT), int(signal.SIGTERM)) if main else ():
         if callable(signal.getsignal(signum)):  # a handler of Python's or ours: not SIG_DFL, not SIG_IGN
             held.handlers[signum] = signal.signal(signum, lambda received, frame: held.pending.append(received))
-    _held.append(held)
+    blocks.append(held)
     try:
         yield
     finally:
-        _held.remove(held)
+        blocks.remove(held)
         for signum, handler in held.handlers.items():
             signal.signal(signum, handler)
     held.raise_pending()
+    check()  # another thread's: a stop told during the block (the main thread's was raised just above)
 
 
 def before_write(changes: bool) -> None:
     """Called by the API seam before each write (`changes`: not a dry run). Told to stop before the first write that
     changes something, the command stops there, nothing changed; from that write on, a `deferred` block finishes
     what it must write with it."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if not _held:
+    blocks = _held()
+    if not blocks:
         check()
         return
-    held = _held[-1]
+    held = blocks[-1]
     if not held.written:
-        held.raise_pending()
+        held.raise_pending()  # the main thread's signals, held
+        check()  # another thread's stop
     held.written = held.written or changes

@@ -17,7 +17,9 @@ import dataclasses
 import json
 import os
 import random
+import re
 import shlex
+import ssl
 import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator, Optional
@@ -424,9 +426,11 @@ class Kube:
             except urllib3.exceptions.HTTPError as exc:
                 self._drop_idle_connections()
                 unanswered = unanswered or write
+                check = ("the certificate authority of the context (certificate-authority in the kubeconfig, "
+                         "--certificate-authority)" if _tls_error(exc) is not None
+                         else "--context/--kubeconfig and that the cluster is up")
                 failure: RollbackError = ApiError(
-                    f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); "
-                    "check --context/--kubeconfig and that the cluster is up, then try again"
+                    f"{what}: cannot reach the API server at {self.host} ({_cause(exc)}); check {check}, then try again"
                 )
                 if not _may_succeed_again(exc):
                     raise failure from None
@@ -527,7 +531,20 @@ def _may_succeed_again(exc: Exception) -> bool:
     return not isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError))
 
 
+def _tls_error(exc: Exception) -> Optional[ssl.SSLError]:
+    """The TLS library's error that urllib3 wraps, if that is what failed (a certificate authority that cannot be
+    read, or does not verify the server)."""
+    import urllib3
+
+    reason = getattr(exc, "reason", None) or exc
+    inner = reason.args[0] if isinstance(reason, urllib3.exceptions.SSLError) and reason.args else reason
+    return inner if isinstance(inner, ssl.SSLError) else None
+
+
 def _cause(exc: Exception) -> str:
+    tls = _tls_error(exc)
+    if tls is not None:  # its words whole: "[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found"
+        return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(tls.args[-1] if tls.args else tls))
     reason = getattr(exc, "reason", None) or exc
     text = str(reason)
     # urllib3 wraps the socket error in a long repr; the last part is the part that helps.

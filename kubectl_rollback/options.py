@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import Mapping, Optional, Protocol, Tuple, TypeVar
+from typing import List, Mapping, Optional, Protocol, Tuple, TypeVar
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
 from kubectl_rollback.errors import UsageError
@@ -85,10 +85,33 @@ class IdentityFlags:
         return self
 
 
+class TargetFacts(Protocol):
+    """What a target (commands/target.py) tells rollback's validation: which options it can honour. Only one
+    workload has revision numbers, and only Harness's own history has release numbers."""
+
+    @property
+    def takes_to_revision(self) -> bool: ...
+
+    @property
+    def takes_release_number(self) -> bool: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class HistoryRequest:
+    """`history`'s options: every flag but the target's (targets.select) and the connection's (cli.connects)."""
+
     flags: IdentityFlags = IdentityFlags()
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # where an Application named by a label is (docs/gitops.md)
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, workflow_id: Optional[str], service_id: Optional[str],
+                   infra_id: Optional[str], cluster_name: Optional[str], any_workflow: bool,
+                   argocd_namespace: str) -> HistoryRequest:
+        """The flags as typed, each checked (kubectl's Validate: before any API request)."""
+        fmt = parse_output(output)
+        return cls(IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate(),
+                   check_argocd_namespace(argocd_namespace), fmt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +154,12 @@ class ResumeRequest:
     """`resume`: put back what `rollback --gitops=pause` changed on the workload's GitOps owner."""
 
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, argocd_namespace: str) -> ResumeRequest:
+        fmt = parse_output(output)
+        return cls(check_argocd_namespace(argocd_namespace), fmt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +169,12 @@ class MarkRequest:
     revision: int
     reason: Optional[str] = None
     clear: bool = False
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, revision: int, reason: Optional[str], clear: bool) -> MarkRequest:
+        fmt = parse_output(output)
+        return cls(revision, check_value("--reason", reason), clear, fmt).validate()
 
     def validate(self) -> MarkRequest:
         if self.revision < 1:
@@ -169,21 +204,73 @@ class RollbackRequest:
     config: ConfigMode = ConfigMode.AUTO  # --config: what happens to the target's ConfigMaps and Secrets
     gitops: GitOpsMode = GitOpsMode.FAIL  # --gitops: when an Argo CD or Flux owner would undo it (docs/gitops.md)
     argocd_namespace: str = DEFAULT_ARGOCD_NAMESPACE  # --argocd-namespace: where Argo CD's Applications are
-    # record --rollback-on-failure: the name of the revision object that failed; roll back only while it is live
+    # record --rollback-on-failure (the revision object that failed), rollback -i (the live one its question named):
+    # roll back only while it is live
     only_from: Optional[str] = None
     # --override-barrier --reason TEXT: the reason, recorded on the target; None: never go behind a barrier
     override_barrier: Optional[str] = None
     pin_digests: bool = False  # --pin-digests: the target's images as image:tag@sha256:... (its recorded digests)
+    output: OutputFormat = OutputFormat.TABLE
 
-    def validate(self) -> RollbackRequest:
-        """kubectl's Validate: what can be refused without asking the cluster."""
+    @classmethod
+    def from_flags(cls, target: TargetFacts, *, output: str, to_revision: Optional[int],
+                   release_number: Optional[int], force: bool, trust_legacy_history: bool, dry_run: Optional[str],
+                   wait: bool, timeout: Optional[str], keep_canary: bool, skip_ready_check: bool,
+                   skip_preflight: bool, config: Optional[str], gitops: str, argocd_namespace: str,
+                   override_barrier: bool, reason: Optional[str], pin_digests: bool, workflow_id: Optional[str],
+                   service_id: Optional[str], infra_id: Optional[str], cluster_name: Optional[str],
+                   any_workflow: bool) -> RollbackRequest:
+        """The flags as typed, each checked, then together and against what `target` can honour (validate)."""
+        fmt = parse_output(output)
+        if override_barrier != (reason is not None):
+            raise UsageError("--override-barrier and --reason TEXT go together: the reason is recorded on the target")
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name, any_workflow).validate(),
+            to_revision=to_revision,
+            release_number=release_number,
+            force=force,
+            trust_legacy_history=trust_legacy_history,
+            dry_run=parse_dry_run(dry_run),
+            wait=wait,
+            timeout=parse_wait_timeout(timeout, wait, "--wait", cls.timeout),
+            keep_canary=keep_canary,
+            skip_ready_check=skip_ready_check,
+            skip_preflight=skip_preflight,
+            config=parse_config_mode(config),
+            gitops=parse_gitops_mode(gitops),
+            argocd_namespace=check_argocd_namespace(argocd_namespace),
+            override_barrier=check_value("--reason", reason),
+            pin_digests=pin_digests,
+            output=fmt,
+        ).validate(target)
+
+    def validate(self, target: Optional[TargetFacts] = None) -> RollbackRequest:
+        """kubectl's Validate: what can be refused without asking the cluster; with `target`, also the options that
+        target cannot honour."""
         if self.to_revision is not None and self.to_revision < 0:
             raise UsageError(f"--to-revision must be a revision number, got {self.to_revision}")
         if self.release_number is not None and self.release_number < 1:
             raise UsageError(f"--release-number must be a positive release number, got {self.release_number}")
-        if self.to_revision == 0:  # kubectl rollout undo's "the previous revision": here, the rollback target
-            return dataclasses.replace(self, to_revision=None)
-        return self
+        # --to-revision 0, kubectl rollout undo's "the previous revision": here, the rollback target
+        valid = dataclasses.replace(self, to_revision=None) if self.to_revision == 0 else self
+        if target is not None:
+            valid._check_honoured_by(target)
+        return valid
+
+    def _check_honoured_by(self, target: TargetFacts) -> None:
+        if self.to_revision is not None and not target.takes_to_revision:
+            raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
+        if self.release_number is not None and not target.takes_release_number:
+            raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
+        if self.trust_legacy_history and not target.takes_release_number:
+            raise UsageError("--trust-legacy-history is about Harness's own history; pass --harness-release R")
+        if self.override_barrier is not None and not target.takes_to_revision:
+            raise UsageError("--override-barrier crosses the barrier of one workload; pass KIND/NAME")
+        if self.pin_digests and not target.takes_to_revision:
+            raise UsageError("--pin-digests pins the images of one workload's revision; pass KIND/NAME")
+        if self.force and self.to_revision is None and not target.takes_release_number:
+            # Harness's history takes --force alone (roll back although the newest release Succeeded)
+            raise UsageError("--force lets --to-revision name a revision recorded Failed; pass --to-revision N with it")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +287,44 @@ class RecordRequest:
     revision: Optional[int] = None  # --revision N: the revision meant (else the live one)
     images: tuple = ()  # --image: images the revision meant must run
     verify: Optional[VerifyRequest] = None  # with follow: the analysis run once the rollout completes (--verify)
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, status: Optional[str], follow: bool, release_number: Optional[str],
+                   artifact: Optional[str], timeout: Optional[str], revision: Optional[int],
+                   image: Optional[List[str]], force: bool, config_snapshot: str, rollback_on_failure: bool,
+                   verify: Optional[str], arg: Optional[List[str]], on_inconclusive: str,
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> RecordRequest:
+        """The flags as typed: those that go together first, then each flag (kubectl's Validate)."""
+        if follow == (status is not None):
+            raise UsageError("pass exactly one of --status and --follow")
+        if rollback_on_failure and not follow:
+            raise UsageError("--rollback-on-failure acts on the rollout --follow waits for; pass --follow with it")
+        if verify is not None and not follow:
+            raise UsageError("--verify runs after the rollout --follow waits for; pass --follow with it (or use the "
+                             "verify command on a revision already rolled out)")
+        if verify is None and (arg or on_inconclusive != "inprogress"):
+            raise UsageError(f"{'--arg' if arg else '--on-inconclusive'} is for the analysis: pass --verify with it")
+        fmt = parse_output(output)
+        flags = IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate()
+        return cls(
+            flags=flags,
+            status=parse_status(status) if status is not None else None,
+            release_number=check_release_number(release_number),
+            artifact=check_value("--artifact", artifact),
+            follow=follow,
+            timeout=parse_wait_timeout(timeout, follow, "--follow", cls.timeout),
+            force=force,
+            config_snapshot=parse_snapshot_mode(config_snapshot),
+            rollback_on_failure=rollback_on_failure,
+            revision=revision,
+            images=tuple(check_value("--image", i) for i in image or ()),
+            verify=None if verify is None else VerifyRequest(
+                flags=flags, spec=verify, args=parse_analysis_args(arg),
+                inconclusive_fails=parse_on_inconclusive(on_inconclusive)),
+            output=fmt,
+        ).validate()
 
     def validate(self) -> RecordRequest:
         if self.revision is not None and self.revision < 1:
@@ -220,6 +345,23 @@ class WatchRequest:
     lease_name: str = "harness-rollback-watch"
     lease_duration: float = 15.0
     health_address: Optional[Tuple[str, int]] = None  # (host, port) of --health-address: /healthz and /metrics
+
+    @classmethod
+    def from_flags(cls, *, all_namespaces: bool, auto_rollback: bool, progress_deadline: str, log_format: str,
+                   leader_elect: bool, lease_name: str, lease_duration: str, health_address: Optional[str],
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> WatchRequest:
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+            all_namespaces=all_namespaces,
+            progress_deadline=parse_duration(progress_deadline, "--progress-deadline"),
+            auto_rollback=auto_rollback,
+            log_format=log_format.lower(),
+            leader_elect=leader_elect,
+            lease_name=lease_name,
+            lease_duration=parse_duration(lease_duration, "--lease-duration"),
+            health_address=parse_address(health_address) if health_address is not None else None,
+        ).validate()
 
     def validate(self) -> WatchRequest:
         if self.log_format not in ("text", "json"):
@@ -322,10 +464,17 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def check_namespace(namespace: Optional[str]) -> Optional[str]:
+def check_argocd_namespace(value: str) -> str:
+    if not value:
+        raise UsageError("--argocd-namespace is empty; pass a namespace or leave the flag out")
+    check_namespace(value, "--argocd-namespace")
+    return value
+
+
+def check_namespace(namespace: Optional[str], flag: str = "--namespace") -> Optional[str]:
     if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
         raise UsageError(
-            f"--namespace {namespace!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
+            f"{flag} {namespace!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)"
         )
     return namespace
 
@@ -428,6 +577,26 @@ class VerifyRequest:
     args: Tuple[Tuple[str, str], ...] = ()  # --arg KEY=VALUE, in order (a later one wins)
     record: bool = True  # --no-record: analyse and print only
     inconclusive_fails: bool = False  # --on-inconclusive=fail
+    output: OutputFormat = OutputFormat.TABLE
+
+    @classmethod
+    def from_flags(cls, *, output: str, spec: str, arg: Optional[List[str]], no_record: bool, on_inconclusive: str,
+                   workflow_id: Optional[str], service_id: Optional[str], infra_id: Optional[str],
+                   cluster_name: Optional[str]) -> VerifyRequest:
+        fmt = parse_output(output)
+        return cls(
+            flags=IdentityFlags(workflow_id, service_id, infra_id, cluster_name).validate(),
+            spec=spec,
+            args=parse_analysis_args(arg),
+            record=not no_record,
+            inconclusive_fails=parse_on_inconclusive(on_inconclusive),
+            output=fmt,
+        )
+
+
+def parse_analysis_args(arg: Optional[List[str]]) -> Tuple[Tuple[str, str], ...]:
+    """--arg KEY=VALUE, repeated: the analysis template's args, in order."""
+    return tuple(parse_key_value(a, "--arg", "threshold=0.05") for a in arg or ())
 
 
 def parse_on_inconclusive(value: str) -> bool:

@@ -9,7 +9,7 @@ import json
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from kubectl_rollback import console
-from kubectl_rollback.errors import ExitCode, RollbackError
+from kubectl_rollback.errors import ExitCode, ReportedError, RollbackError
 from kubectl_rollback.options import OutputFormat
 
 # The versioned output contract (docs/output.md, schemas in docs/schemas/): every `-o json|yaml` document is one
@@ -100,9 +100,18 @@ def document(verb: str, data: Optional[dict], failure: Optional[BaseException], 
             "error": error_dict(failure) if failure is not None else None}
 
 
+def error_document(verb: str, failure: BaseException) -> dict:
+    """The document of a command that ended before its result: the error, with what it says was done, if anything
+    (an interrupted rollback's result: what it changed before the Ctrl-C)."""
+    done = getattr(failure, "result", None)
+    return document(verb, done.data() if done is not None else None, failure)
+
+
 def error_dict(failure: BaseException) -> dict:
-    if isinstance(failure, RollbackError):
-        code, message = ExitCode(failure.exit_code), failure.message or "see the outcomes above"
+    if isinstance(failure, ReportedError):  # the outcomes are printed; the document says them in one line
+        code, message = ExitCode(failure.exit_code), failure.summary or "see the outcomes above"
+    elif isinstance(failure, RollbackError):
+        code, message = ExitCode(failure.exit_code), failure.message
     elif isinstance(failure, KeyboardInterrupt):
         code, message = ExitCode.INTERRUPTED, "interrupted"
     else:

@@ -38,13 +38,20 @@ def select(
         return ReleaseTarget(check_name(release, "--release-name") if release is not None else None)
     assert workload is not None  # exactly one was given
     kind_text, _, name = workload.partition("/")
-    if kind_text.lower() in SERVICE_ALIASES and name:
+    if kind_text.lower() in SERVICE_ALIASES:  # an empty name is refused as for any KIND/
         from kubectl_rollback.commands.bluegreen import ServiceTarget
 
         return ServiceTarget(check_name(name, workload))
     from kubectl_rollback.commands.rollback import WorkloadTarget
 
     return WorkloadTarget(*parse_kind_name(workload))
+
+
+def select_resumable(workload: Optional[str]) -> Target:
+    """`resume`'s target: KIND/NAME or service/NAME, the workloads a rollback --gitops=pause can have paused for."""
+    if workload is None:
+        raise UsageError("resume needs KIND/NAME or service/NAME")
+    return select(workload, None, None)
 
 
 def parse_kind_name(text: str) -> Tuple[WorkloadKind, str]:

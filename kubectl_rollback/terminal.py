@@ -101,23 +101,31 @@ class Screen:
                 self._draw(self._picker(header, rows, selected, typed))
                 key = _key(self.fd)
                 if key == "enter":
+                    if typed and int(typed.rstrip("?")) not in numbers:
+                        typed = typed.rstrip("?") + "?"  # Enter never takes another row than the number typed
+                        continue
                     return selected
                 if key in ("q", "quit", "escape"):
                     return None
                 if key in ("up", "k"):
                     selected, typed = max(selected - 1, 0), ""
-                elif key in ("down", "j"):
-                    selected, typed = min(selected + 1, len(rows) - 1), ""
                 elif key.isdigit() or key == "backspace":
-                    typed = typed[:-1] if key == "backspace" else (typed + key)[-6:]
+                    typed = typed.rstrip("?")
+                    if key == "backspace":
+                        typed = typed[:-1]
+                    else:  # a digit that no revision number goes on with starts a new number
+                        typed = typed + key if any(str(n).startswith(typed + key) for n in numbers) else key
                     if typed and int(typed) in numbers:
                         selected = list(numbers).index(int(typed))
+                elif key in ("down", "j"):
+                    selected, typed = min(selected + 1, len(rows) - 1), ""
 
     def _picker(self, header: Sequence[str], rows: Sequence[str], selected: int, typed: str) -> List[str]:
         lines = list(header)
         for index, row in enumerate(rows):
             lines.append(paint("> " + row, "7") if index == selected else "  " + row)
-        lines.append(paint(HELP, "2") + (f"   revision: {typed}" if typed else ""))
+        shown = f"   revision {typed.rstrip('?')}: not in the list" if typed.endswith("?") else f"   revision: {typed}"
+        lines.append(paint(HELP, "2") + (shown if typed else ""))
         return lines
 
     def confirm(self, question: str) -> bool:

@@ -5,13 +5,16 @@ kubeconfig, with a context whose server does not answer (a closed port) and one 
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import yaml
 
 from kubectl_rollback.errors import ExitCode
 from tests import contract, manifests
+from tests import scenarios as sc
 from tests.cluster.controlplane import ADMIN_TOKEN, LIMITED_TOKEN, free_port
+from tests.test_interrupt import started_waiting
 
 IDENTITY = ("--workflow-id", "wf1", "--service-id", "svc", "--infra-id", "infra")
 
@@ -143,3 +146,52 @@ def test_all_contexts_and_bad_flags(fleet):
         assert "Traceback" not in done.stderr
     assert json.loads(fleet.plugin("rollback", "deployment/web", "--contexts", "east,nowhere", "-o", "json",
                                    code=ExitCode.USAGE).stdout)["error"]["reason"] == "USAGE"
+
+
+def _east_waits_forever_after_its_rollback(fleet) -> None:
+    """east's revision 1 is recorded Succeeded but its pods never get ready: the wait after its rollback cannot end."""
+    for version, status in (("1-broken-now", "Succeeded"), ("2", "Failed")):
+        fleet.east.apply(manifests.deployment("web", f"example.test/web:{version}"))
+        fleet.east.plugin("record", "deployment/web", "--status", status, *IDENTITY, "--context", "east",
+                          env=fleet.env, check=True)
+    fleet.deploy(fleet.west, "west")
+
+
+def _stopped_while_east_waits(fleet, signum: int, *args: str):
+    proc = sc.start_plugin(fleet.east, "rollback", "deployment/web", "--contexts", "east,west", "--max-parallel", "1",
+                           "--wait", "--timeout", "5m", *args, env=fleet.env)
+    assert "[east] deployment/web rolled back from revision 2" in started_waiting(proc)
+    proc.send_signal(signum)
+    done = sc.finish(proc, timeout=60)
+    assert "Traceback" not in done.stderr
+    assert image(fleet.east) == "example.test/web:1-broken-now" and image(fleet.west) == "example.test/web:2"
+    return done
+
+
+def test_sigterm_while_a_context_waits_stops_its_wait_and_reports_it_rolled_back_as_its_own_command_would(fleet):
+    """Issue 23b: the context stopped in its wait was reported `failed`, FROM/TO empty, its document null; and the
+    SIGTERM waited out --timeout, its document saying INTERRUPTED/130."""
+    _east_waits_forever_after_its_rollback(fleet)
+    done = _stopped_while_east_waits(fleet, signal.SIGTERM, "-o", "json")
+    assert done.returncode == ExitCode.TERMINATED, done.stderr
+    document = contract.validated(done.stdout, "json", "FleetResult")
+    assert (document["error"]["reason"], document["error"]["exitCode"]) == ("TERMINATED", 143), document["error"]
+    assert rows(document) == [("east", "east", "rolled back", 2, 1), ("west", "west", "not started", None, None)]
+    east = document["contexts"][0]
+    follow = f"kubectl rollout status deployment/web -n {fleet.east.name} --context east"
+    assert east["message"].startswith("interrupted while waiting: deployment/web rolled back 2 -> 1; the rollout "
+                                      f"goes on; follow it with: {follow}"), east["message"]
+    own = east["result"]  # what `--context east --wait -o json` prints on SIGTERM
+    assert (own["changed"], own["from"]["revision"], own["to"]["revision"]) == (True, 2, 1), own
+    assert (own["error"]["reason"], own["error"]["message"]) == ("TERMINATED", east["message"]), own["error"]
+
+
+def test_ctrl_c_while_a_context_waits_prints_the_table_with_its_row_rolled_back(fleet):
+    _east_waits_forever_after_its_rollback(fleet)
+    done = _stopped_while_east_waits(fleet, signal.SIGINT)
+    assert done.returncode == ExitCode.INTERRUPTED, done.stderr
+    table = done.stdout.splitlines()
+    assert table[1].split()[:5] == ["east", "east", "rolled", "back", "2"] and "interrupted while waiting" in table[1]
+    assert table[2].split()[:4] == ["west", "west", "not", "started"]
+    assert table[3] == "2 contexts: 1 rolled back, 1 not started"
+    assert f"kubectl rollout status deployment/web -n {fleet.east.name} --context east" in table[1], table[1]

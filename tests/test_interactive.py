@@ -166,3 +166,33 @@ def test_without_a_terminal_it_refuses_at_once(four_revisions, ns):
     assert done.stderr == ("error: --interactive needs a terminal on stdin and stdout; in a script pass --to-revision "
                            "N (history shows the numbers)\n")
     assert done.stdout == "" and cluster_state(ns) == before
+
+
+def test_a_deploy_while_the_question_is_open_is_not_rolled_back(four_revisions, ns, terminal):
+    """A tester's finding: the `y` agreed to "from 4 to 2", a deploy of web:5 came in meanwhile, and the rollback
+    undid it unseen. The question's live revision is the only one the `y` may roll back from."""
+    t = terminal("rollback", "deployment/web", "-i")
+    t.wait_for("pick the revision to roll back to")
+    t.keys("Enter")
+    t.wait_for(QUESTION.format(2))
+    ns.apply(manifests.deployment("web", "example.test/web:5"))
+    ns.wait_until(lambda: "example.test/web:5" in sc.rs_by_image(ns, "web"), "the new deploy's ReplicaSet")
+    t.keys("y")
+    assert t.exit_code() == ExitCode.ERROR, t.screen()
+    assert "runs revision 5 now, not the revision this rollback was to replace; left as it is" in t.screen()
+    assert sc.live_image(ns) == "example.test/web:5"
+
+
+def test_a_typed_number_that_names_no_revision_is_never_taken_for_another(four_revisions, ns, terminal):
+    before = cluster_state(ns)
+    t = terminal("rollback", "deployment/web", "-i")
+    t.wait_for("pick the revision to roll back to")
+    t.keys("9", "Enter")
+    t.wait_for("revision 9: not in the list")
+    t.keys("7", "1")  # 7 names no revision either: 1 starts a new number
+    t.wait_for("revision: 1")
+    t.keys("Enter")
+    t.wait_for(QUESTION.format(1))
+    t.keys("n")
+    assert t.exit_code() == ExitCode.ERROR, t.screen()
+    assert cluster_state(ns) == before

@@ -117,8 +117,10 @@ def test_ctrl_c_between_the_template_write_and_its_book_keeping_splits_nothing(n
     proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/api", "--wait",
                              "-n", ns.name], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    # The proxy logs a request once answered: the template write is, and the audit write right after it is held.
-    ns.wait_until(lambda: proxied.proxy.count("PATCH", "/deployments/api$"), "the template write", interval=0.1)
+    # The proxy logs a request once answered: the template write is (not the pre-flight's dry run of it, which comes
+    # first), and the audit write right after it is held.
+    ns.wait_until(lambda: any(seen.method == "PATCH" and seen.path.endswith("/deployments/api") and not seen.dry_run
+                              for seen in proxied.proxy.requests), "the template write", interval=0.1)
     done = interrupt(proc)
     assert done.returncode == 130, done.stdout + done.stderr
     assert "Traceback" not in done.stderr

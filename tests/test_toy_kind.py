@@ -25,6 +25,7 @@ from tests.scenarios import (
     record_annotation_args,
     wait_until,
 )
+from tests.test_completion import complete
 from tests.watching import start_watch_fixture, wait_for_status
 
 TOY = ("example.test", "v1", "toys", "Toy", "toy")
@@ -136,3 +137,18 @@ def test_without_the_toy_crd_a_toy_named_on_the_command_line_is_one_line_that_sa
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == ("error: cannot get toy/web: this cluster does not serve toys.example.test (is its "
                            "CustomResourceDefinition installed?)\n")
+
+
+def completed_kinds(ns, env: dict) -> list:
+    """The kinds `kubectl harness-rollback rollback <TAB>` offers in the namespace, through the real kubectl."""
+    kinds, _ = complete(ns.cluster, "rollback", "-n", ns.name, "", env=env)
+    return kinds
+
+
+def test_completion_offers_the_toy_only_where_the_cluster_serves_it(ns, toy_crd_absent):
+    env = with_toy(ns)
+    assert completed_kinds(ns, env) == ["deployment/", "statefulset/", "daemonset/", "service/"]
+    with crds_installed(ns.cluster, (TOY,)):
+        create_owner(ns, TOY, "web", toy_spec("example.test/web:1"))
+        assert completed_kinds(ns, env) == ["deployment/", "statefulset/", "daemonset/", "toy/", "service/"]
+        assert complete(ns.cluster, "rollback", "-n", ns.name, "toy/", env=env)[0] == ["toy/web"]

@@ -4,9 +4,10 @@ runs, once per context, at most --max-parallel at a time, and one report of what
 Each context gets exactly what its own command would get: its own client (connection, namespace, the cluster name
 its identity defaults to), its own history and target, its own result document. A failure ends that context's run
 only (an unreachable server, an RBAC denial, a bad kubeconfig entry); --fail-fast starts no context after the first
-failure, and so does Ctrl-C, after which the contexts already running are waited for (a second Ctrl-C stops
-waiting). PipeCD's reviewers settled on the same default for their multi-cluster rollback: carry on past a failed
-cluster (pipe-cd/pipecd#5765).
+failure. Ctrl-C (or SIGTERM) starts no context either, and stops each running one at its next safe point as it stops
+`--context X` (interrupts.check): a write already started finishes with its book-keeping, a context that has not
+written does not write, a wait stops (the rollout goes on); then the report is printed. PipeCD's reviewers settled on
+the same default for their multi-cluster rollback: carry on past a failed cluster (pipe-cd/pipecd#5765).
 """
 
 from __future__ import annotations
@@ -59,17 +60,19 @@ class FleetResult(output.Result):
                 "summary": render.fleet_counts(self.runs)}
 
     def failure(self) -> Optional[RollbackError]:
+        summary = render.fleet_summary(self.runs)
         if self.interrupted:
-            return Interrupted(f"interrupted: {render.fleet_summary(self.runs)}; the contexts not started were left "
-                               "as they were")
+            stopped = Interrupted(f"interrupted: {summary}; the contexts not started were left as they were")
+            stopped.exit_code = interrupts.stopped_code()
+            return stopped
         code = decide.fleet_exit_code(run.row.outcome for run in self.runs)
-        return ReportedError(code) if code != ExitCode.OK else None  # each failure is in its context's row
+        return ReportedError(code, summary) if code != ExitCode.OK else None  # each failure is in its context's row
 
 
 def run(verb: str, request: FleetRequest, kubeconfig_path: Optional[str], connect: Connect, act: Act,
         fmt: OutputFormat) -> FleetResult:
     clusters = dict(kubeconfig.contexts(kubeconfig_path))
-    names = list(request.contexts) or list(clusters)
+    names = _named(request, clusters)
     unknown = [name for name in names if name not in clusters]
     if unknown:
         raise UsageError(f"--contexts: the kubeconfig has no context {', '.join(unknown)} (contexts: "
@@ -89,24 +92,38 @@ def run(verb: str, request: FleetRequest, kubeconfig_path: Optional[str], connec
                 name = names[len(started)]
                 started.append(name)
                 threading.Thread(target=_run_one, args=(verb, name, clusters[name], connect, act, fmt, runs, finished),
-                                 name=f"context {name}", daemon=True).start()
-        _wait(started, runs, finished)
+                                 name=f"context {name}").start()
     except KeyboardInterrupt:
         interrupted = True
-        console.info(f"interrupted: no further context starts; waiting for the {len(started) - len(runs)} running "
-                     "(Ctrl-C again to stop waiting)")
-        try:
-            _wait(started, runs, finished)
-        except KeyboardInterrupt:
-            pass
+        console.info(f"interrupted: no further context starts; the {len(started) - len(runs)} running stop at "
+                     "their next safe point")
+    interrupted = _wait(started, runs, finished) or interrupted
     why = "interrupted" if interrupted else "--fail-fast: a context failed"
-    return FleetResult(verb, [runs.get(name) or _not_finished(name, clusters[name], name not in started, why)
-                              for name in names], interrupted)
+    return FleetResult(verb, [runs.get(name) or _not_started(name, clusters[name], why) for name in names],
+                       interrupted)
 
 
-def _wait(started: List[str], runs: Dict[str, ContextRun], finished: queue.Queue) -> None:
+def stopped_before_any(verb: str, request: FleetRequest, kubeconfig_path: Optional[str]) -> FleetResult:
+    """The report of a run stopped before it started a context (a Ctrl-C while the command line started up)."""
+    clusters = dict(kubeconfig.contexts(kubeconfig_path))
+    return FleetResult(verb, [_not_started(name, clusters.get(name), "interrupted")
+                              for name in _named(request, clusters)], interrupted=True)
+
+
+def _named(request: FleetRequest, clusters: Dict[str, Optional[str]]) -> List[str]:
+    return list(request.contexts) or list(clusters)
+
+
+def _wait(started: List[str], runs: Dict[str, ContextRun], finished: queue.Queue) -> bool:
+    """Wait for every context started; whether a Ctrl-C came meanwhile. It stops each at its next safe point (a
+    poll, a write's start), so the wait is short and a second Ctrl-C has nothing more to stop."""
+    interrupted = False
     while any(name not in runs for name in started):
-        finished.get()
+        try:
+            finished.get()
+        except KeyboardInterrupt:
+            interrupted = True
+    return interrupted
 
 
 def _failed(runs: Dict[str, ContextRun]) -> bool:
@@ -114,11 +131,8 @@ def _failed(runs: Dict[str, ContextRun]) -> bool:
     return any(run.row.outcome is FleetOutcome.FAILED for run in list(runs.values()))
 
 
-def _not_finished(name: str, cluster: Optional[str], never_started: bool, why: str) -> ContextRun:
-    if never_started:
-        return ContextRun(name, cluster, FleetRow(FleetOutcome.NOT_STARTED, None, None, f"not started ({why})"))
-    return ContextRun(name, cluster, FleetRow(FleetOutcome.FAILED, None, None, "still running when the waiting was "
-                                              f"stopped: check it with history --context {name}"))
+def _not_started(name: str, cluster: Optional[str], why: str) -> ContextRun:
+    return ContextRun(name, cluster, FleetRow(FleetOutcome.NOT_STARTED, None, None, f"not started ({why})"))
 
 
 def _run_one(verb: str, name: str, cluster: Optional[str], connect: Connect, act: Act, fmt: OutputFormat,
@@ -147,9 +161,12 @@ def _document(verb: str, name: str, connect: Connect, act: Act, fmt: OutputForma
         if failure is not None and failure.message:
             console.error(failure.message)
         return output.document(verb, result.data(), failure)
-    except RollbackError as exc:
-        console.error(exc.message)
-        return output.document(verb, None, exc)
+    except (RollbackError, KeyboardInterrupt) as exc:  # KeyboardInterrupt: stopped before anything was written
+        failure = exc if isinstance(exc, RollbackError) else Interrupted("interrupted")
+        if failure.exit_code == ExitCode.INTERRUPTED:
+            failure.exit_code = interrupts.stopped_code()  # as main() gives it
+        console.error(failure.message)
+        return output.error_document(verb, failure)
     except Exception as exc:  # a bug met in one context: the others' report still comes, this row says it
         line = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}; this is a bug, please report it"
         console.error(line)

@@ -46,7 +46,9 @@ def run(kube: Kube, target: WorkloadTarget, request: RollbackRequest, on_progres
     force = needs_force(chosen)
     if force and not screen.confirm(f"revision {chosen.number} is {force}; roll back to it anyway (--force)? [y/N]"):
         raise declined(history.display)
-    picked = dataclasses.replace(request, to_revision=chosen.number, force=bool(force))
+    # The `y` agrees to what the question names: a deploy meanwhile makes the rollback refuse, not decide anew.
+    picked = dataclasses.replace(request, to_revision=chosen.number, force=bool(force),
+                                 only_from=history.live.name if history.live is not None else None)
     compared = diff.run(kube, target.kind, target.name, [diff.LIVE, str(chosen.number)], request.flags)
     screen.show(coloured_diff(compared.table(False)) if compared.differ else
                 f"revision {chosen.number} runs the live pod template (its config may differ)")

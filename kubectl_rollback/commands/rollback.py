@@ -141,25 +141,23 @@ class Race:
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadRollback:
-    """Decide from a fresh read and write with its resourceVersion; if another client wrote the workload meanwhile
-    (409), decide again from a new read (bounded), so we never overwrite a change we did not see. Every write goes
-    in the request's dry-run mode (record --rollback-on-failure and watch call this directly)."""
+    """The rollback's steps, in order: load -> plan -> write -> book-keeping (`_attempt`), clean-up (`_clean_up`),
+    wait. Each step takes the request, and so its dry-run mode, directly; the client is bound to that mode first, so
+    no write of any step can escape it (record --rollback-on-failure and watch call this directly too).
+
+    An attempt decides from a fresh read and writes with its resourceVersion; if another client wrote the workload
+    meanwhile (409), it decides again from a new read (bounded), so we never overwrite a change we did not see."""
     kube = kube.bound_to(request.dry_run)
     race = Race()
     result: Optional[WorkloadRollback] = None
     try:
-        # The writes and their book-keeping (audit, Failed mark, Event, canary, pause stamp) are one step: a Ctrl-C
-        # during it is held back until it is done, then says what was done.
+        # The writes and their book-keeping (audit, Failed mark, Event, pause stamp) and clean-up (canary, stuck pods)
+        # are one step: a Ctrl-C during it is held back until it is done, then says what was done.
         with interrupts.deferred():
             result = retry_on_conflict(
                 lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
             )
-            if not request.keep_canary:
-                result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request.dry_run))
-            if result.changed:
-                result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
-                    kube, kind.resource, name, result.gitops))
-            result = dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, result))
+            result = _clean_up(kube, kind, name, request, result)
     except KeyboardInterrupt:
         if result is None or not result.changed:
             raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
@@ -190,18 +188,32 @@ def rolled_back_line(result: WorkloadRollback) -> str:
     return f"{result.history.display} rolled back {source} -> {result.target.number}"
 
 
-def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, dry_run: DryRun) -> tuple:
+def _clean_up(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest,
+              result: WorkloadRollback) -> WorkloadRollback:
+    """After the attempt: the GitOps pause remembered on its owner (book-keeping of --gitops=pause), the canary
+    workload deleted (unless --keep-canary), the pods stuck on the revision left recreated; each in the request's
+    mode."""
+    if result.changed:
+        result = dataclasses.replace(result, warnings=result.warnings + gitops_owner.remember_pause(
+            kube, kind.resource, name, result.gitops))
+    if not request.keep_canary:
+        result = dataclasses.replace(result, canaries=_remove_canaries(kube, kind, name, request))
+    return dataclasses.replace(result, stuck_pods=_recreate_stuck_pods(kube, kind, name, request, result))
+
+
+def _remove_canaries(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> tuple:
     """Harness's Canary Delete step: the canary workload goes with the rollback."""
     removed = []
     for canary in kind.canaries(kube, name):
         display = kind.display(canary["metadata"]["name"])
-        if dry_run.sends_writes:
+        if request.dry_run.sends_writes:
             kube.delete(kind.resource, canary["metadata"]["name"], uid=canary["metadata"]["uid"])
         removed.append(display)
     return tuple(removed)
 
 
-def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: WorkloadRollback) -> tuple:
+def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest,
+                         result: WorkloadRollback) -> tuple:
     """After the template write (StatefulSets, kind.stuck_pods): the pods still on the revision left and not Ready
     are deleted so that the controller recreates them at the target; in a dry run, listed. Only once the controller
     has seen the new template: before that it would recreate them at the revision left. The rollback has happened
@@ -215,7 +227,7 @@ def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Work
         if stuck and result.changed:
             wait.wait_observed(kube, kind, kind.get(kube, name))
         for pod in stuck:
-            if result.dry_run.sends_writes:
+            if request.dry_run.sends_writes:
                 try:
                     kube.delete(PODS, pod["metadata"]["name"], uid=pod["metadata"]["uid"])
                 except (NotFoundError, ConflictError):
@@ -227,10 +239,59 @@ def _recreate_stuck_pods(kube: Kube, kind: WorkloadKind, name: str, result: Work
     return tuple(deleted)
 
 
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """What the plan step decided from one read: from which revision to which, the config snapshots to restore, and
+    whether the workload runs the target's template already (then only the config, if anything, is restored)."""
+
+    state: WorkloadHistory
+    source: Optional[Revision]  # the live revision
+    target: Revision  # with --pin-digests, its template pinned to the recorded digests
+    config: configsnap.ConfigPlan
+    # --pin-digests changed the target's template (the controller makes a new revision of it): the revision whose
+    # recorded digests it pins
+    pinned_from: Optional[Revision]
+    warnings: tuple
+    in_place: bool
+
+
 def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest, race: Race) -> WorkloadRollback:
-    """One read-decide-write; `race` carries what earlier attempts learnt."""
-    state = workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force,
-                                  request.override_barrier)
+    """One pass of load -> plan -> write -> book-keeping, from a fresh read; `race` carries what earlier attempts
+    learnt. A client dry run stops before the write, a server dry run after it."""
+    planned = _plan(kube, kind, name, _load(kube, kind, name, request), request)
+    if planned.in_place:
+        return _in_place(kube, kind, planned, request, race)
+    state, source, target = planned.state, planned.source, planned.target
+    checked = _preflight(kube, kind, planned, request)
+    owner = _before_writing(kube, state, request)
+    warnings = planned.warnings + owner.warnings
+    diff = _template_diff(kind, state.workload, target)
+    would = WorkloadRollback(state, source, target, False, request.dry_run,
+                             _summary(state, source, target, planned.pinned_from, dry=True), diff, warnings,
+                             config=planned.config.changes, gitops=owner, would_change=True, preflight=checked)
+    if not request.dry_run.sends_writes:
+        return would
+    patched, apply_plan, written = _write(kube, kind, name, planned, request, race)
+    warnings += written
+    if request.dry_run.server_side:
+        return dataclasses.replace(would, warnings=warnings, apply_notes=apply_plan.notes)
+    target = _adopt_pinned(kube, kind, name, state, target) if planned.pinned_from is not None else target
+    result = _applied(kube, kind, state, source, target, request, warnings, diff, pinned_from=planned.pinned_from)
+    # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
+    # revision a pipeline just deployed, so nothing else may stand between the template write and them.
+    warnings += consistency.restore_ownership(kube, kind, state.workload, patched, apply_plan)
+    return dataclasses.replace(result, warnings=warnings, apply_notes=apply_plan.notes, config=planned.config.changes,
+                               gitops=owner, preflight=checked)
+
+
+def _load(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadHistory:
+    """The workload and its revisions, with the identity and the target decided (workload_history.load)."""
+    return workload_history.load(kube, kind, name, request.flags, request.to_revision, request.force,
+                                 request.override_barrier)
+
+
+def _plan(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHistory, request: RollbackRequest) -> Planned:
+    """What the rollback will do, or why it will not (raised): the target, its config snapshots, its digests."""
     # Before anything is decided: record keys on the workload (docs/annotations.md) make its revisions' records
     # untrustworthy, the live one's included, so even "nothing to do" would be a guess.
     kind.refuse_record_keys(state.workload, kube.command_flags())
@@ -238,9 +299,11 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     # an identity or a target could be found, and "nothing to do" is never said of a workload that would not roll.
     kind.check_can_roll_back(state.workload)
     if request.only_from is not None and (state.live is None or state.live.name != request.only_from):
-        # record --rollback-on-failure: another deploy's revision is live now; it is not ours to roll back.
+        # record --rollback-on-failure (the revision that failed), rollback -i (the one the confirmation named):
+        # another deploy's revision is live now; it is not ours to roll back.
         live = f"revision {state.live.number}" if state.live is not None else "another template"
-        raise RollbackError(f"{state.display} runs {live} now, not the revision that failed; left as it is")
+        raise RollbackError(f"{state.display} runs {live} now, not the revision this rollback was to replace; left "
+                            "as it is")
     if state.problem is not None:
         raise state.problem
     target, source = state.target, state.live
@@ -255,55 +318,48 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
     pinned_from = unpinned if pinned else None  # the revision whose recorded digests the new template pins
     warnings = (state.decision.warnings + config.warnings + tuple(kind.rollback_warnings(state.workload, target))
                 + moved)
-    if _same_template_as_workload(kind, state.workload, target) or (  # a pinned target is a template of its own
-        not config.repoints and not pinned and source is not None and _same_template(kind, source, target)
-    ):
-        unanswered = race.unanswered
-        if unanswered and unanswered.target.name == target.name:
-            # Our first write went through; its answer was lost. Finish the job it started.
-            result = _applied(kube, kind, state, unanswered.source, target, warnings, "", confirmed=True)
-            return dataclasses.replace(result, config=config.changes)
-        if config.writes or race.restored_config is not None:  # only the config differs
-            checked = _preflight(kube, kind, state, target, config, request, warnings)
-            owner = _before_writing(kube, state, request)
-            result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
-            return dataclasses.replace(result, preflight=checked)
-        message = _already(state, target, request.to_revision is not None)
-        if race.lost:
-            message += " (another client rolled it back first)"
-        return WorkloadRollback(state, source, target, False, request.dry_run, message, warnings=warnings,
-                                config=config.changes)
-    checked = _preflight(kube, kind, state, target, config, request, warnings)
-    owner = _before_writing(kube, state, request)
-    warnings += owner.warnings
-    diff = _template_diff(kind, state.workload, target)
-    if not request.dry_run.sends_writes:
-        return WorkloadRollback(state, source, target, False, request.dry_run,
-                                _summary(state, source, target, pinned_from, dry=True), diff, warnings,
-                                config=config.changes, gitops=owner, would_change=True, preflight=checked)
-    warnings += configsnap.apply(kube, config, request.dry_run)
-    plan, patch_type, body = _template_write(kind, state.workload, target)
+    in_place = _same_template_as_workload(kind, state.workload, target) or (  # a pinned target is a template of its own
+        not config.repoints and not pinned and source is not None and _same_template(kind, source, target))
+    return Planned(state, source, target, config, pinned_from, warnings, in_place)
+
+
+def _in_place(kube: Kube, kind: WorkloadKind, planned: Planned, request: RollbackRequest,
+              race: Race) -> WorkloadRollback:
+    """The workload runs the target's template already: our own earlier write whose answer was lost (finish its
+    book-keeping), only the config to restore, or nothing to do."""
+    state, target, warnings, config = planned.state, planned.target, planned.warnings, planned.config
+    unanswered = race.unanswered
+    if unanswered and unanswered.target.name == target.name:
+        # Our first write went through; its answer was lost. Finish the job it started.
+        result = _applied(kube, kind, state, unanswered.source, target, request, warnings, "", confirmed=True)
+        return dataclasses.replace(result, config=config.changes)
+    if config.writes or race.restored_config is not None:  # only the config differs
+        checked = _preflight(kube, kind, planned, request)
+        owner = _before_writing(kube, state, request)
+        result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
+        return dataclasses.replace(result, preflight=checked)
+    message = _already(state, target, request.to_revision is not None)
+    if race.lost:
+        message += " (another client rolled it back first)"
+    return WorkloadRollback(state, planned.source, target, False, request.dry_run, message, warnings=warnings,
+                            config=config.changes)
+
+
+def _write(kube: Kube, kind: WorkloadKind, name: str, planned: Planned, request: RollbackRequest,
+           race: Race) -> tuple:
+    """(the workload as patched, the apply-consistency plan, warnings): the config snapshots first, then the
+    target's template with the apply-consistency fields, preconditioned on the resourceVersion read."""
+    warnings = configsnap.apply(kube, planned.config, request.dry_run)
+    apply_plan, patch_type, body = _template_write(kind, planned.state.workload, planned.target)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
         if exc.ambiguous and request.dry_run is DryRun.NONE:  # a dry run's write cannot have landed
-            race.unanswered = UnansweredWrite(source, target)
+            race.unanswered = UnansweredWrite(planned.source, planned.target)
         else:
             race.lost = True
         raise
-    if request.dry_run.server_side:
-        return WorkloadRollback(state, source, target, False, request.dry_run,
-                                _summary(state, source, target, pinned_from, dry=True), diff, warnings,
-                                apply_notes=plan.notes, config=config.changes, gitops=owner, would_change=True,
-                                preflight=checked)
-    if pinned:
-        target = _adopt_pinned(kube, kind, name, state, target)
-    result = _applied(kube, kind, state, source, target, warnings, diff, pinned_from=pinned_from)
-    # After the book-keeping: until the target carries its audit annotations, a racing `record` could take it for a
-    # revision a pipeline just deployed, so nothing else may stand between the template write and them.
-    warnings += consistency.restore_ownership(kube, kind, state.workload, patched, plan)
-    return dataclasses.replace(result, warnings=warnings, apply_notes=plan.notes, config=config.changes,
-                               gitops=owner, preflight=checked)
+    return patched, apply_plan, warnings
 
 
 def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tuple:
@@ -314,10 +370,10 @@ def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tup
     return (plan, *consistency.patch(plan, patch_type, body))
 
 
-def _preflight(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, target: Revision, config: configsnap.ConfigPlan,
-               request: RollbackRequest, warnings: tuple) -> preflight.Report:
+def _preflight(kube: Kube, kind: WorkloadKind, planned: Planned, request: RollbackRequest) -> preflight.Report:
     """Before the first write (docs/preflight.md): the target's references, the write and a pod of the target in a
     dry run. Blocked: nothing is written, and the command prints what it would have done, then exits 5."""
+    state, target, config, warnings = planned.state, planned.target, planned.config, planned.warnings
     _, patch_type, body = _template_write(kind, state.workload, target)
     restored = {c.ref.key: preflight.SNAPSHOT for c in config.changes if c.writes}
     message = f"{state.display} not rolled back from {describe(state.live)} to {describe(target)}: pre-flight blocked"
@@ -398,7 +454,7 @@ def _before_writing(kube: Kube, state: WorkloadHistory,
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,
-             warnings: tuple, diff: str, confirmed: bool = False,
+             request: RollbackRequest, warnings: tuple, diff: str, confirmed: bool = False,
              pinned_from: Optional[Revision] = None) -> WorkloadRollback:
     """The template is back: book-keeping, the Event, and the result."""
     _book_keeping(kube, kind, state, source, target)
@@ -406,7 +462,7 @@ def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Opt
     message = _summary(state, source, target, pinned_from)
     if confirmed:
         message += " (the server applied it, but its answer was lost; confirmed from a fresh read)"
-    return WorkloadRollback(state, source, target, True, kube.dry_run, message, diff, warnings)
+    return WorkloadRollback(state, source, target, True, request.dry_run, message, diff, warnings)
 
 
 def _book_keeping(

@@ -16,25 +16,10 @@ if TYPE_CHECKING:
 
 
 class Target(abc.ABC):
-    # Only one workload has revision numbers, and only Harness's own history has release numbers.
+    # Which of rollback's options it honours (options.TargetFacts, checked by RollbackRequest.validate): only one
+    # workload has revision numbers, and only Harness's own history has release numbers.
     takes_to_revision = False
     takes_release_number = False
-
-    def validate(self, request: RollbackRequest) -> None:
-        """Refuse, before any request, the options this target cannot honour."""
-        if request.to_revision is not None and not self.takes_to_revision:
-            raise UsageError("--to-revision names a revision of one workload; pass KIND/NAME")
-        if request.release_number is not None and not self.takes_release_number:
-            raise UsageError("--release-number names a release of Harness's own history; pass --harness-release R")
-        if request.trust_legacy_history and not self.takes_release_number:
-            raise UsageError("--trust-legacy-history is about Harness's own history; pass --harness-release R")
-        if request.override_barrier is not None and not self.takes_to_revision:
-            raise UsageError("--override-barrier crosses the barrier of one workload; pass KIND/NAME")
-        if request.pin_digests and not self.takes_to_revision:
-            raise UsageError("--pin-digests pins the images of one workload's revision; pass KIND/NAME")
-        if request.force and request.to_revision is None and not self.takes_release_number:
-            # Harness's history takes --force alone (roll back although the newest release Succeeded)
-            raise UsageError("--force lets --to-revision name a revision recorded Failed; pass --to-revision N with it")
 
     @abc.abstractmethod
     def history(self, kube: Kube, request: HistoryRequest) -> Result:

@@ -7,9 +7,10 @@ The tests drive the commands the way the CLI does, through the target that `targ
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional
 
-from kubectl_rollback import decide, targets
+from kubectl_rollback import decide, interrupts, targets
 from kubectl_rollback.commands import bluegreen, fleet, harness, release, rollback, workload_history
 from kubectl_rollback.options import DryRun, FleetRequest, HistoryRequest, IdentityFlags, OutputFormat, RollbackRequest
 
@@ -77,8 +78,7 @@ def rollback_harness_release(kube, name: str, mode: str = "none", **options) -> 
     """`rollback --harness-release NAME` (options: release_number, force, wait): each workload of the last Succeeded
     release to the revision it recorded, then Harness's book-keeping."""
     target = harness.HarnessTarget(name)
-    request = _request(IdentityFlags(), mode, **options)
-    target.validate(request)
+    request = _request(IdentityFlags(), mode, **options).validate(target)
     return target.rollback(kube, request, lambda p: None)
 
 
@@ -106,7 +106,7 @@ def selection(workload: Optional[str] = None, release_name: Optional[str] = None
 
 
 def fleet_run(verb: str, kubes: dict, kubeconfig_path: str, workload: str, flags: IdentityFlags,
-              request: FleetRequest, mode: str = "none") -> fleet.FleetResult:
+              request: FleetRequest, mode: str = "none", **options) -> fleet.FleetResult:
     """`history|rollback WORKLOAD --contexts ...` with -o json: `kubes` maps a context to its client, to the error
     connecting to it raises (an unreachable server, a bad kubeconfig entry), or to a function that returns its client
     (what happens while it connects)."""
@@ -122,4 +122,15 @@ def fleet_run(verb: str, kubes: dict, kubeconfig_path: str, workload: str, flags
         return fleet.run(verb, request, kubeconfig_path, connect,
                          lambda kube, progress: target.history(kube, HistoryRequest(flags)), OutputFormat.JSON)
     return fleet.run(verb, request, kubeconfig_path, connect,
-                     lambda kube, progress: target.rollback(kube, _request(flags, mode), progress), OutputFormat.JSON)
+                     lambda kube, progress: target.rollback(kube, _request(flags, mode, **options), progress),
+                     OutputFormat.JSON)
+
+
+def until_the_main_thread_was_told():
+    """A signal reaches the main thread, which tells every thread: wait until it has."""
+    while True:
+        try:
+            interrupts.check()
+        except KeyboardInterrupt:
+            return
+        time.sleep(0.01)

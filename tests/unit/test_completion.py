@@ -27,8 +27,9 @@ class FakeLookups:
 
     made_with: list = []
 
-    def __init__(self, flags: dict, names: dict = None, failure: Exception = None):
+    def __init__(self, flags: dict, names: dict = None, failure: Exception = None, served: list = None):
         self.flags = flags
+        self._served = served if served is not None else ["deployment", "statefulset", "daemonset"]
         self._names = names if names is not None else {
             "deployments": ["api", "web", "worker"], "statefulsets": ["db"], "daemonsets": [], "services": ["web"]}
         self._failure = failure
@@ -49,6 +50,10 @@ class FakeLookups:
     def names(self, resource) -> list:
         self._check()
         return self._names[resource.plural]
+
+    def kinds(self) -> list:
+        self._check()
+        return self._served
 
 
 def run(line: str, **lookups) -> Completion:
@@ -177,6 +182,22 @@ def test_kinds_first_in_order_with_no_space_after_the_slash():
     assert values(run("record ")) == ["deployment/", "statefulset/", "daemonset/"]  # record takes no Service
 
 
+def test_only_the_kinds_the_cluster_serves_are_offered():
+    FakeLookups.made_with.clear()
+    assert values(run("rollback ", served=["deployment", "daemonset"])) == ["deployment/", "daemonset/", "service/"]
+    assert values(run("record ", served=["statefulset"])) == ["statefulset/"]
+    assert FakeLookups.made_with == [{}, {}]  # asked through the connection of the line, as the names are
+
+
+def test_every_registered_kind_when_the_cluster_cannot_say_which_it_serves(tmp_path, monkeypatch):
+    log = tmp_path / "debug.log"
+    monkeypatch.setenv(completion.DEBUG_FILE_VARIABLE, str(log))
+    failure = completion.DeadlineExceeded("the cluster did not answer within 5s")
+    assert run("rollback ", failure=failure) == Completion(
+        (("deployment/", ""), ("statefulset/", ""), ("daemonset/", ""), ("service/", "")), KINDS_DIRECTIVE)
+    assert "every registered kind offered" in log.read_text() and str(failure) in log.read_text()
+
+
 def test_names_of_the_kind_typed_spelled_as_typed():
     assert run("rollback deployment/") == Completion(
         (("deployment/api", ""), ("deployment/web", ""), ("deployment/worker", "")), NO_FILE_COMP)
@@ -226,7 +247,7 @@ def test_lookups_get_the_connection_flags_typed_on_the_line():
 
 def test_no_lookups_for_what_the_line_alone_answers():
     FakeLookups.made_with.clear()
-    for line in ("", "rollback -", "rollback -o ", "rollback ", "history --dry"):
+    for line in ("", "rollback -", "rollback -o ", "rollback deployment/web ", "history --dry"):
         run(line)
     assert FakeLookups.made_with == []
 

@@ -5,18 +5,19 @@ would run it (its own client, its cluster name in the identity), one row per con
 import json
 import signal
 import threading
+import time
 
 import pytest
 import yaml
 
-from kubectl_rollback import decide, kubeconfig, output
+from kubectl_rollback import decide, interrupts, kubeconfig, output
 from kubectl_rollback.decide import FleetOutcome
 from kubectl_rollback.errors import ApiError, ExitCode, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
 from kubectl_rollback.options import FleetRequest, IdentityFlags
 from tests import contract
 from tests.fakekube import FakeKube, add_deployment, recorded
-from tests.unit.entry_points import FLAGS, fleet_run
+from tests.unit.entry_points import FLAGS, fleet_run, until_the_main_thread_was_told
 
 GOOD_THEN_UNFINISHED = [recorded("Succeeded"), recorded("InProgress")]
 GOOD_THEN_UNRECORDED = [recorded("Succeeded"), {}]  # the identity's cluster is then the context's
@@ -114,23 +115,56 @@ def test_fail_fast_one_at_a_time_starts_nothing_after_the_first_failure(tmp_path
     assert int(result.failure().exit_code) == ExitCode.ERROR
 
 
-def test_ctrl_c_starts_no_further_context_waits_for_the_running_one_and_reports_it(tmp_path):
+def test_ctrl_c_before_a_context_wrote_stops_it_unwritten_and_starts_no_further_one(tmp_path):
     path = kubeconfig_file(tmp_path, [("a", "test-cluster"), ("b", "test-cluster"), ("c", "test-cluster")])
     a, b, c = cluster(), cluster(), cluster()
+    interrupts.install()  # the command line's handlers: a Ctrl-C is remembered, and stops every context
 
     def ctrl_c_while_a_connects():
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # as a terminal's Ctrl-C reaches it
+        until_the_main_thread_was_told()
         return a
 
     result = fleet_run("rollback", {"a": ctrl_c_while_a_connects, "b": b, "c": c}, path, "deployment/web", FLAGS,
                        FleetRequest(all_contexts=True, max_parallel=1))
-    assert [r[2] for r in rows(result)] == [FleetOutcome.ROLLED_BACK, FleetOutcome.NOT_STARTED,
+    assert [r[2] for r in rows(result)] == [FleetOutcome.INTERRUPTED, FleetOutcome.NOT_STARTED,
                                             FleetOutcome.NOT_STARTED]
-    assert image(a) == "img:1" and image(b) == image(c) == "img:2"
+    assert image(a) == image(b) == image(c) == "img:2"
+    assert result.runs[0].row.message == "interrupted: deployment/web was not rolled back"
     assert result.runs[1].row.message == "not started (interrupted)"
     document = validated("rollback", result)
-    assert document["error"]["reason"] == "INTERRUPTED" and "1 rolled back, 2 not started" in document["error"][
+    assert document["error"]["reason"] == "INTERRUPTED" and "1 interrupted, 2 not started" in document["error"][
         "message"]
+    assert document["contexts"][0]["result"]["error"]["exitCode"] == ExitCode.INTERRUPTED
+
+
+def test_sigterm_during_a_wait_stops_it_and_the_row_says_what_was_rolled_back(tmp_path):
+    """The context's wait stops as `--context a --wait` stops on SIGTERM: its own document (changed, from, to, the
+    TERMINATED error saying the rollout goes on), its row rolled back, FROM and TO filled."""
+    path = kubeconfig_file(tmp_path, [("a", "test-cluster"), ("b", "test-cluster")])
+    a, b = cluster(), cluster()  # the fake's rollout never completes: a waits until stopped
+    interrupts.install()
+
+    def sigterm_once_a_is_written():
+        while image(a) != "img:1":
+            time.sleep(0.01)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+    threading.Thread(target=sigterm_once_a_is_written).start()
+    result = fleet_run("rollback", {"a": a, "b": b}, path, "deployment/web", FLAGS,
+                       FleetRequest(all_contexts=True, max_parallel=1), wait=True)
+    assert rows(result) == [("a", "test-cluster", FleetOutcome.ROLLED_BACK, 2, 1),
+                            ("b", "test-cluster", FleetOutcome.NOT_STARTED, None, None)]
+    assert image(b) == "img:2"
+    message = result.runs[0].row.message
+    assert message.startswith("interrupted while waiting: deployment/web rolled back 2 -> 1; the rollout goes on; "
+                              "follow it with: kubectl rollout status deployment/web")
+    document = validated("rollback", result)
+    assert (document["error"]["reason"], document["error"]["exitCode"]) == ("TERMINATED", 143)
+    assert int(result.failure().exit_code) == ExitCode.TERMINATED
+    own = document["contexts"][0]["result"]
+    assert (own["changed"], own["from"]["revision"], own["to"]["revision"]) == (True, 2, 1)
+    assert (own["error"]["reason"], own["error"]["message"]) == ("TERMINATED", message)
 
 
 def test_history_shows_each_context_and_exits_0_with_or_without_a_target(tmp_path):
@@ -182,3 +216,29 @@ def test_the_exit_code_is_1_for_any_failure_else_3_for_any_no_target():
     assert decide.fleet_exit_code([FleetOutcome.NO_TARGET, FleetOutcome.FAILED]) == ExitCode.ERROR
     assert decide.fleet_exit_code([FleetOutcome.ROLLED_BACK, FleetOutcome.NO_TARGET]) == ExitCode.NO_TARGET
     assert decide.fleet_exit_code([FleetOutcome.ROLLED_BACK, FleetOutcome.NOTHING_TO_DO]) == ExitCode.OK
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_ctrl_c_during_start_up_still_reports_every_context_not_started(tmp_path, monkeypatch, capsys, fmt):
+    """Before any context started (the command line still starting, connecting), the report is the fleet's, not one
+    context's error document."""
+    from kubectl_rollback import targets
+    from tests.unit.test_exit_codes import run_main
+
+    def ctrl_c_during_start_up(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(targets, "select", ctrl_c_during_start_up)
+    path = kubeconfig_file(tmp_path, [("east", "prod-us"), ("west", "prod-eu")])
+    code, out, err = run_main(monkeypatch, capsys, "rollback", "deployment/web", "--all-contexts", "--kubeconfig", path,
+                              "-o", fmt)
+    assert code == ExitCode.INTERRUPTED and err.endswith("error: interrupted\n")
+    if fmt == "table":
+        assert out.splitlines()[1:] == ["east       prod-us    not started  -       -     not started (interrupted)",
+                                        "west       prod-eu    not started  -       -     not started (interrupted)",
+                                        "2 contexts: 2 not started"], out
+        return
+    document = contract.validated(out, "json", "FleetResult")
+    assert [(c["context"], c["outcome"]) for c in document["contexts"]] == [("east", "not started"),
+                                                                            ("west", "not started")]
+    assert document["error"]["reason"] == "INTERRUPTED"

@@ -451,8 +451,8 @@ def test_release_number_belongs_to_harness_release_only(selected):
 
     target = select(None, "r", None) if selected == "--release-name" else select(selected, None, None)
     with pytest.raises(UsageError, match="--release-number names a release of Harness's own history"):
-        target.validate(RollbackRequest(release_number=2))
-    select(None, None, "r").validate(RollbackRequest(release_number=2))  # its own
+        RollbackRequest(release_number=2).validate(target)
+    RollbackRequest(release_number=2).validate(select(None, None, "r"))  # its own
     with pytest.raises(UsageError, match="--release-number must be a positive"):
         RollbackRequest(release_number=0).validate()
 

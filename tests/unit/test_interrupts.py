@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from kubectl_rollback import interrupts
+from tests.unit.entry_points import until_the_main_thread_was_told
 
 
 def test_a_ctrl_c_during_the_block_is_raised_after_it():
@@ -107,15 +108,51 @@ def test_a_signal_ignored_at_start_stays_ignored(command_handlers):
     assert signal.getsignal(signal.SIGTERM) is interrupts.on_signal
 
 
-def test_other_threads_are_left_to_the_main_thread(command_handlers):
+def test_other_threads_stop_at_their_next_poll_and_write_too(command_handlers):
+    """A fleet's contexts run in threads, which Ctrl-C does not reach: each stops at its next safe point, as the
+    main thread would. A write under way there finishes, then the stop is raised."""
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         interrupts.sleep(1)
-    polled = []
-    worker = threading.Thread(target=lambda: (interrupts.sleep(0), polled.append("polled")))
+    seen = []
+
+    def context():
+        for step in (lambda: interrupts.sleep(0), interrupts.deferred().__enter__):
+            try:
+                step()
+                seen.append("went on")
+            except KeyboardInterrupt:
+                seen.append("stopped")
+
+    worker = threading.Thread(target=context)
     worker.start()
     worker.join()
-    assert polled == ["polled"]
+    assert seen == ["stopped", "stopped"]
+
+
+def as_a_fleet_context(context) -> None:
+    """`context` in a thread of its own, as a fleet runs one; the Ctrl-C it sends is raised in the main thread here."""
+    worker = threading.Thread(target=context)
+    with pytest.raises(KeyboardInterrupt):
+        worker.start()
+        worker.join()
+    worker.join()
+
+
+def test_in_another_thread_a_write_told_to_stop_meanwhile_finishes_then_stops(command_handlers):
+    written, raised = [], []
+
+    def context():
+        try:
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGINT)  # reaches the main thread, which remembers it
+                until_the_main_thread_was_told()
+                written.append("write")
+        except KeyboardInterrupt:
+            raised.append("stopped")
+
+    as_a_fleet_context(context)
+    assert written == ["write"] and raised == ["stopped"]
 
 
 def test_a_ctrl_c_before_the_first_write_stops_the_block_there_and_one_after_it_is_held(command_handlers):
@@ -137,3 +174,34 @@ def test_a_ctrl_c_before_the_first_write_stops_the_block_there_and_one_after_it_
             interrupts.before_write(changes=True)
             sent.append("book-keeping")
     assert sent == ["dry run", "template", "book-keeping"] and interrupts.terminated()
+
+
+def test_in_another_thread_a_stop_after_the_first_write_finishes_the_block_and_before_it_writes_nothing(
+        command_handlers):
+    sent = []
+
+    def context():
+        try:
+            with interrupts.deferred():
+                interrupts.before_write(changes=False)  # a dry run: not a write that changes anything
+                interrupts.before_write(changes=True)
+                sent.append("template")
+                os.kill(os.getpid(), signal.SIGINT)
+                until_the_main_thread_was_told()
+                interrupts.before_write(changes=True)
+                sent.append("book-keeping")
+        except KeyboardInterrupt:
+            sent.append("stopped")
+        try:
+            with interrupts.deferred():
+                sent.append("next block")
+        except KeyboardInterrupt:
+            sent.append("not started")
+        try:
+            interrupts.before_write(changes=True)  # a write outside a block (a mark, a record)
+            sent.append("unheld write")
+        except KeyboardInterrupt:
+            sent.append("no write")
+
+    as_a_fleet_context(context)
+    assert sent == ["template", "book-keeping", "stopped", "not started", "no write"]

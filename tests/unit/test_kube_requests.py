@@ -165,3 +165,23 @@ def test_printed_commands_reach_the_same_cluster_from_any_folder(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     options = ConnectionOptions(kubeconfig="ctx.yaml", context="admin")
     assert _reach_flags(options) == ("--kubeconfig", str(tmp_path / "ctx.yaml"), "--context", "admin")
+
+
+def test_a_certificate_authority_that_cannot_be_read_is_said_whole_and_points_at_the_context(tmp_path):
+    import socket
+
+    from kubectl_rollback.errors import ApiError
+
+    garbage = tmp_path / "ca.crt"
+    garbage.write_text("not a certificate\n")
+    with socket.socket() as listening:  # the TLS handshake never starts: the CA file is read first
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        port = listening.getsockname()[1]
+        kube = Kube(Connection(server=f"https://127.0.0.1:{port}", namespace="ns", cluster_name="c",
+                               ca_file=str(garbage)), request_timeout=5)
+        with pytest.raises(ApiError) as raised:
+            kube.get(DEPLOYMENTS, "web")
+    message = raised.value.message
+    assert "([X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found)" in message, message
+    assert "check the certificate authority of the context" in message and "cluster is up" not in message, message

@@ -113,11 +113,11 @@ def test_to_revision_0_is_the_rollback_target_as_kubectl_undo_takes_0_for_the_pr
                                        ("service/shop", None, None)])
 def test_force_without_to_revision_is_refused(to_revision, selection):
     with pytest.raises(UsageError, match="pass --to-revision N with it"):
-        targets.select(*selection).validate(RollbackRequest(to_revision=to_revision, force=True).validate())
+        RollbackRequest(to_revision=to_revision, force=True).validate(targets.select(*selection))
 
 
 def test_force_alone_is_taken_by_harness_history_where_it_rolls_back_a_release_that_succeeded():
-    targets.select(None, None, "rel").validate(RollbackRequest(force=True).validate())
+    RollbackRequest(force=True).validate(targets.select(None, None, "rel"))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -197,3 +197,8 @@ def test_a_verb_runs_in_a_group_of_its_own_with_the_help_and_options_of_the_whol
         assert [p.opts for p in alone.commands[verb].params] == [p.opts for p in whole.commands[verb].params]
     for args in ([], ["--version"], ["histroy", "deployment/web"], ["-n", "history"]):
         assert list(_command_for(args).commands) == list(whole.commands)
+
+
+def test_service_with_no_name_is_an_empty_name_not_an_unknown_kind():
+    with pytest.raises(UsageError, match="^service/: the name is empty$"):
+        targets.select("service/", None, None)

@@ -107,10 +107,10 @@ def test_select_refuses_bad_selections(args, message):
 
 def test_only_a_workload_takes_a_revision_number():
     request = RollbackRequest(to_revision=2)
-    select("deployment/web", None, None).validate(request)
+    request.validate(select("deployment/web", None, None))
     for args in (("service/web", None, None), (None, "rel-1", None), (None, None, "rel-1")):
         with pytest.raises(UsageError, match="--to-revision names a revision of one workload"):
-            select(*args).validate(request)
+            request.validate(select(*args))
 
 
 def test_a_followed_rollout_that_failed_ends_record_with_exit_4():

@@ -200,7 +200,7 @@ def test_a_newer_template_during_the_follow_leaves_it_in_progress_and_is_not_rol
 
 def test_rollback_on_failure_refuses_when_another_revision_became_live(fake):
     add_deployment(fake, "web", ["img:1", "img:2", "img:3"], annotations=[recorded("Succeeded"), {}, {}])
-    with pytest.raises(RollbackError, match="runs revision 3 now, not the revision that failed; left as it is"):
+    with pytest.raises(RollbackError, match="runs revision 3 now, not the revision this rollback was to replace"):
         rollback_workload(fake, DEPLOYMENT, "web", WF1, only_from="web-h2")
     assert fake.stored(DEPLOYMENTS, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == "img:3"
     assert rollback_workload(fake, DEPLOYMENT, "web", WF1, only_from="web-h3").changed

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional, Sequence
 
-from kubectl_rollback.decide import Revision, mismatch
+from kubectl_rollback.decide import Revision, barrier_before, mismatch
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
+from kubectl_rollback.marks import Barrier
 from kubectl_rollback.records import Identity, Status
 
 COLOR_LABEL = "harness.io/color"
@@ -136,11 +137,14 @@ def selector_patch(service: dict, color: str, annotations: Optional[dict] = None
 
 
 def choose_color(
-    layout: Layout, live: Optional[Revision], candidate: Optional[Revision], identity: Identity
+    layout: Layout, live: Optional[Revision], candidate: Optional[Revision], identity: Identity,
+    barriers: Sequence[Barrier] = (),
 ) -> Optional[str]:
     """The colour to route the primary back to, or None when the live colour is already the last successful one.
-    Raises NoTargetError when the other colour cannot be the target, saying why."""
-    if live is not None and live.record.status is Status.SUCCEEDED and mismatch(live, identity) is None:
+    Raises NoTargetError when the other colour cannot be the target, saying why: as for KIND/NAME, a revision marked
+    bad or behind one of its Deployment's `barriers` is never a target."""
+    if (live is not None and live.record.status is Status.SUCCEEDED and live.marked_bad is None
+            and mismatch(live, identity) is None):
         return None
     color = layout.stage_color
     deployment = layout.deployments.get(color)
@@ -152,6 +156,11 @@ def choose_color(
     reason = mismatch(candidate, identity)
     if reason is None and candidate.record.status is not Status.SUCCEEDED:
         reason = f"recorded {candidate.record.status.value}"
+    if reason is None and candidate.marked_bad is not None:
+        reason = f"marked bad ({candidate.marked_bad.reason})"
+    barrier = barrier_before(candidate, barriers)
+    if reason is None and barrier is not None:
+        reason = f"behind {barrier.describe()}"
     if reason is not None:
         raise NoTargetError(f"{where}, revision {candidate.number}) cannot be the rollback target: {reason}")
     return color

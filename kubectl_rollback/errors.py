@@ -37,9 +37,12 @@ MEANINGS = {
                     "that would undo it); diff: the revisions differ (its errors exit 2 or more); rollback -i: "
                     "declined at the prompt, nothing written",
     ExitCode.USAGE: "usage error (bad flag, name or identity; --timeout without the --wait or --follow it bounds); "
+                    "rollback --to-revision N of a revision recorded Failed or marked bad, without --force; "
+                    "mark-bad/barrier with another reason than the one set (--clear it first); "
                     "rollback -i without a terminal; diff: any error other verbs exit 1 with (as diff(1))",
     ExitCode.NO_TARGET: "rollback: no rollback target (first deployment, all failed, marked bad, behind a barrier, "
-                        "or pruned)",
+                        "or pruned), or --to-revision N of a revision behind a barrier, without --override-barrier; "
+                        "rollback --to-revision, mark-bad, barrier, diff: revision N is not in the history",
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
                           "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
                           "verify: Failed",

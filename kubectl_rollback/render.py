@@ -322,11 +322,13 @@ def record_line(result) -> str:
 def rollback_text(result) -> str:
     """The outcome line, the canary workloads removed, and with a client dry run the template diff."""
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
-    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    # A blocked pre-flight wrote nothing, as a dry run: what the rollback would do
+    unwritten = result.dry_run is not DryRun.NONE or result.preflight.blocked
+    gone = "would be deleted" if unwritten else "deleted"
     lines += [f"{pod} {gone} (not Ready on the revision left)" for pod in result.stuck_pods]
     if result.preflight.findings or result.preflight.skipped:
         lines.append(result.preflight.summary())
-    lines += config_lines(result.config, result.dry_run is not DryRun.NONE)
+    lines += config_lines(result.config, unwritten)
     if result.dry_run is DryRun.CLIENT and result.diff:
         lines.append(result.diff.rstrip("\n"))
     return "\n".join(lines)

@@ -146,3 +146,18 @@ def test_rollback_deletes_the_canary_unless_kept(ns):
     again = ns.plugin("rollback", "deployment/web", check=True)  # nothing to do for web, the canary goes
     assert "deployment/web-canary deleted (canary)" in again.stdout
     ns.wait_until(lambda: ns.kubectl("get", "deployment/web-canary", check=False).returncode != 0, "canary deletion")
+
+
+def test_a_colour_whose_live_revision_is_marked_bad_is_no_target(blue_live):
+    ns = blue_live
+    deploy_color(ns, "green", "2", "Succeeded")
+    swap(ns)
+    ns.plugin("record", "deployment/web-green", "--status", "Failed", check=True)
+    ns.plugin("mark-bad", "deployment/web-blue", "--revision", "1", "--reason", "blue bad", check=True)
+
+    history = ns.plugin_json("history", "service/web")
+    assert history["targetColor"] is None
+    proc = ns.plugin("rollback", "service/web")
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot be the rollback target: marked bad (blue bad)" in proc.stderr
+    assert sc.selectors(ns, "web") == ("green", "blue")

@@ -143,3 +143,27 @@ def test_history_says_when_the_live_pods_run_another_digest_than_recorded(ns):
     assert sc.live_image(ns) == f"{image}@{OLD}"
     live = next(r for r in ns.plugin_json("history", "deployment/web")["revisions"] if r["live"])
     assert "its pods run" not in (live["note"] or "")
+
+
+def test_a_target_older_by_record_than_a_revision_that_recorded_the_moved_tag_is_warned_about(ns):
+    """A tester's finding: revision 2 recorded the tag's new bytes and was marked bad; a rollback to revision 1
+    (renumbered 4) warned, but the next rollback, to revision 4, did not: revision 2's number is lower than 4's,
+    its record newer."""
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "1"), "Succeeded", *sc.IDENTITY)
+    ns.cluster.sim.push(image, NEW)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "2"), "Succeeded", *sc.IDENTITY)
+    ns.plugin("mark-bad", "deployment/web", "--revision", "2", "--reason", "bad bytes", check=True)
+    broken = manifests.deployment("web", f"example.test/{ns.name}:3-broken")
+    sc.deploy_and_record(ns, "deployment/web", broken, "Failed", *sc.IDENTITY)
+    moved = (f"{image} moved: the target recorded example.test/{ns.name}@{OLD}, revision 2 recorded "
+             f"example.test/{ns.name}@{NEW}")
+    first = ns.plugin("rollback", "deployment/web", "--wait")
+    assert first.returncode == 0 and moved in first.stderr, first
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/{ns.name}:5-broken"),
+                         "Failed", *sc.IDENTITY)
+    dry = ns.plugin("rollback", "deployment/web", "--dry-run")
+    assert dry.returncode == 0, dry
+    assert "to revision 4 " in dry.stdout, dry.stdout
+    assert moved in dry.stderr, dry.stderr

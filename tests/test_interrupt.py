@@ -211,3 +211,63 @@ def test_ctrl_c_during_a_blue_green_switch_finishes_it_and_says_so(ns, proxied):
     assert sc.selectors(ns, "web") == ("blue", "green")
     error = contract.validated(done.stdout, "json", "RollbackResult")["error"]
     assert error["reason"] == "INTERRUPTED"
+
+
+def pinned_rollback_to_interrupt(ns) -> str:
+    """web: revision 1 recorded Succeeded with a digest, revision 2 Failed (live); the image reference."""
+    from tests.test_digests import NEW, OLD, stable
+
+    image = f"example.test/{ns.name}:stable"
+    ns.cluster.sim.push(image, OLD)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "1"), "Succeeded", *sc.IDENTITY)
+    ns.cluster.sim.push(image, NEW)
+    sc.deploy_and_record(ns, "deployment/web", stable(ns, "2"), "Failed", *sc.IDENTITY)
+    return image
+
+
+def assert_all_or_nothing(ns, done: subprocess.CompletedProcess, image: str) -> None:
+    """SIGTERM during a pinned rollback: nothing written and said so, or the pinned revision written with its record
+    and audit and said so (by the interruption's line, or by the finished command's, the signal coming after it)."""
+    assert "Traceback" not in done.stderr, done.stderr
+    finished = done.stdout.startswith("deployment/web rolled back from revision 2 ")
+    if not finished:
+        # -15: the signal came before Python had started the command (killed as any process is, nothing said)
+        assert done.returncode == 143 or (done.returncode == -signal.SIGTERM and not done.stdout + done.stderr), \
+            done.stdout + done.stderr
+        if "interrupted: deployment/web rolled back 2 -> 3" not in done.stderr:
+            assert sc.live_image(ns) == image, done.stderr
+            return
+    from tests.test_digests import OLD
+
+    assert sc.live_image(ns) == f"{image}@{OLD}"
+    pinned = sc.rs_by_image(ns, "web")[f"{image}@{OLD}"]["metadata"]["annotations"]
+    assert pinned[sc.STATUS] == "Succeeded" and pinned[sc.ROLLED_BACK_FROM] == "2", pinned
+    assert sc.PREFIX + "pinned-from" in pinned, pinned
+
+
+def test_sigterm_after_a_pinned_template_write_finishes_its_record_and_says_so(ns, proxied):
+    """A tester's finding (issue 21): SIGTERM right after `rollback --pin-digests` wrote the pinned template said
+    "was not rolled back", and once left the pinned revision with no record and no audit."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    image = pinned_rollback_to_interrupt(ns)
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/replicasets/", dry_runs=False))
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/web",
+                             "--pin-digests", "-n", ns.name], env=proxied.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    ns.wait_until(lambda: held.used, "the first write on a ReplicaSet after the template write", interval=0.1)
+    proc.send_signal(signal.SIGTERM)
+    done = sc.finish(proc, timeout=60)
+    assert "interrupted: deployment/web rolled back 2 -> 3" in done.stderr, done.stderr
+    assert_all_or_nothing(ns, done, image)
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.2])
+def test_sigterm_at_any_moment_of_a_pinned_rollback_leaves_all_or_nothing(ns, delay):
+    import time
+
+    image = pinned_rollback_to_interrupt(ns)
+    proc = sc.start_plugin(ns, "rollback", "deployment/web", "--pin-digests")
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    assert_all_or_nothing(ns, sc.finish(proc, timeout=60), image)

@@ -257,3 +257,14 @@ def test_a_template_from_behind_the_barrier_deployed_again_after_pruning_stays_b
     assert stopped.returncode == 3, stopped
     assert "4: behind the barrier at revision 2" in stopped.stderr
     assert sc.live_image(ns) == "example.test/web:5-broken"
+
+
+def test_another_reason_is_refused_with_a_clear_command_that_can_be_pasted(ns):
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                         *sc.IDENTITY)
+    for verb in ("mark-bad", "barrier"):
+        ns.plugin(verb, "deployment/web", "--revision", "1", "--reason", "first", check=True)
+        proc = ns.plugin(verb, "deployment/web", "--revision", "1", "--reason", "second")
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.rstrip().endswith(f"take it off first: kubectl harness-rollback {verb} deployment/web "
+                                             f"--revision 1 --clear -n {ns.name}"), proc.stderr

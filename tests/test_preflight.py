@@ -99,6 +99,19 @@ def test_a_secret_the_rollback_restores_from_its_snapshot_does_not_block(ns):
     assert ns.get("secret", "db")["data"]["password"]
 
 
+def test_a_blocked_rollback_says_the_secret_would_be_re_created_not_that_it_was(ns):
+    ns.kubectl("create", "secret", "generic", "db", "--from-literal=password=p")
+    sc.deploy_and_record(ns, "deployment/web", needy("example.test/web:1"), "Succeeded", *sc.IDENTITY, rollout=False)
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:2-broken"), "Failed",
+                         *sc.IDENTITY)
+    ns.kubectl("delete", "secret", "db")
+    proc = ns.plugin("rollback", "deployment/web")
+    assert proc.returncode == BLOCKED, (proc.stdout, proc.stderr)
+    config = [line for line in proc.stdout.splitlines() if line.startswith("config: Secret/db: ")]
+    assert len(config) == 1 and config[0].startswith("config: Secret/db: would be re-created from "), proc.stdout
+    assert ns.items("secrets", "--field-selector", "metadata.name=db") == []
+
+
 def test_an_admission_refusal_of_the_targets_pod_is_blocked_with_the_servers_message(ns):
     big = with_pod_spec(manifests.deployment("web", "example.test/web:1"), containers=[
         {"name": "app", "image": "example.test/web:1", "resources": {"limits": {"cpu": "500m"}}}])

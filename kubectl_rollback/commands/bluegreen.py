@@ -109,7 +109,8 @@ def load(kube: Kube, name: str, flags: IdentityFlags) -> BlueGreenHistory:
             raise (live.problem if live and live.problem else RollbackError(
                 f"no Deployment serves the live colour {layout.live_color} of service/{name}"))
         candidate = colors.get(layout.stage_color)
-        target = bluegreen.choose_color(layout, live.live, candidate.live if candidate else None, identity)
+        target = bluegreen.choose_color(layout, live.live, candidate.live if candidate else None, identity,
+                                        candidate.barriers if candidate else ())
     except RollbackError as exc:
         problem = exc
     return BlueGreenHistory(layout, kube.namespace, colors, identity, target, problem)

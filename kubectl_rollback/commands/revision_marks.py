@@ -47,7 +47,7 @@ def mark_bad(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) ->
         return MarkResult("mark-bad", display, kube.namespace, revision.number, revision.name, None, True,
                           f"{where} is no longer marked bad (it was: {revision.marked_bad.reason})")
     assert request.reason is not None  # MarkRequest.validate: a reason or --clear
-    if revision.marked_bad is not None and _kept(revision.marked_bad, request, f"{where} is already marked bad",
+    if revision.marked_bad is not None and _kept(kube, revision.marked_bad, request, f"{where} is already marked bad",
                                                  "mark-bad", display):
         return MarkResult("mark-bad", display, kube.namespace, revision.number, revision.name, revision.marked_bad,
                           False, f"{where} is marked bad already, for the same reason: nothing to do")
@@ -67,7 +67,7 @@ def barrier(kube: Kube, kind: WorkloadKind, name: str, request: MarkRequest) -> 
     assert request.reason is not None  # MarkRequest.validate: a reason or --clear
     barriers, _ = marks.standing(workload["metadata"].get("annotations"), (r.barrier for r in revisions))
     existing = next((b for b in barriers if b.revision == revision.number), None)
-    if existing is not None and _kept(existing.stamp, request, f"{display} has a barrier at revision "
+    if existing is not None and _kept(kube, existing.stamp, request, f"{display} has a barrier at revision "
                                       f"{revision.number} already", "barrier", display):
         return MarkResult("barrier", display, kube.namespace, revision.number, revision.name, existing.stamp, False,
                           f"{display} has a barrier at revision {revision.number} already, for the same reason: "
@@ -121,13 +121,13 @@ def _write_workload_barriers(kube: Kube, kind: WorkloadKind, name: str,
     return retry_on_conflict(attempt, f"cannot write the barriers of {kind.display(name)}")
 
 
-def _kept(stamp: marks.Stamp, request: MarkRequest, already: str, verb: str, display: str) -> bool:
+def _kept(kube: Kube, stamp: marks.Stamp, request: MarkRequest, already: str, verb: str, display: str) -> bool:
     """Whether the mark or barrier there already is this request's (the same reason: nothing to do). Another reason
     is refused: the first one is kept, as who set it and why it was set; replacing it is a --clear first."""
     if stamp.reason == request.reason:
         return True
-    raise UsageError(f"{already} ({stamp.describe()}); to give another reason, take it off first: {verb} {display} "
-                     f"--revision {request.revision} --clear")
+    raise UsageError(f"{already} ({stamp.describe()}); to give another reason, take it off first: kubectl "
+                     f"harness-rollback {verb} {display} --revision {request.revision} --clear {kube.command_flags()}")
 
 
 def _read(kube: Kube, kind: WorkloadKind, name: str) -> Tuple[dict, List[Revision]]:

@@ -34,6 +34,7 @@ from kubectl_rollback.records import (
     ROLLED_BACK_ON,
     Status,
     now_rfc3339,
+    parse_time,
     read_record,
     record_annotations,
 )
@@ -385,12 +386,12 @@ def _preflight(kube: Kube, kind: WorkloadKind, planned: Planned, request: Rollba
 
 def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:
     """(target, warnings, pinned): with --pin-digests the target's template pinned to its recorded digests, and
-    what it pinned; whether a tag the target still runs by tag moved since it was recorded (a newer revision recorded
+    what it pinned; whether a tag the target still runs by tag moved since it was recorded (a newer record said
     another digest for it: a pinned image runs the recorded bytes, and is not warned about)."""
     recorded = digests.parse(target.annotations)
     template = digests.pinned(target.template, recorded) if pin else target.template
     warnings = digests.tag_moves(template, recorded, [(r.number, r.template, digests.parse(r.annotations))
-                                                      for r in state.revisions if r.number > target.number])
+                                                      for r in state.revisions if _recorded_after(r, target)])
     if template == target.template:
         if pin and not recorded:
             warnings.append(f"--pin-digests: revision {target.number} has no recorded digest to pin")
@@ -402,6 +403,15 @@ def _digests(state: WorkloadHistory, target: Revision, pin: bool) -> tuple:
                     f"({pins}), whatever their tags point at now: a new pod template, so a new revision "
                     "(docs/apply-consistency.md)")
     return dataclasses.replace(target, template=template), tuple(warnings), True
+
+
+def _recorded_after(revision: Revision, target: Revision) -> bool:
+    """Whether `revision`'s record is newer than the target's: by recorded-at where both say it (a rollback renumbers
+    the revision it brings back, an older record under a higher number), else by revision number."""
+    theirs, ours = parse_time(revision.record.recorded_at), parse_time(target.record.recorded_at)
+    if theirs is None or ours is None or theirs == ours:
+        return revision.number > target.number
+    return theirs > ours
 
 
 def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHistory, target: Revision) -> Revision:

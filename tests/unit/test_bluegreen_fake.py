@@ -1,12 +1,15 @@
 """Blue/Green through the fake API (rollback service/NAME: the switch, its undo, the interrupted switch) and the
 pure layout and colour decisions (bluegreen.find_layout, bluegreen.choose_color)."""
 
+import dataclasses
+
 import pytest
 
 from kubectl_rollback import bluegreen
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import ApiError, NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS, ENDPOINTS, EVENTS, PODS, SERVICES
+from kubectl_rollback.marks import Barrier, Stamp
 from kubectl_rollback.records import ROLLED_BACK_FROM, ROLLED_BACK_TO, Identity, InfraMapping, Record, Status
 from tests.fakekube import add_deployment, recorded
 from tests.unit.entry_points import FLAGS, rollback_service, service_history
@@ -280,6 +283,23 @@ def test_the_other_colour_must_be_a_recorded_success_of_the_identity(deployments
     with pytest.raises(NoTargetError) as none:
         bluegreen.choose_color(layout(deployments), revision(2, Status.FAILED), candidate, IDENTITY)
     assert reason in none.value.message
+
+
+def test_a_colour_marked_bad_or_behind_a_barrier_is_no_target():
+    stamp = Stamp("bad data", "alice", "2026-01-01T00:00:00Z")
+    marked = dataclasses.replace(revision(1, Status.SUCCEEDED), marked_bad=stamp)
+    with pytest.raises(NoTargetError, match=r"revision 1\) cannot be the rollback target: marked bad \(bad data\)"):
+        bluegreen.choose_color(layout(), revision(2, Status.FAILED), marked, IDENTITY)
+    barrier = Barrier(2, "hash-2", dataclasses.replace(stamp, reason="schema v2"))
+    with pytest.raises(NoTargetError, match=r"cannot be the rollback target: behind the barrier at revision 2 "
+                                            r"\(schema v2\)"):
+        bluegreen.choose_color(layout(), revision(2, Status.FAILED), revision(1, Status.SUCCEEDED), IDENTITY,
+                               [barrier])
+
+
+def test_a_live_colour_marked_bad_is_left_for_the_other_colour():
+    live = dataclasses.replace(revision(2, Status.SUCCEEDED), marked_bad=Stamp("slow", None, "2026-01-01T00:00:00Z"))
+    assert bluegreen.choose_color(layout(), live, revision(1, Status.SUCCEEDED), IDENTITY) == "blue"
 
 
 @pytest.mark.parametrize("stage_annotated", [True, False])

@@ -271,3 +271,30 @@ def test_sigterm_at_any_moment_of_a_pinned_rollback_leaves_all_or_nothing(ns, de
     time.sleep(delay)
     proc.send_signal(signal.SIGTERM)
     assert_all_or_nothing(ns, sc.finish(proc, timeout=60), image)
+
+
+def test_ctrl_c_during_harness_book_keeping_names_what_was_rolled_back(ns, proxied):
+    """A tester's finding: a signal during the write of Harness's history, after the workload was rolled back, said
+    only "interrupted". It names the workload and the command that writes the rest of the book-keeping."""
+    import json
+
+    from tests import harness_fixtures as hf
+    from tests.cluster.faultproxy import Rule, latency
+
+    for tag in ("1", "2-broken"):
+        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
+        ns.wait_until(lambda tag=tag: f"example.test/web:{tag}" in sc.rs_by_image(ns, "web"), f"web:{tag}")
+    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
+        hf.release_entry(2, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
+        hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "1")])])))
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/configmaps/rel$", dry_runs=False))  # the history
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "--harness-release", "rel", "-n",
+                             ns.name], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ns.wait_until(lambda: held.used, "Harness's history write to arrive", interval=0.1)
+    proc.send_signal(signal.SIGINT)
+    done = sc.finish(proc, timeout=60)
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "already rolled back: deployment/web" in done.stderr, done.stderr
+    again = f"kubectl harness-rollback rollback --harness-release rel -n {ns.name}"
+    assert f"run the same rollback again: {again}" in done.stderr, done.stderr
+    assert sc.live_image(ns) == "example.test/web:1"

@@ -254,6 +254,7 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     assert loaded.plan is not None  # load() sets a problem whenever it has no plan
     target = loaded.plan.target
     diffs: List[harness_declarative.ObjectDiff] = []
+    written: List[str] = []  # what was rolled back, for a Ctrl-C
     checked, blocked = _preflight(kube, loaded, request)
     if loaded.history.is_blue_green:
         outcomes = [_swap_colours(kube, loaded, request)]
@@ -264,7 +265,6 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
         guards = _guard_owners(kube, target.specs, request)
         outcomes = []
-        written: List[str] = []  # what was rolled back, for a Ctrl-C
         try:
             for workload in target.native_workloads if loaded.history.kind == LEGACY else ():
                 outcomes.append(_roll_back_workload(kube, workload, request, target.number))
@@ -286,7 +286,11 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
     for outcome in outcomes:
         on_progress(outcome)
     # Harness's Blue/Green rollback only swaps selectors back: no revision changes, and its history is not written.
-    writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes, request.dry_run))
+    try:
+        writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes,
+                                                                          request.dry_run))
+    except KeyboardInterrupt as exc:  # the workloads are rolled back; Harness's history may be partly written
+        raise _interrupted(kube, loaded, request, written, exc) from None
     for write in writes:
         on_progress(write)
     return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes, checked)
@@ -328,7 +332,7 @@ def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, w
     nothing else and writes only the book-keeping)."""
     said = [f"already rolled back: {', '.join(written) or 'none'}"]
     if isinstance(exc, Interrupted):
-        said.append(exc.message)
+        said.append(exc.message.removeprefix("interrupted: "))
     again = f"kubectl harness-rollback rollback --harness-release {loaded.name}"
     again += f" --release-number {request.release_number}" if request.release_number is not None else ""
     again += " --force" if request.force else ""
@@ -337,7 +341,8 @@ def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, w
     again += (f" --argocd-namespace {shlex.quote(request.argocd_namespace)}"
               if request.argocd_namespace != DEFAULT_ARGOCD_NAMESPACE else "")
     said.append("Harness's book-keeping (the current release marked Failed, the target's new revisions) was not "
-                f"written: to write it, run the same rollback again: {again} {kube.command_flags()}")
+                f"written, or not all of it: to write it, run the same rollback again: {again} "
+                f"{kube.command_flags()}")
     return Interrupted("interrupted; " + "; ".join(said))
 
 

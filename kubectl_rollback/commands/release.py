@@ -184,7 +184,7 @@ def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException, untouch
     if written or not isinstance(exc, Interrupted):  # an interrupted wait names its own workload, rolled back
         said.append(f"already rolled back: {', '.join(written) or 'none'}")
     if isinstance(exc, Interrupted):
-        said.append(exc.message)
+        said.append(exc.message.removeprefix("interrupted: "))
     if untouched:
         said.append(f"not rolled back yet: {', '.join(untouched)}; to roll them back, run: {finish}")
     return Interrupted("interrupted; " + "; ".join(said))

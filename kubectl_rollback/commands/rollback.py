@@ -183,9 +183,12 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
 
 
 def rolled_back_line(result: WorkloadRollback) -> str:
-    """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`."""
+    """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`, and what it deleted with it (the
+    canary, pods stuck on the revision left)."""
     source = result.source.number if result.source else "unknown"
-    return f"{result.history.display} rolled back {source} -> {result.target.number}"
+    deleted = (*result.canaries, *result.stuck_pods)
+    return (f"{result.history.display} rolled back {source} -> {result.target.number}"
+            + (f" (deleted: {', '.join(deleted)})" if deleted else ""))
 
 
 def _clean_up(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest,

@@ -22,6 +22,16 @@ _namespaces = itertools.count(1)
 VENV_BIN = str(Path(sys.executable).parent)
 
 
+def pytest_configure(config) -> None:
+    """A suite started as a background job of a script (`make test &`, nohup) has SIGINT ignored, and every plugin
+    the tests start would inherit that and never see the Ctrl-C the interrupt tests send (they would hang until
+    their time limit). Python's own Ctrl-C handler here makes the children start with SIGINT at its default."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class Cluster:
     """The running control plane, the node simulator, and helpers to drive kubectl and the plugin."""
 

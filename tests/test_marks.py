@@ -243,6 +243,8 @@ def test_a_template_from_behind_the_barrier_deployed_again_after_pruning_stays_b
     for tag in ("1", "2", "3"):
         sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", f"example.test/web:{tag}"),
                              "Succeeded", *sc.IDENTITY)
+        if tag == "1":  # so that 1.20's controller prunes revision 1, not 2 made in the same second
+            sc.wait_past_creation_second(ns, sc.rs_by_image(ns, "web")["example.test/web:1"], "revision 1")
     ns.plugin("barrier", "deployment/web", "--revision", "2", "--reason", SCHEMA, check=True)
     ns.apply(manifests.deployment("web", "example.test/web:3", history_limit=1))
     ns.wait_until(lambda: "example.test/web:1" not in sc.rs_by_image(ns, "web"), "web:1's ReplicaSet to be pruned")

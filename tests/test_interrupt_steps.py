@@ -139,26 +139,3 @@ def test_an_interrupted_release_rollback_before_a_write_says_which_was_interrupt
     assert document["results"][1]["message"] == "interrupted: deployment/web was not rolled back"
     assert sc.live_image(ns, name="web") == "example.test/web:2-broken"
 
-
-def test_an_interrupted_harness_release_rollback_prints_the_outcomes_so_far(ns, proxied):
-    """--harness-release, interrupted during Harness's history write: the document holds the workload rolled back
-    (the book-keeping is named in the error, with the command that writes it)."""
-    import json
-
-    from tests import harness_fixtures as hf
-    from tests.cluster.faultproxy import Rule, latency
-
-    for tag in ("1", "2-broken"):
-        ns.apply(manifests.deployment("web", f"example.test/web:{tag}"))
-        ns.wait_until(lambda tag=tag: f"example.test/web:{tag}" in sc.rs_by_image(ns, "web"), f"web:{tag}")
-    ns.apply(json.dumps(hf.history_object("ConfigMap", "rel", [
-        hf.release_entry(2, "InProgress", [hf.workload_entry("Deployment", "web", ns.name, "2")]),
-        hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "1")])])))
-    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/configmaps/rel$", dry_runs=False))  # the history
-    done = signalled_during(ns, proxied, held, ("rollback", "--harness-release", "rel", "-o", "json"))
-    assert done.returncode == 130, done.stdout + done.stderr
-    document = contract.validated(done.stdout, "json", "RollbackResult")
-    assert "run the same rollback again" in document["error"]["message"], document
-    assert [(r["workload"], r["outcome"], r["from"], r["to"]) for r in document["results"]] == [
-        ("deployment/web", "rolled back", 2, 1)], document["results"]
-    assert sc.live_image(ns) == "example.test/web:1"

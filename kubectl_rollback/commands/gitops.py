@@ -126,13 +126,13 @@ def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: s
     """The pause write, a step of its own: a Ctrl-C during it lets it finish, then stops the command before the
     rollback's own writes, saying what is paused and how to undo it (an on-call engineer stopping a rollback wants
     neither the rollback nor a pause nobody remembers)."""
-    written = False
+    paused = False
     try:
         with interrupts.own_step():
             kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
-            written = dry_run is DryRun.NONE
+            paused = dry_run is DryRun.NONE
     except KeyboardInterrupt:
-        if not written:
+        if not paused:  # stopped before the write, or a dry run's: nothing changed
             raise
         raise Interrupted(f"interrupted: paused {owner.display}, but {display} was not rolled back; to undo the "
                           f"pause, run: {resume}") from None

@@ -179,7 +179,8 @@ def stopped_outcomes(done: Sequence[WorkloadOutcome], planned: Sequence[str], ex
     stopped (rolled back, if its rollback had written, else interrupted, with what its own interruption said), then
     the others, not started."""
     outcomes = list(done)
-    rest = [shown for shown in planned if shown not in {o.display for o in done}]
+    reached = {o.display for o in done}
+    rest = [shown for shown in planned if shown not in reached]
     if rest:
         result = exc.result if isinstance(exc, Interrupted) else None
         if isinstance(result, rollback.WorkloadRollback) and result.changed:

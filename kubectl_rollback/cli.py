@@ -666,7 +666,7 @@ def rollback(
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     if interactive:
-        _check_interactive(target, request, request.output, fleet)
+        _check_interactive(workload, target, request, fleet)
 
     def act(kube: "Kube", on_progress: Any) -> "Result":
         try:
@@ -684,15 +684,21 @@ def rollback(
     _finish(_per_context("rollback", fleet, connect, act, request.output), request.output)
 
 
-def _check_interactive(target: Any, request: RollbackRequest, fmt: OutputFormat,
+def _check_interactive(workload: Optional[str], target: Any, request: RollbackRequest,
                        fleet: Optional[FleetRequest]) -> None:
     """--interactive: one workload, a person at a terminal on both ends (a pipeline never waits on the prompt)."""
+    from kubectl_rollback.commands.bluegreen import ServiceTarget
     from kubectl_rollback.terminal import interactive
 
+    if isinstance(target, ServiceTarget):
+        raise UsageError(f"--interactive is not offered for a Blue/Green {workload}: its rollback picks no revision, "
+                         "it routes the primary Service back to the other colour; run "
+                         f"'{PROG} rollback {workload} --dry-run' to see that switch, then without --dry-run (or -i "
+                         f"on the Deployment of one colour: 'history {workload}' names them)")
     if not target.takes_to_revision or fleet is not None:
         raise UsageError("--interactive picks a revision of one workload in one context; pass KIND/NAME (and "
                          "--context, not --contexts)")
-    if request.to_revision is not None or request.dry_run is not DryRun.NONE or fmt.is_data:
+    if request.to_revision is not None or request.dry_run is not DryRun.NONE or request.output.is_data:
         raise UsageError("--interactive picks the revision and shows the diff itself: leave out --to-revision, "
                          "--dry-run and -o json|yaml")
     if not interactive():

@@ -198,11 +198,13 @@ def _unanswered_file(server: str, create: bool) -> Optional[str]:
 
 
 def _check_answering(server: str, unanswered: Optional[str]) -> None:
+    if unanswered is None:
+        return
     try:
-        age = time.time() - os.stat(unanswered).st_mtime if unanswered is not None else None
+        age = time.time() - os.stat(unanswered).st_mtime
     except OSError:
         return
-    if age is not None and 0 <= age < UNANSWERED_FOR_SECONDS:
+    if 0 <= age < UNANSWERED_FOR_SECONDS:
         raise DeadlineExceeded(f"{server} did not answer {age:.0f}s ago; not asked again until "
                                f"{UNANSWERED_FOR_SECONDS}s have passed ({unanswered})")
 

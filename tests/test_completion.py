@@ -94,7 +94,9 @@ def test_unreachable_cluster_gives_no_candidates_within_the_deadline(cluster, tm
     dead = tmp_path / "dead.kubeconfig"
     dead.write_text(kubeconfig_text("https://127.0.0.1:9", cluster.plane.ca_file, "admin", ADMIN_TOKEN))
     started = time.monotonic()
-    result = complete(cluster, "rollback", "--kubeconfig", str(dead), "--request-timeout", "2s", "deployment/")
+    own_cache = dict(cluster.env, XDG_CACHE_HOME=str(tmp_path))  # a server remembered as not answering stays here
+    result = complete(cluster, "rollback", "--kubeconfig", str(dead), "--request-timeout", "2s", "deployment/",
+                      env=own_cache)
     assert result == ([], NO_FILE_COMP)
     assert time.monotonic() - started < 10
 

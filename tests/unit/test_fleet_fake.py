@@ -5,12 +5,12 @@ would run it (its own client, its cluster name in the identity), one row per con
 import json
 import signal
 import threading
-import time
 
 import pytest
 import yaml
 
 from kubectl_rollback import decide, interrupts, kubeconfig, output
+from kubectl_rollback.commands import wait
 from kubectl_rollback.decide import FleetOutcome
 from kubectl_rollback.errors import ApiError, ExitCode, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
@@ -138,19 +138,28 @@ def test_ctrl_c_before_a_context_wrote_stops_it_unwritten_and_starts_no_further_
     assert document["contexts"][0]["result"]["error"]["exitCode"] == ExitCode.INTERRUPTED
 
 
-def test_sigterm_during_a_wait_stops_it_and_the_row_says_what_was_rolled_back(tmp_path):
+def test_sigterm_during_a_wait_stops_it_and_the_row_says_what_was_rolled_back(tmp_path, monkeypatch):
     """The context's wait stops as `--context a --wait` stops on SIGTERM: its own document (changed, from, to, the
     TERMINATED error saying the rollout goes on), its row rolled back, FROM and TO filled."""
     path = kubeconfig_file(tmp_path, [("a", "test-cluster"), ("b", "test-cluster")])
     a, b = cluster(), cluster()  # the fake's rollout never completes: a waits until stopped
     interrupts.install()
+    # The signal goes once the wait has begun: sent as soon as a's template is written, it is held until the
+    # write's book-keeping is done, and the run then stops before the wait ("interrupted:", not "while waiting").
+    waiting = threading.Event()
+    follow = wait.wait_for_rollout
 
-    def sigterm_once_a_is_written():
-        while image(a) != "img:1":
-            time.sleep(0.01)
+    def wait_for_rollout(*args, **kwargs):
+        waiting.set()
+        return follow(*args, **kwargs)
+
+    monkeypatch.setattr(wait, "wait_for_rollout", wait_for_rollout)
+
+    def sigterm_once_a_waits():
+        waiting.wait()
         signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
-    threading.Thread(target=sigterm_once_a_is_written).start()
+    threading.Thread(target=sigterm_once_a_waits).start()
     result = fleet_run("rollback", {"a": a, "b": b}, path, "deployment/web", FLAGS,
                        FleetRequest(all_contexts=True, max_parallel=1), wait=True)
     assert rows(result) == [("a", "test-cluster", FleetOutcome.ROLLED_BACK, 2, 1),

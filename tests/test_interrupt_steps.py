@@ -3,8 +3,10 @@ a rollback of many, whose -o json document says what was done so far (docs/relia
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+from typing import Optional
 
 import pytest
 
@@ -95,13 +97,15 @@ def test_a_dry_run_interrupted_at_its_pause_changes_nothing(ns, gitops_crds, pro
     assert not paused(ns, app_path) and sc.live_image(ns) == GIT_IMAGE
 
 
-def release_of_three(ns) -> None:
-    """api, web and zeta in release r1, each revision 1 Succeeded, revision 2 (live) Failed: rolled back in name
-    order."""
+def release_of_three(ns, web_metadata: Optional[dict] = None) -> None:
+    """api, web (with `web_metadata` on it) and zeta in release r1, each revision 1 Succeeded, revision 2 (live)
+    Failed: rolled back in name order."""
     for name in ("api", "web", "zeta"):
         for tag, status in (("1", "Succeeded"), ("2-broken", "Failed")):
-            manifest = sc.labelled(manifests.deployment(name, f"example.test/{name}:{tag}"), sc.RELEASE)
-            sc.deploy_and_record(ns, f"deployment/{name}", manifest, status, *sc.IDENTITY, rollout=False)
+            manifest = json.loads(sc.labelled(manifests.deployment(name, f"example.test/{name}:{tag}"), sc.RELEASE))
+            manifest["metadata"].update(web_metadata if name == "web" and web_metadata else {})
+            sc.deploy_and_record(ns, f"deployment/{name}", json.dumps(manifest), status, *sc.IDENTITY,
+                                 rollout=False)
 
 
 def test_an_interrupted_release_rollback_prints_the_outcomes_so_far(ns, proxied):
@@ -139,3 +143,20 @@ def test_an_interrupted_release_rollback_before_a_write_says_which_was_interrupt
     assert document["results"][1]["message"] == "interrupted: deployment/web was not rolled back"
     assert sc.live_image(ns, name="web") == "example.test/web:2-broken"
 
+
+
+def test_a_release_interrupted_at_a_workload_s_pause_names_the_pause_and_stops_there(ns, gitops_crds, proxied):
+    release_of_three(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    held = pause_held(ns, proxied)
+    done = signalled_during(ns, proxied, held, ("rollback", "--release-name", "r1", "--gitops=pause",
+                                                "--argocd-namespace", ns.name, "-o", "json"))
+    assert done.returncode == 130, done.stdout + done.stderr
+    resume = f"kubectl harness-rollback resume deployment/web -n {ns.name} --argocd-namespace {ns.name}"
+    assert (f"error: interrupted; already rolled back: deployment/api; paused Argo CD Application {ns.name}/shop, "
+            f"but deployment/web was not rolled back; to undo the pause, run: {resume}; not rolled back yet: "
+            "deployment/zeta; ") in done.stderr, done.stderr
+    document = contract.validated(done.stdout, "json", "RollbackResult")
+    assert [(r["workload"], r["outcome"]) for r in document["results"]] == [
+        ("deployment/api", "rolled back"), ("deployment/web", "interrupted"), ("deployment/zeta", "not started")]
+    assert paused(ns, app_path) and sc.live_image(ns, name="web") == "example.test/web:2-broken"

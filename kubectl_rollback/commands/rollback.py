@@ -353,7 +353,8 @@ def _write(kube: Kube, kind: WorkloadKind, name: str, planned: Planned, request:
     """(the workload as patched, the apply-consistency plan, warnings): the config snapshots first, then the
     target's template with the apply-consistency fields, preconditioned on the resourceVersion read."""
     warnings = configsnap.apply(kube, planned.config, request.dry_run)
-    apply_plan, patch_type, body = _template_write(kind, planned.state.workload, planned.target)
+    apply_plan, patch_type, body = _template_write(kind, planned.state.workload, planned.target,
+                                                   request.dry_run.server_side)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
@@ -365,11 +366,12 @@ def _write(kube: Kube, kind: WorkloadKind, name: str, planned: Planned, request:
     return patched, apply_plan, warnings
 
 
-def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tuple:
+def _template_write(kind: WorkloadKind, workload: dict, target: Revision, dry: bool = False) -> tuple:
     """(consistency plan, patch type, body) of the write that puts the target's template back, with apply
-    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it."""
+    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it; `dry`: the
+    plan's notes say what a dry run would do."""
     patch_type, body = kind.rollback_patch(workload, target)
-    plan = consistency.prepare(kind, workload, target)
+    plan = consistency.prepare(kind, workload, target, dry)
     return (plan, *consistency.patch(plan, patch_type, body))
 
 

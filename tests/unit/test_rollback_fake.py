@@ -265,3 +265,24 @@ def test_a_rollout_that_fails_after_the_rollback_is_the_results_failure_with_the
         "deployment/web rolled back from revision 3 (InProgress; workflow wf1; img:3) to revision 2 (Succeeded; "
         "workflow wf1; img:2), but the rollout did not complete: gave up after --timeout 3s")
     assert image(fake) == "img:2"
+
+
+@pytest.mark.parametrize("mode", ["server", "none"])
+def test_a_server_dry_run_says_what_the_next_apply_would_do_and_a_run_what_it_will(fake, mode):
+    """Revision 2 recorded without its applied template or field owners, the live template applied server-side by
+    Helm (with a last-applied configuration too): a server dry run changed nothing, so each of its apply notes says
+    "would"; the real run says what it did."""
+    add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
+                   annotations=[recorded("Succeeded"), recorded("Succeeded"), recorded("Failed")])
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"metadata": {
+        "annotations": {"meta.helm.sh/release-name": "shop",
+                        "kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Deployment"}'},
+        "managedFields": [{"manager": "helm", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+                           "fieldsV1": {"f:spec": {"f:template": {"f:spec": {}}}}}]}})
+    notes = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode=mode).apply_notes
+    assert len(notes) == 3, notes  # the last-applied configuration, the field owners, the Helm release
+    if mode == "server":
+        assert all(" would " in note for note in notes), notes
+        assert not [note for note in notes if " now holds " in note or " changed go to " in note], notes
+    else:
+        assert not [note for note in notes if " would " in note], notes

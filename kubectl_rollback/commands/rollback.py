@@ -578,7 +578,7 @@ def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revisio
     if pinned_from is not None:
         to = f"a new pod template pinned from {describe(pinned_from)}"
         to += f": revision {target.number}" if target.number != pinned_from.number else ""
-    return f"{state.display} {'would be rolled back' if dry else 'rolled back'} from {describe(source)} to {to}"
+    return f"{state.display} {render.done('rolled back', dry)} from {describe(source)} to {to}"
 
 
 def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:

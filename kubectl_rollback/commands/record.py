@@ -319,13 +319,18 @@ def _write(
 ) -> RecordResult:
     existing: Record = revision.record
     identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
-    missing = missing_flags(identity, recording=True)
+    display = kind.display(workload["metadata"]["name"])
+    missing = ", ".join(missing_flags(identity, recording=True))
     if missing:
+        # The flags left out are taken from the record already on this revision only (docs/annotations.md), never
+        # from an earlier revision's, which may be another pipeline's.
+        own = "its record lacks them" if existing.recorded else "it carries no record of its own"
         raise UsageError(
-            f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
+            f"cannot record {display} revision {revision.number}: {own} and {missing} "
+            f"{'were' if ',' in missing else 'was'} not passed (the identity is never taken from another revision's "
+            f"record: it may be another pipeline's); pass {missing}"
         )
     assert identity.workflow_id is not None  # missing_flags checked it
-    display = kind.display(workload["metadata"]["name"])
 
     def refuse_if_not_ours(record: Record) -> None:
         _refuse_if_restored(kube, kind, workload, revision, record, status, request.force)

@@ -3,13 +3,21 @@
 import pytest
 
 from kubectl_rollback.commands import wait
-from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError, WaitFailedError
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
+from kubectl_rollback.errors import (
+    ConflictError,
+    Interrupted,
+    NoTargetError,
+    RollbackError,
+    UsageError,
+    WaitFailedError,
+)
+from kubectl_rollback.kube import DAEMONSETS, DEPLOYMENTS, EVENTS, PODS, REPLICASETS, STATEFULSETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
+from kubectl_rollback.workloads.daemonset import DaemonSetKind
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from kubectl_rollback.workloads.statefulset import StatefulSetKind
-from tests.fakekube import add_deployment, pod_template, recorded
+from tests.fakekube import add_controller_revision_workload, add_deployment, pod_template, recorded
 from tests.unit.entry_points import FLAGS, rollback_workload
 
 DEPLOYMENT = DeploymentKind()
@@ -286,3 +294,16 @@ def test_a_server_dry_run_says_what_the_next_apply_would_do_and_a_run_what_it_wi
         assert not [note for note in notes if " now holds " in note or " changed go to " in note], notes
     else:
         assert not [note for note in notes if " would " in note], notes
+
+
+@pytest.mark.parametrize("resource, kind, name", [(STATEFULSETS, StatefulSetKind(), "db"),
+                                                  (DAEMONSETS, DaemonSetKind(), "agent")])
+def test_without_an_identity_the_refusal_names_the_workload_it_is_about(fake, resource, kind, name):
+    """Not "which deployment": a StatefulSet or a DaemonSet is not one, and in Harness's words a deployment is a
+    pipeline's run; the line names the workload and the deployment identity it lacks, as README calls it."""
+    add_controller_revision_workload(fake, resource, name, ["img:1", "img:2"])
+    with pytest.raises(UsageError) as refused:
+        rollback_workload(fake, kind, name, IdentityFlags())
+    assert refused.value.message == (
+        f"cannot choose a rollback target for {kind.display(name)} without a deployment identity: the live revision "
+        "carries no record; pass --workflow-id (or --any-workflow), --service-id, --infra-id")

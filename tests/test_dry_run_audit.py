@@ -190,7 +190,9 @@ def test_blue_green_service_dry_runs_change_nothing(ns):
     sc.wait_at_rest(ns, ["shop-blue", "shop-green"])
     printed = audit(ns, "service/shop")
     assert sc.selectors(ns, "shop") == ("green", "blue")
-    assert "blue" in printed["server"], printed["server"]
+    for mode in ("client", "server"):  # nothing moved: not "stage service/shop-stage now green"
+        assert ("service/shop would be routed from green to blue (stage service/shop-stage would then select green)"
+                in printed[mode]), printed[mode]
     predicts(ns, "service/shop")
 
 

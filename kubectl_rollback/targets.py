@@ -42,7 +42,7 @@ def select(
         from kubectl_rollback.commands.bluegreen import ServiceTarget
 
         return ServiceTarget(check_name(name, workload))
-    from kubectl_rollback.commands.rollback import WorkloadTarget
+    from kubectl_rollback.commands.workload import WorkloadTarget
 
     return WorkloadTarget(*parse_kind_name(workload))
 

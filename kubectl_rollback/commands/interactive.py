@@ -10,8 +10,9 @@ import dataclasses
 
 from kubectl_rollback import render
 from kubectl_rollback.commands import diff, workload_history
-from kubectl_rollback.commands.rollback import WorkloadRollback, WorkloadTarget
+from kubectl_rollback.commands.rollback import WorkloadRollback
 from kubectl_rollback.commands.rollback import run as roll_back
+from kubectl_rollback.commands.workload import WorkloadTarget
 from kubectl_rollback.commands.workload_history import WorkloadHistory
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import RollbackError

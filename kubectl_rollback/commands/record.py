@@ -266,7 +266,7 @@ def _roll_back(kube: Kube, kind: WorkloadKind, name: str, failed: Revision,
     """--rollback-on-failure: the failed rollout goes back through `rollback KIND/NAME` with the same identity, only
     while the failed revision is the live one (another pipeline's newer revision is left alone); the command still
     fails (exit 4), whatever the rollback did, so the pipeline shows the failed deployment."""
-    from kubectl_rollback.commands.rollback import WorkloadTarget
+    from kubectl_rollback.commands.workload import WorkloadTarget
 
     rollback = RollbackRequest(flags=request.flags, only_from=failed.name)
     try:

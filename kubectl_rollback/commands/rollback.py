@@ -1,5 +1,5 @@
-"""KIND/NAME, one workload (WorkloadTarget): its history is commands/workload_history.py; its rollback puts back the
-last successful revision for the identity (or the one named), with bookkeeping."""
+"""The rollback of KIND/NAME, one workload (commands/workload.py): puts back the last successful revision for the
+identity (or the one named), with bookkeeping."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from kubectl_rollback import console, digests, events, interrupts, marks, prefli
 from kubectl_rollback.commands import configsnap, consistency, wait, workload_history
 from kubectl_rollback.commands import gitops as gitops_owner
 from kubectl_rollback.commands import preflight as preflight_check
-from kubectl_rollback.commands.target import Target
 from kubectl_rollback.commands.workload_history import WorkloadHistory
 from kubectl_rollback.decide import Revision
 from kubectl_rollback.errors import (
@@ -25,8 +24,7 @@ from kubectl_rollback.errors import (
     WaitFailedError,
 )
 from kubectl_rollback.kube import PODS, Kube, retry_on_conflict
-from kubectl_rollback.options import DryRun, HistoryRequest, ResumeRequest, RollbackRequest
-from kubectl_rollback.output import Progress
+from kubectl_rollback.options import DryRun, RollbackRequest
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import (
     ROLLED_BACK_AT,
@@ -76,49 +74,6 @@ class WorkloadRollback(Printed):
         if self.preflight.blocked:
             return PreflightBlockedError(preflight_check.blocked_line(self.history.display, self.preflight))
         return self.wait_failure
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkloadTarget(Target):
-    """KIND/NAME: one Deployment, StatefulSet or DaemonSet (kubectl's Rollbacker for it)."""
-
-    kind: WorkloadKind
-    name: str
-
-    takes_to_revision = True
-
-    def history(self, kube: Kube, request: HistoryRequest) -> WorkloadHistory:
-        loaded = workload_history.load(kube, self.kind, self.name, request.flags)
-        carried = self.kind.carried_record_keys(loaded.workload, kube.command_flags())
-        if carried is not None:  # the records shown may be the workload's copies, not what was recorded
-            console.warn(carried)
-        return dataclasses.replace(loaded, config=configsnap.states(kube, loaded.revisions),  # config snapshots
-                                   config_to_restore=_config_to_restore(kube, self.kind, self.name, loaded),
-                                   digest_drift=workload_history.digest_drift(kube, self.kind, loaded),
-                                   gitops=gitops_owner.describe(kube, loaded.workload, loaded.display,
-                                                                request.argocd_namespace))
-
-    def rollback(self, kube: Kube, request: RollbackRequest, on_progress: Progress) -> WorkloadRollback:
-        result = run(kube.bound_to(request.dry_run), self.kind, self.name, request)
-        for warning in result.warnings:
-            console.warn(warning)
-        return result
-
-    def resume(self, kube: Kube, request: ResumeRequest) -> gitops_owner.ResumeResult:
-        return gitops_owner.resume(kube, self.kind.get(kube, self.name), self.kind.display(self.name),
-                                   request.argocd_namespace)
-
-
-def _config_to_restore(kube: Kube, kind: WorkloadKind, name: str, loaded: WorkloadHistory) -> tuple:
-    """What `rollback` (its default --config) would restore when the live revision is the target: history tells
-    the same story. A snapshot it cannot read leaves it to the rollback to say."""
-    if loaded.target is None or not loaded.target.live:
-        return ()
-    try:
-        plan = configsnap.plan(kube, kind, name, loaded.target, RollbackRequest().config)
-    except RollbackError:
-        return ()
-    return tuple(change.ref.key for change in plan.writes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -240,7 +240,7 @@ class Watcher:
 
     def _roll_back(self, item: WorkKey, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                    decision: reaction.Reaction) -> None:
-        from kubectl_rollback.commands.rollback import WorkloadTarget
+        from kubectl_rollback.commands.workload import WorkloadTarget
 
         live = view.live
         assert live is not None

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from kubectl_rollback import decide, interrupts, targets
 from kubectl_rollback.commands import bluegreen, fleet, harness, release, rollback, workload_history
+from kubectl_rollback.commands.workload import WorkloadTarget
 from kubectl_rollback.options import DryRun, FleetRequest, HistoryRequest, IdentityFlags, OutputFormat, RollbackRequest
 
 FLAGS = IdentityFlags(service_id="svc", infra_id="infra")  # the mapping of tests.fakekube.recorded; workflow from it
@@ -38,7 +39,7 @@ def history_of(kube, kind, name: str, flags: IdentityFlags, to_revision: Optiona
 def rollback_workload(kube, kind, name: str, flags: IdentityFlags, mode: str = "none",
                       **options) -> rollback.WorkloadRollback:
     """`rollback KIND/NAME`; options are the request's (to_revision, force, keep_canary)."""
-    return rollback.WorkloadTarget(kind, name).rollback(kube, _request(flags, mode, **options), lambda p: None)
+    return WorkloadTarget(kind, name).rollback(kube, _request(flags, mode, **options), lambda p: None)
 
 
 def service_history(kube, name: str, flags: IdentityFlags) -> bluegreen.BlueGreenHistory:
@@ -95,7 +96,7 @@ def selection(workload: Optional[str] = None, release_name: Optional[str] = None
     """What the CLI's arguments select, as ("workload", kind name, name), ("service", name), ("release", name),
     ("harness-release", name) or ("all",); `all_` None where --all is not offered (rollback)."""
     chosen = targets.select(workload, release_name, harness_release, all_)
-    if isinstance(chosen, rollback.WorkloadTarget):
+    if isinstance(chosen, WorkloadTarget):
         return "workload", chosen.kind.name, chosen.name
     if isinstance(chosen, bluegreen.ServiceTarget):
         return "service", chosen.name

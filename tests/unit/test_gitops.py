@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kubectl_rollback import gitops
-from kubectl_rollback.commands.rollback import WorkloadTarget
+from kubectl_rollback.commands.workload import WorkloadTarget
 from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
 from kubectl_rollback.options import GitOpsMode, HistoryRequest, ResumeRequest, RollbackRequest, parse_gitops_mode

@@ -12,7 +12,7 @@ from kubectl_rollback.commands import record, release
 from kubectl_rollback.commands.bluegreen import ServiceTarget
 from kubectl_rollback.commands.harness import HarnessTarget
 from kubectl_rollback.commands.release import ReleaseTarget
-from kubectl_rollback.commands.rollback import WorkloadTarget
+from kubectl_rollback.commands.workload import WorkloadTarget
 from kubectl_rollback.decide import Outcome, Revision
 from kubectl_rollback.errors import ExitCode, UsageError, WaitFailedError
 from kubectl_rollback.options import OutputFormat, RollbackRequest

@@ -257,3 +257,4 @@ def test_gitops_pause_dry_runs_change_nothing(ns, gitops_crds):
     printed = audit(ns, "deployment/web", "--gitops=pause", "--argocd-namespace", ns.name, owners=(app,))
     for mode in ("client", "server"):
         assert f"would pause Argo CD Application {ns.name}/shop" in printed[mode], printed[mode]
+        assert "after the rollback you would revert the change in Git, then run: " in printed[mode], printed[mode]

@@ -139,11 +139,12 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
 
 def rolled_back_line(result: WorkloadRollback) -> str:
     """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`, and what it deleted with it (the
-    canary, pods stuck on the revision left)."""
+    canary, pods stuck on the revision left); in a dry run, what it would write."""
     source = result.source.number if result.source else "unknown"
     deleted = (*result.canaries, *result.stuck_pods)
-    return (f"{result.history.display} rolled back {source} -> {result.target.number}"
-            + (f" (deleted: {', '.join(deleted)})" if deleted else ""))
+    dry = not result.changed
+    return (f"{result.history.display} {render.done('rolled back', dry)} {source} -> {result.target.number}"
+            + (f" ({render.done('deleted', dry)}: {', '.join(deleted)})" if deleted else ""))
 
 
 def _clean_up(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest,

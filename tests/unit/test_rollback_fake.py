@@ -307,3 +307,16 @@ def test_without_an_identity_the_refusal_names_the_workload_it_is_about(fake, re
     assert refused.value.message == (
         f"cannot choose a rollback target for {kind.display(name)} without a deployment identity: the live revision "
         "carries no record; pass --workflow-id (or --any-workflow), --service-id, --infra-id")
+
+
+def test_a_dry_run_whose_stuck_pods_cannot_be_listed_says_what_it_would_have_rolled_back(fake, capsys):
+    """A server dry run of a StatefulSet that may not list its pods: the warning says the rollback would be done,
+    not that it was."""
+    add_controller_revision_workload(fake, STATEFULSETS, "db", ["img:1", "img:2"],
+                                     annotations=[recorded("Succeeded"), recorded("Failed")])
+    fake.fail("list", status=403, resource=PODS)
+    result = rollback_workload(fake, StatefulSetKind(), "db", FLAGS, mode="server")
+    assert result.would_change and not result.changed
+    warned = capsys.readouterr().err
+    assert "statefulset/db would be rolled back 2 -> 1 (dry run), but its pods not Ready on revision 2" in warned, \
+        warned

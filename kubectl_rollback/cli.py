@@ -666,7 +666,7 @@ def rollback(
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     if interactive:
-        _check_interactive(target, request, request.output, fleet)
+        _check_interactive(workload, target, request, fleet)
 
     def act(kube: "Kube", on_progress: Any) -> "Result":
         try:
@@ -684,15 +684,21 @@ def rollback(
     _finish(_per_context("rollback", fleet, connect, act, request.output), request.output)
 
 
-def _check_interactive(target: Any, request: RollbackRequest, fmt: OutputFormat,
+def _check_interactive(workload: Optional[str], target: Any, request: RollbackRequest,
                        fleet: Optional[FleetRequest]) -> None:
     """--interactive: one workload, a person at a terminal on both ends (a pipeline never waits on the prompt)."""
+    from kubectl_rollback.commands.bluegreen import ServiceTarget
     from kubectl_rollback.terminal import interactive
 
+    if isinstance(target, ServiceTarget):
+        raise UsageError(f"--interactive is not offered for a Blue/Green {workload}: its rollback picks no revision, "
+                         "it routes the primary Service back to the other colour; run "
+                         f"'{PROG} rollback {workload} --dry-run' to see that switch, then without --dry-run (or -i "
+                         f"on the Deployment of one colour: 'history {workload}' names them)")
     if not target.takes_to_revision or fleet is not None:
         raise UsageError("--interactive picks a revision of one workload in one context; pass KIND/NAME (and "
                          "--context, not --contexts)")
-    if request.to_revision is not None or request.dry_run is not DryRun.NONE or fmt.is_data:
+    if request.to_revision is not None or request.dry_run is not DryRun.NONE or request.output.is_data:
         raise UsageError("--interactive picks the revision and shows the diff itself: leave out --to-revision, "
                          "--dry-run and -o json|yaml")
     if not interactive():
@@ -991,7 +997,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(int(ExitCode.OK))
     except click.exceptions.ClickException as exc:  # bad flags and arguments, as click words them
         ctx = exc.ctx if isinstance(exc, click.exceptions.UsageError) else None
-        path = ctx.command_path if ctx is not None else PROG
+        # click raises "does not take a value" and "requires an argument" without a context: the verb's own --help
+        # is still the one to read
+        path = ctx.command_path if ctx is not None else " ".join(filter(None, (PROG, _verb_in(args))))
         hint = f"; see '{path} --help'" if exc.exit_code == ExitCode.USAGE else ""
         line = _one_suggestion(" ".join(exc.format_message().split())).rstrip(".") + hint
         console.error(line)
@@ -1044,13 +1052,22 @@ def _command_for(args: List[str]) -> click.Command:
     """The click command that runs these arguments. With a verb first, a group of that verb alone: typer builds each
     verb's options from its signature, and building all of them would cost a command about a tenth of its start-up.
     Anything else (no verb, a flag first, a mistyped verb) gets the whole group, as its help and errors need."""
-    verb = [info for info in app.registered_commands
-            if args and args[0] == (info.name or typer.main.get_command_name(getattr(info.callback, "__name__", "")))]
+    verb = [info for info in app.registered_commands if args and args[0] == _verb_name(info)]
     if not verb:
         return typer.main.get_command(app)
     one_verb = copy.copy(app)
     one_verb.registered_commands = verb
     return typer.main.get_command(one_verb)
+
+
+def _verb_name(info: Any) -> str:
+    return info.name or typer.main.get_command_name(getattr(info.callback, "__name__", ""))
+
+
+def _verb_in(args: List[str]) -> Optional[str]:
+    """The verb the words name (the first word that is one), for an error raised before click knew the verb."""
+    verbs = {_verb_name(info) for info in app.registered_commands}
+    return next((arg for arg in args if arg in verbs), None)
 
 
 def _error_document(args: List[str], failure: BaseException) -> None:
@@ -1063,7 +1080,9 @@ def _error_document(args: List[str], failure: BaseException) -> None:
         return
     from kubectl_rollback import output
 
-    verb = next((arg for arg in args if arg in output.KINDS), "")  # flags put before the verb are refused too
+    verb = _verb_in(args) or ""  # flags put before the verb are refused too
+    if verb and verb not in output.KINDS:
+        return  # a verb without -o (watch, completion): its usage line alone, as for any flag it does not take
     print(output.dump(output.error_document(verb, failure), fmt), flush=True)
 
 

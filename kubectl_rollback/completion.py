@@ -8,28 +8,34 @@ cobra script, so completion works in bash, zsh, fish and PowerShell alike.
 
 What is completed comes from the click command tree of the CLI itself (verbs, flags with their help, arguments), so a
 new verb or flag completes without a change here. Only the values of a flag are known here: the enumerations of
-options.py, the kubeconfig's contexts, and from the cluster, the namespaces, the workload kinds it serves
-(`workloads.usable`) and the objects a KIND/NAME names.
+options.py, the kubeconfig's contexts, and from the cluster, the namespaces, the workload kinds it serves and the
+user may list (`workloads.readable`, as `history --all` reads them) and the objects a KIND/NAME names.
 
 It runs on every TAB, so it stays light: click and the CLI's flag declarations, never the `kubernetes` package; the
-cluster is asked only for what the word under the cursor needs, through kube.py, within one deadline; and a failure
-yields no candidates, never a traceback (the reason goes to $BASH_COMP_DEBUG_FILE, cobra's debug log, when set).
+cluster is asked only for what the word under the cursor needs, through kube.py, within one deadline; a server that
+let the deadline pass is not asked again for UNANSWERED_FOR_SECONDS (a file per server under the cache folder
+`completion`, cachedir.py), so the next TABs answer at once with what is known without it; and a failure yields no
+candidates, never a traceback (the reason goes to $BASH_COMP_DEBUG_FILE, cobra's debug log, when set).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import click
 
+from kubectl_rollback import cachedir
+
 if TYPE_CHECKING:
-    from kubectl_rollback.kube import Resource
+    from kubectl_rollback.kube import Kube, Resource
 
 # cobra's ShellCompDirective bits (spf13/cobra completions.go).
 DEFAULT = 0  # the shell's default: complete file names when there is no candidate
@@ -43,6 +49,8 @@ KIND_NAME_METAVAR = "KIND/NAME"
 SERVICE_VERBS = ("history", "rollback", "resume")
 # A completion waits for the cluster at most this long (or --request-timeout when typed), retries included.
 DEFAULT_DEADLINE_SECONDS = 5.0
+# A server that let the deadline pass is not asked again for this long: each TAB would wait the deadline out again.
+UNANSWERED_FOR_SECONDS = 30
 DEBUG_FILE_VARIABLE = "BASH_COMP_DEBUG_FILE"
 
 Candidate = Tuple[str, str]  # (value, description); the description may be empty
@@ -77,7 +85,8 @@ class Lookups(Protocol):
         ...
 
     def kinds(self) -> List[str]:
-        """Names of the registered workload kinds the cluster serves (workloads.usable)."""
+        """Names of the registered workload kinds the cluster serves and the user may list (workloads.readable), and
+        "service" when the user may list Services."""
         ...
 
 
@@ -116,8 +125,10 @@ class ClusterLookups(Lookups):
         if typed.get("kubeconfig"):
             typed["kubeconfig"] = os.path.expanduser(typed["kubeconfig"])  # the shell expands ~ only in whole words
         options = connection_options(**typed)
-        timeout = options.request_timeout if "request_timeout" in typed else DEFAULT_DEADLINE_SECONDS
-        self.options = dataclasses.replace(options, request_timeout=timeout)
+        self.deadline = options.request_timeout if "request_timeout" in typed else DEFAULT_DEADLINE_SECONDS
+        # Each request's own timeout a second past the deadline (0: none, as the deadline): a server that never
+        # answers always ends in the deadline, the failure remembered.
+        self.options = dataclasses.replace(options, request_timeout=self.deadline and self.deadline + 1)
 
     def contexts(self) -> List[str]:
         from kubectl_rollback.kubeconfig import context_names
@@ -133,23 +144,89 @@ class ClusterLookups(Lookups):
         return self._list(resource)
 
     def kinds(self) -> List[str]:
-        from kubectl_rollback.kube import Kube
-        from kubectl_rollback.workloads import usable
+        from kubectl_rollback.errors import ForbiddenError
+        from kubectl_rollback.kube import SERVICES
+        from kubectl_rollback.targets import SERVICE_ALIASES
+        from kubectl_rollback.workloads import readable
 
         said = io.StringIO()  # the kinds skipped: for the debug log, not for the terminal of the shell
         try:
-            with deadline(self.options.request_timeout), contextlib.redirect_stderr(said):
-                return [kind.name for kind in usable(Kube.connect(self.options, quiet=True))]
+            with self._asking() as kube, contextlib.redirect_stderr(said):
+                listed, forbidden = readable(kube)
+                names = [kind.name for kind, _ in listed]
+                try:
+                    kube.list(SERVICES)
+                    names.append(SERVICE_ALIASES[0])
+                except ForbiddenError as exc:
+                    forbidden.append(exc)
+                for denied in forbidden:
+                    debug(f"not offered: {denied.message}")
+                return names
         finally:
             if said.getvalue():
                 debug(" ".join(said.getvalue().split()))
 
     def _list(self, resource: Resource) -> List[str]:
+        with self._asking() as kube:
+            return sorted(item["metadata"]["name"] for item in kube.iter_list(resource))
+
+    @contextlib.contextmanager
+    def _asking(self) -> Iterator[Kube]:
+        """The cluster, within the deadline; not asked at all while it is remembered as not answering."""
         from kubectl_rollback.kube import Kube
 
-        with deadline(self.options.request_timeout):
+        with deadline(self.deadline):
             kube = Kube.connect(self.options, quiet=True)
-            return sorted(item["metadata"]["name"] for item in kube.iter_list(resource))
+            unanswered = _unanswered_file(kube.host, create=False)
+            _check_answering(kube.host, unanswered)
+            try:
+                yield kube
+            except DeadlineExceeded:
+                _remember_unanswered(kube.host)
+                raise
+        if unanswered is not None:
+            _forget(unanswered)  # answered again: a stale entry goes
+
+
+def _unanswered_file(server: str, create: bool) -> Optional[str]:
+    """The file that says `server` let the deadline pass (its modification time when); None where there is no
+    cache."""
+    folder = cachedir.private_folder("completion", create)
+    if folder is None:
+        return None
+    return os.path.join(folder, hashlib.sha256(server.encode("utf-8")).hexdigest()[:32])
+
+
+def _check_answering(server: str, unanswered: Optional[str]) -> None:
+    if unanswered is None:
+        return
+    try:
+        age = time.time() - os.stat(unanswered).st_mtime
+    except OSError:
+        return
+    if 0 <= age < UNANSWERED_FOR_SECONDS:
+        raise DeadlineExceeded(f"{server} did not answer {age:.0f}s ago; not asked again until "
+                               f"{UNANSWERED_FOR_SECONDS}s have passed ({unanswered})")
+
+
+def _remember_unanswered(server: str) -> None:
+    path = _unanswered_file(server, create=True)
+    if path is None:
+        return
+    partial = f"{path}.{os.getpid()}"
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            out.write(server + "\n")
+        os.replace(partial, path)  # a TAB reading it at the same time sees it whole or not at all
+    except OSError:
+        _forget(partial)
+
+
+def _forget(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 # -- reading the line --------------------------------------------------------------------------------------------
@@ -316,21 +393,21 @@ def _subcommands(line: Line, prefix: str) -> Completion:
 
 
 def _kinds(command_name: str, served: Optional[List[str]] = None) -> List[tuple]:
-    """(name, aliases, resource) of every kind the command's KIND/NAME accepts: the workload kinds (only those named
-    in `served` when it is given), and a Service for the verbs that take a Blue/Green primary Service."""
+    """(name, aliases, resource) of every kind the command's KIND/NAME accepts: the workload kinds, and a Service for
+    the verbs that take a Blue/Green primary Service; only those named in `served` when it is given."""
     from kubectl_rollback.kube import SERVICES
     from kubectl_rollback.targets import SERVICE_ALIASES
     from kubectl_rollback.workloads import KINDS
 
     kinds = [(kind.name, kind.aliases, kind.resource) for kind in KINDS if served is None or kind.name in served]
-    if command_name in SERVICE_VERBS:
+    if command_name in SERVICE_VERBS and (served is None or SERVICE_ALIASES[0] in served):
         kinds.append((SERVICE_ALIASES[0], SERVICE_ALIASES, SERVICES))
     return kinds
 
 
 def _served_kinds(lookups: Callable[[], Lookups]) -> Optional[List[str]]:
-    """The workload kinds the cluster serves, or None when it cannot say within the deadline: then every registered
-    kind is offered (a kind it does not serve lists no names after the slash)."""
+    """The kinds the cluster serves and the user may list, or None when it cannot say within the deadline: then every
+    registered kind is offered (a kind it does not serve lists no names after the slash)."""
     from kubectl_rollback.errors import RollbackError
 
     try:

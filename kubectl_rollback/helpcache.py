@@ -7,14 +7,17 @@ exactly the same invocation of exactly the same code: its first line is the key,
 terminal width click wraps to, the locale click's gettext reads, the Python version, and the size and modification
 time of every file of this package and of typer's and click's first files (any edit or upgrade gives a new key).
 Only output-only invocations qualify ([], [-h|--help], [VERB, -h|--help], [--version]); only a run that exited 0
-having printed something is kept. The folders are trusted as the zipapp's unpacked copy is: this user's real
-folders, writable by no one else; anything else, or a cache that cannot be written, means no cache, never an error.
+having printed something is kept. The folders are trusted as the zipapp's unpacked copy is (cachedir.py): this
+user's real folders, writable by no one else; anything else, or a cache that cannot be written, means no cache, never
+an error.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from kubectl_rollback import cachedir
 
 TYPE_CHECKING = False  # not typing's: importing typing costs as much as the rest of a kept --help
 if TYPE_CHECKING:
@@ -90,7 +93,7 @@ class Recorder:
 
 def _place(args: List[str], create: bool = False) -> Optional[tuple]:
     """The kept text's file and its key, or None where there can be no cache."""
-    folder = _folder(create)
+    folder = cachedir.private_folder("help", create)
     fingerprint = _fingerprint()
     if folder is None or fingerprint is None:
         return None
@@ -108,34 +111,6 @@ def _width_inputs() -> tuple:
     except (AttributeError, ValueError, OSError):
         terminal = None
     return os.environ.get("COLUMNS"), terminal
-
-
-def _folder(create: bool) -> Optional[str]:
-    root = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(root):  # a relative one is ignored, as the XDG spec says
-        root = os.path.join(os.path.expanduser("~"), ".cache")
-    mine = os.path.join(root, "kubectl-harness-rollback")
-    folders = (root, mine, os.path.join(mine, "help"))
-    for folder in folders:
-        if create and not os.path.isdir(folder):
-            try:
-                os.mkdir(folder, 0o700)
-            except OSError:
-                return None
-        if not _private(folder):
-            return None
-    return folders[-1]
-
-
-def _private(path: str) -> bool:
-    """A real folder of this user's that no one else may write (as ssh and pip trust a folder)."""
-    import stat
-
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _fingerprint() -> Optional[list]:

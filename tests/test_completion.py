@@ -94,7 +94,9 @@ def test_unreachable_cluster_gives_no_candidates_within_the_deadline(cluster, tm
     dead = tmp_path / "dead.kubeconfig"
     dead.write_text(kubeconfig_text("https://127.0.0.1:9", cluster.plane.ca_file, "admin", ADMIN_TOKEN))
     started = time.monotonic()
-    result = complete(cluster, "rollback", "--kubeconfig", str(dead), "--request-timeout", "2s", "deployment/")
+    own_cache = dict(cluster.env, XDG_CACHE_HOME=str(tmp_path))  # a server remembered as not answering stays here
+    result = complete(cluster, "rollback", "--kubeconfig", str(dead), "--request-timeout", "2s", "deployment/",
+                      env=own_cache)
     assert result == ([], NO_FILE_COMP)
     assert time.monotonic() - started < 10
 
@@ -107,3 +109,41 @@ def test_kubectl_runs_the_venvs_console_script(cluster, tmp_path):
     complete(cluster, "ro", env=dict(cluster.env, BASH_COMP_DEBUG_FILE=str(log)))
     expected = os.path.join(VENV_BIN, "kubectl_complete-harness_rollback")
     assert f"About to call: {expected} ro" in log.read_text(), log.read_text()
+
+
+def test_only_the_kinds_the_user_may_list_are_offered(ns):
+    """Tester finding: the limited user, who may list nothing here, was offered every kind the cluster serves (and
+    no names after any of them). Offered are the kinds `history --all` reads for that user."""
+    ns.apply(manifests.statefulset("db", "example.test/db:1"))
+    limited = dict(ns.cluster.env, KUBECONFIG=ns.cluster.plane.limited_kubeconfig)
+    assert complete(ns.cluster, "history", "-n", ns.name, "", env=limited) == ([], NO_SPACE | NO_FILE_COMP | 32)
+    ns.kubectl("create", "role", "list-statefulsets", "--verb=list", "--resource=statefulsets")
+    ns.kubectl("create", "rolebinding", "list-statefulsets", "--role=list-statefulsets", "--user=limited")
+    assert complete(ns.cluster, "history", "-n", ns.name, "", env=limited)[0] == ["statefulset/"]
+    assert complete(ns.cluster, "history", "-n", ns.name, "statefulset/", env=limited)[0] == ["statefulset/db"]
+
+
+def test_a_server_that_never_answers_is_not_asked_again_on_the_next_tab(ns, tmp_path):
+    """Tester finding: each TAB against a server that never answers waited its whole deadline again. The failure is
+    remembered (docs: README, "Shell completion"): the next TAB answers at once with what is known without it."""
+    from tests.cluster.faultproxy import FaultProxy, Rule, freeze, kubeconfig_for
+
+    ns.apply(manifests.deployment("web", "example.test/web:1"))
+    with FaultProxy(ns.cluster.plane.server, ns.cluster.plane.ca_file) as proxy:
+        kubeconfig = tmp_path / "proxy.kubeconfig"
+        kubeconfig.write_text(kubeconfig_for(proxy, ADMIN_TOKEN, ns.name))
+        env = dict(ns.cluster.env, KUBECONFIG=str(kubeconfig), XDG_CACHE_HOME=str(tmp_path / "cache"))
+        proxy.add_rule(Rule(freeze(), times=None))
+        assert complete(ns.cluster, "rollback", "--request-timeout", "2s", "deployment/", env=env) == (
+            [], NO_FILE_COMP)
+        asked = proxy.count()
+        assert asked >= 1
+        kinds, _ = complete(ns.cluster, "rollback", "", env=env)
+        assert kinds == ["deployment/", "statefulset/", "daemonset/", "service/"]  # every registered kind
+        assert complete(ns.cluster, "rollback", "deployment/", env=env) == ([], NO_FILE_COMP)
+        assert proxy.count() == asked  # neither TAB asked the server
+        proxy.clear_rules()
+        [remembered] = (tmp_path / "cache" / "kubectl-harness-rollback" / "completion").iterdir()
+        long_ago = time.time() - 60
+        os.utime(remembered, (long_ago, long_ago))  # the time it is remembered for is over
+        assert complete(ns.cluster, "rollback", "deployment/", env=env) == (["deployment/web"], NO_FILE_COMP)

@@ -1,12 +1,13 @@
 """The kinds of workload the plugin can roll back, by every name kubectl accepts for them. A new kind is one
 module implementing WorkloadKind and one `register` line here (docs/architecture.md, "What a new workload kind
-touches"); `usable` says which of them a cluster serves."""
+touches"); `usable` says which of them a cluster serves, `readable` which of those the user may list."""
 
 from __future__ import annotations
 
 from typing import Dict, List, Set, Tuple
 
 from kubectl_rollback import console
+from kubectl_rollback.errors import ForbiddenError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.workloads.base import WorkloadKind
 from kubectl_rollback.workloads.daemonset import DaemonSetKind
@@ -46,3 +47,16 @@ def usable(kube: Kube) -> Tuple[WorkloadKind, ...]:
             console.warn(f"skipped {kind.name}: this cluster does not serve "
                          f"{' or '.join(r.qualified for r in missing)} (get, list, watch)")
     return tuple(kinds)
+
+
+def readable(kube: Kube) -> Tuple[List[Tuple[WorkloadKind, List[dict]]], List[ForbiddenError]]:
+    """Each usable kind the user may list in the namespace, with its objects, and the refusals of the others: least
+    privilege, a team allowed only some kinds still gets those. What `history --all` and `--release-name` read, and
+    the kinds shell completion offers."""
+    listed, forbidden = [], []
+    for kind in usable(kube):
+        try:
+            listed.append((kind, list(kube.iter_list(kind.resource))))
+        except ForbiddenError as exc:
+            forbidden.append(exc)
+    return listed, forbidden

@@ -4,6 +4,7 @@ tests/test_completion.py."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ class FakeLookups:
 
     def __init__(self, flags: dict, names: dict = None, failure: Exception = None, served: list = None):
         self.flags = flags
-        self._served = served if served is not None else ["deployment", "statefulset", "daemonset"]
+        self._served = served if served is not None else ["deployment", "statefulset", "daemonset", "service"]
         self._names = names if names is not None else {
             "deployments": ["api", "web", "worker"], "statefulsets": ["db"], "daemonsets": [], "services": ["web"]}
         self._failure = failure
@@ -182,11 +183,13 @@ def test_kinds_first_in_order_with_no_space_after_the_slash():
     assert values(run("record ")) == ["deployment/", "statefulset/", "daemonset/"]  # record takes no Service
 
 
-def test_only_the_kinds_the_cluster_serves_are_offered():
+def test_only_the_kinds_the_user_may_list_are_offered():
     FakeLookups.made_with.clear()
-    assert values(run("rollback ", served=["deployment", "daemonset"])) == ["deployment/", "daemonset/", "service/"]
+    assert values(run("rollback ", served=["deployment", "daemonset", "service"])) == [
+        "deployment/", "daemonset/", "service/"]
     assert values(run("record ", served=["statefulset"])) == ["statefulset/"]
     assert FakeLookups.made_with == [{}, {}]  # asked through the connection of the line, as the names are
+    assert values(run("history ", served=["statefulset"])) == ["statefulset/"]  # no Service the user may not list
 
 
 def test_every_registered_kind_when_the_cluster_cannot_say_which_it_serves(tmp_path, monkeypatch):
@@ -285,6 +288,52 @@ def test_unreadable_kubeconfig_or_bad_namespace_gives_no_candidates(tmp_path, mo
     monkeypatch.setenv("KUBECONFIG", str(broken))
     for words in (["history", "--context", ""], ["rollback", "deployment/"], ["rollback", "-n", "Bad_NS", "deploy/"]):
         assert completion.complete(ROOT, words, completion.ClusterLookups) == Completion((), NO_FILE_COMP), words
+
+
+@pytest.fixture
+def silent_server():
+    """A server that takes connections and never answers (the path to it died), counting the connections made."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_a_server_that_did_not_answer_is_not_asked_again_for_a_while(silent_server, tmp_path, monkeypatch):
+    # Tester finding: every TAB against a server that never answers cost the whole deadline again.
+    server, accepted = silent_server
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    log = tmp_path / "debug.log"
+    monkeypatch.setenv(completion.DEBUG_FILE_VARIABLE, str(log))
+    line = ["rollback", "--server", server, "--token", "t", "--request-timeout", "1s"]
+    assert completion.complete(ROOT, [*line, "deployment/"], completion.ClusterLookups) == Completion(
+        (), NO_FILE_COMP)
+    asked = len(accepted)
+    assert asked >= 1
+    every_kind = completion.complete(ROOT, [*line, ""], completion.ClusterLookups)
+    assert values(every_kind) == ["deployment/", "statefulset/", "daemonset/", "service/"]  # what is known
+    assert completion.complete(ROOT, [*line, "-n", ""], completion.ClusterLookups) == Completion((), NO_FILE_COMP)
+    assert len(accepted) == asked  # neither TAB asked the server
+    assert f"{server} did not answer" in log.read_text() and "not asked again" in log.read_text()
+    [remembered] = (tmp_path / "kubectl-harness-rollback" / "completion").iterdir()
+    long_ago = time.time() - completion.UNANSWERED_FOR_SECONDS - 1
+    os.utime(remembered, (long_ago, long_ago))
+    completion.complete(ROOT, [*line, "deployment/"], completion.ClusterLookups)
+    assert len(accepted) > asked  # once that time is over, it is asked again
 
 
 def test_deadline_interrupts_a_wait():

@@ -7,12 +7,13 @@ import re
 import sys
 from pathlib import Path
 
+import click
 import jsonschema
 import pytest
 import typer
 from click.testing import CliRunner
 
-from kubectl_rollback import cli
+from kubectl_rollback import cli, output
 from kubectl_rollback.errors import ExitCode, UsageError
 from kubectl_rollback.options import parse_wait_timeout
 from tests import contract
@@ -137,8 +138,6 @@ def test_the_schemas_error_object_names_every_exit_code_but_success():
 
 
 def test_every_verb_with_output_has_its_kind_and_schema():
-    from kubectl_rollback import output
-
     verbs_with_output = {name for name, command in typer.main.get_command(cli.app).commands.items()
                          if any("--output" in p.opts for p in command.params)}
     assert verbs_with_output == set(output.KINDS)
@@ -178,3 +177,46 @@ def test_an_early_ctrl_c_still_prints_the_document():
             document = contract.validated(out, "json", "HistoryResult")
             interrupted.append(document["error"]["reason"])
     assert interrupted and set(interrupted) == {"INTERRUPTED"}
+
+
+def _verbs() -> dict:
+    return dict(typer.main.get_command(cli.app).commands)
+
+
+def _takes_output(command) -> bool:
+    return any("--output" in p.opts for p in command.params)
+
+
+@pytest.mark.parametrize("verb", sorted(_verbs()))
+def test_an_unknown_flag_with_output_json_is_the_verbs_usage_line(monkeypatch, capsys, verb):
+    # Tester finding: `watch -o json --bogus` printed a JSON document (kind Result), though watch has no -o at all.
+    code, out, err = run_main(monkeypatch, capsys, verb, "-o", "json", "--bogus")
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1 and err.rstrip().endswith(f"see '{cli.PROG} {verb} --help'"), err
+    if _takes_output(_verbs()[verb]):
+        assert contract.validated(out, "json", output.KINDS[verb])["error"]["reason"] == "USAGE"
+    else:
+        assert out == ""
+
+
+def _bad_values() -> list:
+    """Per verb: a flag given a value it does not take, and a flag missing the value it needs (last on the line)."""
+    cases = []
+    for name, command in sorted(_verbs().items()):
+        options = [p for p in command.params if isinstance(p, click.Option) and not p.hidden and p.opts[0] != "--help"]
+        switch = next((o for o in options if o.is_flag), None)
+        valued = next((o for o in options if not o.is_flag), None)
+        if switch is not None:
+            cases.append((name, f"{switch.opts[-1]}=bogus"))
+        if valued is not None:
+            cases.append((name, valued.opts[-1]))
+    return cases
+
+
+@pytest.mark.parametrize("verb, flag", _bad_values(), ids=lambda v: v)
+def test_a_bad_flag_value_points_to_the_verbs_help(monkeypatch, capsys, verb, flag):
+    # Tester finding: `rollback deployment/web --wait=bogus` said "see 'kubectl harness-rollback --help'" (the root's):
+    # click raises "does not take a value" and "requires an argument" without the verb's context.
+    code, _, err = run_main(monkeypatch, capsys, verb, flag)
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1 and err.rstrip().endswith(f"see '{cli.PROG} {verb} --help'"), err

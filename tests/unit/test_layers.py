@@ -29,7 +29,7 @@ LAYERS = (
             "configrefs", "applied", "marks", "digests", "preflight",
         ),
     ),
-    ("foundation", (PACKAGE, "errors", "console", "interrupts", "terminal")),
+    ("foundation", (PACKAGE, "errors", "console", "interrupts", "terminal", "cachedir")),
 )
 
 

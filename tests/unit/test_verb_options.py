@@ -151,3 +151,18 @@ def test_resume_refuses():
     refused(lambda: ResumeRequest.from_flags(**dict(RESUME, argocd_namespace="")), "--argocd-namespace is empty")
     refused(lambda: targets.select_resumable(None), "resume needs KIND/NAME or service/NAME")
     refused(lambda: targets.select_resumable("deployment"), "is not KIND/NAME")
+
+
+@pytest.mark.parametrize("service", ["service/web", "svc/web"])
+def test_interactive_on_a_service_says_what_a_service_offers_instead(capsys, service):
+    # Tester finding: it said "pass KIND/NAME", as if service/NAME were not one; a Service has colours, not revisions.
+    from kubectl_rollback import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["rollback", service, "-i"])
+    assert exited.value.code == ExitCode.USAGE
+    assert capsys.readouterr().err == (
+        f"error: --interactive is not offered for a Blue/Green {service}: its rollback picks no revision, it routes "
+        f"the primary Service back to the other colour; run 'kubectl harness-rollback rollback {service} --dry-run' "
+        "to see that switch, then without --dry-run (or -i on the Deployment of one colour: 'history "
+        f"{service}' names them)\n")

@@ -104,8 +104,9 @@ class ApplyPlan:
 
 
 def plan(workload: dict, revision_annotations_: dict, target_template: Any, display: str, number: int,
-         template_path: Tuple[str, ...]) -> ApplyPlan:
-    """Decide from the workload (before the rollback) and the target revision object's annotations."""
+         template_path: Tuple[str, ...], dry: bool = False) -> ApplyPlan:
+    """Decide from the workload (before the rollback) and the target revision object's annotations; the notes of a
+    dry run (`dry`), which changed nothing, say what the rollback would do."""
     notes: List[str] = []
     new_last_applied = None
     applied = last_applied(workload)
@@ -115,8 +116,8 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
             stored = target_template
             notes.append(
                 f"{display}: revision {number} has no applied template recorded (or readable); the last-applied "
-                "configuration now holds the revision's template as the server stored it (defaults included), "
-                "so the next kubectl apply also resets defaulted fields the manifest leaves out"
+                f"configuration {'would hold' if dry else 'now holds'} the revision's template as the server stored "
+                "it (defaults included), so the next kubectl apply also resets defaulted fields the manifest leaves out"
             )
         restored = copy.deepcopy(applied)
         parent = restored
@@ -132,25 +133,28 @@ def plan(workload: dict, revision_annotations_: dict, target_template: Any, disp
     if server_side and recorded_owners is None:
         notes.append(
             f"{display}: revision {number} was recorded without its field owners; the template fields this rollback "
-            "changed go to the manager that applies the template server-side now"
+            f"{'would change would go' if dry else 'changed go'} to the manager that applies the template "
+            "server-side now"
         )
     helm = (workload["metadata"].get("annotations") or {}).get(HELM_RELEASE)
     if helm:
-        notes.append(helm_note(display, helm, applies_now))
+        notes.append(helm_note(display, helm, applies_now, dry))
     return ApplyPlan(new_last_applied, recorded_owners, server_side, template_path, tuple(notes))
 
 
-def helm_note(display: str, release: str, server_side: bool) -> str:
+def helm_note(display: str, release: str, server_side: bool, dry: bool) -> str:
     """What the next `helm upgrade` does after this rollback. Applied server-side (Helm 4's default), the template's
     fields go back to Helm's manager, so its next apply gives exactly the chart's manifest; with Helm's client-side
-    three-way merge (Helm 3, or --server-side=false), fields the chart no longer sets stay (tests/test_helm.py)."""
+    three-way merge (Helm 3, or --server-side=false), fields the chart no longer sets stay (tests/test_helm.py). `dry`:
+    a dry run's note, which says what the rollback would do."""
     if server_side:
         upgrade = ("Helm applies it server-side, so the next helm upgrade gives exactly its chart's manifest, but "
                    "helm history still shows the failed release as the one deployed")
     else:
         upgrade = ("the next helm upgrade patches from its last release's manifest (the failed one), so fields this "
-                   "rollback restored that the chart no longer sets stay")
-    return (f"{display} belongs to Helm release {release}, whose history does not know about this rollback: {upgrade}; "
+                   f"rollback {'would restore' if dry else 'restored'} that the chart no longer sets stay")
+    knows = "would not know" if dry else "does not know"
+    return (f"{display} belongs to Helm release {release}, whose history {knows} about this rollback: {upgrade}; "
             f"prefer 'helm rollback {release}' to keep Helm's history in step")
 
 

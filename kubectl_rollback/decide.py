@@ -129,16 +129,19 @@ def missing_flags(identity: Identity, recording: bool = False) -> List[str]:
 
 
 def resolve_identity(
-    flags: IdentityFlags, namespace: str, live_record: Optional[Record], context_cluster_name: Optional[str]
+    flags: IdentityFlags, namespace: str, live_record: Optional[Record], context_cluster_name: Optional[str],
+    display: str,
 ) -> Identity:
     """The identity whose revisions history and rollback match (merge_identity on the live revision's record), or a
-    UsageError naming the flags to pass."""
+    UsageError naming the workload (`display`, KIND/NAME: not only Deployments roll back) and the flags to pass."""
     identity = merge_identity(flags, namespace, live_record, context_cluster_name)
     missing = missing_flags(identity)
     if missing:
         recorded = live_record is not None and live_record.recorded
         where = "the live revision's record lacks it" if recorded else "the live revision carries no record"
-        raise UsageError(f"cannot tell which deployment to roll back: {where}; pass {', '.join(missing)}")
+        # "deployment identity", as README calls it: in Harness's words a deployment is a pipeline's run
+        raise UsageError(f"cannot choose a rollback target for {display} without a deployment identity: {where}; "
+                         f"pass {', '.join(missing)}")
     return identity
 
 

@@ -121,9 +121,12 @@ def refusal(display: str, owner: Owner, assessment: OwnerAssessment, resume: str
             f"({resume} later), or --gitops=ignore to roll back anyway")
 
 
-def reminder(display: str, owner: Owner, paused: bool, resume: str) -> str:
+def reminder(display: str, owner: Owner, paused: bool, resume: str, dry: bool) -> str:
+    """What is left to do once the rollback is written: the change reverted in Git, and after a pause `resume`; in a
+    dry run (`dry`), which changed and paused nothing, what the rollback would leave to do."""
     then = f", then run: {resume}" if paused else ""
-    return f"{display} is managed by {owner.display}: revert the change in Git{then}"
+    after = "after the rollback you would " if dry else ""
+    return f"{display} is managed by {owner.display}: {after}revert the change in Git{then}"
 
 
 def _nested(path: Tuple[str, ...], value: Any) -> dict:

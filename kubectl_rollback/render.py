@@ -20,6 +20,12 @@ DRY_RUN_SUFFIX = {DryRun.NONE: "", DryRun.CLIENT: " (dry run)", DryRun.SERVER: "
 DRY_RUN_OUTCOME = {Outcome.ROLLED_BACK: "would roll back"}
 
 
+def done(participle: str, dry: bool) -> str:
+    """What a result did (`routed`), or in a dry run (`dry`), which changed nothing, what the real run will do
+    (`would be routed`): the one wording of that choice for every target's message."""
+    return f"would be {participle}" if dry else participle
+
+
 def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
     if identity is None:
         return None
@@ -324,8 +330,7 @@ def rollback_text(result) -> str:
     lines = [result.message + DRY_RUN_SUFFIX[result.dry_run]] + canary_lines(result)
     # A blocked pre-flight wrote nothing, as a dry run: what the rollback would do
     unwritten = result.dry_run is not DryRun.NONE or result.preflight.blocked
-    gone = "would be deleted" if unwritten else "deleted"
-    lines += [f"{pod} {gone} (not Ready on the revision left)" for pod in result.stuck_pods]
+    lines += [f"{pod} {done('deleted', unwritten)} (not Ready on the revision left)" for pod in result.stuck_pods]
     if result.preflight.findings or result.preflight.skipped:
         lines.append(result.preflight.summary())
     lines += config_lines(result.config, unwritten)
@@ -336,7 +341,7 @@ def rollback_text(result) -> str:
 
 def canary_lines(result) -> list:
     """The canary workloads a rollback deleted, or in a dry run would delete."""
-    gone = "would be deleted" if result.dry_run is not DryRun.NONE else "deleted"
+    gone = done("deleted", result.dry_run is not DryRun.NONE)
     return [f"{canary} {gone} (canary)" for canary in result.canaries]
 
 

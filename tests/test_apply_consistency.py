@@ -114,3 +114,25 @@ def test_helm_managed_workload_gets_a_note_about_the_next_helm_upgrade(ns):
     rolled = ns.plugin("rollback", "deployment/chart", check=True)
 
     assert "Helm release shop" in rolled.stderr and "helm rollback shop" in rolled.stderr
+
+
+@pytest.mark.parametrize("server_side", [False, True])
+def test_a_server_dry_run_says_what_the_rollback_would_do_to_the_next_apply(ns, server_side):
+    """Release 1 made by `kubectl create` (recorded without an applied template or field owners), release 2 applied
+    client-side or server-side and owned by a Helm release: a server dry run changes nothing, so each of its notes
+    says what the rollback would do (one said the last-applied configuration "now holds" the revision's template)."""
+    ns.kubectl("create", "-f", "-", input=manifest("deployment", "chart", RELEASE_1))
+    ns.wait_until(lambda: _observed_image(ns, "deployment", "chart") == RELEASE_1[0], "release 1 observed")
+    ns.plugin("record", "deployment/chart", "--status", "Succeeded", "--workflow-id", "wf", *IDENTITY, check=True)
+    method = ["--server-side", "--force-conflicts"] if server_side else []  # kubectl create's manager owns the image
+    ns.kubectl("apply", *method, "-f", "-", input=manifest("deployment", "chart", RELEASE_2))
+    ns.kubectl("annotate", "deployment/chart", "meta.helm.sh/release-name=shop")
+    ns.wait_until(lambda: _observed_image(ns, "deployment", "chart") == RELEASE_2[0], "release 2 observed")
+    ns.plugin("record", "deployment/chart", "--status", "Failed", "--workflow-id", "wf", *IDENTITY, check=True)
+
+    dry = ns.plugin("rollback", "deployment/chart", "--dry-run=server", check=True)
+
+    # client-side: the last-applied configuration and Helm's next upgrade; server-side: the field owners and Helm's
+    notes = [line for line in dry.stderr.splitlines() if line.startswith("deployment/chart")]
+    assert len(notes) == 2 and all(" would " in note for note in notes), dry.stderr
+    assert container(ns, "deployment", "chart")["image"] == RELEASE_2[0]

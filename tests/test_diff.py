@@ -20,6 +20,24 @@ def two_revisions(ns) -> None:
                              "Succeeded", *sc.IDENTITY)
 
 
+def recording_diff(tmp_path) -> tuple:
+    """(program, seen): a KUBECTL_EXTERNAL_DIFF program that prints "my diff ran", writes what it was given (its
+    arguments, whether they are folders, each folder's files) to `seen` as JSON, and exits 1 when the folders differ."""
+    seen = tmp_path / "seen.json"
+    program = tmp_path / "mydiff"
+    program.write_text(f"""#!/usr/bin/env python3
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+files = {{side: {{name: open(os.path.join(side, name)).read() for name in os.listdir(side)}} for side in (a, b)}}
+json.dump({{"argv": sys.argv[1:], "dirs": [os.path.isdir(a), os.path.isdir(b)], "files": [files[a], files[b]]}},
+          open({str(seen)!r}, "w"))
+print("my diff ran")
+sys.exit(1 if files[a] != files[b] else 0)
+""")
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    return program, seen
+
+
 def test_two_revisions_differ_in_their_image_and_a_revision_equals_itself(ns):
     two_revisions(ns)
     differ = ns.plugin("diff", "deployment/web", "1", "2")
@@ -73,18 +91,7 @@ def test_errors_exit_2_or_more_never_1(ns, cluster):
 
 def test_an_external_diff_program_gets_two_folders_of_one_file_per_object(ns, cluster, tmp_path):
     two_revisions(ns)
-    seen = tmp_path / "seen.json"
-    program = tmp_path / "mydiff"
-    program.write_text(f"""#!/usr/bin/env python3
-import json, os, sys
-a, b = sys.argv[1], sys.argv[2]
-files = {{side: {{name: open(os.path.join(side, name)).read() for name in os.listdir(side)}} for side in (a, b)}}
-json.dump({{"argv": sys.argv[1:], "dirs": [os.path.isdir(a), os.path.isdir(b)], "files": [files[a], files[b]]}},
-          open({str(seen)!r}, "w"))
-print("my diff ran")
-sys.exit(1 if files[a] != files[b] else 0)
-""")
-    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    program, seen = recording_diff(tmp_path)
     # kubectl keeps the words after the program made of letters, digits, '-' and '=' (here --color=never), drops
     # the others ($HOME), and puts them after the two folders
     env = dict(cluster.env, KUBECTL_EXTERNAL_DIFF=f"{program} --color=never $HOME")
@@ -121,16 +128,24 @@ def test_config_snapshots_both_recorded_are_compared_secret_keys_only(ns):
     assert changed[f"apps.v1.Deployment.{ns.name}.web"] == ["spec.template.spec.containers[app].image"], changed
 
 
-def test_a_blue_green_pair_the_live_colour_against_the_target_colour(ns):
+def test_a_blue_green_pair_the_live_colour_against_the_target_colour(ns, cluster, tmp_path):
     sc.apply_all(ns, sc.bluegreen_objects("web"))
     sc.settle_bluegreen(ns, ["web"])  # green live and Failed, blue Succeeded behind the stage Service: the target
     done = ns.plugin("diff", "service/web")
     assert done.returncode == 1, f"{done.returncode}\n{done.stdout}\n{done.stderr}"
     lines = done.stdout.splitlines()
     assert "-      - image: example.test/web:2" in lines and "+      - image: example.test/web:1" in lines, done.stdout
-    assert done.stderr == ("service/web: deployment/web-green revision 1 (live) against deployment/web-blue revision 1 "
-                           "(rollback target)\n"), done.stderr
+    # each side is what it is: the colour, its Deployment and revision, its role (both revisions are number 1)
+    assert done.stderr == ("service/web: green (deployment/web-green revision 1, live) against blue "
+                           "(deployment/web-blue revision 1, rollback target)\n"), done.stderr
+    assert f"--- GREEN-web-green-REVISION-1/apps.v1.Deployment.{ns.name}.web" in lines, done.stdout
+    assert f"+++ BLUE-web-blue-REVISION-1/apps.v1.Deployment.{ns.name}.web" in lines, done.stdout
     document = contract.validated(ns.plugin("diff", "service/web", "-o", "json").stdout, "json", "DiffResult")
     assert (document["from"]["role"], document["to"]["role"], document["differ"]) == ("live", "rollback target", True)
     refused = ns.plugin("diff", "service/web", "1")
     assert refused.returncode == ExitCode.USAGE and "takes no revisions" in refused.stderr, refused.stderr
+    program, seen = recording_diff(tmp_path)
+    external = ns.plugin("diff", "service/web", env=dict(cluster.env, KUBECTL_EXTERNAL_DIFF=str(program)))
+    assert external.returncode == 1, f"{external.returncode}\n{external.stdout}\n{external.stderr}"
+    folders = [os.path.basename(folder) for folder in json.loads(seen.read_text())["argv"]]
+    assert folders[0].startswith("GREEN-web-green-REVISION-1-") and folders[1].startswith("BLUE-web-blue-REVISION-1-")

@@ -190,7 +190,9 @@ def test_blue_green_service_dry_runs_change_nothing(ns):
     sc.wait_at_rest(ns, ["shop-blue", "shop-green"])
     printed = audit(ns, "service/shop")
     assert sc.selectors(ns, "shop") == ("green", "blue")
-    assert "blue" in printed["server"], printed["server"]
+    for mode in ("client", "server"):  # nothing moved: not "stage service/shop-stage now green"
+        assert ("service/shop would be routed from green to blue (stage service/shop-stage would then select green)"
+                in printed[mode]), printed[mode]
     predicts(ns, "service/shop")
 
 
@@ -255,3 +257,4 @@ def test_gitops_pause_dry_runs_change_nothing(ns, gitops_crds):
     printed = audit(ns, "deployment/web", "--gitops=pause", "--argocd-namespace", ns.name, owners=(app,))
     for mode in ("client", "server"):
         assert f"would pause Argo CD Application {ns.name}/shop" in printed[mode], printed[mode]
+        assert "after the rollback you would revert the change in Git, then run: " in printed[mode], printed[mode]

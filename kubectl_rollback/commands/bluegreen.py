@@ -169,12 +169,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
                                request.dry_run)
     for warning in owner.warnings:
         console.warn(warning)
-    message = f"service/{name} routed from {live} to {target} (stage service/{stage_name} now {live})"
-    if layout.half_switched:  # a swap to the failed colour died halfway: the stage already selects it
-        message = (f"service/{name} routed from {live} to {target} (stage service/{stage_name} already on {live}: "
-                   f"a swap to {live} had been interrupted)")
-    if request.dry_run is not DryRun.NONE:
-        message = message.replace(" routed from ", " would be routed from ", 1)
+    message = _switch_message(layout, target, request.dry_run is not DryRun.NONE)
     if not request.dry_run.sends_writes:
         return BlueGreenRollback(state, False, request.dry_run, message, owner, checked)
     switch = writes(dict(audit, **owner.pointer()))
@@ -205,6 +200,21 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
     return BlueGreenRollback(state, not dry, request.dry_run, message, owner, checked)
 
 
+def _switch_message(layout: bluegreen.Layout, target: Optional[str], dry: bool) -> str:
+    """What the switch to `target` did (None: the completion of an interrupted switch, which moves the stage only),
+    or in a dry run (`dry`) what the real run will do: the one place that words it, as rollback._summary does."""
+    name, stage = layout.primary["metadata"]["name"], f"service/{layout.stage['metadata']['name']}"
+    live = layout.live_color
+    then = "would then select" if dry else "now"
+    if target is None:
+        completed = "would complete" if dry else "completed"
+        return (f"service/{name} and its stage {stage} both select {live}: {completed} the interrupted switch (stage "
+                f"{then} {layout.stage_color})")
+    # half-switched: a swap to the failed colour died halfway, and the stage already selects it
+    where = f"already on {live}: a swap to {live} had been interrupted" if layout.half_switched else f"{then} {live}"
+    return f"service/{name} {render.done('routed', dry)} from {live} to {target} (stage {stage} {where})"
+
+
 def _stage_selects(kube: Kube, stage_name: str, color: str) -> bool:
     try:
         return bluegreen.selector(kube.get(SERVICES, stage_name)).get(bluegreen.COLOR_LABEL) == color
@@ -217,8 +227,7 @@ def _complete_switch(kube: Kube, state: BlueGreenHistory, request: RollbackReque
     write (a lost answer, or a run that died). The primary serves the right colour, so the stage moves to the other."""
     layout = state.layout
     stage_name = layout.stage["metadata"]["name"]
-    message = (f"service/{state.name} and its stage service/{stage_name} both select {layout.live_color}: completed "
-               f"the interrupted switch (stage now {layout.stage_color})")
+    message = _switch_message(layout, None, request.dry_run is not DryRun.NONE)
     if request.dry_run.sends_writes:
         kube.patch(SERVICES, stage_name, bluegreen.selector_patch(layout.stage, layout.stage_color))
     return BlueGreenRollback(state, request.dry_run is DryRun.NONE, request.dry_run, message)

@@ -13,9 +13,9 @@ from kubectl_rollback.records import now_rfc3339
 from kubectl_rollback.workloads.base import WorkloadKind
 
 
-def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.ApplyPlan:
+def prepare(kind: WorkloadKind, workload: dict, target: Revision, dry: bool = False) -> applied.ApplyPlan:
     """From what `record` kept on the target revision, as this attempt listed it (no second read: the list is as
-    fresh as the rest of the decision)."""
+    fresh as the rest of the decision); `dry`: the notes of a dry run."""
     return applied.plan(
         workload,
         target.annotations or {},
@@ -23,6 +23,7 @@ def prepare(kind: WorkloadKind, workload: dict, target: Revision) -> applied.App
         kind.display(workload["metadata"]["name"]),
         target.number,
         kind.template_path,
+        dry,
     )
 
 

@@ -50,18 +50,24 @@ class Compared:
 class Side:
     revision: Revision
     role: str  # "live", "rollback target", or ""
-    workload: str = ""  # service/NAME: the colour's Deployment the revision belongs to
+    workload: str = ""  # service/NAME: the colour's Deployment the revision belongs to (deployment/NAME)
+    colour: str = ""  # service/NAME: the colour of that Deployment
 
     @property
     def label(self) -> str:
-        return (f"{self.workload} " if self.workload else "") + f"revision {self.revision.number}" + (
-            f" ({self.role})" if self.role else "")
+        """What the side is: `revision 2 (live)`; of a Blue/Green pair, whose colours' revisions are often both
+        number 1, `green (deployment/web-green revision 1, live)`."""
+        if self.colour:
+            role = f", {self.role}" if self.role else ""
+            return f"{self.colour} ({self.workload} revision {self.revision.number}{role})"
+        return f"revision {self.revision.number}" + (f" ({self.role})" if self.role else "")
 
     @property
     def folder(self) -> str:
         """Its files' folder for KUBECTL_EXTERNAL_DIFF (kubectl's are LIVE-* and MERGED-*), and its unified diff's
-        file names."""
-        return f"REVISION-{self.revision.number}"
+        file names: `REVISION-2`; of a Blue/Green pair, `GREEN-web-green-REVISION-1`."""
+        colour = f"{self.colour.upper()}-{self.workload.partition('/')[2]}-" if self.colour else ""
+        return f"{colour}REVISION-{self.revision.number}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +127,8 @@ def run_service(kube: Kube, name: str, words: Sequence[str], flags: IdentityFlag
     assert live is not None and live.live is not None and other is not None and other.live is not None
     role = "rollback target" if state.target_color == layout.stage_color else ""
     return compare(kube, DEPLOYMENT, f"service/{name}", object_file(DEPLOYMENT.resource, kube.namespace, name),
-                   Side(live.live, "live", live.display), Side(other.live, role, other.display), external)
+                   Side(live.live, "live", live.display, layout.live_color),
+                   Side(other.live, role, other.display, layout.stage_color), external)
 
 
 def compare(kube: Kube, kind: WorkloadKind, display: str, template_file: str, before: Side, after: Side,

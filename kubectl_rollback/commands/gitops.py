@@ -97,32 +97,34 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
                            for problem in problems), owner=owner.display, action=GitOpsAction.UNCHECKED)
     assessment = gitops.assess(owner, owner_obj)
     resume = resume_command(kube, display, owner, argocd_namespace)
+    dry = dry_run is not DryRun.NONE  # the notes and warnings of a dry run say what the rollback would do
     if not assessment.reverts:  # also where an earlier attempt of this rollback (or an earlier rollback) paused it
         paused = gitops.stamp_of(owner_obj) is not None
         return Guard(notes=(f"{owner.display} will not undo the rollback ({assessment.why})",
-                            gitops.reminder(display, owner, paused, resume)),
+                            gitops.reminder(display, owner, paused, resume, dry)),
                      owner=owner.display, undoes_rollbacks=False,
                      paused_in=owner.namespace if paused and owner.resource is APPLICATIONS else None)
     if mode is GitOpsMode.FAIL:
         raise RollbackError(gitops.refusal(display, owner, assessment, resume))
     if mode is GitOpsMode.IGNORE:
-        return Guard(warnings=(f"{owner.display} ({assessment.why}) will undo this rollback at its next sync "
-                               "(--gitops=ignore)",), notes=(gitops.reminder(display, owner, False, resume),),
+        return Guard(warnings=(f"{owner.display} ({assessment.why}) {'would' if dry else 'will'} undo this rollback "
+                               "at its next sync (--gitops=ignore)",),
+                     notes=(gitops.reminder(display, owner, False, resume, dry),),
                      owner=owner.display, action=GitOpsAction.IGNORED, undoes_rollbacks=True)
     if dry_run.sends_writes:
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
                                    gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
-        _pause(kube, owner, patch, display, resume, dry_run)
-    action = GitOpsAction.WOULD_PAUSE if dry_run is not DryRun.NONE else GitOpsAction.PAUSED
+        _pause(kube, owner, patch, display, resume, dry)
+    action = GitOpsAction.WOULD_PAUSE if dry else GitOpsAction.PAUSED
     done = "would pause" if action is GitOpsAction.WOULD_PAUSE else "paused"
     paused_in = owner.namespace if action is GitOpsAction.PAUSED and owner.resource is APPLICATIONS else None
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
-                        gitops.reminder(display, owner, True, resume)),
+                        gitops.reminder(display, owner, True, resume, dry)),
                  owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in)
 
 
-def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: str, dry_run: DryRun) -> None:
+def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: str, dry: bool) -> None:
     """The pause write, a step of its own: a Ctrl-C during it lets it finish, then stops the command before the
     rollback's own writes, saying what is paused and how to undo it (an on-call engineer stopping a rollback wants
     neither the rollback nor a pause nobody remembers)."""
@@ -130,7 +132,7 @@ def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: s
     try:
         with interrupts.own_step():
             kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
-            paused = dry_run is DryRun.NONE
+            paused = not dry
     except KeyboardInterrupt:
         if not paused:  # stopped before the write, or a dry run's: nothing changed
             raise

@@ -17,11 +17,12 @@ from kubectl_rollback.decide import (
 )
 from kubectl_rollback.errors import InconclusiveError, Interrupted, RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import Kube
-from kubectl_rollback.options import RecordRequest, RollbackRequest
+from kubectl_rollback.options import IdentityFlags, RecordRequest, RollbackRequest
 from kubectl_rollback.output import Result as Printed
 from kubectl_rollback.records import (
     STATUS,
     STATUS_REASON,
+    Identity,
     Record,
     Status,
     now_rfc3339,
@@ -313,19 +314,30 @@ def record_verdict(kube: Kube, kind: WorkloadKind, workload: dict, revision: Rev
     return written
 
 
+def identity_for(kube: Kube, display: str, revision: Revision, flags: IdentityFlags, otherwise: str = "") -> Identity:
+    """The identity a record on `revision` is written with: the flags, and where they are left out the record
+    already on that revision (docs/annotations.md), never an earlier revision's, which may be another pipeline's.
+    Else a UsageError saying what is missing and what to pass (`otherwise`: another way out, as verify's)."""
+    identity = merge_identity(flags, kube.namespace, revision.record, kube.cluster_name)
+    missing = ", ".join(missing_flags(identity, recording=True))
+    if missing:
+        own = "its record lacks them" if revision.record.recorded else "it carries no record of its own"
+        raise UsageError(
+            f"cannot record {display} revision {revision.number}: {own} and {missing} "
+            f"{'were' if ',' in missing else 'was'} not passed (the identity is never taken from another revision's "
+            f"record: it may be another pipeline's); pass {missing}{otherwise}"
+        )
+    return identity
+
+
 def _write(
     kube: Kube, kind: WorkloadKind, workload: dict, revision: Revision, request: RecordRequest, status: Status,
     reason: Optional[str] = None,
 ) -> RecordResult:
     existing: Record = revision.record
-    identity = merge_identity(request.flags, kube.namespace, existing, kube.cluster_name)
-    missing = missing_flags(identity, recording=True)
-    if missing:
-        raise UsageError(
-            f"record needs {', '.join(missing)} (revision {revision.number} has no earlier record to take them from)"
-        )
-    assert identity.workflow_id is not None  # missing_flags checked it
     display = kind.display(workload["metadata"]["name"])
+    identity = identity_for(kube, display, revision, request.flags)
+    assert identity.workflow_id is not None  # missing_flags checked it
 
     def refuse_if_not_ours(record: Record) -> None:
         _refuse_if_restored(kube, kind, workload, revision, record, status, request.force)

@@ -139,11 +139,12 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
 
 def rolled_back_line(result: WorkloadRollback) -> str:
     """What a rollback wrote, in one line: `deployment/web rolled back 9 -> 8`, and what it deleted with it (the
-    canary, pods stuck on the revision left)."""
+    canary, pods stuck on the revision left); in a dry run, what it would write."""
     source = result.source.number if result.source else "unknown"
     deleted = (*result.canaries, *result.stuck_pods)
-    return (f"{result.history.display} rolled back {source} -> {result.target.number}"
-            + (f" (deleted: {', '.join(deleted)})" if deleted else ""))
+    dry = not result.changed
+    return (f"{result.history.display} {render.done('rolled back', dry)} {source} -> {result.target.number}"
+            + (f" ({render.done('deleted', dry)}: {', '.join(deleted)})" if deleted else ""))
 
 
 def _clean_up(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest,
@@ -308,7 +309,8 @@ def _write(kube: Kube, kind: WorkloadKind, name: str, planned: Planned, request:
     """(the workload as patched, the apply-consistency plan, warnings): the config snapshots first, then the
     target's template with the apply-consistency fields, preconditioned on the resourceVersion read."""
     warnings = configsnap.apply(kube, planned.config, request.dry_run)
-    apply_plan, patch_type, body = _template_write(kind, planned.state.workload, planned.target)
+    apply_plan, patch_type, body = _template_write(kind, planned.state.workload, planned.target,
+                                                   request.dry_run.server_side)
     try:
         patched = kube.patch(kind.resource, name, body, patch_type)
     except ConflictError as exc:
@@ -320,11 +322,12 @@ def _write(kube: Kube, kind: WorkloadKind, name: str, planned: Planned, request:
     return patched, apply_plan, warnings
 
 
-def _template_write(kind: WorkloadKind, workload: dict, target: Revision) -> tuple:
+def _template_write(kind: WorkloadKind, workload: dict, target: Revision, dry: bool = False) -> tuple:
     """(consistency plan, patch type, body) of the write that puts the target's template back, with apply
-    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it."""
+    consistency (docs/apply-consistency.md): last-applied in the same write, field owners right after it; `dry`: the
+    plan's notes say what a dry run would do."""
     patch_type, body = kind.rollback_patch(workload, target)
-    plan = consistency.prepare(kind, workload, target)
+    plan = consistency.prepare(kind, workload, target, dry)
     return (plan, *consistency.patch(plan, patch_type, body))
 
 
@@ -531,7 +534,7 @@ def _summary(state: WorkloadHistory, source: Optional[Revision], target: Revisio
     if pinned_from is not None:
         to = f"a new pod template pinned from {describe(pinned_from)}"
         to += f": revision {target.number}" if target.number != pinned_from.number else ""
-    return f"{state.display} {'would be rolled back' if dry else 'rolled back'} from {describe(source)} to {to}"
+    return f"{state.display} {render.done('rolled back', dry)} from {describe(source)} to {to}"
 
 
 def _already(state: WorkloadHistory, target: Revision, explicit: bool) -> str:

@@ -14,8 +14,8 @@ from typing import Any, Callable, Optional
 from kubectl_rollback import console, render
 from kubectl_rollback.commands import record, wait, workload_history
 from kubectl_rollback.commands.measure import Measured, Verdict, load_template, prepare_for, run_analysis
-from kubectl_rollback.decide import Revision, merge_identity, missing_flags
-from kubectl_rollback.errors import InconclusiveError, RollbackError, UsageError, WaitFailedError
+from kubectl_rollback.decide import Revision
+from kubectl_rollback.errors import InconclusiveError, RollbackError, WaitFailedError
 from kubectl_rollback.kube import Kube
 from kubectl_rollback.options import RecordRequest, VerifyRequest
 from kubectl_rollback.output import Result as Printed
@@ -86,12 +86,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: VerifyRequest,
     if not state.done:
         console.warn(f"{kind.display(name)} revision {live.number} has not finished rolling out ({state.message}); "
                      "measuring it as it is")
-    if request.record:
-        identity = merge_identity(request.flags, kube.namespace, live.record, kube.cluster_name)
-        missing = missing_flags(identity, recording=True)
-        if missing:
-            raise UsageError(f"recording the verdict needs {', '.join(missing)} (revision {live.number} has no "
-                             "earlier record to take them from), or pass --no-record")
+    if request.record:  # before measuring: a verdict that could not be recorded would be measured for nothing
+        record.identity_for(kube, kind.display(name), live, request.flags, ", or pass --no-record")
     prepared = prepare_for(kube, name, live, seen, template, source, request.args)
     result = run_analysis(prepared, request.inconclusive_fails, on_progress)
     display = kind.display(name)

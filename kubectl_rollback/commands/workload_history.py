@@ -116,7 +116,8 @@ def from_revisions(
         if unreadable is not None:  # which revisions it forbids is unknown: no target can be trusted
             raise RollbackError(unreadable)
         try:
-            identity = resolve_identity(flags, kube.namespace, live.record if live else None, kube.cluster_name)
+            identity = resolve_identity(flags, kube.namespace, live.record if live else None, kube.cluster_name,
+                                        kind.display(workload["metadata"]["name"]))
         except UsageError:
             if to_revision is None:
                 raise

@@ -313,3 +313,21 @@ def test_naming_the_stage_service_points_at_the_primary(fake, stage_annotated):
     assert refused.value.message == ("service/web-stage is the stage Service of service/web: name the primary Service, "
                                      "which takes the traffic")
     assert colours(fake) == ("green", "blue")
+
+
+@pytest.mark.parametrize("mode", ["client", "server"])
+def test_a_dry_run_says_what_the_switch_would_do_in_every_state(pair, mode):
+    """A dry run changed nothing: no line of it says that the stage is now on a colour or that a switch was
+    completed, whether the pair is whole, half-swapped, or half-switched by our own interrupted switch."""
+    assert rollback_service(pair, "web", FLAGS, mode=mode).message == (
+        "service/web would be routed from green to blue (stage service/web-stage would then select green)")
+    pair.server.patch(SERVICES, "ns", "web-stage", {"spec": {"selector": {COLOR: "green"}}})  # half-swapped to green
+    assert rollback_service(pair, "web", FLAGS, mode=mode, skip_ready_check=True).message == (
+        "service/web would be routed from green to blue (stage service/web-stage already on green: a swap to green "
+        "had been interrupted)")
+    pair.server.patch(SERVICES, "ns", "web", {"spec": {"selector": {COLOR: "blue"}}})  # our own switch, half done
+    pair.server.patch(SERVICES, "ns", "web-stage", {"spec": {"selector": {COLOR: "blue"}}})
+    assert rollback_service(pair, "web", FLAGS, mode=mode).message == (
+        "service/web and its stage service/web-stage both select blue: would complete the interrupted switch (stage "
+        "would then select green)")
+    assert colours(pair) == ("blue", "blue")

@@ -161,20 +161,21 @@ def test_explicit_revision_needs_no_identity():
 
 def test_identity_from_live_record_then_flags():
     live = Record(Status.FAILED, "wf1", "svc", "infra", "c1")
-    ident = resolve_identity(IdentityFlags(), "ns", live, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags(), "ns", live, "ctx-cluster", "deployment/web")
     assert ident == Identity("wf1", InfraMapping("svc", "infra", "c1", "ns"))
-    ident = resolve_identity(IdentityFlags("wf9", infra_id="other"), "ns", live, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags("wf9", infra_id="other"), "ns", live, "ctx-cluster", "deployment/web")
     assert ident.workflow_id == "wf9" and ident.mapping.infra_id == "other"
 
 
 def test_identity_cluster_defaults_to_context():
-    ident = resolve_identity(IdentityFlags("wf1", "svc", "infra"), "ns", None, "ctx-cluster")
+    ident = resolve_identity(IdentityFlags("wf1", "svc", "infra"), "ns", None, "ctx-cluster", "deployment/web")
     assert ident.mapping.cluster_name == "ctx-cluster"
 
 
 def test_identity_missing_is_usage_error():
-    with pytest.raises(UsageError, match="--workflow-id .* --service-id, --infra-id"):
-        resolve_identity(IdentityFlags(), "ns", None, "c")
+    with pytest.raises(UsageError, match="statefulset/db without a deployment identity: .*--workflow-id .* "
+                                         "--service-id, --infra-id"):
+        resolve_identity(IdentityFlags(), "ns", None, "c", "statefulset/db")
 
 
 def test_record_takes_the_same_identity_but_needs_all_four_values():
@@ -197,7 +198,8 @@ def test_release_exit_code_failed_beats_no_target():
 
 
 def test_any_workflow_needs_no_workflow_id():
-    ident = resolve_identity(IdentityFlags(service_id="svc", infra_id="infra", any_workflow=True), "ns", None, "c")
+    ident = resolve_identity(IdentityFlags(service_id="svc", infra_id="infra", any_workflow=True), "ns", None, "c",
+                             "deployment/web")
     assert ident.any_workflow and ident.workflow_id is None
 
 

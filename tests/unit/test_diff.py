@@ -64,3 +64,16 @@ def test_live_target_and_numbers_name_the_revisions():
         diff.sides(loaded, ["newest"])
     with pytest.raises(UsageError, match="diff compares two revisions"):
         diff.sides(loaded, ["1", "2", "3"])
+
+
+def test_a_blue_green_side_is_labelled_by_its_colour_deployment_and_revision():
+    """Both colours' live revisions are often number 1: each side says which colour and Deployment it is, in the
+    notes line and in the folders the unified diff and KUBECTL_EXTERNAL_DIFF's program see."""
+    revision = loaded_history().revisions[2]
+    green = diff.Side(revision, "live", "deployment/web-green", "green")
+    blue = diff.Side(revision, "", "deployment/web-blue", "blue")
+    assert green.label == "green (deployment/web-green revision 1, live)"
+    assert green.folder == "GREEN-web-green-REVISION-1"
+    assert (blue.label, blue.folder) == ("blue (deployment/web-blue revision 1)", "BLUE-web-blue-REVISION-1")
+    plain = diff.Side(revision, "rollback target")
+    assert (plain.label, plain.folder) == ("revision 1 (rollback target)", "REVISION-1")

@@ -9,7 +9,14 @@ from kubectl_rollback import gitops
 from kubectl_rollback.commands.workload import WorkloadTarget
 from kubectl_rollback.errors import RollbackError, UsageError
 from kubectl_rollback.kube import DEPLOYMENTS
-from kubectl_rollback.options import GitOpsMode, HistoryRequest, ResumeRequest, RollbackRequest, parse_gitops_mode
+from kubectl_rollback.options import (
+    DryRun,
+    GitOpsMode,
+    HistoryRequest,
+    ResumeRequest,
+    RollbackRequest,
+    parse_gitops_mode,
+)
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from tests.fakekube import add_deployment, recorded, track_by_argo_cd
 from tests.unit.entry_points import FLAGS
@@ -74,7 +81,7 @@ def test_refusal_names_the_owner_and_both_ways_forward_in_one_line():
     assert "\n" not in line
     assert "Argo CD Application argocd/web" in line and "revert the change in Git" in line
     assert "--gitops=pause" in line and "--gitops=ignore" in line and f"({resume} later)" in line
-    assert gitops.reminder("deployment/web", owner, True, resume).endswith(f", then run: {resume}")
+    assert gitops.reminder("deployment/web", owner, True, resume, False).endswith(f", then run: {resume}")
 
 
 def test_pause_then_resume_restores_exactly_and_removes_the_stamp():
@@ -206,3 +213,14 @@ def test_where_the_paused_application_is_is_read_from_the_pointer_only():
     for obj in ({}, {"metadata": {"annotations": {gitops.PAUSED_APPLICATION_NAMESPACE: ""}}},
                 {"metadata": {"annotations": {gitops.PAUSED_APPLICATION_NAMESPACE: 7}}}):
         assert gitops.paused_application_namespace(obj) is None
+
+
+@pytest.mark.parametrize("dry_run", [DryRun.CLIENT, DryRun.SERVER])
+@pytest.mark.parametrize("mode", [GitOpsMode.PAUSE, GitOpsMode.IGNORE])
+def test_a_dry_run_says_what_the_owner_would_do_and_what_git_would_need(owned, mode, dry_run):
+    """A dry run changed nothing and paused nothing: no line of it tells to revert a change in Git or to resume,
+    each says what the rollback would make necessary."""
+    result = WEB.rollback(owned, RollbackRequest(flags=FLAGS, gitops=mode, dry_run=dry_run), lambda p: None)
+    said = list(result.notes()) + list(result.gitops.warnings)
+    assert said and all("would" in line.split() for line in said), said
+    assert owned.writes(dry_runs=False) == [] and image(owned) == "img:2"

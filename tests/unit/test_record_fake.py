@@ -7,7 +7,7 @@ import pytest
 
 from kubectl_rollback.applied import LAST_APPLIED
 from kubectl_rollback.commands import record
-from kubectl_rollback.errors import RollbackError, WaitFailedError
+from kubectl_rollback.errors import RollbackError, UsageError, WaitFailedError
 from kubectl_rollback.kube import DEPLOYMENTS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags, RecordRequest
 from kubectl_rollback.records import (
@@ -213,3 +213,17 @@ def test_a_follow_naming_an_old_revision_leaves_its_outcome_as_it_was(fake):
                                               r"completed; its record is left as it was \(Succeeded\)"):
         follow(fake, revision=2)
     assert fake.stored(REPLICASETS, "web-h2")["metadata"]["annotations"][STATUS] == "Succeeded"
+
+
+def test_without_identity_flags_it_says_the_revision_recorded_carries_no_record_and_what_to_pass(fake):
+    """Earlier revisions are recorded, the live one (a new deploy) is not: the identity is not taken from them, and
+    the refusal says so instead of claiming there is no earlier record."""
+    add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
+                   annotations=[recorded("Succeeded"), recorded("Failed"), {}])
+    with pytest.raises(UsageError) as refused:
+        record.run(fake, DEPLOYMENT, "web", RecordRequest(IdentityFlags(), Status.SUCCEEDED))
+    assert refused.value.message == (
+        "cannot record deployment/web revision 3: it carries no record of its own and --workflow-id, --service-id, "
+        "--infra-id were not passed (the identity is never taken from another revision's record: it may be another "
+        "pipeline's); pass --workflow-id, --service-id, --infra-id")
+    assert STATUS not in (fake.stored(REPLICASETS, "web-h3")["metadata"].get("annotations") or {})

@@ -3,13 +3,21 @@
 import pytest
 
 from kubectl_rollback.commands import wait
-from kubectl_rollback.errors import ConflictError, Interrupted, NoTargetError, RollbackError, WaitFailedError
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
+from kubectl_rollback.errors import (
+    ConflictError,
+    Interrupted,
+    NoTargetError,
+    RollbackError,
+    UsageError,
+    WaitFailedError,
+)
+from kubectl_rollback.kube import DAEMONSETS, DEPLOYMENTS, EVENTS, PODS, REPLICASETS, STATEFULSETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import ROLLED_BACK_AT, ROLLED_BACK_FROM, STATUS, WORKFLOW_ID
+from kubectl_rollback.workloads.daemonset import DaemonSetKind
 from kubectl_rollback.workloads.deployment import DeploymentKind
 from kubectl_rollback.workloads.statefulset import StatefulSetKind
-from tests.fakekube import add_deployment, pod_template, recorded
+from tests.fakekube import add_controller_revision_workload, add_deployment, pod_template, recorded
 from tests.unit.entry_points import FLAGS, rollback_workload
 
 DEPLOYMENT = DeploymentKind()
@@ -265,3 +273,50 @@ def test_a_rollout_that_fails_after_the_rollback_is_the_results_failure_with_the
         "deployment/web rolled back from revision 3 (InProgress; workflow wf1; img:3) to revision 2 (Succeeded; "
         "workflow wf1; img:2), but the rollout did not complete: gave up after --timeout 3s")
     assert image(fake) == "img:2"
+
+
+@pytest.mark.parametrize("mode", ["server", "none"])
+def test_a_server_dry_run_says_what_the_next_apply_would_do_and_a_run_what_it_will(fake, mode):
+    """Revision 2 recorded without its applied template or field owners, the live template applied server-side by
+    Helm (with a last-applied configuration too): a server dry run changed nothing, so each of its apply notes says
+    "would"; the real run says what it did."""
+    add_deployment(fake, "web", ["img:1", "img:2", "img:3"],
+                   annotations=[recorded("Succeeded"), recorded("Succeeded"), recorded("Failed")])
+    fake.server.patch(DEPLOYMENTS, "ns", "web", {"metadata": {
+        "annotations": {"meta.helm.sh/release-name": "shop",
+                        "kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Deployment"}'},
+        "managedFields": [{"manager": "helm", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+                           "fieldsV1": {"f:spec": {"f:template": {"f:spec": {}}}}}]}})
+    notes = rollback_workload(fake, DEPLOYMENT, "web", FLAGS, mode=mode).apply_notes
+    assert len(notes) == 3, notes  # the last-applied configuration, the field owners, the Helm release
+    if mode == "server":
+        assert all(" would " in note for note in notes), notes
+        assert not [note for note in notes if " now holds " in note or " changed go to " in note], notes
+    else:
+        assert not [note for note in notes if " would " in note], notes
+
+
+@pytest.mark.parametrize("resource, kind, name", [(STATEFULSETS, StatefulSetKind(), "db"),
+                                                  (DAEMONSETS, DaemonSetKind(), "agent")])
+def test_without_an_identity_the_refusal_names_the_workload_it_is_about(fake, resource, kind, name):
+    """Not "which deployment": a StatefulSet or a DaemonSet is not one, and in Harness's words a deployment is a
+    pipeline's run; the line names the workload and the deployment identity it lacks, as README calls it."""
+    add_controller_revision_workload(fake, resource, name, ["img:1", "img:2"])
+    with pytest.raises(UsageError) as refused:
+        rollback_workload(fake, kind, name, IdentityFlags())
+    assert refused.value.message == (
+        f"cannot choose a rollback target for {kind.display(name)} without a deployment identity: the live revision "
+        "carries no record; pass --workflow-id (or --any-workflow), --service-id, --infra-id")
+
+
+def test_a_dry_run_whose_stuck_pods_cannot_be_listed_says_what_it_would_have_rolled_back(fake, capsys):
+    """A server dry run of a StatefulSet that may not list its pods: the warning says the rollback would be done,
+    not that it was."""
+    add_controller_revision_workload(fake, STATEFULSETS, "db", ["img:1", "img:2"],
+                                     annotations=[recorded("Succeeded"), recorded("Failed")])
+    fake.fail("list", status=403, resource=PODS)
+    result = rollback_workload(fake, StatefulSetKind(), "db", FLAGS, mode="server")
+    assert result.would_change and not result.changed
+    warned = capsys.readouterr().err
+    assert "statefulset/db would be rolled back 2 -> 1 (dry run), but its pods not Ready on revision 2" in warned, \
+        warned

@@ -4,15 +4,16 @@
 
 import base64
 import dataclasses
+import json
 import math
 
 import pytest
 
 from kubectl_rollback import analysis, render, verdict
-from kubectl_rollback.commands import measure, record
+from kubectl_rollback.commands import measure, record, verify
 from kubectl_rollback.errors import NoTargetError, RollbackError, UsageError
 from kubectl_rollback.kube import REPLICASETS, SECRETS
-from kubectl_rollback.options import IdentityFlags, RecordRequest
+from kubectl_rollback.options import IdentityFlags, RecordRequest, VerifyRequest
 from kubectl_rollback.prometheus import PrometheusError, parse_answer
 from kubectl_rollback.records import Status
 from kubectl_rollback.verdict import Measurement, Phase
@@ -414,3 +415,20 @@ def test_a_failed_verdict_names_its_metric_and_value_and_history_reads_them_back
     assert verdict.recorded_verification({}) is None
     # an Error with no value (Prometheus unreachable) still names its metric
     assert verdict.Verification("Error", "m", None, "x", None).cell() == "Error m"
+
+
+def test_verify_without_identity_flags_on_an_unrecorded_revision_says_what_is_missing(fake, tmp_path):
+    """As record: earlier revisions are recorded, the live one is not; nothing is measured, and the refusal says
+    that the live revision carries no record and which flags to pass (or --no-record)."""
+    add_deployment(fake, "web", ["img:1", "img:2"], annotations=[recorded("Succeeded"), {}])
+    spec = tmp_path / "template.yaml"
+    spec.write_text(json.dumps({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+                                "metadata": {"name": "t"}, "spec": {"metrics": [
+                                    {"name": "m", "successCondition": "result[0] < 1",
+                                     "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "up"}}}]}}))
+    with pytest.raises(UsageError) as refused:
+        verify.run(fake, DeploymentKind(), "web", VerifyRequest(IdentityFlags(), str(spec)), lambda measured: None)
+    assert refused.value.message == (
+        "cannot record deployment/web revision 2: it carries no record of its own and --workflow-id, --service-id, "
+        "--infra-id were not passed (the identity is never taken from another revision's record: it may be another "
+        "pipeline's); pass --workflow-id, --service-id, --infra-id, or pass --no-record")

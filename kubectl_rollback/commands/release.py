@@ -178,7 +178,7 @@ def stopped_outcomes(done: Sequence[WorkloadOutcome], planned: Sequence[str], ex
     """For the document of a rollback of many that Ctrl-C stopped: the outcomes done, then the planned workload it
     stopped (rolled back, if its rollback had written, else interrupted, with what its own interruption said), then
     the others, not started."""
-    outcomes = list(done)
+    outcomes = [dataclasses.replace(o, dry_run=dry_run) for o in done]
     reached = {o.display for o in done}
     rest = [shown for shown in planned if shown not in reached]
     if rest:

@@ -166,8 +166,31 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
     except (KeyboardInterrupt, Interrupted) as exc:
         untouched = [h.display for h in todo[len(outcomes) + 1:]]
         finish = f"kubectl harness-rollback rollback {_selection(plan.release)} {kube.command_flags()}"
-        raise interrupted(outcomes, exc, untouched, finish) from None
+        stopped = interrupted(outcomes, exc, untouched, finish)
+        stopped.result = ReleaseRollback(plan, stopped_outcomes(outcomes, [h.display for h in todo], exc,
+                                                                request.dry_run), request.dry_run)
+        raise stopped from None
     return ReleaseRollback(plan, outcomes, request.dry_run)
+
+
+def stopped_outcomes(done: Sequence[WorkloadOutcome], planned: Sequence[str], exc: BaseException,
+                     dry_run: DryRun) -> List[WorkloadOutcome]:
+    """For the document of a rollback of many that Ctrl-C stopped: the outcomes done, then the planned workload it
+    stopped (rolled back, if its rollback had written, else interrupted, with what its own interruption said), then
+    the others, not started."""
+    outcomes = [dataclasses.replace(o, dry_run=dry_run) for o in done]
+    reached = {o.display for o in done}
+    rest = [shown for shown in planned if shown not in reached]
+    if rest:
+        result = exc.result if isinstance(exc, Interrupted) else None
+        if isinstance(result, rollback.WorkloadRollback) and result.changed:
+            outcomes.append(WorkloadOutcome(rest[0], Outcome.ROLLED_BACK, result.message, result, dry_run, True))
+        else:
+            said = exc.message if isinstance(exc, Interrupted) else "interrupted"
+            outcomes.append(WorkloadOutcome(rest[0], Outcome.INTERRUPTED, said, dry_run=dry_run))
+    outcomes += [WorkloadOutcome(shown, Outcome.NOT_STARTED, "not rolled back: stopped before it", dry_run=dry_run)
+                 for shown in rest[1:]]
+    return outcomes
 
 
 def _selection(release: Optional[str]) -> str:

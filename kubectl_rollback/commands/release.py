@@ -15,7 +15,6 @@ from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import (
     ExitCode,
-    ForbiddenError,
     Interrupted,
     NoTargetError,
     PreflightBlockedError,
@@ -26,7 +25,7 @@ from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.workloads import usable
+from kubectl_rollback.workloads import readable
 from kubectl_rollback.workloads.base import WorkloadKind, controller_uid
 
 RELEASE_LABEL = "harness.io/release-name"
@@ -126,14 +125,8 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
     per workload: the revision objects of the whole namespace are grouped by their controller in memory."""
     histories = []
     revision_objects: Dict[Resource, Dict[str, List[dict]]] = {}
-    forbidden = []
-    kinds = usable(kube)
-    for kind in kinds:
-        try:
-            listed = list(kube.iter_list(kind.resource))
-        except ForbiddenError as exc:
-            forbidden.append(exc)
-            continue
+    readable_kinds, forbidden = readable(kube)
+    for kind, listed in readable_kinds:
         workloads = [w for w in listed if release is None or _release_of(kind, w) == release]
         if not workloads:
             continue
@@ -144,7 +137,7 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
             owned = revision_objects[resource].get(workload["metadata"]["uid"], [])
             revisions = kind.revisions_from(workload, owned)
             histories.append(workload_history.from_revisions(kube, kind, workload, revisions, flags))
-    if forbidden and len(forbidden) == len(kinds):
+    if forbidden and not readable_kinds:
         raise forbidden[0]
     for denied in forbidden:  # least privilege: a team allowed only some kinds still gets those
         console.warn(f"skipped: {denied.message}")

@@ -235,6 +235,12 @@ class Connect:
     def __call__(self, context: Optional[str] = None) -> "Kube":
         return _connect(connection_options(**dict(self._flags, context=context or self.context)))
 
+    def typed(self) -> str:
+        """The flags given that reach the cluster and namespace, for a command printed before connecting."""
+        from kubectl_rollback.kube import typed_flags
+
+        return typed_flags(connection_options(**self._flags))
+
 
 # kubectl's connection flags, last on every verb: connection_options' parameters, declared there once.
 CONNECTION_FLAGS = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
@@ -293,6 +299,7 @@ def _finish(result: "Result", fmt: OutputFormat) -> None:
     from kubectl_rollback import output
 
     failure = result.failure()
+    interrupts.finished()
     output.show(result, fmt, click.get_current_context().info_name or "", failure)
     if failure is not None:
         raise failure
@@ -666,7 +673,7 @@ def rollback(
         console.info("--to-revision 0: rolling back to the rollback target (the last revision recorded Succeeded for "
                      "the identity), as without --to-revision; kubectl rollout undo's 0 is the previous revision")
     if interactive:
-        _check_interactive(workload, target, request, fleet)
+        _check_interactive(workload, target, request, fleet, connect)
 
     def act(kube: "Kube", on_progress: Any) -> "Result":
         try:
@@ -685,16 +692,17 @@ def rollback(
 
 
 def _check_interactive(workload: Optional[str], target: Any, request: RollbackRequest,
-                       fleet: Optional[FleetRequest]) -> None:
+                       fleet: Optional[FleetRequest], connect: Connect) -> None:
     """--interactive: one workload, a person at a terminal on both ends (a pipeline never waits on the prompt)."""
     from kubectl_rollback.commands.bluegreen import ServiceTarget
     from kubectl_rollback.terminal import interactive
 
     if isinstance(target, ServiceTarget):
+        flags = f" {connect.typed()}".rstrip()
         raise UsageError(f"--interactive is not offered for a Blue/Green {workload}: its rollback picks no revision, "
                          "it routes the primary Service back to the other colour; run "
-                         f"'{PROG} rollback {workload} --dry-run' to see that switch, then without --dry-run (or -i "
-                         f"on the Deployment of one colour: 'history {workload}' names them)")
+                         f"'{PROG} rollback {workload} --dry-run{flags}' to see that switch, then without --dry-run "
+                         f"(or -i on the Deployment of one colour: '{PROG} history {workload}{flags}' names them)")
     if not target.takes_to_revision or fleet is not None:
         raise UsageError("--interactive picks a revision of one workload in one context; pass KIND/NAME (and "
                          "--context, not --contexts)")
@@ -972,12 +980,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     args: List[str] = []
     interrupts.install()  # `watch` installs its own handlers (it stops cleanly instead)
     try:
-        args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
-        command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
-        args = join_kind_and_name(args, command)
-        code = command.main(args=args, prog_name=PROG, standalone_mode=False)
-        if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
-            raise KeyboardInterrupt
+        try:
+            args = normalise_kubectl_flags(list(sys.argv[1:] if argv is None else argv))
+            command = _command_for(args)  # in the try: a Ctrl-C while it builds the commands is one line too
+            args = join_kind_and_name(args, command)
+            code = command.main(args=args, prog_name=PROG, standalone_mode=False)
+            if code == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into this return value, silently
+                raise KeyboardInterrupt
+        finally:  # however it ended, it is said below and then Python exits: no signal may cut that short
+            interrupts.finished()
     except RollbackError as exc:
         if exc.message:  # a ReportedError's outcome is printed already
             console.error(exc.message)

@@ -86,7 +86,7 @@ class Lookups(Protocol):
 
     def kinds(self) -> List[str]:
         """Names of the registered workload kinds the cluster serves and the user may list (workloads.readable), and
-        "service" when the user may list Services."""
+        "service" when the user may list Services; a ForbiddenError when the user may list none of the kinds."""
         ...
 
 
@@ -153,6 +153,8 @@ class ClusterLookups(Lookups):
         try:
             with self._asking() as kube, contextlib.redirect_stderr(said):
                 listed, forbidden = readable(kube)
+                if forbidden and not listed:  # a Role that gets and patches but lists nothing (docs/rbac.yaml's
+                    raise forbidden[0]  # record role): every kind is offered, as when the cluster cannot say
                 names = [kind.name for kind, _ in listed]
                 try:
                     kube.list(SERVICES)

@@ -35,6 +35,16 @@ def install() -> None:
             signal.signal(signum, on_signal)
 
 
+def finished() -> None:
+    """The command's work is over: its result, or the line and document that say why it stopped, is being printed.
+    A signal now would cut that short and print "interrupted" after a whole result (with -o json, a second document
+    after the first), or reach the interpreter while it exits (a traceback, or death by the signal): nothing is left
+    to stop, so from here on SIGINT and SIGTERM are ignored (the handlers `install` set; `watch` has its own)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is on_signal:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def terminated() -> bool:
     """Whether a SIGTERM (a cancelled CI job, a pod being deleted) stopped the command, rather than Ctrl-C."""
     return int(signal.SIGTERM) in _received

@@ -486,6 +486,13 @@ def _pool_manager(proxy: str, pool_args: dict) -> Any:
     return urllib3.ProxyManager(f"{parts.scheme}://{hostport}", proxy_headers=headers, **proxy_ssl, **pool_args)
 
 
+def typed_flags(options: ConnectionOptions) -> str:
+    """The flags given that pick the cluster, the user and the namespace, for a command printed before any client is
+    made (a usage error's hint): a namespace not given is found again the same way by the copied command."""
+    namespace = ("-n", options.namespace) if options.namespace else ()
+    return " ".join(shlex.quote(arg) for arg in (*namespace, *_reach_flags(options)))
+
+
 def _reach_flags(options: ConnectionOptions) -> tuple:
     o = options.overrides
     # An absolute path, so that the printed command works from any folder it is copied into.

@@ -112,11 +112,16 @@ def test_kubectl_runs_the_venvs_console_script(cluster, tmp_path):
 
 
 def test_only_the_kinds_the_user_may_list_are_offered(ns):
-    """Tester finding: the limited user, who may list nothing here, was offered every kind the cluster serves (and
-    no names after any of them). Offered are the kinds `history --all` reads for that user."""
+    """Tester finding: a user allowed to list some kinds was offered every kind the cluster serves (and no names after
+    the others). Offered are the kinds `history --all` reads for that user; a user who may list none of them (the
+    record role of docs/rbac.yaml gets and patches, a second tester found it offered nothing) is offered every kind,
+    as kubectl offers resource types whatever RBAC allows, and no names."""
     ns.apply(manifests.statefulset("db", "example.test/db:1"))
     limited = dict(ns.cluster.env, KUBECONFIG=ns.cluster.plane.limited_kubeconfig)
-    assert complete(ns.cluster, "history", "-n", ns.name, "", env=limited) == ([], NO_SPACE | NO_FILE_COMP | 32)
+    every = ["deployment/", "statefulset/", "daemonset/", "service/"]
+    assert complete(ns.cluster, "history", "-n", ns.name, "", env=limited) == (every, NO_SPACE | NO_FILE_COMP | 32)
+    assert complete(ns.cluster, "record", "-n", ns.name, "", env=limited)[0] == every[:3]
+    assert complete(ns.cluster, "history", "-n", ns.name, "statefulset/", env=limited)[0] == []
     ns.kubectl("create", "role", "list-statefulsets", "--verb=list", "--resource=statefulsets")
     ns.kubectl("create", "rolebinding", "list-statefulsets", "--role=list-statefulsets", "--user=limited")
     assert complete(ns.cluster, "history", "-n", ns.name, "", env=limited)[0] == ["statefulset/"]

@@ -3,14 +3,21 @@ follow it, as kubectl's own users would (exit 130)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import signal
+import struct
 import subprocess
+import termios
 import threading
 
 import pytest
 
 from tests import contract, manifests
 from tests import scenarios as sc
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's, named in fcntl from Python 3.10
 
 
 def started_waiting(proc: subprocess.Popen) -> str:
@@ -304,3 +311,43 @@ def test_ctrl_c_during_harness_book_keeping_names_what_was_rolled_back(ns, proxi
     assert f"error: {document['error']['message']}" in done.stderr.splitlines()
     assert [(r["workload"], r["outcome"], r["from"], r["to"]) for r in document["results"]] == [
         ("deployment/web", "rolled back", 2, 1)], document["results"]
+
+
+def unread(fd: int) -> int:
+    """Bytes written to a pipe and not read yet."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_result_is_printed_leaves_it_whole_and_alone(ns, signum):
+    """Tester finding: a Ctrl-C or SIGTERM that came while a finished rollback's -o json document was being written
+    added a second, "interrupted" document after it (and exit 130), or a traceback. The work was over: the document is
+    whole and alone, and the exit code is the rollback's. The signal is sent at the exact moment: the plugin blocked
+    writing its document into a pipe that holds 4096 bytes, full."""
+    sc.deploy_and_record(ns, "deployment/web", manifests.deployment("web", "example.test/web:1"), "Succeeded",
+                         *sc.IDENTITY)
+    broken = json.loads(manifests.deployment("web", "example.test/web:2-broken"))
+    # 80 settings the rollback takes away: the document's template diff makes it larger than the pipe
+    broken["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": f"SETTING_{i}", "value": f"value {i} of the revision that broke"} for i in range(80)]
+    sc.deploy_and_record(ns, "deployment/web", json.dumps(broken), "Failed", *sc.IDENTITY)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
+    with os.fdopen(read_end, "rb") as pipe:
+        try:
+            proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/web", "-o",
+                                     "json", "-n", ns.name], env=ns.cluster.env, stdout=write_end,
+                                    stderr=subprocess.PIPE, text=True)
+        finally:
+            os.close(write_end)  # the plugin's copy is the only writer left
+        ns.wait_until(lambda: unread(read_end) == 4096 or proc.poll() is not None,
+                      "the plugin to fill the pipe with its document")
+        assert proc.poll() is None, "the document fits in the pipe: the plugin was never blocked writing it"
+        proc.send_signal(signum)
+        out = pipe.read().decode()
+    done = subprocess.CompletedProcess(proc.args, proc.wait(timeout=60), out, proc.stderr.read())
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # one document: json.loads refuses extra data
+    assert document["changed"] and document["error"] is None and document["to"]["revision"] == 1
+    assert "interrupted" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert sc.live_image(ns) == "example.test/web:1"

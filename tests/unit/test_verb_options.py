@@ -3,6 +3,8 @@ refuses is one line, exit 2, before any API request (nothing here has a cluster)
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from kubectl_rollback import targets
@@ -164,5 +166,17 @@ def test_interactive_on_a_service_says_what_a_service_offers_instead(capsys, ser
     assert capsys.readouterr().err == (
         f"error: --interactive is not offered for a Blue/Green {service}: its rollback picks no revision, it routes "
         f"the primary Service back to the other colour; run 'kubectl harness-rollback rollback {service} --dry-run' "
-        "to see that switch, then without --dry-run (or -i on the Deployment of one colour: 'history "
-        f"{service}' names them)\n")
+        "to see that switch, then without --dry-run (or -i on the Deployment of one colour: 'kubectl harness-rollback "
+        f"history {service}' names them)\n")
+
+
+def test_the_commands_a_refusal_prints_carry_the_namespace_and_context_typed(capsys):
+    # Tester finding: `rollback service/shop -n bg -i` printed commands without -n bg, which then looked in default.
+    from kubectl_rollback import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["rollback", "service/shop", "-i", "-n", "bg", "--context", "prod east", "--kubeconfig", "k.yaml"])
+    flags = f"-n bg --kubeconfig {os.path.abspath('k.yaml')} --context 'prod east'"  # absolute: pasted anywhere
+    err = capsys.readouterr().err
+    assert f"'kubectl harness-rollback rollback service/shop --dry-run {flags}'" in err, err
+    assert f"'kubectl harness-rollback history service/shop {flags}' names them" in err, err

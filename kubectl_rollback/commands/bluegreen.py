@@ -149,7 +149,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
             return _complete_switch(kube, state, request)
         return BlueGreenRollback(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
-    _check_ready(kube, state, request.skip_ready_check)
+    _check_ready(kube, state, request.skip_ready_check, dry=request.dry_run is not DryRun.NONE)
     primary, stage = layout.primary, layout.stage
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
 
@@ -250,7 +250,7 @@ def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: Ro
                     f"and nothing changed: {cause.message}"
 
 
-def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
+def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool, dry: bool) -> None:
     """The target colour must be able to take the traffic: available replicas, and Ready pods behind the stage
     Service when it selects that colour (after an interrupted swap no Service does: then its Ready pods)."""
     layout = state.layout
@@ -269,7 +269,8 @@ def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
                f"{deployment['metadata']['name']} has {available} available replicas and {behind}")
     if not skip:
         raise RollbackError(f"{problem}; scale it up and wait for it, or pass --skip-ready-check")
-    console.warn(f"{problem}; switching anyway because of --skip-ready-check: expect errors for its users")
+    console.warn(f"{problem}; {render.doing('switching', 'switch', dry)} anyway because of --skip-ready-check: "
+                 "expect errors for its users")
 
 
 def _endpoints(kube: Kube, name: str) -> Optional[dict]:

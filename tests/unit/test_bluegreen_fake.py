@@ -331,3 +331,9 @@ def test_a_dry_run_says_what_the_switch_would_do_in_every_state(pair, mode):
         "service/web and its stage service/web-stage both select blue: would complete the interrupted switch (stage "
         "would then select green)")
     assert colours(pair) == ("blue", "blue")
+
+
+@pytest.mark.parametrize(("mode", "marker"), [("client", " (dry run)"), ("server", " (server dry run)")])
+def test_a_dry_runs_document_says_so_in_its_message_as_its_line_does(pair, mode, marker):
+    result = rollback_service(pair, "web", FLAGS, mode=mode)
+    assert result.data()["message"] == result.table(wide=False) == result.message + marker

@@ -128,6 +128,8 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     if result.changed and request.wait and result.state.target_color is not None:
         try:
             _wait_for_endpoints(kube, result.state, request.timeout)
+        except WaitFailedError as exc:  # the switch was done: the failure says so first
+            raise WaitFailedError(f"{result.message}, but {exc.message}") from None
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {result.message}", result) from None
     return result
@@ -281,10 +283,17 @@ def _endpoints(kube: Kube, name: str) -> Optional[dict]:
 
 
 def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> None:
-    """Until the primary's Endpoints list Ready pods of the target colour only."""
+    """Until the primary's Endpoints list Ready pods of the target colour only; as long as the primary selects
+    that colour: once it selects another (a newer deploy swapped the colours), its Endpoints never will."""
     name = state.name
     deadline = time.monotonic() + timeout
     while True:
+        routed = bluegreen.selector(kube.get(SERVICES, name)).get(bluegreen.COLOR_LABEL)
+        if routed != state.target_color:
+            raise WaitFailedError(f"service/{name} stopped selecting {state.target_color} before its Endpoints listed "
+                                  f"only {state.target_color} pods (a newer deploy or another rollback routed it to "
+                                  f"{routed}); see what runs now: kubectl harness-rollback history service/{name} "
+                                  f"{kube.command_flags()}")
         primary = set(bluegreen.ready_addresses(_endpoints(kube, name)))
         if primary and primary <= _pod_ips(kube, state):
             console.info(f"service/{name}: {len(primary)} ready endpoints, all {state.target_color}")

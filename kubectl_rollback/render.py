@@ -580,8 +580,8 @@ def diff_text(result) -> str:
         return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines(True)
 
     return "".join(
-        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.file}",
-                                     tofile=f"{result.after.folder}/{o.file}"))
+        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.name(0)}",
+                                     tofile=f"{result.after.folder}/{o.name(1)}"))
         for o in result.objects if o.changed).rstrip("\n")
 
 

@@ -44,8 +44,9 @@ MEANINGS = {
                         "or pruned), or --to-revision N of a revision behind a barrier, without --override-barrier; "
                         "rollback --to-revision, mark-bad, barrier, diff: revision N is not in the history",
     ExitCode.WAIT_FAILED: "the rollout after the change failed or timed out (--wait, --follow), or the followed "
-                          "revision stopped being live (--follow: a rollback or a newer deploy replaced it); "
-                          "verify: Failed",
+                          "revision stopped being live before its rollout completed (--follow: a rollback or a newer "
+                          "deploy replaced it; --wait: the rollback was done, but a newer deploy or another rollback "
+                          "replaced its target); verify: Failed",
     ExitCode.PREFLIGHT_BLOCKED: "rollback: the pre-flight blocked it, nothing was written: its target would not run "
                                 "(a referenced object is gone, admission refuses it); --dry-run too; "
                                 "--skip-preflight goes ahead",

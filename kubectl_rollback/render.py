@@ -26,6 +26,12 @@ def done(participle: str, dry: bool) -> str:
     return f"would be {participle}" if dry else participle
 
 
+def doing(gerund: str, verb: str, dry: bool) -> str:
+    """What a result is about to do (`switching`), or in a dry run, what the real run would do (`would switch`):
+    the one wording of that choice for a step announced before it happens."""
+    return f"would {verb}" if dry else gerund
+
+
 def identity_dict(identity: Optional[Identity]) -> Optional[dict]:
     if identity is None:
         return None
@@ -485,7 +491,8 @@ def bluegreen_table(state, wide: bool = False) -> str:
 
 def bluegreen_rollback_dict(result) -> dict:
     return dict(bluegreen_dict(result.state), changed=result.changed, dryRun=result.dry_run.value,
-                message=result.message, gitops=result.gitops.data(), preflight=result.preflight.data())
+                message=result.message + DRY_RUN_SUFFIX[result.dry_run], gitops=result.gitops.data(),
+                preflight=result.preflight.data())
 
 
 # -- Harness release history -----------------------------------------------------------------------------------
@@ -573,8 +580,8 @@ def diff_text(result) -> str:
         return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines(True)
 
     return "".join(
-        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.file}",
-                                     tofile=f"{result.after.folder}/{o.file}"))
+        "".join(difflib.unified_diff(lines(o.before), lines(o.after), fromfile=f"{result.before.folder}/{o.name(0)}",
+                                     tofile=f"{result.after.folder}/{o.name(1)}"))
         for o in result.objects if o.changed).rstrip("\n")
 
 

@@ -108,6 +108,12 @@ def test_scaled_to_zero_is_refused_by_the_ready_check(blue_live):
     proc = ns.plugin("rollback", "service/web")
     assert proc.returncode == 1 and "cannot take the traffic" in proc.stderr and "--skip-ready-check" in proc.stderr
     assert sc.selectors(ns, "web") == ("green", "blue")
+    for dry_run in ("--dry-run", "--dry-run=server"):
+        would = ns.plugin("rollback", "service/web", "--skip-ready-check", dry_run)
+        assert would.returncode == 0, would.stderr
+        assert "would switch anyway because of --skip-ready-check" in would.stderr, would.stderr
+        assert "switching" not in would.stderr, would.stderr
+    assert sc.selectors(ns, "web") == ("green", "blue")
     forced = ns.plugin("rollback", "service/web", "--skip-ready-check")
     assert forced.returncode == 0 and "warning:" in forced.stderr
     assert sc.selectors(ns, "web") == ("blue", "green")

@@ -166,6 +166,23 @@ def test_wait_fails_with_4_when_the_target_never_becomes_ready(ns):
     assert sc.live_image(ns) == "example.test/web:1-broken"
 
 
+def test_wait_fails_with_4_when_a_newer_deploy_takes_over_before_the_target_is_ready(ns):
+    deploy(ns, "1-broken", "wf1", "Failed")
+    ns.plugin("record", "deployment/web", "--status", "Succeeded", check=True)  # a record that lies
+    deploy(ns, "2-broken", "wf1", "Failed")
+    waiter = sc.start_plugin(ns, "rollback", "deployment/web", "--to-revision", "1", "--force", "--wait",
+                             "--timeout", "90s", "-o", "json")
+    sc.wait_until(lambda: sc.live_image(ns) == "example.test/web:1-broken", "the rollback's template write")
+    ns.kubectl("set", "image", "deployment/web", "app=example.test/web:3")  # another pipeline deploys meanwhile
+    proc = sc.finish(waiter)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "rolled back" in proc.stderr and "stopped being live before its rollout completed" in proc.stderr, \
+        proc.stderr
+    assert "kubectl harness-rollback history deployment/web" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["rolledOut"] is False
+    assert sc.live_image(ns) == "example.test/web:3"
+
+
 def test_nothing_to_do_when_the_target_template_is_live(ns):
     deploy(ns, "1", "wf1", "Succeeded")
     deploy(ns, "2", "wf1", "Succeeded")

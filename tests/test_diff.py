@@ -138,8 +138,9 @@ def test_a_blue_green_pair_the_live_colour_against_the_target_colour(ns, cluster
     # each side is what it is: the colour, its Deployment and revision, its role (both revisions are number 1)
     assert done.stderr == ("service/web: green (deployment/web-green revision 1, live) against blue "
                            "(deployment/web-blue revision 1, rollback target)\n"), done.stderr
-    assert f"--- GREEN-web-green-REVISION-1/apps.v1.Deployment.{ns.name}.web" in lines, done.stdout
-    assert f"+++ BLUE-web-blue-REVISION-1/apps.v1.Deployment.{ns.name}.web" in lines, done.stdout
+    # each file named after its own Deployment, not the Service
+    assert f"--- GREEN-web-green-REVISION-1/apps.v1.Deployment.{ns.name}.web-green" in lines, done.stdout
+    assert f"+++ BLUE-web-blue-REVISION-1/apps.v1.Deployment.{ns.name}.web-blue" in lines, done.stdout
     document = contract.validated(ns.plugin("diff", "service/web", "-o", "json").stdout, "json", "DiffResult")
     assert (document["from"]["role"], document["to"]["role"], document["differ"]) == ("live", "rollback target", True)
     refused = ns.plugin("diff", "service/web", "1")
@@ -149,3 +150,6 @@ def test_a_blue_green_pair_the_live_colour_against_the_target_colour(ns, cluster
     assert external.returncode == 1, f"{external.returncode}\n{external.stdout}\n{external.stderr}"
     folders = [os.path.basename(folder) for folder in json.loads(seen.read_text())["argv"]]
     assert folders[0].startswith("GREEN-web-green-REVISION-1-") and folders[1].startswith("BLUE-web-blue-REVISION-1-")
+    # the program pairs files by name across the folders: one colour-neutral name in both, the folders say which
+    files = [sorted(side) for side in json.loads(seen.read_text())["files"]]
+    assert files == [[f"apps.v1.Deployment.{ns.name}.web-colour"]] * 2, files

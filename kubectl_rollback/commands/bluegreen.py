@@ -128,6 +128,8 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
     if result.changed and request.wait and result.state.target_color is not None:
         try:
             _wait_for_endpoints(kube, result.state, request.timeout)
+        except WaitFailedError as exc:  # the switch was done: the failure says so first
+            raise WaitFailedError(f"{result.message}, but {exc.message}") from None
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while waiting: {result.message}", result) from None
     return result
@@ -149,7 +151,7 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
             return _complete_switch(kube, state, request)
         return BlueGreenRollback(state, False, request.dry_run,
                       f"service/{name} already routes to {live}, the last successful colour: nothing to do")
-    _check_ready(kube, state, request.skip_ready_check)
+    _check_ready(kube, state, request.skip_ready_check, dry=request.dry_run is not DryRun.NONE)
     primary, stage = layout.primary, layout.stage
     audit = {ROLLED_BACK_FROM: live, ROLLED_BACK_TO: target, ROLLED_BACK_AT: now_rfc3339()}
 
@@ -250,7 +252,7 @@ def _undo_primary(kube: Kube, before: dict, switched: dict, live: str, cause: Ro
                     f"and nothing changed: {cause.message}"
 
 
-def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
+def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool, dry: bool) -> None:
     """The target colour must be able to take the traffic: available replicas, and Ready pods behind the stage
     Service when it selects that colour (after an interrupted swap no Service does: then its Ready pods)."""
     layout = state.layout
@@ -269,7 +271,8 @@ def _check_ready(kube: Kube, state: BlueGreenHistory, skip: bool) -> None:
                f"{deployment['metadata']['name']} has {available} available replicas and {behind}")
     if not skip:
         raise RollbackError(f"{problem}; scale it up and wait for it, or pass --skip-ready-check")
-    console.warn(f"{problem}; switching anyway because of --skip-ready-check: expect errors for its users")
+    console.warn(f"{problem}; {render.doing('switching', 'switch', dry)} anyway because of --skip-ready-check: "
+                 "expect errors for its users")
 
 
 def _endpoints(kube: Kube, name: str) -> Optional[dict]:
@@ -280,10 +283,17 @@ def _endpoints(kube: Kube, name: str) -> Optional[dict]:
 
 
 def _wait_for_endpoints(kube: Kube, state: BlueGreenHistory, timeout: float) -> None:
-    """Until the primary's Endpoints list Ready pods of the target colour only."""
+    """Until the primary's Endpoints list Ready pods of the target colour only; as long as the primary selects
+    that colour: once it selects another (a newer deploy swapped the colours), its Endpoints never will."""
     name = state.name
     deadline = time.monotonic() + timeout
     while True:
+        routed = bluegreen.selector(kube.get(SERVICES, name)).get(bluegreen.COLOR_LABEL)
+        if routed != state.target_color:
+            raise WaitFailedError(f"service/{name} stopped selecting {state.target_color} before its Endpoints listed "
+                                  f"only {state.target_color} pods (a newer deploy or another rollback routed it to "
+                                  f"{routed}); see what runs now: kubectl harness-rollback history service/{name} "
+                                  f"{kube.command_flags()}")
         primary = set(bluegreen.ready_addresses(_endpoints(kube, name)))
         if primary and primary <= _pod_ips(kube, state):
             console.info(f"service/{name}: {len(primary)} ready endpoints, all {state.target_color}")

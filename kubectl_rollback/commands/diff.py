@@ -35,11 +35,18 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclasses.dataclass(frozen=True)
 class Compared:
-    """One object on both sides: `file` is kubectl diff's name for it (group.version.kind.namespace.name)."""
+    """One object on both sides: `file` is kubectl diff's name for it (group.version.kind.namespace.name), the name
+    it has in both folders: an external program pairs the files by name, as in kubectl diff's LIVE-* and MERGED-*."""
 
     file: str
     before: Any
     after: Any
+    # When the sides are two objects (a Blue/Green pair's Deployments): each one's own name, for the unified diff
+    names: Tuple[str, ...] = ()
+
+    def name(self, side: int) -> str:
+        """The file name of side 0 (before) or 1 (after) in the unified diff."""
+        return self.names[side] if self.names else self.file
 
     @property
     def changed(self) -> Tuple[str, ...]:
@@ -103,8 +110,9 @@ def run(kube: Kube, kind: WorkloadKind, name: str, words: Sequence[str], flags: 
     (KUBECTL_EXTERNAL_DIFF's value) its program shows the difference and decides whether there is one."""
     history = workload_history.load(kube, kind, name, flags)
     before, after = sides(history, words)
-    return compare(kube, kind, history.display, object_file(kind.resource, kube.namespace, name), before, after,
-                   external)
+    template = template_compared(kind, object_file(kind.resource, kube.namespace, name), before.revision,
+                                 after.revision)
+    return compare(kube, history.display, template, before, after, external)
 
 
 def run_service(kube: Kube, name: str, words: Sequence[str], flags: IdentityFlags,
@@ -126,15 +134,20 @@ def run_service(kube: Kube, name: str, words: Sequence[str], flags: IdentityFlag
     live, other = colours
     assert live is not None and live.live is not None and other is not None and other.live is not None
     role = "rollback target" if state.target_color == layout.stage_color else ""
-    return compare(kube, DEPLOYMENT, f"service/{name}", object_file(DEPLOYMENT.resource, kube.namespace, name),
-                   Side(live.live, "live", live.display, layout.live_color),
+    # Two Deployments: the unified diff names each; in the external program's folders, which name them, the file
+    # has one colour-neutral name, so that the program pairs the two (docs/bluegreen.md).
+    names = tuple(object_file(DEPLOYMENT.resource, kube.namespace, c.display.partition("/")[2]) for c in (live, other))
+    template = dataclasses.replace(
+        template_compared(DEPLOYMENT, object_file(DEPLOYMENT.resource, kube.namespace, f"{name}-colour"),
+                          live.live, other.live), names=names)
+    return compare(kube, f"service/{name}", template, Side(live.live, "live", live.display, layout.live_color),
                    Side(other.live, role, other.display, layout.stage_color), external)
 
 
-def compare(kube: Kube, kind: WorkloadKind, display: str, template_file: str, before: Side, after: Side,
+def compare(kube: Kube, display: str, template: Compared, before: Side, after: Side,
             external: Optional[str]) -> DiffResult:
-    """The templates (in `template_file`) and the snapshots both sides recorded, then the external program."""
-    objects = [template_compared(kind, template_file, before.revision, after.revision)]
+    """The templates (`template`) and the snapshots both sides recorded, then the external program."""
+    objects = [template]
     skipped = []
     for pair in snapshot_pairs(before.revision, after.revision, kube.namespace):
         try:

@@ -473,7 +473,7 @@ def _follow(kube: Kube, spec: dict, outcome: release.WorkloadOutcome, timeout: f
     try:
         workload = wait.wait_observed(workload_kube, kind, kind.get(workload_kube, name))
         live = next(r for r in kind.revisions(workload_kube, workload) if r.live)
-        wait.wait_for_rollout(workload_kube, kind, name, live.name, timeout)
+        wait.wait_for_rollout(workload_kube, kind, name, live.name, timeout, followed=live)
     except (RollbackError, StopIteration) as exc:
         reason = exc.message if isinstance(exc, RollbackError) else "no live revision after the apply"
         return release.WorkloadOutcome(outcome.display, Outcome.FAILED,

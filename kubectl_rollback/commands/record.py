@@ -117,7 +117,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RecordRequest) -> Re
         return result
     try:
         configsnap.take(kube, kind, revision, request.config_snapshot)  # config snapshots (docs/config-rollback.md)
-        state = wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout, followed=revision)
+        state = wait.wait_for_rollout(kube, kind, name, revision.name, request.timeout, followed=revision,
+                                      from_pods=True)
     except wait.NotLiveError as exc:
         return _not_live(kube, kind, exc.workload, revision, request)
     except WaitFailedError as exc:

@@ -123,7 +123,14 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
-            wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout)
+            # A template write is followed while its target is live; a config-only restart made a revision of its
+            # own, which no Revision read before it names.
+            followed = result.target if result.source is None or result.source.name != result.target.name else None
+            wait.wait_for_rollout(kube, kind, name, result.target.name, request.timeout, followed=followed)
+        except wait.NotLiveError as exc:
+            return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
+                f"{result.message}, but {exc.message}; see what runs now: kubectl harness-rollback history "
+                f"{kind.display(name)} {kube.command_flags()}"))
         except WaitFailedError as exc:
             return dataclasses.replace(result, rolled_out=False, wait_failure=WaitFailedError(
                 f"{result.message}, but the rollout did not complete: {exc.message}"))

@@ -42,20 +42,24 @@ class NotLiveError(WaitFailedError):
 
 
 def wait_for_rollout(kube: Kube, kind: WorkloadKind, name: str, revision: str, timeout: float,
-                     followed: Optional[Revision] = None) -> RolloutState:
+                     followed: Optional[Revision] = None, from_pods: bool = False) -> RolloutState:
     """Poll the workload until its rollout to `revision` (the name of the revision object) is done; raise
     WaitFailedError on failure or timeout. With `followed` (that revision), the rollout is judged as kubectl's
     `rollout status --revision=N` judges it: the workload's counts are the revision's only while it is the live
-    one, so as soon as it is not, NotLiveError; and an OnDelete rollout, which kubectl calls done at once, is
-    judged from the pods."""
+    one, so as soon as it is not (a newer deploy or another rollback took over), NotLiveError. With `from_pods`, an
+    OnDelete rollout, which kubectl calls done at once, is judged from the pods: right for a deploy (record
+    --follow), whose pods all change only when someone deletes them; not for a rollback, which recreates only the
+    pods stuck on the revision it left (rollback._recreate_stuck_pods) and leaves the Ready ones to whoever deletes
+    them, as an OnDelete update does."""
     progress = StatusLine()
     deadline = time.monotonic() + timeout
     try:
         while True:
             workload = kind.get(kube, name)
             if followed is not None and not kind.backs(workload, followed):
-                raise NotLiveError(f"{kind.display(name)} revision {followed.number} is no longer live", workload)
-            pods = kind.pods(kube, workload) if followed is not None and kind.judged_by_pods(workload) else None
+                raise NotLiveError(f"{kind.display(name)} revision {followed.number} stopped being live before its "
+                                   "rollout completed (a newer deploy or another rollback took over)", workload)
+            pods = kind.pods(kube, workload) if from_pods and kind.judged_by_pods(workload) else None
             state = kind.rollout_state(workload, revision, pods)
             if state.failure:
                 raise WaitFailedError(state.failure)

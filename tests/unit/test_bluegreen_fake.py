@@ -331,3 +331,25 @@ def test_a_dry_run_says_what_the_switch_would_do_in_every_state(pair, mode):
         "service/web and its stage service/web-stage both select blue: would complete the interrupted switch (stage "
         "would then select green)")
     assert colours(pair) == ("blue", "blue")
+
+
+@pytest.mark.parametrize(("mode", "marker"), [("client", " (dry run)"), ("server", " (server dry run)")])
+def test_a_dry_runs_document_says_so_in_its_message_as_its_line_does(pair, mode, marker):
+    result = rollback_service(pair, "web", FLAGS, mode=mode)
+    assert result.data()["message"] == result.table(wide=False) == result.message + marker
+
+
+def test_a_wait_whose_primary_another_deploy_routes_elsewhere_fails_saying_the_switch_was_done(pair, monkeypatch):
+    from kubectl_rollback import interrupts
+    from kubectl_rollback.errors import WaitFailedError
+
+    def newer_swap(seconds):  # another pipeline swaps the colours again while we wait for blue's endpoints
+        pair.server.patch(SERVICES, "ns", "web", {"spec": {"selector": {COLOR: "green"}}})
+
+    monkeypatch.setattr(interrupts, "sleep", newer_swap)
+    with pytest.raises(WaitFailedError) as stopped:
+        rollback_service(pair, "web", FLAGS, wait=True, timeout=30)
+    assert stopped.value.message.startswith("service/web routed from green to blue (stage service/web-stage now "
+                                            "green), but service/web stopped selecting blue before ")
+    assert "(a newer deploy or another rollback routed it to green)" in stopped.value.message
+    assert "kubectl harness-rollback history service/web -n ns" in stopped.value.message

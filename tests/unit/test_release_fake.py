@@ -220,7 +220,7 @@ def test_a_harness_history_in_a_secret_is_found_when_no_configmap_has_the_name(f
 def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monkeypatch):
     waits = []
 
-    def first_wait_fails_second_interrupted(kube, kind, name, revision, timeout):
+    def first_wait_fails_second_interrupted(kube, kind, name, revision, timeout, followed=None):
         waits.append(name)
         raise WaitFailedError("gave up after --timeout 3s") if len(waits) == 1 else KeyboardInterrupt
 
@@ -235,7 +235,7 @@ def test_ctrl_c_in_a_release_names_every_workload_already_written(release, monke
 
 
 def test_ctrl_c_at_the_first_workload_names_the_ones_not_rolled_back_and_how_to_finish(release, monkeypatch):
-    def interrupted_wait(kube, kind, name, revision, timeout):
+    def interrupted_wait(kube, kind, name, revision, timeout, followed=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(wait, "wait_for_rollout", interrupted_wait)

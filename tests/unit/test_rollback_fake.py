@@ -261,7 +261,7 @@ def test_record_keys_on_the_workload_are_refused_before_nothing_to_do_or_a_missi
 
 def test_a_rollout_that_fails_after_the_rollback_is_the_results_failure_with_the_rollback_in_it(fake, web,
                                                                                                 monkeypatch):
-    def timed_out(kube, kind, name, revision, timeout):
+    def timed_out(kube, kind, name, revision, timeout, followed=None):
         raise WaitFailedError("gave up after --timeout 3s")
 
     monkeypatch.setattr(wait, "wait_for_rollout", timed_out)

@@ -355,6 +355,13 @@ class Outcome(enum.Enum):
     NO_TARGET = "no target"
     BLOCKED = "blocked"  # by its pre-flight (preflight.py): nothing of it was written
     FAILED = "failed"
+    # Ctrl-C (or SIGTERM) stopped the rollback of many: the one it stopped before its write, and those after it
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not started"
+
+
+# counted in a summary only where they happened: a rollback that ran to its end has neither
+STOPPED_OUTCOMES = (Outcome.INTERRUPTED, Outcome.NOT_STARTED)
 
 
 def exit_code_for(outcomes: Iterable[Outcome]) -> ExitCode:

@@ -115,6 +115,19 @@ def deferred() -> Iterator[None]:
     check()  # another thread's: a stop told during the block (the main thread's was raised just above)
 
 
+@contextmanager
+def own_step() -> Iterator[None]:
+    """A write that is a step of its own before the block's main write (the GitOps pause before a rollback's): held
+    whole as in `deferred`, then a signal received during it stops the command at once, before the next step is
+    written, and the block's next write is again its first (`before_write`)."""
+    with deferred():
+        yield
+    blocks = _held()
+    if blocks:  # within a block: end this step of it
+        blocks[-1].written = False
+    before_write(changes=False)
+
+
 def before_write(changes: bool) -> None:
     """Called by the API seam before each write (`changes`: not a dry run). Told to stop before the first write that
     changes something, the command stops there, nothing changed; from that write on, a `deferred` block finishes

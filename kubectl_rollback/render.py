@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from kubectl_rollback import configrefs, digests, marks
 from kubectl_rollback import records as keys
-from kubectl_rollback.decide import FleetOutcome, Outcome, Revision, mismatch, snapshots_of
+from kubectl_rollback.decide import STOPPED_OUTCOMES, FleetOutcome, Outcome, Revision, mismatch, snapshots_of
 from kubectl_rollback.options import DryRun
 from kubectl_rollback.records import Identity, parse_time
 from kubectl_rollback.verdict import Verification, recorded_verification
@@ -403,9 +403,9 @@ def outcome_dict(o) -> dict:
 
 
 def outcome_counts(outcomes: Sequence) -> dict:
-    counts = {kind.value: 0 for kind in Outcome}
+    counts = {kind.value: 0 for kind in Outcome if kind not in STOPPED_OUTCOMES}
     for o in outcomes:
-        counts[o.outcome.value] += 1
+        counts[o.outcome.value] = counts.get(o.outcome.value, 0) + 1
     return counts
 
 

@@ -289,7 +289,8 @@ def test_ctrl_c_during_harness_book_keeping_names_what_was_rolled_back(ns, proxi
         hf.release_entry(1, "Succeeded", [hf.workload_entry("Deployment", "web", ns.name, "1")])])))
     held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/configmaps/rel$", dry_runs=False))  # the history
     proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "--harness-release", "rel", "-n",
-                             ns.name], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             ns.name, "-o", "json"], env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     ns.wait_until(lambda: held.used, "Harness's history write to arrive", interval=0.1)
     proc.send_signal(signal.SIGINT)
     done = sc.finish(proc, timeout=60)
@@ -298,3 +299,8 @@ def test_ctrl_c_during_harness_book_keeping_names_what_was_rolled_back(ns, proxi
     again = f"kubectl harness-rollback rollback --harness-release rel -n {ns.name}"
     assert f"run the same rollback again: {again}" in done.stderr, done.stderr
     assert sc.live_image(ns) == "example.test/web:1"
+    # -o json (an on-call finding: it printed only the error): the outcomes so far, the book-keeping in the error
+    document = contract.validated(done.stdout, "json", "RollbackResult")
+    assert f"error: {document['error']['message']}" in done.stderr.splitlines()
+    assert [(r["workload"], r["outcome"], r["from"], r["to"]) for r in document["results"]] == [
+        ("deployment/web", "rolled back", 2, 1)], document["results"]

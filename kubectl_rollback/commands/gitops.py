@@ -10,8 +10,8 @@ import json
 import shlex
 from typing import Any, Optional, Tuple
 
-from kubectl_rollback import gitops
-from kubectl_rollback.errors import ForbiddenError, NotFoundError, RollbackError
+from kubectl_rollback import gitops, interrupts
+from kubectl_rollback.errors import ForbiddenError, Interrupted, NotFoundError, RollbackError
 from kubectl_rollback.gitops import APPLICATIONS
 from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DEFAULT_ARGOCD_NAMESPACE, DryRun, GitOpsMode
@@ -115,13 +115,29 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
         patch = gitops.pause_patch(owner, owner_obj, now_rfc3339(), f"rollback of {display}",
                                    gitops.paused_by(kube.whoami()))
         # A 409 (the owner changed since we read it) goes up to the rollback's retry, which reads everything again.
-        kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
+        _pause(kube, owner, patch, display, resume, dry)
     action = GitOpsAction.WOULD_PAUSE if dry else GitOpsAction.PAUSED
     done = "would pause" if action is GitOpsAction.WOULD_PAUSE else "paused"
     paused_in = owner.namespace if action is GitOpsAction.PAUSED and owner.resource is APPLICATIONS else None
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, True, resume, dry)),
                  owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in)
+
+
+def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: str, dry: bool) -> None:
+    """The pause write, a step of its own: a Ctrl-C during it lets it finish, then stops the command before the
+    rollback's own writes, saying what is paused and how to undo it (an on-call engineer stopping a rollback wants
+    neither the rollback nor a pause nobody remembers)."""
+    paused = False
+    try:
+        with interrupts.own_step():
+            kube.patch(owner.resource, owner.name, patch, namespace=owner.namespace)
+            paused = not dry
+    except KeyboardInterrupt:
+        if not paused:  # stopped before the write, or a dry run's: nothing changed
+            raise
+        raise Interrupted(f"interrupted: paused {owner.display}, but {display} was not rolled back; to undo the "
+                          f"pause, run: {resume}") from None
 
 
 def remember_pause(kube: Kube, resource: Resource, name: str, guard_: Guard) -> Tuple[str, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kubectl_rollback import bluegreen, console, preflight, render
 from kubectl_rollback.commands import bluegreen as bluegreen_command
@@ -265,12 +265,13 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         # raises, nothing changed), as every other rollback does; a legacy workload's undo guards itself.
         guards = _guard_owners(kube, target.specs, request)
         outcomes = []
+        applied: List[release.WorkloadOutcome] = []
         try:
             for workload in target.native_workloads if loaded.history.kind == LEGACY else ():
                 outcomes.append(_roll_back_workload(kube, workload, request, target.number))
                 written += [outcomes[-1].display] if outcomes[-1].written else []
             # A declarative release is re-applied whole; a legacy one's custom workloads from their stored specs.
-            diffs, applied = harness_declarative.reapply(kube, target.specs, request.dry_run)
+            diffs = harness_declarative.reapply(kube, target.specs, request.dry_run, applied)
             applied = [dataclasses.replace(outcome, guard=guard) for outcome, guard in zip(applied, guards)]
             if request.dry_run is DryRun.NONE:
                 written += [o.display for o in applied if o.outcome is Outcome.ROLLED_BACK]
@@ -280,7 +281,9 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
                 applied = [_follow(kube, spec, outcome, request.timeout)
                            for spec, outcome in zip(target.specs, applied)]
         except (KeyboardInterrupt, Interrupted) as exc:
-            raise _interrupted(kube, loaded, request, written, exc) from None
+            if request.dry_run is DryRun.NONE:  # re-applied before the Ctrl-C in the middle of the re-apply
+                written += [o.display for o in applied if o.outcome is Outcome.ROLLED_BACK and o.display not in written]
+            raise _interrupted(kube, loaded, request, written, exc, outcomes + applied, checked) from None
         outcomes += applied
     outcomes = [dataclasses.replace(outcome, dry_run=request.dry_run) for outcome in outcomes]
     for outcome in outcomes:
@@ -290,7 +293,7 @@ def roll_back(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, on_p
         writes = () if loaded.history.is_blue_green else tuple(_book_keep(kube, loaded.plan, outcomes,
                                                                           request.dry_run))
     except KeyboardInterrupt as exc:  # the workloads are rolled back; Harness's history may be partly written
-        raise _interrupted(kube, loaded, request, written, exc) from None
+        raise _interrupted(kube, loaded, request, written, exc, outcomes, checked, tuple(diffs)) from None
     for write in writes:
         on_progress(write)
     return HarnessRollback(loaded, outcomes, request.dry_run, tuple(diffs), writes, checked)
@@ -317,19 +320,27 @@ def _blocked(kube: Kube, loaded: HarnessHistory, blocked: Dict[str, str]) -> Lis
     """A release the pre-flight blocked: nothing of it is written, as Harness re-applies a release whole; each
     object (and a legacy release's native workload) is an outcome `blocked`, with what blocked it."""
     assert loaded.plan is not None
-    target = loaded.plan.target
-    others = (f"not written: the pre-flight blocked {', '.join(blocked)} of release {target.number}, which is rolled "
-              "back whole; --skip-preflight rolls back anyway")
-    natives = [_workload_display(kube, w) for w in target.native_workloads] if loaded.history.kind == LEGACY else []
+    others = (f"not written: the pre-flight blocked {', '.join(blocked)} of release {loaded.plan.target.number}, "
+              "which is rolled back whole; --skip-preflight rolls back anyway")
     return [release.WorkloadOutcome(shown, Outcome.BLOCKED, blocked.get(shown, others))
-            for shown in natives + [harness_declarative.display(spec, kube.namespace) for spec in target.specs]]
+            for shown in _planned(kube, loaded)]
+
+
+def _planned(kube: Kube, loaded: HarnessHistory) -> List[str]:
+    """What the rollback of the target release writes, in its order: a legacy release's native workloads, then the
+    stored objects it re-applies."""
+    assert loaded.plan is not None
+    target = loaded.plan.target
+    natives = [_workload_display(kube, w) for w in target.native_workloads] if loaded.history.kind == LEGACY else []
+    return natives + [harness_declarative.display(spec, kube.namespace) for spec in target.specs]
 
 
 def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, written: List[str],
-                 exc: BaseException) -> Interrupted:
+                 exc: BaseException, done: Sequence[release.WorkloadOutcome], checked: preflight.Report,
+                 diffs: Tuple[harness_declarative.ObjectDiff, ...] = ()) -> Interrupted:
     """Ctrl-C in a --harness-release rollback (in a wait): what was rolled back, and that Harness's book-keeping was
     not written, with the command that writes it (the same rollback again finds the objects rolled back, changes
-    nothing else and writes only the book-keeping)."""
+    nothing else and writes only the book-keeping). Its document holds each object's outcome so far (`done`)."""
     said = [f"already rolled back: {', '.join(written) or 'none'}"]
     if isinstance(exc, Interrupted):
         said.append(exc.message.removeprefix("interrupted: "))
@@ -343,7 +354,10 @@ def _interrupted(kube: Kube, loaded: HarnessHistory, request: RollbackRequest, w
     said.append("Harness's book-keeping (the current release marked Failed, the target's new revisions) was not "
                 f"written, or not all of it: to write it, run the same rollback again: {again} "
                 f"{kube.command_flags()}")
-    return Interrupted("interrupted; " + "; ".join(said))
+    stopped = Interrupted("interrupted; " + "; ".join(said))
+    outcomes = release.stopped_outcomes(done, _planned(kube, loaded), exc, request.dry_run)
+    stopped.result = HarnessRollback(loaded, outcomes, request.dry_run, diffs, preflight=checked)
+    return stopped
 
 
 def _guard_owners(kube: Kube, specs: Tuple[dict, ...], request: RollbackRequest) -> List[gitops_owner.Guard]:

@@ -188,16 +188,17 @@ def _yaml_lines(obj: dict) -> List[str]:
 # -- I/O ---------------------------------------------------------------------------------------------------------
 
 
-def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[List[ObjectDiff], List[WorkloadOutcome]]:
+def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun,
+            outcomes: List[WorkloadOutcome]) -> List[ObjectDiff]:
     """Send each manifest back with server-side apply (field manager FIELD_MANAGER, taking over the fields kubectl
     or Harness own, as a re-apply must). With a dry run, each object's diff comes first and nothing changes: both
     kinds send the same apply with dryRun=All (the client one too: comparing the live object with the manifest
     missed the writes the server makes, field ownership, defaults, refusals, so it said "unchanged" for an object
     the run then wrote) and judge the answer as the run judges its own. One object failing does not stop the
-    others."""
+    others. Each object's outcome is added to `outcomes` as it comes: a Ctrl-C that stops it leaves there those
+    done."""
     resolver = _Resolver(kube)
     diffs: List[ObjectDiff] = []
-    outcomes: List[WorkloadOutcome] = []
     for manifest in manifests:
         name = display(manifest, kube.namespace)
         try:
@@ -216,7 +217,7 @@ def reapply(kube: Kube, manifests: Sequence[dict], dry_run: DryRun) -> Tuple[Lis
             outcomes.append(_dry_outcome(name, live, answer))
         else:
             outcomes.append(_outcome(name, live, answer))
-    return diffs, outcomes
+    return diffs
 
 
 def check(kube: Kube, manifests: Sequence[dict]) -> List[Tuple[str, Report]]:

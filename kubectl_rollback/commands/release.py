@@ -15,7 +15,6 @@ from kubectl_rollback.commands.target import Target
 from kubectl_rollback.decide import Outcome, exit_code_for
 from kubectl_rollback.errors import (
     ExitCode,
-    ForbiddenError,
     Interrupted,
     NoTargetError,
     PreflightBlockedError,
@@ -26,7 +25,7 @@ from kubectl_rollback.kube import Kube, Resource
 from kubectl_rollback.options import DryRun, HistoryRequest, IdentityFlags, RollbackRequest
 from kubectl_rollback.output import Paragraph, Printable, Progress
 from kubectl_rollback.output import Result as Printed
-from kubectl_rollback.workloads import usable
+from kubectl_rollback.workloads import readable
 from kubectl_rollback.workloads.base import WorkloadKind, controller_uid
 
 RELEASE_LABEL = "harness.io/release-name"
@@ -126,14 +125,8 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
     per workload: the revision objects of the whole namespace are grouped by their controller in memory."""
     histories = []
     revision_objects: Dict[Resource, Dict[str, List[dict]]] = {}
-    forbidden = []
-    kinds = usable(kube)
-    for kind in kinds:
-        try:
-            listed = list(kube.iter_list(kind.resource))
-        except ForbiddenError as exc:
-            forbidden.append(exc)
-            continue
+    readable_kinds, forbidden = readable(kube)
+    for kind, listed in readable_kinds:
         workloads = [w for w in listed if release is None or _release_of(kind, w) == release]
         if not workloads:
             continue
@@ -144,7 +137,7 @@ def load(kube: Kube, flags: IdentityFlags, release: Optional[str] = None) -> Wor
             owned = revision_objects[resource].get(workload["metadata"]["uid"], [])
             revisions = kind.revisions_from(workload, owned)
             histories.append(workload_history.from_revisions(kube, kind, workload, revisions, flags))
-    if forbidden and len(forbidden) == len(kinds):
+    if forbidden and not readable_kinds:
         raise forbidden[0]
     for denied in forbidden:  # least privilege: a team allowed only some kinds still gets those
         console.warn(f"skipped: {denied.message}")
@@ -166,8 +159,31 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
     except (KeyboardInterrupt, Interrupted) as exc:
         untouched = [h.display for h in todo[len(outcomes) + 1:]]
         finish = f"kubectl harness-rollback rollback {_selection(plan.release)} {kube.command_flags()}"
-        raise interrupted(outcomes, exc, untouched, finish) from None
+        stopped = interrupted(outcomes, exc, untouched, finish)
+        stopped.result = ReleaseRollback(plan, stopped_outcomes(outcomes, [h.display for h in todo], exc,
+                                                                request.dry_run), request.dry_run)
+        raise stopped from None
     return ReleaseRollback(plan, outcomes, request.dry_run)
+
+
+def stopped_outcomes(done: Sequence[WorkloadOutcome], planned: Sequence[str], exc: BaseException,
+                     dry_run: DryRun) -> List[WorkloadOutcome]:
+    """For the document of a rollback of many that Ctrl-C stopped: the outcomes done, then the planned workload it
+    stopped (rolled back, if its rollback had written, else interrupted, with what its own interruption said), then
+    the others, not started."""
+    outcomes = [dataclasses.replace(o, dry_run=dry_run) for o in done]
+    reached = {o.display for o in done}
+    rest = [shown for shown in planned if shown not in reached]
+    if rest:
+        result = exc.result if isinstance(exc, Interrupted) else None
+        if isinstance(result, rollback.WorkloadRollback) and result.changed:
+            outcomes.append(WorkloadOutcome(rest[0], Outcome.ROLLED_BACK, result.message, result, dry_run, True))
+        else:
+            said = exc.message if isinstance(exc, Interrupted) else "interrupted"
+            outcomes.append(WorkloadOutcome(rest[0], Outcome.INTERRUPTED, said, dry_run=dry_run))
+    outcomes += [WorkloadOutcome(shown, Outcome.NOT_STARTED, "not rolled back: stopped before it", dry_run=dry_run)
+                 for shown in rest[1:]]
+    return outcomes
 
 
 def _selection(release: Optional[str]) -> str:

@@ -205,3 +205,30 @@ def test_in_another_thread_a_stop_after_the_first_write_finishes_the_block_and_b
 
     as_a_fleet_context(context)
     assert sent == ["template", "book-keeping", "stopped", "not started", "no write"]
+
+
+def test_a_signal_during_a_step_of_its_own_stops_right_after_it_within_a_block_or_not(command_handlers):
+    sent = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():  # a rollback's writes
+            with interrupts.own_step():  # its GitOps pause
+                interrupts.before_write(changes=True)
+                os.kill(os.getpid(), signal.SIGINT)
+                sent.append("pause")
+            sent.append("template")
+    assert sent == ["pause"]
+    interrupts.install()  # the next command: a step outside any block (a Blue/Green switch's pause)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.own_step():
+            interrupts.before_write(changes=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            sent.append("pause")
+        sent.append("selectors")
+    assert sent == ["pause", "pause"] and interrupts.terminated()
+    interrupts.install()
+    with interrupts.deferred():  # no signal: the block goes on after the step, and its next write is held again
+        with interrupts.own_step():
+            interrupts.before_write(changes=True)
+        interrupts.before_write(changes=True)
+        sent.append("template")
+    assert sent[-1] == "template"

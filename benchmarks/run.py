@@ -11,6 +11,7 @@ A missed target is a result, not an error: the exit status is non-zero only when
 
     python benchmarks/run.py             # full run, writes docs/benchmarks.md
     python benchmarks/run.py --quick     # smoke run: 2 repetitions, 50 Deployments in case 4, writes nothing
+    python benchmarks/run.py --only-watch --deployments 100    # case 7 alone (the watcher at two commits)
 """
 
 from __future__ import annotations
@@ -717,12 +718,14 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=None, help="timed runs per command (default 7, --quick 2)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 runs, 50 Deployments in case 4")
     parser.add_argument("--deployments", type=int, default=None, help="Deployments in case 4 (default 300)")
+    parser.add_argument("--only-watch", action="store_true",
+                        help="case 7 alone, over --deployments Deployments, writes nothing unless --out")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the markdown (default docs/benchmarks.md; --quick writes only here)")
     args = parser.parse_args(argv)
     args.reps = args.reps or (2 if args.quick else 7)
     args.deployments = args.deployments or (50 if args.quick else 300)
-    if args.out is None and not args.quick:
+    if args.out is None and not (args.quick or args.only_watch):
         args.out = ROOT / "docs" / "benchmarks.md"
     if args.reps < 1 or args.deployments < 1:
         parser.error("--reps and --deployments must be at least 1")
@@ -747,6 +750,9 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> tuple:
     try:
         plane.start()
         bench = Bench(plane, workdir)
+        if args.only_watch:
+            facts = table(["", ""], [[k, v] for k, v in machine_facts(bench, args)])
+            return "\n".join(facts + [""] + watch_case(bench, args)), False
         progress("building the krew archive ...")
         install_krew_archive(bench)
         facts = machine_facts(bench, args)
@@ -759,15 +765,18 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> tuple:
             results.update(measure(bench, case, args.reps))
             cases.append(case)
         broken = any(m.problem for m in results.values() if not m.command.optional)
-        progress(f"case 7: watch over {args.deployments} Deployments")
-        watch_lines = watch_bench.run(bench, args.deployments, create_namespace, create_deployment, wait_synced,
-                                      progress, BenchmarkBroke)
-        return report(facts, cases, results, watch_lines), broken
+        return report(facts, cases, results, watch_case(bench, args)), broken
     finally:
         progress("stopping the control plane")
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave etcd and co. behind
             signal.signal(signum, signal.SIG_IGN)
         plane.stop()
+
+
+def watch_case(bench: Bench, args: argparse.Namespace) -> list:
+    progress(f"case 7: watch over {args.deployments} Deployments")
+    return watch_bench.run(bench, args.deployments, create_namespace, create_deployment, wait_synced, progress,
+                           BenchmarkBroke)
 
 
 def _terminate(signum, frame):

@@ -170,6 +170,18 @@ class Kube:
         other.dry_run = max(self.dry_run, dry_run, key=DRY_RUN_STRICTNESS.index)
         return other
 
+    lists_from_cache = False  # lists carry resourceVersion=0: see from_cache
+
+    def from_cache(self) -> Kube:
+        """The same connection, its lists answered from the API server's watch cache as it stands (resourceVersion=0),
+        for a reader whose objects are older than what it has already seen (the watcher: a rollout ends after its
+        pods have reported their images). A list without a resourceVersion is a consistent read: a 1.35 server
+        holds it until its cache of that kind has caught up with etcd, and for a kind with no write meanwhile (pods,
+        while rollouts of zero replicas end) that is its next progress notification, up to 100 ms a list."""
+        other = copy.copy(self)
+        other.lists_from_cache = True
+        return other
+
     def checking(self) -> Kube:
         """The same connection for checks: every write sent with dryRun=All, whatever this client's mode. A client dry
         run's pre-flight (commands/preflight.py) asks the server what the real run would meet; nothing is stored."""
@@ -211,7 +223,7 @@ class Kube:
 
     def _pages(self, resource: Resource, ns: Optional[str], query: dict) -> Iterator[dict]:
         """Every page of a list, PAGE_SIZE items at a time (limit and continue)."""
-        query = {"limit": str(PAGE_SIZE), **query}
+        query = {"limit": str(PAGE_SIZE), **({"resourceVersion": "0"} if self.lists_from_cache else {}), **query}
         what = _what("list", resource, None, ns)
         while True:
             page = self._send("GET", resource.path(ns), query=query, what=what)
@@ -219,7 +231,8 @@ class Kube:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
-            query = dict(query, **{"continue": token})
+            # the token carries the list's version: the server refuses a resourceVersion beside it
+            query = {**{k: v for k, v in query.items() if k != "resourceVersion"}, "continue": token}
 
     def patch(
         self,

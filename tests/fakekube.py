@@ -230,6 +230,7 @@ class Call:
     body: Any = None
     dry_run: bool = False
     label_selector: Optional[str] = None
+    from_cache: bool = False  # a list the client asked of the API server's cache (Kube.from_cache)
 
 
 class FakeKube:
@@ -266,6 +267,13 @@ class FakeKube:
     def bound_to(self, dry_run: DryRun) -> FakeKube:
         other = copy.copy(self)
         other.dry_run = max(self.dry_run, dry_run, key=real.DRY_RUN_STRICTNESS.index)
+        return other
+
+    lists_from_cache = False
+
+    def from_cache(self) -> FakeKube:
+        other = copy.copy(self)
+        other.lists_from_cache = True
         return other
 
     def checking(self) -> FakeKube:
@@ -317,7 +325,8 @@ class FakeKube:
     def iter_list(self, resource: Resource, namespace: Optional[str] = None, label_selector: Optional[str] = None,
                   field_selector: Optional[str] = None) -> Iterator[dict]:
         ns = namespace or self.namespace
-        yield from self._serve(Call("list", resource, ns, None, label_selector=label_selector),
+        yield from self._serve(Call("list", resource, ns, None, label_selector=label_selector,
+                                    from_cache=self.lists_from_cache),
                                lambda: self.server.list(resource, ns, label_selector, field_selector))
 
     def list_versioned(self, resource: Resource, all_namespaces: bool = False) -> tuple:

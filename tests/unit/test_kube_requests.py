@@ -16,7 +16,7 @@ from typing import Iterator, List
 import pytest
 
 from kubectl_rollback.errors import RollbackError
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, ConnectionOptions, Kube, _reach_flags
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, ConnectionOptions, Kube, _reach_flags
 from kubectl_rollback.kubeconfig import Connection
 from kubectl_rollback.options import DryRun
 
@@ -27,6 +27,7 @@ class _Recorder(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Answer)
         self.seen: List[dict] = []
+        self.answers: List[dict] = []  # answered in turn, before the default Status
 
 
 class _Answer(BaseHTTPRequestHandler):
@@ -42,7 +43,7 @@ class _Answer(BaseHTTPRequestHandler):
         self.server.seen.append({"method": self.command, "path": url.path,
                                  "query": dict(urllib.parse.parse_qsl(url.query)),
                                  "body": json.loads(body) if body else None})
-        answer = b'{"kind": "Status"}'
+        answer = json.dumps(self.server.answers.pop(0) if self.server.answers else {"kind": "Status"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -104,6 +105,18 @@ def test_binding_never_loosens_the_mode(kube: Kube, recorder: _Recorder) -> None
     assert kube.bound_to(DryRun.SERVER).bound_to(DryRun.NONE).dry_run is DryRun.SERVER
     assert kube.bound_to(DryRun.CLIENT).bound_to(DryRun.SERVER).dry_run is DryRun.CLIENT
     assert kube.bound_to(DryRun.NONE).dry_run is DryRun.NONE
+
+
+def test_lists_from_the_cache_ask_for_version_0_on_their_first_page_only(kube: Kube, recorder: _Recorder) -> None:
+    recorder.answers = [{"items": [{"n": 1}], "metadata": {"continue": "next"}}, {"items": [{"n": 2}]}]
+    assert list(kube.from_cache().iter_list(PODS, label_selector="app=web")) == [{"n": 1}, {"n": 2}]
+    first, then = (seen["query"] for seen in recorder.seen)
+    assert first == {"limit": "500", "resourceVersion": "0", "labelSelector": "app=web"}
+    assert then == {"limit": "500", "labelSelector": "app=web", "continue": "next"}  # the token carries the version
+    recorder.seen.clear()
+    kube.list(PODS)
+    [seen] = recorder.seen
+    assert "resourceVersion" not in seen["query"]  # a consistent read, unless asked otherwise
 
 
 def test_a_refused_connection_fails_at_once_in_one_line():

@@ -9,7 +9,7 @@ from typing import Optional
 
 from kubectl_rollback import records
 from kubectl_rollback.commands import watch as watch_command
-from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, REPLICASETS
+from kubectl_rollback.kube import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from kubectl_rollback.options import IdentityFlags
 from kubectl_rollback.records import RECORDED_BY, STATUS
 from kubectl_rollback.watcher import reaction
@@ -43,6 +43,21 @@ def test_the_live_unrecorded_revision_is_recorded_succeeded_as_the_watchers_own_
     assert live["harness.io/service-id"] == "web" and live["harness.io/infra-id"] == "default"
     assert STATUS not in annotations(kube, "web-h1")  # history before the watcher is not guessed at
     assert '"event": "recorded"' in log.getvalue() and '"revision": 2' in log.getvalue()
+
+
+def test_a_record_costs_one_list_of_pods_from_the_servers_cache_and_one_write():
+    """The one reconcile worker waits for each request: a consistent list of pods waits for the API server's cache to
+    catch up (up to 100 ms on 1.35), and every workload queued behind it waited too (make bench, case 7)."""
+    kube = FakeKube()
+    add_deployment(kube, "web", ["web:1", "web:2"])
+    w, _ = watcher(kube)
+    kube.calls.clear()
+    w.reconcile(WEB)
+    assert [(c.verb, c.resource, c.from_cache) for c in kube.calls] == [("list", PODS, True),
+                                                                        ("patch", REPLICASETS, False)]
+    kube.calls.clear()
+    w.reconcile(WEB)  # recorded: nothing more to ask or write
+    assert kube.calls == []
 
 
 def test_a_follower_decides_nothing():

@@ -156,10 +156,10 @@ def test_sigterm_during_a_wait_stops_it_and_the_row_says_what_was_rolled_back(tm
     monkeypatch.setattr(wait, "wait_for_rollout", wait_for_rollout)
 
     def sigterm_once_a_waits():
-        waiting.wait()
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+        if waiting.wait(timeout=60):  # a run that never waits fails on its own assertions, not by hanging here
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
-    threading.Thread(target=sigterm_once_a_waits).start()
+    threading.Thread(target=sigterm_once_a_waits, daemon=True).start()
     result = fleet_run("rollback", {"a": a, "b": b}, path, "deployment/web", FLAGS,
                        FleetRequest(all_contexts=True, max_parallel=1), wait=True)
     assert rows(result) == [("a", "test-cluster", FleetOutcome.ROLLED_BACK, 2, 1),

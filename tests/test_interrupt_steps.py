@@ -6,23 +6,26 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
 from tests import contract, manifests
 from tests import scenarios as sc
 from tests.scenarios import ARGO, create_owner
-from tests.test_gitops import APP_SYNC, GIT_IMAGE, argo_metadata, deploy_owned
+from tests.test_gitops import APP_SYNC, GIT_IMAGE, GOOD_IMAGE, argo_metadata, deploy_owned
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def signalled_during(ns, proxied, held, args, signum=signal.SIGINT) -> subprocess.CompletedProcess:
-    """The plugin run through the proxy, sent `signum` while the request `held` matches is held by the proxy."""
+def signalled_during(ns, proxied, held, args, signum=signal.SIGINT,
+                     meanwhile: Callable[[], None] = lambda: None) -> subprocess.CompletedProcess:
+    """The plugin run through the proxy, sent `signum` while the request `held` matches is held by the proxy, after
+    `meanwhile` (another client's write during the hold)."""
     proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", *args, "-n", ns.name], env=proxied.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ns.wait_until(lambda: held.used, "the held write to arrive", interval=0.1)
+    meanwhile()
     proc.send_signal(signum)
     return sc.finish(proc, timeout=60)
 
@@ -160,3 +163,68 @@ def test_a_release_interrupted_at_a_workload_s_pause_names_the_pause_and_stops_t
     assert [(r["workload"], r["outcome"]) for r in document["results"]] == [
         ("deployment/api", "rolled back"), ("deployment/web", "interrupted"), ("deployment/zeta", "not started")]
     assert paused(ns, app_path) and sc.live_image(ns, name="web") == "example.test/web:2-broken"
+
+
+NEWER_IMAGE = "example.test/web:3"  # another client's deploy while the rollback's write is held
+IDENTITY = (*sc.IDENTITY, "--cluster-name", sc.CLUSTER_NAME)  # the proxy's kubeconfig names its cluster faultproxy
+
+
+def workload_writes(ns, proxied) -> list:
+    return [s.outcome for s in proxied.proxy.requests if s.method in WRITES and not s.dry_run
+            and s.path.endswith("/deployments/web")]
+
+
+def test_a_signal_during_a_write_refused_with_409_stops_before_the_retry(ns, proxied):
+    """The tester's finding: the rollback's PATCH held, a new image deployed by another client meanwhile, Ctrl-C:
+    the 409 was retried and rolled back the newer deploy the command never showed (exit 130, "rolled back 3 -> 1").
+    A 409 wrote nothing: the command stops there."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    deploy_owned(ns, {})
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/deployments/web$", dry_runs=False))
+    proxied.proxy.reset_log()
+    done = signalled_during(ns, proxied, held, ("rollback", "deployment/web", *IDENTITY, "-o", "json"),
+                            meanwhile=lambda: sc.set_image_quickly(ns, "web", NEWER_IMAGE))
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    line = "error: interrupted: deployment/web was not rolled back"
+    assert line in done.stderr.splitlines(), done.stderr
+    assert sc.live_image(ns) == NEWER_IMAGE
+    assert len(workload_writes(ns, proxied)) == 1, proxied.proxy.requests  # the refused one alone
+    error = contract.validated(done.stdout, "json", "RollbackResult")["error"]
+    assert f"error: {error['message']}" == line
+
+
+def test_a_signal_during_a_refused_write_after_the_pause_names_the_pause(ns, gitops_crds, proxied):
+    from tests.cluster.faultproxy import Rule, latency
+
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/deployments/web$", dry_runs=False))
+    proxied.proxy.reset_log()
+    done = signalled_during(ns, proxied, held, ("rollback", "deployment/web", *IDENTITY, "--gitops=pause",
+                                                "--argocd-namespace", ns.name), signal.SIGTERM,
+                            meanwhile=lambda: sc.set_image_quickly(ns, "web", NEWER_IMAGE))
+    assert done.returncode == 143, done.stdout + done.stderr
+    resume = f"kubectl harness-rollback resume deployment/web -n {ns.name} --argocd-namespace {ns.name}"
+    assert (f"error: interrupted: paused Argo CD Application {ns.name}/shop, but deployment/web was not rolled "
+            f"back; to undo the pause, run: {resume}") in done.stderr.splitlines(), done.stderr
+    assert paused(ns, app_path) and sc.live_image(ns) == NEWER_IMAGE
+    assert len(workload_writes(ns, proxied)) == 1, proxied.proxy.requests
+
+
+def test_a_409_on_the_book_keeping_after_the_template_write_still_says_rolled_back(ns, proxied):
+    """A refused write is not the step's first write only when nothing was written before it: after the template
+    write, a 409 on the audit annotation is retried, and the interrupted command says what it wrote."""
+    from tests.cluster.faultproxy import Rule, latency, status
+
+    deploy_owned(ns, {})
+    held = proxied.proxy.add_rule(Rule(latency(3), "PATCH", "/deployments/web$", dry_runs=False))
+    refused = proxied.proxy.add_rule(Rule(status(409), "PATCH", "/replicasets/", dry_runs=False))
+    proxied.proxy.reset_log()
+    done = signalled_during(ns, proxied, held, ("rollback", "deployment/web", *IDENTITY))
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert refused.used == 1, proxied.proxy.requests
+    assert (f"error: interrupted: deployment/web rolled back 2 -> 1; the rollout goes on; follow it with: kubectl "
+            f"rollout status deployment/web -n {ns.name}") in done.stderr.splitlines(), done.stderr
+    assert sc.live_image(ns) == GOOD_IMAGE

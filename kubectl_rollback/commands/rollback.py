@@ -93,6 +93,7 @@ class Race:
     lost: bool = False
     unanswered: Optional[UnansweredWrite] = None
     restored_config: Optional[tuple] = None
+    paused: gitops_owner.Guard = gitops_owner.Guard()  # an attempt's pause: a later attempt finds the owner paused
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadRollback:
@@ -115,7 +116,8 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             result = _clean_up(kube, kind, name, request, result)
     except KeyboardInterrupt:
         if result is None or not result.changed:
-            raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
+            left = race.paused.left_paused(kind.display(name)) or f"{kind.display(name)} was not rolled back"
+            raise Interrupted(f"interrupted: {left}") from None
         for note in result.gitops.notes:  # the resume reminder of --gitops=pause
             console.info(note)
         raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
@@ -229,7 +231,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         return _in_place(kube, kind, planned, request, race)
     state, source, target = planned.state, planned.source, planned.target
     checked = _preflight(kube, kind, planned, request)
-    owner = _before_writing(kube, state, request)
+    owner = _before_writing(kube, state, request, race)
     warnings = planned.warnings + owner.warnings
     diff = _template_diff(kind, state.workload, target)
     would = WorkloadRollback(state, source, target, False, request.dry_run,
@@ -301,7 +303,7 @@ def _in_place(kube: Kube, kind: WorkloadKind, planned: Planned, request: Rollbac
         return dataclasses.replace(result, config=config.changes)
     if config.writes or race.restored_config is not None:  # only the config differs
         checked = _preflight(kube, kind, planned, request)
-        owner = _before_writing(kube, state, request)
+        owner = _before_writing(kube, state, request, race)
         result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
         return dataclasses.replace(result, preflight=checked)
     message = _already(state, target, request.to_revision is not None)
@@ -413,12 +415,16 @@ def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHist
     return dataclasses.replace(live, record=read_record(kind.written_on(live), written), annotations=written)
 
 
-def _before_writing(kube: Kube, state: WorkloadHistory,
-                    request: RollbackRequest) -> gitops_owner.Guard:
+def _before_writing(kube: Kube, state: WorkloadHistory, request: RollbackRequest,
+                    race: Race) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: its GitOps owner
-    (docs/gitops.md) is refused, paused or warned about."""
-    return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
-                              request.dry_run)
+    (docs/gitops.md) is refused, paused or warned about; a pause is remembered in `race` (a retry finds the owner
+    paused, and must still say so if it stops)."""
+    guard = gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
+                               request.dry_run)
+    if guard.resume is not None:
+        race.paused = guard
+    return guard
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,

@@ -228,3 +228,48 @@ def test_a_409_on_the_book_keeping_after_the_template_write_still_says_rolled_ba
     assert (f"error: interrupted: deployment/web rolled back 2 -> 1; the rollout goes on; follow it with: kubectl "
             f"rollout status deployment/web -n {ns.name}") in done.stderr.splitlines(), done.stderr
     assert sc.live_image(ns) == GOOD_IMAGE
+
+
+def test_a_failure_after_the_pause_names_the_pause_and_its_resume_command(ns, gitops_crds, proxied):
+    """The tester's finding: a 403 on the workload's write after --gitops=pause left the Application paused with no
+    word of it. The error says the pause and how to undo it (docs/gitops.md)."""
+    from tests.cluster.faultproxy import Rule, status
+
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    proxied.proxy.add_rule(Rule(status(403), "PATCH", "/deployments/web$", dry_runs=False))
+    done = ns.cluster.run("harness-rollback", "rollback", "deployment/web", *IDENTITY, "--gitops=pause",
+                          "--argocd-namespace", ns.name, "-n", ns.name, "-o", "json", env=proxied.env, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    resume = f"kubectl harness-rollback resume deployment/web -n {ns.name} --argocd-namespace {ns.name}"
+    left = f"paused Argo CD Application {ns.name}/shop, but deployment/web was not rolled back; to undo the pause, " \
+           f"run: {resume}"
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert "Forbidden (403)" in line and line.endswith(f"; {left}"), done.stderr
+    error = contract.validated(done.stdout, "json", "RollbackResult")["error"]
+    assert f"error: {error['message']}" == line
+    assert paused(ns, app_path) and sc.live_image(ns) == GIT_IMAGE
+
+
+def test_nothing_to_do_after_the_pause_names_the_pause(ns, gitops_crds, proxied):
+    """Another client rolled it back while the rollback's write was held: its 409 is decided again, "nothing to do",
+    and the Application this rollback paused is named with its resume command in the document's notes."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    deploy_owned(ns, argo_metadata(ns, "shop"))
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    held = proxied.proxy.add_rule(Rule(latency(3), "PATCH", "/deployments/web$", dry_runs=False))
+    proc = subprocess.Popen([ns.cluster.kubectl_bin, "harness-rollback", "rollback", "deployment/web", *IDENTITY,
+                             "--gitops=pause", "--argocd-namespace", ns.name, "-n", ns.name, "-o", "json"],
+                            env=proxied.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ns.wait_until(lambda: held.used, "the held write to arrive", interval=0.1)
+    sc.set_image_quickly(ns, "web", GOOD_IMAGE)
+    done = sc.finish(proc, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = contract.validated(done.stdout, "json", "RollbackResult")
+    resume = f"kubectl harness-rollback resume deployment/web -n {ns.name} --argocd-namespace {ns.name}"
+    left = f"paused Argo CD Application {ns.name}/shop, but deployment/web was not rolled back; to undo the pause, " \
+           f"run: {resume}"
+    assert document["message"].endswith("(another client rolled it back first)"), document
+    assert left in document["gitops"]["notes"], document
+    assert paused(ns, app_path)

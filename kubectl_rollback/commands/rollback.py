@@ -114,6 +114,13 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
                 lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
             )
             result = _clean_up(kube, kind, name, request, result)
+    except Interrupted:
+        raise  # stopped at the pause write, which says so itself
+    except RollbackError as exc:  # refused, undecidable or failed after the pause: the owner stays paused, say it
+        left = race.paused.left_paused(kind.display(name)) if result is None else None
+        if left:
+            exc.message += f"; {left}"
+        raise
     except KeyboardInterrupt:
         if result is None or not result.changed:
             left = race.paused.left_paused(kind.display(name)) or f"{kind.display(name)} was not rolled back"
@@ -122,6 +129,10 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
             console.info(note)
         raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
                           f"kubectl rollout status {kind.display(name)} {kube.command_flags()}", result) from None
+    left = race.paused.left_paused(kind.display(name)) if not result.changed else None
+    if left:  # nothing to do after all (another client rolled it back first): the pause stays, say it
+        result = dataclasses.replace(result, gitops=dataclasses.replace(race.paused,
+                                                                        notes=race.paused.notes + (left,)))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")

@@ -4,6 +4,7 @@ a rollback of many, whose -o json document says what was done so far (docs/relia
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 from typing import Callable, Optional
@@ -163,6 +164,13 @@ def test_a_release_interrupted_at_a_workload_s_pause_names_the_pause_and_stops_t
     assert [(r["workload"], r["outcome"]) for r in document["results"]] == [
         ("deployment/api", "rolled back"), ("deployment/web", "interrupted"), ("deployment/zeta", "not started")]
     assert paused(ns, app_path) and sc.live_image(ns, name="web") == "example.test/web:2-broken"
+    finish = done.stderr.split("to roll them back, run: ")[1].splitlines()[0]
+    assert finish == (f"kubectl harness-rollback rollback --release-name r1 -n {ns.name} --gitops=pause "
+                      f"--argocd-namespace={ns.name}")
+    copied = ns.cluster.run(*shlex.split(finish)[1:], check=False)  # the command printed, copied, works
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert [sc.live_image(ns, name=n) for n in ("api", "web", "zeta")] == [
+        "example.test/api:1", "example.test/web:1", "example.test/zeta:1"]
 
 
 NEWER_IMAGE = "example.test/web:3"  # another client's deploy while the rollback's write is held

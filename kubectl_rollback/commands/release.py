@@ -158,7 +158,8 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
             outcomes.append(outcome)
     except (KeyboardInterrupt, Interrupted) as exc:
         untouched = [h.display for h in todo[len(outcomes) + 1:]]
-        finish = f"kubectl harness-rollback rollback {_selection(plan.release)} {kube.command_flags()}"
+        finish = " ".join(part for part in ("kubectl harness-rollback rollback", _selection(plan.release),
+                                            kube.command_flags(), request.command_flags()) if part)
         stopped = interrupted(outcomes, exc, untouched, finish)
         stopped.result = ReleaseRollback(plan, stopped_outcomes(outcomes, [h.display for h in todo], exc,
                                                                 request.dry_run), request.dry_run)

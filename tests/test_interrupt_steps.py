@@ -281,3 +281,18 @@ def test_nothing_to_do_after_the_pause_names_the_pause(ns, gitops_crds, proxied)
     assert document["message"].endswith("(another client rolled it back first)"), document
     assert left in document["gitops"]["notes"], document
     assert paused(ns, app_path)
+
+
+def test_an_interrupted_release_dry_run_says_would_and_prints_the_dry_run_command(ns, proxied):
+    """The tester's finding: an interrupted dry run printed a real rollback command and "not rolled back yet"."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    release_of_three(ns)
+    held = proxied.proxy.add_rule(Rule(latency(5), "PATCH", "/deployments/web$"))  # web's server dry run
+    done = signalled_during(ns, proxied, held, ("rollback", "--release-name", "r1", "--dry-run=server"))
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "not rolled back yet" not in done.stderr, done.stderr
+    assert (f"not looked at yet (dry run): deployment/zeta; to see what the rollback would do to it, run: kubectl "
+            f"harness-rollback rollback --release-name r1 -n {ns.name} --dry-run=server") in done.stderr, done.stderr
+    assert [sc.live_image(ns, name=n) for n in ("api", "web", "zeta")] == [
+        "example.test/api:2-broken", "example.test/web:2-broken", "example.test/zeta:2-broken"]

@@ -296,3 +296,22 @@ def test_an_interrupted_release_dry_run_says_would_and_prints_the_dry_run_comman
             f"harness-rollback rollback --release-name r1 -n {ns.name} --dry-run=server") in done.stderr, done.stderr
     assert [sc.live_image(ns, name=n) for n in ("api", "web", "zeta")] == [
         "example.test/api:2-broken", "example.test/web:2-broken", "example.test/zeta:2-broken"]
+
+
+def test_a_blue_green_rollback_interrupted_in_its_switch_prints_the_pause_reminder(ns, gitops_crds, proxied):
+    """The tester's finding: the Deployment path says, on an interrupt after the write, that its owner is paused
+    and how to resume; the Blue/Green switch said nothing of it."""
+    from tests.cluster.faultproxy import Rule, latency
+
+    sc.apply_all(ns, sc.bluegreen_objects("web"))
+    sc.settle_bluegreen(ns, ["web"])
+    ns.kubectl("annotate", "service/web", f"argocd.argoproj.io/tracking-id=shop:/Service:{ns.name}/web")
+    app_path = create_owner(ns, ARGO, "shop", {"syncPolicy": APP_SYNC})
+    held = proxied.proxy.add_rule(Rule(latency(3), "PATCH", "/services/web$", dry_runs=False))
+    done = signalled_during(ns, proxied, held, ("rollback", "service/web", "--gitops=pause", "--argocd-namespace",
+                                                ns.name))
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert (f"service/web is managed by Argo CD Application {ns.name}/shop: revert the change in Git, then run: "
+            f"kubectl harness-rollback resume service/web -n {ns.name} --argocd-namespace {ns.name}"
+            ) in done.stderr.splitlines(), done.stderr
+    assert paused(ns, app_path) and sc.selectors(ns, "web") == ("blue", "green")

@@ -79,6 +79,7 @@ class _Held:
         self.pending: List[int] = []
         self.handlers: Dict[int, Any] = {}
         self.written = False
+        self.written_before_last = False  # `written` before the last write was sent (`refused` puts it back)
 
     def raise_pending(self) -> None:
         """The first signal held, handled now as it would have been: raises KeyboardInterrupt."""
@@ -142,12 +143,29 @@ def before_write(changes: bool) -> None:
     """Called by the API seam before each write (`changes`: not a dry run). Told to stop before the first write that
     changes something, the command stops there, nothing changed; from that write on, a `deferred` block finishes
     what it must write with it."""
+    unless_written()
+    blocks = _held()
+    if blocks:
+        blocks[-1].written_before_last = blocks[-1].written
+        blocks[-1].written = blocks[-1].written or changes
+
+
+def unless_written() -> None:
+    """Told to stop while the `deferred` block has written nothing yet (or outside any block), stop here: before a
+    write, and before a retry of a step whose write was refused (409)."""
     blocks = _held()
     if not blocks:
         check()
         return
-    held = blocks[-1]
-    if not held.written:
-        held.raise_pending()  # the main thread's signals, held
+    if not blocks[-1].written:
+        blocks[-1].raise_pending()  # the main thread's signals, held
         check()  # another thread's stop
-    held.written = held.written or changes
+
+
+def refused() -> None:
+    """The API server answered the last write with a refusal (a 409 Conflict, a 403...): it changed nothing, so it is
+    not the block's first write, and a stop told during it still stops the block before its next one (a 409's
+    retry would otherwise write after the command was told to stop, over a change it never showed)."""
+    blocks = _held()
+    if blocks:
+        blocks[-1].written = blocks[-1].written_before_last

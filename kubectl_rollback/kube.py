@@ -454,6 +454,8 @@ class Kube:
                 if isinstance(failure, ConflictError):
                     failure.ambiguous = unanswered
                 if response.status not in RETRIABLE_STATUSES:
+                    if write and not unanswered:  # an answered refusal: this write changed nothing
+                        interrupts.refused()
                     raise failure
                 # 429 and 503 are refusals before any work; a 500, 502 or 504 may come after the write was applied.
                 unanswered = unanswered or (write and response.status not in (429, 503))
@@ -612,6 +614,7 @@ def retry_on_conflict(attempt: Callable[[], Any], what: str, attempts: int = 5) 
         try:
             return attempt()
         except ConflictError:
+            interrupts.unless_written()  # a stop told before the 409 ends a step that has written nothing there
             interrupts.sleep(_backoff(n))
     try:
         return attempt()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import shlex
 from typing import List, Mapping, Optional, Protocol, Tuple, TypeVar
 
 from kubectl_rollback.configrefs import ConfigMode, SnapshotMode
@@ -243,6 +244,30 @@ class RollbackRequest:
             pin_digests=pin_digests,
             output=fmt,
         ).validate(target)
+
+    def command_flags(self) -> str:
+        """The flags that decide what this rollback does, quoted, as a command printed for copying needs them (the
+        one that finishes an interrupted rollback of many): the identity, the modes, the switches."""
+        flags = [item for flag, value in (("--workflow-id", self.flags.workflow_id),
+                                          ("--service-id", self.flags.service_id),
+                                          ("--infra-id", self.flags.infra_id),
+                                          ("--cluster-name", self.flags.cluster_name),
+                                          ("--config", None if self.config is ConfigMode.AUTO else self.config.value),
+                                          ("--gitops", None if self.gitops is GitOpsMode.FAIL else self.gitops.value),
+                                          ("--argocd-namespace", None if self.argocd_namespace ==
+                                           DEFAULT_ARGOCD_NAMESPACE else self.argocd_namespace),
+                                          ("--dry-run", None if self.dry_run is DryRun.NONE else self.dry_run.value),
+                                          ("--timeout", f"{self.timeout:g}s" if self.wait else None))
+                 if value is not None for item in (f"{flag}={value}",)]
+        flags += [flag for flag, on in (("--any-workflow", self.flags.any_workflow), ("--force", self.force),
+                                        ("--trust-legacy-history", self.trust_legacy_history), ("--wait", self.wait),
+                                        ("--keep-canary", self.keep_canary),
+                                        ("--skip-ready-check", self.skip_ready_check),
+                                        ("--skip-preflight", self.skip_preflight), ("--pin-digests", self.pin_digests),
+                                        ("--override-barrier", self.override_barrier is not None)) if on]
+        if self.override_barrier is not None:
+            flags.append(f"--reason={self.override_barrier}")
+        return " ".join(shlex.quote(flag) for flag in flags)
 
     def validate(self, target: Optional[TargetFacts] = None) -> RollbackRequest:
         """kubectl's Validate: what can be refused without asking the cluster; with `target`, also the options that

@@ -131,6 +131,8 @@ def route(kube: Kube, decide: Callable[[], BlueGreenHistory], request: RollbackR
         except WaitFailedError as exc:  # the switch was done: the failure says so first
             raise WaitFailedError(f"{result.message}, but {exc.message}") from None
         except KeyboardInterrupt:
+            for note in result.gitops.notes:  # the resume reminder of --gitops=pause: it is paused until resumed
+                console.info(note)
             raise Interrupted(f"interrupted while waiting: {result.message}", result) from None
     return result
 
@@ -197,6 +199,8 @@ def switch(kube: Kube, state: BlueGreenHistory, request: RollbackRequest) -> Blu
     except KeyboardInterrupt:
         if switched is None or dry:
             raise Interrupted(f"interrupted: service/{name} was not routed from {live} to {target}") from None
+        for note in owner.notes:  # the resume reminder of --gitops=pause, as the Deployment path prints it
+            console.info(note)
         raise Interrupted(f"interrupted: {message}", BlueGreenRollback(state, True, request.dry_run, message, owner,
                                                                        checked)) from None
     return BlueGreenRollback(state, not dry, request.dry_run, message, owner, checked)

@@ -40,6 +40,14 @@ class Guard:
     action: GitOpsAction = GitOpsAction.NONE
     undoes_rollbacks: Optional[bool] = None  # whether the owner, as it was read, puts Git's version back; None: unread
     paused_in: Optional[str] = None  # the namespace of the Argo CD Application this rollback paused
+    resume: Optional[str] = None  # the `resume` command that undoes this rollback's pause; None: it paused nothing
+
+    def left_paused(self, display: str) -> Optional[str]:
+        """What a rollback that paused its owner but wrote nothing (stopped, refused) left behind: the pause, and how
+        to undo it; None when it paused nothing."""
+        if self.resume is None or self.owner is None:
+            return None
+        return paused_not_rolled_back(self.owner, display, self.resume)
 
     def pointer(self) -> dict:
         """The annotation that tells `resume` where the paused Application is ({} when none was paused): for the
@@ -121,7 +129,12 @@ def guard(kube: Kube, obj: dict, display: str, mode: GitOpsMode, argocd_namespac
     paused_in = owner.namespace if action is GitOpsAction.PAUSED and owner.resource is APPLICATIONS else None
     return Guard(notes=(f"{done} {owner.display}: {'.'.join(owner.field)} set to {json.dumps(owner.paused_value)}",
                         gitops.reminder(display, owner, True, resume, dry)),
-                 owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in)
+                 owner=owner.display, action=action, undoes_rollbacks=True, paused_in=paused_in,
+                 resume=resume if action is GitOpsAction.PAUSED else None)
+
+
+def paused_not_rolled_back(owner: str, display: str, resume: str) -> str:
+    return f"paused {owner}, but {display} was not rolled back; to undo the pause, run: {resume}"
 
 
 def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: str, dry: bool) -> None:
@@ -136,8 +149,7 @@ def _pause(kube: Kube, owner: gitops.Owner, patch: dict, display: str, resume: s
     except KeyboardInterrupt:
         if not paused:  # stopped before the write, or a dry run's: nothing changed
             raise
-        raise Interrupted(f"interrupted: paused {owner.display}, but {display} was not rolled back; to undo the "
-                          f"pause, run: {resume}") from None
+        raise Interrupted(f"interrupted: {paused_not_rolled_back(owner.display, display, resume)}") from None
 
 
 def remember_pause(kube: Kube, resource: Resource, name: str, guard_: Guard) -> Tuple[str, ...]:

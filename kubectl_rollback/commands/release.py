@@ -158,8 +158,9 @@ def roll_back(kube: Kube, plan: Workloads, request: RollbackRequest, on_progress
             outcomes.append(outcome)
     except (KeyboardInterrupt, Interrupted) as exc:
         untouched = [h.display for h in todo[len(outcomes) + 1:]]
-        finish = f"kubectl harness-rollback rollback {_selection(plan.release)} {kube.command_flags()}"
-        stopped = interrupted(outcomes, exc, untouched, finish)
+        finish = " ".join(part for part in ("kubectl harness-rollback rollback", _selection(plan.release),
+                                            kube.command_flags(), request.command_flags()) if part)
+        stopped = interrupted(outcomes, exc, untouched, finish, request.dry_run is not DryRun.NONE)
         stopped.result = ReleaseRollback(plan, stopped_outcomes(outcomes, [h.display for h in todo], exc,
                                                                 request.dry_run), request.dry_run)
         raise stopped from None
@@ -191,17 +192,22 @@ def _selection(release: Optional[str]) -> str:
 
 
 def interrupted(outcomes: Sequence[WorkloadOutcome], exc: BaseException, untouched: Sequence[str] = (),
-                finish: str = "") -> Interrupted:
+                finish: str = "", dry: bool = False) -> Interrupted:
     """Ctrl-C in a rollback of many: which workloads were already written, whatever was printed (-o json prints
     nothing before the end), what the one interrupted in its wait says about itself, and which were not rolled back
-    yet, with the command that does the rest (it finds the ones done and leaves them)."""
+    yet, with the command that does the rest (it finds the ones done and leaves them); in a dry run (`dry`), which
+    were not looked at yet, with the dry run that shows what would be done to them."""
     written = [o.display for o in outcomes if o.written]
     said = []
     if written or not isinstance(exc, Interrupted):  # an interrupted wait names its own workload, rolled back
         said.append(f"already rolled back: {', '.join(written) or 'none'}")
     if isinstance(exc, Interrupted):
         said.append(exc.message.removeprefix("interrupted: "))
-    if untouched:
+    if untouched and dry:
+        them = "it" if len(untouched) == 1 else "them"
+        said.append(f"not looked at yet (dry run): {', '.join(untouched)}; to see what the rollback would do to "
+                    f"{them}, run: {finish}")
+    elif untouched:
         said.append(f"not rolled back yet: {', '.join(untouched)}; to roll them back, run: {finish}")
     return Interrupted("interrupted; " + "; ".join(said))
 

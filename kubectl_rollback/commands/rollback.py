@@ -93,6 +93,7 @@ class Race:
     lost: bool = False
     unanswered: Optional[UnansweredWrite] = None
     restored_config: Optional[tuple] = None
+    paused: gitops_owner.Guard = gitops_owner.Guard()  # an attempt's pause: a later attempt finds the owner paused
 
 
 def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> WorkloadRollback:
@@ -113,13 +114,25 @@ def run(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest) -> 
                 lambda: _attempt(kube, kind, name, request, race), f"cannot roll back {kind.display(name)}"
             )
             result = _clean_up(kube, kind, name, request, result)
+    except Interrupted:
+        raise  # stopped at the pause write, which says so itself
+    except RollbackError as exc:  # refused, undecidable or failed after the pause: the owner stays paused, say it
+        left = race.paused.left_paused(kind.display(name)) if result is None else None
+        if left:
+            exc.message += f"; {left}"
+        raise
     except KeyboardInterrupt:
         if result is None or not result.changed:
-            raise Interrupted(f"interrupted: {kind.display(name)} was not rolled back") from None
+            left = race.paused.left_paused(kind.display(name)) or f"{kind.display(name)} was not rolled back"
+            raise Interrupted(f"interrupted: {left}") from None
         for note in result.gitops.notes:  # the resume reminder of --gitops=pause
             console.info(note)
         raise Interrupted(f"interrupted: {rolled_back_line(result)}; the rollout goes on; follow it with: "
                           f"kubectl rollout status {kind.display(name)} {kube.command_flags()}", result) from None
+    left = race.paused.left_paused(kind.display(name)) if not result.changed else None
+    if left:  # nothing to do after all (another client rolled it back first): the pause stays, say it
+        result = dataclasses.replace(result, gitops=dataclasses.replace(race.paused,
+                                                                        notes=race.paused.notes + (left,)))
     if result.changed and request.wait:
         try:  # from here on, Ctrl-C must say that production changed
             console.info(f"{result.message}; waiting for the rollout (Ctrl-C stops the waiting, not the rollout)")
@@ -229,7 +242,7 @@ def _attempt(kube: Kube, kind: WorkloadKind, name: str, request: RollbackRequest
         return _in_place(kube, kind, planned, request, race)
     state, source, target = planned.state, planned.source, planned.target
     checked = _preflight(kube, kind, planned, request)
-    owner = _before_writing(kube, state, request)
+    owner = _before_writing(kube, state, request, race)
     warnings = planned.warnings + owner.warnings
     diff = _template_diff(kind, state.workload, target)
     would = WorkloadRollback(state, source, target, False, request.dry_run,
@@ -301,7 +314,7 @@ def _in_place(kube: Kube, kind: WorkloadKind, planned: Planned, request: Rollbac
         return dataclasses.replace(result, config=config.changes)
     if config.writes or race.restored_config is not None:  # only the config differs
         checked = _preflight(kube, kind, planned, request)
-        owner = _before_writing(kube, state, request)
+        owner = _before_writing(kube, state, request, race)
         result = _config_only(kube, kind, state, target, request, config, warnings + owner.warnings, owner, race)
         return dataclasses.replace(result, preflight=checked)
     message = _already(state, target, request.to_revision is not None)
@@ -413,12 +426,16 @@ def _adopt_pinned(kube: Kube, kind: WorkloadKind, name: str, state: WorkloadHist
     return dataclasses.replace(live, record=read_record(kind.written_on(live), written), annotations=written)
 
 
-def _before_writing(kube: Kube, state: WorkloadHistory,
-                    request: RollbackRequest) -> gitops_owner.Guard:
+def _before_writing(kube: Kube, state: WorkloadHistory, request: RollbackRequest,
+                    race: Race) -> gitops_owner.Guard:
     """What must hold before any write of a rollback, the template's or only the config's: its GitOps owner
-    (docs/gitops.md) is refused, paused or warned about."""
-    return gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
-                              request.dry_run)
+    (docs/gitops.md) is refused, paused or warned about; a pause is remembered in `race` (a retry finds the owner
+    paused, and must still say so if it stops)."""
+    guard = gitops_owner.guard(kube, state.workload, state.display, request.gitops, request.argocd_namespace,
+                               request.dry_run)
+    if guard.resume is not None:
+        race.paused = guard
+    return guard
 
 
 def _applied(kube: Kube, kind: WorkloadKind, state: WorkloadHistory, source: Optional[Revision], target: Revision,

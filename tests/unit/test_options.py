@@ -202,3 +202,16 @@ def test_a_verb_runs_in_a_group_of_its_own_with_the_help_and_options_of_the_whol
 def test_service_with_no_name_is_an_empty_name_not_an_unknown_kind():
     with pytest.raises(UsageError, match="^service/: the name is empty$"):
         targets.select("service/", None, None)
+
+
+def test_a_rollback_s_command_flags_are_the_ones_a_copied_command_needs_quoted():
+    from kubectl_rollback.configrefs import ConfigMode
+    from kubectl_rollback.options import DryRun, GitOpsMode, IdentityFlags, RollbackRequest
+
+    assert RollbackRequest().command_flags() == ""
+    request = RollbackRequest(flags=IdentityFlags(any_workflow=True, service_id="svc"), config=ConfigMode.RESTORE,
+                              gitops=GitOpsMode.PAUSE, argocd_namespace="gitops", dry_run=DryRun.SERVER,
+                              override_barrier="incident 42: it's back", pin_digests=True)
+    assert request.command_flags() == (
+        "--service-id=svc --config=restore --gitops=pause --argocd-namespace=gitops --dry-run=server --any-workflow "
+        "--pin-digests --override-barrier '--reason=incident 42: it'\"'\"'s back'")

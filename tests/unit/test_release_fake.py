@@ -244,7 +244,8 @@ def test_ctrl_c_at_the_first_workload_names_the_ones_not_rolled_back_and_how_to_
     assert raised.value.message == (
         "interrupted; interrupted while waiting: deployment/a rolled back 2 -> 1; the rollout goes on; follow it with: "
         "kubectl rollout status deployment/a -n ns; not rolled back yet: deployment/b, deployment/c, statefulset/db; "
-        "to roll them back, run: kubectl harness-rollback rollback --release-name r1 -n ns")
+        "to roll them back, run: kubectl harness-rollback rollback --release-name r1 -n ns --service-id=svc "
+        "--infra-id=infra --timeout=300s --wait")
 
 
 def test_a_canary_in_the_release_goes_with_its_primary_not_as_a_workload(fake):

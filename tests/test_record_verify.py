@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 
+from kubectl_rollback.verdict import shown
 from tests import manifests, scenarios
 from tests.prometheus_fixture import exporter, prometheus  # noqa: F401 (fixtures)
 from tests.scenarios import IDENTITY, STATUS
@@ -90,7 +91,7 @@ def test_follow_verify_failed_is_recorded_failed_and_rolled_back(ns, tmp_path, e
     assert [r["verification"] for r in revisions.values() if r is not failed] == [None]
     wide = ns.plugin("history", "deployment/web", "-o", "wide", check=True).stdout
     row = next(line for line in wide.splitlines() if new in line)
-    assert f"Failed error-ratio={measured['value']}" in row, wide
+    assert f"Failed error-ratio={shown(measured['value'])}" in row, wide  # 15 digits: 0.30000000000000004 is 0.3
 
 
 def test_follow_verify_error_stays_in_progress_and_rolls_nothing_back(ns, tmp_path, exporter, prometheus):  # noqa: F811,E501

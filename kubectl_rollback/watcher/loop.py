@@ -234,9 +234,12 @@ class Watcher:
     def _take_off_keys(self, kind: WorkloadKind, workload: dict, view: reaction.Workload,
                        decision: reaction.Reaction) -> None:
         """The record keys off the workload's metadata: a merge that removes only them (nothing to lose, so no
-        precondition), said in a log line and an Event. Its template is not touched: no rollout."""
+        precondition), said in a log line and an Event. Its template is not touched: no rollout. The workload as the
+        server answered is remembered at once: a change to its ReplicaSets queues it again, and a view still showing
+        the keys, before the stream brings the patch, would take them off twice (two Events, seen on 1.20)."""
         kube = self.kube.in_namespace(view.namespace)
-        kube.patch(kind.resource, view.name, {"metadata": {"annotations": decision.annotations}})
+        patched = kube.patch(kind.resource, view.name, {"metadata": {"annotations": decision.annotations}})
+        self.workloads[kind.resource.kind].remember(patched)
         events.emit(kube, kind.resource, workload, RECORD_KEYS_REMOVED, decision.why)
         self.log.line("cleaned", workload=view.display, namespace=view.namespace, why=decision.why)
 

@@ -34,6 +34,28 @@ def private_folder(name: str, create: bool) -> Optional[str]:
     return folders[-1]
 
 
+def write(path: str, text: str) -> bool:
+    """`text` as the whole of the file at `path`, written beside it and renamed: a reader (another TAB, another
+    --help) sees the old file or the new one, never half of one. False, and nothing left behind, when it cannot."""
+    partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(partial, path)
+    except OSError:
+        remove(partial)
+        return False
+    return True
+
+
+def remove(path: str) -> None:
+    """The file at `path` gone, if it can be; a cache that cannot be tidied is no error."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def _private(path: str) -> bool:
     """A real folder of this user's that no one else may write (as ssh and pip trust a folder)."""
     import stat

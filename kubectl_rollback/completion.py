@@ -187,7 +187,7 @@ class ClusterLookups(Lookups):
                 _remember_unanswered(kube.host)
                 raise
         if unanswered is not None:
-            _forget(unanswered)  # answered again: a stale entry goes
+            cachedir.remove(unanswered)  # answered again: a stale entry goes
 
 
 def _unanswered_file(server: str, create: bool) -> Optional[str]:
@@ -213,22 +213,8 @@ def _check_answering(server: str, unanswered: Optional[str]) -> None:
 
 def _remember_unanswered(server: str) -> None:
     path = _unanswered_file(server, create=True)
-    if path is None:
-        return
-    partial = f"{path}.{os.getpid()}"
-    try:
-        with open(partial, "w", encoding="utf-8") as out:
-            out.write(server + "\n")
-        os.replace(partial, path)  # a TAB reading it at the same time sees it whole or not at all
-    except OSError:
-        _forget(partial)
-
-
-def _forget(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+    if path is not None:
+        cachedir.write(path, server + "\n")
 
 
 # -- reading the line --------------------------------------------------------------------------------------------

@@ -60,16 +60,8 @@ def store(args: List[str], text: str) -> None:
     if where is None:
         return
     path, key = where
-    folder = os.path.dirname(path)
-    partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}")
-    try:
-        with open(partial, "w", encoding="utf-8") as out:
-            out.write(key + "\n" + text)
-        os.replace(partial, path)  # a reader sees the old file or the new one, never half of one
-    except OSError:
-        _remove(partial)
-        return
-    _prune(folder)
+    if cachedir.write(path, key + "\n" + text):
+        _prune(os.path.dirname(path))
 
 
 class Recorder:
@@ -145,13 +137,8 @@ def _prune(folder: str) -> None:
         with os.scandir(folder) as entries:
             for entry in entries:
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime > UNUSED_AFTER:
-                    _remove(entry.path)
+                    cachedir.remove(entry.path)
     except OSError:
         pass
 
 
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
